@@ -1,0 +1,76 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let nioEmbedded = Target.Dependency.product(name: "NIOEmbedded", package: "swift-nio")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "vpcep",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "VPCEPClient", targets: ["VPCEPClient"]),
+        .executable(name: "vpcep-server", targets: ["vpcep-server"]),
+        .executable(name: "vpcep", targets: ["vpcep"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+    ],
+    targets: [
+        // C modules: system libraries, the committed protoc-c output, and OpenSSL macro shims.
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c", providers: [.apt(["libprotobuf-c-dev"])]),
+        .target(name: "CVPCEPProto", dependencies: ["CProtobufC"]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
+
+        // Swift layers, bottom up.
+        .target(name: "VPCEPProto", dependencies: ["CVPCEPProto", "CProtobufC"], swiftSettings: strict),
+        .target(name: "VPCEPWire", dependencies: [nioCore], swiftSettings: strict),
+        .target(name: "VPCEPTLS", dependencies: ["COpenSSL", "COpenSSLShims", nioCore, logging], swiftSettings: strict),
+        .target(
+            name: "VPCEPRPC",
+            dependencies: ["VPCEPWire", "VPCEPTLS", "VPCEPProto", nioCore, nioPosix, logging],
+            swiftSettings: strict
+        ),
+        .target(name: "VPCEPRegistry", swiftSettings: strict),
+        .target(
+            name: "VPCEPStoreSQLite",
+            dependencies: ["VPCEPRegistry", .product(name: "SQLiteNIO", package: "sqlite-nio"), logging],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "VPCEPService",
+            dependencies: ["VPCEPRPC", "VPCEPRegistry", "VPCEPProto", logging],
+            swiftSettings: strict
+        ),
+        .target(name: "VPCEPClient", dependencies: ["VPCEPRPC", "VPCEPProto", "VPCEPTLS", nioCore, nioPosix], swiftSettings: strict),
+
+        // Executables: wiring only.
+        .executableTarget(
+            name: "vpcep-server",
+            dependencies: ["VPCEPService", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", argumentParser, logging, nioCore, nioPosix],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "vpcep", dependencies: ["VPCEPClient", argumentParser], swiftSettings: strict),
+
+        // Tests.
+        .testTarget(name: "VPCEPProtoTests", dependencies: ["VPCEPProto"], swiftSettings: strict),
+        .testTarget(name: "VPCEPWireTests", dependencies: ["VPCEPWire", nioCore, nioEmbedded], swiftSettings: strict),
+        .testTarget(name: "VPCEPTLSTests", dependencies: ["VPCEPTLS", nioCore, nioPosix, nioEmbedded], swiftSettings: strict),
+        .testTarget(name: "VPCEPRegistryTests", dependencies: ["VPCEPRegistry", "VPCEPStoreSQLite"], swiftSettings: strict),
+        .testTarget(
+            name: "VPCEPEndToEndTests",
+            dependencies: ["VPCEPClient", "VPCEPProto", "vpcep-server", "vpcep"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,43 @@
+/// A message of the vpcep API: a Swift value type generated from `proto/`.
+///
+/// Encoding and decoding go through protobuf-c; the C structs never leave this module.
+public protocol ProtoMessage: Sendable, Hashable {
+    /// The full protobuf name, e.g. `"vpcep.v1.EndpointService"`.
+    static var protoMessageName: String { get }
+
+    /// A message with every field at its default (zero, empty, absent).
+    init()
+
+    /// Decodes the protobuf encoding in `serializedBytes`.
+    ///
+    /// Throws for input protobuf-c rejects (garbage, truncated, wrong wire types), for string
+    /// fields that are not valid UTF-8, and for string fields containing a NUL byte (which
+    /// protobuf-c would silently cut short). Unknown fields are skipped.
+    init(serializedBytes: UnsafeRawBufferPointer) throws(ProtoDecodingError)
+
+    /// The protobuf encoding of this message.
+    ///
+    /// Throws when a string field contains a NUL byte, which protobuf-c would silently truncate.
+    func serializedBytes() throws(ProtoEncodingError) -> [UInt8]
+
+    /// Packs into a temporary buffer and lends it to `body` without another copy.
+    ///
+    /// The buffer is only valid inside `body`. Throws a ``ProtoEncodingError`` like
+    /// ``serializedBytes()``, or whatever `body` throws.
+    func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+}
+
+extension ProtoMessage {
+    /// Decodes the protobuf encoding in `serializedBytes`.
+    public init(serializedBytes: [UInt8]) throws(ProtoDecodingError) {
+        // `withUnsafeBytes` is not typed-throws; carry the error out by hand.
+        let result: Result<Self, ProtoDecodingError> = serializedBytes.withUnsafeBytes { buffer in
+            do throws(ProtoDecodingError) {
+                return .success(try Self(serializedBytes: buffer))
+            } catch {
+                return .failure(error)
+            }
+        }
+        self = try result.get()
+    }
+}
