@@ -1,0 +1,35 @@
+// C functions wrapping OpenSSL function-like macros and inline helpers that Swift cannot import.
+// Every name is `vpcep_` followed by the OpenSSL name it wraps (or what it does).
+#ifndef VPCEP_COPENSSL_SHIMS_H
+#define VPCEP_COPENSSL_SHIMS_H
+
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <openssl/bio.h>
+
+// SSL_CTX / SSL control macros.
+int vpcep_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
+int vpcep_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
+long vpcep_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
+int vpcep_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
+
+// Memory BIOs: make an empty BIO report "retry" instead of EOF.
+int vpcep_BIO_set_mem_eof_return(BIO *bio, int value);
+
+// Error codes (static inline functions in OpenSSL 3 headers).
+int vpcep_ERR_GET_LIB(unsigned long code);
+int vpcep_ERR_GET_REASON(unsigned long code);
+
+// Writes `name` as an RFC 2253 string (UTF-8, not escaped to \XX) into `bio`; returns the byte count or -1.
+int vpcep_X509_NAME_print_rfc2253(BIO *bio, const X509_NAME *name);
+
+// subjectAltName access. The GENERAL_NAMES result must be released with vpcep_GENERAL_NAMES_free.
+GENERAL_NAMES *vpcep_X509_get_subject_alt_names(const X509 *certificate);
+int vpcep_GENERAL_NAMES_count(const GENERAL_NAMES *names);
+// If entry `index` is a URI, points `*data`/`*length` at its bytes (owned by `names`) and returns 1; else 0.
+int vpcep_GENERAL_NAMES_get_uri(const GENERAL_NAMES *names, int index, const unsigned char **data, int *length);
+void vpcep_GENERAL_NAMES_free(GENERAL_NAMES *names);
+
+#endif

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+import VPCEPTLS
+
+/// Certificates minted for one test run by `certs/generate.sh`, removed at the end.
+///
+/// `dir`: CA, server, tenants `alice` and `mallory` (revoked in `crlFile`), operator `ops`.
+/// `otherDir`: an unrelated CA with its own server and `alice`.
+struct PKI: Sendable {
+    @TaskLocal static var current: PKI?
+
+    let root: URL
+    let dir: URL
+    let otherDir: URL
+    let crlFile: String
+
+    static let repositoryRoot = URL(filePath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let script = repositoryRoot.appending(path: "certs/generate.sh").path
+
+    func file(_ name: String) -> String { self.dir.appending(path: name).path }
+    func otherFile(_ name: String) -> String { self.otherDir.appending(path: name).path }
+
+    /// A configuration presenting identity `name` (`server`, `alice`, …) of the main CA.
+    func configuration(_ name: String, crl: Bool = false, alpn: [String] = ["vpcep/1"]) -> TLSConfiguration {
+        TLSConfiguration(
+            certificateChainFile: self.file("\(name).crt"),
+            privateKeyFile: self.file("\(name).key"),
+            trustRootsFile: self.file("ca.crt"),
+            crlFile: crl ? self.crlFile : nil,
+            applicationProtocols: alpn
+        )
+    }
+
+    /// A configuration presenting identity `name` of the other CA, trusting only the other CA.
+    func otherConfiguration(_ name: String) -> TLSConfiguration {
+        TLSConfiguration(
+            certificateChainFile: self.otherFile("\(name).crt"),
+            privateKeyFile: self.otherFile("\(name).key"),
+            trustRootsFile: self.otherFile("ca.crt")
+        )
+    }
+
+    static func make() throws -> PKI {
+        let root = FileManager.default.temporaryDirectory.appending(path: "vpcep-tls-tests-\(UUID().uuidString)")
+        let dir = root.appending(path: "main")
+        let otherDir = root.appending(path: "other")
+        try runChecked(script, ["--out", dir.path, "--tenant", "alice", "--operator", "ops"])
+        // Adding an identity later reuses the CA.
+        try runChecked(script, ["--out", dir.path, "--tenant", "mallory"])
+        try runChecked(script, ["--out", otherDir.path, "--tenant", "alice", "--operator", "ops"])
+
+        // Revoke mallory with a minimal `openssl ca` setup.
+        let caDir = root.appending(path: "ca-db")
+        try FileManager.default.createDirectory(at: caDir, withIntermediateDirectories: true)
+        try Data().write(to: caDir.appending(path: "index.txt"))
+        try Data("01\n".utf8).write(to: caDir.appending(path: "crlnumber"))
+        let config = """
+            [ca]
+            default_ca = dev
+            [dev]
+            database = \(caDir.path)/index.txt
+            crlnumber = \(caDir.path)/crlnumber
+            certificate = \(dir.path)/ca.crt
+            private_key = \(dir.path)/ca.key
+            default_md = sha256
+            default_crl_days = 30
+            """
+        let configFile = caDir.appending(path: "ca.cnf").path
+        try Data(config.utf8).write(to: URL(filePath: configFile))
+        let crlFile = dir.appending(path: "crl.pem").path
+        try runChecked("/usr/bin/env", ["openssl", "ca", "-config", configFile, "-revoke", dir.appending(path: "mallory.crt").path])
+        try runChecked("/usr/bin/env", ["openssl", "ca", "-config", configFile, "-gencrl", "-out", crlFile])
+        return PKI(root: root, dir: dir, otherDir: otherDir, crlFile: crlFile)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: self.root)
+    }
+}
+
+/// Mints the PKI once around every test of the suite it is attached to.
+struct PKIScope: SuiteTrait, TestScoping {
+    func provideScope(
+        for test: Test,
+        testCase: Test.Case?,
+        performing function: @Sendable () async throws -> Void
+    ) async throws {
+        let pki = try PKI.make()
+        defer { pki.remove() }
+        try await PKI.$current.withValue(pki) {
+            try await function()
+        }
+    }
+}
+
+extension Trait where Self == PKIScope {
+    static var pki: Self { PKIScope() }
+}
+
+struct ProcessFailure: Error, CustomStringConvertible {
+    var command: String
+    var status: Int32
+    var output: String
+    var description: String { "\(command) exited with \(status): \(output)" }
+}
+
+/// Runs a program; stdout and stderr together.
+@discardableResult
+func run(_ executable: String, _ arguments: [String], cwd: URL? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(filePath: executable)
+    process.arguments = arguments
+    if let cwd { process.currentDirectoryURL = cwd }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+@discardableResult
+func runChecked(_ executable: String, _ arguments: [String], cwd: URL? = nil) throws -> String {
+    let (status, output) = try run(executable, arguments, cwd: cwd)
+    guard status == 0 else {
+        throw ProcessFailure(command: ([executable] + arguments).joined(separator: " "), status: status, output: output)
+    }
+    return output
+}
