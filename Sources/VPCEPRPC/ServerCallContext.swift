@@ -1,0 +1,27 @@
+import Logging
+
+/// What a method handler knows about its call besides the request.
+public struct ServerCallContext: Sendable {
+    /// The caller, from its verified certificate.
+    public var peer: PeerIdentity
+    /// The region the call names.
+    public var region: String
+    public var requestID: String
+    /// Empty when the caller sent none.
+    public var idempotencyKey: String
+    /// When the caller stops waiting; nil when it named no deadline.
+    public var deadline: ContinuousClock.Instant?
+    public var logger: Logger
+
+    public init(
+        peer: PeerIdentity, region: String, requestID: String, idempotencyKey: String = "",
+        deadline: ContinuousClock.Instant? = nil, logger: Logger
+    ) {
+        self.peer = peer
+        self.region = region
+        self.requestID = requestID
+        self.idempotencyKey = idempotencyKey
+        self.deadline = deadline
+        self.logger = logger
+    }
+}
