@@ -1,0 +1,51 @@
+/// Who is calling, as proven by the verified client certificate (never by a request field).
+public enum Caller: Sendable, Hashable {
+    /// `vpcep://tenant/<tenant-id>`.
+    case tenant(String)
+    /// `vpcep://operator/<name>`: O&M, may read across tenants and create gateway services.
+    case `operator`(String)
+
+    /// The key resources are owned by: the tenant id, or `operator:<name>`.
+    public var ownerID: String {
+        switch self {
+        case .tenant(let id): id
+        case .operator(let name): "operator:\(name)"
+        }
+    }
+
+    public var isOperator: Bool {
+        if case .operator = self { return true }
+        return false
+    }
+}
+
+/// What every registry call carries besides its request: the caller and the region named by the call.
+public struct CallContext: Sendable {
+    public var caller: Caller
+    public var region: String
+
+    public init(caller: Caller, region: String) {
+        self.caller = caller
+        self.region = region
+    }
+}
+
+/// The resolved view of a call: which region it is for, who owns what it creates, and what it may read.
+struct Scope: Sendable {
+    let region: String
+    let ownerID: String
+    let isOperator: Bool
+
+    /// Owner filter for lists: operators list every owner in the region.
+    var listOwner: String? { isOperator ? nil : ownerID }
+
+    /// Reads: the resource is in this region and is the caller's, or the caller is an operator.
+    func canRead(region: String, ownerID: String) -> Bool {
+        region == self.region && (isOperator || ownerID == self.ownerID)
+    }
+
+    /// Building on a resource (a subnet in a VPC, a service on a backend) needs it to be the caller's own.
+    func owns(region: String, ownerID: String) -> Bool {
+        region == self.region && ownerID == self.ownerID
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+
+/// `interface` is what tenants publish; `gateway` is for cloud services and needs an operator.
+public enum ServiceType: String, Sendable, Hashable, CaseIterable {
+    case interface
+    case gateway
+}
+
+/// `creating → available | failed`, `available → deleting`.
+public enum ServiceStatus: String, Sendable, Hashable, CaseIterable {
+    case creating
+    case available
+    case failed
+    case deleting
+}
+
+/// How the backend learns the real client address.
+public enum ClientIPMode: String, Sendable, Hashable, CaseIterable {
+    /// Nothing is carried (the default).
+    case close
+    /// Client IP, port and marker id in a TCP option (TOA).
+    case toaOpen = "toa_open"
+    /// A PROXY protocol header at the start of each connection.
+    case proxyOpen = "proxy_open"
+    /// Both.
+    case open
+}
+
+/// One port of a service: consumers connect to `terminalPort` on their endpoint, the backend listens on `servicePort`.
+public struct PortMapping: Sendable, Hashable {
+    public var terminalPort: Int
+    public var servicePort: Int
+    /// `TCP` (an empty string means TCP).
+    public var `protocol`: String
+
+    public init(terminalPort: Int, servicePort: Int, protocol: String = "TCP") {
+        self.terminalPort = terminalPort
+        self.servicePort = servicePort
+        self.protocol = `protocol`
+    }
+}
+
+public struct Tag: Sendable, Hashable {
+    public var key: String
+    public var value: String
+
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// A private service a provider publishes from its VPC.
+public struct EndpointService: Sendable, Hashable {
+    public var id: String
+    /// `{region}.{name}.{id}`, or `{region}.{id}` without a name.
+    public var serviceName: String
+    /// 0-16 of `[A-Za-z0-9_-]`.
+    public var name: String
+    public var ownerID: String
+    public var region: String
+    public var vpcID: String
+    public var serviceType: ServiceType
+    public var backendKind: BackendKind
+    public var backendID: String
+    public var ports: [PortMapping]
+    public var approvalEnabled: Bool
+    public var clientIPMode: ClientIPMode
+    public var description: String
+    public var tags: [Tag]
+    public var status: ServiceStatus
+    /// Endpoints of this service that are creating or accepted.
+    public var connectionCount: Int
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Starts at 1 and increases on every change.
+    public var revision: UInt64
+    /// Advice about the configuration, each `CODE: text`.
+    public var warnings: [String]
+    /// Whether and how the backend sees the real client address. Derived, never stored.
+    public var clientIPNote: String
+
+    public init(
+        id: String, serviceName: String, name: String, ownerID: String, region: String, vpcID: String,
+        serviceType: ServiceType, backendKind: BackendKind, backendID: String, ports: [PortMapping],
+        approvalEnabled: Bool, clientIPMode: ClientIPMode, description: String, tags: [Tag],
+        status: ServiceStatus, connectionCount: Int, createdAt: Date, updatedAt: Date, revision: UInt64,
+        warnings: [String], clientIPNote: String
+    ) {
+        self.id = id
+        self.serviceName = serviceName
+        self.name = name
+        self.ownerID = ownerID
+        self.region = region
+        self.vpcID = vpcID
+        self.serviceType = serviceType
+        self.backendKind = backendKind
+        self.backendID = backendID
+        self.ports = ports
+        self.approvalEnabled = approvalEnabled
+        self.clientIPMode = clientIPMode
+        self.description = description
+        self.tags = tags
+        self.status = status
+        self.connectionCount = connectionCount
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.revision = revision
+        self.warnings = warnings
+        self.clientIPNote = clientIPNote
+    }
+}
+
+/// The request to create an endpoint service. `nil` optionals take their defaults
+/// (approval on, client-IP mode close, type interface); `backendKind` is required.
+public struct EndpointServiceSpec: Sendable, Hashable {
+    public var vpcID: String
+    public var backendKind: BackendKind?
+    public var backendID: String
+    public var ports: [PortMapping]
+    public var name: String
+    public var approvalEnabled: Bool?
+    public var clientIPMode: ClientIPMode?
+    public var description: String
+    public var tags: [Tag]
+    public var serviceType: ServiceType?
+
+    public init(
+        vpcID: String, backendKind: BackendKind?, backendID: String, ports: [PortMapping], name: String = "",
+        approvalEnabled: Bool? = nil, clientIPMode: ClientIPMode? = nil, description: String = "",
+        tags: [Tag] = [], serviceType: ServiceType? = nil
+    ) {
+        self.vpcID = vpcID
+        self.backendKind = backendKind
+        self.backendID = backendID
+        self.ports = ports
+        self.name = name
+        self.approvalEnabled = approvalEnabled
+        self.clientIPMode = clientIPMode
+        self.description = description
+        self.tags = tags
+        self.serviceType = serviceType
+    }
+}
+
+/// Filters of `listEndpointServices`; `nil` or empty means no filter.
+public struct EndpointServiceFilter: Sendable, Hashable {
+    /// Case-insensitive substring of the name.
+    public var name: String?
+    public var id: String?
+    public var status: ServiceStatus?
+
+    public init(name: String? = nil, id: String? = nil, status: ServiceStatus? = nil) {
+        self.name = name
+        self.id = id
+        self.status = status
+    }
+}

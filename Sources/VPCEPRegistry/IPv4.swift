@@ -1,0 +1,96 @@
+/// An IPv4 address. Parsing is strict: four decimal octets 0-255, no leading zeros, no spaces.
+struct IPv4Address: Sendable, Hashable, Comparable, CustomStringConvertible {
+    var value: UInt32
+
+    init(value: UInt32) {
+        self.value = value
+    }
+
+    init?(_ text: some StringProtocol) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var value: UInt32 = 0
+        for part in parts {
+            guard let octet = Self.decimal(part, max: 255) else { return nil }
+            value = value << 8 | UInt32(octet)
+        }
+        self.value = value
+    }
+
+    /// A canonical decimal number (no sign, no leading zero) not above `max`.
+    static func decimal(_ text: some StringProtocol, max: Int) -> Int? {
+        guard !text.isEmpty, text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }),
+            text == "0" || text.first != "0", let number = Int(text), number <= max
+        else { return nil }
+        return number
+    }
+
+    var description: String {
+        "\(value >> 24).\(value >> 16 & 0xff).\(value >> 8 & 0xff).\(value & 0xff)"
+    }
+
+    static func < (lhs: Self, rhs: Self) -> Bool { lhs.value < rhs.value }
+}
+
+/// An IPv4 block `a.b.c.d/n`.
+struct IPv4CIDR: Sendable, Hashable, CustomStringConvertible {
+    var address: IPv4Address
+    var prefix: Int
+
+    enum ParseError: Error {
+        /// Not `a.b.c.d/n` (or, where addresses are accepted, `a.b.c.d`).
+        case syntax
+        /// `a.b.c.d` has bits set beyond the prefix.
+        case hostBitsSet
+    }
+
+    /// Parses `a.b.c.d/n`; with `acceptAddress`, a bare address is a /32.
+    static func parse(_ text: String, acceptAddress: Bool = false) throws(ParseError) -> IPv4CIDR {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        let prefix: Int
+        switch parts.count {
+        case 1 where acceptAddress:
+            prefix = 32
+        case 2:
+            guard let number = IPv4Address.decimal(parts[1], max: 32) else { throw .syntax }
+            prefix = number
+        default:
+            throw .syntax
+        }
+        guard let address = IPv4Address(parts[0]) else { throw .syntax }
+        let cidr = IPv4CIDR(address: address, prefix: prefix)
+        guard address.value & ~cidr.mask == 0 else { throw .hostBitsSet }
+        return cidr
+    }
+
+    init(address: IPv4Address, prefix: Int) {
+        self.address = address
+        self.prefix = prefix
+    }
+
+    var mask: UInt32 { prefix == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefix) }
+    var first: UInt32 { address.value & mask }
+    var last: UInt32 { first | ~mask }
+
+    func contains(_ other: IPv4CIDR) -> Bool { first <= other.first && other.last <= last }
+    func contains(_ address: IPv4Address) -> Bool { first <= address.value && address.value <= last }
+    func overlaps(_ other: IPv4CIDR) -> Bool { first <= other.last && other.first <= last }
+
+    var description: String { "\(address)/\(prefix)" }
+
+    /// The source range endpoint traffic arrives from; never usable by subnets.
+    static let endpointSourceRange = IPv4CIDR(address: IPv4Address(value: 198 << 24 | 19 << 16 | 128 << 8), prefix: 17)
+
+    /// Whether the union of `blocks` covers every address of `self`.
+    func isCovered(by blocks: [IPv4CIDR]) -> Bool {
+        let ranges = blocks.filter { overlaps($0) }
+            .map { (max($0.first, first), min($0.last, last)) }
+            .sorted { $0.0 < $1.0 }
+        var next = UInt64(first)  // first address not yet known to be covered
+        for (start, end) in ranges {
+            guard UInt64(start) <= next else { break }
+            next = max(next, UInt64(end) + 1)
+        }
+        return next > UInt64(last)
+    }
+}

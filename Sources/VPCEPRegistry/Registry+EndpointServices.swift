@@ -1,0 +1,155 @@
+import Foundation
+
+/// Endpoint services: what a provider publishes from its VPC.
+extension Registry {
+    public func createEndpointService(_ ctx: CallContext, _ spec: EndpointServiceSpec) async throws(RegistryError) -> EndpointService {
+        let scope = try scope(ctx)
+        let serviceType = spec.serviceType ?? .interface
+        guard serviceType != .gateway || scope.isOperator else {
+            throw RegistryError(
+                code: .permissionDenied, reason: "GATEWAY_REQUIRES_OPERATOR",
+                message: "only operators create gateway services", field: "service_type")
+        }
+        guard !spec.vpcID.isEmpty else { throw .invalid("VPC_ID_REQUIRED", "vpc_id is required", field: "vpc_id") }
+        guard let backendKind = spec.backendKind else {
+            throw .invalid("BACKEND_TYPE_REQUIRED", "backend_type is required", field: "backend_type")
+        }
+        guard !spec.backendID.isEmpty else {
+            throw .invalid("BACKEND_ID_REQUIRED", "backend_id is required", field: "backend_id")
+        }
+        let ports = try Validation.ports(spec.ports)
+        try Validation.serviceName(spec.name)
+        try Validation.description(spec.description)
+        try Validation.tags(spec.tags)
+
+        let id = makeID()
+        let now = now()
+        let clientIPMode = spec.clientIPMode ?? .close
+        let limitType = QuotaType.endpointService
+        let stored = try await write { tx in
+            _ = try await Self.ownedVPC(tx, id: spec.vpcID, scope: scope)
+            guard let backend = try await tx.backend(id: spec.backendID), backend.kind == backendKind,
+                scope.owns(region: backend.region, ownerID: backend.ownerID)
+            else {
+                throw RegistryError.notFound(
+                    "BACKEND_NOT_FOUND", "no such \(backendKind == .vm ? "VM" : "load balancer")", field: "backend_id")
+            }
+            guard backend.vpcID == spec.vpcID else {
+                throw RegistryError.invalid("BACKEND_NOT_IN_VPC", "the backend is not in the VPC", field: "backend_id")
+            }
+            try await Self.checkServicePorts(ports, backendID: backend.id, excluding: nil, tx)
+
+            let used = try await tx.countEndpointServices(ownerID: scope.ownerID, region: scope.region)
+            let limit = try await tx.quotaLimit(ownerID: scope.ownerID, region: scope.region, type: limitType)
+                ?? limitType.defaultLimit
+            guard used < limit else {
+                throw RegistryError(
+                    code: .resourceExhausted, reason: "QUOTA_EXCEEDED",
+                    message: "endpoint service quota exceeded: \(used) of \(limit) used in this region")
+            }
+
+            let service = EndpointService(
+                id: id, serviceName: Self.serviceName(region: scope.region, name: spec.name, id: id), name: spec.name,
+                ownerID: scope.ownerID, region: scope.region, vpcID: spec.vpcID, serviceType: serviceType,
+                backendKind: backendKind, backendID: backend.id, ports: ports,
+                approvalEnabled: spec.approvalEnabled ?? true, clientIPMode: clientIPMode,
+                description: spec.description, tags: spec.tags,
+                // There is no data plane to provision, so a service is usable as soon as it is recorded.
+                status: .available, connectionCount: 0, createdAt: now, updatedAt: now, revision: 1,
+                warnings: Self.warnings(backend: backend), clientIPNote: "")
+            try await tx.insertEndpointService(service)
+            return service
+        }
+        return Self.present(stored)
+    }
+
+    public func getEndpointService(_ ctx: CallContext, id: String?, serviceName: String?) async throws(RegistryError) -> EndpointService {
+        let scope = try scope(ctx)
+        let found: EndpointService?
+        let field: String
+        switch (nonEmpty(id), nonEmpty(serviceName)) {
+        case (let id?, nil):
+            field = "id"
+            found = try await read { reader in try await reader.endpointService(id: id) }
+        case (nil, let name?):
+            field = "service_name"
+            found = try await read { reader in try await reader.endpointService(serviceName: name) }
+        case (nil, nil):
+            throw .invalid("ID_OR_NAME_REQUIRED", "give exactly one of id and service_name", field: "id")
+        case (_?, _?):
+            throw .invalid("ID_OR_NAME_REQUIRED", "give exactly one of id and service_name", field: "service_name")
+        }
+        guard let found, scope.canRead(region: found.region, ownerID: found.ownerID) else {
+            throw .notFound("SERVICE_NOT_FOUND", "no such endpoint service", field: field)
+        }
+        return Self.present(found)
+    }
+
+    public func listEndpointServices(
+        _ ctx: CallContext, filter: EndpointServiceFilter, page: PageRequest
+    ) async throws(RegistryError) -> ListResult<EndpointService> {
+        let scope = try scope(ctx)
+        let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner)
+        let filter = EndpointServiceFilter(name: nonEmpty(filter.name), id: nonEmpty(filter.id), status: filter.status)
+        var result = try await read { reader in try await reader.listEndpointServices(query, filter: filter) }
+        result.items = result.items.map(Self.present)
+        return result
+    }
+
+    static func serviceName(region: String, name: String, id: String) -> String {
+        name.isEmpty ? "\(region).\(id)" : "\(region).\(name).\(id)"
+    }
+
+    /// Services sharing a backend must not repeat a service port (with the same protocol).
+    static func checkServicePorts(
+        _ ports: [PortMapping], backendID: String, excluding serviceID: String?, _ reader: any RegistryReader
+    ) async throws {
+        var taken: Set<PortKey> = []
+        for other in try await reader.endpointServices(backendID: backendID) where other.id != serviceID {
+            for port in other.ports {
+                taken.insert(PortKey(port: port.servicePort, protocol: port.protocol))
+            }
+        }
+        for (i, port) in ports.enumerated() where taken.contains(PortKey(port: port.servicePort, protocol: port.protocol)) {
+            throw RegistryError.precondition(
+                "SERVICE_PORT_CONFLICT",
+                "service port \(port.servicePort) is already used by another service on the same backend",
+                field: "ports[\(i)].service_port")
+        }
+    }
+
+    private struct PortKey: Hashable {
+        var port: Int
+        var `protocol`: String
+    }
+
+    static let ingressWarning =
+        "BACKEND_INGRESS_EXCLUDES_ENDPOINT_RANGE: the backend's ingress CIDRs do not admit all of 198.19.128.0/17, the source range of endpoint traffic; connections through endpoints may be dropped"
+
+    static func warnings(backend: Backend) -> [String] {
+        let blocks = backend.ingressCIDRs.compactMap { try? IPv4CIDR.parse($0, acceptAddress: true) }
+        return IPv4CIDR.endpointSourceRange.isCovered(by: blocks) ? [] : [ingressWarning]
+    }
+
+    /// Fills in what is derived rather than stored.
+    static func present(_ service: EndpointService) -> EndpointService {
+        var service = service
+        service.clientIPNote = clientIPNote(backendKind: service.backendKind, mode: service.clientIPMode)
+        return service
+    }
+
+    static func clientIPNote(backendKind: BackendKind, mode: ClientIPMode) -> String {
+        let backend = backendKind == .loadBalancer ? "The load balancer backend" : "The VM backend"
+        let source = "\(backend) sees connections from 198.19.128.0/17, not from the real client IP"
+        switch mode {
+        case .close:
+            return "\(source), and client_ip_mode close carries nothing; set toa_open, proxy_open or open to pass the client address."
+        case .toaOpen:
+            return "\(source); client_ip_mode toa_open carries the client IP, port and the endpoint's marker_id in a TCP option (TOA), which the backend must read."
+        case .proxyOpen:
+            return "\(source); client_ip_mode proxy_open sends a PROXY protocol header with the client IP and port at the start of each connection, which the backend must accept."
+        case .open:
+            return "\(source); client_ip_mode open carries the client IP, port and marker_id both in a TCP option (TOA) and in a PROXY protocol header at the start of each connection, which the backend must accept."
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// The domain: every resource, rule, quota and visibility decision of vpcep. Stateless apart from its
+/// store, so any number of instances (in any number of processes) may share one store.
+public final class Registry: Sendable {
+    let store: any RegistryStore
+    /// The regions this registry serves; a call for any other fails with `REGION_NOT_SERVED`.
+    public let regions: Set<String>
+    private let clock: @Sendable () -> Date
+    let makeID: @Sendable () -> String
+
+    public init(
+        store: any RegistryStore, regions: Set<String>, clock: @escaping @Sendable () -> Date = Date.init,
+        makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }
+    ) {
+        self.store = store
+        self.regions = regions
+        self.clock = clock
+        self.makeID = makeID
+    }
+
+    /// The clock, truncated to the millisecond the store keeps.
+    func now() -> Date {
+        let milliseconds = (clock().timeIntervalSince1970 * 1000).rounded(.down)
+        return Date(timeIntervalSince1970: milliseconds / 1000)
+    }
+
+    /// Checks the region and the caller; the first step of every call.
+    func scope(_ ctx: CallContext) throws(RegistryError) -> Scope {
+        guard regions.contains(ctx.region) else {
+            throw .invalid("REGION_NOT_SERVED", "this server does not serve the region named by the call", field: "region")
+        }
+        switch ctx.caller {
+        case .tenant(let id) where id.isEmpty || id.contains(":"),
+            .operator(let id) where id.isEmpty:
+            throw RegistryError(
+                code: .permissionDenied, reason: "CALLER_INVALID", message: "the caller identity is not usable")
+        default:
+            return Scope(region: ctx.region, ownerID: ctx.caller.ownerID, isOperator: ctx.caller.isOperator)
+        }
+    }
+
+    /// Runs `body` in one store transaction; store failures become `RegistryError`s.
+    func write<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws(RegistryError) -> T {
+        do {
+            return try await store.transaction(body)
+        } catch {
+            throw RegistryError(wrapping: error)
+        }
+    }
+
+    /// Runs `body` on one consistent snapshot; store failures become `RegistryError`s.
+    func read<T: Sendable>(_ body: @Sendable (any RegistryReader) async throws -> T) async throws(RegistryError) -> T {
+        do {
+            return try await store.read(body)
+        } catch {
+            throw RegistryError(wrapping: error)
+        }
+    }
+}
+
+/// `""` from the wire means "not given".
+func nonEmpty(_ text: String?) -> String? {
+    guard let text, !text.isEmpty else { return nil }
+    return text
+}

@@ -1,0 +1,94 @@
+/// Where the registry keeps its state. Stores are dumb: every rule (validation, ownership, region
+/// scoping, quotas, allocation) lives in `Registry`; a store reads and writes records.
+///
+/// A store must make each `transaction` atomic, serializable with respect to every other transaction
+/// (including those of other processes sharing the database) and durable before it returns.
+public protocol RegistryStore: Sendable {
+    /// Runs `body` against one consistent snapshot of committed state. No writes.
+    func read<T: Sendable>(_ body: @Sendable (any RegistryReader) async throws -> T) async throws -> T
+
+    /// Runs `body` in one serializable transaction: committed (durably) when it returns, rolled back
+    /// entirely when it throws, the body's error then rethrown unchanged. Store failures are `StoreError`s.
+    /// A body must not start another transaction.
+    func transaction<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws -> T
+}
+
+/// Primitive reads. Look-ups by id ignore region and owner (ids are globally unique); the registry
+/// decides visibility. Lists apply `ListQuery`'s region/owner scope, order and page, and count every
+/// match for `totalCount`.
+public protocol RegistryReader: Sendable {
+    func vpc(id: String) async throws -> VPC?
+    func listVPCs(_ query: ListQuery) async throws -> ListResult<VPC>
+
+    func subnet(id: String) async throws -> Subnet?
+    /// Every subnet of the VPC, in no particular order.
+    func subnets(vpcID: String) async throws -> [Subnet]
+    func listSubnets(_ query: ListQuery, vpcID: String?) async throws -> ListResult<Subnet>
+
+    func backend(id: String) async throws -> Backend?
+    func listBackends(_ query: ListQuery, kind: BackendKind, vpcID: String?) async throws -> ListResult<Backend>
+    /// Every address held in the subnet by any resource (backends now; endpoints later).
+    func allocatedIPs(subnetID: String) async throws -> [String]
+
+    /// `clientIPNote` is left empty; the registry derives it.
+    func endpointService(id: String) async throws -> EndpointService?
+    func endpointService(serviceName: String) async throws -> EndpointService?
+    /// Every service whose backend is `backendID`, of any owner.
+    func endpointServices(backendID: String) async throws -> [EndpointService]
+    func listEndpointServices(_ query: ListQuery, filter: EndpointServiceFilter) async throws -> ListResult<EndpointService>
+    /// Services of one owner in one region, in any status.
+    func countEndpointServices(ownerID: String, region: String) async throws -> Int
+
+    /// The operator-set override for one owner in one region, `nil` when the default applies.
+    func quotaLimit(ownerID: String, region: String, type: QuotaType) async throws -> Int?
+}
+
+/// Primitive writes, only inside `RegistryStore.transaction`.
+public protocol RegistryTransaction: RegistryReader {
+    func insertVPC(_ vpc: VPC) async throws
+    func insertSubnet(_ subnet: Subnet) async throws
+    /// Also records `backend.ip` as allocated in its subnet.
+    func insertBackend(_ backend: Backend) async throws
+    /// `clientIPNote` is not stored.
+    func insertEndpointService(_ service: EndpointService) async throws
+    /// Sets (or with `nil`, removes) an override.
+    func setQuotaLimit(ownerID: String, region: String, type: QuotaType, limit: Int?) async throws
+}
+
+/// A failure of the store itself (not of a rule).
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Wrapped: Sendable, Hashable {
+            case conflict, unavailable, internalError
+        }
+
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+        /// A uniqueness or serialization conflict with concurrent work; retrying may succeed.
+        public static let conflict = Code(.conflict)
+        /// The database cannot be reached, is busy, closed, full or failing I/O; retrying later may succeed.
+        public static let unavailable = Code(.unavailable)
+        /// Anything else: corruption, schema mismatch, misuse.
+        public static let internalError = Code(.internalError)
+
+        public var description: String {
+            switch wrapped {
+            case .conflict: "conflict"
+            case .unavailable: "unavailable"
+            case .internalError: "internal"
+            }
+        }
+    }
+
+    public var code: Code
+    /// Store detail for logs (may contain SQL error text, never request data).
+    public var message: String
+
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "store error (\(code)): \(message)" }
+}

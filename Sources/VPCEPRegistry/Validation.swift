@@ -1,0 +1,160 @@
+/// The pure input rules, each throwing the error that names the field at fault.
+enum Validation {
+    static let maxPortMappings = 50
+    static let maxTags = 20
+    static let maxIngressCIDRs = 20
+    static let maxDescription = 128
+    static let maxListLimit = 1000
+    static let defaultListLimit = 10
+
+    private static func isASCIIAlphanumeric(_ c: Character) -> Bool {
+        c.isASCII && (c.isLetter || c.isNumber)
+    }
+
+    /// Inventory names (VPC, subnet, load balancer, VM): 1-64 of `[A-Za-z0-9_.-]`.
+    static func resourceName(_ name: String, field: String = "name") throws(RegistryError) {
+        guard (1...64).contains(name.count), name.allSatisfy({ isASCIIAlphanumeric($0) || "_.-".contains($0) }) else {
+            throw .invalid("NAME_INVALID", "name must be 1-64 characters of A-Z, a-z, 0-9, '_', '.', '-'", field: field)
+        }
+    }
+
+    /// Endpoint service names: 0-16 of `[A-Za-z0-9_-]`.
+    static func serviceName(_ name: String) throws(RegistryError) {
+        guard name.count <= 16, name.allSatisfy({ isASCIIAlphanumeric($0) || "_-".contains($0) }) else {
+            throw .invalid(
+                "SERVICE_NAME_INVALID", "name must be 0-16 characters of A-Z, a-z, 0-9, '_', '-'", field: "name")
+        }
+    }
+
+    static func description(_ text: String) throws(RegistryError) {
+        guard text.count <= maxDescription, !text.contains("<"), !text.contains(">") else {
+            throw .invalid(
+                "DESCRIPTION_INVALID", "description must be at most 128 characters and contain no '<' or '>'",
+                field: "description")
+        }
+    }
+
+    /// An IPv4 CIDR with host bits zero and a prefix in `prefixes`.
+    static func cidr(_ text: String, prefixes: ClosedRange<Int>, field: String = "cidr") throws(RegistryError) -> IPv4CIDR {
+        let cidr = try parseCIDR(text, acceptAddress: false, field: field)
+        guard prefixes.contains(cidr.prefix) else {
+            throw .invalid(
+                "CIDR_PREFIX_OUT_OF_RANGE",
+                "the prefix length must be /\(prefixes.lowerBound) to /\(prefixes.upperBound)", field: field)
+        }
+        return cidr
+    }
+
+    static func parseCIDR(_ text: String, acceptAddress: Bool, field: String) throws(RegistryError) -> IPv4CIDR {
+        do {
+            return try IPv4CIDR.parse(text, acceptAddress: acceptAddress)
+        } catch {
+            switch error {
+            case .syntax:
+                throw .invalid(
+                    "CIDR_INVALID",
+                    acceptAddress ? "not an IPv4 address or CIDR (a.b.c.d or a.b.c.d/n)" : "not an IPv4 CIDR (a.b.c.d/n)",
+                    field: field)
+            case .hostBitsSet:
+                throw .invalid("CIDR_HOST_BITS_SET", "the address has bits set beyond the prefix length", field: field)
+            }
+        }
+    }
+
+    static func ingressCIDRs(_ list: [String]) throws(RegistryError) -> [IPv4CIDR] {
+        guard list.count <= maxIngressCIDRs else {
+            throw .invalid("TOO_MANY_INGRESS_CIDRS", "at most \(maxIngressCIDRs) ingress CIDRs", field: "ingress_cidrs")
+        }
+        var blocks: [IPv4CIDR] = []
+        for (i, text) in list.enumerated() {
+            blocks.append(try parseCIDR(text, acceptAddress: true, field: "ingress_cidrs[\(i)]"))
+        }
+        return blocks
+    }
+
+    /// 1-50 mappings, ports 1-65535, TCP, no terminal port twice. Returns them with the protocol normalized.
+    static func ports(_ ports: [PortMapping]) throws(RegistryError) -> [PortMapping] {
+        guard !ports.isEmpty else {
+            throw .invalid("PORT_MAPPINGS_REQUIRED", "at least one port mapping is required", field: "ports")
+        }
+        guard ports.count <= maxPortMappings else {
+            throw .invalid("TOO_MANY_PORT_MAPPINGS", "at most \(maxPortMappings) port mappings", field: "ports")
+        }
+        var terminalPorts: Set<Int> = []
+        var normalized: [PortMapping] = []
+        for (i, port) in ports.enumerated() {
+            for (value, name) in [(port.terminalPort, "terminal_port"), (port.servicePort, "service_port")]
+            where !(1...65535).contains(value) {
+                throw .invalid("PORT_OUT_OF_RANGE", "\(name) must be 1-65535", field: "ports[\(i)].\(name)")
+            }
+            guard port.protocol.isEmpty || port.protocol.uppercased() == "TCP" else {
+                throw .invalid("PROTOCOL_UNSUPPORTED", "the only protocol supported is TCP", field: "ports[\(i)].protocol")
+            }
+            guard terminalPorts.insert(port.terminalPort).inserted else {
+                throw .invalid(
+                    "PORT_MAPPING_DUPLICATE", "terminal port \(port.terminalPort) appears twice",
+                    field: "ports[\(i)].terminal_port")
+            }
+            normalized.append(PortMapping(terminalPort: port.terminalPort, servicePort: port.servicePort, protocol: "TCP"))
+        }
+        return normalized
+    }
+
+    /// ≤20 tags; key 1-128 of letters, digits, space and `_ . : = + - @`, no `_sys_` prefix, no leading or
+    /// trailing space; value 0-255 of the same plus `/`; keys unique.
+    static func tags(_ tags: [Tag]) throws(RegistryError) {
+        guard tags.count <= maxTags else {
+            throw .invalid("TOO_MANY_TAGS", "at most \(maxTags) tags", field: "tags")
+        }
+        var keys: Set<String> = []
+        for (i, tag) in tags.enumerated() {
+            let key = tag.key
+            guard (1...128).contains(key.count), key.allSatisfy({ tagCharacter($0) }), !key.hasPrefix("_sys_"),
+                key.first != " ", key.last != " "
+            else {
+                throw .invalid(
+                    "TAG_INVALID",
+                    "a tag key is 1-128 letters, digits, spaces or _ . : = + - @, without a leading or trailing space or the _sys_ prefix",
+                    field: "tags[\(i)].key")
+            }
+            guard tag.value.count <= 255, tag.value.allSatisfy({ tagCharacter($0) || $0 == "/" }) else {
+                throw .invalid(
+                    "TAG_INVALID", "a tag value is 0-255 letters, digits, spaces or _ . : = + - @ /",
+                    field: "tags[\(i)].value")
+            }
+            guard keys.insert(key).inserted else {
+                throw .invalid("TAG_DUPLICATE_KEY", "the tag key appears twice", field: "tags[\(i)].key")
+            }
+        }
+    }
+
+    private static func tagCharacter(_ c: Character) -> Bool {
+        c.isLetter || c.isWholeNumber || " _.:=+-@".contains(c)
+    }
+
+    static func page(_ page: PageRequest, region: String, ownerID: String?) throws(RegistryError) -> ListQuery {
+        guard (0...maxListLimit).contains(page.limit) else {
+            throw .invalid("LIMIT_OUT_OF_RANGE", "limit must be 0-\(maxListLimit) (0 means \(defaultListLimit))", field: "page.limit")
+        }
+        guard page.offset >= 0 else {
+            throw .invalid("OFFSET_OUT_OF_RANGE", "offset must not be negative", field: "page.offset")
+        }
+        let sortKey: ListQuery.SortKey
+        switch page.sortKey.lowercased() {
+        case "", "created_at", "create_at": sortKey = .createdAt
+        case "updated_at", "update_at": sortKey = .updatedAt
+        default:
+            throw .invalid("SORT_KEY_INVALID", "sort_key must be created_at or updated_at", field: "page.sort_key")
+        }
+        let ascending: Bool
+        switch page.sortDir.lowercased() {
+        case "", "desc": ascending = false
+        case "asc": ascending = true
+        default:
+            throw .invalid("SORT_DIR_INVALID", "sort_dir must be asc or desc", field: "page.sort_dir")
+        }
+        return ListQuery(
+            region: region, ownerID: ownerID, sortKey: sortKey, ascending: ascending,
+            limit: page.limit == 0 ? defaultListLimit : page.limit, offset: page.offset)
+    }
+}

@@ -1,0 +1,129 @@
+internal import SQLiteNIO
+import VPCEPRegistry
+
+/// Versioned schema migrations, run at open. `PRAGMA user_version` records how many have been applied;
+/// each runs, with the version bump, in one transaction. Append new migrations; never edit applied ones.
+extension SQLiteRegistryStore {
+    /// Migration `i` (0-based) takes the schema from version `i` to `i + 1`. One statement per string.
+    static let migrations: [[String]] = [
+        // 1: the walking skeleton. Times are milliseconds since 1970 (UTC); lists are JSON arrays.
+        [
+            """
+            CREATE TABLE vpcs (
+                id TEXT PRIMARY KEY,
+                region TEXT NOT NULL,
+                owner_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                cidr TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT
+            """,
+            "CREATE INDEX vpcs_by_owner ON vpcs (region, owner_id)",
+            """
+            CREATE TABLE subnets (
+                id TEXT PRIMARY KEY,
+                vpc_id TEXT NOT NULL REFERENCES vpcs (id),
+                region TEXT NOT NULL,
+                owner_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                cidr TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT
+            """,
+            "CREATE INDEX subnets_by_vpc ON subnets (vpc_id)",
+            "CREATE INDEX subnets_by_owner ON subnets (region, owner_id)",
+            """
+            CREATE TABLE backends (
+                id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (kind IN ('load_balancer', 'vm')),
+                vpc_id TEXT NOT NULL REFERENCES vpcs (id),
+                subnet_id TEXT NOT NULL REFERENCES subnets (id),
+                region TEXT NOT NULL,
+                owner_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                ip TEXT NOT NULL,
+                ingress_cidrs TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT
+            """,
+            "CREATE INDEX backends_by_owner ON backends (region, owner_id, kind)",
+            "CREATE INDEX backends_by_subnet ON backends (subnet_id)",
+            // Every address taken in a subnet, whoever holds it (backends now, endpoints later).
+            """
+            CREATE TABLE ip_allocations (
+                subnet_id TEXT NOT NULL REFERENCES subnets (id),
+                ip TEXT NOT NULL,
+                holder_id TEXT NOT NULL,
+                PRIMARY KEY (subnet_id, ip)
+            ) STRICT, WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE endpoint_services (
+                id TEXT PRIMARY KEY,
+                service_name TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                region TEXT NOT NULL,
+                owner_id TEXT NOT NULL,
+                vpc_id TEXT NOT NULL REFERENCES vpcs (id),
+                service_type TEXT NOT NULL,
+                backend_kind TEXT NOT NULL,
+                backend_id TEXT NOT NULL REFERENCES backends (id),
+                ports TEXT NOT NULL,
+                approval_enabled INTEGER NOT NULL,
+                client_ip_mode TEXT NOT NULL,
+                description TEXT NOT NULL,
+                tags TEXT NOT NULL,
+                status TEXT NOT NULL,
+                connection_count INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                revision INTEGER NOT NULL,
+                warnings TEXT NOT NULL
+            ) STRICT
+            """,
+            "CREATE INDEX endpoint_services_by_owner ON endpoint_services (region, owner_id)",
+            "CREATE INDEX endpoint_services_by_backend ON endpoint_services (backend_id)",
+            // Operator overrides of the default quotas, per owner and region.
+            """
+            CREATE TABLE quota_limits (
+                owner_id TEXT NOT NULL,
+                region TEXT NOT NULL,
+                type TEXT NOT NULL,
+                quota_limit INTEGER NOT NULL,
+                PRIMARY KEY (owner_id, region, type)
+            ) STRICT, WITHOUT ROWID
+            """,
+        ]
+    ]
+
+    /// The schema version this build writes.
+    public static var schemaVersion: Int { migrations.count }
+
+    /// Brings the schema up to `schemaVersion`; refuses a database written by a newer build.
+    static func migrate(_ connection: SQLiteConnection) async throws {
+        try await connection.execute("BEGIN IMMEDIATE")
+        do {
+            let version = try await connection.query("PRAGMA user_version").first?.column("user_version")?.integer ?? 0
+            guard version <= schemaVersion else {
+                throw StoreError(
+                    code: .internalError,
+                    message: "the database schema is version \(version), newer than this build's \(schemaVersion)")
+            }
+            for migration in migrations[Int(version)...] {
+                for statement in migration {
+                    try await connection.execute(statement)
+                }
+            }
+            if version < schemaVersion {
+                try await connection.execute("PRAGMA user_version = \(schemaVersion)")
+            }
+            try await connection.execute("COMMIT")
+        } catch {
+            try? await connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+}

@@ -1,0 +1,257 @@
+import Foundation
+import Testing
+import VPCEPRegistry
+import VPCEPStoreSQLite
+
+@Suite("SQLite store")
+struct StoreTests {
+    @Test func dataSurvivesCloseAndReopen() async throws {
+        let directory = temporaryDirectory() + "/nested/data"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Sub-millisecond clock readings are truncated to what the store keeps.
+        let clock: @Sendable () -> Date = { Date(timeIntervalSince1970: 1_700_000_000.123_456) }
+
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        #expect(store.path == directory + "/vpcep.sqlite3")
+        #expect(FileManager.default.fileExists(atPath: store.path))
+        let registry = Registry(store: store, regions: servedRegions, clock: clock)
+        let network = try await makeNetwork(registry, tenantA)
+        var request = spec(network)
+        request.name = "svc"
+        request.tags = [Tag(key: "k", value: "v")]
+        request.clientIPMode = .toaOpen
+        let service = try await registry.createEndpointService(tenantA, request)
+        #expect(service.createdAt == Date(timeIntervalSince1970: 1_700_000_000.123))
+        try await store.quotaOverride(owner: "tenant-a", limit: 5)
+        let before = try await snapshot(registry)
+        try await store.close()
+
+        let reopened = try await SQLiteRegistryStore.open(directory: directory)
+        let again = Registry(store: reopened, regions: servedRegions, clock: clock)
+        #expect(try await snapshot(again) == before)
+        #expect(try await again.getEndpointService(tenantA, id: nil, serviceName: service.serviceName) == service)
+        #expect(try await again.listQuotas(tenantA, type: .endpointService) == [Quota(type: .endpointService, used: 1, limit: 5)])
+        // Allocation continues from the stored state.
+        let next = try await again.createBackend(
+            tenantA, kind: .vm, vpcID: network.vpc.id, subnetID: network.subnet.id, name: "b", ip: nil, ingressCIDRs: [])
+        #expect(next.ip == "10.0.1.4")
+        try await reopened.close()
+    }
+
+    @Test func openNamesTheUnusablePath() async throws {
+        let base = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let file = base + "/plain-file"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+
+        for directory in [file, file + "/below"] {
+            do {
+                let store = try await SQLiteRegistryStore.open(directory: directory)
+                try await store.close()
+                Issue.record("opened a store in \(directory)")
+            } catch let error as SQLiteStoreError {
+                #expect(error.path == directory)
+                #expect(error.description.contains(directory))
+            }
+        }
+
+        // The database path itself is unusable.
+        let blocked = base + "/blocked"
+        try FileManager.default.createDirectory(atPath: blocked + "/vpcep.sqlite3", withIntermediateDirectories: true)
+        do {
+            let store = try await SQLiteRegistryStore.open(directory: blocked)
+            try await store.close()
+            Issue.record("opened a store over a directory")
+        } catch let error as SQLiteStoreError {
+            #expect(error.path == blocked + "/vpcep.sqlite3")
+            #expect(error.description.contains(blocked + "/vpcep.sqlite3"))
+        }
+
+        // Not a database.
+        let garbage = base + "/garbage"
+        try FileManager.default.createDirectory(atPath: garbage, withIntermediateDirectories: true)
+        try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: garbage + "/vpcep.sqlite3"))
+        do {
+            let store = try await SQLiteRegistryStore.open(directory: garbage)
+            try await store.close()
+            Issue.record("opened a file that is not a database")
+        } catch let error as SQLiteStoreError {
+            #expect(error.path == garbage + "/vpcep.sqlite3")
+        }
+    }
+
+    @Test func failedMutationsChangeNothing() async throws {
+        try await withRegistry { registry, store in
+            let network = try await makeNetwork(registry, tenantA)
+            let other = try await makeNetwork(registry, tenantB)
+            _ = try await registry.createEndpointService(tenantA, spec(network))
+            try await store.quotaOverride(owner: "tenant-a", limit: 2)
+            _ = try await registry.createEndpointService(tenantA, spec(network, ports: [PortMapping(terminalPort: 80, servicePort: 1)]))
+            let before = try await snapshot(registry)
+
+            let failures: [() async throws -> Void] = [
+                { _ = try await registry.createEndpointService(tenantA, spec(network, ports: [PortMapping(terminalPort: 80, servicePort: 2)])) },
+                { _ = try await registry.createEndpointService(tenantB, spec(other, ports: [PortMapping(terminalPort: 80, servicePort: 8080), PortMapping(terminalPort: 81, servicePort: 70000)])) },
+                { _ = try await registry.createSubnet(tenantA, vpcID: network.vpc.id, name: "s", cidr: "10.0.1.0/25") },
+                { _ = try await registry.createSubnet(tenantA, vpcID: network.vpc.id, name: "s", cidr: "10.9.0.0/24") },
+                {
+                    _ = try await registry.createBackend(
+                        tenantA, kind: .vm, vpcID: network.vpc.id, subnetID: network.subnet.id, name: "b",
+                        ip: network.loadBalancer.ip, ingressCIDRs: [])
+                },
+                { _ = try await registry.createVPC(tenantA, name: "v", cidr: "10.0.0.1/16") },
+                { _ = try await registry.createVPC(tenantAInR2, name: "", cidr: "10.0.0.0/16") },
+            ]
+            for failure in failures {
+                do {
+                    try await failure()
+                    Issue.record("a mutation expected to fail succeeded")
+                } catch let error as RegistryError {
+                    #expect(error.code != .internalError, "\(error.debugDescription)")
+                }
+            }
+            #expect(try await snapshot(registry) == before)
+        }
+    }
+
+    @Test func aThrowingTransactionIsRolledBack() async throws {
+        struct Boom: Error {}
+        try await withRegistry { registry, store in
+            let vpc = VPC(
+                id: "vpc-rolled-back", name: "v", cidr: "10.0.0.0/16", region: "r1", ownerID: "tenant-a",
+                createdAt: Date(timeIntervalSince1970: 1), updatedAt: Date(timeIntervalSince1970: 1))
+            await #expect(throws: Boom.self) {
+                try await store.transaction { tx in
+                    try await tx.insertVPC(vpc)
+                    #expect(try await tx.vpc(id: vpc.id) == vpc)  // visible inside its own transaction
+                    throw Boom()
+                }
+            }
+            #expect(try await store.read { try await $0.vpc(id: vpc.id) } == nil)
+            try await store.transaction { tx in try await tx.insertVPC(vpc) }
+            #expect(try await store.read { try await $0.vpc(id: vpc.id) } == vpc)
+            #expect(try await registry.listVPCs(tenantA, page: PageRequest()).items == [vpc])
+        }
+    }
+
+    @Test func concurrentTransactionsCommitIndependently() async throws {
+        struct Boom: Error {}
+        try await withRegistry { _, store in
+            @Sendable func vpc(_ i: Int) -> VPC {
+                VPC(
+                    id: "vpc-\(i)", name: "v", cidr: "10.0.0.0/16", region: "r1", ownerID: "tenant-a",
+                    createdAt: Date(timeIntervalSince1970: Double(i)), updatedAt: Date(timeIntervalSince1970: Double(i)))
+            }
+            let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+                for i in 0..<200 {
+                    group.addTask {
+                        do {
+                            try await store.transaction { tx in
+                                try await tx.insertVPC(vpc(i))
+                                if i % 3 == 0 { throw Boom() }
+                            }
+                            return (i, true)
+                        } catch {
+                            return (i, false)
+                        }
+                    }
+                }
+                var outcomes: [Int: Bool] = [:]
+                for await (i, ok) in group { outcomes[i] = ok }
+                return outcomes
+            }
+            for i in 0..<200 {
+                #expect(outcomes[i] == (i % 3 != 0))
+                let stored = try await store.read { try await $0.vpc(id: vpc(i).id) }
+                #expect(stored == (i % 3 == 0 ? nil : vpc(i)))
+            }
+        }
+    }
+
+    @Test func closeWhileTransactionsAreQueued() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        @Sendable func vpc(_ i: Int) -> VPC {
+            VPC(
+                id: "vpc-\(i)", name: "v", cidr: "10.0.0.0/16", region: "r1", ownerID: "tenant-a",
+                createdAt: Date(timeIntervalSince1970: 1), updatedAt: Date(timeIntervalSince1970: 1))
+        }
+        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+            for i in 0..<100 {
+                group.addTask {
+                    do {
+                        try await store.transaction { tx in try await tx.insertVPC(vpc(i)) }
+                        return (i, true)
+                    } catch let error as StoreError {
+                        #expect(error.code == .unavailable)
+                        return (i, false)
+                    } catch {
+                        Issue.record("unexpected \(error)")
+                        return (i, false)
+                    }
+                }
+                if i == 50 {
+                    group.addTask {
+                        try? await store.close()
+                        return (-1, true)
+                    }
+                }
+            }
+            var outcomes: [Int: Bool] = [:]
+            for await (i, ok) in group where i >= 0 { outcomes[i] = ok }
+            return outcomes
+        }
+        try await store.close()
+        // Whatever reported success is on disk; whatever failed is not.
+        let reopened = try await SQLiteRegistryStore.open(directory: directory)
+        for i in 0..<100 {
+            let stored = try await reopened.read { try await $0.vpc(id: vpc(i).id) }
+            #expect((stored != nil) == outcomes[i])
+        }
+        try await reopened.close()
+    }
+
+    @Test func storeFailuresBecomeRegistryErrors() async throws {
+        // A duplicate id is a store conflict: retryable ABORTED, and nothing is written.
+        try await withRegistry(makeID: { "same-id" }) { registry, _ in
+            let first = try await registry.createVPC(tenantA, name: "v", cidr: "10.0.0.0/16")
+            await expectError(.aborted, "CONCURRENT_MODIFICATION", field: nil) {
+                try await registry.createVPC(tenantA, name: "w", cidr: "10.1.0.0/16")
+            }
+            #expect(try await registry.listVPCs(tenantA, page: PageRequest()).items == [first])
+        }
+        // A closed store is unavailable.
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        let registry = Registry(store: store, regions: servedRegions)
+        try await store.close()
+        try await store.close()  // idempotent
+        await expectError(.unavailable, "STORE_UNAVAILABLE", field: nil) {
+            try await registry.createVPC(tenantA, name: "v", cidr: "10.0.0.0/16")
+        }
+        await expectError(.unavailable, "STORE_UNAVAILABLE", field: nil) {
+            try await registry.listVPCs(tenantA, page: PageRequest())
+        }
+    }
+
+    @Test func errorDescriptionsCarryNoMessage() async throws {
+        let error = RegistryError(code: .notFound, reason: "VPC_NOT_FOUND", message: "no VPC vpc-secret", field: "vpc_id")
+        #expect(error.description == "NOT_FOUND VPC_NOT_FOUND (field vpc_id)")
+        #expect(error.debugDescription.contains("vpc-secret"))
+        #expect(RegistryError.Code.invalidArgument.name == "INVALID_ARGUMENT")
+        #expect(RegistryError.Code.internalError.name == "INTERNAL")
+        #expect(RegistryError.Code.unavailable.canonicalValue == 14)
+        #expect(RegistryError.Code.resourceExhausted.canonicalValue == 8)
+    }
+}
+
+extension SQLiteRegistryStore {
+    func quotaOverride(owner: String, region: String = "r1", limit: Int) async throws {
+        try await transaction { tx in
+            try await tx.setQuotaLimit(ownerID: owner, region: region, type: .endpointService, limit: limit)
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Synchronization
+import Testing
+import VPCEPRegistry
+import VPCEPStoreSQLite
+
+let tenantA = CallContext(caller: .tenant("tenant-a"), region: "r1")
+let tenantB = CallContext(caller: .tenant("tenant-b"), region: "r1")
+let tenantAInR2 = CallContext(caller: .tenant("tenant-a"), region: "r2")
+let operatorR1 = CallContext(caller: .operator("ops"), region: "r1")
+let servedRegions: Set<String> = ["r1", "r2"]
+
+/// A clock that advances one second per reading, so creation order is time order.
+final class TickingClock: Sendable {
+    private let next: Mutex<Double>
+    init(start: Double = 1_700_000_000) { next = Mutex(start) }
+    func now() -> Date {
+        next.withLock { value in
+            defer { value += 1 }
+            return Date(timeIntervalSince1970: value)
+        }
+    }
+}
+
+/// Ids `id-0001`, `id-0002`, … in creation order.
+final class SequentialIDs: Sendable {
+    private let counter = Mutex(0)
+    func next() -> String {
+        counter.withLock { value in
+            value += 1
+            return String(format: "id-%04d", value)
+        }
+    }
+}
+
+func temporaryDirectory() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("vpcep-registry-tests-\(UUID().uuidString)").path
+}
+
+/// Runs `body` against a registry on a real SQLite store in a fresh temporary directory.
+func withRegistry(
+    regions: Set<String> = servedRegions,
+    clock: (@Sendable () -> Date)? = nil,
+    makeID: (@Sendable () -> String)? = nil,
+    _ body: (Registry, SQLiteRegistryStore) async throws -> Void
+) async throws {
+    let directory = temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    let store = try await SQLiteRegistryStore.open(directory: directory)
+    let ticking = TickingClock()
+    let ids = SequentialIDs()
+    let registry = Registry(
+        store: store, regions: regions, clock: clock ?? { ticking.now() }, makeID: makeID ?? { ids.next() })
+    do {
+        try await body(registry, store)
+    } catch {
+        try? await store.close()
+        throw error
+    }
+    try await store.close()
+}
+
+/// Expects `body` to fail with exactly this code, reason and field.
+func expectError<T>(
+    _ code: RegistryError.Code, _ reason: String, field: String?,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> T
+) async {
+    do {
+        let value = try await body()
+        Issue.record("expected \(code.name) \(reason), got \(value)", sourceLocation: sourceLocation)
+    } catch let error as RegistryError {
+        #expect(error.code == code, "\(error.debugDescription)", sourceLocation: sourceLocation)
+        #expect(error.reason == reason, "\(error.debugDescription)", sourceLocation: sourceLocation)
+        #expect(error.field == field, "\(error.debugDescription)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected a RegistryError, got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// `Testing` has a `Tag` too.
+typealias Tag = VPCEPRegistry.Tag
+
+/// A VPC 10.0.0.0/16 with subnet 10.0.1.0/24 and a load balancer whose ingress admits the endpoint range.
+struct Network {
+    var vpc: VPC
+    var subnet: Subnet
+    var loadBalancer: Backend
+    var vm: Backend
+}
+
+func makeNetwork(_ registry: Registry, _ ctx: CallContext, cidr: String = "10.0.0.0/16") async throws -> Network {
+    let vpc = try await registry.createVPC(ctx, name: "vpc", cidr: cidr)
+    let prefix = cidr.split(separator: ".").prefix(2).joined(separator: ".")
+    let subnet = try await registry.createSubnet(ctx, vpcID: vpc.id, name: "subnet", cidr: "\(prefix).1.0/24")
+    let lb = try await registry.createBackend(
+        ctx, kind: .loadBalancer, vpcID: vpc.id, subnetID: subnet.id, name: "lb", ip: nil,
+        ingressCIDRs: ["198.19.128.0/17"])
+    let vm = try await registry.createBackend(
+        ctx, kind: .vm, vpcID: vpc.id, subnetID: subnet.id, name: "vm", ip: nil, ingressCIDRs: ["0.0.0.0/0"])
+    return Network(vpc: vpc, subnet: subnet, loadBalancer: lb, vm: vm)
+}
+
+func spec(_ network: Network, ports: [PortMapping] = [PortMapping(terminalPort: 80, servicePort: 8080)]) -> EndpointServiceSpec {
+    EndpointServiceSpec(vpcID: network.vpc.id, backendKind: .loadBalancer, backendID: network.loadBalancer.id, ports: ports)
+}
+
+/// Everything every owner can see in every served region, through the public API.
+struct Snapshot: Equatable {
+    var vpcs: [VPC] = []
+    var subnets: [Subnet] = []
+    var backends: [Backend] = []
+    var services: [EndpointService] = []
+    var quotas: [[Quota]] = []
+}
+
+func snapshot(_ registry: Registry, owners: [CallContext] = [tenantA, tenantB]) async throws -> Snapshot {
+    var result = Snapshot()
+    let page = PageRequest(limit: 1000)
+    for region in registry.regions.sorted() {
+        let ctx = CallContext(caller: .operator("auditor"), region: region)
+        result.vpcs += try await registry.listVPCs(ctx, page: page).items
+        result.subnets += try await registry.listSubnets(ctx, vpcID: nil, page: page).items
+        for kind in BackendKind.allCases {
+            result.backends += try await registry.listBackends(ctx, kind: kind, vpcID: nil, page: page).items
+        }
+        result.services += try await registry.listEndpointServices(ctx, filter: .init(), page: page).items
+        for owner in owners {
+            result.quotas.append(try await registry.listQuotas(CallContext(caller: owner.caller, region: region), type: nil))
+        }
+    }
+    return result
+}
