@@ -1,0 +1,35 @@
+import VPCEPProto
+import VPCEPRPC
+import VPCEPRegistry
+
+/// The Quotas service.
+struct QuotaMethods: Sendable {
+    let registry: Registry
+
+    func register(into router: inout RPCRouter) {
+        let registry = registry
+        router.register(QuotasAPI.listQuotas) { request, context in
+            let type = try WireMapping.quotaType(request.type, field: "type")
+            let quotas = try await registry.listQuotas(context.registryContext, type: type)
+            return ListQuotasResponse(items: quotas.map {
+                Quota(type: WireMapping.quotaType($0.type), used: UInt32(clamping: $0.used), quota: UInt32(clamping: $0.limit))
+            })
+        }
+    }
+}
+
+/// The Health service: liveness for probes and "who am I" for people.
+struct HealthMethods: Sendable {
+    let registry: Registry
+
+    func register(into router: inout RPCRouter) {
+        let regions = registry.regions.sorted()
+        router.register(HealthAPI.check) { _, _ in
+            HealthCheckResponse(status: .serving)
+        }
+        router.register(HealthAPI.whoAmI) { _, context in
+            WhoAmIResponse(kind: context.peer.kind == .operator ? .operator : .tenant, id: context.peer.id,
+                           region: context.region, regions: regions)
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import VPCEPProto
+import VPCEPRegistry
+
+/// Conversions between the registry's types and the generated wire messages, in both directions.
+enum WireMapping {
+    private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    /// RFC 3339 UTC with milliseconds, e.g. "2026-11-26T20:30:00.123Z".
+    static func timestamp(_ date: Date) -> String {
+        timestampStyle.format(date)
+    }
+
+    static func page(_ page: VPCEPProto.PageRequest?) -> VPCEPRegistry.PageRequest {
+        guard let page else { return VPCEPRegistry.PageRequest() }
+        return VPCEPRegistry.PageRequest(limit: Int(page.limit), offset: Int(page.offset), sortKey: page.sortKey,
+                                         sortDir: page.sortDir)
+    }
+
+    static func vpc(_ vpc: VPC) -> Vpc {
+        Vpc(id: vpc.id, name: vpc.name, cidr: vpc.cidr, region: vpc.region, tenantId: vpc.ownerID,
+            createdAt: timestamp(vpc.createdAt), updatedAt: timestamp(vpc.updatedAt))
+    }
+
+    static func subnet(_ subnet: VPCEPRegistry.Subnet) -> VPCEPProto.Subnet {
+        VPCEPProto.Subnet(id: subnet.id, vpcId: subnet.vpcID, name: subnet.name, cidr: subnet.cidr, region: subnet.region,
+                          tenantId: subnet.ownerID, createdAt: timestamp(subnet.createdAt),
+                          updatedAt: timestamp(subnet.updatedAt))
+    }
+
+    static func loadBalancer(_ backend: Backend) -> LoadBalancer {
+        LoadBalancer(id: backend.id, vpcId: backend.vpcID, subnetId: backend.subnetID, name: backend.name, ip: backend.ip,
+                     ingressCidrs: backend.ingressCIDRs, region: backend.region, tenantId: backend.ownerID,
+                     createdAt: timestamp(backend.createdAt), updatedAt: timestamp(backend.updatedAt))
+    }
+
+    static func vm(_ backend: Backend) -> Vm {
+        Vm(id: backend.id, vpcId: backend.vpcID, subnetId: backend.subnetID, name: backend.name, ip: backend.ip,
+           ingressCidrs: backend.ingressCIDRs, region: backend.region, tenantId: backend.ownerID,
+           createdAt: timestamp(backend.createdAt), updatedAt: timestamp(backend.updatedAt))
+    }
+
+    static func endpointService(_ service: VPCEPRegistry.EndpointService) -> VPCEPProto.EndpointService {
+        VPCEPProto.EndpointService(
+            id: service.id, serviceName: service.serviceName, name: service.name, tenantId: service.ownerID,
+            region: service.region, vpcId: service.vpcID, serviceType: serviceType(service.serviceType),
+            backendType: backendType(service.backendKind), backendId: service.backendID,
+            ports: service.ports.map(portMapping), approvalEnabled: service.approvalEnabled,
+            clientIpMode: clientIPMode(service.clientIPMode), description: service.description,
+            tags: service.tags.map { VPCEPProto.Tag(key: $0.key, value: $0.value) }, status: serviceStatus(service.status),
+            connectionCount: UInt32(clamping: service.connectionCount), createdAt: timestamp(service.createdAt),
+            updatedAt: timestamp(service.updatedAt), revision: service.revision, warnings: service.warnings,
+            clientIpNote: service.clientIPNote
+        )
+    }
+
+    static func portMapping(_ port: VPCEPRegistry.PortMapping) -> VPCEPProto.PortMapping {
+        VPCEPProto.PortMapping(terminalPort: UInt32(clamping: port.terminalPort), servicePort: UInt32(clamping: port.servicePort),
+                               protocol: .tcp)
+    }
+
+    static func portMapping(_ port: VPCEPProto.PortMapping) -> VPCEPRegistry.PortMapping {
+        // An unknown protocol value is passed on as its number, for the registry to refuse by name.
+        let name = port.protocol == .tcp || port.protocol == .unspecified ? "TCP" : "\(port.protocol.rawValue)"
+        return VPCEPRegistry.PortMapping(terminalPort: Int(port.terminalPort), servicePort: Int(port.servicePort),
+                                         protocol: name)
+    }
+
+    static func serviceType(_ type: VPCEPRegistry.ServiceType) -> VPCEPProto.ServiceType {
+        switch type {
+        case .interface: .interface
+        case .gateway: .gateway
+        }
+    }
+
+    /// nil for unspecified (the registry's default); an unknown value is refused naming the field.
+    static func serviceType(_ type: VPCEPProto.ServiceType, field: String) throws(RegistryError) -> VPCEPRegistry.ServiceType? {
+        switch type {
+        case .unspecified: nil
+        case .interface: .interface
+        case .gateway: .gateway
+        default: throw unknownValue(type, field: field)
+        }
+    }
+
+    static func backendType(_ kind: BackendKind) -> BackendType {
+        switch kind {
+        case .loadBalancer: .loadBalancer
+        case .vm: .vm
+        }
+    }
+
+    static func backendKind(_ type: BackendType, field: String) throws(RegistryError) -> BackendKind? {
+        switch type {
+        case .unspecified: nil
+        case .loadBalancer: .loadBalancer
+        case .vm: .vm
+        default: throw unknownValue(type, field: field)
+        }
+    }
+
+    static func clientIPMode(_ mode: VPCEPRegistry.ClientIPMode) -> ClientIpMode {
+        switch mode {
+        case .close: .close
+        case .toaOpen: .toaOpen
+        case .proxyOpen: .proxyOpen
+        case .open: .open
+        }
+    }
+
+    static func clientIPMode(_ mode: ClientIpMode, field: String) throws(RegistryError) -> VPCEPRegistry.ClientIPMode? {
+        switch mode {
+        case .unspecified: nil
+        case .close: .close
+        case .toaOpen: .toaOpen
+        case .proxyOpen: .proxyOpen
+        case .open: .open
+        default: throw unknownValue(mode, field: field)
+        }
+    }
+
+    static func serviceStatus(_ status: VPCEPRegistry.ServiceStatus) -> VPCEPProto.ServiceStatus {
+        switch status {
+        case .creating: .creating
+        case .available: .available
+        case .failed: .failed
+        case .deleting: .deleting
+        }
+    }
+
+    static func serviceStatus(_ status: VPCEPProto.ServiceStatus, field: String) throws(RegistryError) -> VPCEPRegistry.ServiceStatus? {
+        switch status {
+        case .unspecified: nil
+        case .creating: .creating
+        case .available: .available
+        case .failed: .failed
+        case .deleting: .deleting
+        default: throw unknownValue(status, field: field)
+        }
+    }
+
+    static func quotaType(_ type: VPCEPRegistry.QuotaType) -> VPCEPProto.QuotaType {
+        switch type {
+        case .endpointService: .endpointService
+        case .endpoint: .endpoint
+        }
+    }
+
+    static func quotaType(_ type: VPCEPProto.QuotaType, field: String) throws(RegistryError) -> VPCEPRegistry.QuotaType? {
+        switch type {
+        case .unspecified: nil
+        case .endpointService: .endpointService
+        case .endpoint: .endpoint
+        default: throw unknownValue(type, field: field)
+        }
+    }
+
+    private static func unknownValue(_ value: some ProtoEnum, field: String) -> RegistryError {
+        RegistryError(code: .invalidArgument, reason: "ENUM_VALUE_UNKNOWN",
+                      message: "\(value.rawValue) is not a known value of \(field)", field: field)
+    }
+}

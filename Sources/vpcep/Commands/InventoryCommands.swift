@@ -1,0 +1,154 @@
+import ArgumentParser
+import VPCEPClient
+
+/// Paging flags shared by list commands.
+struct PageOptions: ParsableArguments {
+    @Option(help: "At most this many items (1-1000; server default 10).") var limit: UInt32 = 0
+    @Option(help: "Skip this many items.") var offset: UInt32 = 0
+    @Option(help: "created_at or updated_at.") var sortKey: String = ""
+    @Option(help: "desc (default) or asc.") var sortDir: String = ""
+
+    var page: PageRequest { PageRequest(limit: limit, offset: offset, sortKey: sortKey, sortDir: sortDir) }
+}
+
+struct VPCCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vpc", abstract: "Virtual private clouds.", subcommands: [Create.self, List.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a VPC.")
+        @Option(help: "1-64 of A-Z a-z 0-9 _ . -") var name: String
+        @Option(help: "IPv4 CIDR, e.g. 10.0.0.0/16.") var cidr: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.createVpc(CreateVpcRequest(name: name, cidr: cidr))
+            }, print: Output.printResource)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List your VPCs in the region.")
+        @OptionGroup var paging: PageOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.listVpcs(ListVpcsRequest(page: paging.page))
+            }, print: { Output.printList($0, layout: .vpc, format: $1) })
+        }
+    }
+}
+
+struct SubnetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "subnet", abstract: "Subnets of a VPC.", subcommands: [Create.self, List.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a subnet inside a VPC's CIDR.")
+        @Option(help: "VPC id.") var vpc: String
+        @Option var name: String
+        @Option(help: "IPv4 CIDR inside the VPC's, not overlapping 198.19.128.0/17.") var cidr: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.createSubnet(CreateSubnetRequest(vpcId: vpc, name: name, cidr: cidr))
+            }, print: Output.printResource)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List your subnets in the region.")
+        @Option(help: "Only subnets of this VPC.") var vpc: String = ""
+        @OptionGroup var paging: PageOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.listSubnets(ListSubnetsRequest(page: paging.page, vpcId: vpc))
+            }, print: { Output.printList($0, layout: .subnet, format: $1) })
+        }
+    }
+}
+
+/// Flags shared by `lb create` and `vm create`.
+struct BackendCreateOptions: ParsableArguments {
+    @Option(help: "VPC id.") var vpc: String
+    @Option(help: "Subnet id (in that VPC).") var subnet: String
+    @Option var name: String
+    @Option(help: "A free address of the subnet; allocated when omitted.") var ip: String = ""
+    @Option(name: .customLong("ingress"), help: "A source CIDR its security group / listener ACL admits; repeatable.")
+    var ingress: [String] = []
+}
+
+struct LoadBalancerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lb", abstract: "Load balancers (endpoint service backends).", subcommands: [Create.self, List.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a load balancer in a subnet.")
+        @OptionGroup var backend: BackendCreateOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.createLoadBalancer(CreateLoadBalancerRequest(
+                    vpcId: backend.vpc, subnetId: backend.subnet, name: backend.name, ip: backend.ip,
+                    ingressCidrs: backend.ingress
+                ))
+            }, print: Output.printResource)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List your load balancers in the region.")
+        @Option(help: "Only those in this VPC.") var vpc: String = ""
+        @OptionGroup var paging: PageOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.listLoadBalancers(ListLoadBalancersRequest(page: paging.page, vpcId: vpc))
+            }, print: { Output.printList($0, layout: .backend, format: $1) })
+        }
+    }
+}
+
+struct VMCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vm", abstract: "Servers (endpoint service backends).", subcommands: [Create.self, List.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a server in a subnet.")
+        @OptionGroup var backend: BackendCreateOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.createVm(CreateVmRequest(
+                    vpcId: backend.vpc, subnetId: backend.subnet, name: backend.name, ip: backend.ip,
+                    ingressCidrs: backend.ingress
+                ))
+            }, print: Output.printResource)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List your servers in the region.")
+        @Option(help: "Only those in this VPC.") var vpc: String = ""
+        @OptionGroup var paging: PageOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.listVms(ListVmsRequest(page: paging.page, vpcId: vpc))
+            }, print: { Output.printList($0, layout: .backend, format: $1) })
+        }
+    }
+}

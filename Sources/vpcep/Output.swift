@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import VPCEPClient
+
+/// How one kind of resource shows in a table: column headers and the JSON keys they read.
+struct TableLayout {
+    var columns: [(header: String, key: String)]
+
+    static let vpc = TableLayout(columns: [("ID", "id"), ("NAME", "name"), ("CIDR", "cidr"), ("CREATED", "created_at")])
+    static let subnet = TableLayout(columns: [
+        ("ID", "id"), ("VPC", "vpc_id"), ("NAME", "name"), ("CIDR", "cidr"), ("CREATED", "created_at"),
+    ])
+    static let backend = TableLayout(columns: [
+        ("ID", "id"), ("NAME", "name"), ("VPC", "vpc_id"), ("SUBNET", "subnet_id"), ("IP", "ip"), ("INGRESS", "ingress_cidrs"),
+    ])
+    static let service = TableLayout(columns: [
+        ("ID", "id"), ("SERVICE NAME", "service_name"), ("STATUS", "status"), ("BACKEND", "backend_type"),
+        ("PORTS", "ports"), ("APPROVAL", "approval_enabled"), ("CONNECTIONS", "connection_count"),
+    ])
+    static let quota = TableLayout(columns: [("TYPE", "type"), ("USED", "used"), ("QUOTA", "quota")])
+}
+
+enum Output {
+    /// Prints one resource: JSON, or aligned "key  value" lines.
+    static func printResource(_ message: some ProtoMessage, format: OutputFormat) {
+        let json = JSONValue(reflecting: message)
+        switch format {
+        case .json:
+            print(json.serialized())
+        case .ids:
+            if case .string(let id)? = json["id"] { print(id) }
+        case .table:
+            guard case .object(let fields) = json else { return }
+            let width = fields.map(\.0.count).max() ?? 0
+            for (key, value) in fields {
+                let cell = cellText(value)
+                guard !cell.isEmpty else { continue }
+                print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + cell)
+            }
+        }
+    }
+
+    /// Prints a list response ({"items": [...], "total_count": N}) as JSON or a table.
+    static func printList(_ message: some ProtoMessage, layout: TableLayout, format: OutputFormat) {
+        let json = JSONValue(reflecting: message)
+        switch format {
+        case .json:
+            print(json.serialized())
+        case .ids:
+            guard case .array(let items)? = json["items"] else { return }
+            for item in items {
+                if case .string(let id)? = item["id"] { print(id) }
+            }
+        case .table:
+            guard case .array(let items)? = json["items"] else { return }
+            let rows = items.map { item in layout.columns.map { cellText(item[$0.key] ?? .null) } }
+            printTable(headers: layout.columns.map(\.header), rows: rows)
+            if case .number(let total)? = json["total_count"], let count = Int(total), count > items.count {
+                print("(\(items.count) of \(count) shown; use --limit and --offset for more)")
+            }
+        }
+    }
+
+    static func printTable(headers: [String], rows: [[String]]) {
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        print(line(headers))
+        for row in rows { print(line(row)) }
+    }
+
+    /// A value as one table cell: port mappings as "terminal:service", tags as "key=value".
+    static func cellText(_ value: JSONValue) -> String {
+        switch value {
+        case .string(let string): return string
+        case .number(let number): return number
+        case .bool(let bool): return bool ? "true" : "false"
+        case .null: return ""
+        case .array(let items): return items.map(cellText).joined(separator: ",")
+        case .object:
+            if case .number(let terminal)? = value["terminal_port"], case .number(let service)? = value["service_port"] {
+                return "\(terminal):\(service)"
+            }
+            if case .string(let key)? = value["key"] {
+                return key + "=" + (value["value"].map(cellText) ?? "")
+            }
+            return value.serialized(pretty: false)
+        }
+    }
+}
+
+extension GlobalOptions {
+    /// Runs one call with a fresh client, prints the outcome, and maps failures to exit codes.
+    func call<Response: ProtoMessage>(
+        _ body: (VPCEPClient) async throws(VPCEPError) -> Response, print render: (Response, OutputFormat) -> Void
+    ) async throws {
+        let format = self.format
+        do {
+            let client = try makeClient()
+            let response: Response
+            do {
+                response = try await body(client)
+            } catch {
+                await client.close()
+                throw CLIError(error: error)
+            }
+            await client.close()
+            render(response, format)
+        } catch let error as CLIError {
+            error.report(format: format)
+            throw ExitCode(error.exitCode)
+        }
+    }
+}

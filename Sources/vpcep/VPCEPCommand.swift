@@ -1,0 +1,58 @@
+import ArgumentParser
+
+@main
+struct VPCEPCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vpcep",
+        abstract: "Manage VPC endpoint services, their backends and quotas.",
+        discussion: """
+            Connection settings come from flags or the environment: VPCEP_SERVER, VPCEP_CA, VPCEP_CERT, \
+            VPCEP_KEY, VPCEP_REGION, VPCEP_OUTPUT. Global options may come before or after the command words.
+            """,
+        subcommands: [
+            VPCCommand.self, SubnetCommand.self, LoadBalancerCommand.self, VMCommand.self,
+            ServiceCommand.self, QuotaCommand.self, WhoAmICommand.self,
+        ]
+    )
+
+    /// Parses with global options allowed before the command words too (`vpcep --output json
+    /// service list`), as scripts write them, by moving them after the words.
+    static func main() async {
+        let arguments = GlobalOptionPlacement.moveLeadingGlobalOptions(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+enum GlobalOptionPlacement {
+    /// Global options that take a value, and those that do not.
+    static let valued: Set<String> = ["--server", "--ca", "--cert", "--key", "--region", "--output", "--timeout"]
+    static let flags: Set<String> = ["--quiet", "-q"]
+
+    static func moveLeadingGlobalOptions(_ arguments: [String]) -> [String] {
+        var moved: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            let name = String(argument.split(separator: "=", maxSplits: 1).first ?? "")
+            if flags.contains(argument) || (valued.contains(name) && argument.contains("=")) {
+                moved.append(argument)
+                index += 1
+            } else if valued.contains(argument), index + 1 < arguments.count {
+                moved += [argument, arguments[index + 1]]
+                index += 2
+            } else {
+                break
+            }
+        }
+        return Array(arguments[index...]) + moved
+    }
+}
