@@ -1,0 +1,139 @@
+import Foundation
+import Synchronization
+import VPCEPClient
+
+/// A real `vpcep-server` process on 127.0.0.1 with a port chosen by the kernel and its own data
+/// directory, stopped with SIGTERM.
+final class ServerProcess: Sendable {
+    static let regions = ["eu-west-1", "eu-north-1"]
+
+    let dataDirectory: URL
+    let port: Int
+    private let process: Process
+    private let log: LogBuffer
+
+    /// Starts a server; `dataDirectory` lets a second server reopen the first one's data.
+    static func start(dataDirectory: URL? = nil) async throws -> ServerProcess {
+        let certificates = TestCertificates.shared
+        let directory = dataDirectory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("vpcep-e2e-data-\(UUID().uuidString)")
+        let process = Process()
+        process.executableURL = RepositoryPaths.executable("vpcep-server")
+        process.arguments = [
+            "--listen", "127.0.0.1:0", "--data-dir", directory.path,
+            "--tls-ca", certificates.ca, "--tls-cert", certificates.serverCertificate, "--tls-key", certificates.serverKey,
+        ] + regions.flatMap { ["--region", $0] }
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VPCEP_") }
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+
+        let log = LogBuffer()
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                continuation.finish()
+                return
+            }
+            let all = log.append(String(decoding: data, as: UTF8.self))
+            if let port = listeningPort(in: all) { continuation.yield(port) }
+        }
+        try process.run()
+
+        let port = await withTaskGroup(of: Int?.self) { group in
+            group.addTask {
+                for await port in stream { return port }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(30))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let port else {
+            process.terminate()
+            throw ServerStartFailure(log: log.text)
+        }
+        return ServerProcess(process: process, port: port, dataDirectory: directory, log: log)
+    }
+
+    private init(process: Process, port: Int, dataDirectory: URL, log: LogBuffer) {
+        self.process = process
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.log = log
+    }
+
+    /// Everything the server has logged so far.
+    var logText: String { log.text }
+
+    private static func listeningPort(in log: String) -> Int? {
+        guard let line = log.split(separator: "\n").first(where: { $0.contains("vpcep-server listening") }),
+              let range = line.range(of: "address=127.0.0.1:") else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit status.
+    @discardableResult
+    func stop() async -> Int32 {
+        if process.isRunning { process.terminate() }
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        return process.terminationStatus
+    }
+
+    func client(_ identity: String, region: String = ServerProcess.regions[0]) throws -> VPCEPClient {
+        let certificates = TestCertificates.shared
+        return try VPCEPClient(configuration: .init(
+            host: "127.0.0.1", port: port, region: region, caFile: certificates.ca,
+            certificateFile: certificates.certificate(identity), keyFile: certificates.key(identity),
+            serverHostname: "localhost", defaultTimeout: .seconds(20)
+        ))
+    }
+
+    /// Environment for the `vpcep` CLI acting as `identity`.
+    func cliEnvironment(_ identity: String, region: String = ServerProcess.regions[0]) -> [String: String] {
+        let certificates = TestCertificates.shared
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VPCEP_") }
+        environment["VPCEP_SERVER"] = "localhost:\(port)"
+        environment["VPCEP_CA"] = certificates.ca
+        environment["VPCEP_CERT"] = certificates.certificate(identity)
+        environment["VPCEP_KEY"] = certificates.key(identity)
+        environment["VPCEP_REGION"] = region
+        return environment
+    }
+}
+
+/// The server's stderr, collected as it arrives.
+final class LogBuffer: Sendable {
+    private let storage = Mutex("")
+
+    /// Appends and returns everything so far.
+    func append(_ text: String) -> String {
+        storage.withLock { $0 += text; return $0 }
+    }
+
+    var text: String { storage.withLock { $0 } }
+}
+
+struct ServerStartFailure: Error, CustomStringConvertible {
+    var log: String
+    var description: String { "vpcep-server did not start:\n\(log)" }
+}
+
+/// Runs `body` against a fresh server and always stops the server afterwards.
+func withServer<T>(dataDirectory: URL? = nil, _ body: (ServerProcess) async throws -> T) async throws -> T {
+    let server = try await ServerProcess.start(dataDirectory: dataDirectory)
+    do {
+        let result = try await body(server)
+        await server.stop()
+        return result
+    } catch {
+        await server.stop()
+        throw error
+    }
+}
