@@ -28,7 +28,12 @@ public final class Registry: Sendable {
     /// Checks the region and the caller; the first step of every call.
     func scope(_ ctx: CallContext) throws(RegistryError) -> Scope {
         guard regions.contains(ctx.region) else {
-            throw .invalid("REGION_NOT_SERVED", "this server does not serve the region named by the call", field: "region")
+            // Region names are not secret; naming them tells the caller what to use instead.
+            let named = ctx.region.isEmpty ? "no region" : "region \"\(ctx.region.prefix(64))\""
+            throw .invalid(
+                "REGION_NOT_SERVED",
+                "the call names \(named); this server serves \(regions.sorted().joined(separator: ", "))",
+                field: "region")
         }
         switch ctx.caller {
         case .tenant(let id) where id.isEmpty || id.contains(":"),
