@@ -17,6 +17,75 @@ extension VPCEPClient {
     public func listEndpointServices(_ request: ListEndpointServicesRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> ListEndpointServicesResponse {
         try await unary(EndpointServicesAPI.listEndpointServices, request, options: options)
     }
+
+    public func updateEndpointService(_ request: UpdateEndpointServiceRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> EndpointService {
+        try await unary(EndpointServicesAPI.updateEndpointService, request, options: options)
+    }
+
+    /// Refused while an endpoint of the service is accepted or creating.
+    public func deleteEndpointService(_ request: DeleteEndpointServiceRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DeleteEndpointServiceResponse {
+        try await unary(EndpointServicesAPI.deleteEndpointService, request, options: options)
+    }
+
+    public func describeEndpointService(_ request: DescribeEndpointServiceRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> EndpointServiceSummary {
+        try await unary(EndpointServicesAPI.describeEndpointService, request, options: options)
+    }
+
+    public func listPublicEndpointServices(_ request: ListPublicEndpointServicesRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> ListPublicEndpointServicesResponse {
+        try await unary(EndpointServicesAPI.listPublicEndpointServices, request, options: options)
+    }
+
+    public func addPermissions(_ request: AddPermissionsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> AddPermissionsResponse {
+        try await unary(EndpointServicesAPI.addPermissions, request, options: options)
+    }
+
+    public func removePermissions(_ request: RemovePermissionsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> RemovePermissionsResponse {
+        try await unary(EndpointServicesAPI.removePermissions, request, options: options)
+    }
+
+    public func listPermissions(_ request: ListPermissionsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> ListPermissionsResponse {
+        try await unary(EndpointServicesAPI.listPermissions, request, options: options)
+    }
+
+    public func listConnections(_ request: ListConnectionsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> ListConnectionsResponse {
+        try await unary(EndpointServicesAPI.listConnections, request, options: options)
+    }
+
+    public func acceptConnections(_ request: DecideConnectionsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DecideConnectionsResponse {
+        try await unary(EndpointServicesAPI.acceptConnections, request, options: options)
+    }
+
+    public func rejectConnections(_ request: DecideConnectionsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DecideConnectionsResponse {
+        try await unary(EndpointServicesAPI.rejectConnections, request, options: options)
+    }
+
+    public func updateConnectionDescription(_ request: UpdateConnectionDescriptionRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> Connection {
+        try await unary(EndpointServicesAPI.updateConnectionDescription, request, options: options)
+    }
+}
+
+// MARK: - vpcep.v1.Endpoints
+
+extension VPCEPClient {
+    public func createEndpoint(_ request: CreateEndpointRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> Endpoint {
+        try await unary(EndpointsAPI.createEndpoint, request, options: options)
+    }
+
+    public func getEndpoint(_ request: GetEndpointRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> Endpoint {
+        try await unary(EndpointsAPI.getEndpoint, request, options: options)
+    }
+
+    public func listEndpoints(_ request: ListEndpointsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> ListEndpointsResponse {
+        try await unary(EndpointsAPI.listEndpoints, request, options: options)
+    }
+
+    public func updateEndpoint(_ request: UpdateEndpointRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> Endpoint {
+        try await unary(EndpointsAPI.updateEndpoint, request, options: options)
+    }
+
+    public func deleteEndpoint(_ request: DeleteEndpointRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DeleteEndpointResponse {
+        try await unary(EndpointsAPI.deleteEndpoint, request, options: options)
+    }
 }
 
 // MARK: - vpcep.v1.Inventory
@@ -53,6 +122,22 @@ extension VPCEPClient {
     public func listVms(_ request: ListVmsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> ListVmsResponse {
         try await unary(InventoryAPI.listVms, request, options: options)
     }
+
+    public func deleteVpc(_ request: DeleteResourceRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DeleteResourceResponse {
+        try await unary(InventoryAPI.deleteVpc, request, options: options)
+    }
+
+    public func deleteSubnet(_ request: DeleteResourceRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DeleteResourceResponse {
+        try await unary(InventoryAPI.deleteSubnet, request, options: options)
+    }
+
+    public func deleteLoadBalancer(_ request: DeleteResourceRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DeleteResourceResponse {
+        try await unary(InventoryAPI.deleteLoadBalancer, request, options: options)
+    }
+
+    public func deleteVm(_ request: DeleteResourceRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DeleteResourceResponse {
+        try await unary(InventoryAPI.deleteVm, request, options: options)
+    }
 }
 
 // MARK: - vpcep.v1.Quotas
@@ -60,6 +145,10 @@ extension VPCEPClient {
 extension VPCEPClient {
     public func listQuotas(_ request: ListQuotasRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> ListQuotasResponse {
         try await unary(QuotasAPI.listQuotas, request, options: options)
+    }
+
+    public func setQuota(_ request: SetQuotaRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> Quota {
+        try await unary(QuotasAPI.setQuota, request, options: options)
     }
 }
 

@@ -68,6 +68,21 @@ public struct UInt32Value: ProtoMessage {
     }
 }
 
+/// A list whose presence matters: absent means "unchanged", present and empty means "clear".
+public struct StringList: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.StringList"
+
+    public var values: [String] = []
+
+    public init() {}
+
+    public init(
+        values: [String] = []
+    ) {
+        self.values = values
+    }
+}
+
 /// Paging and ordering shared by every List call. limit 0 means the default (10); the maximum is
 /// 1000. sort_key is "created_at" (default) or "updated_at"; sort_dir "desc" (default) or "asc".
 public struct PageRequest: ProtoMessage {
@@ -212,6 +227,37 @@ extension UInt32Value: CMessageConvertible {
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__UInt32Value>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.value = self.value
+    }
+}
+
+extension StringList {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension StringList: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__StringList>) {
+        vpcep__v1__string_list__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__StringList>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.values = try ProtoC.strings(m.values, count: m.n_values, field: "values")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__StringList>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.n_values = self.values.count
+        c.pointee.values = try arena.strings(self.values, field: "values")
     }
 }
 

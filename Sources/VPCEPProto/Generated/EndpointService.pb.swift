@@ -134,6 +134,37 @@ public struct PortProtocol: ProtoEnum {
     }
 }
 
+public struct EndpointStatus: ProtoEnum {
+    public var rawValue: Int32
+
+    public init(rawValue: Int32) {
+        self.rawValue = rawValue
+    }
+
+    public static let unspecified = EndpointStatus(rawValue: 0)
+    public static let pendingAcceptance = EndpointStatus(rawValue: 1)
+    public static let creating = EndpointStatus(rawValue: 2)
+    public static let accepted = EndpointStatus(rawValue: 3)
+    public static let rejected = EndpointStatus(rawValue: 4)
+    public static let failed = EndpointStatus(rawValue: 5)
+    public static let deleting = EndpointStatus(rawValue: 6)
+
+    public static let allKnown: [EndpointStatus] = [.unspecified, .pendingAcceptance, .creating, .accepted, .rejected, .failed, .deleting]
+
+    public var protoName: String? {
+        switch rawValue {
+        case 0: "ENDPOINT_STATUS_UNSPECIFIED"
+        case 1: "ENDPOINT_STATUS_PENDING_ACCEPTANCE"
+        case 2: "ENDPOINT_STATUS_CREATING"
+        case 3: "ENDPOINT_STATUS_ACCEPTED"
+        case 4: "ENDPOINT_STATUS_REJECTED"
+        case 5: "ENDPOINT_STATUS_FAILED"
+        case 6: "ENDPOINT_STATUS_DELETING"
+        default: nil
+        }
+    }
+}
+
 public struct PortMapping: ProtoMessage {
     public static let protoMessageName = "vpcep.v1.PortMapping"
 
@@ -188,6 +219,8 @@ public struct EndpointService: ProtoMessage {
     public var warnings: [String] = []
     /// Whether and how the backend sees the real client address.
     public var clientIpNote: String = ""
+    /// Made by an operator and listed to every tenant (ListPublicEndpointServices).
+    public var `public`: Bool = false
 
     public init() {}
 
@@ -212,7 +245,8 @@ public struct EndpointService: ProtoMessage {
         updatedAt: String = "",
         revision: UInt64 = 0,
         warnings: [String] = [],
-        clientIpNote: String = ""
+        clientIpNote: String = "",
+        `public`: Bool = false
     ) {
         self.id = id
         self.serviceName = serviceName
@@ -235,6 +269,45 @@ public struct EndpointService: ProtoMessage {
         self.revision = revision
         self.warnings = warnings
         self.clientIpNote = clientIpNote
+        self.`public` = `public`
+    }
+}
+
+/// What a consumer may see of a service it is allowed to connect to.
+public struct EndpointServiceSummary: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.EndpointServiceSummary"
+
+    public var id: String = ""
+    public var serviceName: String = ""
+    public var serviceType: ServiceType = .unspecified
+    public var region: String = ""
+    public var createdAt: String = ""
+    /// Whether new endpoints wait for the provider's acceptance.
+    public var approvalEnabled: Bool = false
+    public var `public`: Bool = false
+    /// The provider: a tenant id, or "operator:<name>" for public and gateway services.
+    public var owner: String = ""
+
+    public init() {}
+
+    public init(
+        id: String = "",
+        serviceName: String = "",
+        serviceType: ServiceType = .unspecified,
+        region: String = "",
+        createdAt: String = "",
+        approvalEnabled: Bool = false,
+        `public`: Bool = false,
+        owner: String = ""
+    ) {
+        self.id = id
+        self.serviceName = serviceName
+        self.serviceType = serviceType
+        self.region = region
+        self.createdAt = createdAt
+        self.approvalEnabled = approvalEnabled
+        self.`public` = `public`
+        self.owner = owner
     }
 }
 
@@ -253,6 +326,8 @@ public struct CreateEndpointServiceRequest: ProtoMessage {
     public var tags: [Tag] = []
     /// Interface when unspecified.
     public var serviceType: ServiceType = .unspecified
+    /// Listed to every tenant; operators only.
+    public var `public`: Bool = false
 
     public init() {}
 
@@ -266,7 +341,8 @@ public struct CreateEndpointServiceRequest: ProtoMessage {
         clientIpMode: ClientIpMode = .unspecified,
         description: String = "",
         tags: [Tag] = [],
-        serviceType: ServiceType = .unspecified
+        serviceType: ServiceType = .unspecified,
+        `public`: Bool = false
     ) {
         self.vpcId = vpcId
         self.backendType = backendType
@@ -278,6 +354,7 @@ public struct CreateEndpointServiceRequest: ProtoMessage {
         self.description = description
         self.tags = tags
         self.serviceType = serviceType
+        self.`public` = `public`
     }
 }
 
@@ -307,6 +384,8 @@ public struct ListEndpointServicesRequest: ProtoMessage {
     public var name: String = ""
     public var id: String = ""
     public var status: ServiceStatus = .unspecified
+    /// Only services carrying every one of these tags; an empty value matches any value of the key.
+    public var tags: [Tag] = []
 
     public init() {}
 
@@ -314,12 +393,14 @@ public struct ListEndpointServicesRequest: ProtoMessage {
         page: PageRequest? = nil,
         name: String = "",
         id: String = "",
-        status: ServiceStatus = .unspecified
+        status: ServiceStatus = .unspecified,
+        tags: [Tag] = []
     ) {
         self.page = page
         self.name = name
         self.id = id
         self.status = status
+        self.tags = tags
     }
 }
 
@@ -337,6 +418,440 @@ public struct ListEndpointServicesResponse: ProtoMessage {
     ) {
         self.items = items
         self.totalCount = totalCount
+    }
+}
+
+/// Only the fields present change; ports, when present, replace the whole list.
+public struct UpdateEndpointServiceRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.UpdateEndpointServiceRequest"
+
+    public var id: String = ""
+    public var approvalEnabled: Bool? = nil
+    /// The new name; the id and the rest of service_name stay.
+    public var name: String? = nil
+    public var ports: PortMappings? = nil
+    /// Unchanged when unspecified.
+    public var clientIpMode: ClientIpMode = .unspecified
+    public var description: String? = nil
+    /// When not 0, the update applies only if the service is still at this revision (ABORTED otherwise).
+    public var expectedRevision: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        id: String = "",
+        approvalEnabled: Bool? = nil,
+        name: String? = nil,
+        ports: PortMappings? = nil,
+        clientIpMode: ClientIpMode = .unspecified,
+        description: String? = nil,
+        expectedRevision: UInt64 = 0
+    ) {
+        self.id = id
+        self.approvalEnabled = approvalEnabled
+        self.name = name
+        self.ports = ports
+        self.clientIpMode = clientIpMode
+        self.description = description
+        self.expectedRevision = expectedRevision
+    }
+}
+
+public struct PortMappings: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.PortMappings"
+
+    public var items: [PortMapping] = []
+
+    public init() {}
+
+    public init(
+        items: [PortMapping] = []
+    ) {
+        self.items = items
+    }
+}
+
+public struct DeleteEndpointServiceRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.DeleteEndpointServiceRequest"
+
+    public var id: String = ""
+
+    public init() {}
+
+    public init(
+        id: String = ""
+    ) {
+        self.id = id
+    }
+}
+
+public struct DeleteEndpointServiceResponse: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.DeleteEndpointServiceResponse"
+
+    public init() {}
+}
+
+/// A consumer's lookup: exactly one of id and service_name. Answered only to tenants the
+/// service's allow-list admits (and its owner); everyone else gets NOT_FOUND.
+public struct DescribeEndpointServiceRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.DescribeEndpointServiceRequest"
+
+    public var id: String = ""
+    public var serviceName: String = ""
+
+    public init() {}
+
+    public init(
+        id: String = "",
+        serviceName: String = ""
+    ) {
+        self.id = id
+        self.serviceName = serviceName
+    }
+}
+
+public struct ListPublicEndpointServicesRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.ListPublicEndpointServicesRequest"
+
+    public var page: PageRequest? = nil
+    public var name: String = ""
+    public var id: String = ""
+
+    public init() {}
+
+    public init(
+        page: PageRequest? = nil,
+        name: String = "",
+        id: String = ""
+    ) {
+        self.page = page
+        self.name = name
+        self.id = id
+    }
+}
+
+public struct ListPublicEndpointServicesResponse: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.ListPublicEndpointServicesResponse"
+
+    public var items: [EndpointServiceSummary] = []
+    public var totalCount: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        items: [EndpointServiceSummary] = [],
+        totalCount: UInt32 = 0
+    ) {
+        self.items = items
+        self.totalCount = totalCount
+    }
+}
+
+/// An allow-list entry of a service.
+public struct Permission: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.Permission"
+
+    public var id: String = ""
+    /// "iam:domain::<tenant-id>" or "*".
+    public var permission: String = ""
+    /// "domainId".
+    public var permissionType: String = ""
+    public var description: String = ""
+    public var createdAt: String = ""
+
+    public init() {}
+
+    public init(
+        id: String = "",
+        permission: String = "",
+        permissionType: String = "",
+        description: String = "",
+        createdAt: String = ""
+    ) {
+        self.id = id
+        self.permission = permission
+        self.permissionType = permissionType
+        self.description = description
+        self.createdAt = createdAt
+    }
+}
+
+public struct PermissionEntry: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.PermissionEntry"
+
+    public var permission: String = ""
+    public var description: String = ""
+
+    public init() {}
+
+    public init(
+        permission: String = "",
+        description: String = ""
+    ) {
+        self.permission = permission
+        self.description = description
+    }
+}
+
+/// The service is named by exactly one of service_id and service_name (in every request below).
+public struct AddPermissionsRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.AddPermissionsRequest"
+
+    public var serviceId: String = ""
+    public var serviceName: String = ""
+    public var entries: [PermissionEntry] = []
+
+    public init() {}
+
+    public init(
+        serviceId: String = "",
+        serviceName: String = "",
+        entries: [PermissionEntry] = []
+    ) {
+        self.serviceId = serviceId
+        self.serviceName = serviceName
+        self.entries = entries
+    }
+}
+
+public struct AddPermissionsResponse: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.AddPermissionsResponse"
+
+    public var items: [Permission] = []
+
+    public init() {}
+
+    public init(
+        items: [Permission] = []
+    ) {
+        self.items = items
+    }
+}
+
+/// Entries to remove, by permission string or by id.
+public struct RemovePermissionsRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.RemovePermissionsRequest"
+
+    public var serviceId: String = ""
+    public var serviceName: String = ""
+    public var permissions: [String] = []
+    public var ids: [String] = []
+
+    public init() {}
+
+    public init(
+        serviceId: String = "",
+        serviceName: String = "",
+        permissions: [String] = [],
+        ids: [String] = []
+    ) {
+        self.serviceId = serviceId
+        self.serviceName = serviceName
+        self.permissions = permissions
+        self.ids = ids
+    }
+}
+
+public struct RemovePermissionsResponse: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.RemovePermissionsResponse"
+
+    public var removedCount: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        removedCount: UInt32 = 0
+    ) {
+        self.removedCount = removedCount
+    }
+}
+
+public struct ListPermissionsRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.ListPermissionsRequest"
+
+    public var serviceId: String = ""
+    public var serviceName: String = ""
+    public var page: PageRequest? = nil
+    /// Substring of the permission string.
+    public var permission: String = ""
+
+    public init() {}
+
+    public init(
+        serviceId: String = "",
+        serviceName: String = "",
+        page: PageRequest? = nil,
+        permission: String = ""
+    ) {
+        self.serviceId = serviceId
+        self.serviceName = serviceName
+        self.page = page
+        self.permission = permission
+    }
+}
+
+public struct ListPermissionsResponse: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.ListPermissionsResponse"
+
+    public var items: [Permission] = []
+    public var totalCount: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        items: [Permission] = [],
+        totalCount: UInt32 = 0
+    ) {
+        self.items = items
+        self.totalCount = totalCount
+    }
+}
+
+/// The provider's view of an endpoint on one of its services.
+public struct Connection: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.Connection"
+
+    /// The endpoint's id.
+    public var id: String = ""
+    public var markerId: UInt64 = 0
+    /// The consumer tenant.
+    public var tenantId: String = ""
+    public var status: EndpointStatus = .unspecified
+    /// Editable by the provider.
+    public var description: String = ""
+    public var createdAt: String = ""
+    public var updatedAt: String = ""
+    /// Who last accepted or rejected it, and when.
+    public var decidedBy: String = ""
+    public var decidedAt: String = ""
+
+    public init() {}
+
+    public init(
+        id: String = "",
+        markerId: UInt64 = 0,
+        tenantId: String = "",
+        status: EndpointStatus = .unspecified,
+        description: String = "",
+        createdAt: String = "",
+        updatedAt: String = "",
+        decidedBy: String = "",
+        decidedAt: String = ""
+    ) {
+        self.id = id
+        self.markerId = markerId
+        self.tenantId = tenantId
+        self.status = status
+        self.description = description
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.decidedBy = decidedBy
+        self.decidedAt = decidedAt
+    }
+}
+
+public struct ListConnectionsRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.ListConnectionsRequest"
+
+    public var serviceId: String = ""
+    public var serviceName: String = ""
+    public var page: PageRequest? = nil
+    public var status: EndpointStatus = .unspecified
+    /// An endpoint id.
+    public var id: String = ""
+    public var markerId: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        serviceId: String = "",
+        serviceName: String = "",
+        page: PageRequest? = nil,
+        status: EndpointStatus = .unspecified,
+        id: String = "",
+        markerId: UInt64 = 0
+    ) {
+        self.serviceId = serviceId
+        self.serviceName = serviceName
+        self.page = page
+        self.status = status
+        self.id = id
+        self.markerId = markerId
+    }
+}
+
+public struct ListConnectionsResponse: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.ListConnectionsResponse"
+
+    public var items: [Connection] = []
+    public var totalCount: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        items: [Connection] = [],
+        totalCount: UInt32 = 0
+    ) {
+        self.items = items
+        self.totalCount = totalCount
+    }
+}
+
+/// Accepts or rejects the named endpoints of one service, all or none.
+public struct DecideConnectionsRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.DecideConnectionsRequest"
+
+    public var serviceId: String = ""
+    public var serviceName: String = ""
+    public var endpointIds: [String] = []
+
+    public init() {}
+
+    public init(
+        serviceId: String = "",
+        serviceName: String = "",
+        endpointIds: [String] = []
+    ) {
+        self.serviceId = serviceId
+        self.serviceName = serviceName
+        self.endpointIds = endpointIds
+    }
+}
+
+public struct DecideConnectionsResponse: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.DecideConnectionsResponse"
+
+    public var items: [Connection] = []
+
+    public init() {}
+
+    public init(
+        items: [Connection] = []
+    ) {
+        self.items = items
+    }
+}
+
+public struct UpdateConnectionDescriptionRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.UpdateConnectionDescriptionRequest"
+
+    public var serviceId: String = ""
+    public var serviceName: String = ""
+    public var endpointId: String = ""
+    public var description: String = ""
+
+    public init() {}
+
+    public init(
+        serviceId: String = "",
+        serviceName: String = "",
+        endpointId: String = "",
+        description: String = ""
+    ) {
+        self.serviceId = serviceId
+        self.serviceName = serviceName
+        self.endpointId = endpointId
+        self.description = description
     }
 }
 
@@ -417,6 +932,7 @@ extension EndpointService: CMessageConvertible {
         self.revision = m.revision
         self.warnings = try ProtoC.strings(m.warnings, count: m.n_warnings, field: "warnings")
         self.clientIpNote = try ProtoC.string(m.client_ip_note, field: "client_ip_note")
+        self.`public` = m.public_ != 0
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__EndpointService>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -444,6 +960,51 @@ extension EndpointService: CMessageConvertible {
         c.pointee.n_warnings = self.warnings.count
         c.pointee.warnings = try arena.strings(self.warnings, field: "warnings")
         c.pointee.client_ip_note = try arena.string(self.clientIpNote, field: "client_ip_note")
+        c.pointee.public_ = self.`public` ? 1 : 0
+    }
+}
+
+extension EndpointServiceSummary {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension EndpointServiceSummary: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__EndpointServiceSummary>) {
+        vpcep__v1__endpoint_service_summary__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__EndpointServiceSummary>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.id = try ProtoC.string(m.id, field: "id")
+        self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
+        self.serviceType = ProtoC.enumValue(m.service_type)
+        self.region = try ProtoC.string(m.region, field: "region")
+        self.createdAt = try ProtoC.string(m.created_at, field: "created_at")
+        self.approvalEnabled = m.approval_enabled != 0
+        self.`public` = m.public_ != 0
+        self.owner = try ProtoC.string(m.owner, field: "owner")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__EndpointServiceSummary>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.id = try arena.string(self.id, field: "id")
+        c.pointee.service_name = try arena.string(self.serviceName, field: "service_name")
+        c.pointee.service_type = ProtoC.cEnum(self.serviceType)
+        c.pointee.region = try arena.string(self.region, field: "region")
+        c.pointee.created_at = try arena.string(self.createdAt, field: "created_at")
+        c.pointee.approval_enabled = self.approvalEnabled ? 1 : 0
+        c.pointee.public_ = self.`public` ? 1 : 0
+        c.pointee.owner = try arena.string(self.owner, field: "owner")
     }
 }
 
@@ -479,6 +1040,7 @@ extension CreateEndpointServiceRequest: CMessageConvertible {
         self.description = try ProtoC.string(m.description, field: "description")
         self.tags = try ProtoC.messages(m.tags, count: m.n_tags, as: Tag.self, field: "tags")
         self.serviceType = ProtoC.enumValue(m.service_type)
+        self.`public` = m.public_ != 0
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__CreateEndpointServiceRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -494,6 +1056,7 @@ extension CreateEndpointServiceRequest: CMessageConvertible {
         c.pointee.n_tags = self.tags.count
         c.pointee.tags = try arena.messages(self.tags, field: "tags")
         c.pointee.service_type = ProtoC.cEnum(self.serviceType)
+        c.pointee.public_ = self.`public` ? 1 : 0
     }
 }
 
@@ -555,6 +1118,7 @@ extension ListEndpointServicesRequest: CMessageConvertible {
         self.name = try ProtoC.string(m.name, field: "name")
         self.id = try ProtoC.string(m.id, field: "id")
         self.status = ProtoC.enumValue(m.status)
+        self.tags = try ProtoC.messages(m.tags, count: m.n_tags, as: Tag.self, field: "tags")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListEndpointServicesRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -562,6 +1126,8 @@ extension ListEndpointServicesRequest: CMessageConvertible {
         c.pointee.name = try arena.string(self.name, field: "name")
         c.pointee.id = try arena.string(self.id, field: "id")
         c.pointee.status = ProtoC.cEnum(self.status)
+        c.pointee.n_tags = self.tags.count
+        c.pointee.tags = try arena.messages(self.tags, field: "tags")
     }
 }
 
@@ -598,6 +1164,729 @@ extension ListEndpointServicesResponse: CMessageConvertible {
     }
 }
 
+extension UpdateEndpointServiceRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension UpdateEndpointServiceRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__UpdateEndpointServiceRequest>) {
+        vpcep__v1__update_endpoint_service_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__UpdateEndpointServiceRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.id = try ProtoC.string(m.id, field: "id")
+        self.approvalEnabled = try ProtoC.message(m.approval_enabled, as: BoolValue.self, field: "approval_enabled")?.value
+        self.name = try ProtoC.message(m.name, as: StringValue.self, field: "name")?.value
+        self.ports = try ProtoC.message(m.ports, as: PortMappings.self, field: "ports")
+        self.clientIpMode = ProtoC.enumValue(m.client_ip_mode)
+        self.description = try ProtoC.message(m.description, as: StringValue.self, field: "description")?.value
+        self.expectedRevision = m.expected_revision
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__UpdateEndpointServiceRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.id = try arena.string(self.id, field: "id")
+        c.pointee.approval_enabled = try arena.message(self.approvalEnabled.map { BoolValue(value: $0) }, field: "approval_enabled")
+        c.pointee.name = try arena.message(self.name.map { StringValue(value: $0) }, field: "name")
+        c.pointee.ports = try arena.message(self.ports, field: "ports")
+        c.pointee.client_ip_mode = ProtoC.cEnum(self.clientIpMode)
+        c.pointee.description = try arena.message(self.description.map { StringValue(value: $0) }, field: "description")
+        c.pointee.expected_revision = self.expectedRevision
+    }
+}
+
+extension PortMappings {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension PortMappings: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__PortMappings>) {
+        vpcep__v1__port_mappings__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__PortMappings>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.items = try ProtoC.messages(m.items, count: m.n_items, as: PortMapping.self, field: "items")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__PortMappings>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.n_items = self.items.count
+        c.pointee.items = try arena.messages(self.items, field: "items")
+    }
+}
+
+extension DeleteEndpointServiceRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension DeleteEndpointServiceRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__DeleteEndpointServiceRequest>) {
+        vpcep__v1__delete_endpoint_service_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__DeleteEndpointServiceRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.id = try ProtoC.string(m.id, field: "id")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__DeleteEndpointServiceRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.id = try arena.string(self.id, field: "id")
+    }
+}
+
+extension DeleteEndpointServiceResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension DeleteEndpointServiceResponse: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__DeleteEndpointServiceResponse>) {
+        vpcep__v1__delete_endpoint_service_response__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__DeleteEndpointServiceResponse>) throws(ProtoDecodingError) {
+        self.init()
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__DeleteEndpointServiceResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
+    }
+}
+
+extension DescribeEndpointServiceRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension DescribeEndpointServiceRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__DescribeEndpointServiceRequest>) {
+        vpcep__v1__describe_endpoint_service_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__DescribeEndpointServiceRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.id = try ProtoC.string(m.id, field: "id")
+        self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__DescribeEndpointServiceRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.id = try arena.string(self.id, field: "id")
+        c.pointee.service_name = try arena.string(self.serviceName, field: "service_name")
+    }
+}
+
+extension ListPublicEndpointServicesRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension ListPublicEndpointServicesRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__ListPublicEndpointServicesRequest>) {
+        vpcep__v1__list_public_endpoint_services_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__ListPublicEndpointServicesRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.page = try ProtoC.message(m.page, as: PageRequest.self, field: "page")
+        self.name = try ProtoC.string(m.name, field: "name")
+        self.id = try ProtoC.string(m.id, field: "id")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListPublicEndpointServicesRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.page = try arena.message(self.page, field: "page")
+        c.pointee.name = try arena.string(self.name, field: "name")
+        c.pointee.id = try arena.string(self.id, field: "id")
+    }
+}
+
+extension ListPublicEndpointServicesResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension ListPublicEndpointServicesResponse: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__ListPublicEndpointServicesResponse>) {
+        vpcep__v1__list_public_endpoint_services_response__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__ListPublicEndpointServicesResponse>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.items = try ProtoC.messages(m.items, count: m.n_items, as: EndpointServiceSummary.self, field: "items")
+        self.totalCount = m.total_count
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListPublicEndpointServicesResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.n_items = self.items.count
+        c.pointee.items = try arena.messages(self.items, field: "items")
+        c.pointee.total_count = self.totalCount
+    }
+}
+
+extension Permission {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension Permission: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__Permission>) {
+        vpcep__v1__permission__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__Permission>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.id = try ProtoC.string(m.id, field: "id")
+        self.permission = try ProtoC.string(m.permission, field: "permission")
+        self.permissionType = try ProtoC.string(m.permission_type, field: "permission_type")
+        self.description = try ProtoC.string(m.description, field: "description")
+        self.createdAt = try ProtoC.string(m.created_at, field: "created_at")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__Permission>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.id = try arena.string(self.id, field: "id")
+        c.pointee.permission = try arena.string(self.permission, field: "permission")
+        c.pointee.permission_type = try arena.string(self.permissionType, field: "permission_type")
+        c.pointee.description = try arena.string(self.description, field: "description")
+        c.pointee.created_at = try arena.string(self.createdAt, field: "created_at")
+    }
+}
+
+extension PermissionEntry {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension PermissionEntry: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__PermissionEntry>) {
+        vpcep__v1__permission_entry__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__PermissionEntry>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.permission = try ProtoC.string(m.permission, field: "permission")
+        self.description = try ProtoC.string(m.description, field: "description")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__PermissionEntry>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.permission = try arena.string(self.permission, field: "permission")
+        c.pointee.description = try arena.string(self.description, field: "description")
+    }
+}
+
+extension AddPermissionsRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension AddPermissionsRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__AddPermissionsRequest>) {
+        vpcep__v1__add_permissions_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__AddPermissionsRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.serviceId = try ProtoC.string(m.service_id, field: "service_id")
+        self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
+        self.entries = try ProtoC.messages(m.entries, count: m.n_entries, as: PermissionEntry.self, field: "entries")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__AddPermissionsRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.service_id = try arena.string(self.serviceId, field: "service_id")
+        c.pointee.service_name = try arena.string(self.serviceName, field: "service_name")
+        c.pointee.n_entries = self.entries.count
+        c.pointee.entries = try arena.messages(self.entries, field: "entries")
+    }
+}
+
+extension AddPermissionsResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension AddPermissionsResponse: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__AddPermissionsResponse>) {
+        vpcep__v1__add_permissions_response__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__AddPermissionsResponse>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.items = try ProtoC.messages(m.items, count: m.n_items, as: Permission.self, field: "items")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__AddPermissionsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.n_items = self.items.count
+        c.pointee.items = try arena.messages(self.items, field: "items")
+    }
+}
+
+extension RemovePermissionsRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension RemovePermissionsRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__RemovePermissionsRequest>) {
+        vpcep__v1__remove_permissions_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__RemovePermissionsRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.serviceId = try ProtoC.string(m.service_id, field: "service_id")
+        self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
+        self.permissions = try ProtoC.strings(m.permissions, count: m.n_permissions, field: "permissions")
+        self.ids = try ProtoC.strings(m.ids, count: m.n_ids, field: "ids")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__RemovePermissionsRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.service_id = try arena.string(self.serviceId, field: "service_id")
+        c.pointee.service_name = try arena.string(self.serviceName, field: "service_name")
+        c.pointee.n_permissions = self.permissions.count
+        c.pointee.permissions = try arena.strings(self.permissions, field: "permissions")
+        c.pointee.n_ids = self.ids.count
+        c.pointee.ids = try arena.strings(self.ids, field: "ids")
+    }
+}
+
+extension RemovePermissionsResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension RemovePermissionsResponse: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__RemovePermissionsResponse>) {
+        vpcep__v1__remove_permissions_response__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__RemovePermissionsResponse>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.removedCount = m.removed_count
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__RemovePermissionsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.removed_count = self.removedCount
+    }
+}
+
+extension ListPermissionsRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension ListPermissionsRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__ListPermissionsRequest>) {
+        vpcep__v1__list_permissions_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__ListPermissionsRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.serviceId = try ProtoC.string(m.service_id, field: "service_id")
+        self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
+        self.page = try ProtoC.message(m.page, as: PageRequest.self, field: "page")
+        self.permission = try ProtoC.string(m.permission, field: "permission")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListPermissionsRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.service_id = try arena.string(self.serviceId, field: "service_id")
+        c.pointee.service_name = try arena.string(self.serviceName, field: "service_name")
+        c.pointee.page = try arena.message(self.page, field: "page")
+        c.pointee.permission = try arena.string(self.permission, field: "permission")
+    }
+}
+
+extension ListPermissionsResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension ListPermissionsResponse: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__ListPermissionsResponse>) {
+        vpcep__v1__list_permissions_response__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__ListPermissionsResponse>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.items = try ProtoC.messages(m.items, count: m.n_items, as: Permission.self, field: "items")
+        self.totalCount = m.total_count
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListPermissionsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.n_items = self.items.count
+        c.pointee.items = try arena.messages(self.items, field: "items")
+        c.pointee.total_count = self.totalCount
+    }
+}
+
+extension Connection {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension Connection: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__Connection>) {
+        vpcep__v1__connection__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__Connection>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.id = try ProtoC.string(m.id, field: "id")
+        self.markerId = m.marker_id
+        self.tenantId = try ProtoC.string(m.tenant_id, field: "tenant_id")
+        self.status = ProtoC.enumValue(m.status)
+        self.description = try ProtoC.string(m.description, field: "description")
+        self.createdAt = try ProtoC.string(m.created_at, field: "created_at")
+        self.updatedAt = try ProtoC.string(m.updated_at, field: "updated_at")
+        self.decidedBy = try ProtoC.string(m.decided_by, field: "decided_by")
+        self.decidedAt = try ProtoC.string(m.decided_at, field: "decided_at")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__Connection>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.id = try arena.string(self.id, field: "id")
+        c.pointee.marker_id = self.markerId
+        c.pointee.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+        c.pointee.status = ProtoC.cEnum(self.status)
+        c.pointee.description = try arena.string(self.description, field: "description")
+        c.pointee.created_at = try arena.string(self.createdAt, field: "created_at")
+        c.pointee.updated_at = try arena.string(self.updatedAt, field: "updated_at")
+        c.pointee.decided_by = try arena.string(self.decidedBy, field: "decided_by")
+        c.pointee.decided_at = try arena.string(self.decidedAt, field: "decided_at")
+    }
+}
+
+extension ListConnectionsRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension ListConnectionsRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__ListConnectionsRequest>) {
+        vpcep__v1__list_connections_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__ListConnectionsRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.serviceId = try ProtoC.string(m.service_id, field: "service_id")
+        self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
+        self.page = try ProtoC.message(m.page, as: PageRequest.self, field: "page")
+        self.status = ProtoC.enumValue(m.status)
+        self.id = try ProtoC.string(m.id, field: "id")
+        self.markerId = m.marker_id
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListConnectionsRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.service_id = try arena.string(self.serviceId, field: "service_id")
+        c.pointee.service_name = try arena.string(self.serviceName, field: "service_name")
+        c.pointee.page = try arena.message(self.page, field: "page")
+        c.pointee.status = ProtoC.cEnum(self.status)
+        c.pointee.id = try arena.string(self.id, field: "id")
+        c.pointee.marker_id = self.markerId
+    }
+}
+
+extension ListConnectionsResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension ListConnectionsResponse: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__ListConnectionsResponse>) {
+        vpcep__v1__list_connections_response__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__ListConnectionsResponse>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.items = try ProtoC.messages(m.items, count: m.n_items, as: Connection.self, field: "items")
+        self.totalCount = m.total_count
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListConnectionsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.n_items = self.items.count
+        c.pointee.items = try arena.messages(self.items, field: "items")
+        c.pointee.total_count = self.totalCount
+    }
+}
+
+extension DecideConnectionsRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension DecideConnectionsRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__DecideConnectionsRequest>) {
+        vpcep__v1__decide_connections_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__DecideConnectionsRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.serviceId = try ProtoC.string(m.service_id, field: "service_id")
+        self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
+        self.endpointIds = try ProtoC.strings(m.endpoint_ids, count: m.n_endpoint_ids, field: "endpoint_ids")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__DecideConnectionsRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.service_id = try arena.string(self.serviceId, field: "service_id")
+        c.pointee.service_name = try arena.string(self.serviceName, field: "service_name")
+        c.pointee.n_endpoint_ids = self.endpointIds.count
+        c.pointee.endpoint_ids = try arena.strings(self.endpointIds, field: "endpoint_ids")
+    }
+}
+
+extension DecideConnectionsResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension DecideConnectionsResponse: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__DecideConnectionsResponse>) {
+        vpcep__v1__decide_connections_response__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__DecideConnectionsResponse>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.items = try ProtoC.messages(m.items, count: m.n_items, as: Connection.self, field: "items")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__DecideConnectionsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.n_items = self.items.count
+        c.pointee.items = try arena.messages(self.items, field: "items")
+    }
+}
+
+extension UpdateConnectionDescriptionRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension UpdateConnectionDescriptionRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__UpdateConnectionDescriptionRequest>) {
+        vpcep__v1__update_connection_description_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__UpdateConnectionDescriptionRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.serviceId = try ProtoC.string(m.service_id, field: "service_id")
+        self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
+        self.endpointId = try ProtoC.string(m.endpoint_id, field: "endpoint_id")
+        self.description = try ProtoC.string(m.description, field: "description")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__UpdateConnectionDescriptionRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.service_id = try arena.string(self.serviceId, field: "service_id")
+        c.pointee.service_name = try arena.string(self.serviceName, field: "service_name")
+        c.pointee.endpoint_id = try arena.string(self.endpointId, field: "endpoint_id")
+        c.pointee.description = try arena.string(self.description, field: "description")
+    }
+}
+
 /// The methods of `vpcep.v1.EndpointServices`.
 public enum EndpointServicesAPI {
     public static let createEndpointService = MethodDescriptor<CreateEndpointServiceRequest, EndpointService>(
@@ -618,5 +1907,72 @@ public enum EndpointServicesAPI {
         kind: .unary
     )
 
-    public static let allMethods: [any MethodDescribing] = [createEndpointService, getEndpointService, listEndpointServices]
+    public static let updateEndpointService = MethodDescriptor<UpdateEndpointServiceRequest, EndpointService>(
+        service: "vpcep.v1.EndpointServices",
+        method: "UpdateEndpointService",
+        kind: .unary
+    )
+
+    /// Refused while an endpoint of the service is accepted or creating.
+    public static let deleteEndpointService = MethodDescriptor<DeleteEndpointServiceRequest, DeleteEndpointServiceResponse>(
+        service: "vpcep.v1.EndpointServices",
+        method: "DeleteEndpointService",
+        kind: .unary
+    )
+
+    public static let describeEndpointService = MethodDescriptor<DescribeEndpointServiceRequest, EndpointServiceSummary>(
+        service: "vpcep.v1.EndpointServices",
+        method: "DescribeEndpointService",
+        kind: .unary
+    )
+
+    public static let listPublicEndpointServices = MethodDescriptor<ListPublicEndpointServicesRequest, ListPublicEndpointServicesResponse>(
+        service: "vpcep.v1.EndpointServices",
+        method: "ListPublicEndpointServices",
+        kind: .unary
+    )
+
+    public static let addPermissions = MethodDescriptor<AddPermissionsRequest, AddPermissionsResponse>(
+        service: "vpcep.v1.EndpointServices",
+        method: "AddPermissions",
+        kind: .unary
+    )
+
+    public static let removePermissions = MethodDescriptor<RemovePermissionsRequest, RemovePermissionsResponse>(
+        service: "vpcep.v1.EndpointServices",
+        method: "RemovePermissions",
+        kind: .unary
+    )
+
+    public static let listPermissions = MethodDescriptor<ListPermissionsRequest, ListPermissionsResponse>(
+        service: "vpcep.v1.EndpointServices",
+        method: "ListPermissions",
+        kind: .unary
+    )
+
+    public static let listConnections = MethodDescriptor<ListConnectionsRequest, ListConnectionsResponse>(
+        service: "vpcep.v1.EndpointServices",
+        method: "ListConnections",
+        kind: .unary
+    )
+
+    public static let acceptConnections = MethodDescriptor<DecideConnectionsRequest, DecideConnectionsResponse>(
+        service: "vpcep.v1.EndpointServices",
+        method: "AcceptConnections",
+        kind: .unary
+    )
+
+    public static let rejectConnections = MethodDescriptor<DecideConnectionsRequest, DecideConnectionsResponse>(
+        service: "vpcep.v1.EndpointServices",
+        method: "RejectConnections",
+        kind: .unary
+    )
+
+    public static let updateConnectionDescription = MethodDescriptor<UpdateConnectionDescriptionRequest, Connection>(
+        service: "vpcep.v1.EndpointServices",
+        method: "UpdateConnectionDescription",
+        kind: .unary
+    )
+
+    public static let allMethods: [any MethodDescribing] = [createEndpointService, getEndpointService, listEndpointServices, updateEndpointService, deleteEndpointService, describeEndpointService, listPublicEndpointServices, addPermissions, removePermissions, listPermissions, listConnections, acceptConnections, rejectConnections, updateConnectionDescription]
 }

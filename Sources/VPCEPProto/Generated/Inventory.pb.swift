@@ -386,6 +386,27 @@ public struct ListVmsResponse: ProtoMessage {
     }
 }
 
+/// Deletes of inventory are refused while a service or an endpoint uses it.
+public struct DeleteResourceRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.DeleteResourceRequest"
+
+    public var id: String = ""
+
+    public init() {}
+
+    public init(
+        id: String = ""
+    ) {
+        self.id = id
+    }
+}
+
+public struct DeleteResourceResponse: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.DeleteResourceResponse"
+
+    public init() {}
+}
+
 extension Vpc {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
         self = try ProtoC.decode(bytes)
@@ -972,6 +993,63 @@ extension ListVmsResponse: CMessageConvertible {
     }
 }
 
+extension DeleteResourceRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension DeleteResourceRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__DeleteResourceRequest>) {
+        vpcep__v1__delete_resource_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__DeleteResourceRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.id = try ProtoC.string(m.id, field: "id")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__DeleteResourceRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.id = try arena.string(self.id, field: "id")
+    }
+}
+
+extension DeleteResourceResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension DeleteResourceResponse: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__DeleteResourceResponse>) {
+        vpcep__v1__delete_resource_response__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__DeleteResourceResponse>) throws(ProtoDecodingError) {
+        self.init()
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__DeleteResourceResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
+    }
+}
+
 /// The methods of `vpcep.v1.Inventory`.
 public enum InventoryAPI {
     public static let createVpc = MethodDescriptor<CreateVpcRequest, Vpc>(
@@ -1022,5 +1100,29 @@ public enum InventoryAPI {
         kind: .unary
     )
 
-    public static let allMethods: [any MethodDescribing] = [createVpc, listVpcs, createSubnet, listSubnets, createLoadBalancer, listLoadBalancers, createVm, listVms]
+    public static let deleteVpc = MethodDescriptor<DeleteResourceRequest, DeleteResourceResponse>(
+        service: "vpcep.v1.Inventory",
+        method: "DeleteVpc",
+        kind: .unary
+    )
+
+    public static let deleteSubnet = MethodDescriptor<DeleteResourceRequest, DeleteResourceResponse>(
+        service: "vpcep.v1.Inventory",
+        method: "DeleteSubnet",
+        kind: .unary
+    )
+
+    public static let deleteLoadBalancer = MethodDescriptor<DeleteResourceRequest, DeleteResourceResponse>(
+        service: "vpcep.v1.Inventory",
+        method: "DeleteLoadBalancer",
+        kind: .unary
+    )
+
+    public static let deleteVm = MethodDescriptor<DeleteResourceRequest, DeleteResourceResponse>(
+        service: "vpcep.v1.Inventory",
+        method: "DeleteVm",
+        kind: .unary
+    )
+
+    public static let allMethods: [any MethodDescribing] = [createVpc, listVpcs, createSubnet, listSubnets, createLoadBalancer, listLoadBalancers, createVm, listVms, deleteVpc, deleteSubnet, deleteLoadBalancer, deleteVm]
 }

@@ -78,6 +78,27 @@ public struct ListQuotasResponse: ProtoMessage {
     }
 }
 
+/// Operators only. The region is the call's.
+public struct SetQuotaRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.SetQuotaRequest"
+
+    public var tenantId: String = ""
+    public var type: QuotaType = .unspecified
+    public var limit: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        tenantId: String = "",
+        type: QuotaType = .unspecified,
+        limit: UInt32 = 0
+    ) {
+        self.tenantId = tenantId
+        self.type = type
+        self.limit = limit
+    }
+}
+
 extension Quota {
     public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
         self = try ProtoC.decode(bytes)
@@ -173,6 +194,40 @@ extension ListQuotasResponse: CMessageConvertible {
     }
 }
 
+extension SetQuotaRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension SetQuotaRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__SetQuotaRequest>) {
+        vpcep__v1__set_quota_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__SetQuotaRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.tenantId = try ProtoC.string(m.tenant_id, field: "tenant_id")
+        self.type = ProtoC.enumValue(m.type)
+        self.limit = m.limit
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__SetQuotaRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+        c.pointee.type = ProtoC.cEnum(self.type)
+        c.pointee.limit = self.limit
+    }
+}
+
 /// The methods of `vpcep.v1.Quotas`.
 public enum QuotasAPI {
     public static let listQuotas = MethodDescriptor<ListQuotasRequest, ListQuotasResponse>(
@@ -181,5 +236,11 @@ public enum QuotasAPI {
         kind: .unary
     )
 
-    public static let allMethods: [any MethodDescribing] = [listQuotas]
+    public static let setQuota = MethodDescriptor<SetQuotaRequest, Quota>(
+        service: "vpcep.v1.Quotas",
+        method: "SetQuota",
+        kind: .unary
+    )
+
+    public static let allMethods: [any MethodDescribing] = [listQuotas, setQuota]
 }

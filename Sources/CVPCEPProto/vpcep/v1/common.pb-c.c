@@ -188,6 +188,51 @@ void   vpcep__v1__uint32_value__free_unpacked
   assert(message->base.descriptor == &vpcep__v1__uint32_value__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vpcep__v1__string_list__init
+                     (Vpcep__V1__StringList         *message)
+{
+  static const Vpcep__V1__StringList init_value = VPCEP__V1__STRING_LIST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__string_list__get_packed_size
+                     (const Vpcep__V1__StringList *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__string_list__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__string_list__pack
+                     (const Vpcep__V1__StringList *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__string_list__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__string_list__pack_to_buffer
+                     (const Vpcep__V1__StringList *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__string_list__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__StringList *
+       vpcep__v1__string_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__StringList *)
+     protobuf_c_message_unpack (&vpcep__v1__string_list__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__string_list__free_unpacked
+                     (Vpcep__V1__StringList *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__string_list__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   vpcep__v1__page_request__init
                      (Vpcep__V1__PageRequest         *message)
 {
@@ -396,6 +441,44 @@ const ProtobufCMessageDescriptor vpcep__v1__uint32_value__descriptor =
   vpcep__v1__uint32_value__field_indices_by_name,
   1,  vpcep__v1__uint32_value__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__uint32_value__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__string_list__field_descriptors[1] =
+{
+  {
+    "values",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vpcep__V1__StringList, n_values),
+    offsetof(Vpcep__V1__StringList, values),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__string_list__field_indices_by_name[] = {
+  0,   /* field[0] = values */
+};
+static const ProtobufCIntRange vpcep__v1__string_list__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__string_list__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.StringList",
+  "StringList",
+  "Vpcep__V1__StringList",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__StringList),
+  1,
+  vpcep__v1__string_list__field_descriptors,
+  vpcep__v1__string_list__field_indices_by_name,
+  1,  vpcep__v1__string_list__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__string_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor vpcep__v1__page_request__field_descriptors[4] =

@@ -98,6 +98,51 @@ void   vpcep__v1__endpoint_service__free_unpacked
   assert(message->base.descriptor == &vpcep__v1__endpoint_service__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vpcep__v1__endpoint_service_summary__init
+                     (Vpcep__V1__EndpointServiceSummary         *message)
+{
+  static const Vpcep__V1__EndpointServiceSummary init_value = VPCEP__V1__ENDPOINT_SERVICE_SUMMARY__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__endpoint_service_summary__get_packed_size
+                     (const Vpcep__V1__EndpointServiceSummary *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__endpoint_service_summary__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__endpoint_service_summary__pack
+                     (const Vpcep__V1__EndpointServiceSummary *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__endpoint_service_summary__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__endpoint_service_summary__pack_to_buffer
+                     (const Vpcep__V1__EndpointServiceSummary *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__endpoint_service_summary__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__EndpointServiceSummary *
+       vpcep__v1__endpoint_service_summary__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__EndpointServiceSummary *)
+     protobuf_c_message_unpack (&vpcep__v1__endpoint_service_summary__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__endpoint_service_summary__free_unpacked
+                     (Vpcep__V1__EndpointServiceSummary *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__endpoint_service_summary__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   vpcep__v1__create_endpoint_service_request__init
                      (Vpcep__V1__CreateEndpointServiceRequest         *message)
 {
@@ -278,6 +323,951 @@ void   vpcep__v1__list_endpoint_services_response__free_unpacked
   assert(message->base.descriptor == &vpcep__v1__list_endpoint_services_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vpcep__v1__update_endpoint_service_request__init
+                     (Vpcep__V1__UpdateEndpointServiceRequest         *message)
+{
+  static const Vpcep__V1__UpdateEndpointServiceRequest init_value = VPCEP__V1__UPDATE_ENDPOINT_SERVICE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__update_endpoint_service_request__get_packed_size
+                     (const Vpcep__V1__UpdateEndpointServiceRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__update_endpoint_service_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__update_endpoint_service_request__pack
+                     (const Vpcep__V1__UpdateEndpointServiceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__update_endpoint_service_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__update_endpoint_service_request__pack_to_buffer
+                     (const Vpcep__V1__UpdateEndpointServiceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__update_endpoint_service_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__UpdateEndpointServiceRequest *
+       vpcep__v1__update_endpoint_service_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__UpdateEndpointServiceRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__update_endpoint_service_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__update_endpoint_service_request__free_unpacked
+                     (Vpcep__V1__UpdateEndpointServiceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__update_endpoint_service_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__port_mappings__init
+                     (Vpcep__V1__PortMappings         *message)
+{
+  static const Vpcep__V1__PortMappings init_value = VPCEP__V1__PORT_MAPPINGS__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__port_mappings__get_packed_size
+                     (const Vpcep__V1__PortMappings *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__port_mappings__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__port_mappings__pack
+                     (const Vpcep__V1__PortMappings *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__port_mappings__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__port_mappings__pack_to_buffer
+                     (const Vpcep__V1__PortMappings *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__port_mappings__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__PortMappings *
+       vpcep__v1__port_mappings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__PortMappings *)
+     protobuf_c_message_unpack (&vpcep__v1__port_mappings__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__port_mappings__free_unpacked
+                     (Vpcep__V1__PortMappings *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__port_mappings__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__delete_endpoint_service_request__init
+                     (Vpcep__V1__DeleteEndpointServiceRequest         *message)
+{
+  static const Vpcep__V1__DeleteEndpointServiceRequest init_value = VPCEP__V1__DELETE_ENDPOINT_SERVICE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__delete_endpoint_service_request__get_packed_size
+                     (const Vpcep__V1__DeleteEndpointServiceRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_endpoint_service_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__delete_endpoint_service_request__pack
+                     (const Vpcep__V1__DeleteEndpointServiceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_endpoint_service_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__delete_endpoint_service_request__pack_to_buffer
+                     (const Vpcep__V1__DeleteEndpointServiceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_endpoint_service_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__DeleteEndpointServiceRequest *
+       vpcep__v1__delete_endpoint_service_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__DeleteEndpointServiceRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__delete_endpoint_service_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__delete_endpoint_service_request__free_unpacked
+                     (Vpcep__V1__DeleteEndpointServiceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__delete_endpoint_service_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__delete_endpoint_service_response__init
+                     (Vpcep__V1__DeleteEndpointServiceResponse         *message)
+{
+  static const Vpcep__V1__DeleteEndpointServiceResponse init_value = VPCEP__V1__DELETE_ENDPOINT_SERVICE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__delete_endpoint_service_response__get_packed_size
+                     (const Vpcep__V1__DeleteEndpointServiceResponse *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_endpoint_service_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__delete_endpoint_service_response__pack
+                     (const Vpcep__V1__DeleteEndpointServiceResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_endpoint_service_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__delete_endpoint_service_response__pack_to_buffer
+                     (const Vpcep__V1__DeleteEndpointServiceResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_endpoint_service_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__DeleteEndpointServiceResponse *
+       vpcep__v1__delete_endpoint_service_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__DeleteEndpointServiceResponse *)
+     protobuf_c_message_unpack (&vpcep__v1__delete_endpoint_service_response__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__delete_endpoint_service_response__free_unpacked
+                     (Vpcep__V1__DeleteEndpointServiceResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__delete_endpoint_service_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__describe_endpoint_service_request__init
+                     (Vpcep__V1__DescribeEndpointServiceRequest         *message)
+{
+  static const Vpcep__V1__DescribeEndpointServiceRequest init_value = VPCEP__V1__DESCRIBE_ENDPOINT_SERVICE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__describe_endpoint_service_request__get_packed_size
+                     (const Vpcep__V1__DescribeEndpointServiceRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__describe_endpoint_service_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__describe_endpoint_service_request__pack
+                     (const Vpcep__V1__DescribeEndpointServiceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__describe_endpoint_service_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__describe_endpoint_service_request__pack_to_buffer
+                     (const Vpcep__V1__DescribeEndpointServiceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__describe_endpoint_service_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__DescribeEndpointServiceRequest *
+       vpcep__v1__describe_endpoint_service_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__DescribeEndpointServiceRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__describe_endpoint_service_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__describe_endpoint_service_request__free_unpacked
+                     (Vpcep__V1__DescribeEndpointServiceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__describe_endpoint_service_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__list_public_endpoint_services_request__init
+                     (Vpcep__V1__ListPublicEndpointServicesRequest         *message)
+{
+  static const Vpcep__V1__ListPublicEndpointServicesRequest init_value = VPCEP__V1__LIST_PUBLIC_ENDPOINT_SERVICES_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__list_public_endpoint_services_request__get_packed_size
+                     (const Vpcep__V1__ListPublicEndpointServicesRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_public_endpoint_services_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__list_public_endpoint_services_request__pack
+                     (const Vpcep__V1__ListPublicEndpointServicesRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_public_endpoint_services_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__list_public_endpoint_services_request__pack_to_buffer
+                     (const Vpcep__V1__ListPublicEndpointServicesRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_public_endpoint_services_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__ListPublicEndpointServicesRequest *
+       vpcep__v1__list_public_endpoint_services_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__ListPublicEndpointServicesRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__list_public_endpoint_services_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__list_public_endpoint_services_request__free_unpacked
+                     (Vpcep__V1__ListPublicEndpointServicesRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__list_public_endpoint_services_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__list_public_endpoint_services_response__init
+                     (Vpcep__V1__ListPublicEndpointServicesResponse         *message)
+{
+  static const Vpcep__V1__ListPublicEndpointServicesResponse init_value = VPCEP__V1__LIST_PUBLIC_ENDPOINT_SERVICES_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__list_public_endpoint_services_response__get_packed_size
+                     (const Vpcep__V1__ListPublicEndpointServicesResponse *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_public_endpoint_services_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__list_public_endpoint_services_response__pack
+                     (const Vpcep__V1__ListPublicEndpointServicesResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_public_endpoint_services_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__list_public_endpoint_services_response__pack_to_buffer
+                     (const Vpcep__V1__ListPublicEndpointServicesResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_public_endpoint_services_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__ListPublicEndpointServicesResponse *
+       vpcep__v1__list_public_endpoint_services_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__ListPublicEndpointServicesResponse *)
+     protobuf_c_message_unpack (&vpcep__v1__list_public_endpoint_services_response__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__list_public_endpoint_services_response__free_unpacked
+                     (Vpcep__V1__ListPublicEndpointServicesResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__list_public_endpoint_services_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__permission__init
+                     (Vpcep__V1__Permission         *message)
+{
+  static const Vpcep__V1__Permission init_value = VPCEP__V1__PERMISSION__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__permission__get_packed_size
+                     (const Vpcep__V1__Permission *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__permission__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__permission__pack
+                     (const Vpcep__V1__Permission *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__permission__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__permission__pack_to_buffer
+                     (const Vpcep__V1__Permission *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__permission__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__Permission *
+       vpcep__v1__permission__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__Permission *)
+     protobuf_c_message_unpack (&vpcep__v1__permission__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__permission__free_unpacked
+                     (Vpcep__V1__Permission *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__permission__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__permission_entry__init
+                     (Vpcep__V1__PermissionEntry         *message)
+{
+  static const Vpcep__V1__PermissionEntry init_value = VPCEP__V1__PERMISSION_ENTRY__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__permission_entry__get_packed_size
+                     (const Vpcep__V1__PermissionEntry *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__permission_entry__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__permission_entry__pack
+                     (const Vpcep__V1__PermissionEntry *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__permission_entry__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__permission_entry__pack_to_buffer
+                     (const Vpcep__V1__PermissionEntry *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__permission_entry__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__PermissionEntry *
+       vpcep__v1__permission_entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__PermissionEntry *)
+     protobuf_c_message_unpack (&vpcep__v1__permission_entry__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__permission_entry__free_unpacked
+                     (Vpcep__V1__PermissionEntry *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__permission_entry__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__add_permissions_request__init
+                     (Vpcep__V1__AddPermissionsRequest         *message)
+{
+  static const Vpcep__V1__AddPermissionsRequest init_value = VPCEP__V1__ADD_PERMISSIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__add_permissions_request__get_packed_size
+                     (const Vpcep__V1__AddPermissionsRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__add_permissions_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__add_permissions_request__pack
+                     (const Vpcep__V1__AddPermissionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__add_permissions_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__add_permissions_request__pack_to_buffer
+                     (const Vpcep__V1__AddPermissionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__add_permissions_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__AddPermissionsRequest *
+       vpcep__v1__add_permissions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__AddPermissionsRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__add_permissions_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__add_permissions_request__free_unpacked
+                     (Vpcep__V1__AddPermissionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__add_permissions_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__add_permissions_response__init
+                     (Vpcep__V1__AddPermissionsResponse         *message)
+{
+  static const Vpcep__V1__AddPermissionsResponse init_value = VPCEP__V1__ADD_PERMISSIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__add_permissions_response__get_packed_size
+                     (const Vpcep__V1__AddPermissionsResponse *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__add_permissions_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__add_permissions_response__pack
+                     (const Vpcep__V1__AddPermissionsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__add_permissions_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__add_permissions_response__pack_to_buffer
+                     (const Vpcep__V1__AddPermissionsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__add_permissions_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__AddPermissionsResponse *
+       vpcep__v1__add_permissions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__AddPermissionsResponse *)
+     protobuf_c_message_unpack (&vpcep__v1__add_permissions_response__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__add_permissions_response__free_unpacked
+                     (Vpcep__V1__AddPermissionsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__add_permissions_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__remove_permissions_request__init
+                     (Vpcep__V1__RemovePermissionsRequest         *message)
+{
+  static const Vpcep__V1__RemovePermissionsRequest init_value = VPCEP__V1__REMOVE_PERMISSIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__remove_permissions_request__get_packed_size
+                     (const Vpcep__V1__RemovePermissionsRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__remove_permissions_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__remove_permissions_request__pack
+                     (const Vpcep__V1__RemovePermissionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__remove_permissions_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__remove_permissions_request__pack_to_buffer
+                     (const Vpcep__V1__RemovePermissionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__remove_permissions_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__RemovePermissionsRequest *
+       vpcep__v1__remove_permissions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__RemovePermissionsRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__remove_permissions_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__remove_permissions_request__free_unpacked
+                     (Vpcep__V1__RemovePermissionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__remove_permissions_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__remove_permissions_response__init
+                     (Vpcep__V1__RemovePermissionsResponse         *message)
+{
+  static const Vpcep__V1__RemovePermissionsResponse init_value = VPCEP__V1__REMOVE_PERMISSIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__remove_permissions_response__get_packed_size
+                     (const Vpcep__V1__RemovePermissionsResponse *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__remove_permissions_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__remove_permissions_response__pack
+                     (const Vpcep__V1__RemovePermissionsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__remove_permissions_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__remove_permissions_response__pack_to_buffer
+                     (const Vpcep__V1__RemovePermissionsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__remove_permissions_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__RemovePermissionsResponse *
+       vpcep__v1__remove_permissions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__RemovePermissionsResponse *)
+     protobuf_c_message_unpack (&vpcep__v1__remove_permissions_response__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__remove_permissions_response__free_unpacked
+                     (Vpcep__V1__RemovePermissionsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__remove_permissions_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__list_permissions_request__init
+                     (Vpcep__V1__ListPermissionsRequest         *message)
+{
+  static const Vpcep__V1__ListPermissionsRequest init_value = VPCEP__V1__LIST_PERMISSIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__list_permissions_request__get_packed_size
+                     (const Vpcep__V1__ListPermissionsRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_permissions_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__list_permissions_request__pack
+                     (const Vpcep__V1__ListPermissionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_permissions_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__list_permissions_request__pack_to_buffer
+                     (const Vpcep__V1__ListPermissionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_permissions_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__ListPermissionsRequest *
+       vpcep__v1__list_permissions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__ListPermissionsRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__list_permissions_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__list_permissions_request__free_unpacked
+                     (Vpcep__V1__ListPermissionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__list_permissions_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__list_permissions_response__init
+                     (Vpcep__V1__ListPermissionsResponse         *message)
+{
+  static const Vpcep__V1__ListPermissionsResponse init_value = VPCEP__V1__LIST_PERMISSIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__list_permissions_response__get_packed_size
+                     (const Vpcep__V1__ListPermissionsResponse *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_permissions_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__list_permissions_response__pack
+                     (const Vpcep__V1__ListPermissionsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_permissions_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__list_permissions_response__pack_to_buffer
+                     (const Vpcep__V1__ListPermissionsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_permissions_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__ListPermissionsResponse *
+       vpcep__v1__list_permissions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__ListPermissionsResponse *)
+     protobuf_c_message_unpack (&vpcep__v1__list_permissions_response__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__list_permissions_response__free_unpacked
+                     (Vpcep__V1__ListPermissionsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__list_permissions_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__connection__init
+                     (Vpcep__V1__Connection         *message)
+{
+  static const Vpcep__V1__Connection init_value = VPCEP__V1__CONNECTION__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__connection__get_packed_size
+                     (const Vpcep__V1__Connection *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__connection__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__connection__pack
+                     (const Vpcep__V1__Connection *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__connection__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__connection__pack_to_buffer
+                     (const Vpcep__V1__Connection *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__connection__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__Connection *
+       vpcep__v1__connection__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__Connection *)
+     protobuf_c_message_unpack (&vpcep__v1__connection__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__connection__free_unpacked
+                     (Vpcep__V1__Connection *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__connection__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__list_connections_request__init
+                     (Vpcep__V1__ListConnectionsRequest         *message)
+{
+  static const Vpcep__V1__ListConnectionsRequest init_value = VPCEP__V1__LIST_CONNECTIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__list_connections_request__get_packed_size
+                     (const Vpcep__V1__ListConnectionsRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_connections_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__list_connections_request__pack
+                     (const Vpcep__V1__ListConnectionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_connections_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__list_connections_request__pack_to_buffer
+                     (const Vpcep__V1__ListConnectionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_connections_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__ListConnectionsRequest *
+       vpcep__v1__list_connections_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__ListConnectionsRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__list_connections_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__list_connections_request__free_unpacked
+                     (Vpcep__V1__ListConnectionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__list_connections_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__list_connections_response__init
+                     (Vpcep__V1__ListConnectionsResponse         *message)
+{
+  static const Vpcep__V1__ListConnectionsResponse init_value = VPCEP__V1__LIST_CONNECTIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__list_connections_response__get_packed_size
+                     (const Vpcep__V1__ListConnectionsResponse *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_connections_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__list_connections_response__pack
+                     (const Vpcep__V1__ListConnectionsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_connections_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__list_connections_response__pack_to_buffer
+                     (const Vpcep__V1__ListConnectionsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__list_connections_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__ListConnectionsResponse *
+       vpcep__v1__list_connections_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__ListConnectionsResponse *)
+     protobuf_c_message_unpack (&vpcep__v1__list_connections_response__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__list_connections_response__free_unpacked
+                     (Vpcep__V1__ListConnectionsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__list_connections_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__decide_connections_request__init
+                     (Vpcep__V1__DecideConnectionsRequest         *message)
+{
+  static const Vpcep__V1__DecideConnectionsRequest init_value = VPCEP__V1__DECIDE_CONNECTIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__decide_connections_request__get_packed_size
+                     (const Vpcep__V1__DecideConnectionsRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__decide_connections_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__decide_connections_request__pack
+                     (const Vpcep__V1__DecideConnectionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__decide_connections_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__decide_connections_request__pack_to_buffer
+                     (const Vpcep__V1__DecideConnectionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__decide_connections_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__DecideConnectionsRequest *
+       vpcep__v1__decide_connections_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__DecideConnectionsRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__decide_connections_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__decide_connections_request__free_unpacked
+                     (Vpcep__V1__DecideConnectionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__decide_connections_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__decide_connections_response__init
+                     (Vpcep__V1__DecideConnectionsResponse         *message)
+{
+  static const Vpcep__V1__DecideConnectionsResponse init_value = VPCEP__V1__DECIDE_CONNECTIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__decide_connections_response__get_packed_size
+                     (const Vpcep__V1__DecideConnectionsResponse *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__decide_connections_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__decide_connections_response__pack
+                     (const Vpcep__V1__DecideConnectionsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__decide_connections_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__decide_connections_response__pack_to_buffer
+                     (const Vpcep__V1__DecideConnectionsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__decide_connections_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__DecideConnectionsResponse *
+       vpcep__v1__decide_connections_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__DecideConnectionsResponse *)
+     protobuf_c_message_unpack (&vpcep__v1__decide_connections_response__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__decide_connections_response__free_unpacked
+                     (Vpcep__V1__DecideConnectionsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__decide_connections_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__update_connection_description_request__init
+                     (Vpcep__V1__UpdateConnectionDescriptionRequest         *message)
+{
+  static const Vpcep__V1__UpdateConnectionDescriptionRequest init_value = VPCEP__V1__UPDATE_CONNECTION_DESCRIPTION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__update_connection_description_request__get_packed_size
+                     (const Vpcep__V1__UpdateConnectionDescriptionRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__update_connection_description_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__update_connection_description_request__pack
+                     (const Vpcep__V1__UpdateConnectionDescriptionRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__update_connection_description_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__update_connection_description_request__pack_to_buffer
+                     (const Vpcep__V1__UpdateConnectionDescriptionRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__update_connection_description_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__UpdateConnectionDescriptionRequest *
+       vpcep__v1__update_connection_description_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__UpdateConnectionDescriptionRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__update_connection_description_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__update_connection_description_request__free_unpacked
+                     (Vpcep__V1__UpdateConnectionDescriptionRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__update_connection_description_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor vpcep__v1__port_mapping__field_descriptors[3] =
 {
   {
@@ -342,7 +1332,7 @@ const ProtobufCMessageDescriptor vpcep__v1__port_mapping__descriptor =
   (ProtobufCMessageInit) vpcep__v1__port_mapping__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__endpoint_service__field_descriptors[21] =
+static const ProtobufCFieldDescriptor vpcep__v1__endpoint_service__field_descriptors[22] =
 {
   {
     "id",
@@ -596,6 +1586,18 @@ static const ProtobufCFieldDescriptor vpcep__v1__endpoint_service__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "public",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__EndpointService, public_),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__endpoint_service__field_indices_by_name[] = {
   10,   /* field[10] = approval_enabled */
@@ -609,6 +1611,7 @@ static const unsigned vpcep__v1__endpoint_service__field_indices_by_name[] = {
   0,   /* field[0] = id */
   2,   /* field[2] = name */
   9,   /* field[9] = ports */
+  21,   /* field[21] = public */
   4,   /* field[4] = region */
   18,   /* field[18] = revision */
   1,   /* field[1] = service_name */
@@ -623,7 +1626,7 @@ static const unsigned vpcep__v1__endpoint_service__field_indices_by_name[] = {
 static const ProtobufCIntRange vpcep__v1__endpoint_service__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 21 }
+  { 0, 22 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__endpoint_service__descriptor =
 {
@@ -633,14 +1636,143 @@ const ProtobufCMessageDescriptor vpcep__v1__endpoint_service__descriptor =
   "Vpcep__V1__EndpointService",
   "vpcep.v1",
   sizeof(Vpcep__V1__EndpointService),
-  21,
+  22,
   vpcep__v1__endpoint_service__field_descriptors,
   vpcep__v1__endpoint_service__field_indices_by_name,
   1,  vpcep__v1__endpoint_service__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__endpoint_service__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__create_endpoint_service_request__field_descriptors[10] =
+static const ProtobufCFieldDescriptor vpcep__v1__endpoint_service_summary__field_descriptors[8] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__EndpointServiceSummary, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__EndpointServiceSummary, service_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_type",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__EndpointServiceSummary, service_type),
+    &vpcep__v1__service_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "region",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__EndpointServiceSummary, region),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__EndpointServiceSummary, created_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "approval_enabled",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__EndpointServiceSummary, approval_enabled),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "public",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__EndpointServiceSummary, public_),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "owner",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__EndpointServiceSummary, owner),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__endpoint_service_summary__field_indices_by_name[] = {
+  5,   /* field[5] = approval_enabled */
+  4,   /* field[4] = created_at */
+  0,   /* field[0] = id */
+  7,   /* field[7] = owner */
+  6,   /* field[6] = public */
+  3,   /* field[3] = region */
+  1,   /* field[1] = service_name */
+  2,   /* field[2] = service_type */
+};
+static const ProtobufCIntRange vpcep__v1__endpoint_service_summary__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__endpoint_service_summary__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.EndpointServiceSummary",
+  "EndpointServiceSummary",
+  "Vpcep__V1__EndpointServiceSummary",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__EndpointServiceSummary),
+  8,
+  vpcep__v1__endpoint_service_summary__field_descriptors,
+  vpcep__v1__endpoint_service_summary__field_indices_by_name,
+  1,  vpcep__v1__endpoint_service_summary__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__endpoint_service_summary__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__create_endpoint_service_request__field_descriptors[11] =
 {
   {
     "vpc_id",
@@ -762,6 +1894,18 @@ static const ProtobufCFieldDescriptor vpcep__v1__create_endpoint_service_request
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "public",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CreateEndpointServiceRequest, public_),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__create_endpoint_service_request__field_indices_by_name[] = {
   5,   /* field[5] = approval_enabled */
@@ -771,6 +1915,7 @@ static const unsigned vpcep__v1__create_endpoint_service_request__field_indices_
   7,   /* field[7] = description */
   4,   /* field[4] = name */
   3,   /* field[3] = ports */
+  10,   /* field[10] = public */
   9,   /* field[9] = service_type */
   8,   /* field[8] = tags */
   0,   /* field[0] = vpc_id */
@@ -778,7 +1923,7 @@ static const unsigned vpcep__v1__create_endpoint_service_request__field_indices_
 static const ProtobufCIntRange vpcep__v1__create_endpoint_service_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__create_endpoint_service_request__descriptor =
 {
@@ -788,7 +1933,7 @@ const ProtobufCMessageDescriptor vpcep__v1__create_endpoint_service_request__des
   "Vpcep__V1__CreateEndpointServiceRequest",
   "vpcep.v1",
   sizeof(Vpcep__V1__CreateEndpointServiceRequest),
-  10,
+  11,
   vpcep__v1__create_endpoint_service_request__field_descriptors,
   vpcep__v1__create_endpoint_service_request__field_indices_by_name,
   1,  vpcep__v1__create_endpoint_service_request__number_ranges,
@@ -846,7 +1991,7 @@ const ProtobufCMessageDescriptor vpcep__v1__get_endpoint_service_request__descri
   (ProtobufCMessageInit) vpcep__v1__get_endpoint_service_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_endpoint_services_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_endpoint_services_request__field_descriptors[5] =
 {
   {
     "page",
@@ -896,17 +2041,30 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_endpoint_services_request_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "tags",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__ListEndpointServicesRequest, n_tags),
+    offsetof(Vpcep__V1__ListEndpointServicesRequest, tags),
+    &vpcep__v1__tag__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_endpoint_services_request__field_indices_by_name[] = {
   2,   /* field[2] = id */
   1,   /* field[1] = name */
   0,   /* field[0] = page */
   3,   /* field[3] = status */
+  4,   /* field[4] = tags */
 };
 static const ProtobufCIntRange vpcep__v1__list_endpoint_services_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_endpoint_services_request__descriptor =
 {
@@ -916,7 +2074,7 @@ const ProtobufCMessageDescriptor vpcep__v1__list_endpoint_services_request__desc
   "Vpcep__V1__ListEndpointServicesRequest",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListEndpointServicesRequest),
-  4,
+  5,
   vpcep__v1__list_endpoint_services_request__field_descriptors,
   vpcep__v1__list_endpoint_services_request__field_indices_by_name,
   1,  vpcep__v1__list_endpoint_services_request__number_ranges,
@@ -972,6 +2130,1343 @@ const ProtobufCMessageDescriptor vpcep__v1__list_endpoint_services_response__des
   vpcep__v1__list_endpoint_services_response__field_indices_by_name,
   1,  vpcep__v1__list_endpoint_services_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_endpoint_services_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__update_endpoint_service_request__field_descriptors[7] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__UpdateEndpointServiceRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "approval_enabled",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__UpdateEndpointServiceRequest, approval_enabled),
+    &vpcep__v1__bool_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__UpdateEndpointServiceRequest, name),
+    &vpcep__v1__string_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ports",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__UpdateEndpointServiceRequest, ports),
+    &vpcep__v1__port_mappings__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "client_ip_mode",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__UpdateEndpointServiceRequest, client_ip_mode),
+    &vpcep__v1__client_ip_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__UpdateEndpointServiceRequest, description),
+    &vpcep__v1__string_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expected_revision",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__UpdateEndpointServiceRequest, expected_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__update_endpoint_service_request__field_indices_by_name[] = {
+  1,   /* field[1] = approval_enabled */
+  4,   /* field[4] = client_ip_mode */
+  5,   /* field[5] = description */
+  6,   /* field[6] = expected_revision */
+  0,   /* field[0] = id */
+  2,   /* field[2] = name */
+  3,   /* field[3] = ports */
+};
+static const ProtobufCIntRange vpcep__v1__update_endpoint_service_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__update_endpoint_service_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.UpdateEndpointServiceRequest",
+  "UpdateEndpointServiceRequest",
+  "Vpcep__V1__UpdateEndpointServiceRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__UpdateEndpointServiceRequest),
+  7,
+  vpcep__v1__update_endpoint_service_request__field_descriptors,
+  vpcep__v1__update_endpoint_service_request__field_indices_by_name,
+  1,  vpcep__v1__update_endpoint_service_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__update_endpoint_service_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__port_mappings__field_descriptors[1] =
+{
+  {
+    "items",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__PortMappings, n_items),
+    offsetof(Vpcep__V1__PortMappings, items),
+    &vpcep__v1__port_mapping__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__port_mappings__field_indices_by_name[] = {
+  0,   /* field[0] = items */
+};
+static const ProtobufCIntRange vpcep__v1__port_mappings__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__port_mappings__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.PortMappings",
+  "PortMappings",
+  "Vpcep__V1__PortMappings",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__PortMappings),
+  1,
+  vpcep__v1__port_mappings__field_descriptors,
+  vpcep__v1__port_mappings__field_indices_by_name,
+  1,  vpcep__v1__port_mappings__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__port_mappings__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__delete_endpoint_service_request__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__DeleteEndpointServiceRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__delete_endpoint_service_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange vpcep__v1__delete_endpoint_service_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__delete_endpoint_service_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.DeleteEndpointServiceRequest",
+  "DeleteEndpointServiceRequest",
+  "Vpcep__V1__DeleteEndpointServiceRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__DeleteEndpointServiceRequest),
+  1,
+  vpcep__v1__delete_endpoint_service_request__field_descriptors,
+  vpcep__v1__delete_endpoint_service_request__field_indices_by_name,
+  1,  vpcep__v1__delete_endpoint_service_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__delete_endpoint_service_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define vpcep__v1__delete_endpoint_service_response__field_descriptors NULL
+#define vpcep__v1__delete_endpoint_service_response__field_indices_by_name NULL
+#define vpcep__v1__delete_endpoint_service_response__number_ranges NULL
+const ProtobufCMessageDescriptor vpcep__v1__delete_endpoint_service_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.DeleteEndpointServiceResponse",
+  "DeleteEndpointServiceResponse",
+  "Vpcep__V1__DeleteEndpointServiceResponse",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__DeleteEndpointServiceResponse),
+  0,
+  vpcep__v1__delete_endpoint_service_response__field_descriptors,
+  vpcep__v1__delete_endpoint_service_response__field_indices_by_name,
+  0,  vpcep__v1__delete_endpoint_service_response__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__delete_endpoint_service_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__describe_endpoint_service_request__field_descriptors[2] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__DescribeEndpointServiceRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__DescribeEndpointServiceRequest, service_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__describe_endpoint_service_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+  1,   /* field[1] = service_name */
+};
+static const ProtobufCIntRange vpcep__v1__describe_endpoint_service_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__describe_endpoint_service_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.DescribeEndpointServiceRequest",
+  "DescribeEndpointServiceRequest",
+  "Vpcep__V1__DescribeEndpointServiceRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__DescribeEndpointServiceRequest),
+  2,
+  vpcep__v1__describe_endpoint_service_request__field_descriptors,
+  vpcep__v1__describe_endpoint_service_request__field_indices_by_name,
+  1,  vpcep__v1__describe_endpoint_service_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__describe_endpoint_service_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__list_public_endpoint_services_request__field_descriptors[3] =
+{
+  {
+    "page",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListPublicEndpointServicesRequest, page),
+    &vpcep__v1__page_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListPublicEndpointServicesRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListPublicEndpointServicesRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__list_public_endpoint_services_request__field_indices_by_name[] = {
+  2,   /* field[2] = id */
+  1,   /* field[1] = name */
+  0,   /* field[0] = page */
+};
+static const ProtobufCIntRange vpcep__v1__list_public_endpoint_services_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__list_public_endpoint_services_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.ListPublicEndpointServicesRequest",
+  "ListPublicEndpointServicesRequest",
+  "Vpcep__V1__ListPublicEndpointServicesRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__ListPublicEndpointServicesRequest),
+  3,
+  vpcep__v1__list_public_endpoint_services_request__field_descriptors,
+  vpcep__v1__list_public_endpoint_services_request__field_indices_by_name,
+  1,  vpcep__v1__list_public_endpoint_services_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__list_public_endpoint_services_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__list_public_endpoint_services_response__field_descriptors[2] =
+{
+  {
+    "items",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__ListPublicEndpointServicesResponse, n_items),
+    offsetof(Vpcep__V1__ListPublicEndpointServicesResponse, items),
+    &vpcep__v1__endpoint_service_summary__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total_count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListPublicEndpointServicesResponse, total_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__list_public_endpoint_services_response__field_indices_by_name[] = {
+  0,   /* field[0] = items */
+  1,   /* field[1] = total_count */
+};
+static const ProtobufCIntRange vpcep__v1__list_public_endpoint_services_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__list_public_endpoint_services_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.ListPublicEndpointServicesResponse",
+  "ListPublicEndpointServicesResponse",
+  "Vpcep__V1__ListPublicEndpointServicesResponse",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__ListPublicEndpointServicesResponse),
+  2,
+  vpcep__v1__list_public_endpoint_services_response__field_descriptors,
+  vpcep__v1__list_public_endpoint_services_response__field_indices_by_name,
+  1,  vpcep__v1__list_public_endpoint_services_response__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__list_public_endpoint_services_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__permission__field_descriptors[5] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Permission, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "permission",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Permission, permission),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "permission_type",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Permission, permission_type),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Permission, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Permission, created_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__permission__field_indices_by_name[] = {
+  4,   /* field[4] = created_at */
+  3,   /* field[3] = description */
+  0,   /* field[0] = id */
+  1,   /* field[1] = permission */
+  2,   /* field[2] = permission_type */
+};
+static const ProtobufCIntRange vpcep__v1__permission__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__permission__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.Permission",
+  "Permission",
+  "Vpcep__V1__Permission",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__Permission),
+  5,
+  vpcep__v1__permission__field_descriptors,
+  vpcep__v1__permission__field_indices_by_name,
+  1,  vpcep__v1__permission__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__permission__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__permission_entry__field_descriptors[2] =
+{
+  {
+    "permission",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__PermissionEntry, permission),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__PermissionEntry, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__permission_entry__field_indices_by_name[] = {
+  1,   /* field[1] = description */
+  0,   /* field[0] = permission */
+};
+static const ProtobufCIntRange vpcep__v1__permission_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__permission_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.PermissionEntry",
+  "PermissionEntry",
+  "Vpcep__V1__PermissionEntry",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__PermissionEntry),
+  2,
+  vpcep__v1__permission_entry__field_descriptors,
+  vpcep__v1__permission_entry__field_indices_by_name,
+  1,  vpcep__v1__permission_entry__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__permission_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__add_permissions_request__field_descriptors[3] =
+{
+  {
+    "service_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__AddPermissionsRequest, service_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__AddPermissionsRequest, service_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entries",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__AddPermissionsRequest, n_entries),
+    offsetof(Vpcep__V1__AddPermissionsRequest, entries),
+    &vpcep__v1__permission_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__add_permissions_request__field_indices_by_name[] = {
+  2,   /* field[2] = entries */
+  0,   /* field[0] = service_id */
+  1,   /* field[1] = service_name */
+};
+static const ProtobufCIntRange vpcep__v1__add_permissions_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__add_permissions_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.AddPermissionsRequest",
+  "AddPermissionsRequest",
+  "Vpcep__V1__AddPermissionsRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__AddPermissionsRequest),
+  3,
+  vpcep__v1__add_permissions_request__field_descriptors,
+  vpcep__v1__add_permissions_request__field_indices_by_name,
+  1,  vpcep__v1__add_permissions_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__add_permissions_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__add_permissions_response__field_descriptors[1] =
+{
+  {
+    "items",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__AddPermissionsResponse, n_items),
+    offsetof(Vpcep__V1__AddPermissionsResponse, items),
+    &vpcep__v1__permission__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__add_permissions_response__field_indices_by_name[] = {
+  0,   /* field[0] = items */
+};
+static const ProtobufCIntRange vpcep__v1__add_permissions_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__add_permissions_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.AddPermissionsResponse",
+  "AddPermissionsResponse",
+  "Vpcep__V1__AddPermissionsResponse",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__AddPermissionsResponse),
+  1,
+  vpcep__v1__add_permissions_response__field_descriptors,
+  vpcep__v1__add_permissions_response__field_indices_by_name,
+  1,  vpcep__v1__add_permissions_response__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__add_permissions_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__remove_permissions_request__field_descriptors[4] =
+{
+  {
+    "service_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__RemovePermissionsRequest, service_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__RemovePermissionsRequest, service_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "permissions",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vpcep__V1__RemovePermissionsRequest, n_permissions),
+    offsetof(Vpcep__V1__RemovePermissionsRequest, permissions),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ids",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vpcep__V1__RemovePermissionsRequest, n_ids),
+    offsetof(Vpcep__V1__RemovePermissionsRequest, ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__remove_permissions_request__field_indices_by_name[] = {
+  3,   /* field[3] = ids */
+  2,   /* field[2] = permissions */
+  0,   /* field[0] = service_id */
+  1,   /* field[1] = service_name */
+};
+static const ProtobufCIntRange vpcep__v1__remove_permissions_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__remove_permissions_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.RemovePermissionsRequest",
+  "RemovePermissionsRequest",
+  "Vpcep__V1__RemovePermissionsRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__RemovePermissionsRequest),
+  4,
+  vpcep__v1__remove_permissions_request__field_descriptors,
+  vpcep__v1__remove_permissions_request__field_indices_by_name,
+  1,  vpcep__v1__remove_permissions_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__remove_permissions_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__remove_permissions_response__field_descriptors[1] =
+{
+  {
+    "removed_count",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__RemovePermissionsResponse, removed_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__remove_permissions_response__field_indices_by_name[] = {
+  0,   /* field[0] = removed_count */
+};
+static const ProtobufCIntRange vpcep__v1__remove_permissions_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__remove_permissions_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.RemovePermissionsResponse",
+  "RemovePermissionsResponse",
+  "Vpcep__V1__RemovePermissionsResponse",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__RemovePermissionsResponse),
+  1,
+  vpcep__v1__remove_permissions_response__field_descriptors,
+  vpcep__v1__remove_permissions_response__field_indices_by_name,
+  1,  vpcep__v1__remove_permissions_response__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__remove_permissions_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__list_permissions_request__field_descriptors[4] =
+{
+  {
+    "service_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListPermissionsRequest, service_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListPermissionsRequest, service_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListPermissionsRequest, page),
+    &vpcep__v1__page_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "permission",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListPermissionsRequest, permission),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__list_permissions_request__field_indices_by_name[] = {
+  2,   /* field[2] = page */
+  3,   /* field[3] = permission */
+  0,   /* field[0] = service_id */
+  1,   /* field[1] = service_name */
+};
+static const ProtobufCIntRange vpcep__v1__list_permissions_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__list_permissions_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.ListPermissionsRequest",
+  "ListPermissionsRequest",
+  "Vpcep__V1__ListPermissionsRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__ListPermissionsRequest),
+  4,
+  vpcep__v1__list_permissions_request__field_descriptors,
+  vpcep__v1__list_permissions_request__field_indices_by_name,
+  1,  vpcep__v1__list_permissions_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__list_permissions_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__list_permissions_response__field_descriptors[2] =
+{
+  {
+    "items",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__ListPermissionsResponse, n_items),
+    offsetof(Vpcep__V1__ListPermissionsResponse, items),
+    &vpcep__v1__permission__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total_count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListPermissionsResponse, total_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__list_permissions_response__field_indices_by_name[] = {
+  0,   /* field[0] = items */
+  1,   /* field[1] = total_count */
+};
+static const ProtobufCIntRange vpcep__v1__list_permissions_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__list_permissions_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.ListPermissionsResponse",
+  "ListPermissionsResponse",
+  "Vpcep__V1__ListPermissionsResponse",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__ListPermissionsResponse),
+  2,
+  vpcep__v1__list_permissions_response__field_descriptors,
+  vpcep__v1__list_permissions_response__field_indices_by_name,
+  1,  vpcep__v1__list_permissions_response__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__list_permissions_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__connection__field_descriptors[9] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Connection, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "marker_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Connection, marker_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tenant_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Connection, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Connection, status),
+    &vpcep__v1__endpoint_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Connection, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Connection, created_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_at",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Connection, updated_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "decided_by",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Connection, decided_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "decided_at",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Connection, decided_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__connection__field_indices_by_name[] = {
+  5,   /* field[5] = created_at */
+  8,   /* field[8] = decided_at */
+  7,   /* field[7] = decided_by */
+  4,   /* field[4] = description */
+  0,   /* field[0] = id */
+  1,   /* field[1] = marker_id */
+  3,   /* field[3] = status */
+  2,   /* field[2] = tenant_id */
+  6,   /* field[6] = updated_at */
+};
+static const ProtobufCIntRange vpcep__v1__connection__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__connection__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.Connection",
+  "Connection",
+  "Vpcep__V1__Connection",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__Connection),
+  9,
+  vpcep__v1__connection__field_descriptors,
+  vpcep__v1__connection__field_indices_by_name,
+  1,  vpcep__v1__connection__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__connection__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__list_connections_request__field_descriptors[6] =
+{
+  {
+    "service_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListConnectionsRequest, service_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListConnectionsRequest, service_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListConnectionsRequest, page),
+    &vpcep__v1__page_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListConnectionsRequest, status),
+    &vpcep__v1__endpoint_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "id",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListConnectionsRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "marker_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListConnectionsRequest, marker_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__list_connections_request__field_indices_by_name[] = {
+  4,   /* field[4] = id */
+  5,   /* field[5] = marker_id */
+  2,   /* field[2] = page */
+  0,   /* field[0] = service_id */
+  1,   /* field[1] = service_name */
+  3,   /* field[3] = status */
+};
+static const ProtobufCIntRange vpcep__v1__list_connections_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__list_connections_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.ListConnectionsRequest",
+  "ListConnectionsRequest",
+  "Vpcep__V1__ListConnectionsRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__ListConnectionsRequest),
+  6,
+  vpcep__v1__list_connections_request__field_descriptors,
+  vpcep__v1__list_connections_request__field_indices_by_name,
+  1,  vpcep__v1__list_connections_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__list_connections_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__list_connections_response__field_descriptors[2] =
+{
+  {
+    "items",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__ListConnectionsResponse, n_items),
+    offsetof(Vpcep__V1__ListConnectionsResponse, items),
+    &vpcep__v1__connection__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total_count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListConnectionsResponse, total_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__list_connections_response__field_indices_by_name[] = {
+  0,   /* field[0] = items */
+  1,   /* field[1] = total_count */
+};
+static const ProtobufCIntRange vpcep__v1__list_connections_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__list_connections_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.ListConnectionsResponse",
+  "ListConnectionsResponse",
+  "Vpcep__V1__ListConnectionsResponse",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__ListConnectionsResponse),
+  2,
+  vpcep__v1__list_connections_response__field_descriptors,
+  vpcep__v1__list_connections_response__field_indices_by_name,
+  1,  vpcep__v1__list_connections_response__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__list_connections_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__decide_connections_request__field_descriptors[3] =
+{
+  {
+    "service_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__DecideConnectionsRequest, service_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__DecideConnectionsRequest, service_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "endpoint_ids",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vpcep__V1__DecideConnectionsRequest, n_endpoint_ids),
+    offsetof(Vpcep__V1__DecideConnectionsRequest, endpoint_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__decide_connections_request__field_indices_by_name[] = {
+  2,   /* field[2] = endpoint_ids */
+  0,   /* field[0] = service_id */
+  1,   /* field[1] = service_name */
+};
+static const ProtobufCIntRange vpcep__v1__decide_connections_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__decide_connections_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.DecideConnectionsRequest",
+  "DecideConnectionsRequest",
+  "Vpcep__V1__DecideConnectionsRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__DecideConnectionsRequest),
+  3,
+  vpcep__v1__decide_connections_request__field_descriptors,
+  vpcep__v1__decide_connections_request__field_indices_by_name,
+  1,  vpcep__v1__decide_connections_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__decide_connections_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__decide_connections_response__field_descriptors[1] =
+{
+  {
+    "items",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__DecideConnectionsResponse, n_items),
+    offsetof(Vpcep__V1__DecideConnectionsResponse, items),
+    &vpcep__v1__connection__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__decide_connections_response__field_indices_by_name[] = {
+  0,   /* field[0] = items */
+};
+static const ProtobufCIntRange vpcep__v1__decide_connections_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__decide_connections_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.DecideConnectionsResponse",
+  "DecideConnectionsResponse",
+  "Vpcep__V1__DecideConnectionsResponse",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__DecideConnectionsResponse),
+  1,
+  vpcep__v1__decide_connections_response__field_descriptors,
+  vpcep__v1__decide_connections_response__field_indices_by_name,
+  1,  vpcep__v1__decide_connections_response__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__decide_connections_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__update_connection_description_request__field_descriptors[4] =
+{
+  {
+    "service_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__UpdateConnectionDescriptionRequest, service_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__UpdateConnectionDescriptionRequest, service_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "endpoint_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__UpdateConnectionDescriptionRequest, endpoint_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__UpdateConnectionDescriptionRequest, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__update_connection_description_request__field_indices_by_name[] = {
+  3,   /* field[3] = description */
+  2,   /* field[2] = endpoint_id */
+  0,   /* field[0] = service_id */
+  1,   /* field[1] = service_name */
+};
+static const ProtobufCIntRange vpcep__v1__update_connection_description_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__update_connection_description_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.UpdateConnectionDescriptionRequest",
+  "UpdateConnectionDescriptionRequest",
+  "Vpcep__V1__UpdateConnectionDescriptionRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__UpdateConnectionDescriptionRequest),
+  4,
+  vpcep__v1__update_connection_description_request__field_descriptors,
+  vpcep__v1__update_connection_description_request__field_indices_by_name,
+  1,  vpcep__v1__update_connection_description_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__update_connection_description_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue vpcep__v1__service_type__enum_values_by_number[3] =
@@ -1130,16 +3625,76 @@ const ProtobufCEnumDescriptor vpcep__v1__port_protocol__descriptor =
   vpcep__v1__port_protocol__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor vpcep__v1__endpoint_services__method_descriptors[3] =
+static const ProtobufCEnumValue vpcep__v1__endpoint_status__enum_values_by_number[7] =
+{
+  { "ENDPOINT_STATUS_UNSPECIFIED", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED", 0 },
+  { "ENDPOINT_STATUS_PENDING_ACCEPTANCE", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_PENDING_ACCEPTANCE", 1 },
+  { "ENDPOINT_STATUS_CREATING", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_CREATING", 2 },
+  { "ENDPOINT_STATUS_ACCEPTED", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_ACCEPTED", 3 },
+  { "ENDPOINT_STATUS_REJECTED", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_REJECTED", 4 },
+  { "ENDPOINT_STATUS_FAILED", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_FAILED", 5 },
+  { "ENDPOINT_STATUS_DELETING", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_DELETING", 6 },
+};
+static const ProtobufCIntRange vpcep__v1__endpoint_status__value_ranges[] = {
+{0, 0},{0, 7}
+};
+static const ProtobufCEnumValueIndex vpcep__v1__endpoint_status__enum_values_by_name[7] =
+{
+  { "ENDPOINT_STATUS_ACCEPTED", 3 },
+  { "ENDPOINT_STATUS_CREATING", 2 },
+  { "ENDPOINT_STATUS_DELETING", 6 },
+  { "ENDPOINT_STATUS_FAILED", 5 },
+  { "ENDPOINT_STATUS_PENDING_ACCEPTANCE", 1 },
+  { "ENDPOINT_STATUS_REJECTED", 4 },
+  { "ENDPOINT_STATUS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor vpcep__v1__endpoint_status__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "vpcep.v1.EndpointStatus",
+  "EndpointStatus",
+  "Vpcep__V1__EndpointStatus",
+  "vpcep.v1",
+  7,
+  vpcep__v1__endpoint_status__enum_values_by_number,
+  7,
+  vpcep__v1__endpoint_status__enum_values_by_name,
+  1,
+  vpcep__v1__endpoint_status__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor vpcep__v1__endpoint_services__method_descriptors[14] =
 {
   { "CreateEndpointService", &vpcep__v1__create_endpoint_service_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
   { "GetEndpointService", &vpcep__v1__get_endpoint_service_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
   { "ListEndpointServices", &vpcep__v1__list_endpoint_services_request__descriptor, &vpcep__v1__list_endpoint_services_response__descriptor },
+  { "UpdateEndpointService", &vpcep__v1__update_endpoint_service_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
+  { "DeleteEndpointService", &vpcep__v1__delete_endpoint_service_request__descriptor, &vpcep__v1__delete_endpoint_service_response__descriptor },
+  { "DescribeEndpointService", &vpcep__v1__describe_endpoint_service_request__descriptor, &vpcep__v1__endpoint_service_summary__descriptor },
+  { "ListPublicEndpointServices", &vpcep__v1__list_public_endpoint_services_request__descriptor, &vpcep__v1__list_public_endpoint_services_response__descriptor },
+  { "AddPermissions", &vpcep__v1__add_permissions_request__descriptor, &vpcep__v1__add_permissions_response__descriptor },
+  { "RemovePermissions", &vpcep__v1__remove_permissions_request__descriptor, &vpcep__v1__remove_permissions_response__descriptor },
+  { "ListPermissions", &vpcep__v1__list_permissions_request__descriptor, &vpcep__v1__list_permissions_response__descriptor },
+  { "ListConnections", &vpcep__v1__list_connections_request__descriptor, &vpcep__v1__list_connections_response__descriptor },
+  { "AcceptConnections", &vpcep__v1__decide_connections_request__descriptor, &vpcep__v1__decide_connections_response__descriptor },
+  { "RejectConnections", &vpcep__v1__decide_connections_request__descriptor, &vpcep__v1__decide_connections_response__descriptor },
+  { "UpdateConnectionDescription", &vpcep__v1__update_connection_description_request__descriptor, &vpcep__v1__connection__descriptor },
 };
 const unsigned vpcep__v1__endpoint_services__method_indices_by_name[] = {
+  11,        /* AcceptConnections */
+  7,        /* AddPermissions */
   0,        /* CreateEndpointService */
+  4,        /* DeleteEndpointService */
+  5,        /* DescribeEndpointService */
   1,        /* GetEndpointService */
-  2         /* ListEndpointServices */
+  10,        /* ListConnections */
+  2,        /* ListEndpointServices */
+  9,        /* ListPermissions */
+  6,        /* ListPublicEndpointServices */
+  12,        /* RejectConnections */
+  8,        /* RemovePermissions */
+  13,        /* UpdateConnectionDescription */
+  3         /* UpdateEndpointService */
 };
 const ProtobufCServiceDescriptor vpcep__v1__endpoint_services__descriptor =
 {
@@ -1148,7 +3703,7 @@ const ProtobufCServiceDescriptor vpcep__v1__endpoint_services__descriptor =
   "EndpointServices",
   "Vpcep__V1__EndpointServices",
   "vpcep.v1",
-  3,
+  14,
   vpcep__v1__endpoint_services__method_descriptors,
   vpcep__v1__endpoint_services__method_indices_by_name
 };
@@ -1175,6 +3730,94 @@ void vpcep__v1__endpoint_services__list_endpoint_services(ProtobufCService *serv
 {
   assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__update_endpoint_service(ProtobufCService *service,
+                                                           const Vpcep__V1__UpdateEndpointServiceRequest *input,
+                                                           Vpcep__V1__EndpointService_Closure closure,
+                                                           void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__delete_endpoint_service(ProtobufCService *service,
+                                                           const Vpcep__V1__DeleteEndpointServiceRequest *input,
+                                                           Vpcep__V1__DeleteEndpointServiceResponse_Closure closure,
+                                                           void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__describe_endpoint_service(ProtobufCService *service,
+                                                             const Vpcep__V1__DescribeEndpointServiceRequest *input,
+                                                             Vpcep__V1__EndpointServiceSummary_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__list_public_endpoint_services(ProtobufCService *service,
+                                                                 const Vpcep__V1__ListPublicEndpointServicesRequest *input,
+                                                                 Vpcep__V1__ListPublicEndpointServicesResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__add_permissions(ProtobufCService *service,
+                                                   const Vpcep__V1__AddPermissionsRequest *input,
+                                                   Vpcep__V1__AddPermissionsResponse_Closure closure,
+                                                   void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__remove_permissions(ProtobufCService *service,
+                                                      const Vpcep__V1__RemovePermissionsRequest *input,
+                                                      Vpcep__V1__RemovePermissionsResponse_Closure closure,
+                                                      void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__list_permissions(ProtobufCService *service,
+                                                    const Vpcep__V1__ListPermissionsRequest *input,
+                                                    Vpcep__V1__ListPermissionsResponse_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__list_connections(ProtobufCService *service,
+                                                    const Vpcep__V1__ListConnectionsRequest *input,
+                                                    Vpcep__V1__ListConnectionsResponse_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__accept_connections(ProtobufCService *service,
+                                                      const Vpcep__V1__DecideConnectionsRequest *input,
+                                                      Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                                                      void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__reject_connections(ProtobufCService *service,
+                                                      const Vpcep__V1__DecideConnectionsRequest *input,
+                                                      Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                                                      void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__update_connection_description(ProtobufCService *service,
+                                                                 const Vpcep__V1__UpdateConnectionDescriptionRequest *input,
+                                                                 Vpcep__V1__Connection_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vpcep__v1__endpoint_services__init (Vpcep__V1__EndpointServices_Service *service,
                                          Vpcep__V1__EndpointServices_ServiceDestroy destroy)

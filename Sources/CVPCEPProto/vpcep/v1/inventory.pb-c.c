@@ -728,6 +728,96 @@ void   vpcep__v1__list_vms_response__free_unpacked
   assert(message->base.descriptor == &vpcep__v1__list_vms_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vpcep__v1__delete_resource_request__init
+                     (Vpcep__V1__DeleteResourceRequest         *message)
+{
+  static const Vpcep__V1__DeleteResourceRequest init_value = VPCEP__V1__DELETE_RESOURCE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__delete_resource_request__get_packed_size
+                     (const Vpcep__V1__DeleteResourceRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_resource_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__delete_resource_request__pack
+                     (const Vpcep__V1__DeleteResourceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_resource_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__delete_resource_request__pack_to_buffer
+                     (const Vpcep__V1__DeleteResourceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_resource_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__DeleteResourceRequest *
+       vpcep__v1__delete_resource_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__DeleteResourceRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__delete_resource_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__delete_resource_request__free_unpacked
+                     (Vpcep__V1__DeleteResourceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__delete_resource_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__delete_resource_response__init
+                     (Vpcep__V1__DeleteResourceResponse         *message)
+{
+  static const Vpcep__V1__DeleteResourceResponse init_value = VPCEP__V1__DELETE_RESOURCE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__delete_resource_response__get_packed_size
+                     (const Vpcep__V1__DeleteResourceResponse *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_resource_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__delete_resource_response__pack
+                     (const Vpcep__V1__DeleteResourceResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_resource_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__delete_resource_response__pack_to_buffer
+                     (const Vpcep__V1__DeleteResourceResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__delete_resource_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__DeleteResourceResponse *
+       vpcep__v1__delete_resource_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__DeleteResourceResponse *)
+     protobuf_c_message_unpack (&vpcep__v1__delete_resource_response__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__delete_resource_response__free_unpacked
+                     (Vpcep__V1__DeleteResourceResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__delete_resource_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor vpcep__v1__vpc__field_descriptors[7] =
 {
   {
@@ -1973,7 +2063,63 @@ const ProtobufCMessageDescriptor vpcep__v1__list_vms_response__descriptor =
   (ProtobufCMessageInit) vpcep__v1__list_vms_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor vpcep__v1__inventory__method_descriptors[8] =
+static const ProtobufCFieldDescriptor vpcep__v1__delete_resource_request__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__DeleteResourceRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__delete_resource_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange vpcep__v1__delete_resource_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__delete_resource_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.DeleteResourceRequest",
+  "DeleteResourceRequest",
+  "Vpcep__V1__DeleteResourceRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__DeleteResourceRequest),
+  1,
+  vpcep__v1__delete_resource_request__field_descriptors,
+  vpcep__v1__delete_resource_request__field_indices_by_name,
+  1,  vpcep__v1__delete_resource_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__delete_resource_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define vpcep__v1__delete_resource_response__field_descriptors NULL
+#define vpcep__v1__delete_resource_response__field_indices_by_name NULL
+#define vpcep__v1__delete_resource_response__number_ranges NULL
+const ProtobufCMessageDescriptor vpcep__v1__delete_resource_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.DeleteResourceResponse",
+  "DeleteResourceResponse",
+  "Vpcep__V1__DeleteResourceResponse",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__DeleteResourceResponse),
+  0,
+  vpcep__v1__delete_resource_response__field_descriptors,
+  vpcep__v1__delete_resource_response__field_indices_by_name,
+  0,  vpcep__v1__delete_resource_response__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__delete_resource_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor vpcep__v1__inventory__method_descriptors[12] =
 {
   { "CreateVpc", &vpcep__v1__create_vpc_request__descriptor, &vpcep__v1__vpc__descriptor },
   { "ListVpcs", &vpcep__v1__list_vpcs_request__descriptor, &vpcep__v1__list_vpcs_response__descriptor },
@@ -1983,12 +2129,20 @@ static const ProtobufCMethodDescriptor vpcep__v1__inventory__method_descriptors[
   { "ListLoadBalancers", &vpcep__v1__list_load_balancers_request__descriptor, &vpcep__v1__list_load_balancers_response__descriptor },
   { "CreateVm", &vpcep__v1__create_vm_request__descriptor, &vpcep__v1__vm__descriptor },
   { "ListVms", &vpcep__v1__list_vms_request__descriptor, &vpcep__v1__list_vms_response__descriptor },
+  { "DeleteVpc", &vpcep__v1__delete_resource_request__descriptor, &vpcep__v1__delete_resource_response__descriptor },
+  { "DeleteSubnet", &vpcep__v1__delete_resource_request__descriptor, &vpcep__v1__delete_resource_response__descriptor },
+  { "DeleteLoadBalancer", &vpcep__v1__delete_resource_request__descriptor, &vpcep__v1__delete_resource_response__descriptor },
+  { "DeleteVm", &vpcep__v1__delete_resource_request__descriptor, &vpcep__v1__delete_resource_response__descriptor },
 };
 const unsigned vpcep__v1__inventory__method_indices_by_name[] = {
   4,        /* CreateLoadBalancer */
   2,        /* CreateSubnet */
   6,        /* CreateVm */
   0,        /* CreateVpc */
+  10,        /* DeleteLoadBalancer */
+  9,        /* DeleteSubnet */
+  11,        /* DeleteVm */
+  8,        /* DeleteVpc */
   5,        /* ListLoadBalancers */
   3,        /* ListSubnets */
   7,        /* ListVms */
@@ -2001,7 +2155,7 @@ const ProtobufCServiceDescriptor vpcep__v1__inventory__descriptor =
   "Inventory",
   "Vpcep__V1__Inventory",
   "vpcep.v1",
-  8,
+  12,
   vpcep__v1__inventory__method_descriptors,
   vpcep__v1__inventory__method_indices_by_name
 };
@@ -2068,6 +2222,38 @@ void vpcep__v1__inventory__list_vms(ProtobufCService *service,
 {
   assert(service->descriptor == &vpcep__v1__inventory__descriptor);
   service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__inventory__delete_vpc(ProtobufCService *service,
+                                      const Vpcep__V1__DeleteResourceRequest *input,
+                                      Vpcep__V1__DeleteResourceResponse_Closure closure,
+                                      void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__inventory__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__inventory__delete_subnet(ProtobufCService *service,
+                                         const Vpcep__V1__DeleteResourceRequest *input,
+                                         Vpcep__V1__DeleteResourceResponse_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__inventory__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__inventory__delete_load_balancer(ProtobufCService *service,
+                                                const Vpcep__V1__DeleteResourceRequest *input,
+                                                Vpcep__V1__DeleteResourceResponse_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__inventory__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__inventory__delete_vm(ProtobufCService *service,
+                                     const Vpcep__V1__DeleteResourceRequest *input,
+                                     Vpcep__V1__DeleteResourceResponse_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__inventory__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vpcep__v1__inventory__init (Vpcep__V1__Inventory_Service *service,
                                  Vpcep__V1__Inventory_ServiceDestroy destroy)

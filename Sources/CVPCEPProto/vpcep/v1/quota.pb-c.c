@@ -143,6 +143,51 @@ void   vpcep__v1__list_quotas_response__free_unpacked
   assert(message->base.descriptor == &vpcep__v1__list_quotas_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vpcep__v1__set_quota_request__init
+                     (Vpcep__V1__SetQuotaRequest         *message)
+{
+  static const Vpcep__V1__SetQuotaRequest init_value = VPCEP__V1__SET_QUOTA_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__set_quota_request__get_packed_size
+                     (const Vpcep__V1__SetQuotaRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__set_quota_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__set_quota_request__pack
+                     (const Vpcep__V1__SetQuotaRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__set_quota_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__set_quota_request__pack_to_buffer
+                     (const Vpcep__V1__SetQuotaRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__set_quota_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__SetQuotaRequest *
+       vpcep__v1__set_quota_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__SetQuotaRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__set_quota_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__set_quota_request__free_unpacked
+                     (Vpcep__V1__SetQuotaRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__set_quota_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor vpcep__v1__quota__field_descriptors[3] =
 {
   {
@@ -283,6 +328,70 @@ const ProtobufCMessageDescriptor vpcep__v1__list_quotas_response__descriptor =
   (ProtobufCMessageInit) vpcep__v1__list_quotas_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor vpcep__v1__set_quota_request__field_descriptors[3] =
+{
+  {
+    "tenant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__SetQuotaRequest, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "type",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__SetQuotaRequest, type),
+    &vpcep__v1__quota_type__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__SetQuotaRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__set_quota_request__field_indices_by_name[] = {
+  2,   /* field[2] = limit */
+  0,   /* field[0] = tenant_id */
+  1,   /* field[1] = type */
+};
+static const ProtobufCIntRange vpcep__v1__set_quota_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__set_quota_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.SetQuotaRequest",
+  "SetQuotaRequest",
+  "Vpcep__V1__SetQuotaRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__SetQuotaRequest),
+  3,
+  vpcep__v1__set_quota_request__field_descriptors,
+  vpcep__v1__set_quota_request__field_indices_by_name,
+  1,  vpcep__v1__set_quota_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__set_quota_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue vpcep__v1__quota_type__enum_values_by_number[3] =
 {
   { "QUOTA_TYPE_UNSPECIFIED", "VPCEP__V1__QUOTA_TYPE__QUOTA_TYPE_UNSPECIFIED", 0 },
@@ -313,12 +422,14 @@ const ProtobufCEnumDescriptor vpcep__v1__quota_type__descriptor =
   vpcep__v1__quota_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor vpcep__v1__quotas__method_descriptors[1] =
+static const ProtobufCMethodDescriptor vpcep__v1__quotas__method_descriptors[2] =
 {
   { "ListQuotas", &vpcep__v1__list_quotas_request__descriptor, &vpcep__v1__list_quotas_response__descriptor },
+  { "SetQuota", &vpcep__v1__set_quota_request__descriptor, &vpcep__v1__quota__descriptor },
 };
 const unsigned vpcep__v1__quotas__method_indices_by_name[] = {
-  0         /* ListQuotas */
+  0,        /* ListQuotas */
+  1         /* SetQuota */
 };
 const ProtobufCServiceDescriptor vpcep__v1__quotas__descriptor =
 {
@@ -327,7 +438,7 @@ const ProtobufCServiceDescriptor vpcep__v1__quotas__descriptor =
   "Quotas",
   "Vpcep__V1__Quotas",
   "vpcep.v1",
-  1,
+  2,
   vpcep__v1__quotas__method_descriptors,
   vpcep__v1__quotas__method_indices_by_name
 };
@@ -338,6 +449,14 @@ void vpcep__v1__quotas__list_quotas(ProtobufCService *service,
 {
   assert(service->descriptor == &vpcep__v1__quotas__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__quotas__set_quota(ProtobufCService *service,
+                                  const Vpcep__V1__SetQuotaRequest *input,
+                                  Vpcep__V1__Quota_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__quotas__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vpcep__v1__quotas__init (Vpcep__V1__Quotas_Service *service,
                               Vpcep__V1__Quotas_ServiceDestroy destroy)

@@ -20,6 +20,7 @@ typedef struct Vpcep__V1__Tag Vpcep__V1__Tag;
 typedef struct Vpcep__V1__BoolValue Vpcep__V1__BoolValue;
 typedef struct Vpcep__V1__StringValue Vpcep__V1__StringValue;
 typedef struct Vpcep__V1__UInt32Value Vpcep__V1__UInt32Value;
+typedef struct Vpcep__V1__StringList Vpcep__V1__StringList;
 typedef struct Vpcep__V1__PageRequest Vpcep__V1__PageRequest;
 
 
@@ -74,6 +75,20 @@ struct  Vpcep__V1__UInt32Value
 #define VPCEP__V1__UINT32_VALUE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__uint32_value__descriptor) \
     , 0 }
+
+
+/*
+ * A list whose presence matters: absent means "unchanged", present and empty means "clear".
+ */
+struct  Vpcep__V1__StringList
+{
+  ProtobufCMessage base;
+  size_t n_values;
+  char **values;
+};
+#define VPCEP__V1__STRING_LIST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__string_list__descriptor) \
+    , 0,NULL }
 
 
 /*
@@ -169,6 +184,25 @@ Vpcep__V1__UInt32Value *
 void   vpcep__v1__uint32_value__free_unpacked
                      (Vpcep__V1__UInt32Value *message,
                       ProtobufCAllocator *allocator);
+/* Vpcep__V1__StringList methods */
+void   vpcep__v1__string_list__init
+                     (Vpcep__V1__StringList         *message);
+size_t vpcep__v1__string_list__get_packed_size
+                     (const Vpcep__V1__StringList   *message);
+size_t vpcep__v1__string_list__pack
+                     (const Vpcep__V1__StringList   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__string_list__pack_to_buffer
+                     (const Vpcep__V1__StringList   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__StringList *
+       vpcep__v1__string_list__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__string_list__free_unpacked
+                     (Vpcep__V1__StringList *message,
+                      ProtobufCAllocator *allocator);
 /* Vpcep__V1__PageRequest methods */
 void   vpcep__v1__page_request__init
                      (Vpcep__V1__PageRequest         *message);
@@ -202,6 +236,9 @@ typedef void (*Vpcep__V1__StringValue_Closure)
 typedef void (*Vpcep__V1__UInt32Value_Closure)
                  (const Vpcep__V1__UInt32Value *message,
                   void *closure_data);
+typedef void (*Vpcep__V1__StringList_Closure)
+                 (const Vpcep__V1__StringList *message,
+                  void *closure_data);
 typedef void (*Vpcep__V1__PageRequest_Closure)
                  (const Vpcep__V1__PageRequest *message,
                   void *closure_data);
@@ -215,6 +252,7 @@ extern const ProtobufCMessageDescriptor vpcep__v1__tag__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__bool_value__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__string_value__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__uint32_value__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__string_list__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__page_request__descriptor;
 
 PROTOBUF_C__END_DECLS

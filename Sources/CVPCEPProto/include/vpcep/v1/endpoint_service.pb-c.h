@@ -19,10 +19,32 @@ PROTOBUF_C__BEGIN_DECLS
 
 typedef struct Vpcep__V1__PortMapping Vpcep__V1__PortMapping;
 typedef struct Vpcep__V1__EndpointService Vpcep__V1__EndpointService;
+typedef struct Vpcep__V1__EndpointServiceSummary Vpcep__V1__EndpointServiceSummary;
 typedef struct Vpcep__V1__CreateEndpointServiceRequest Vpcep__V1__CreateEndpointServiceRequest;
 typedef struct Vpcep__V1__GetEndpointServiceRequest Vpcep__V1__GetEndpointServiceRequest;
 typedef struct Vpcep__V1__ListEndpointServicesRequest Vpcep__V1__ListEndpointServicesRequest;
 typedef struct Vpcep__V1__ListEndpointServicesResponse Vpcep__V1__ListEndpointServicesResponse;
+typedef struct Vpcep__V1__UpdateEndpointServiceRequest Vpcep__V1__UpdateEndpointServiceRequest;
+typedef struct Vpcep__V1__PortMappings Vpcep__V1__PortMappings;
+typedef struct Vpcep__V1__DeleteEndpointServiceRequest Vpcep__V1__DeleteEndpointServiceRequest;
+typedef struct Vpcep__V1__DeleteEndpointServiceResponse Vpcep__V1__DeleteEndpointServiceResponse;
+typedef struct Vpcep__V1__DescribeEndpointServiceRequest Vpcep__V1__DescribeEndpointServiceRequest;
+typedef struct Vpcep__V1__ListPublicEndpointServicesRequest Vpcep__V1__ListPublicEndpointServicesRequest;
+typedef struct Vpcep__V1__ListPublicEndpointServicesResponse Vpcep__V1__ListPublicEndpointServicesResponse;
+typedef struct Vpcep__V1__Permission Vpcep__V1__Permission;
+typedef struct Vpcep__V1__PermissionEntry Vpcep__V1__PermissionEntry;
+typedef struct Vpcep__V1__AddPermissionsRequest Vpcep__V1__AddPermissionsRequest;
+typedef struct Vpcep__V1__AddPermissionsResponse Vpcep__V1__AddPermissionsResponse;
+typedef struct Vpcep__V1__RemovePermissionsRequest Vpcep__V1__RemovePermissionsRequest;
+typedef struct Vpcep__V1__RemovePermissionsResponse Vpcep__V1__RemovePermissionsResponse;
+typedef struct Vpcep__V1__ListPermissionsRequest Vpcep__V1__ListPermissionsRequest;
+typedef struct Vpcep__V1__ListPermissionsResponse Vpcep__V1__ListPermissionsResponse;
+typedef struct Vpcep__V1__Connection Vpcep__V1__Connection;
+typedef struct Vpcep__V1__ListConnectionsRequest Vpcep__V1__ListConnectionsRequest;
+typedef struct Vpcep__V1__ListConnectionsResponse Vpcep__V1__ListConnectionsResponse;
+typedef struct Vpcep__V1__DecideConnectionsRequest Vpcep__V1__DecideConnectionsRequest;
+typedef struct Vpcep__V1__DecideConnectionsResponse Vpcep__V1__DecideConnectionsResponse;
+typedef struct Vpcep__V1__UpdateConnectionDescriptionRequest Vpcep__V1__UpdateConnectionDescriptionRequest;
 
 
 /* --- enums --- */
@@ -81,6 +103,16 @@ typedef enum _Vpcep__V1__PortProtocol {
   VPCEP__V1__PORT_PROTOCOL__PORT_PROTOCOL_TCP = 1
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__PORT_PROTOCOL)
 } Vpcep__V1__PortProtocol;
+typedef enum _Vpcep__V1__EndpointStatus {
+  VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED = 0,
+  VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_PENDING_ACCEPTANCE = 1,
+  VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_CREATING = 2,
+  VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_ACCEPTED = 3,
+  VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_REJECTED = 4,
+  VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_FAILED = 5,
+  VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_DELETING = 6
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__ENDPOINT_STATUS)
+} Vpcep__V1__EndpointStatus;
 
 /* --- messages --- */
 
@@ -151,10 +183,40 @@ struct  Vpcep__V1__EndpointService
    * Whether and how the backend sees the real client address.
    */
   char *client_ip_note;
+  /*
+   * Made by an operator and listed to every tenant (ListPublicEndpointServices).
+   */
+  protobuf_c_boolean public_;
 };
 #define VPCEP__V1__ENDPOINT_SERVICE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__endpoint_service__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__SERVICE_TYPE__SERVICE_TYPE_UNSPECIFIED, VPCEP__V1__BACKEND_TYPE__BACKEND_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, 0, VPCEP__V1__CLIENT_IP_MODE__CLIENT_IP_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, VPCEP__V1__SERVICE_STATUS__SERVICE_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__SERVICE_TYPE__SERVICE_TYPE_UNSPECIFIED, VPCEP__V1__BACKEND_TYPE__BACKEND_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, 0, VPCEP__V1__CLIENT_IP_MODE__CLIENT_IP_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, VPCEP__V1__SERVICE_STATUS__SERVICE_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * What a consumer may see of a service it is allowed to connect to.
+ */
+struct  Vpcep__V1__EndpointServiceSummary
+{
+  ProtobufCMessage base;
+  char *id;
+  char *service_name;
+  Vpcep__V1__ServiceType service_type;
+  char *region;
+  char *created_at;
+  /*
+   * Whether new endpoints wait for the provider's acceptance.
+   */
+  protobuf_c_boolean approval_enabled;
+  protobuf_c_boolean public_;
+  /*
+   * The provider: a tenant id, or "operator:<name>" for public and gateway services.
+   */
+  char *owner;
+};
+#define VPCEP__V1__ENDPOINT_SERVICE_SUMMARY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__endpoint_service_summary__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__SERVICE_TYPE__SERVICE_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Vpcep__V1__CreateEndpointServiceRequest
@@ -178,10 +240,14 @@ struct  Vpcep__V1__CreateEndpointServiceRequest
    * Interface when unspecified.
    */
   Vpcep__V1__ServiceType service_type;
+  /*
+   * Listed to every tenant; operators only.
+   */
+  protobuf_c_boolean public_;
 };
 #define VPCEP__V1__CREATE_ENDPOINT_SERVICE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__create_endpoint_service_request__descriptor) \
-    , (char *)protobuf_c_empty_string, VPCEP__V1__BACKEND_TYPE__BACKEND_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, NULL, VPCEP__V1__CLIENT_IP_MODE__CLIENT_IP_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, VPCEP__V1__SERVICE_TYPE__SERVICE_TYPE_UNSPECIFIED }
+    , (char *)protobuf_c_empty_string, VPCEP__V1__BACKEND_TYPE__BACKEND_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, NULL, VPCEP__V1__CLIENT_IP_MODE__CLIENT_IP_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0,NULL, VPCEP__V1__SERVICE_TYPE__SERVICE_TYPE_UNSPECIFIED, 0 }
 
 
 /*
@@ -208,10 +274,15 @@ struct  Vpcep__V1__ListEndpointServicesRequest
   char *name;
   char *id;
   Vpcep__V1__ServiceStatus status;
+  /*
+   * Only services carrying every one of these tags; an empty value matches any value of the key.
+   */
+  size_t n_tags;
+  Vpcep__V1__Tag **tags;
 };
 #define VPCEP__V1__LIST_ENDPOINT_SERVICES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_endpoint_services_request__descriptor) \
-    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__SERVICE_STATUS__SERVICE_STATUS_UNSPECIFIED }
+    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__SERVICE_STATUS__SERVICE_STATUS_UNSPECIFIED, 0,NULL }
 
 
 struct  Vpcep__V1__ListEndpointServicesResponse
@@ -224,6 +295,323 @@ struct  Vpcep__V1__ListEndpointServicesResponse
 #define VPCEP__V1__LIST_ENDPOINT_SERVICES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_endpoint_services_response__descriptor) \
     , 0,NULL, 0 }
+
+
+/*
+ * Only the fields present change; ports, when present, replace the whole list.
+ */
+struct  Vpcep__V1__UpdateEndpointServiceRequest
+{
+  ProtobufCMessage base;
+  char *id;
+  Vpcep__V1__BoolValue *approval_enabled;
+  /*
+   * The new name; the id and the rest of service_name stay.
+   */
+  Vpcep__V1__StringValue *name;
+  Vpcep__V1__PortMappings *ports;
+  /*
+   * Unchanged when unspecified.
+   */
+  Vpcep__V1__ClientIpMode client_ip_mode;
+  Vpcep__V1__StringValue *description;
+  /*
+   * When not 0, the update applies only if the service is still at this revision (ABORTED otherwise).
+   */
+  uint64_t expected_revision;
+};
+#define VPCEP__V1__UPDATE_ENDPOINT_SERVICE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__update_endpoint_service_request__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL, NULL, NULL, VPCEP__V1__CLIENT_IP_MODE__CLIENT_IP_MODE_UNSPECIFIED, NULL, 0 }
+
+
+struct  Vpcep__V1__PortMappings
+{
+  ProtobufCMessage base;
+  size_t n_items;
+  Vpcep__V1__PortMapping **items;
+};
+#define VPCEP__V1__PORT_MAPPINGS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__port_mappings__descriptor) \
+    , 0,NULL }
+
+
+struct  Vpcep__V1__DeleteEndpointServiceRequest
+{
+  ProtobufCMessage base;
+  char *id;
+};
+#define VPCEP__V1__DELETE_ENDPOINT_SERVICE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__delete_endpoint_service_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Vpcep__V1__DeleteEndpointServiceResponse
+{
+  ProtobufCMessage base;
+};
+#define VPCEP__V1__DELETE_ENDPOINT_SERVICE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__delete_endpoint_service_response__descriptor) \
+     }
+
+
+/*
+ * A consumer's lookup: exactly one of id and service_name. Answered only to tenants the
+ * service's allow-list admits (and its owner); everyone else gets NOT_FOUND.
+ */
+struct  Vpcep__V1__DescribeEndpointServiceRequest
+{
+  ProtobufCMessage base;
+  char *id;
+  char *service_name;
+};
+#define VPCEP__V1__DESCRIBE_ENDPOINT_SERVICE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__describe_endpoint_service_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Vpcep__V1__ListPublicEndpointServicesRequest
+{
+  ProtobufCMessage base;
+  Vpcep__V1__PageRequest *page;
+  char *name;
+  char *id;
+};
+#define VPCEP__V1__LIST_PUBLIC_ENDPOINT_SERVICES_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_public_endpoint_services_request__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Vpcep__V1__ListPublicEndpointServicesResponse
+{
+  ProtobufCMessage base;
+  size_t n_items;
+  Vpcep__V1__EndpointServiceSummary **items;
+  uint32_t total_count;
+};
+#define VPCEP__V1__LIST_PUBLIC_ENDPOINT_SERVICES_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_public_endpoint_services_response__descriptor) \
+    , 0,NULL, 0 }
+
+
+/*
+ * An allow-list entry of a service.
+ */
+struct  Vpcep__V1__Permission
+{
+  ProtobufCMessage base;
+  char *id;
+  /*
+   * "iam:domain::<tenant-id>" or "*".
+   */
+  char *permission;
+  /*
+   * "domainId".
+   */
+  char *permission_type;
+  char *description;
+  char *created_at;
+};
+#define VPCEP__V1__PERMISSION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__permission__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Vpcep__V1__PermissionEntry
+{
+  ProtobufCMessage base;
+  char *permission;
+  char *description;
+};
+#define VPCEP__V1__PERMISSION_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__permission_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * The service is named by exactly one of service_id and service_name (in every request below).
+ */
+struct  Vpcep__V1__AddPermissionsRequest
+{
+  ProtobufCMessage base;
+  char *service_id;
+  char *service_name;
+  size_t n_entries;
+  Vpcep__V1__PermissionEntry **entries;
+};
+#define VPCEP__V1__ADD_PERMISSIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__add_permissions_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Vpcep__V1__AddPermissionsResponse
+{
+  ProtobufCMessage base;
+  size_t n_items;
+  Vpcep__V1__Permission **items;
+};
+#define VPCEP__V1__ADD_PERMISSIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__add_permissions_response__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * Entries to remove, by permission string or by id.
+ */
+struct  Vpcep__V1__RemovePermissionsRequest
+{
+  ProtobufCMessage base;
+  char *service_id;
+  char *service_name;
+  size_t n_permissions;
+  char **permissions;
+  size_t n_ids;
+  char **ids;
+};
+#define VPCEP__V1__REMOVE_PERMISSIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__remove_permissions_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL }
+
+
+struct  Vpcep__V1__RemovePermissionsResponse
+{
+  ProtobufCMessage base;
+  uint32_t removed_count;
+};
+#define VPCEP__V1__REMOVE_PERMISSIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__remove_permissions_response__descriptor) \
+    , 0 }
+
+
+struct  Vpcep__V1__ListPermissionsRequest
+{
+  ProtobufCMessage base;
+  char *service_id;
+  char *service_name;
+  Vpcep__V1__PageRequest *page;
+  /*
+   * Substring of the permission string.
+   */
+  char *permission;
+};
+#define VPCEP__V1__LIST_PERMISSIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_permissions_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Vpcep__V1__ListPermissionsResponse
+{
+  ProtobufCMessage base;
+  size_t n_items;
+  Vpcep__V1__Permission **items;
+  uint32_t total_count;
+};
+#define VPCEP__V1__LIST_PERMISSIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_permissions_response__descriptor) \
+    , 0,NULL, 0 }
+
+
+/*
+ * The provider's view of an endpoint on one of its services.
+ */
+struct  Vpcep__V1__Connection
+{
+  ProtobufCMessage base;
+  /*
+   * The endpoint's id.
+   */
+  char *id;
+  uint64_t marker_id;
+  /*
+   * The consumer tenant.
+   */
+  char *tenant_id;
+  Vpcep__V1__EndpointStatus status;
+  /*
+   * Editable by the provider.
+   */
+  char *description;
+  char *created_at;
+  char *updated_at;
+  /*
+   * Who last accepted or rejected it, and when.
+   */
+  char *decided_by;
+  char *decided_at;
+};
+#define VPCEP__V1__CONNECTION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__connection__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Vpcep__V1__ListConnectionsRequest
+{
+  ProtobufCMessage base;
+  char *service_id;
+  char *service_name;
+  Vpcep__V1__PageRequest *page;
+  Vpcep__V1__EndpointStatus status;
+  /*
+   * An endpoint id.
+   */
+  char *id;
+  uint64_t marker_id;
+};
+#define VPCEP__V1__LIST_CONNECTIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_connections_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Vpcep__V1__ListConnectionsResponse
+{
+  ProtobufCMessage base;
+  size_t n_items;
+  Vpcep__V1__Connection **items;
+  uint32_t total_count;
+};
+#define VPCEP__V1__LIST_CONNECTIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_connections_response__descriptor) \
+    , 0,NULL, 0 }
+
+
+/*
+ * Accepts or rejects the named endpoints of one service, all or none.
+ */
+struct  Vpcep__V1__DecideConnectionsRequest
+{
+  ProtobufCMessage base;
+  char *service_id;
+  char *service_name;
+  size_t n_endpoint_ids;
+  char **endpoint_ids;
+};
+#define VPCEP__V1__DECIDE_CONNECTIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__decide_connections_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Vpcep__V1__DecideConnectionsResponse
+{
+  ProtobufCMessage base;
+  size_t n_items;
+  Vpcep__V1__Connection **items;
+};
+#define VPCEP__V1__DECIDE_CONNECTIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__decide_connections_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Vpcep__V1__UpdateConnectionDescriptionRequest
+{
+  ProtobufCMessage base;
+  char *service_id;
+  char *service_name;
+  char *endpoint_id;
+  char *description;
+};
+#define VPCEP__V1__UPDATE_CONNECTION_DESCRIPTION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__update_connection_description_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /* Vpcep__V1__PortMapping methods */
@@ -263,6 +651,25 @@ Vpcep__V1__EndpointService *
                       const uint8_t       *data);
 void   vpcep__v1__endpoint_service__free_unpacked
                      (Vpcep__V1__EndpointService *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__EndpointServiceSummary methods */
+void   vpcep__v1__endpoint_service_summary__init
+                     (Vpcep__V1__EndpointServiceSummary         *message);
+size_t vpcep__v1__endpoint_service_summary__get_packed_size
+                     (const Vpcep__V1__EndpointServiceSummary   *message);
+size_t vpcep__v1__endpoint_service_summary__pack
+                     (const Vpcep__V1__EndpointServiceSummary   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__endpoint_service_summary__pack_to_buffer
+                     (const Vpcep__V1__EndpointServiceSummary   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__EndpointServiceSummary *
+       vpcep__v1__endpoint_service_summary__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__endpoint_service_summary__free_unpacked
+                     (Vpcep__V1__EndpointServiceSummary *message,
                       ProtobufCAllocator *allocator);
 /* Vpcep__V1__CreateEndpointServiceRequest methods */
 void   vpcep__v1__create_endpoint_service_request__init
@@ -340,6 +747,405 @@ Vpcep__V1__ListEndpointServicesResponse *
 void   vpcep__v1__list_endpoint_services_response__free_unpacked
                      (Vpcep__V1__ListEndpointServicesResponse *message,
                       ProtobufCAllocator *allocator);
+/* Vpcep__V1__UpdateEndpointServiceRequest methods */
+void   vpcep__v1__update_endpoint_service_request__init
+                     (Vpcep__V1__UpdateEndpointServiceRequest         *message);
+size_t vpcep__v1__update_endpoint_service_request__get_packed_size
+                     (const Vpcep__V1__UpdateEndpointServiceRequest   *message);
+size_t vpcep__v1__update_endpoint_service_request__pack
+                     (const Vpcep__V1__UpdateEndpointServiceRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__update_endpoint_service_request__pack_to_buffer
+                     (const Vpcep__V1__UpdateEndpointServiceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__UpdateEndpointServiceRequest *
+       vpcep__v1__update_endpoint_service_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__update_endpoint_service_request__free_unpacked
+                     (Vpcep__V1__UpdateEndpointServiceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__PortMappings methods */
+void   vpcep__v1__port_mappings__init
+                     (Vpcep__V1__PortMappings         *message);
+size_t vpcep__v1__port_mappings__get_packed_size
+                     (const Vpcep__V1__PortMappings   *message);
+size_t vpcep__v1__port_mappings__pack
+                     (const Vpcep__V1__PortMappings   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__port_mappings__pack_to_buffer
+                     (const Vpcep__V1__PortMappings   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__PortMappings *
+       vpcep__v1__port_mappings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__port_mappings__free_unpacked
+                     (Vpcep__V1__PortMappings *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__DeleteEndpointServiceRequest methods */
+void   vpcep__v1__delete_endpoint_service_request__init
+                     (Vpcep__V1__DeleteEndpointServiceRequest         *message);
+size_t vpcep__v1__delete_endpoint_service_request__get_packed_size
+                     (const Vpcep__V1__DeleteEndpointServiceRequest   *message);
+size_t vpcep__v1__delete_endpoint_service_request__pack
+                     (const Vpcep__V1__DeleteEndpointServiceRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__delete_endpoint_service_request__pack_to_buffer
+                     (const Vpcep__V1__DeleteEndpointServiceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__DeleteEndpointServiceRequest *
+       vpcep__v1__delete_endpoint_service_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__delete_endpoint_service_request__free_unpacked
+                     (Vpcep__V1__DeleteEndpointServiceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__DeleteEndpointServiceResponse methods */
+void   vpcep__v1__delete_endpoint_service_response__init
+                     (Vpcep__V1__DeleteEndpointServiceResponse         *message);
+size_t vpcep__v1__delete_endpoint_service_response__get_packed_size
+                     (const Vpcep__V1__DeleteEndpointServiceResponse   *message);
+size_t vpcep__v1__delete_endpoint_service_response__pack
+                     (const Vpcep__V1__DeleteEndpointServiceResponse   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__delete_endpoint_service_response__pack_to_buffer
+                     (const Vpcep__V1__DeleteEndpointServiceResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__DeleteEndpointServiceResponse *
+       vpcep__v1__delete_endpoint_service_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__delete_endpoint_service_response__free_unpacked
+                     (Vpcep__V1__DeleteEndpointServiceResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__DescribeEndpointServiceRequest methods */
+void   vpcep__v1__describe_endpoint_service_request__init
+                     (Vpcep__V1__DescribeEndpointServiceRequest         *message);
+size_t vpcep__v1__describe_endpoint_service_request__get_packed_size
+                     (const Vpcep__V1__DescribeEndpointServiceRequest   *message);
+size_t vpcep__v1__describe_endpoint_service_request__pack
+                     (const Vpcep__V1__DescribeEndpointServiceRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__describe_endpoint_service_request__pack_to_buffer
+                     (const Vpcep__V1__DescribeEndpointServiceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__DescribeEndpointServiceRequest *
+       vpcep__v1__describe_endpoint_service_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__describe_endpoint_service_request__free_unpacked
+                     (Vpcep__V1__DescribeEndpointServiceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__ListPublicEndpointServicesRequest methods */
+void   vpcep__v1__list_public_endpoint_services_request__init
+                     (Vpcep__V1__ListPublicEndpointServicesRequest         *message);
+size_t vpcep__v1__list_public_endpoint_services_request__get_packed_size
+                     (const Vpcep__V1__ListPublicEndpointServicesRequest   *message);
+size_t vpcep__v1__list_public_endpoint_services_request__pack
+                     (const Vpcep__V1__ListPublicEndpointServicesRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__list_public_endpoint_services_request__pack_to_buffer
+                     (const Vpcep__V1__ListPublicEndpointServicesRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__ListPublicEndpointServicesRequest *
+       vpcep__v1__list_public_endpoint_services_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__list_public_endpoint_services_request__free_unpacked
+                     (Vpcep__V1__ListPublicEndpointServicesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__ListPublicEndpointServicesResponse methods */
+void   vpcep__v1__list_public_endpoint_services_response__init
+                     (Vpcep__V1__ListPublicEndpointServicesResponse         *message);
+size_t vpcep__v1__list_public_endpoint_services_response__get_packed_size
+                     (const Vpcep__V1__ListPublicEndpointServicesResponse   *message);
+size_t vpcep__v1__list_public_endpoint_services_response__pack
+                     (const Vpcep__V1__ListPublicEndpointServicesResponse   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__list_public_endpoint_services_response__pack_to_buffer
+                     (const Vpcep__V1__ListPublicEndpointServicesResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__ListPublicEndpointServicesResponse *
+       vpcep__v1__list_public_endpoint_services_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__list_public_endpoint_services_response__free_unpacked
+                     (Vpcep__V1__ListPublicEndpointServicesResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__Permission methods */
+void   vpcep__v1__permission__init
+                     (Vpcep__V1__Permission         *message);
+size_t vpcep__v1__permission__get_packed_size
+                     (const Vpcep__V1__Permission   *message);
+size_t vpcep__v1__permission__pack
+                     (const Vpcep__V1__Permission   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__permission__pack_to_buffer
+                     (const Vpcep__V1__Permission   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__Permission *
+       vpcep__v1__permission__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__permission__free_unpacked
+                     (Vpcep__V1__Permission *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__PermissionEntry methods */
+void   vpcep__v1__permission_entry__init
+                     (Vpcep__V1__PermissionEntry         *message);
+size_t vpcep__v1__permission_entry__get_packed_size
+                     (const Vpcep__V1__PermissionEntry   *message);
+size_t vpcep__v1__permission_entry__pack
+                     (const Vpcep__V1__PermissionEntry   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__permission_entry__pack_to_buffer
+                     (const Vpcep__V1__PermissionEntry   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__PermissionEntry *
+       vpcep__v1__permission_entry__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__permission_entry__free_unpacked
+                     (Vpcep__V1__PermissionEntry *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__AddPermissionsRequest methods */
+void   vpcep__v1__add_permissions_request__init
+                     (Vpcep__V1__AddPermissionsRequest         *message);
+size_t vpcep__v1__add_permissions_request__get_packed_size
+                     (const Vpcep__V1__AddPermissionsRequest   *message);
+size_t vpcep__v1__add_permissions_request__pack
+                     (const Vpcep__V1__AddPermissionsRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__add_permissions_request__pack_to_buffer
+                     (const Vpcep__V1__AddPermissionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__AddPermissionsRequest *
+       vpcep__v1__add_permissions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__add_permissions_request__free_unpacked
+                     (Vpcep__V1__AddPermissionsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__AddPermissionsResponse methods */
+void   vpcep__v1__add_permissions_response__init
+                     (Vpcep__V1__AddPermissionsResponse         *message);
+size_t vpcep__v1__add_permissions_response__get_packed_size
+                     (const Vpcep__V1__AddPermissionsResponse   *message);
+size_t vpcep__v1__add_permissions_response__pack
+                     (const Vpcep__V1__AddPermissionsResponse   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__add_permissions_response__pack_to_buffer
+                     (const Vpcep__V1__AddPermissionsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__AddPermissionsResponse *
+       vpcep__v1__add_permissions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__add_permissions_response__free_unpacked
+                     (Vpcep__V1__AddPermissionsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__RemovePermissionsRequest methods */
+void   vpcep__v1__remove_permissions_request__init
+                     (Vpcep__V1__RemovePermissionsRequest         *message);
+size_t vpcep__v1__remove_permissions_request__get_packed_size
+                     (const Vpcep__V1__RemovePermissionsRequest   *message);
+size_t vpcep__v1__remove_permissions_request__pack
+                     (const Vpcep__V1__RemovePermissionsRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__remove_permissions_request__pack_to_buffer
+                     (const Vpcep__V1__RemovePermissionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__RemovePermissionsRequest *
+       vpcep__v1__remove_permissions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__remove_permissions_request__free_unpacked
+                     (Vpcep__V1__RemovePermissionsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__RemovePermissionsResponse methods */
+void   vpcep__v1__remove_permissions_response__init
+                     (Vpcep__V1__RemovePermissionsResponse         *message);
+size_t vpcep__v1__remove_permissions_response__get_packed_size
+                     (const Vpcep__V1__RemovePermissionsResponse   *message);
+size_t vpcep__v1__remove_permissions_response__pack
+                     (const Vpcep__V1__RemovePermissionsResponse   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__remove_permissions_response__pack_to_buffer
+                     (const Vpcep__V1__RemovePermissionsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__RemovePermissionsResponse *
+       vpcep__v1__remove_permissions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__remove_permissions_response__free_unpacked
+                     (Vpcep__V1__RemovePermissionsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__ListPermissionsRequest methods */
+void   vpcep__v1__list_permissions_request__init
+                     (Vpcep__V1__ListPermissionsRequest         *message);
+size_t vpcep__v1__list_permissions_request__get_packed_size
+                     (const Vpcep__V1__ListPermissionsRequest   *message);
+size_t vpcep__v1__list_permissions_request__pack
+                     (const Vpcep__V1__ListPermissionsRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__list_permissions_request__pack_to_buffer
+                     (const Vpcep__V1__ListPermissionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__ListPermissionsRequest *
+       vpcep__v1__list_permissions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__list_permissions_request__free_unpacked
+                     (Vpcep__V1__ListPermissionsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__ListPermissionsResponse methods */
+void   vpcep__v1__list_permissions_response__init
+                     (Vpcep__V1__ListPermissionsResponse         *message);
+size_t vpcep__v1__list_permissions_response__get_packed_size
+                     (const Vpcep__V1__ListPermissionsResponse   *message);
+size_t vpcep__v1__list_permissions_response__pack
+                     (const Vpcep__V1__ListPermissionsResponse   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__list_permissions_response__pack_to_buffer
+                     (const Vpcep__V1__ListPermissionsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__ListPermissionsResponse *
+       vpcep__v1__list_permissions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__list_permissions_response__free_unpacked
+                     (Vpcep__V1__ListPermissionsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__Connection methods */
+void   vpcep__v1__connection__init
+                     (Vpcep__V1__Connection         *message);
+size_t vpcep__v1__connection__get_packed_size
+                     (const Vpcep__V1__Connection   *message);
+size_t vpcep__v1__connection__pack
+                     (const Vpcep__V1__Connection   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__connection__pack_to_buffer
+                     (const Vpcep__V1__Connection   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__Connection *
+       vpcep__v1__connection__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__connection__free_unpacked
+                     (Vpcep__V1__Connection *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__ListConnectionsRequest methods */
+void   vpcep__v1__list_connections_request__init
+                     (Vpcep__V1__ListConnectionsRequest         *message);
+size_t vpcep__v1__list_connections_request__get_packed_size
+                     (const Vpcep__V1__ListConnectionsRequest   *message);
+size_t vpcep__v1__list_connections_request__pack
+                     (const Vpcep__V1__ListConnectionsRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__list_connections_request__pack_to_buffer
+                     (const Vpcep__V1__ListConnectionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__ListConnectionsRequest *
+       vpcep__v1__list_connections_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__list_connections_request__free_unpacked
+                     (Vpcep__V1__ListConnectionsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__ListConnectionsResponse methods */
+void   vpcep__v1__list_connections_response__init
+                     (Vpcep__V1__ListConnectionsResponse         *message);
+size_t vpcep__v1__list_connections_response__get_packed_size
+                     (const Vpcep__V1__ListConnectionsResponse   *message);
+size_t vpcep__v1__list_connections_response__pack
+                     (const Vpcep__V1__ListConnectionsResponse   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__list_connections_response__pack_to_buffer
+                     (const Vpcep__V1__ListConnectionsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__ListConnectionsResponse *
+       vpcep__v1__list_connections_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__list_connections_response__free_unpacked
+                     (Vpcep__V1__ListConnectionsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__DecideConnectionsRequest methods */
+void   vpcep__v1__decide_connections_request__init
+                     (Vpcep__V1__DecideConnectionsRequest         *message);
+size_t vpcep__v1__decide_connections_request__get_packed_size
+                     (const Vpcep__V1__DecideConnectionsRequest   *message);
+size_t vpcep__v1__decide_connections_request__pack
+                     (const Vpcep__V1__DecideConnectionsRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__decide_connections_request__pack_to_buffer
+                     (const Vpcep__V1__DecideConnectionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__DecideConnectionsRequest *
+       vpcep__v1__decide_connections_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__decide_connections_request__free_unpacked
+                     (Vpcep__V1__DecideConnectionsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__DecideConnectionsResponse methods */
+void   vpcep__v1__decide_connections_response__init
+                     (Vpcep__V1__DecideConnectionsResponse         *message);
+size_t vpcep__v1__decide_connections_response__get_packed_size
+                     (const Vpcep__V1__DecideConnectionsResponse   *message);
+size_t vpcep__v1__decide_connections_response__pack
+                     (const Vpcep__V1__DecideConnectionsResponse   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__decide_connections_response__pack_to_buffer
+                     (const Vpcep__V1__DecideConnectionsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__DecideConnectionsResponse *
+       vpcep__v1__decide_connections_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__decide_connections_response__free_unpacked
+                     (Vpcep__V1__DecideConnectionsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__UpdateConnectionDescriptionRequest methods */
+void   vpcep__v1__update_connection_description_request__init
+                     (Vpcep__V1__UpdateConnectionDescriptionRequest         *message);
+size_t vpcep__v1__update_connection_description_request__get_packed_size
+                     (const Vpcep__V1__UpdateConnectionDescriptionRequest   *message);
+size_t vpcep__v1__update_connection_description_request__pack
+                     (const Vpcep__V1__UpdateConnectionDescriptionRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__update_connection_description_request__pack_to_buffer
+                     (const Vpcep__V1__UpdateConnectionDescriptionRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__UpdateConnectionDescriptionRequest *
+       vpcep__v1__update_connection_description_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__update_connection_description_request__free_unpacked
+                     (Vpcep__V1__UpdateConnectionDescriptionRequest *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vpcep__V1__PortMapping_Closure)
@@ -347,6 +1153,9 @@ typedef void (*Vpcep__V1__PortMapping_Closure)
                   void *closure_data);
 typedef void (*Vpcep__V1__EndpointService_Closure)
                  (const Vpcep__V1__EndpointService *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__EndpointServiceSummary_Closure)
+                 (const Vpcep__V1__EndpointServiceSummary *message,
                   void *closure_data);
 typedef void (*Vpcep__V1__CreateEndpointServiceRequest_Closure)
                  (const Vpcep__V1__CreateEndpointServiceRequest *message,
@@ -359,6 +1168,69 @@ typedef void (*Vpcep__V1__ListEndpointServicesRequest_Closure)
                   void *closure_data);
 typedef void (*Vpcep__V1__ListEndpointServicesResponse_Closure)
                  (const Vpcep__V1__ListEndpointServicesResponse *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__UpdateEndpointServiceRequest_Closure)
+                 (const Vpcep__V1__UpdateEndpointServiceRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__PortMappings_Closure)
+                 (const Vpcep__V1__PortMappings *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__DeleteEndpointServiceRequest_Closure)
+                 (const Vpcep__V1__DeleteEndpointServiceRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__DeleteEndpointServiceResponse_Closure)
+                 (const Vpcep__V1__DeleteEndpointServiceResponse *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__DescribeEndpointServiceRequest_Closure)
+                 (const Vpcep__V1__DescribeEndpointServiceRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__ListPublicEndpointServicesRequest_Closure)
+                 (const Vpcep__V1__ListPublicEndpointServicesRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__ListPublicEndpointServicesResponse_Closure)
+                 (const Vpcep__V1__ListPublicEndpointServicesResponse *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__Permission_Closure)
+                 (const Vpcep__V1__Permission *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__PermissionEntry_Closure)
+                 (const Vpcep__V1__PermissionEntry *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__AddPermissionsRequest_Closure)
+                 (const Vpcep__V1__AddPermissionsRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__AddPermissionsResponse_Closure)
+                 (const Vpcep__V1__AddPermissionsResponse *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__RemovePermissionsRequest_Closure)
+                 (const Vpcep__V1__RemovePermissionsRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__RemovePermissionsResponse_Closure)
+                 (const Vpcep__V1__RemovePermissionsResponse *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__ListPermissionsRequest_Closure)
+                 (const Vpcep__V1__ListPermissionsRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__ListPermissionsResponse_Closure)
+                 (const Vpcep__V1__ListPermissionsResponse *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__Connection_Closure)
+                 (const Vpcep__V1__Connection *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__ListConnectionsRequest_Closure)
+                 (const Vpcep__V1__ListConnectionsRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__ListConnectionsResponse_Closure)
+                 (const Vpcep__V1__ListConnectionsResponse *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__DecideConnectionsRequest_Closure)
+                 (const Vpcep__V1__DecideConnectionsRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__DecideConnectionsResponse_Closure)
+                 (const Vpcep__V1__DecideConnectionsResponse *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__UpdateConnectionDescriptionRequest_Closure)
+                 (const Vpcep__V1__UpdateConnectionDescriptionRequest *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -379,6 +1251,50 @@ struct Vpcep__V1__EndpointServices_Service
                                  const Vpcep__V1__ListEndpointServicesRequest *input,
                                  Vpcep__V1__ListEndpointServicesResponse_Closure closure,
                                  void *closure_data);
+  void (*update_endpoint_service)(Vpcep__V1__EndpointServices_Service *service,
+                                  const Vpcep__V1__UpdateEndpointServiceRequest *input,
+                                  Vpcep__V1__EndpointService_Closure closure,
+                                  void *closure_data);
+  void (*delete_endpoint_service)(Vpcep__V1__EndpointServices_Service *service,
+                                  const Vpcep__V1__DeleteEndpointServiceRequest *input,
+                                  Vpcep__V1__DeleteEndpointServiceResponse_Closure closure,
+                                  void *closure_data);
+  void (*describe_endpoint_service)(Vpcep__V1__EndpointServices_Service *service,
+                                    const Vpcep__V1__DescribeEndpointServiceRequest *input,
+                                    Vpcep__V1__EndpointServiceSummary_Closure closure,
+                                    void *closure_data);
+  void (*list_public_endpoint_services)(Vpcep__V1__EndpointServices_Service *service,
+                                        const Vpcep__V1__ListPublicEndpointServicesRequest *input,
+                                        Vpcep__V1__ListPublicEndpointServicesResponse_Closure closure,
+                                        void *closure_data);
+  void (*add_permissions)(Vpcep__V1__EndpointServices_Service *service,
+                          const Vpcep__V1__AddPermissionsRequest *input,
+                          Vpcep__V1__AddPermissionsResponse_Closure closure,
+                          void *closure_data);
+  void (*remove_permissions)(Vpcep__V1__EndpointServices_Service *service,
+                             const Vpcep__V1__RemovePermissionsRequest *input,
+                             Vpcep__V1__RemovePermissionsResponse_Closure closure,
+                             void *closure_data);
+  void (*list_permissions)(Vpcep__V1__EndpointServices_Service *service,
+                           const Vpcep__V1__ListPermissionsRequest *input,
+                           Vpcep__V1__ListPermissionsResponse_Closure closure,
+                           void *closure_data);
+  void (*list_connections)(Vpcep__V1__EndpointServices_Service *service,
+                           const Vpcep__V1__ListConnectionsRequest *input,
+                           Vpcep__V1__ListConnectionsResponse_Closure closure,
+                           void *closure_data);
+  void (*accept_connections)(Vpcep__V1__EndpointServices_Service *service,
+                             const Vpcep__V1__DecideConnectionsRequest *input,
+                             Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                             void *closure_data);
+  void (*reject_connections)(Vpcep__V1__EndpointServices_Service *service,
+                             const Vpcep__V1__DecideConnectionsRequest *input,
+                             Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                             void *closure_data);
+  void (*update_connection_description)(Vpcep__V1__EndpointServices_Service *service,
+                                        const Vpcep__V1__UpdateConnectionDescriptionRequest *input,
+                                        Vpcep__V1__Connection_Closure closure,
+                                        void *closure_data);
 };
 typedef void (*Vpcep__V1__EndpointServices_ServiceDestroy)(Vpcep__V1__EndpointServices_Service *);
 void vpcep__v1__endpoint_services__init (Vpcep__V1__EndpointServices_Service *service,
@@ -389,7 +1305,18 @@ void vpcep__v1__endpoint_services__init (Vpcep__V1__EndpointServices_Service *se
     { VPCEP__V1__ENDPOINT_SERVICES__BASE_INIT,\
       function_prefix__ ## create_endpoint_service,\
       function_prefix__ ## get_endpoint_service,\
-      function_prefix__ ## list_endpoint_services  }
+      function_prefix__ ## list_endpoint_services,\
+      function_prefix__ ## update_endpoint_service,\
+      function_prefix__ ## delete_endpoint_service,\
+      function_prefix__ ## describe_endpoint_service,\
+      function_prefix__ ## list_public_endpoint_services,\
+      function_prefix__ ## add_permissions,\
+      function_prefix__ ## remove_permissions,\
+      function_prefix__ ## list_permissions,\
+      function_prefix__ ## list_connections,\
+      function_prefix__ ## accept_connections,\
+      function_prefix__ ## reject_connections,\
+      function_prefix__ ## update_connection_description  }
 void vpcep__v1__endpoint_services__create_endpoint_service(ProtobufCService *service,
                                                            const Vpcep__V1__CreateEndpointServiceRequest *input,
                                                            Vpcep__V1__EndpointService_Closure closure,
@@ -402,6 +1329,50 @@ void vpcep__v1__endpoint_services__list_endpoint_services(ProtobufCService *serv
                                                           const Vpcep__V1__ListEndpointServicesRequest *input,
                                                           Vpcep__V1__ListEndpointServicesResponse_Closure closure,
                                                           void *closure_data);
+void vpcep__v1__endpoint_services__update_endpoint_service(ProtobufCService *service,
+                                                           const Vpcep__V1__UpdateEndpointServiceRequest *input,
+                                                           Vpcep__V1__EndpointService_Closure closure,
+                                                           void *closure_data);
+void vpcep__v1__endpoint_services__delete_endpoint_service(ProtobufCService *service,
+                                                           const Vpcep__V1__DeleteEndpointServiceRequest *input,
+                                                           Vpcep__V1__DeleteEndpointServiceResponse_Closure closure,
+                                                           void *closure_data);
+void vpcep__v1__endpoint_services__describe_endpoint_service(ProtobufCService *service,
+                                                             const Vpcep__V1__DescribeEndpointServiceRequest *input,
+                                                             Vpcep__V1__EndpointServiceSummary_Closure closure,
+                                                             void *closure_data);
+void vpcep__v1__endpoint_services__list_public_endpoint_services(ProtobufCService *service,
+                                                                 const Vpcep__V1__ListPublicEndpointServicesRequest *input,
+                                                                 Vpcep__V1__ListPublicEndpointServicesResponse_Closure closure,
+                                                                 void *closure_data);
+void vpcep__v1__endpoint_services__add_permissions(ProtobufCService *service,
+                                                   const Vpcep__V1__AddPermissionsRequest *input,
+                                                   Vpcep__V1__AddPermissionsResponse_Closure closure,
+                                                   void *closure_data);
+void vpcep__v1__endpoint_services__remove_permissions(ProtobufCService *service,
+                                                      const Vpcep__V1__RemovePermissionsRequest *input,
+                                                      Vpcep__V1__RemovePermissionsResponse_Closure closure,
+                                                      void *closure_data);
+void vpcep__v1__endpoint_services__list_permissions(ProtobufCService *service,
+                                                    const Vpcep__V1__ListPermissionsRequest *input,
+                                                    Vpcep__V1__ListPermissionsResponse_Closure closure,
+                                                    void *closure_data);
+void vpcep__v1__endpoint_services__list_connections(ProtobufCService *service,
+                                                    const Vpcep__V1__ListConnectionsRequest *input,
+                                                    Vpcep__V1__ListConnectionsResponse_Closure closure,
+                                                    void *closure_data);
+void vpcep__v1__endpoint_services__accept_connections(ProtobufCService *service,
+                                                      const Vpcep__V1__DecideConnectionsRequest *input,
+                                                      Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                                                      void *closure_data);
+void vpcep__v1__endpoint_services__reject_connections(ProtobufCService *service,
+                                                      const Vpcep__V1__DecideConnectionsRequest *input,
+                                                      Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                                                      void *closure_data);
+void vpcep__v1__endpoint_services__update_connection_description(ProtobufCService *service,
+                                                                 const Vpcep__V1__UpdateConnectionDescriptionRequest *input,
+                                                                 Vpcep__V1__Connection_Closure closure,
+                                                                 void *closure_data);
 
 /* --- descriptors --- */
 
@@ -410,12 +1381,35 @@ extern const ProtobufCEnumDescriptor    vpcep__v1__backend_type__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__service_status__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__client_ip_mode__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__port_protocol__descriptor;
+extern const ProtobufCEnumDescriptor    vpcep__v1__endpoint_status__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__port_mapping__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__endpoint_service__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__endpoint_service_summary__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__create_endpoint_service_request__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__get_endpoint_service_request__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__list_endpoint_services_request__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__list_endpoint_services_response__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__update_endpoint_service_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__port_mappings__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__delete_endpoint_service_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__delete_endpoint_service_response__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__describe_endpoint_service_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__list_public_endpoint_services_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__list_public_endpoint_services_response__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__permission__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__permission_entry__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__add_permissions_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__add_permissions_response__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__remove_permissions_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__remove_permissions_response__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__list_permissions_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__list_permissions_response__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__connection__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__list_connections_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__list_connections_response__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__decide_connections_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__decide_connections_response__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__update_connection_description_request__descriptor;
 extern const ProtobufCServiceDescriptor vpcep__v1__endpoint_services__descriptor;
 
 PROTOBUF_C__END_DECLS

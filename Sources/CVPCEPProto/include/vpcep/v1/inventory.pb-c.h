@@ -33,6 +33,8 @@ typedef struct Vpcep__V1__ListLoadBalancersResponse Vpcep__V1__ListLoadBalancers
 typedef struct Vpcep__V1__CreateVmRequest Vpcep__V1__CreateVmRequest;
 typedef struct Vpcep__V1__ListVmsRequest Vpcep__V1__ListVmsRequest;
 typedef struct Vpcep__V1__ListVmsResponse Vpcep__V1__ListVmsResponse;
+typedef struct Vpcep__V1__DeleteResourceRequest Vpcep__V1__DeleteResourceRequest;
+typedef struct Vpcep__V1__DeleteResourceResponse Vpcep__V1__DeleteResourceResponse;
 
 
 /* --- enums --- */
@@ -279,6 +281,28 @@ struct  Vpcep__V1__ListVmsResponse
 #define VPCEP__V1__LIST_VMS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_vms_response__descriptor) \
     , 0,NULL, 0 }
+
+
+/*
+ * Deletes of inventory are refused while a service or an endpoint uses it.
+ */
+struct  Vpcep__V1__DeleteResourceRequest
+{
+  ProtobufCMessage base;
+  char *id;
+};
+#define VPCEP__V1__DELETE_RESOURCE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__delete_resource_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Vpcep__V1__DeleteResourceResponse
+{
+  ProtobufCMessage base;
+};
+#define VPCEP__V1__DELETE_RESOURCE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__delete_resource_response__descriptor) \
+     }
 
 
 /* Vpcep__V1__Vpc methods */
@@ -585,6 +609,44 @@ Vpcep__V1__ListVmsResponse *
 void   vpcep__v1__list_vms_response__free_unpacked
                      (Vpcep__V1__ListVmsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Vpcep__V1__DeleteResourceRequest methods */
+void   vpcep__v1__delete_resource_request__init
+                     (Vpcep__V1__DeleteResourceRequest         *message);
+size_t vpcep__v1__delete_resource_request__get_packed_size
+                     (const Vpcep__V1__DeleteResourceRequest   *message);
+size_t vpcep__v1__delete_resource_request__pack
+                     (const Vpcep__V1__DeleteResourceRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__delete_resource_request__pack_to_buffer
+                     (const Vpcep__V1__DeleteResourceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__DeleteResourceRequest *
+       vpcep__v1__delete_resource_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__delete_resource_request__free_unpacked
+                     (Vpcep__V1__DeleteResourceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__DeleteResourceResponse methods */
+void   vpcep__v1__delete_resource_response__init
+                     (Vpcep__V1__DeleteResourceResponse         *message);
+size_t vpcep__v1__delete_resource_response__get_packed_size
+                     (const Vpcep__V1__DeleteResourceResponse   *message);
+size_t vpcep__v1__delete_resource_response__pack
+                     (const Vpcep__V1__DeleteResourceResponse   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__delete_resource_response__pack_to_buffer
+                     (const Vpcep__V1__DeleteResourceResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__DeleteResourceResponse *
+       vpcep__v1__delete_resource_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__delete_resource_response__free_unpacked
+                     (Vpcep__V1__DeleteResourceResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vpcep__V1__Vpc_Closure)
@@ -635,6 +697,12 @@ typedef void (*Vpcep__V1__ListVmsRequest_Closure)
 typedef void (*Vpcep__V1__ListVmsResponse_Closure)
                  (const Vpcep__V1__ListVmsResponse *message,
                   void *closure_data);
+typedef void (*Vpcep__V1__DeleteResourceRequest_Closure)
+                 (const Vpcep__V1__DeleteResourceRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__DeleteResourceResponse_Closure)
+                 (const Vpcep__V1__DeleteResourceResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -674,6 +742,22 @@ struct Vpcep__V1__Inventory_Service
                    const Vpcep__V1__ListVmsRequest *input,
                    Vpcep__V1__ListVmsResponse_Closure closure,
                    void *closure_data);
+  void (*delete_vpc)(Vpcep__V1__Inventory_Service *service,
+                     const Vpcep__V1__DeleteResourceRequest *input,
+                     Vpcep__V1__DeleteResourceResponse_Closure closure,
+                     void *closure_data);
+  void (*delete_subnet)(Vpcep__V1__Inventory_Service *service,
+                        const Vpcep__V1__DeleteResourceRequest *input,
+                        Vpcep__V1__DeleteResourceResponse_Closure closure,
+                        void *closure_data);
+  void (*delete_load_balancer)(Vpcep__V1__Inventory_Service *service,
+                               const Vpcep__V1__DeleteResourceRequest *input,
+                               Vpcep__V1__DeleteResourceResponse_Closure closure,
+                               void *closure_data);
+  void (*delete_vm)(Vpcep__V1__Inventory_Service *service,
+                    const Vpcep__V1__DeleteResourceRequest *input,
+                    Vpcep__V1__DeleteResourceResponse_Closure closure,
+                    void *closure_data);
 };
 typedef void (*Vpcep__V1__Inventory_ServiceDestroy)(Vpcep__V1__Inventory_Service *);
 void vpcep__v1__inventory__init (Vpcep__V1__Inventory_Service *service,
@@ -689,7 +773,11 @@ void vpcep__v1__inventory__init (Vpcep__V1__Inventory_Service *service,
       function_prefix__ ## create_load_balancer,\
       function_prefix__ ## list_load_balancers,\
       function_prefix__ ## create_vm,\
-      function_prefix__ ## list_vms  }
+      function_prefix__ ## list_vms,\
+      function_prefix__ ## delete_vpc,\
+      function_prefix__ ## delete_subnet,\
+      function_prefix__ ## delete_load_balancer,\
+      function_prefix__ ## delete_vm  }
 void vpcep__v1__inventory__create_vpc(ProtobufCService *service,
                                       const Vpcep__V1__CreateVpcRequest *input,
                                       Vpcep__V1__Vpc_Closure closure,
@@ -722,6 +810,22 @@ void vpcep__v1__inventory__list_vms(ProtobufCService *service,
                                     const Vpcep__V1__ListVmsRequest *input,
                                     Vpcep__V1__ListVmsResponse_Closure closure,
                                     void *closure_data);
+void vpcep__v1__inventory__delete_vpc(ProtobufCService *service,
+                                      const Vpcep__V1__DeleteResourceRequest *input,
+                                      Vpcep__V1__DeleteResourceResponse_Closure closure,
+                                      void *closure_data);
+void vpcep__v1__inventory__delete_subnet(ProtobufCService *service,
+                                         const Vpcep__V1__DeleteResourceRequest *input,
+                                         Vpcep__V1__DeleteResourceResponse_Closure closure,
+                                         void *closure_data);
+void vpcep__v1__inventory__delete_load_balancer(ProtobufCService *service,
+                                                const Vpcep__V1__DeleteResourceRequest *input,
+                                                Vpcep__V1__DeleteResourceResponse_Closure closure,
+                                                void *closure_data);
+void vpcep__v1__inventory__delete_vm(ProtobufCService *service,
+                                     const Vpcep__V1__DeleteResourceRequest *input,
+                                     Vpcep__V1__DeleteResourceResponse_Closure closure,
+                                     void *closure_data);
 
 /* --- descriptors --- */
 
@@ -741,6 +845,8 @@ extern const ProtobufCMessageDescriptor vpcep__v1__list_load_balancers_response_
 extern const ProtobufCMessageDescriptor vpcep__v1__create_vm_request__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__list_vms_request__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__list_vms_response__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__delete_resource_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__delete_resource_response__descriptor;
 extern const ProtobufCServiceDescriptor vpcep__v1__inventory__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -19,6 +19,7 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Vpcep__V1__Quota Vpcep__V1__Quota;
 typedef struct Vpcep__V1__ListQuotasRequest Vpcep__V1__ListQuotasRequest;
 typedef struct Vpcep__V1__ListQuotasResponse Vpcep__V1__ListQuotasResponse;
+typedef struct Vpcep__V1__SetQuotaRequest Vpcep__V1__SetQuotaRequest;
 
 
 /* --- enums --- */
@@ -66,6 +67,21 @@ struct  Vpcep__V1__ListQuotasResponse
 #define VPCEP__V1__LIST_QUOTAS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_quotas_response__descriptor) \
     , 0,NULL }
+
+
+/*
+ * Operators only. The region is the call's.
+ */
+struct  Vpcep__V1__SetQuotaRequest
+{
+  ProtobufCMessage base;
+  char *tenant_id;
+  Vpcep__V1__QuotaType type;
+  uint32_t limit;
+};
+#define VPCEP__V1__SET_QUOTA_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__set_quota_request__descriptor) \
+    , (char *)protobuf_c_empty_string, VPCEP__V1__QUOTA_TYPE__QUOTA_TYPE_UNSPECIFIED, 0 }
 
 
 /* Vpcep__V1__Quota methods */
@@ -125,6 +141,25 @@ Vpcep__V1__ListQuotasResponse *
 void   vpcep__v1__list_quotas_response__free_unpacked
                      (Vpcep__V1__ListQuotasResponse *message,
                       ProtobufCAllocator *allocator);
+/* Vpcep__V1__SetQuotaRequest methods */
+void   vpcep__v1__set_quota_request__init
+                     (Vpcep__V1__SetQuotaRequest         *message);
+size_t vpcep__v1__set_quota_request__get_packed_size
+                     (const Vpcep__V1__SetQuotaRequest   *message);
+size_t vpcep__v1__set_quota_request__pack
+                     (const Vpcep__V1__SetQuotaRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__set_quota_request__pack_to_buffer
+                     (const Vpcep__V1__SetQuotaRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__SetQuotaRequest *
+       vpcep__v1__set_quota_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__set_quota_request__free_unpacked
+                     (Vpcep__V1__SetQuotaRequest *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vpcep__V1__Quota_Closure)
@@ -135,6 +170,9 @@ typedef void (*Vpcep__V1__ListQuotasRequest_Closure)
                   void *closure_data);
 typedef void (*Vpcep__V1__ListQuotasResponse_Closure)
                  (const Vpcep__V1__ListQuotasResponse *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__SetQuotaRequest_Closure)
+                 (const Vpcep__V1__SetQuotaRequest *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -147,6 +185,10 @@ struct Vpcep__V1__Quotas_Service
                       const Vpcep__V1__ListQuotasRequest *input,
                       Vpcep__V1__ListQuotasResponse_Closure closure,
                       void *closure_data);
+  void (*set_quota)(Vpcep__V1__Quotas_Service *service,
+                    const Vpcep__V1__SetQuotaRequest *input,
+                    Vpcep__V1__Quota_Closure closure,
+                    void *closure_data);
 };
 typedef void (*Vpcep__V1__Quotas_ServiceDestroy)(Vpcep__V1__Quotas_Service *);
 void vpcep__v1__quotas__init (Vpcep__V1__Quotas_Service *service,
@@ -155,11 +197,16 @@ void vpcep__v1__quotas__init (Vpcep__V1__Quotas_Service *service,
     { &vpcep__v1__quotas__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define VPCEP__V1__QUOTAS__INIT(function_prefix__) \
     { VPCEP__V1__QUOTAS__BASE_INIT,\
-      function_prefix__ ## list_quotas  }
+      function_prefix__ ## list_quotas,\
+      function_prefix__ ## set_quota  }
 void vpcep__v1__quotas__list_quotas(ProtobufCService *service,
                                     const Vpcep__V1__ListQuotasRequest *input,
                                     Vpcep__V1__ListQuotasResponse_Closure closure,
                                     void *closure_data);
+void vpcep__v1__quotas__set_quota(ProtobufCService *service,
+                                  const Vpcep__V1__SetQuotaRequest *input,
+                                  Vpcep__V1__Quota_Closure closure,
+                                  void *closure_data);
 
 /* --- descriptors --- */
 
@@ -167,6 +214,7 @@ extern const ProtobufCEnumDescriptor    vpcep__v1__quota_type__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__quota__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__list_quotas_request__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__list_quotas_response__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__set_quota_request__descriptor;
 extern const ProtobufCServiceDescriptor vpcep__v1__quotas__descriptor;
 
 PROTOBUF_C__END_DECLS
