@@ -18,6 +18,22 @@ struct TableLayout {
         ("PORTS", "ports"), ("APPROVAL", "approval_enabled"), ("CONNECTIONS", "connection_count"),
     ])
     static let quota = TableLayout(columns: [("TYPE", "type"), ("USED", "used"), ("QUOTA", "quota")])
+    static let serviceSummary = TableLayout(columns: [
+        ("ID", "id"), ("SERVICE NAME", "service_name"), ("TYPE", "service_type"), ("OWNER", "owner"),
+        ("APPROVAL", "approval_enabled"), ("CREATED", "created_at"),
+    ])
+    static let permission = TableLayout(columns: [
+        ("ID", "id"), ("PERMISSION", "permission"), ("TYPE", "permission_type"), ("DESCRIPTION", "description"),
+        ("CREATED", "created_at"),
+    ])
+    static let endpoint = TableLayout(columns: [
+        ("ID", "id"), ("SERVICE NAME", "service_name"), ("STATUS", "status"), ("IP", "ip"), ("VPC", "vpc_id"),
+        ("MARKER", "marker_id"), ("TAGS", "tags"),
+    ])
+    static let connection = TableLayout(columns: [
+        ("ENDPOINT", "id"), ("MARKER", "marker_id"), ("TENANT", "tenant_id"), ("STATUS", "status"),
+        ("DECIDED BY", "decided_by"), ("DESCRIPTION", "description"), ("CREATED", "created_at"),
+    ])
 }
 
 enum Output {
@@ -39,6 +55,9 @@ enum Output {
             }
         }
     }
+
+    /// For calls whose success says it all (deletes): nothing in any format; the exit code is 0.
+    static func printNothing(_ message: some ProtoMessage, format: OutputFormat) {}
 
     /// Prints a list response ({"items": [...], "total_count": N}) as JSON or a table.
     static func printList(_ message: some ProtoMessage, layout: TableLayout, format: OutputFormat) {

@@ -4,14 +4,15 @@ import ArgumentParser
 struct VPCEPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vpcep",
-        abstract: "Manage VPC endpoint services, their backends and quotas.",
+        abstract: "Manage VPC endpoint services, their backends, allow-lists, connections, endpoints and quotas.",
         discussion: """
             Connection settings come from flags or the environment: VPCEP_SERVER, VPCEP_CA, VPCEP_CERT, \
             VPCEP_KEY, VPCEP_REGION, VPCEP_OUTPUT. Global options may come before or after the command words.
             """,
         subcommands: [
             VPCCommand.self, SubnetCommand.self, LoadBalancerCommand.self, VMCommand.self,
-            ServiceCommand.self, QuotaCommand.self, WhoAmICommand.self,
+            ServiceCommand.self, PermissionCommand.self, ConnectionCommand.self, EndpointCommand.self, QuotaCommand.self,
+            WhoAmICommand.self,
         ]
     )
 

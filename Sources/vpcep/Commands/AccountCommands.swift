@@ -3,7 +3,7 @@ import VPCEPClient
 
 struct QuotaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "quota", abstract: "Your quotas in the region.", subcommands: [List.self]
+        commandName: "quota", abstract: "Quotas in the region.", subcommands: [List.self, SetLimit.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -14,6 +14,25 @@ struct QuotaCommand: AsyncParsableCommand {
             try await global.call({ client throws(VPCEPError) in
                 try await client.listQuotas(ListQuotasRequest())
             }, print: { Output.printList($0, layout: .quota, format: $1) })
+        }
+    }
+
+    struct SetLimit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract: "Set a tenant's limit for one resource type in the region (operators only).",
+            discussion: "A limit below what is in use blocks new creates and leaves existing resources alone."
+        )
+        @Option(help: "Tenant id.") var tenant: String
+        @Option(name: .customLong("type"), help: "The resource type.") var type: EnumArgument<QuotaType>
+        @Option(help: "The new limit.") var limit: UInt32
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let request = SetQuotaRequest(tenantId: tenant, type: type.value, limit: limit)
+            try await global.call({ client throws(VPCEPError) in
+                try await client.setQuota(request)
+            }, print: { Output.printList(ListQuotasResponse(items: [$0]), layout: .quota, format: $1) })
         }
     }
 }

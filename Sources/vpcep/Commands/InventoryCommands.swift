@@ -13,7 +13,7 @@ struct PageOptions: ParsableArguments {
 
 struct VPCCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "vpc", abstract: "Virtual private clouds.", subcommands: [Create.self, List.self]
+        commandName: "vpc", abstract: "Virtual private clouds.", subcommands: [Create.self, List.self, Delete.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -40,11 +40,25 @@ struct VPCCommand: AsyncParsableCommand {
             }, print: { Output.printList($0, layout: .vpc, format: $1) })
         }
     }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete one of your VPCs.", discussion: "Refused (exit 9) while it has subnets, backends, services or endpoints. Prints nothing on success."
+        )
+        @Argument(help: "VPC id.") var id: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.deleteVpc(DeleteResourceRequest(id: id))
+            }, print: Output.printNothing)
+        }
+    }
 }
 
 struct SubnetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "subnet", abstract: "Subnets of a VPC.", subcommands: [Create.self, List.self]
+        commandName: "subnet", abstract: "Subnets of a VPC.", subcommands: [Create.self, List.self, Delete.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -73,6 +87,20 @@ struct SubnetCommand: AsyncParsableCommand {
             }, print: { Output.printList($0, layout: .subnet, format: $1) })
         }
     }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete one of your subnets.", discussion: "Refused (exit 9) while a load balancer, server or endpoint is in it. Prints nothing on success."
+        )
+        @Argument(help: "Subnet id.") var id: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.deleteSubnet(DeleteResourceRequest(id: id))
+            }, print: Output.printNothing)
+        }
+    }
 }
 
 /// Flags shared by `lb create` and `vm create`.
@@ -87,7 +115,7 @@ struct BackendCreateOptions: ParsableArguments {
 
 struct LoadBalancerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "lb", abstract: "Load balancers (endpoint service backends).", subcommands: [Create.self, List.self]
+        commandName: "lb", abstract: "Load balancers (endpoint service backends).", subcommands: [Create.self, List.self, Delete.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -117,11 +145,25 @@ struct LoadBalancerCommand: AsyncParsableCommand {
             }, print: { Output.printList($0, layout: .backend, format: $1) })
         }
     }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete one of your load balancers.", discussion: "Refused (exit 9) while a service uses it. Prints nothing on success."
+        )
+        @Argument(help: "Load balancer id.") var id: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.deleteLoadBalancer(DeleteResourceRequest(id: id))
+            }, print: Output.printNothing)
+        }
+    }
 }
 
 struct VMCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "vm", abstract: "Servers (endpoint service backends).", subcommands: [Create.self, List.self]
+        commandName: "vm", abstract: "Servers (endpoint service backends).", subcommands: [Create.self, List.self, Delete.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -149,6 +191,20 @@ struct VMCommand: AsyncParsableCommand {
             try await global.call({ client throws(VPCEPError) in
                 try await client.listVms(ListVmsRequest(page: paging.page, vpcId: vpc))
             }, print: { Output.printList($0, layout: .backend, format: $1) })
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete one of your servers.", discussion: "Refused (exit 9) while a service uses it. Prints nothing on success."
+        )
+        @Argument(help: "Server id.") var id: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.deleteVm(DeleteResourceRequest(id: id))
+            }, print: Output.printNothing)
         }
     }
 }

@@ -3,7 +3,8 @@ import VPCEPClient
 
 struct ServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "service", abstract: "Endpoint services you publish.", subcommands: [Create.self, Get.self, List.self]
+        commandName: "service", abstract: "Endpoint services: those you publish, and those you may connect to.",
+        subcommands: [Create.self, Get.self, List.self, Update.self, Delete.self, Describe.self, ListPublic.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -16,13 +17,20 @@ struct ServiceCommand: AsyncParsableCommand {
         @Option(help: "0-16 of A-Z a-z 0-9 _ -; part of the service name.") var name: String = ""
         @Flag(name: .customLong("approval"), inversion: .prefixedNo, help: "Whether endpoints wait for your acceptance. (default: on)")
         var approval: Bool?
+        @Option(help: "How the backend learns the client address. (default: close)")
+        var clientIpMode: EnumArgument<ClientIpMode>?
         @Option(help: "Up to 128 characters, no < or >.") var description: String = ""
+        @Option(name: .customLong("tag"), help: "KEY=VALUE; repeatable (at most 20).") var tags: [TagArgument] = []
+        @Option(name: .customLong("type"), help: "interface (default) or gateway (operators only).")
+        var serviceType: EnumArgument<ServiceType>?
+        @Flag(help: "List the service to every tenant (operators only).") var `public` = false
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             let request = CreateEndpointServiceRequest(
-                vpcId: vpc, backendType: backendType.value, backendId: backend,
-                ports: ports.map(\.mapping), name: name, approvalEnabled: approval, description: description
+                vpcId: vpc, backendType: backendType.value, backendId: backend, ports: ports.map(\.mapping), name: name,
+                approvalEnabled: approval, clientIpMode: clientIpMode?.value ?? .unspecified, description: description,
+                tags: tags.map(\.tag), serviceType: serviceType?.value ?? .unspecified, public: `public`
             )
             try await global.call({ client throws(VPCEPError) in
                 try await client.createEndpointService(request)
@@ -32,13 +40,11 @@ struct ServiceCommand: AsyncParsableCommand {
 
     struct Get: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one of your services by id or service name.")
-        @Argument(help: "Service id, or service name ({region}.{name}.{id}).") var service: String
+        @Argument(help: "Service id, or service name ({region}.{name}.{id}).") var service: ServiceReference
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            // Service names always contain a dot ("{region}.…"); ids never do.
-            let request = service.contains(".")
-                ? GetEndpointServiceRequest(serviceName: service) : GetEndpointServiceRequest(id: service)
+            let request = GetEndpointServiceRequest(id: service.id, serviceName: service.name)
             try await global.call({ client throws(VPCEPError) in
                 try await client.getEndpointService(request)
             }, print: Output.printResource)
@@ -48,13 +54,98 @@ struct ServiceCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List your services in the region.")
         @Option(help: "Only names containing this.") var name: String = ""
+        @Option(help: "Only the service with this id.") var id: String = ""
+        @Option(help: "Only services in this status.") var status: EnumArgument<ServiceStatus>?
+        @Option(name: .customLong("tag"), help: "Only services with this tag (KEY=VALUE, or KEY for any value); repeatable, all must match.")
+        var tags: [TagArgument] = []
         @OptionGroup var paging: PageOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
+            let request = ListEndpointServicesRequest(
+                page: paging.page, name: name, id: id, status: status?.value ?? .unspecified, tags: tags.map(\.tag)
+            )
             try await global.call({ client throws(VPCEPError) in
-                try await client.listEndpointServices(ListEndpointServicesRequest(page: paging.page, name: name))
+                try await client.listEndpointServices(request)
             }, print: { Output.printList($0, layout: .service, format: $1) })
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a service you publish.",
+            discussion: "Only the options given change. --port, when given, replaces the whole list of port mappings."
+        )
+        @Argument(help: "Service id.") var id: String
+        @Flag(name: .customLong("approval"), inversion: .prefixedNo, help: "Whether new endpoints wait for your acceptance.")
+        var approval: Bool?
+        @Option(help: "The new name (0-16 of A-Z a-z 0-9 _ -); the id and region in the service name stay.")
+        var name: String?
+        @Option(name: .customLong("port"), help: "TERMINAL:SERVICE port mapping, TCP; repeatable; replaces all mappings.")
+        var ports: [PortArgument] = []
+        @Option(help: "Up to 128 characters, no < or >; \"\" clears it.") var description: String?
+        @Option(help: "How the backend learns the client address.") var clientIpMode: EnumArgument<ClientIpMode>?
+        @Option(help: "Apply only if the service is still at this revision (from get); fails with exit 5 otherwise.")
+        var revision: UInt64?
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let request = UpdateEndpointServiceRequest(
+                id: id, approvalEnabled: approval, name: name,
+                ports: ports.isEmpty ? nil : PortMappings(items: ports.map(\.mapping)),
+                clientIpMode: clientIpMode?.value ?? .unspecified, description: description, expectedRevision: revision ?? 0
+            )
+            try await global.call({ client throws(VPCEPError) in
+                try await client.updateEndpointService(request)
+            }, print: Output.printResource)
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a service you publish.",
+            discussion: "Refused (exit 9) while an endpoint of the service is accepted or creating: reject or let its consumers delete them first. Prints nothing on success."
+        )
+        @Argument(help: "Service id.") var id: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await global.call({ client throws(VPCEPError) in
+                try await client.deleteEndpointService(DeleteEndpointServiceRequest(id: id))
+            }, print: Output.printNothing)
+        }
+    }
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Look up a service you may connect to: the consumer's summary.",
+            discussion: "Answered for services whose allow-list admits you, and for your own; any other service is not found (exit 4)."
+        )
+        @Argument(help: "Service id, or service name ({region}.{name}.{id}).") var service: ServiceReference
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let request = DescribeEndpointServiceRequest(id: service.id, serviceName: service.name)
+            try await global.call({ client throws(VPCEPError) in
+                try await client.describeEndpointService(request)
+            }, print: Output.printResource)
+        }
+    }
+
+    struct ListPublic: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list-public", abstract: "List the public services operators publish to every tenant."
+        )
+        @Option(help: "Only names containing this.") var name: String = ""
+        @Option(help: "Only the service with this id.") var id: String = ""
+        @OptionGroup var paging: PageOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let request = ListPublicEndpointServicesRequest(page: paging.page, name: name, id: id)
+            try await global.call({ client throws(VPCEPError) in
+                try await client.listPublicEndpointServices(request)
+            }, print: { Output.printList($0, layout: .serviceSummary, format: $1) })
         }
     }
 }

@@ -1,0 +1,94 @@
+import ArgumentParser
+import VPCEPClient
+
+/// A schema enum as a command-line value. Input is case-insensitive and ignores `_` and `-`, so
+/// `pendingAcceptance`, `pending_acceptance` and `PENDING-ACCEPTANCE` are the same value; the
+/// unspecified value is never accepted.
+struct EnumArgument<Value: CLIEnum>: ExpressibleByArgument {
+    var value: Value
+
+    init?(argument: String) {
+        let wanted = Self.normalized(argument)
+        guard let match = Value.allKnown.first(where: { candidate in
+            candidate.rawValue != 0
+                && (Self.normalized(JSONValue.shortName(candidate)) == wanted
+                    || candidate.protoName.map(Self.normalized) == wanted)
+        }) else { return nil }
+        value = match
+    }
+
+    /// The spellings shown in --help: snake_case or lowerCamel, as the type prefers.
+    static var allValueStrings: [String] {
+        Value.allKnown.filter { $0.rawValue != 0 }.map { value in
+            let short = JSONValue.shortName(value)
+            return Value.snakeCaseSpelling ? JSONValue.snakeCase(short) : short
+        }
+    }
+
+    static var defaultCompletionKind: CompletionKind { .list(allValueStrings) }
+
+    private static func normalized(_ text: String) -> String {
+        text.lowercased().filter { $0 != "_" && $0 != "-" }
+    }
+}
+
+/// A schema enum the CLI takes as input, and how --help spells its values.
+protocol CLIEnum: ProtoEnum {
+    /// `toa_open` rather than `toaOpen`: for values that the design and the anchor write in snake_case.
+    static var snakeCaseSpelling: Bool { get }
+}
+
+extension CLIEnum {
+    static var snakeCaseSpelling: Bool { false }
+}
+
+extension ServiceStatus: CLIEnum {}
+extension EndpointStatus: CLIEnum {}
+extension ServiceType: CLIEnum {}
+extension ClientIpMode: CLIEnum {
+    static var snakeCaseSpelling: Bool { true }
+}
+extension QuotaType: CLIEnum {
+    static var snakeCaseSpelling: Bool { true }
+}
+
+/// `KEY=VALUE`, or `KEY` alone for an empty value (on list filters: any value of the key).
+/// Only the first `=` splits; the server checks the characters and lengths, and names the tag at fault.
+struct TagArgument: ExpressibleByArgument {
+    var tag: Tag
+
+    init?(argument: String) {
+        let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let key = parts.first, !key.isEmpty else { return nil }
+        tag = Tag(key: String(key), value: parts.count > 1 ? String(parts[1]) : "")
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// A service named on the command line by its id or by its service name; names always contain a
+/// dot (`{region}.{name}.{id}`), ids never do.
+struct ServiceReference: ExpressibleByArgument {
+    var id = ""
+    var name = ""
+
+    init?(argument: String) {
+        guard !argument.isEmpty else { return nil }
+        if argument.contains(".") { name = argument } else { id = argument }
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// An allow-list entry: `iam:domain::<tenant>`, `*`, or a bare tenant id meaning `iam:domain::<tenant>`.
+/// Anything else with a colon is passed on unchanged for the server to judge.
+struct PermissionArgument: ExpressibleByArgument {
+    var permission: String
+
+    init?(argument: String) {
+        guard !argument.isEmpty else { return nil }
+        permission = argument == "*" || argument.contains(":") ? argument : "iam:domain::" + argument
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import VPCEPClient
+
+struct ConnectionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "connection", abstract: "Endpoints of a service you publish, as you see them: accept or reject them.",
+        subcommands: [List.self, Accept.self, Reject.self, Update.self]
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the endpoints connected or waiting to connect to a service.")
+        @Argument(help: "Service id or service name.") var service: ServiceReference
+        @Option(help: "Only connections in this status.") var status: EnumArgument<EndpointStatus>?
+        @Option(help: "Only the connection of this endpoint id.") var endpoint: String = ""
+        @Option(help: "Only the connection with this marker id.") var marker: UInt64?
+        @OptionGroup var paging: PageOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let request = ListConnectionsRequest(
+                serviceId: service.id, serviceName: service.name, page: paging.page,
+                status: status?.value ?? .unspecified, id: endpoint, markerId: marker ?? 0
+            )
+            try await global.call({ client throws(VPCEPError) in
+                try await client.listConnections(request)
+            }, print: { Output.printList($0, layout: .connection, format: $1) })
+        }
+    }
+
+    struct Accept: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Accept endpoints of a service: all of them or, on any error, none.",
+            discussion: "Prints the connections as they are afterwards."
+        )
+        @Argument(help: "Service id or service name.") var service: ServiceReference
+        @Argument(help: "Endpoint ids.") var endpoints: [String]
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let request = DecideConnectionsRequest(serviceId: service.id, serviceName: service.name, endpointIds: endpoints)
+            try await global.call({ client throws(VPCEPError) in
+                try await client.acceptConnections(request)
+            }, print: { Output.printList($0, layout: .connection, format: $1) })
+        }
+    }
+
+    struct Reject: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Reject endpoints of a service (accepted ones too): all of them or, on any error, none.",
+            discussion: "Prints the connections as they are afterwards."
+        )
+        @Argument(help: "Service id or service name.") var service: ServiceReference
+        @Argument(help: "Endpoint ids.") var endpoints: [String]
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let request = DecideConnectionsRequest(serviceId: service.id, serviceName: service.name, endpointIds: endpoints)
+            try await global.call({ client throws(VPCEPError) in
+                try await client.rejectConnections(request)
+            }, print: { Output.printList($0, layout: .connection, format: $1) })
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set your description of a connection (yours as provider; the endpoint keeps its own).",
+            aliases: ["set-description"]
+        )
+        @Argument(help: "Service id or service name.") var service: ServiceReference
+        @Argument(help: "Endpoint id.") var endpoint: String
+        @Option(help: "Up to 128 characters, no < or >; \"\" clears it.") var description: String
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let request = UpdateConnectionDescriptionRequest(
+                serviceId: service.id, serviceName: service.name, endpointId: endpoint, description: description
+            )
+            try await global.call({ client throws(VPCEPError) in
+                try await client.updateConnectionDescription(request)
+            }, print: Output.printResource)
+        }
+    }
+}

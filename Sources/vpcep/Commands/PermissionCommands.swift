@@ -1,0 +1,72 @@
+import ArgumentParser
+import VPCEPClient
+
+struct PermissionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "permission", abstract: "The allow-list of a service you publish: who may connect to it.",
+        discussion: """
+            An entry is iam:domain::<tenant-id> (one tenant) or * (every tenant). A bare tenant id is \
+            taken as iam:domain::<tenant-id>. You are always allowed to connect to your own services.
+            """,
+        subcommands: [Add.self, Remove.self, List.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Allow tenants to create endpoints of a service.")
+        @Argument(help: "Service id or service name.") var service: ServiceReference
+        @Argument(help: "iam:domain::<tenant-id>, a bare tenant id (same thing), or *.") var entries: [PermissionArgument]
+        @Option(help: "Up to 128 characters, no < or >; for every entry added.") var description: String = ""
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let request = AddPermissionsRequest(
+                serviceId: service.id, serviceName: service.name,
+                entries: entries.map { PermissionEntry(permission: $0.permission, description: description) }
+            )
+            try await global.call({ client throws(VPCEPError) in
+                try await client.addPermissions(request)
+            }, print: { Output.printList($0, layout: .permission, format: $1) })
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove entries from a service's allow-list.",
+            discussion: "Existing endpoints stay connected. Prints how many entries were removed."
+        )
+        @Argument(help: "Service id or service name.") var service: ServiceReference
+        @Argument(help: "iam:domain::<tenant-id>, a bare tenant id (same thing), or *.") var entries: [PermissionArgument] = []
+        @Option(name: .customLong("id"), help: "An entry's id (from permission list); repeatable.") var ids: [String] = []
+        @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            if entries.isEmpty && ids.isEmpty { throw ValidationError("Name at least one entry or --id.") }
+        }
+
+        func run() async throws {
+            let request = RemovePermissionsRequest(
+                serviceId: service.id, serviceName: service.name, permissions: entries.map(\.permission), ids: ids
+            )
+            try await global.call({ client throws(VPCEPError) in
+                try await client.removePermissions(request)
+            }, print: Output.printResource)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a service's allow-list.")
+        @Argument(help: "Service id or service name.") var service: ServiceReference
+        @Option(help: "Only entries containing this.") var permission: String = ""
+        @OptionGroup var paging: PageOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let request = ListPermissionsRequest(
+                serviceId: service.id, serviceName: service.name, page: paging.page, permission: permission
+            )
+            try await global.call({ client throws(VPCEPError) in
+                try await client.listPermissions(request)
+            }, print: { Output.printList($0, layout: .permission, format: $1) })
+        }
+    }
+}
