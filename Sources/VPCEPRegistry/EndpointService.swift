@@ -79,13 +79,15 @@ public struct EndpointService: Sendable, Hashable {
     public var warnings: [String]
     /// Whether and how the backend sees the real client address. Derived, never stored.
     public var clientIPNote: String
+    /// Made by an operator and listed to every tenant.
+    public var isPublic: Bool
 
     public init(
         id: String, serviceName: String, name: String, ownerID: String, region: String, vpcID: String,
         serviceType: ServiceType, backendKind: BackendKind, backendID: String, ports: [PortMapping],
         approvalEnabled: Bool, clientIPMode: ClientIPMode, description: String, tags: [Tag],
         status: ServiceStatus, connectionCount: Int, createdAt: Date, updatedAt: Date, revision: UInt64,
-        warnings: [String], clientIPNote: String
+        warnings: [String], clientIPNote: String, isPublic: Bool = false
     ) {
         self.id = id
         self.serviceName = serviceName
@@ -108,6 +110,7 @@ public struct EndpointService: Sendable, Hashable {
         self.revision = revision
         self.warnings = warnings
         self.clientIPNote = clientIPNote
+        self.isPublic = isPublic
     }
 }
 
@@ -124,11 +127,13 @@ public struct EndpointServiceSpec: Sendable, Hashable {
     public var description: String
     public var tags: [Tag]
     public var serviceType: ServiceType?
+    /// Listed to every tenant; operators only.
+    public var isPublic: Bool
 
     public init(
         vpcID: String, backendKind: BackendKind?, backendID: String, ports: [PortMapping], name: String = "",
         approvalEnabled: Bool? = nil, clientIPMode: ClientIPMode? = nil, description: String = "",
-        tags: [Tag] = [], serviceType: ServiceType? = nil
+        tags: [Tag] = [], serviceType: ServiceType? = nil, isPublic: Bool = false
     ) {
         self.vpcID = vpcID
         self.backendKind = backendKind
@@ -140,6 +145,7 @@ public struct EndpointServiceSpec: Sendable, Hashable {
         self.description = description
         self.tags = tags
         self.serviceType = serviceType
+        self.isPublic = isPublic
     }
 }
 
@@ -149,10 +155,65 @@ public struct EndpointServiceFilter: Sendable, Hashable {
     public var name: String?
     public var id: String?
     public var status: ServiceStatus?
+    /// Every key must be present; a key's values are alternatives, an empty value matches any value.
+    public var tags: [Tag]
+    /// Only services made public by operators.
+    public var publicOnly: Bool
 
-    public init(name: String? = nil, id: String? = nil, status: ServiceStatus? = nil) {
+    public init(
+        name: String? = nil, id: String? = nil, status: ServiceStatus? = nil, tags: [Tag] = [], publicOnly: Bool = false
+    ) {
         self.name = name
         self.id = id
         self.status = status
+        self.tags = tags
+        self.publicOnly = publicOnly
+    }
+}
+
+/// What an update changes; `nil` leaves a field as it is. `ports` replaces the whole list.
+public struct EndpointServiceUpdate: Sendable, Hashable {
+    public var approvalEnabled: Bool?
+    public var name: String?
+    public var ports: [PortMapping]?
+    public var clientIPMode: ClientIPMode?
+    public var description: String?
+    /// Applies the update only if the service is still at this revision.
+    public var expectedRevision: UInt64?
+
+    public init(
+        approvalEnabled: Bool? = nil, name: String? = nil, ports: [PortMapping]? = nil,
+        clientIPMode: ClientIPMode? = nil, description: String? = nil, expectedRevision: UInt64? = nil
+    ) {
+        self.approvalEnabled = approvalEnabled
+        self.name = name
+        self.ports = ports
+        self.clientIPMode = clientIPMode
+        self.description = description
+        self.expectedRevision = expectedRevision
+    }
+}
+
+/// What a consumer may learn of a service it can see: `describe` and the public list.
+public struct EndpointServiceSummary: Sendable, Hashable {
+    public var id: String
+    public var serviceName: String
+    public var serviceType: ServiceType
+    public var region: String
+    public var createdAt: Date
+    public var approvalEnabled: Bool
+    public var isPublic: Bool
+    /// The provider's owner key.
+    public var ownerID: String
+
+    public init(_ service: EndpointService) {
+        id = service.id
+        serviceName = service.serviceName
+        serviceType = service.serviceType
+        region = service.region
+        createdAt = service.createdAt
+        approvalEnabled = service.approvalEnabled
+        isPublic = service.isPublic
+        ownerID = service.ownerID
     }
 }

@@ -10,6 +10,11 @@ extension Registry {
                 code: .permissionDenied, reason: "GATEWAY_REQUIRES_OPERATOR",
                 message: "only operators create gateway services", field: "service_type")
         }
+        guard !spec.isPublic || scope.isOperator else {
+            throw RegistryError(
+                code: .permissionDenied, reason: "PUBLIC_REQUIRES_OPERATOR",
+                message: "only operators create public services", field: "public")
+        }
         guard !spec.vpcID.isEmpty else { throw .invalid("VPC_ID_REQUIRED", "vpc_id is required", field: "vpc_id") }
         guard let backendKind = spec.backendKind else {
             throw .invalid("BACKEND_TYPE_REQUIRED", "backend_type is required", field: "backend_type")
@@ -40,13 +45,7 @@ extension Registry {
             try await Self.checkServicePorts(ports, backendID: backend.id, excluding: nil, tx)
 
             let used = try await tx.countEndpointServices(ownerID: scope.ownerID, region: scope.region)
-            let limit = try await tx.quotaLimit(ownerID: scope.ownerID, region: scope.region, type: limitType)
-                ?? limitType.defaultLimit
-            guard used < limit else {
-                throw RegistryError(
-                    code: .resourceExhausted, reason: "QUOTA_EXCEEDED",
-                    message: "endpoint service quota exceeded: \(used) of \(limit) used in this region")
-            }
+            try await Self.checkQuota(tx, scope: scope, type: limitType, used: used)
 
             let service = EndpointService(
                 id: id, serviceName: Self.serviceName(region: scope.region, name: spec.name, id: id), name: spec.name,
@@ -56,7 +55,7 @@ extension Registry {
                 description: spec.description, tags: spec.tags,
                 // There is no data plane to provision, so a service is usable as soon as it is recorded.
                 status: .available, connectionCount: 0, createdAt: now, updatedAt: now, revision: 1,
-                warnings: Self.warnings(backend: backend), clientIPNote: "")
+                warnings: Self.warnings(backend: backend), clientIPNote: "", isPublic: spec.isPublic)
             try await tx.insertEndpointService(service)
             return service
         }
@@ -65,23 +64,9 @@ extension Registry {
 
     public func getEndpointService(_ ctx: CallContext, id: String?, serviceName: String?) async throws(RegistryError) -> EndpointService {
         let scope = try scope(ctx)
-        let found: EndpointService?
-        let field: String
-        switch (nonEmpty(id), nonEmpty(serviceName)) {
-        case (let id?, nil):
-            field = "id"
-            found = try await read { reader in try await reader.endpointService(id: id) }
-        case (nil, let name?):
-            field = "service_name"
-            found = try await read { reader in try await reader.endpointService(serviceName: name) }
-        case (nil, nil):
-            throw .invalid("ID_OR_NAME_REQUIRED", "give exactly one of id and service_name", field: "id")
-        case (_?, _?):
-            throw .invalid("ID_OR_NAME_REQUIRED", "give exactly one of id and service_name", field: "service_name")
-        }
-        guard let found, scope.canRead(region: found.region, ownerID: found.ownerID) else {
-            throw .notFound("SERVICE_NOT_FOUND", "no such endpoint service", field: field)
-        }
+        let ref = try ServiceRef(id: id, name: serviceName, idField: "id")
+        let found = try await read { reader in try await ref.find(reader) }
+        guard let found, scope.canRead(region: found.region, ownerID: found.ownerID) else { throw ref.notFound }
         return Self.present(found)
     }
 
@@ -90,7 +75,9 @@ extension Registry {
     ) async throws(RegistryError) -> ListResult<EndpointService> {
         let scope = try scope(ctx)
         let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner)
-        let filter = EndpointServiceFilter(name: nonEmpty(filter.name), id: nonEmpty(filter.id), status: filter.status)
+        let filter = EndpointServiceFilter(
+            name: nonEmpty(filter.name), id: nonEmpty(filter.id), status: filter.status,
+            tags: try Validation.tagFilters(filter.tags), publicOnly: filter.publicOnly)
         var result = try await read { reader in try await reader.listEndpointServices(query, filter: filter) }
         result.items = result.items.map(Self.present)
         return result

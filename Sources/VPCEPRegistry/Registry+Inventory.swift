@@ -68,15 +68,7 @@ extension Registry {
             throw .invalid("SUBNET_ID_REQUIRED", "subnet_id is required", field: "subnet_id")
         }
         try Validation.resourceName(name)
-        let requested: IPv4Address?
-        if let ip = nonEmpty(ip) {
-            guard let address = IPv4Address(ip) else {
-                throw .invalid("IP_INVALID", "not an IPv4 address", field: "ip")
-            }
-            requested = address
-        } else {
-            requested = nil
-        }
+        let requested = try Self.requestedIP(ip)
         let ingress = try Validation.ingressCIDRs(ingressCIDRs)
         let now = now()
         let id = makeID()
@@ -84,41 +76,11 @@ extension Registry {
         let ownerID = scope.ownerID
         return try await write { tx in
             _ = try await Self.ownedVPC(tx, id: vpcID, scope: scope)
-            guard let subnet = try await tx.subnet(id: subnetID), scope.owns(region: subnet.region, ownerID: subnet.ownerID)
-            else {
-                throw RegistryError.notFound("SUBNET_NOT_FOUND", "no such subnet", field: "subnet_id")
-            }
-            guard subnet.vpcID == vpcID else {
-                throw RegistryError.invalid("SUBNET_NOT_IN_VPC", "the subnet is not in the VPC", field: "subnet_id")
-            }
-            let block = try Self.storedCIDR(subnet.cidr)
-            let taken = Set(try await tx.allocatedIPs(subnetID: subnetID).compactMap { IPv4Address($0)?.value })
-            // The network address, the gateway (.1) and the broadcast address are never assigned.
-            let usable = (block.first + 2)...(block.last - 1)
-            let address: UInt32
-            if let requested {
-                guard block.contains(requested) else {
-                    throw RegistryError.invalid("IP_OUTSIDE_SUBNET", "the address is not inside the subnet", field: "ip")
-                }
-                guard usable.contains(requested.value) else {
-                    throw RegistryError.invalid(
-                        "IP_RESERVED", "the network, gateway (.1) and broadcast addresses are reserved", field: "ip")
-                }
-                guard !taken.contains(requested.value) else {
-                    throw RegistryError.precondition("IP_IN_USE", "the address is already in use in the subnet", field: "ip")
-                }
-                address = requested.value
-            } else {
-                guard let free = usable.first(where: { !taken.contains($0) }) else {
-                    throw RegistryError(
-                        code: .resourceExhausted, reason: "SUBNET_FULL", message: "the subnet has no free address",
-                        field: "subnet_id")
-                }
-                address = free
-            }
+            let subnet = try await Self.ownedSubnet(tx, id: subnetID, vpcID: vpcID, scope: scope)
+            let address = try await Self.allocateIP(tx, subnet: subnet, requested: requested)
             let backend = Backend(
                 id: id, kind: kind, vpcID: vpcID, subnetID: subnetID, name: name,
-                ip: IPv4Address(value: address).description, ingressCIDRs: ingress.map(\.description),
+                ip: address, ingressCIDRs: ingress.map(\.description),
                 region: region, ownerID: ownerID, createdAt: now, updatedAt: now)
             try await tx.insertBackend(backend)
             return backend
@@ -132,6 +94,53 @@ extension Registry {
         let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner)
         let vpcID = nonEmpty(vpcID)
         return try await read { reader in try await reader.listBackends(query, kind: kind, vpcID: vpcID) }
+    }
+
+    /// The requested address (inside the subnet, not reserved, free) or the lowest free host address from .2 up.
+    /// Load balancers, VMs and endpoints share a subnet's addresses.
+    static func allocateIP(_ reader: any RegistryReader, subnet: Subnet, requested: IPv4Address?) async throws -> String {
+        let block = try Self.storedCIDR(subnet.cidr)
+        let taken = Set(try await reader.allocatedIPs(subnetID: subnet.id).compactMap { IPv4Address($0)?.value })
+        // The network address, the gateway (.1) and the broadcast address are never assigned.
+        let usable = (block.first + 2)...(block.last - 1)
+        if let requested {
+            guard block.contains(requested) else {
+                throw RegistryError.invalid("IP_OUTSIDE_SUBNET", "the address is not inside the subnet", field: "ip")
+            }
+            guard usable.contains(requested.value) else {
+                throw RegistryError.invalid(
+                    "IP_RESERVED", "the network, gateway (.1) and broadcast addresses are reserved", field: "ip")
+            }
+            guard !taken.contains(requested.value) else {
+                throw RegistryError.precondition("IP_IN_USE", "the address is already in use in the subnet", field: "ip")
+            }
+            return requested.description
+        }
+        guard let free = usable.first(where: { !taken.contains($0) }) else {
+            throw RegistryError(
+                code: .resourceExhausted, reason: "SUBNET_FULL", message: "the subnet has no free address",
+                field: "subnet_id")
+        }
+        return IPv4Address(value: free).description
+    }
+
+    /// An IPv4 address given in a request (`nil` when absent), or `IP_INVALID`.
+    static func requestedIP(_ ip: String?) throws(RegistryError) -> IPv4Address? {
+        guard let ip = nonEmpty(ip) else { return nil }
+        guard let address = IPv4Address(ip) else { throw .invalid("IP_INVALID", "not an IPv4 address", field: "ip") }
+        return address
+    }
+
+    /// The caller's own subnet of `vpcID`: `SUBNET_NOT_FOUND` or `SUBNET_NOT_IN_VPC`.
+    static func ownedSubnet(_ reader: any RegistryReader, id: String, vpcID: String, scope: Scope) async throws -> Subnet {
+        guard let subnet = try await reader.subnet(id: id), scope.owns(region: subnet.region, ownerID: subnet.ownerID)
+        else {
+            throw RegistryError.notFound("SUBNET_NOT_FOUND", "no such subnet", field: "subnet_id")
+        }
+        guard subnet.vpcID == vpcID else {
+            throw RegistryError.invalid("SUBNET_NOT_IN_VPC", "the subnet is not in the VPC", field: "subnet_id")
+        }
+        return subnet
     }
 
     /// The caller's own VPC in the call's region, or `VPC_NOT_FOUND`.

@@ -12,12 +12,37 @@ extension Registry {
                 case .endpointService:
                     used = try await reader.countEndpointServices(ownerID: scope.ownerID, region: scope.region)
                 case .endpoint:
-                    used = 0  // endpoints do not exist yet
+                    used = try await reader.countEndpoints(ownerID: scope.ownerID, region: scope.region)
                 }
                 let limit = try await reader.quotaLimit(ownerID: scope.ownerID, region: scope.region, type: type)
                 quotas.append(Quota(type: type, used: used, limit: limit ?? type.defaultLimit))
             }
             return quotas
+        }
+    }
+
+    /// Sets a tenant's limit of `type` in the call's region. Operators only. A limit below current usage
+    /// blocks new creates and leaves existing resources alone.
+    public func setQuota(_ ctx: CallContext, tenantID: String, type: QuotaType?, limit: Int) async throws(RegistryError) -> Quota {
+        let scope = try scope(ctx)
+        guard scope.isOperator else {
+            throw RegistryError(code: .permissionDenied, reason: "OPERATOR_REQUIRED", message: "only operators set quotas")
+        }
+        guard Validation.isTenantID(tenantID) else {
+            throw .invalid("TENANT_ID_INVALID", "tenant_id must be 1-64 of A-Z, a-z, 0-9, '_', '-'", field: "tenant_id")
+        }
+        guard let type else { throw .invalid("QUOTA_TYPE_REQUIRED", "type is required", field: "type") }
+        guard (0...Validation.maxQuotaLimit).contains(limit) else {
+            throw .invalid("QUOTA_LIMIT_OUT_OF_RANGE", "limit must be 0-\(Validation.maxQuotaLimit)", field: "limit")
+        }
+        let region = scope.region
+        return try await write { tx in
+            try await tx.setQuotaLimit(ownerID: tenantID, region: region, type: type, limit: limit)
+            let used = switch type {
+            case .endpointService: try await tx.countEndpointServices(ownerID: tenantID, region: region)
+            case .endpoint: try await tx.countEndpoints(ownerID: tenantID, region: region)
+            }
+            return Quota(type: type, used: used, limit: limit)
         }
     }
 }

@@ -27,7 +27,7 @@ public protocol RegistryReader: Sendable {
 
     func backend(id: String) async throws -> Backend?
     func listBackends(_ query: ListQuery, kind: BackendKind, vpcID: String?) async throws -> ListResult<Backend>
-    /// Every address held in the subnet by any resource (backends now; endpoints later).
+    /// Every address held in the subnet by any resource (backends and endpoints).
     func allocatedIPs(subnetID: String) async throws -> [String]
 
     /// `clientIPNote` is left empty; the registry derives it.
@@ -41,6 +41,41 @@ public protocol RegistryReader: Sendable {
 
     /// The operator-set override for one owner in one region, `nil` when the default applies.
     func quotaLimit(ownerID: String, region: String, type: QuotaType) async throws -> Int?
+
+    /// Every allow-list entry of the service, oldest first.
+    func permissions(serviceID: String) async throws -> [Permission]
+    /// The service's entries (`query.ownerID` is ignored), `permission` a case-insensitive substring.
+    func listPermissions(_ query: ListQuery, serviceID: String, permission: String?) async throws -> ListResult<Permission>
+
+    /// `serviceName` is the service's current name while it exists.
+    func endpoint(id: String) async throws -> Endpoint?
+    func listEndpoints(_ query: ListQuery, filter: EndpointFilter) async throws -> ListResult<Endpoint>
+    /// Every endpoint of the service, of any owner.
+    func endpoints(serviceID: String) async throws -> [Endpoint]
+    /// Endpoints of one owner in one region, in any status.
+    func countEndpoints(ownerID: String, region: String) async throws -> Int
+
+    /// What still refers to a VPC, a subnet or a backend.
+    func usage(vpcID: String) async throws -> InventoryUsage
+    func usage(subnetID: String) async throws -> InventoryUsage
+    func usage(backendID: String) async throws -> InventoryUsage
+}
+
+/// How many resources refer to an inventory resource.
+public struct InventoryUsage: Sendable, Hashable {
+    public var subnets: Int
+    public var backends: Int
+    public var services: Int
+    public var endpoints: Int
+
+    public init(subnets: Int = 0, backends: Int = 0, services: Int = 0, endpoints: Int = 0) {
+        self.subnets = subnets
+        self.backends = backends
+        self.services = services
+        self.endpoints = endpoints
+    }
+
+    public var isEmpty: Bool { subnets == 0 && backends == 0 && services == 0 && endpoints == 0 }
 }
 
 /// Primitive writes, only inside `RegistryStore.transaction`.
@@ -53,6 +88,28 @@ public protocol RegistryTransaction: RegistryReader {
     func insertEndpointService(_ service: EndpointService) async throws
     /// Sets (or with `nil`, removes) an override.
     func setQuotaLimit(ownerID: String, region: String, type: QuotaType, limit: Int?) async throws
+
+    /// Replaces the stored record of an existing service (`connectionCount` is derived, not stored).
+    func updateEndpointService(_ service: EndpointService) async throws
+    /// Removes the service and its allow-list.
+    func deleteEndpointService(id: String) async throws
+
+    func insertPermission(_ permission: Permission) async throws
+    func deletePermissions(ids: [String]) async throws
+
+    /// The next marker id: unique and never reused.
+    func nextMarkerID() async throws -> UInt64
+    /// Also records `endpoint.ip` as allocated in its subnet.
+    func insertEndpoint(_ endpoint: Endpoint) async throws
+    /// Replaces the stored record of an existing endpoint (its IP and placement never change).
+    func updateEndpoint(_ endpoint: Endpoint) async throws
+    /// Removes the endpoint and frees its address.
+    func deleteEndpoint(id: String) async throws
+
+    func deleteVPC(id: String) async throws
+    func deleteSubnet(id: String) async throws
+    /// Removes the backend and frees its address.
+    func deleteBackend(id: String) async throws
 }
 
 /// A failure of the store itself (not of a rule).

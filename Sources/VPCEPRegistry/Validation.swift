@@ -6,6 +6,13 @@ enum Validation {
     static let maxDescription = 128
     static let maxListLimit = 1000
     static let defaultListLimit = 10
+    static let maxPermissions = 500
+    static let maxPermissionsPerRequest = 100
+    static let maxWhitelist = 20
+    static let maxTagFilterKeys = 10
+    static let maxTagFilterValues = 10
+    static let maxDecisionsPerRequest = 100
+    static let maxQuotaLimit = 10_000
 
     private static func isASCIIAlphanumeric(_ c: Character) -> Bool {
         c.isASCII && (c.isLetter || c.isNumber)
@@ -130,6 +137,72 @@ enum Validation {
 
     private static func tagCharacter(_ c: Character) -> Bool {
         c.isLetter || c.isWholeNumber || " _.:=+-@".contains(c)
+    }
+
+    /// Tenant ids as certificates carry them: 1-64 of `[A-Za-z0-9_-]`.
+    static func isTenantID(_ id: some StringProtocol) -> Bool {
+        (1...64).contains(id.count) && id.allSatisfy { isASCIIAlphanumeric($0) || "_-".contains($0) }
+    }
+
+    /// 1-100 entries, each `*` or `iam:domain::<tenant-id>` with a valid description, none twice.
+    static func permissionEntries(_ entries: [PermissionEntry]) throws(RegistryError) {
+        guard !entries.isEmpty else {
+            throw .invalid("PERMISSIONS_REQUIRED", "give at least one entry", field: "entries")
+        }
+        guard entries.count <= maxPermissionsPerRequest else {
+            throw .invalid(
+                "TOO_MANY_PERMISSIONS", "at most \(maxPermissionsPerRequest) entries per request", field: "entries")
+        }
+        var seen: Set<String> = []
+        for (i, entry) in entries.enumerated() {
+            let text = entry.permission
+            let valid = text == Permission.everyone
+                || (text.hasPrefix(Permission.domainPrefix) && isTenantID(text.dropFirst(Permission.domainPrefix.count)))
+            guard valid else {
+                throw .invalid(
+                    "PERMISSION_INVALID", "an entry is \"*\" or \"iam:domain::<tenant-id>\" (1-64 of A-Z, a-z, 0-9, '_', '-')",
+                    field: "entries[\(i)].permission")
+            }
+            guard seen.insert(text).inserted else {
+                throw .invalid("PERMISSION_DUPLICATE", "the entry appears twice", field: "entries[\(i)].permission")
+            }
+            do {
+                try description(entry.description)
+            } catch {
+                throw .invalid(error.reason, error.message, field: "entries[\(i)].description")
+            }
+        }
+    }
+
+    /// Tag filters: at most 10 keys with at most 10 values each; keys non-empty. Returns them unchanged.
+    static func tagFilters(_ tags: [Tag]) throws(RegistryError) -> [Tag] {
+        var values: [String: Int] = [:]
+        for (i, tag) in tags.enumerated() {
+            guard (1...128).contains(tag.key.count), tag.value.count <= 255 else {
+                throw .invalid(
+                    "TAG_FILTER_INVALID", "a tag filter needs a key of 1-128 characters and a value of at most 255",
+                    field: "tags[\(i)].key")
+            }
+            values[tag.key, default: 0] += 1
+            guard values.count <= maxTagFilterKeys, values[tag.key, default: 0] <= maxTagFilterValues else {
+                throw .invalid(
+                    "TOO_MANY_TAG_FILTERS", "at most \(maxTagFilterKeys) keys with \(maxTagFilterValues) values each",
+                    field: "tags")
+            }
+        }
+        return tags
+    }
+
+    /// An endpoint's whitelist: at most 20 IPv4 addresses or CIDRs, returned canonical (`a.b.c.d/n`).
+    static func whitelist(_ list: [String]) throws(RegistryError) -> [String] {
+        guard list.count <= maxWhitelist else {
+            throw .invalid("TOO_MANY_WHITELIST_ENTRIES", "at most \(maxWhitelist) whitelist entries", field: "whitelist")
+        }
+        var result: [String] = []
+        for (i, text) in list.enumerated() {
+            result.append(try parseCIDR(text, acceptAddress: true, field: "whitelist[\(i)]").description)
+        }
+        return result
     }
 
     static func page(_ page: PageRequest, region: String, ownerID: String?) throws(RegistryError) -> ListQuery {

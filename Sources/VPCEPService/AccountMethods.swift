@@ -15,6 +15,13 @@ struct QuotaMethods: Sendable {
                 Quota(type: WireMapping.quotaType($0.type), used: UInt32(clamping: $0.used), quota: UInt32(clamping: $0.limit))
             })
         }
+        router.register(QuotasAPI.setQuota) { request, context in
+            let quota = try await registry.setQuota(
+                context.registryContext, tenantID: request.tenantId,
+                type: try WireMapping.quotaType(request.type, field: "type"), limit: Int(request.limit))
+            return Quota(type: WireMapping.quotaType(quota.type), used: UInt32(clamping: quota.used),
+                         quota: UInt32(clamping: quota.limit))
+        }
     }
 }
 

@@ -18,8 +18,9 @@ struct EndpointServiceMethods: Sendable {
                 approvalEnabled: request.approvalEnabled,
                 clientIPMode: try WireMapping.clientIPMode(request.clientIpMode, field: "client_ip_mode"),
                 description: request.description,
-                tags: request.tags.map { VPCEPRegistry.Tag(key: $0.key, value: $0.value) },
-                serviceType: try WireMapping.serviceType(request.serviceType, field: "service_type")
+                tags: WireMapping.tags(request.tags),
+                serviceType: try WireMapping.serviceType(request.serviceType, field: "service_type"),
+                isPublic: request.public
             )
             return WireMapping.endpointService(try await registry.createEndpointService(context.registryContext, spec))
         }
@@ -32,13 +33,85 @@ struct EndpointServiceMethods: Sendable {
         router.register(EndpointServicesAPI.listEndpointServices) { request, context in
             let filter = EndpointServiceFilter(
                 name: request.name.isEmpty ? nil : request.name, id: request.id.isEmpty ? nil : request.id,
-                status: try WireMapping.serviceStatus(request.status, field: "status")
+                status: try WireMapping.serviceStatus(request.status, field: "status"),
+                tags: WireMapping.tags(request.tags)
             )
             let result = try await registry.listEndpointServices(
                 context.registryContext, filter: filter, page: WireMapping.page(request.page)
             )
             return ListEndpointServicesResponse(items: result.items.map(WireMapping.endpointService),
                                                 totalCount: UInt32(clamping: result.totalCount))
+        }
+        router.register(EndpointServicesAPI.updateEndpointService) { request, context in
+            let update = EndpointServiceUpdate(
+                approvalEnabled: request.approvalEnabled, name: request.name,
+                ports: request.ports.map { $0.items.map(WireMapping.portMapping) },
+                clientIPMode: try WireMapping.clientIPMode(request.clientIpMode, field: "client_ip_mode"),
+                description: request.description,
+                expectedRevision: request.expectedRevision == 0 ? nil : request.expectedRevision
+            )
+            return WireMapping.endpointService(
+                try await registry.updateEndpointService(context.registryContext, id: request.id, update))
+        }
+        router.register(EndpointServicesAPI.deleteEndpointService) { request, context in
+            try await registry.deleteEndpointService(context.registryContext, id: request.id)
+            return DeleteEndpointServiceResponse()
+        }
+        router.register(EndpointServicesAPI.describeEndpointService) { request, context in
+            WireMapping.summary(try await registry.describeEndpointService(
+                context.registryContext, id: request.id, serviceName: request.serviceName))
+        }
+        router.register(EndpointServicesAPI.listPublicEndpointServices) { request, context in
+            let result = try await registry.listPublicEndpointServices(
+                context.registryContext, name: request.name, id: request.id, page: WireMapping.page(request.page))
+            return ListPublicEndpointServicesResponse(
+                items: result.items.map(WireMapping.summary), totalCount: UInt32(clamping: result.totalCount))
+        }
+        router.register(EndpointServicesAPI.addPermissions) { request, context in
+            let added = try await registry.addPermissions(
+                context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
+                entries: request.entries.map { PermissionEntry(permission: $0.permission, description: $0.description) })
+            return AddPermissionsResponse(items: added.map(WireMapping.permission))
+        }
+        router.register(EndpointServicesAPI.removePermissions) { request, context in
+            let removed = try await registry.removePermissions(
+                context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
+                permissions: request.permissions, ids: request.ids)
+            return RemovePermissionsResponse(removedCount: UInt32(clamping: removed))
+        }
+        router.register(EndpointServicesAPI.listPermissions) { request, context in
+            let result = try await registry.listPermissions(
+                context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
+                permission: request.permission, page: WireMapping.page(request.page))
+            return ListPermissionsResponse(
+                items: result.items.map(WireMapping.permission), totalCount: UInt32(clamping: result.totalCount))
+        }
+        router.register(EndpointServicesAPI.listConnections) { request, context in
+            let filter = EndpointFilter(
+                id: request.id, status: try WireMapping.endpointStatus(request.status, field: "status"),
+                markerID: request.markerId == 0 ? nil : request.markerId)
+            let result = try await registry.listConnections(
+                context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName, filter: filter,
+                page: WireMapping.page(request.page))
+            return ListConnectionsResponse(
+                items: result.items.map(WireMapping.connection), totalCount: UInt32(clamping: result.totalCount))
+        }
+        router.register(EndpointServicesAPI.acceptConnections) { request, context in
+            let decided = try await registry.decideConnections(
+                context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
+                endpointIDs: request.endpointIds, accept: true)
+            return DecideConnectionsResponse(items: decided.map(WireMapping.connection))
+        }
+        router.register(EndpointServicesAPI.rejectConnections) { request, context in
+            let decided = try await registry.decideConnections(
+                context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
+                endpointIDs: request.endpointIds, accept: false)
+            return DecideConnectionsResponse(items: decided.map(WireMapping.connection))
+        }
+        router.register(EndpointServicesAPI.updateConnectionDescription) { request, context in
+            WireMapping.connection(try await registry.updateConnectionDescription(
+                context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
+                endpointID: request.endpointId, description: request.description))
         }
     }
 }

@@ -53,5 +53,21 @@ struct InventoryMethods: Sendable {
             )
             return ListVmsResponse(items: result.items.map(WireMapping.vm), totalCount: UInt32(clamping: result.totalCount))
         }
+        router.register(InventoryAPI.deleteVpc) { request, context in
+            try await registry.deleteVPC(context.registryContext, id: request.id)
+            return DeleteResourceResponse()
+        }
+        router.register(InventoryAPI.deleteSubnet) { request, context in
+            try await registry.deleteSubnet(context.registryContext, id: request.id)
+            return DeleteResourceResponse()
+        }
+        router.register(InventoryAPI.deleteLoadBalancer) { request, context in
+            try await registry.deleteBackend(context.registryContext, kind: .loadBalancer, id: request.id)
+            return DeleteResourceResponse()
+        }
+        router.register(InventoryAPI.deleteVm) { request, context in
+            try await registry.deleteBackend(context.registryContext, kind: .vm, id: request.id)
+            return DeleteResourceResponse()
+        }
     }
 }

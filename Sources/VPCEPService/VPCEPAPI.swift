@@ -8,6 +8,7 @@ public enum VPCEPAPI {
         var router = RPCRouter()
         InventoryMethods(registry: registry).register(into: &router)
         EndpointServiceMethods(registry: registry).register(into: &router)
+        EndpointMethods(registry: registry).register(into: &router)
         QuotaMethods(registry: registry).register(into: &router)
         HealthMethods(registry: registry).register(into: &router)
         return router

@@ -50,8 +50,71 @@ enum WireMapping {
             tags: service.tags.map { VPCEPProto.Tag(key: $0.key, value: $0.value) }, status: serviceStatus(service.status),
             connectionCount: UInt32(clamping: service.connectionCount), createdAt: timestamp(service.createdAt),
             updatedAt: timestamp(service.updatedAt), revision: service.revision, warnings: service.warnings,
-            clientIpNote: service.clientIPNote
+            clientIpNote: service.clientIPNote, public: service.isPublic
         )
+    }
+
+    static func summary(_ summary: VPCEPRegistry.EndpointServiceSummary) -> VPCEPProto.EndpointServiceSummary {
+        VPCEPProto.EndpointServiceSummary(
+            id: summary.id, serviceName: summary.serviceName, serviceType: serviceType(summary.serviceType),
+            region: summary.region, createdAt: timestamp(summary.createdAt), approvalEnabled: summary.approvalEnabled,
+            public: summary.isPublic, owner: summary.ownerID)
+    }
+
+    static func tags(_ tags: [VPCEPProto.Tag]) -> [VPCEPRegistry.Tag] {
+        tags.map { VPCEPRegistry.Tag(key: $0.key, value: $0.value) }
+    }
+
+    static func tags(_ tags: [VPCEPRegistry.Tag]) -> [VPCEPProto.Tag] {
+        tags.map { VPCEPProto.Tag(key: $0.key, value: $0.value) }
+    }
+
+    static func permission(_ permission: VPCEPRegistry.Permission) -> VPCEPProto.Permission {
+        VPCEPProto.Permission(
+            id: permission.id, permission: permission.permission, permissionType: permission.permissionType,
+            description: permission.description, createdAt: timestamp(permission.createdAt))
+    }
+
+    static func endpoint(_ endpoint: VPCEPRegistry.Endpoint) -> VPCEPProto.Endpoint {
+        VPCEPProto.Endpoint(
+            id: endpoint.id, tenantId: endpoint.ownerID, region: endpoint.region, vpcId: endpoint.vpcID,
+            subnetId: endpoint.subnetID, serviceId: endpoint.serviceID, serviceName: endpoint.serviceName,
+            serviceType: serviceType(endpoint.serviceType), ip: endpoint.ip, status: endpointStatus(endpoint.status),
+            markerId: endpoint.markerID, dnsName: endpoint.dnsName, whitelist: endpoint.whitelist,
+            enableWhitelist: endpoint.enableWhitelist, description: endpoint.description, tags: tags(endpoint.tags),
+            createdAt: timestamp(endpoint.createdAt), updatedAt: timestamp(endpoint.updatedAt))
+    }
+
+    static func connection(_ connection: VPCEPRegistry.Connection) -> VPCEPProto.Connection {
+        VPCEPProto.Connection(
+            id: connection.id, markerId: connection.markerID, tenantId: connection.consumerID,
+            status: endpointStatus(connection.status), description: connection.description,
+            createdAt: timestamp(connection.createdAt), updatedAt: timestamp(connection.updatedAt),
+            decidedBy: connection.decidedBy, decidedAt: connection.decidedAt.map(timestamp) ?? "")
+    }
+
+    static func endpointStatus(_ status: VPCEPRegistry.EndpointStatus) -> VPCEPProto.EndpointStatus {
+        switch status {
+        case .pendingAcceptance: .pendingAcceptance
+        case .creating: .creating
+        case .accepted: .accepted
+        case .rejected: .rejected
+        case .failed: .failed
+        case .deleting: .deleting
+        }
+    }
+
+    static func endpointStatus(_ status: VPCEPProto.EndpointStatus, field: String) throws(RegistryError) -> VPCEPRegistry.EndpointStatus? {
+        switch status {
+        case .unspecified: nil
+        case .pendingAcceptance: .pendingAcceptance
+        case .creating: .creating
+        case .accepted: .accepted
+        case .rejected: .rejected
+        case .failed: .failed
+        case .deleting: .deleting
+        default: throw unknownValue(status, field: field)
+        }
     }
 
     static func portMapping(_ port: VPCEPRegistry.PortMapping) -> VPCEPProto.PortMapping {

@@ -82,7 +82,7 @@ final class SQLiteAccess: RegistryTransaction {
     func listSubnets(_ query: ListQuery, vpcID: String?) async throws -> ListResult<Subnet> {
         try await list(
             table: "subnets", columns: Self.subnetColumns, query: query,
-            filters: vpcID.map { [("vpc_id = ?", .text($0))] } ?? [], decode: Self.subnet)
+            filters: vpcID.map { [("vpc_id = ?", [.text($0)])] } ?? [], decode: Self.subnet)
     }
 
     func insertSubnet(_ subnet: Subnet) async throws {
@@ -114,8 +114,8 @@ final class SQLiteAccess: RegistryTransaction {
     }
 
     func listBackends(_ query: ListQuery, kind: BackendKind, vpcID: String?) async throws -> ListResult<Backend> {
-        var filters: [(String, SQLiteData)] = [("kind = ?", .text(kind.rawValue))]
-        if let vpcID { filters.append(("vpc_id = ?", .text(vpcID))) }
+        var filters: [(String, [SQLiteData])] = [("kind = ?", [.text(kind.rawValue)])]
+        if let vpcID { filters.append(("vpc_id = ?", [.text(vpcID)])) }
         return try await list(
             table: "backends", columns: Self.backendColumns, query: query, filters: filters, decode: Self.backend)
     }
@@ -139,10 +139,17 @@ final class SQLiteAccess: RegistryTransaction {
 
     // MARK: Endpoint services
 
-    private static let serviceColumns = """
+    /// What is stored of a service.
+    private static let serviceStoredColumns = """
         id, service_name, name, region, owner_id, vpc_id, service_type, backend_kind, backend_id, ports, \
-        approval_enabled, client_ip_mode, description, tags, status, connection_count, created_at, updated_at, \
-        revision, warnings
+        approval_enabled, client_ip_mode, description, tags, status, created_at, updated_at, revision, warnings, \
+        is_public
+        """
+
+    /// What is read: the stored columns and the connection count, computed so it is always exact.
+    private static let serviceColumns = serviceStoredColumns + """
+        , (SELECT count(*) FROM endpoints e WHERE e.service_id = endpoint_services.id \
+        AND e.status IN ('creating', 'accepted')) AS connection_count
         """
 
     private static func service(_ row: SQLiteRow) throws -> EndpointService {
@@ -165,7 +172,8 @@ final class SQLiteAccess: RegistryTransaction {
             description: try row.text("description"), tags: tags.map { Tag(key: $0.key, value: $0.value) },
             status: try decode("status", as: ServiceStatus.self), connectionCount: try row.int("connection_count"),
             createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"),
-            revision: UInt64(max(revision, 0)), warnings: try row.json("warnings"), clientIPNote: "")
+            revision: UInt64(max(revision, 0)), warnings: try row.json("warnings"), clientIPNote: "",
+            isPublic: try row.int("is_public") != 0)
     }
 
     func endpointService(id: String) async throws -> EndpointService? {
@@ -184,10 +192,12 @@ final class SQLiteAccess: RegistryTransaction {
     }
 
     func listEndpointServices(_ query: ListQuery, filter: EndpointServiceFilter) async throws -> ListResult<EndpointService> {
-        var filters: [(String, SQLiteData)] = []
-        if let name = filter.name { filters.append(("instr(lower(name), lower(?)) > 0", .text(name))) }
-        if let id = filter.id { filters.append(("id = ?", .text(id))) }
-        if let status = filter.status { filters.append(("status = ?", .text(status.rawValue))) }
+        var filters: [(String, [SQLiteData])] = []
+        if let name = filter.name { filters.append(("instr(lower(name), lower(?)) > 0", [.text(name)])) }
+        if let id = filter.id { filters.append(("id = ?", [.text(id)])) }
+        if let status = filter.status { filters.append(("status = ?", [.text(status.rawValue)])) }
+        if filter.publicOnly { filters.append(("is_public = 1", [])) }
+        filters += Self.tagConditions(filter.tags, table: "endpoint_services")
         return try await list(
             table: "endpoint_services", columns: Self.serviceColumns, query: query, filters: filters,
             decode: Self.service)
@@ -200,23 +210,66 @@ final class SQLiteAccess: RegistryTransaction {
         ).first?.int("n") ?? 0
     }
 
-    func insertEndpointService(_ service: EndpointService) async throws {
+    private static func serviceBinds(_ service: EndpointService) throws -> [SQLiteData] {
         let ports = service.ports.map { PortRecord(terminal: $0.terminalPort, service: $0.servicePort, proto: $0.protocol) }
+        return [
+            .text(service.id), .text(service.serviceName), .text(service.name), .text(service.region),
+            .text(service.ownerID), .text(service.vpcID), .text(service.serviceType.rawValue),
+            .text(service.backendKind.rawValue), .text(service.backendID), try .json(ports),
+            .integer(service.approvalEnabled ? 1 : 0), .text(service.clientIPMode.rawValue),
+            .text(service.description), try .json(service.tags.map { TagRecord(key: $0.key, value: $0.value) }),
+            .text(service.status.rawValue), .date(service.createdAt), .date(service.updatedAt),
+            .integer(SQLiteInt64(clamping: service.revision)), try .json(service.warnings),
+            .integer(service.isPublic ? 1 : 0),
+        ]
+    }
+
+    func insertEndpointService(_ service: EndpointService) async throws {
         try await execute(
-            """
-            INSERT INTO endpoint_services (\(Self.serviceColumns))
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
-                .text(service.id), .text(service.serviceName), .text(service.name), .text(service.region),
-                .text(service.ownerID), .text(service.vpcID), .text(service.serviceType.rawValue),
-                .text(service.backendKind.rawValue), .text(service.backendID), try .json(ports),
-                .integer(service.approvalEnabled ? 1 : 0), .text(service.clientIPMode.rawValue),
-                .text(service.description), try .json(service.tags.map { TagRecord(key: $0.key, value: $0.value) }),
-                .text(service.status.rawValue), .integer(SQLiteInt64(service.connectionCount)),
-                .date(service.createdAt), .date(service.updatedAt), .integer(SQLiteInt64(clamping: service.revision)),
-                try .json(service.warnings),
-            ])
+            "INSERT INTO endpoint_services (\(Self.serviceStoredColumns)) VALUES (\(Self.placeholders(20)))",
+            try Self.serviceBinds(service))
+    }
+
+    func updateEndpointService(_ service: EndpointService) async throws {
+        try await execute(
+            Self.updateStatement(table: "endpoint_services", columns: Self.serviceStoredColumns),
+            try Self.serviceBinds(service).dropFirst() + [.text(service.id)])
+    }
+
+    func deleteEndpointService(id: String) async throws {
+        try await execute("DELETE FROM permissions WHERE service_id = ?", [.text(id)])
+        try await execute("DELETE FROM endpoint_services WHERE id = ?", [.text(id)])
+    }
+
+    /// `UPDATE table SET c2 = ?, c3 = ?, … WHERE id = ?` for a column list whose first column is `id`.
+    private static func updateStatement(table: String, columns: String) -> String {
+        let names = columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        precondition(names.first == "id", "the first column must be id")
+        return "UPDATE \(table) SET \(names.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")) WHERE id = ?"
+    }
+
+    private static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
+
+    /// Tag filters on a table's JSON `tags` column: keys ANDed, a key's values ORed, an empty value matches any.
+    fileprivate static func tagConditions(_ tags: [Tag], table: String) -> [(String, [SQLiteData])] {
+        var keys: [String] = []
+        var values: [String: [String]] = [:]
+        for tag in tags {
+            if values[tag.key] == nil { keys.append(tag.key) }
+            values[tag.key, default: []].append(tag.value)
+        }
+        return keys.map { key in
+            let wanted = values[key] ?? []
+            var condition = "EXISTS (SELECT 1 FROM json_each(\(table).tags) AS t WHERE json_extract(t.value, '$.key') = ?"
+            var binds: [SQLiteData] = [.text(key)]
+            if !wanted.contains("") {
+                condition += " AND json_extract(t.value, '$.value') IN (\(placeholders(wanted.count)))"
+                binds += wanted.map { .text($0) }
+            }
+            return (condition + ")", binds)
+        }
     }
 
     // MARK: Quotas
@@ -243,11 +296,201 @@ final class SQLiteAccess: RegistryTransaction {
         }
     }
 
+    // MARK: Permissions
+
+    private static let permissionColumns =
+        "id, service_id, region, permission, permission_type, description, created_at, updated_at"
+
+    private static func permission(_ row: SQLiteRow) throws -> Permission {
+        Permission(
+            id: try row.text("id"), serviceID: try row.text("service_id"), permission: try row.text("permission"),
+            permissionType: try row.text("permission_type"), description: try row.text("description"),
+            region: try row.text("region"), createdAt: try row.date("created_at"))
+    }
+
+    func permissions(serviceID: String) async throws -> [Permission] {
+        try await rows(
+            "SELECT \(Self.permissionColumns) FROM permissions WHERE service_id = ? ORDER BY created_at, id",
+            [.text(serviceID)]
+        ).map(Self.permission)
+    }
+
+    func listPermissions(_ query: ListQuery, serviceID: String, permission: String?) async throws -> ListResult<Permission> {
+        var query = query
+        query.ownerID = nil  // permissions have no owner column; the service scopes them
+        var filters: [(String, [SQLiteData])] = [("service_id = ?", [.text(serviceID)])]
+        if let permission { filters.append(("instr(lower(permission), lower(?)) > 0", [.text(permission)])) }
+        return try await list(
+            table: "permissions", columns: Self.permissionColumns, query: query, filters: filters,
+            decode: Self.permission)
+    }
+
+    func insertPermission(_ permission: Permission) async throws {
+        try await execute(
+            "INSERT INTO permissions (\(Self.permissionColumns)) VALUES (\(Self.placeholders(8)))",
+            [
+                .text(permission.id), .text(permission.serviceID), .text(permission.region), .text(permission.permission),
+                .text(permission.permissionType), .text(permission.description), .date(permission.createdAt),
+                .date(permission.createdAt),
+            ])
+    }
+
+    func deletePermissions(ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        try await execute("DELETE FROM permissions WHERE id IN (\(Self.placeholders(ids.count)))", ids.map { .text($0) })
+    }
+
+    // MARK: Endpoints
+
+    private static let endpointStoredColumns = """
+        id, region, owner_id, vpc_id, subnet_id, service_id, service_name, service_type, ip, status, marker_id, \
+        dns_name, whitelist, enable_whitelist, description, tags, connection_description, decided_by, decided_at, \
+        ever_accepted, created_at, updated_at
+        """
+
+    /// The service's current name while it exists, else the last one stored.
+    private static let endpointServiceName = """
+        COALESCE((SELECT s.service_name FROM endpoint_services s WHERE s.id = endpoints.service_id), \
+        endpoints.service_name)
+        """
+
+    private static let endpointColumns = endpointStoredColumns.replacingOccurrences(
+        of: "service_id, service_name,", with: "service_id, \(endpointServiceName) AS service_name,")
+
+    private static func endpoint(_ row: SQLiteRow) throws -> Endpoint {
+        func decode<E: RawRepresentable<String>>(_ column: String, as: E.Type) throws -> E {
+            let text = try row.text(column)
+            guard let value = E(rawValue: text) else { throw StoreError.corrupt("\(column) \(text)") }
+            return value
+        }
+        let tags: [TagRecord] = try row.json("tags")
+        let decidedAt: Date? = if case .integer? = row.column("decided_at") { try row.date("decided_at") } else { nil }
+        return Endpoint(
+            id: try row.text("id"), ownerID: try row.text("owner_id"), region: try row.text("region"),
+            vpcID: try row.text("vpc_id"), subnetID: try row.text("subnet_id"), serviceID: try row.text("service_id"),
+            serviceName: try row.text("service_name"), serviceType: try decode("service_type", as: ServiceType.self),
+            ip: try row.text("ip"), status: try decode("status", as: EndpointStatus.self),
+            markerID: UInt64(max(try row.int("marker_id"), 0)), dnsName: try row.text("dns_name"),
+            whitelist: try row.json("whitelist"), enableWhitelist: try row.int("enable_whitelist") != 0,
+            description: try row.text("description"), tags: tags.map { Tag(key: $0.key, value: $0.value) },
+            connectionDescription: try row.text("connection_description"), decidedBy: try row.text("decided_by"),
+            decidedAt: decidedAt, everAccepted: try row.int("ever_accepted") != 0,
+            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+    }
+
+    private static func endpointBinds(_ endpoint: Endpoint) throws -> [SQLiteData] {
+        [
+            .text(endpoint.id), .text(endpoint.region), .text(endpoint.ownerID), .text(endpoint.vpcID),
+            .text(endpoint.subnetID), .text(endpoint.serviceID), .text(endpoint.serviceName),
+            .text(endpoint.serviceType.rawValue), .text(endpoint.ip), .text(endpoint.status.rawValue),
+            .integer(SQLiteInt64(clamping: endpoint.markerID)), .text(endpoint.dnsName), try .json(endpoint.whitelist),
+            .integer(endpoint.enableWhitelist ? 1 : 0), .text(endpoint.description),
+            try .json(endpoint.tags.map { TagRecord(key: $0.key, value: $0.value) }),
+            .text(endpoint.connectionDescription), .text(endpoint.decidedBy), endpoint.decidedAt.map { .date($0) } ?? .null,
+            .integer(endpoint.everAccepted ? 1 : 0), .date(endpoint.createdAt), .date(endpoint.updatedAt),
+        ]
+    }
+
+    func endpoint(id: String) async throws -> Endpoint? {
+        try await rows("SELECT \(Self.endpointColumns) FROM endpoints WHERE id = ?", [.text(id)]).first.map(Self.endpoint)
+    }
+
+    func listEndpoints(_ query: ListQuery, filter: EndpointFilter) async throws -> ListResult<Endpoint> {
+        var filters: [(String, [SQLiteData])] = []
+        if let id = filter.id { filters.append(("id = ?", [.text(id)])) }
+        if let vpcID = filter.vpcID { filters.append(("vpc_id = ?", [.text(vpcID)])) }
+        if let serviceID = filter.serviceID { filters.append(("service_id = ?", [.text(serviceID)])) }
+        if let name = filter.serviceName {
+            filters.append(("instr(lower(\(Self.endpointServiceName)), lower(?)) > 0", [.text(name)]))
+        }
+        if let status = filter.status { filters.append(("status = ?", [.text(status.rawValue)])) }
+        if let marker = filter.markerID { filters.append(("marker_id = ?", [.integer(SQLiteInt64(clamping: marker))])) }
+        filters += Self.tagConditions(filter.tags, table: "endpoints")
+        return try await list(
+            table: "endpoints", columns: Self.endpointColumns, query: query, filters: filters, decode: Self.endpoint)
+    }
+
+    func endpoints(serviceID: String) async throws -> [Endpoint] {
+        try await rows("SELECT \(Self.endpointColumns) FROM endpoints WHERE service_id = ?", [.text(serviceID)])
+            .map(Self.endpoint)
+    }
+
+    func countEndpoints(ownerID: String, region: String) async throws -> Int {
+        try await count("SELECT count(*) AS n FROM endpoints WHERE owner_id = ? AND region = ?", [.text(ownerID), .text(region)])
+    }
+
+    func nextMarkerID() async throws -> UInt64 {
+        let value = try await rows("UPDATE sequences SET value = value + 1 WHERE name = 'marker_id' RETURNING value")
+            .first?.int("value")
+        guard let value else { throw StoreError.corrupt("sequences.marker_id") }
+        return UInt64(value)
+    }
+
+    func insertEndpoint(_ endpoint: Endpoint) async throws {
+        try await execute(
+            "INSERT INTO endpoints (\(Self.endpointStoredColumns)) VALUES (\(Self.placeholders(22)))",
+            try Self.endpointBinds(endpoint))
+        try await execute(
+            "INSERT INTO ip_allocations (subnet_id, ip, holder_id) VALUES (?, ?, ?)",
+            [.text(endpoint.subnetID), .text(endpoint.ip), .text(endpoint.id)])
+    }
+
+    func updateEndpoint(_ endpoint: Endpoint) async throws {
+        try await execute(
+            Self.updateStatement(table: "endpoints", columns: Self.endpointStoredColumns),
+            try Self.endpointBinds(endpoint).dropFirst() + [.text(endpoint.id)])
+    }
+
+    func deleteEndpoint(id: String) async throws {
+        try await execute("DELETE FROM ip_allocations WHERE holder_id = ?", [.text(id)])
+        try await execute("DELETE FROM endpoints WHERE id = ?", [.text(id)])
+    }
+
+    // MARK: Inventory deletes
+
+    private func count(_ sql: String, _ binds: [SQLiteData]) async throws -> Int {
+        try await rows(sql, binds).first?.int("n") ?? 0
+    }
+
+    func usage(vpcID: String) async throws -> InventoryUsage {
+        let id: [SQLiteData] = [.text(vpcID)]
+        return InventoryUsage(
+            subnets: try await count("SELECT count(*) AS n FROM subnets WHERE vpc_id = ?", id),
+            backends: try await count("SELECT count(*) AS n FROM backends WHERE vpc_id = ?", id),
+            services: try await count("SELECT count(*) AS n FROM endpoint_services WHERE vpc_id = ?", id),
+            endpoints: try await count("SELECT count(*) AS n FROM endpoints WHERE vpc_id = ?", id))
+    }
+
+    func usage(subnetID: String) async throws -> InventoryUsage {
+        let id: [SQLiteData] = [.text(subnetID)]
+        return InventoryUsage(
+            backends: try await count("SELECT count(*) AS n FROM backends WHERE subnet_id = ?", id),
+            endpoints: try await count("SELECT count(*) AS n FROM endpoints WHERE subnet_id = ?", id))
+    }
+
+    func usage(backendID: String) async throws -> InventoryUsage {
+        InventoryUsage(
+            services: try await count("SELECT count(*) AS n FROM endpoint_services WHERE backend_id = ?", [.text(backendID)]))
+    }
+
+    func deleteVPC(id: String) async throws {
+        try await execute("DELETE FROM vpcs WHERE id = ?", [.text(id)])
+    }
+
+    func deleteSubnet(id: String) async throws {
+        try await execute("DELETE FROM subnets WHERE id = ?", [.text(id)])
+    }
+
+    func deleteBackend(id: String) async throws {
+        try await execute("DELETE FROM ip_allocations WHERE holder_id = ?", [.text(id)])
+        try await execute("DELETE FROM backends WHERE id = ?", [.text(id)])
+    }
+
     // MARK: Lists
 
     /// One page in the query's order (ties by id), and the count of every match.
     private func list<T: Sendable>(
-        table: String, columns: String, query: ListQuery, filters: [(String, SQLiteData)],
+        table: String, columns: String, query: ListQuery, filters: [(String, [SQLiteData])],
         decode: (SQLiteRow) throws -> T
     ) async throws -> ListResult<T> {
         var conditions = ["region = ?"]
@@ -256,9 +499,9 @@ final class SQLiteAccess: RegistryTransaction {
             conditions.append("owner_id = ?")
             binds.append(.text(ownerID))
         }
-        for (condition, bind) in filters {
+        for (condition, values) in filters {
             conditions.append(condition)
-            binds.append(bind)
+            binds += values
         }
         let whereClause = conditions.joined(separator: " AND ")
         let direction = query.ascending ? "ASC" : "DESC"

@@ -96,7 +96,66 @@ extension SQLiteRegistryStore {
                 PRIMARY KEY (owner_id, region, type)
             ) STRICT, WITHOUT ROWID
             """,
-        ]
+        ],
+        // 2: public services, allow-lists, endpoints. `connection_count` is computed from the endpoints on
+        // every read from now on (always exact), so its stored column goes.
+        [
+            "ALTER TABLE endpoint_services ADD COLUMN is_public INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE endpoint_services DROP COLUMN connection_count",
+            "CREATE INDEX endpoint_services_public ON endpoint_services (region, is_public)",
+            """
+            CREATE TABLE permissions (
+                id TEXT PRIMARY KEY,
+                service_id TEXT NOT NULL REFERENCES endpoint_services (id) ON DELETE CASCADE,
+                region TEXT NOT NULL,
+                permission TEXT NOT NULL,
+                permission_type TEXT NOT NULL,
+                description TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                UNIQUE (service_id, permission)
+            ) STRICT
+            """,
+            // No foreign key to the service: an endpoint outlives a deleted service (as `failed` or `rejected`).
+            """
+            CREATE TABLE endpoints (
+                id TEXT PRIMARY KEY,
+                region TEXT NOT NULL,
+                owner_id TEXT NOT NULL,
+                vpc_id TEXT NOT NULL REFERENCES vpcs (id),
+                subnet_id TEXT NOT NULL REFERENCES subnets (id),
+                service_id TEXT NOT NULL,
+                service_name TEXT NOT NULL,
+                service_type TEXT NOT NULL,
+                ip TEXT NOT NULL,
+                status TEXT NOT NULL,
+                marker_id INTEGER NOT NULL UNIQUE,
+                dns_name TEXT NOT NULL,
+                whitelist TEXT NOT NULL,
+                enable_whitelist INTEGER NOT NULL,
+                description TEXT NOT NULL,
+                tags TEXT NOT NULL,
+                connection_description TEXT NOT NULL,
+                decided_by TEXT NOT NULL,
+                decided_at INTEGER,
+                ever_accepted INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT
+            """,
+            "CREATE INDEX endpoints_by_owner ON endpoints (region, owner_id)",
+            "CREATE INDEX endpoints_by_service ON endpoints (service_id, status)",
+            "CREATE INDEX endpoints_by_vpc ON endpoints (vpc_id)",
+            "CREATE INDEX endpoints_by_subnet ON endpoints (subnet_id)",
+            // Counters that never go back (marker ids are never reused).
+            """
+            CREATE TABLE sequences (
+                name TEXT PRIMARY KEY,
+                value INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID
+            """,
+            "INSERT INTO sequences (name, value) VALUES ('marker_id', 0)",
+        ],
     ]
 
     /// The schema version this build writes.

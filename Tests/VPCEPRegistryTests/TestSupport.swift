@@ -112,6 +112,9 @@ struct Snapshot: Equatable {
     var backends: [Backend] = []
     var services: [EndpointService] = []
     var quotas: [[Quota]] = []
+    var endpoints: [Endpoint] = []
+    var permissions: [[Permission]] = []
+    var connections: [[Connection]] = []
 }
 
 func snapshot(_ registry: Registry, owners: [CallContext] = [tenantA, tenantB]) async throws -> Snapshot {
@@ -124,10 +127,46 @@ func snapshot(_ registry: Registry, owners: [CallContext] = [tenantA, tenantB]) 
         for kind in BackendKind.allCases {
             result.backends += try await registry.listBackends(ctx, kind: kind, vpcID: nil, page: page).items
         }
-        result.services += try await registry.listEndpointServices(ctx, filter: .init(), page: page).items
+        let services = try await registry.listEndpointServices(ctx, filter: .init(), page: page).items
+        result.services += services
+        result.endpoints += try await registry.listEndpoints(ctx, filter: .init(), page: page).items
+        for service in services {
+            result.permissions.append(
+                try await registry.listPermissions(ctx, serviceID: service.id, serviceName: nil, permission: nil, page: page).items)
+            result.connections.append(
+                try await registry.listConnections(ctx, serviceID: service.id, serviceName: nil, filter: .init(), page: page).items)
+        }
         for owner in owners {
             result.quotas.append(try await registry.listQuotas(CallContext(caller: owner.caller, region: region), type: nil))
         }
     }
     return result
+}
+
+/// A service of tenant A (approval as given) and tenant B's network to connect from.
+struct Story {
+    var provider: Network
+    var consumer: Network
+    var service: EndpointService
+}
+
+func makeStory(_ registry: Registry, approval: Bool = true, allow: [String] = ["iam:domain::tenant-b"]) async throws -> Story {
+    let provider = try await makeNetwork(registry, tenantA)
+    let consumer = try await makeNetwork(registry, tenantB, cidr: "10.1.0.0/16")
+    var request = spec(provider)
+    request.approvalEnabled = approval
+    let service = try await registry.createEndpointService(tenantA, request)
+    if !allow.isEmpty {
+        _ = try await registry.addPermissions(
+            tenantA, serviceID: service.id, serviceName: nil, entries: allow.map { PermissionEntry(permission: $0) })
+    }
+    return Story(provider: provider, consumer: consumer, service: service)
+}
+
+func endpointSpec(_ story: Story, ip: String? = nil) -> EndpointSpec {
+    EndpointSpec(serviceID: story.service.id, vpcID: story.consumer.vpc.id, subnetID: story.consumer.subnet.id, ip: ip)
+}
+
+func connectionCount(_ registry: Registry, _ service: EndpointService) async throws -> Int {
+    try await registry.getEndpointService(operatorR1, id: service.id, serviceName: nil).connectionCount
 }

@@ -1,0 +1,188 @@
+import Foundation
+
+/// `pendingAcceptance | creating → accepted`, `pendingAcceptance | accepted → rejected`; `failed` when its
+/// service went away while it waited. `creating` and `deleting` are never visible (there is no data plane).
+public enum EndpointStatus: String, Sendable, Hashable, CaseIterable {
+    case pendingAcceptance
+    case creating
+    case accepted
+    case rejected
+    case failed
+    case deleting
+
+    /// The states `connection_count` counts.
+    public var isConnected: Bool { self == .creating || self == .accepted }
+}
+
+/// A consumer's VPC endpoint to an endpoint service.
+public struct Endpoint: Sendable, Hashable {
+    public var id: String
+    /// The consumer.
+    public var ownerID: String
+    public var region: String
+    public var vpcID: String
+    public var subnetID: String
+    public var serviceID: String
+    /// The service's current name (the last one known, once the service is gone).
+    public var serviceName: String
+    public var serviceType: ServiceType
+    /// Allocated in the subnet. Presented only while accepted, or rejected after an acceptance.
+    public var ip: String
+    public var status: EndpointStatus
+    /// Identifies the connection to the provider; unique, never reused.
+    public var markerID: UInt64
+    /// Empty unless DNS was enabled at create.
+    public var dnsName: String
+    /// IPv4 CIDRs (addresses stored as /32) allowed to use the endpoint when `enableWhitelist`.
+    public var whitelist: [String]
+    public var enableWhitelist: Bool
+    /// The consumer's description.
+    public var description: String
+    public var tags: [Tag]
+    /// The provider's description of the connection.
+    public var connectionDescription: String
+    /// The owner key of whoever last accepted or rejected it, and when.
+    public var decidedBy: String
+    public var decidedAt: Date?
+    /// Whether it has ever been accepted (the IP stays visible after a later rejection).
+    public var everAccepted: Bool
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(
+        id: String, ownerID: String, region: String, vpcID: String, subnetID: String, serviceID: String,
+        serviceName: String, serviceType: ServiceType, ip: String, status: EndpointStatus, markerID: UInt64,
+        dnsName: String, whitelist: [String], enableWhitelist: Bool, description: String, tags: [Tag],
+        connectionDescription: String = "", decidedBy: String = "", decidedAt: Date? = nil, everAccepted: Bool,
+        createdAt: Date, updatedAt: Date
+    ) {
+        self.id = id
+        self.ownerID = ownerID
+        self.region = region
+        self.vpcID = vpcID
+        self.subnetID = subnetID
+        self.serviceID = serviceID
+        self.serviceName = serviceName
+        self.serviceType = serviceType
+        self.ip = ip
+        self.status = status
+        self.markerID = markerID
+        self.dnsName = dnsName
+        self.whitelist = whitelist
+        self.enableWhitelist = enableWhitelist
+        self.description = description
+        self.tags = tags
+        self.connectionDescription = connectionDescription
+        self.decidedBy = decidedBy
+        self.decidedAt = decidedAt
+        self.everAccepted = everAccepted
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    /// Whether the IP is shown: accepted, or rejected after an acceptance (as the anchor does).
+    public var ipVisible: Bool {
+        status == .accepted || (status == .rejected && everAccepted)
+    }
+}
+
+/// The provider's view of an endpoint on one of its services.
+public struct Connection: Sendable, Hashable {
+    /// The endpoint's id.
+    public var id: String
+    public var markerID: UInt64
+    /// The consumer.
+    public var consumerID: String
+    public var status: EndpointStatus
+    /// The provider's description.
+    public var description: String
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var decidedBy: String
+    public var decidedAt: Date?
+
+    public init(_ endpoint: Endpoint) {
+        id = endpoint.id
+        markerID = endpoint.markerID
+        consumerID = endpoint.ownerID
+        status = endpoint.status
+        description = endpoint.connectionDescription
+        createdAt = endpoint.createdAt
+        updatedAt = endpoint.updatedAt
+        decidedBy = endpoint.decidedBy
+        decidedAt = endpoint.decidedAt
+    }
+}
+
+/// The request to create an endpoint. The service is named by exactly one of `serviceID` and `serviceName`.
+public struct EndpointSpec: Sendable, Hashable {
+    public var serviceID: String?
+    public var serviceName: String?
+    public var vpcID: String
+    public var subnetID: String
+    /// A free address of the subnet; allocated when nil or empty.
+    public var ip: String?
+    public var whitelist: [String]
+    public var enableWhitelist: Bool
+    public var enableDNS: Bool
+    public var description: String
+    public var tags: [Tag]
+
+    public init(
+        serviceID: String? = nil, serviceName: String? = nil, vpcID: String, subnetID: String, ip: String? = nil,
+        whitelist: [String] = [], enableWhitelist: Bool = false, enableDNS: Bool = false, description: String = "",
+        tags: [Tag] = []
+    ) {
+        self.serviceID = serviceID
+        self.serviceName = serviceName
+        self.vpcID = vpcID
+        self.subnetID = subnetID
+        self.ip = ip
+        self.whitelist = whitelist
+        self.enableWhitelist = enableWhitelist
+        self.enableDNS = enableDNS
+        self.description = description
+        self.tags = tags
+    }
+}
+
+/// What an endpoint update changes; `nil` leaves a field as it is.
+public struct EndpointUpdate: Sendable, Hashable {
+    /// Replaces the whole list; empty clears it.
+    public var whitelist: [String]?
+    public var enableWhitelist: Bool?
+    public var description: String?
+
+    public init(whitelist: [String]? = nil, enableWhitelist: Bool? = nil, description: String? = nil) {
+        self.whitelist = whitelist
+        self.enableWhitelist = enableWhitelist
+        self.description = description
+    }
+}
+
+/// Filters of `listEndpoints` and `listConnections`; `nil` or empty means no filter.
+public struct EndpointFilter: Sendable, Hashable {
+    public var id: String?
+    public var vpcID: String?
+    /// Case-insensitive substring of the service name.
+    public var serviceName: String?
+    public var status: EndpointStatus?
+    public var markerID: UInt64?
+    /// As for services: keys ANDed, a key's values ORed, an empty value matches any value.
+    public var tags: [Tag]
+    /// Only endpoints of this service (set by the registry for connection lists).
+    public var serviceID: String?
+
+    public init(
+        id: String? = nil, vpcID: String? = nil, serviceName: String? = nil, status: EndpointStatus? = nil,
+        markerID: UInt64? = nil, tags: [Tag] = [], serviceID: String? = nil
+    ) {
+        self.id = id
+        self.vpcID = vpcID
+        self.serviceName = serviceName
+        self.status = status
+        self.markerID = markerID
+        self.tags = tags
+        self.serviceID = serviceID
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// Connections: the provider's view of the endpoints on its service, and its decisions on them.
+extension Registry {
+    /// The service's connections. Owner or operators.
+    public func listConnections(
+        _ ctx: CallContext, serviceID: String?, serviceName: String?, filter: EndpointFilter, page: PageRequest
+    ) async throws(RegistryError) -> ListResult<Connection> {
+        let scope = try scope(ctx)
+        let ref = try ServiceRef(id: serviceID, name: serviceName)
+        let query = try Validation.page(page, region: scope.region, ownerID: nil)
+        let base = EndpointFilter(id: nonEmpty(filter.id), status: filter.status, markerID: filter.markerID)
+        return try await read { reader in
+            let service = try await Self.readableService(reader, ref, scope: scope)
+            var filter = base
+            filter.serviceID = service.id
+            let result = try await reader.listEndpoints(query, filter: filter)
+            return ListResult(items: result.items.map(Connection.init), totalCount: result.totalCount)
+        }
+    }
+
+    /// Accepts (`pendingAcceptance → accepted`) or rejects (`pendingAcceptance | accepted → rejected`) the named
+    /// endpoints of one service, all or none. Deciding what is already decided that way changes nothing;
+    /// a rejection is final. Owner only.
+    public func decideConnections(
+        _ ctx: CallContext, serviceID: String?, serviceName: String?, endpointIDs: [String], accept: Bool
+    ) async throws(RegistryError) -> [Connection] {
+        let scope = try scope(ctx)
+        let ref = try ServiceRef(id: serviceID, name: serviceName)
+        guard !endpointIDs.isEmpty else {
+            throw .invalid("ENDPOINT_IDS_REQUIRED", "name at least one endpoint", field: "endpoint_ids")
+        }
+        guard endpointIDs.count <= Validation.maxDecisionsPerRequest else {
+            throw .invalid(
+                "TOO_MANY_ENDPOINT_IDS", "at most \(Validation.maxDecisionsPerRequest) endpoints per request",
+                field: "endpoint_ids")
+        }
+        var seen: Set<String> = []
+        for (i, id) in endpointIDs.enumerated() {
+            guard !id.isEmpty else { throw .invalid("ENDPOINT_ID_REQUIRED", "an endpoint id is empty", field: "endpoint_ids[\(i)]") }
+            guard seen.insert(id).inserted else {
+                throw .invalid("ENDPOINT_ID_DUPLICATE", "the endpoint is named twice", field: "endpoint_ids[\(i)]")
+            }
+        }
+        let now = now()
+        return try await write { tx in
+            let service = try await Self.ownedService(tx, ref, scope: scope)
+            var result: [Connection] = []
+            for (i, id) in endpointIDs.enumerated() {
+                let field = "endpoint_ids[\(i)]"
+                guard var endpoint = try await tx.endpoint(id: id), endpoint.serviceID == service.id else {
+                    throw RegistryError.notFound("CONNECTION_NOT_FOUND", "no such endpoint on this service", field: field)
+                }
+                let target: EndpointStatus = accept ? .accepted : .rejected
+                if endpoint.status != target {
+                    let allowed: Set<EndpointStatus> =
+                        accept ? [.pendingAcceptance, .creating] : [.pendingAcceptance, .creating, .accepted]
+                    guard allowed.contains(endpoint.status) else {
+                        throw RegistryError.precondition(
+                            "CONNECTION_STATE_INVALID",
+                            "a connection that is \(endpoint.status.rawValue) cannot be \(accept ? "accepted" : "rejected")",
+                            field: field)
+                    }
+                    endpoint.status = target
+                    if accept { endpoint.everAccepted = true }
+                    endpoint.decidedBy = scope.ownerID
+                    endpoint.decidedAt = now
+                    endpoint.updatedAt = now
+                    try await tx.updateEndpoint(endpoint)
+                }
+                result.append(Connection(endpoint))
+            }
+            return result
+        }
+    }
+
+    /// Sets the provider's description of one connection. Owner only.
+    public func updateConnectionDescription(
+        _ ctx: CallContext, serviceID: String?, serviceName: String?, endpointID: String, description: String
+    ) async throws(RegistryError) -> Connection {
+        let scope = try scope(ctx)
+        let ref = try ServiceRef(id: serviceID, name: serviceName)
+        guard !endpointID.isEmpty else {
+            throw .invalid("ENDPOINT_ID_REQUIRED", "endpoint_id is required", field: "endpoint_id")
+        }
+        try Validation.description(description)
+        let now = now()
+        return try await write { tx in
+            let service = try await Self.ownedService(tx, ref, scope: scope)
+            guard var endpoint = try await tx.endpoint(id: endpointID), endpoint.serviceID == service.id else {
+                throw RegistryError.notFound("CONNECTION_NOT_FOUND", "no such endpoint on this service", field: "endpoint_id")
+            }
+            if endpoint.connectionDescription != description {
+                endpoint.connectionDescription = description
+                endpoint.updatedAt = now
+                try await tx.updateEndpoint(endpoint)
+            }
+            return Connection(endpoint)
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+
+/// VPC endpoints: a consumer's way into a service, placed in the consumer's own VPC and subnet.
+extension Registry {
+    public func createEndpoint(_ ctx: CallContext, _ spec: EndpointSpec) async throws(RegistryError) -> Endpoint {
+        let scope = try scope(ctx)
+        let ref = try ServiceRef(id: spec.serviceID, name: spec.serviceName)
+        guard !spec.vpcID.isEmpty else { throw .invalid("VPC_ID_REQUIRED", "vpc_id is required", field: "vpc_id") }
+        guard !spec.subnetID.isEmpty else {
+            throw .invalid("SUBNET_ID_REQUIRED", "subnet_id is required", field: "subnet_id")
+        }
+        let requested = try Self.requestedIP(spec.ip)
+        let whitelist = try Validation.whitelist(spec.whitelist)
+        try Validation.description(spec.description)
+        try Validation.tags(spec.tags)
+        let id = makeID()
+        let now = now()
+        let stored = try await write { tx in
+            // The service first: one the caller cannot see is not found, whatever else is wrong.
+            guard let service = try await ref.find(tx) else { throw ref.notFound }
+            let permissions = try await tx.permissions(serviceID: service.id)
+            guard Self.canSee(service, permissions, scope: scope) else { throw ref.notFound }
+            guard Self.admits(service, permissions, ownerID: scope.ownerID) else {
+                throw RegistryError(
+                    code: .permissionDenied, reason: "NOT_ALLOWED_BY_SERVICE",
+                    message: "the service's allow-list does not admit the caller", field: ref.field)
+            }
+            guard service.status == .available else {
+                throw RegistryError.precondition(
+                    "SERVICE_NOT_AVAILABLE", "the service is \(service.status.rawValue), not available", field: ref.field)
+            }
+            _ = try await Self.ownedVPC(tx, id: spec.vpcID, scope: scope)
+            let subnet = try await Self.ownedSubnet(tx, id: spec.subnetID, vpcID: spec.vpcID, scope: scope)
+            let used = try await tx.countEndpoints(ownerID: scope.ownerID, region: scope.region)
+            try await Self.checkQuota(tx, scope: scope, type: .endpoint, used: used)
+            let ip = try await Self.allocateIP(tx, subnet: subnet, requested: requested)
+            let markerID = try await tx.nextMarkerID()
+            // No data plane: with approval off the endpoint is accepted at once (the anchor's creating → accepted).
+            let status: EndpointStatus = service.approvalEnabled ? .pendingAcceptance : .accepted
+            let endpoint = Endpoint(
+                id: id, ownerID: scope.ownerID, region: scope.region, vpcID: spec.vpcID, subnetID: subnet.id,
+                serviceID: service.id, serviceName: service.serviceName, serviceType: service.serviceType, ip: ip,
+                status: status, markerID: markerID,
+                dnsName: spec.enableDNS ? "\(id).\(scope.region).vpcep.internal" : "", whitelist: whitelist,
+                enableWhitelist: spec.enableWhitelist, description: spec.description, tags: spec.tags,
+                everAccepted: status == .accepted, createdAt: now, updatedAt: now)
+            try await tx.insertEndpoint(endpoint)
+            return endpoint
+        }
+        return Self.present(stored)
+    }
+
+    /// The caller's endpoint (operators: any in the region).
+    public func getEndpoint(_ ctx: CallContext, id: String) async throws(RegistryError) -> Endpoint {
+        let scope = try scope(ctx)
+        guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
+        let found = try await read { reader in try await reader.endpoint(id: id) }
+        guard let found, scope.canRead(region: found.region, ownerID: found.ownerID) else {
+            throw .notFound("ENDPOINT_NOT_FOUND", "no such endpoint", field: "id")
+        }
+        return Self.present(found)
+    }
+
+    public func listEndpoints(
+        _ ctx: CallContext, filter: EndpointFilter, page: PageRequest
+    ) async throws(RegistryError) -> ListResult<Endpoint> {
+        let scope = try scope(ctx)
+        let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner)
+        let filter = EndpointFilter(
+            id: nonEmpty(filter.id), vpcID: nonEmpty(filter.vpcID), serviceName: nonEmpty(filter.serviceName),
+            status: filter.status, markerID: filter.markerID, tags: try Validation.tagFilters(filter.tags))
+        var result = try await read { reader in try await reader.listEndpoints(query, filter: filter) }
+        result.items = result.items.map(Self.present)
+        return result
+    }
+
+    /// Changes the consumer's whitelist, its switch and the description. Owner only.
+    public func updateEndpoint(_ ctx: CallContext, id: String, _ update: EndpointUpdate) async throws(RegistryError) -> Endpoint {
+        let scope = try scope(ctx)
+        guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
+        guard update.whitelist != nil || update.enableWhitelist != nil || update.description != nil else {
+            throw .invalid("UPDATE_EMPTY", "give at least one field to change", field: nil)
+        }
+        let whitelist = try update.whitelist.map { list throws(RegistryError) in try Validation.whitelist(list) }
+        if let description = update.description { try Validation.description(description) }
+        let now = now()
+        let updated = try await write { tx in
+            var endpoint = try await Self.ownedEndpoint(tx, id: id, scope: scope)
+            let before = endpoint
+            if let whitelist { endpoint.whitelist = whitelist }
+            if let enable = update.enableWhitelist { endpoint.enableWhitelist = enable }
+            if let description = update.description { endpoint.description = description }
+            guard endpoint != before else { return endpoint }
+            endpoint.updatedAt = now
+            try await tx.updateEndpoint(endpoint)
+            return endpoint
+        }
+        return Self.present(updated)
+    }
+
+    /// Deletes the endpoint at once and frees its address; the service's connection count drops with it.
+    public func deleteEndpoint(_ ctx: CallContext, id: String) async throws(RegistryError) {
+        let scope = try scope(ctx)
+        guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
+        try await write { tx in
+            let endpoint = try await Self.ownedEndpoint(tx, id: id, scope: scope)
+            try await tx.deleteEndpoint(id: endpoint.id)
+        }
+    }
+
+    static func ownedEndpoint(_ reader: any RegistryReader, id: String, scope: Scope) async throws -> Endpoint {
+        guard let endpoint = try await reader.endpoint(id: id), scope.canRead(region: endpoint.region, ownerID: endpoint.ownerID)
+        else {
+            throw RegistryError.notFound("ENDPOINT_NOT_FOUND", "no such endpoint", field: "id")
+        }
+        try requireOwner(scope, ownerID: endpoint.ownerID)
+        return endpoint
+    }
+
+    /// Hides the address until the endpoint is accepted (it stays shown after a rejection that followed).
+    static func present(_ endpoint: Endpoint) -> Endpoint {
+        var endpoint = endpoint
+        if !endpoint.ipVisible { endpoint.ip = "" }
+        return endpoint
+    }
+}

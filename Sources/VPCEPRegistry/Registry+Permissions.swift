@@ -1,0 +1,79 @@
+import Foundation
+
+/// The allow-list of a service: who, besides the owner, may create endpoints to it.
+extension Registry {
+    /// Adds entries; an entry already on the list is kept as it was and returned. Owner only.
+    public func addPermissions(
+        _ ctx: CallContext, serviceID: String?, serviceName: String?, entries: [PermissionEntry]
+    ) async throws(RegistryError) -> [Permission] {
+        let scope = try scope(ctx)
+        let ref = try ServiceRef(id: serviceID, name: serviceName)
+        try Validation.permissionEntries(entries)
+        let now = now()
+        let ids = entries.map { _ in makeID() }
+        return try await write { tx in
+            let service = try await Self.ownedService(tx, ref, scope: scope)
+            var existing = try await tx.permissions(serviceID: service.id)
+            var result: [Permission] = []
+            for (entry, id) in zip(entries, ids) {
+                if let present = existing.first(where: { $0.permission == entry.permission }) {
+                    result.append(present)
+                    continue
+                }
+                guard existing.count < Validation.maxPermissions else {
+                    throw RegistryError(
+                        code: .resourceExhausted, reason: "PERMISSION_LIMIT_EXCEEDED",
+                        message: "a service's allow-list holds at most \(Validation.maxPermissions) entries",
+                        field: "entries")
+                }
+                let permission = Permission(
+                    id: id, serviceID: service.id, permission: entry.permission, description: entry.description,
+                    region: service.region, createdAt: now)
+                try await tx.insertPermission(permission)
+                existing.append(permission)
+                result.append(permission)
+            }
+            return result
+        }
+    }
+
+    /// Removes the entries named by permission string or by id; names not on the list are ignored.
+    /// Existing endpoints stay connected. Owner only. Returns how many entries were removed.
+    public func removePermissions(
+        _ ctx: CallContext, serviceID: String?, serviceName: String?, permissions: [String], ids: [String]
+    ) async throws(RegistryError) -> Int {
+        let scope = try scope(ctx)
+        let ref = try ServiceRef(id: serviceID, name: serviceName)
+        guard !permissions.isEmpty || !ids.isEmpty else {
+            throw .invalid("PERMISSIONS_REQUIRED", "name at least one entry to remove", field: "permissions")
+        }
+        guard permissions.count + ids.count <= Validation.maxPermissionsPerRequest else {
+            throw .invalid(
+                "TOO_MANY_PERMISSIONS", "at most \(Validation.maxPermissionsPerRequest) entries per request",
+                field: "permissions")
+        }
+        return try await write { tx in
+            let service = try await Self.ownedService(tx, ref, scope: scope)
+            let names = Set(permissions)
+            let idSet = Set(ids)
+            let doomed = try await tx.permissions(serviceID: service.id)
+                .filter { names.contains($0.permission) || idSet.contains($0.id) }
+            if !doomed.isEmpty { try await tx.deletePermissions(ids: doomed.map(\.id)) }
+            return doomed.count
+        }
+    }
+
+    /// The service's entries (the owner's implicit one is not listed). Owner or operators.
+    public func listPermissions(
+        _ ctx: CallContext, serviceID: String?, serviceName: String?, permission: String?, page: PageRequest
+    ) async throws(RegistryError) -> ListResult<Permission> {
+        let scope = try scope(ctx)
+        let ref = try ServiceRef(id: serviceID, name: serviceName)
+        let query = try Validation.page(page, region: scope.region, ownerID: nil)
+        let substring = nonEmpty(permission)
+        return try await read { reader in
+            let service = try await Self.readableService(reader, ref, scope: scope)
+            return try await reader.listPermissions(query, serviceID: service.id, permission: substring)
+        }
+    }
+}

@@ -1,0 +1,87 @@
+/// A service named in a request by exactly one of its id and its service name.
+struct ServiceRef: Sendable {
+    enum Key: Sendable {
+        case id(String)
+        case name(String)
+    }
+
+    let key: Key
+    /// The request field that named it.
+    let field: String
+
+    /// Empty strings count as absent. Neither or both is `ID_OR_NAME_REQUIRED`.
+    init(id: String?, name: String?, idField: String = "service_id", nameField: String = "service_name") throws(RegistryError) {
+        switch (nonEmpty(id), nonEmpty(name)) {
+        case (let id?, nil):
+            key = .id(id)
+            field = idField
+        case (nil, let name?):
+            key = .name(name)
+            field = nameField
+        case (nil, nil):
+            throw .invalid("ID_OR_NAME_REQUIRED", "give exactly one of \(idField) and \(nameField)", field: idField)
+        case (_?, _?):
+            throw .invalid("ID_OR_NAME_REQUIRED", "give exactly one of \(idField) and \(nameField)", field: nameField)
+        }
+    }
+
+    func find(_ reader: any RegistryReader) async throws -> EndpointService? {
+        switch key {
+        case .id(let id): try await reader.endpointService(id: id)
+        case .name(let name): try await reader.endpointService(serviceName: name)
+        }
+    }
+
+    var notFound: RegistryError {
+        .notFound("SERVICE_NOT_FOUND", "no such endpoint service", field: field)
+    }
+}
+
+extension Registry {
+    /// A service the caller may read (its own, or any in the region for operators), or `SERVICE_NOT_FOUND`.
+    static func readableService(_ reader: any RegistryReader, _ ref: ServiceRef, scope: Scope) async throws -> EndpointService {
+        guard let service = try await ref.find(reader), scope.canRead(region: service.region, ownerID: service.ownerID)
+        else { throw ref.notFound }
+        return service
+    }
+
+    /// A service the caller owns. An operator reading someone else's gets `OWNER_ONLY` (it can see the
+    /// service, so nothing leaks); anyone else `SERVICE_NOT_FOUND`.
+    static func ownedService(_ reader: any RegistryReader, _ ref: ServiceRef, scope: Scope) async throws -> EndpointService {
+        let service = try await readableService(reader, ref, scope: scope)
+        try Self.requireOwner(scope, ownerID: service.ownerID)
+        return service
+    }
+
+    static func requireOwner(_ scope: Scope, ownerID: String) throws(RegistryError) {
+        guard ownerID == scope.ownerID else {
+            throw RegistryError(
+                code: .permissionDenied, reason: "OWNER_ONLY", message: "only the owner may change this resource")
+        }
+    }
+
+    /// Whether the allow-list (or ownership) lets `ownerID` create endpoints to the service.
+    static func admits(_ service: EndpointService, _ permissions: [Permission], ownerID: String) -> Bool {
+        service.ownerID == ownerID
+            || permissions.contains { $0.permission == Permission.everyone || $0.permission == Permission.domain(ownerID) }
+    }
+
+    /// Whether the caller may learn that the service exists: it can read it, it is public, or it is admitted.
+    static func canSee(_ service: EndpointService, _ permissions: [Permission], scope: Scope) -> Bool {
+        guard service.region == scope.region else { return false }
+        return scope.canRead(region: service.region, ownerID: service.ownerID) || service.isPublic
+            || admits(service, permissions, ownerID: scope.ownerID)
+    }
+
+    /// Refuses a create when `used` has reached the owner's limit of `type` in the region.
+    static func checkQuota(_ reader: any RegistryReader, scope: Scope, type: QuotaType, used: Int) async throws {
+        let limit = try await reader.quotaLimit(ownerID: scope.ownerID, region: scope.region, type: type)
+            ?? type.defaultLimit
+        guard used < limit else {
+            let what = type == .endpoint ? "endpoint" : "endpoint service"
+            throw RegistryError(
+                code: .resourceExhausted, reason: "QUOTA_EXCEEDED",
+                message: "\(what) quota exceeded: \(used) of \(limit) used in this region")
+        }
+    }
+}
