@@ -33,9 +33,12 @@ final class TLSConnection {
     /// accepted its certificate.
     private(set) var receivedApplicationData = false
 
+    /// Client only: the key (`host:port`) under which sessions for this server are cached.
+    let sessionKey: String?
+
     var isServer: Bool { self.context.role == .server }
 
-    init(context: TLSContext, serverHostname: String?) throws(TLSError) {
+    init(context: TLSContext, serverHostname: String?, sessionKey: String? = nil) throws(TLSError) {
         OpenSSLErrorQueue.clear()
         guard let ssl = context.withUnsafeSSLContext({ SSL_new($0) }) else {
             throw OpenSSLErrorQueue.error(.invalidConfiguration, "could not create a TLS connection")
@@ -54,6 +57,9 @@ final class TLSConnection {
         self.ssl = ssl
         self.readBIO = readBIO
         self.writeBIO = writeBIO
+        self.sessionKey = context.role == .client ? sessionKey : nil
+        // Lets OpenSSL callbacks find this connection (app data, index 0); cleared in deinit.
+        SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
 
         switch context.role {
         case .server:
@@ -63,10 +69,23 @@ final class TLSConnection {
             if let serverHostname {
                 try self.setServerHostname(serverHostname)
             }
+            if let sessionKey, let session = context.sessionCache.session(for: sessionKey) {
+                // A session the server no longer accepts just means a full handshake.
+                _ = SSL_set_session(ssl, session.pointer)
+            }
         }
     }
 
+    /// The connection whose `SSL` this is, for OpenSSL callbacks running inside its calls.
+    static func from(_ ssl: OpaquePointer) -> TLSConnection? {
+        SSL_get_ex_data(ssl, 0).map { Unmanaged<TLSConnection>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// Whether the handshake resumed an earlier session rather than authenticating afresh.
+    var sessionResumed: Bool { SSL_session_reused(self.ssl) == 1 }
+
     deinit {
+        SSL_set_ex_data(self.ssl, 0, nil)
         SSL_free(self.ssl)  // frees both BIOs
     }
 
@@ -229,7 +248,7 @@ final class TLSConnection {
             length > 0 ? String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self) : nil
         }
         let peer = SSL_get0_peer_certificate(self.ssl).map { PeerCertificate(borrowing: $0) }
-        return TLSHandshakeCompleted(applicationProtocol: applicationProtocol, peer: peer)
+        return TLSHandshakeCompleted(applicationProtocol: applicationProtocol, peer: peer, resumed: self.sessionResumed)
     }
 
     /// A server's handshake can only complete with a verified client certificate; checked again

@@ -27,6 +27,8 @@ public final class TLSContext: @unchecked Sendable {
     /// Read by the ALPN select callback through an unretained pointer: kept alive by `self`,
     /// which every `TLSConnection` retains for as long as its `SSL` exists.
     private let serverALPN: ALPNProtocols?
+    /// Client contexts: the sessions kept for resumption, by `host:port`.
+    let sessionCache = TLSSessionCache()
 
     /// A context for servers: presents `certificateChainFile`, requires a client certificate
     /// that verifies against `trustRootsFile` (and `crlFile` when set).
@@ -66,6 +68,11 @@ public final class TLSContext: @unchecked Sendable {
             if let serverALPN {
                 SSL_CTX_set_alpn_select_cb(context, selectALPN, Unmanaged.passUnretained(serverALPN).toOpaque())
             }
+            if role == .client {
+                // Sessions (TLS 1.3 tickets) go to `sessionCache` through the connection that got them.
+                _ = vpcep_SSL_CTX_set_session_cache_mode_client_external(context)
+                SSL_CTX_sess_set_new_cb(context, storeNewSession)
+            }
         } catch {
             SSL_CTX_free(context)
             throw error
@@ -79,6 +86,9 @@ public final class TLSContext: @unchecked Sendable {
     deinit {
         SSL_CTX_free(self.sslContext)
     }
+
+    /// How many servers this client context holds a resumable session for.
+    public var cachedSessionCount: Int { self.sessionCache.count }
 
     /// Runs `body` with the `SSL_CTX`; the pointer must not escape it.
     func withUnsafeSSLContext<Result, Failure: Error>(
@@ -204,4 +214,14 @@ public final class TLSContext: @unchecked Sendable {
             throw OpenSSLErrorQueue.error(.invalidConfiguration, "could not turn on CRL checking")
         }
     }
+}
+
+/// OpenSSL's new-session callback of client contexts: hands the session to the cache of the
+/// connection's context under the connection's session key. Returns 1 to keep the reference.
+private func storeNewSession(_ ssl: OpaquePointer?, _ session: OpaquePointer?) -> Int32 {
+    guard let ssl, let session, let connection = TLSConnection.from(ssl), let key = connection.sessionKey else {
+        return 0
+    }
+    connection.context.sessionCache.store(TLSSessionCache.Session(owning: session), for: key)
+    return 1
 }

@@ -27,6 +27,7 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     private let tlsContext: TLSContext
     private let serverHostname: String?
+    private let sessionKey: String?
     private var connection: TLSConnection?
     private var state: State = .idle
     /// Writes held until the handshake completes.
@@ -40,16 +41,22 @@ public final class TLSHandler: ChannelDuplexHandler {
     ///   - context: a server or client context; it decides this handler's role.
     ///   - serverHostname: client only: the DNS name or IP literal the server certificate must
     ///     name; a DNS name is also sent as SNI. Nil checks the chain only.
-    public init(context: TLSContext, serverHostname: String? = nil) {
+    ///   - sessionKey: client only: names the server (e.g. `host:port`) in the context's session
+    ///     cache; a connection with a key offers the session cached under it and caches the
+    ///     tickets it receives. Nil neither resumes nor caches.
+    public init(context: TLSContext, serverHostname: String? = nil, sessionKey: String? = nil) {
         self.tlsContext = context
         self.serverHostname = serverHostname
+        self.sessionKey = sessionKey
     }
 
     // MARK: Lifecycle
 
     public func handlerAdded(context: ChannelHandlerContext) {
         do throws(TLSError) {
-            self.connection = try TLSConnection(context: self.tlsContext, serverHostname: self.serverHostname)
+            self.connection = try TLSConnection(
+                context: self.tlsContext, serverHostname: self.serverHostname, sessionKey: self.sessionKey
+            )
         } catch {
             self.fail(context: context, error)
             return

@@ -9,9 +9,13 @@ public struct TLSHandshakeCompleted: Sendable, Hashable {
     public var applicationProtocol: String?
     /// The peer's verified certificate (the client's on a server, the server's on a client).
     public var peer: PeerCertificate?
+    /// Whether the handshake resumed an earlier session (a TLS 1.3 ticket) instead of a full
+    /// handshake. The peer certificate of a resumed session is the one verified originally.
+    public var resumed: Bool
 
-    public init(applicationProtocol: String?, peer: PeerCertificate?) {
+    public init(applicationProtocol: String?, peer: PeerCertificate?, resumed: Bool = false) {
         self.applicationProtocol = applicationProtocol
         self.peer = peer
+        self.resumed = resumed
     }
 }

@@ -43,11 +43,14 @@ final class EmbeddedTLSPair {
     var clientFlights: [Int] = []
     var serverFlights: [Int] = []
 
-    init(client clientContext: TLSContext, server serverContext: TLSContext, hostname: String? = "localhost") throws {
+    init(
+        client clientContext: TLSContext, server serverContext: TLSContext, hostname: String? = "localhost",
+        sessionKey: String? = nil
+    ) throws {
         try self.server.pipeline.syncOperations.addHandlers(TLSHandler(context: serverContext), self.serverRecorder)
         try self.server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try self.client.pipeline.syncOperations.addHandlers(
-            TLSHandler(context: clientContext, serverHostname: hostname),
+            TLSHandler(context: clientContext, serverHostname: hostname, sessionKey: sessionKey),
             self.clientRecorder
         )
         try self.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()

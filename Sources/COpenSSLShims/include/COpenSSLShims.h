@@ -15,6 +15,10 @@ int vpcep_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
 long vpcep_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 int vpcep_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 
+// Client session cache: OpenSSL hands each new session (TLS 1.3 ticket) to a callback instead of
+// keeping it in its internal store.
+long vpcep_SSL_CTX_set_session_cache_mode_client_external(SSL_CTX *ctx);
+
 // Memory BIOs: make an empty BIO report "retry" instead of EOF.
 int vpcep_BIO_set_mem_eof_return(BIO *bio, int value);
 
