@@ -32,7 +32,14 @@ struct QuotaCommand: AsyncParsableCommand {
             let request = SetQuotaRequest(tenantId: tenant, type: type.value, limit: limit)
             try await global.call({ client throws(VPCEPError) in
                 try await client.setQuota(request)
-            }, print: { Output.printList(ListQuotasResponse(items: [$0]), layout: .quota, format: $1) })
+            }, print: { quota, format in
+                // A one-row table like `quota list`; JSON is the Quota object itself.
+                if format == .table {
+                    Output.printList(ListQuotasResponse(items: [quota]), layout: .quota, format: format)
+                } else {
+                    Output.printResource(quota, format: format)
+                }
+            })
         }
     }
 }

@@ -57,7 +57,10 @@ struct EndpointCommand: AsyncParsableCommand {
         @Option(help: "Only endpoints in this VPC.") var vpc: String = ""
         @Option(help: "Only endpoints of services whose name contains this.") var service: String = ""
         @Option(help: "Only the endpoint with this id.") var id: String = ""
-        @Option(name: .customLong("tag"), help: "Only endpoints with this tag (KEY=VALUE, or KEY for any value); repeatable, all must match.")
+        @Option(name: .customLong("tag"), help: ArgumentHelp(
+            "Only endpoints with this tag: KEY=VALUE, or KEY for any value. Repeatable: every key must match; "
+                + "several values of one key are alternatives."
+        ))
         var tags: [TagArgument] = []
         @OptionGroup var paging: PageOptions
         @OptionGroup var global: GlobalOptions

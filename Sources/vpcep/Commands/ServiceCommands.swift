@@ -56,7 +56,10 @@ struct ServiceCommand: AsyncParsableCommand {
         @Option(help: "Only names containing this.") var name: String = ""
         @Option(help: "Only the service with this id.") var id: String = ""
         @Option(help: "Only services in this status.") var status: EnumArgument<ServiceStatus>?
-        @Option(name: .customLong("tag"), help: "Only services with this tag (KEY=VALUE, or KEY for any value); repeatable, all must match.")
+        @Option(name: .customLong("tag"), help: ArgumentHelp(
+            "Only services with this tag: KEY=VALUE, or KEY for any value. Repeatable: every key must match; "
+                + "several values of one key are alternatives."
+        ))
         var tags: [TagArgument] = []
         @OptionGroup var paging: PageOptions
         @OptionGroup var global: GlobalOptions
