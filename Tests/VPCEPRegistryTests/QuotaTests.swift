@@ -116,3 +116,82 @@ struct QuotaTests {
         }
     }
 }
+
+@Suite("Setting quotas")
+struct SetQuotaTests {
+    @Test func operatorsSetATenantsQuotaPerRegion() async throws {
+        try await withRegistry { registry, _ in
+            let network = try await makeNetwork(registry, tenantA)
+            _ = try await registry.createEndpointService(tenantA, spec(network))
+            let set = try await registry.setQuota(operatorR1, tenantID: "tenant-a", type: .endpointService, limit: 1)
+            #expect(set == Quota(type: .endpointService, used: 1, limit: 1))
+            await expectError(.resourceExhausted, "QUOTA_EXCEEDED", field: nil) {
+                try await registry.createEndpointService(tenantA, spec(network, ports: [PortMapping(terminalPort: 80, servicePort: 1)]))
+            }
+            #expect(try await registry.listQuotas(tenantA, type: nil) == [
+                Quota(type: .endpointService, used: 1, limit: 1), Quota(type: .endpoint, used: 0, limit: 50),
+            ])
+            // Other regions and tenants keep their own.
+            #expect(try await registry.listQuotas(tenantAInR2, type: .endpointService)[0].limit == 20)
+            #expect(try await registry.listQuotas(tenantB, type: .endpointService)[0].limit == 20)
+            // Raising it again lets creates through; 0 blocks them.
+            _ = try await registry.setQuota(operatorR1, tenantID: "tenant-a", type: .endpointService, limit: 2)
+            _ = try await registry.createEndpointService(tenantA, spec(network, ports: [PortMapping(terminalPort: 80, servicePort: 1)]))
+            _ = try await registry.setQuota(operatorR1, tenantID: "tenant-b", type: .endpoint, limit: 0)
+            #expect(try await registry.listQuotas(tenantB, type: .endpoint) == [Quota(type: .endpoint, used: 0, limit: 0)])
+        }
+    }
+
+    @Test func onlyOperatorsSetValidQuotas() async throws {
+        try await withRegistry { registry, _ in
+            await expectError(.permissionDenied, "OPERATOR_REQUIRED", field: nil) {
+                try await registry.setQuota(tenantA, tenantID: "tenant-a", type: .endpointService, limit: 100)
+            }
+            await expectError(.invalidArgument, "TENANT_ID_INVALID", field: "tenant_id") {
+                try await registry.setQuota(operatorR1, tenantID: "", type: .endpointService, limit: 1)
+            }
+            await expectError(.invalidArgument, "TENANT_ID_INVALID", field: "tenant_id") {
+                try await registry.setQuota(operatorR1, tenantID: "operator:ops", type: .endpointService, limit: 1)
+            }
+            await expectError(.invalidArgument, "QUOTA_TYPE_REQUIRED", field: "type") {
+                try await registry.setQuota(operatorR1, tenantID: "tenant-a", type: nil, limit: 1)
+            }
+            await expectError(.invalidArgument, "QUOTA_LIMIT_OUT_OF_RANGE", field: "limit") {
+                try await registry.setQuota(operatorR1, tenantID: "tenant-a", type: .endpoint, limit: 10_001)
+            }
+            await expectError(.invalidArgument, "REGION_NOT_SERVED", field: "region") {
+                try await registry.setQuota(
+                    CallContext(caller: .operator("ops"), region: "r9"), tenantID: "tenant-a", type: .endpoint, limit: 1)
+            }
+            let limits = try await registry.listQuotas(tenantA, type: nil).map(\.limit)
+            #expect(limits == [20, 50])
+        }
+    }
+
+    @Test func parallelEndpointCreatesNeverExceedTheQuota() async throws {
+        try await withRegistry { registry, _ in
+            let story = try await makeStory(registry, approval: false, allow: ["*"])
+            _ = try await registry.setQuota(operatorR1, tenantID: "tenant-b", type: .endpoint, limit: 7)
+            let spec = endpointSpec(story)
+            let results = await withTaskGroup(of: String?.self) { group in
+                for _ in 0..<40 {
+                    group.addTask {
+                        do throws(RegistryError) {
+                            _ = try await registry.createEndpoint(tenantB, spec)
+                            return nil
+                        } catch {
+                            return error.reason
+                        }
+                    }
+                }
+                var reasons: [String?] = []
+                for await reason in group { reasons.append(reason) }
+                return reasons
+            }
+            #expect(results.filter { $0 == nil }.count == 7)
+            #expect(results.compactMap { $0 }.allSatisfy { $0 == "QUOTA_EXCEEDED" })
+            #expect(try await registry.listEndpoints(tenantB, filter: .init(), page: .init()).totalCount == 7)
+            #expect(try await connectionCount(registry, story.service) == 7)
+        }
+    }
+}
