@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C modules: system libraries, the committed protoc-c output, and OpenSSL macro shims.
@@ -38,13 +40,19 @@ let package = Package(
         .target(name: "VPCEPTLS", dependencies: ["COpenSSL", "COpenSSLShims", nioCore, logging], swiftSettings: strict),
         .target(
             name: "VPCEPRPC",
-            dependencies: ["VPCEPWire", "VPCEPTLS", "VPCEPProto", nioCore, nioPosix, logging],
+            dependencies: [
+                "VPCEPWire", "VPCEPTLS", "VPCEPProto", nioCore, nioPosix, logging,
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: strict
         ),
         .target(name: "VPCEPRegistry", swiftSettings: strict),
         .target(
             name: "VPCEPStoreSQLite",
-            dependencies: ["VPCEPRegistry", .product(name: "SQLiteNIO", package: "sqlite-nio"), logging],
+            dependencies: [
+                "VPCEPRegistry", .product(name: "SQLiteNIO", package: "sqlite-nio"), logging,
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -54,18 +62,37 @@ let package = Package(
         ),
         .target(name: "VPCEPClient", dependencies: ["VPCEPRPC", "VPCEPProto", "VPCEPTLS", nioCore, nioPosix], swiftSettings: strict),
 
+        .target(name: "VPCEPConfigFile", swiftSettings: strict),
+        .target(
+            name: "VPCEPAdmin",
+            dependencies: [
+                nioCore, nioPosix, logging,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+
         // Executables: wiring only.
         .executableTarget(
             name: "vpcep-server",
-            dependencies: ["VPCEPService", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", argumentParser, logging, nioCore, nioPosix],
+            dependencies: [
+                "VPCEPService", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPAdmin", "VPCEPConfigFile", argumentParser,
+                logging, nioCore,
+                nioPosix, .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(name: "vpcep", dependencies: ["VPCEPClient", argumentParser], swiftSettings: strict),
 
         // Tests.
         .testTarget(name: "VPCEPProtoTests", dependencies: ["VPCEPProto"], swiftSettings: strict),
+        .testTarget(name: "VPCEPConfigFileTests", dependencies: ["VPCEPConfigFile"], swiftSettings: strict),
+        .testTarget(name: "VPCEPAdminTests", dependencies: ["VPCEPAdmin", nioCore, nioPosix], swiftSettings: strict),
         .testTarget(name: "VPCEPWireTests", dependencies: ["VPCEPWire", nioCore, nioEmbedded], swiftSettings: strict),
         .testTarget(name: "VPCEPTLSTests", dependencies: ["VPCEPTLS", nioCore, nioPosix, nioEmbedded], swiftSettings: strict),
+        .testTarget(name: "VPCEPRPCTests", dependencies: ["VPCEPRPC", "VPCEPClient", "VPCEPTLS", "VPCEPWire", "VPCEPProto", nioCore, nioPosix, nioEmbedded], swiftSettings: strict),
         .testTarget(name: "VPCEPRegistryTests", dependencies: ["VPCEPRegistry", "VPCEPStoreSQLite"], swiftSettings: strict),
         .testTarget(
             name: "VPCEPEndToEndTests",

@@ -135,6 +135,10 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any RegistryReader) async throws -> T) async throws -> T {
+        try await StoreMetrics.measure(StoreMetrics.readDuration) { try await readMeasured(body) }
+    }
+
+    private func readMeasured<T: Sendable>(_ body: @Sendable (any RegistryReader) async throws -> T) async throws -> T {
         await readLock.lock()
         defer { readLock.unlock() }
         guard !state.withLock({ $0.isClosed }) else { throw StoreError.closed }
@@ -157,6 +161,17 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func transaction<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws -> T {
+        do {
+            return try await StoreMetrics.measure(StoreMetrics.transactionDuration) { try await transactionMeasured(body) }
+        } catch {
+            StoreMetrics.transactionFailures.increment()
+            throw error
+        }
+    }
+
+    private func transactionMeasured<T: Sendable>(
+        _ body: @Sendable (any RegistryTransaction) async throws -> T
+    ) async throws -> T {
         await writeLock.lock()
         let (closed, batchOpen) = state.withLock { ($0.isClosed, $0.batchOpen) }
         if closed {

@@ -2,8 +2,11 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
+import Prometheus
+import VPCEPAdmin
 import VPCEPRPC
 import VPCEPRegistry
 import VPCEPService
@@ -21,55 +24,91 @@ struct VPCEPServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try ServerSettings(options)
-        let logger = makeLogger(level: settings.logLevel)
+        if options.printConfig {
+            print(settings.printable)
+            return
+        }
+        let logger = Self.bootstrapLogging(level: settings.logLevel.value)
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
 
+        let tlsConfiguration = TLSConfiguration(
+            certificateChainFile: settings.certificateFile.value, privateKeyFile: settings.keyFile.value,
+            trustRootsFile: settings.caFile.value, crlFile: settings.crlFile.value
+        )
         let tlsContext: TLSContext
         do {
-            tlsContext = try TLSContext.server(TLSConfiguration(
-                certificateChainFile: settings.certificateFile, privateKeyFile: settings.keyFile,
-                trustRootsFile: settings.caFile, crlFile: settings.crlFile
-            ))
+            tlsContext = try TLSContext.server(tlsConfiguration)
         } catch {
-            throw StartupError("TLS configuration refused: \(error)")
+            throw StartupError("TLS configuration refused: \(error.message)")
         }
 
         let store: SQLiteRegistryStore
         do {
-            store = try await SQLiteRegistryStore.open(directory: settings.dataDirectory, logger: logger)
+            store = try await SQLiteRegistryStore.open(directory: settings.dataDirectory.value, logger: logger)
         } catch {
-            throw StartupError("cannot open the data directory \(settings.dataDirectory): \(error)")
+            throw StartupError("cannot open the data directory \(settings.dataDirectory.value): \(error)")
         }
 
-        let registry = Registry(store: store, regions: Set(settings.regions))
-        let router = VPCEPAPI.makeRouter(registry: registry)
-        let server = RPCServer(router: router, tlsContext: tlsContext, group: MultiThreadedEventLoopGroup.singleton,
+        let readiness = Readiness()
+        let group = MultiThreadedEventLoopGroup.singleton
+        var admin: AdminServer?
+        if let adminAddress = settings.adminListen.value {
+            let server = AdminServer(registry: metrics, readiness: readiness, group: group)
+            do {
+                let bound = try await server.start(host: adminAddress.host, port: adminAddress.port)
+                logger.notice("admin listener", metadata: ["address": "\(Self.describe(bound, fallback: adminAddress))"])
+            } catch {
+                try? await store.close()
+                throw StartupError("cannot listen on \(adminAddress.host):\(adminAddress.port) (admin): \(Self.describe(error))")
+            }
+            admin = server
+        }
+
+        let registry = Registry(store: store, regions: Set(settings.regions.value))
+        let server = RPCServer(router: VPCEPAPI.makeRouter(registry: registry), tlsContext: tlsContext, group: group,
                                logger: logger)
         let address: SocketAddress
         do {
-            address = try await server.start(host: settings.host, port: settings.port)
+            address = try await server.start(host: settings.listen.value.host, port: settings.listen.value.port)
         } catch {
+            await admin?.stop()
             try? await store.close()
-            throw StartupError("cannot listen on \(settings.host):\(settings.port): \(error)")
+            throw StartupError("cannot listen on \(settings.listen.value.host):\(settings.listen.value.port): \(Self.describe(error))")
         }
+        readiness.markReady()
         logger.notice("vpcep-server listening", metadata: [
-            "address": "\(address.ipAddress ?? settings.host):\(address.port ?? settings.port)",
-            "regions": "\(settings.regions.joined(separator: ","))",
-            "data_dir": "\(settings.dataDirectory)",
+            "address": "\(Self.describe(address, fallback: settings.listen.value))",
+            "regions": "\(settings.regions.value.joined(separator: ","))",
+            "data_dir": "\(settings.dataDirectory.value)",
         ])
 
         let signal = await Self.waitForTerminationSignal()
         logger.notice("stopping", metadata: ["signal": "\(signal)"])
+        readiness.markNotReady("shutting down")
         try? await server.stop()
+        await admin?.stop()
         try? await store.close()
+        logger.notice("stopped")
     }
 
-    private func makeLogger(level: String) -> Logger {
+    private static func bootstrapLogging(level: String) -> Logger {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = Logger.Level(rawValue: level) ?? .info
             return handler
         }
         return Logger(label: "vpcep-server")
+    }
+
+    private static func describe(_ address: SocketAddress, fallback: (host: String, port: Int)) -> String {
+        "\(address.ipAddress ?? fallback.host):\(address.port ?? fallback.port)"
+    }
+
+    /// "address already in use" rather than NIO's type dump.
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return error.description }
+        return "\(error)"
     }
 
     /// Suspends until SIGTERM or SIGINT arrives and returns its name.

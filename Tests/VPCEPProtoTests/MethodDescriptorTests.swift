@@ -28,9 +28,12 @@ struct MethodDescriptorTests {
 
     @Test("allMethods lists every rpc once")
     func allMethods() {
-        let all = InventoryAPI.allMethods + EndpointServicesAPI.allMethods + HealthAPI.allMethods + QuotasAPI.allMethods
-        #expect(InventoryAPI.allMethods.count == 8)
-        #expect(EndpointServicesAPI.allMethods.count == 3)
+        let all = InventoryAPI.allMethods + EndpointServicesAPI.allMethods + EndpointsAPI.allMethods + HealthAPI.allMethods
+            + QuotasAPI.allMethods
+        #expect(InventoryAPI.allMethods.count == 12)
+        #expect(EndpointServicesAPI.allMethods.count == 14)
+        #expect(EndpointsAPI.allMethods.count == 5)
+        #expect(QuotasAPI.allMethods.map(\.path) == ["/vpcep.v1.Quotas/ListQuotas", "/vpcep.v1.Quotas/SetQuota"])
         #expect(HealthAPI.allMethods.map(\.path) == ["/vpcep.v1.Health/Check", "/vpcep.v1.Health/WhoAmI"])
         #expect(Set(all.map(\.path)).count == all.count)
         #expect(all.allSatisfy { $0.kind == .unary })

@@ -20,7 +20,7 @@ final class ServerProcess: Sendable {
         let process = Process()
         process.executableURL = RepositoryPaths.executable("vpcep-server")
         process.arguments = [
-            "--listen", "127.0.0.1:0", "--data-dir", directory.path,
+            "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", directory.path,
             "--tls-ca", certificates.ca, "--tls-cert", certificates.serverCertificate, "--tls-key", certificates.serverKey,
         ] + regions.flatMap { ["--region", $0] }
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VPCEP_") }
@@ -73,10 +73,17 @@ final class ServerProcess: Sendable {
     var logText: String { log.text }
 
     private static func listeningPort(in log: String) -> Int? {
-        guard let line = log.split(separator: "\n").first(where: { $0.contains("vpcep-server listening") }),
+        port(in: log, lineContaining: "vpcep-server listening")
+    }
+
+    private static func port(in log: String, lineContaining marker: String) -> Int? {
+        guard let line = log.split(separator: "\n").first(where: { $0.contains(marker) }),
               let range = line.range(of: "address=127.0.0.1:") else { return nil }
         return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
+
+    /// The port of the plain-HTTP admin listener (/metrics, /healthz, /readyz).
+    var adminPort: Int? { Self.port(in: log.text, lineContaining: "admin listener") }
 
     /// Sends SIGTERM and waits for the exit; returns the exit status.
     @discardableResult
