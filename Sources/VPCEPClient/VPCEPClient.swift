@@ -1,5 +1,6 @@
 @_exported import VPCEPProto
 @_exported import struct VPCEPRPC.CallOptions
+@_exported import struct VPCEPRPC.ResponseStream
 @_exported import struct VPCEPRPC.StatusCode
 @_exported import struct VPCEPRPC.VPCEPError
 import Foundation
@@ -72,18 +73,49 @@ public final class VPCEPClient: Sendable {
         if let current = try? await task?.value { await current.close() }
     }
 
-    /// Runs one unary call; used by the generated methods.
-    public func unary<Request: ProtoMessage, Response: ProtoMessage>(
-        _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions
-    ) async throws(VPCEPError) -> Response {
-        let metadata = CallMetadata(
+    private func metadata(_ options: CallOptions) -> CallMetadata {
+        CallMetadata(
             region: options.region ?? configuration.region,
             timeout: options.timeout ?? configuration.defaultTimeout,
             requestID: options.requestID ?? UUID().uuidString.lowercased(),
             idempotencyKey: options.idempotencyKey ?? ""
         )
+    }
+
+    /// Runs one unary call; used by the generated methods. A call the server refused unprocessed
+    /// because the connection was going away (GOAWAY) is sent once more on a new connection.
+    public func unary<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions
+    ) async throws(VPCEPError) -> Response {
+        let metadata = metadata(options)
         let connection = try await currentConnection()
-        return try await connection.unary(method, request, metadata: metadata)
+        do {
+            return try await connection.unary(method, request, metadata: metadata)
+        } catch where error.reason == "SERVER_GOING_AWAY" {
+            return try await currentConnection().unary(method, request, metadata: metadata)
+        }
+    }
+
+    /// Runs one server-streaming call; used by the generated methods. The call starts when the
+    /// iteration does; the deadline (options or the configuration's default) bounds the whole stream.
+    public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions
+    ) -> ResponseStream<Response> {
+        let metadata = metadata(options)
+        let (stream, continuation) = AsyncThrowingStream<Response, any Error>.makeStream()
+        let task = Task {
+            do {
+                let connection = try await self.currentConnection()
+                for try await message in connection.serverStreaming(method, request, metadata: metadata) {
+                    continuation.yield(message)
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return ResponseStream(stream)
     }
 
     /// The open connection, or a new one when there is none or it has closed. Concurrent callers
@@ -104,7 +136,7 @@ public final class VPCEPClient: Sendable {
         }
         do {
             let connection = try await task.value
-            if connection.isActive { return connection }
+            if connection.isAcceptingCalls { return connection }
             // Closed since it was made: forget it and make another, once.
             self.connection.withLock { if $0 == task { $0 = nil } }
             return try await currentConnectionOnce()

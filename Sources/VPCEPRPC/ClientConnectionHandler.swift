@@ -7,12 +7,31 @@ import VPCEPWire
 /// A call handed to the client connection: the encoded call header and request, and where the
 /// outcome goes. Written into the pipeline; the handler gives it a call id.
 struct OutboundCall: Sendable {
+    enum Sink: Sendable {
+        /// The one response message, or the error status.
+        case unary(EventLoopPromise<ByteBuffer>)
+        /// Each message as `.message`, then `.end(nil)` for OK or `.end(error)`.
+        case stream(@Sendable (StreamEvent) -> Void)
+    }
+
+    enum StreamEvent: Sendable {
+        case message(ByteBuffer)
+        case end(VPCEPError?)
+    }
+
     var header: [UInt8]
     var request: [UInt8]
     var timeout: TimeAmount?
-    var promise: EventLoopPromise<ByteBuffer>
+    var sink: Sink
     /// Receives the call id once assigned, so the caller can cancel it.
     var onStart: @Sendable (UInt32) -> Void
+
+    func fail(_ error: VPCEPError) {
+        switch sink {
+        case .unary(let promise): promise.fail(error)
+        case .stream(let deliver): deliver(.end(error))
+        }
+    }
 }
 
 /// Cancels a call the caller gave up on.
@@ -28,8 +47,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private struct PendingCall {
-        var promise: EventLoopPromise<ByteBuffer>
+        var sink: OutboundCall.Sink
         var timer: Scheduled<Void>?
+
+        func fail(_ error: VPCEPError) {
+            timer?.cancel()
+            switch sink {
+            case .unary(let promise): promise.fail(error)
+            case .stream(let deliver): deliver(.end(error))
+            }
+        }
     }
 
     private var decoder: FrameDecoder
@@ -40,10 +67,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var unusable: VPCEPError? {
         didSet { if let unusable { closeReason.record(unusable) } }
     }
-    private let handshake: EventLoopPromise<Void>
+    private let handshake: EventLoopPromise<TLSHandshakeCompleted>
     private let closeReason: CloseReason
 
-    init(maxFrameSize: Int, handshake: EventLoopPromise<Void>, closeReason: CloseReason) {
+    init(maxFrameSize: Int, handshake: EventLoopPromise<TLSHandshakeCompleted>, closeReason: CloseReason) {
         self.decoder = FrameDecoder(maxFrameSize: maxFrameSize)
         self.handshake = handshake
         self.closeReason = closeReason
@@ -69,12 +96,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private func start(_ call: OutboundCall, context: ChannelHandlerContext) {
         if let unusable {
-            call.promise.fail(unusable)
+            call.fail(unusable)
+            return
+        }
+        guard nextCallID < UInt32.max else {
+            // Call ids are spent: this connection cannot take more; a new one starts from 1.
+            unusable = VPCEPError(code: .unavailable, reason: "CALL_IDS_EXHAUSTED",
+                                  message: "this connection has used every call id; retry on a new connection")
+            call.fail(unusable!)
             return
         }
         let callID = nextCallID
         nextCallID += 1
-        var entry = PendingCall(promise: call.promise)
+        var entry = PendingCall(sink: call.sink)
         if let timeout = call.timeout {
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             entry.timer = context.eventLoop.scheduleTask(in: timeout) {
@@ -95,16 +129,15 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private func expire(_ callID: UInt32, context: ChannelHandlerContext) {
         guard let call = pending.removeValue(forKey: callID) else { return }
-        call.promise.fail(VPCEPError(code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
-                                     message: "no answer from the server before the deadline"))
+        call.fail(VPCEPError(code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
+                             message: "no answer from the server before the deadline"))
         append(context: context) { $0.writeFrame(type: .cancel, callID: callID, payload: ByteBuffer()) }
         flush(context: context)
     }
 
     private func cancelCall(_ callID: UInt32, context: ChannelHandlerContext) {
         guard let call = pending.removeValue(forKey: callID) else { return }
-        call.timer?.cancel()
-        call.promise.fail(VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled by the caller"))
+        call.fail(VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled by the caller"))
         append(context: context) { $0.writeFrame(type: .cancel, callID: callID, payload: ByteBuffer()) }
         flush(context: context)
     }
@@ -118,37 +151,79 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         decoder.append(unwrapInboundIn(data))
+        guard !violated else { return }
         do {
             while let frame = try decoder.next() {
-                handle(frame, context: context)
+                if let violation = handle(frame, context: context) {
+                    protocolViolation(violation, context: context)
+                    return
+                }
             }
         } catch {
-            failAll(VPCEPError(code: .internalError, reason: "PROTOCOL_VIOLATION",
-                               message: "the server sent a malformed frame: \(error.message)"))
-            context.close(promise: nil)
+            protocolViolation("the server sent a malformed frame: \(error.message)", context: context)
         }
     }
 
-    private func handle(_ frame: Frame, context: ChannelHandlerContext) {
+    private var violated = false
+
+    private func protocolViolation(_ message: String, context: ChannelHandlerContext) {
+        violated = true
+        failAll(VPCEPError(code: .internalError, reason: "PROTOCOL_VIOLATION", message: message))
+        context.close(promise: nil)
+    }
+
+    /// Handles one frame; returns why the frame breaks the protocol, if it does.
+    private func handle(_ frame: Frame, context: ChannelHandlerContext) -> String? {
         switch frame.type {
-        case .message:
-            // Unary calls only for now: one MESSAGE frame carrying .endOK ends the call.
-            guard let call = pending.removeValue(forKey: frame.callID) else { return }
-            call.timer?.cancel()
-            call.promise.succeed(frame.payload)
-        case .status:
-            guard let call = pending.removeValue(forKey: frame.callID) else { return }
-            call.timer?.cancel()
-            call.promise.fail(Self.decodeStatus(frame.payload))
+        case .message, .status:
+            guard frame.callID != 0, frame.callID < nextCallID else {
+                return "\(frame.type) for call \(frame.callID), which was never made"
+            }
+            // A call that ended here already (deadline, cancel) may still be answered: ignored.
+            guard let call = pending[frame.callID] else { return nil }
+            if frame.type == .message {
+                switch call.sink {
+                case .unary(let promise):
+                    // A unary call's one message always carries END_OK.
+                    pending[frame.callID] = nil
+                    call.timer?.cancel()
+                    promise.succeed(frame.payload)
+                case .stream(let deliver):
+                    deliver(.message(frame.payload))
+                    if frame.flags.contains(.endOK) {
+                        pending[frame.callID] = nil
+                        call.timer?.cancel()
+                        deliver(.end(nil))
+                    }
+                }
+            } else {
+                pending[frame.callID] = nil
+                call.timer?.cancel()
+                let status = Self.decodeStatus(frame.payload)
+                switch call.sink {
+                case .unary(let promise):
+                    promise.fail(status.code == .ok
+                        ? VPCEPError(code: .internalError, reason: "MISSING_RESPONSE",
+                                     message: "the server ended a unary call with OK but no response")
+                        : status)
+                case .stream(let deliver):
+                    deliver(.end(status.code == .ok ? nil : status))
+                }
+            }
         case .ping:
-            guard !frame.flags.contains(.ack) else { return }
+            guard frame.callID == 0, frame.payload.readableBytes == 8 else {
+                return "a PING must have call id 0 and an 8-byte payload"
+            }
+            guard !frame.flags.contains(.ack) else { return nil }
             append(context: context) { $0.writeFrame(type: .ping, flags: .ack, callID: 0, payload: frame.payload) }
             flush(context: context)
         case .goAway:
+            guard frame.callID == 0 else { return "GOAWAY on call id \(frame.callID)" }
             goAway(frame.payload)
         default:
-            break
+            return "a server may not send \(frame.type) frames"
         }
+        return nil
     }
 
     private func goAway(_ payload: ByteBuffer) {
@@ -161,9 +236,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         // Calls the server never accepted can safely go elsewhere: make them retryable.
         for (callID, call) in pending where callID > goAway.lastCallID {
             pending[callID] = nil
-            call.timer?.cancel()
-            call.promise.fail(VPCEPError(code: .unavailable, reason: "SERVER_GOING_AWAY",
-                                         message: "the server stopped accepting calls on this connection: \(error.message)"))
+            call.fail(VPCEPError(code: .unavailable, reason: "SERVER_GOING_AWAY",
+                                 message: "the server stopped accepting calls on this connection: \(error.message)"))
         }
     }
 
@@ -179,7 +253,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is TLSHandshakeCompleted { handshake.succeed() }
+        if let completed = event as? TLSHandshakeCompleted { handshake.succeed(completed) }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -212,8 +286,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let calls = pending
         pending.removeAll()
         for (_, call) in calls {
-            call.timer?.cancel()
-            call.promise.fail(error)
+            call.fail(error)
         }
     }
 }

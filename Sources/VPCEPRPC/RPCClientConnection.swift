@@ -9,23 +9,32 @@ import VPCEPTLS
 public final class RPCClientConnection: Sendable {
     private let channel: any Channel
     private let closeReason: CloseReason
+    /// Whether the TLS handshake resumed a cached session instead of a full handshake.
+    public let resumedSession: Bool
 
-    private init(channel: any Channel, closeReason: CloseReason) {
+    private init(channel: any Channel, closeReason: CloseReason, resumedSession: Bool) {
         self.channel = channel
         self.closeReason = closeReason
+        self.resumedSession = resumedSession
     }
 
     /// Connects and completes the TLS handshake. The server verifies the client certificate after
     /// the client's handshake completes (TLS 1.3), so a refused certificate shows up on the first call.
+    ///
+    /// With `resumeSessions` (the default) the connection offers the session `tlsContext` cached
+    /// for `host:port`, and caches the server's new tickets, so that the next connection to the
+    /// same server skips the full handshake.
     public static func connect(
         host: String, port: Int, tlsContext: TLSContext, serverHostname: String? = nil,
         maxFrameSize: Int = 4 * 1024 * 1024, connectTimeout: TimeAmount = .seconds(10),
+        resumeSessions: Bool = true,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws(VPCEPError) -> RPCClientConnection {
         let hostname = serverHostname ?? host
+        let sessionKey = resumeSessions ? "\(hostname)@\(host):\(port)" : nil
         do {
             let eventLoop = group.next()
-            let handshake = eventLoop.makePromise(of: Void.self)
+            let handshake = eventLoop.makePromise(of: TLSHandshakeCompleted.self)
             let closeReason = CloseReason()
             let channel = try await ClientBootstrap(group: eventLoop)
                 .connectTimeout(connectTimeout)
@@ -33,7 +42,7 @@ public final class RPCClientConnection: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
-                            TLSHandler(context: tlsContext, serverHostname: hostname)
+                            TLSHandler(context: tlsContext, serverHostname: hostname, sessionKey: sessionKey)
                         )
                         try channel.pipeline.syncOperations.addHandler(
                             ClientConnectionHandler(maxFrameSize: maxFrameSize, handshake: handshake, closeReason: closeReason)
@@ -42,8 +51,8 @@ public final class RPCClientConnection: Sendable {
                 }
                 .connect(host: host, port: port)
                 .get()
-            try await handshake.futureResult.get()
-            return RPCClientConnection(channel: channel, closeReason: closeReason)
+            let completed = try await handshake.futureResult.get()
+            return RPCClientConnection(channel: channel, closeReason: closeReason, resumedSession: completed.resumed)
         } catch let error as VPCEPError {
             throw error
         } catch {
@@ -54,6 +63,10 @@ public final class RPCClientConnection: Sendable {
 
     public var isActive: Bool { channel.isActive }
 
+    /// Whether new calls can start here: open, and no GOAWAY or failure seen. A client should open
+    /// a new connection once this is false.
+    public var isAcceptingCalls: Bool { channel.isActive && closeReason.error == nil }
+
     /// Why the connection stopped taking calls, once it has.
     public var failure: VPCEPError? { closeReason.error }
 
@@ -63,32 +76,93 @@ public final class RPCClientConnection: Sendable {
     }
 
     /// Sends one unary call and waits for its response message or its error status.
-    public func unary<Request: ProtoMessage, Response: ProtoMessage>(
-        _ method: MethodDescriptor<Request, Response>, _ request: Request, metadata: CallMetadata
-    ) async throws(VPCEPError) -> Response {
+    private static func encode<Request: ProtoMessage>(
+        _ path: String, _ request: Request, _ metadata: CallMetadata
+    ) throws(VPCEPError) -> (header: [UInt8], request: [UInt8]) {
         let header = CallHeader(
-            method: method.path, region: metadata.region,
+            method: path, region: metadata.region,
             timeoutMs: metadata.timeout.map { UInt64(max(1, ($0 / .milliseconds(1)).rounded(.up))) } ?? 0,
             requestId: metadata.requestID, idempotencyKey: metadata.idempotencyKey
         )
-        let headerBytes: [UInt8]
-        let requestBytes: [UInt8]
         do {
-            headerBytes = try header.serializedBytes()
-            requestBytes = try request.serializedBytes()
+            return (try header.serializedBytes(), try request.serializedBytes())
         } catch {
             throw VPCEPError(code: .invalidArgument, reason: "UNENCODABLE_REQUEST", message: "\(error)",
                              field: error.field, requestID: metadata.requestID)
         }
+    }
+
+    /// A little later than the server's own deadline, so the server's DEADLINE_EXCEEDED (which
+    /// says the work stopped) normally wins.
+    private static func clientTimeout(_ metadata: CallMetadata) -> TimeAmount? {
+        metadata.timeout.map { .nanoseconds(Int64(($0 / .nanoseconds(1)).rounded())) + .milliseconds(50) }
+    }
+
+    /// Starts one server-streaming call. The stream yields each response message and ends when
+    /// the server's final status arrives: normally for OK, with the status as a `VPCEPError`
+    /// otherwise. Leaving the iteration early (or cancelling the iterating task) sends CANCEL.
+    /// `metadata.timeout` bounds the whole stream.
+    public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, metadata: CallMetadata
+    ) -> ResponseStream<Response> {
+        let (stream, continuation) = AsyncThrowingStream<Response, any Error>.makeStream()
+        let encoded: (header: [UInt8], request: [UInt8])
+        do {
+            encoded = try Self.encode(method.path, request, metadata)
+        } catch {
+            continuation.finish(throwing: error)
+            return ResponseStream(stream)
+        }
+        let requestID = metadata.requestID
+        let startedID = Mutex<UInt32?>(nil)
+        let call = OutboundCall(
+            header: encoded.header, request: encoded.request, timeout: Self.clientTimeout(metadata),
+            sink: .stream({ event in
+                switch event {
+                case .message(let buffer):
+                    do {
+                        let message = try buffer.withUnsafeReadableBytes { bytes throws(ProtoDecodingError) in
+                            try Response(serializedBytes: bytes)
+                        }
+                        continuation.yield(message)
+                    } catch {
+                        continuation.finish(throwing: VPCEPError(
+                            code: .internalError, reason: "MALFORMED_RESPONSE",
+                            message: "the server's response is not a valid \(Response.protoMessageName)",
+                            requestID: requestID))
+                    }
+                case .end(nil):
+                    continuation.finish()
+                case .end(var error?):
+                    if error.requestID.isEmpty { error.requestID = requestID }
+                    continuation.finish(throwing: error)
+                }
+            }),
+            onStart: { id in startedID.withLock { $0 = id } }
+        )
+        let channel = self.channel
+        let closeReason = self.closeReason
+        continuation.onTermination = { _ in
+            // Ignored by the handler when the call already ended.
+            if let id = startedID.withLock({ $0 }) {
+                channel.writeAndFlush(CancelCall(callID: id), promise: nil)
+            }
+        }
+        channel.writeAndFlush(call).whenFailure { _ in continuation.finish(throwing: Self.closedError(closeReason)) }
+        return ResponseStream(stream)
+    }
+
+    /// Sends one unary call and waits for its response message or its error status.
+    public func unary<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, metadata: CallMetadata
+    ) async throws(VPCEPError) -> Response {
+        let (headerBytes, requestBytes) = try Self.encode(method.path, request, metadata)
 
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         let startedID = Mutex<UInt32?>(nil)
         let call = OutboundCall(
-            header: headerBytes, request: requestBytes,
-            // A little later than the server's own deadline, so the server's DEADLINE_EXCEEDED
-            // (which says the work stopped) normally wins.
-            timeout: metadata.timeout.map { .nanoseconds(Int64(($0 / .nanoseconds(1)).rounded())) + .milliseconds(50) },
-            promise: promise,
+            header: headerBytes, request: requestBytes, timeout: Self.clientTimeout(metadata),
+            sink: .unary(promise),
             onStart: { id in startedID.withLock { $0 = id } }
         )
         let channel = self.channel

@@ -7,6 +7,11 @@ public struct RPCRouter: Sendable {
     public typealias UnaryHandler<Request: ProtoMessage, Response: ProtoMessage> =
         @Sendable (Request, ServerCallContext) async throws -> Response
 
+    /// A server-streaming handler: sends any number of messages with `writer`, then returns (the
+    /// stream ends with OK) or throws (it ends with that status).
+    public typealias ServerStreamingHandler<Request: ProtoMessage, Response: ProtoMessage> =
+        @Sendable (Request, ServerCallContext, ServerStreamWriter<Response>) async throws -> Void
+
     private var routes: [String: Route] = [:]
 
     public init() {}
@@ -17,32 +22,69 @@ public struct RPCRouter: Sendable {
         _ method: MethodDescriptor<Request, Response>, handler: @escaping UnaryHandler<Request, Response>
     ) {
         precondition(method.kind == .unary, "\(method.path) is not unary")
-        routes[method.path] = Route(path: method.path) { requestBytes, context in
+        routes[method.path] = Route(path: method.path) { requestBytes, context, _ in
             let request: Request
-            do {
-                request = try requestBytes.withUnsafeReadableBytes { bytes throws(ProtoDecodingError) in
-                    try Request(serializedBytes: bytes)
-                }
-            } catch {
-                return .failure(VPCEPError(code: .invalidArgument, reason: "MALFORMED_REQUEST",
-                                           message: "the request is not a valid \(Request.protoMessageName): \(error)",
-                                           requestID: context.requestID))
+            switch Self.decode(Request.self, requestBytes, context) {
+            case .success(let decoded): request = decoded
+            case .failure(let error): return .failure(error)
             }
             do {
                 let response = try await handler(request, context)
                 try Task.checkCancellation()
                 return .success(try response.serializedBytes())
-            } catch let error as any VPCEPErrorConvertible {
-                var status = error.vpcepError
-                status.requestID = context.requestID
-                return .failure(status)
-            } catch is CancellationError {
-                return .failure(VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled",
-                                           requestID: context.requestID))
             } catch {
-                context.logger.error("handler failed", metadata: ["error": "\(String(reflecting: error))"])
-                return .failure(.internalError(context.requestID))
+                return .failure(Self.status(of: error, context))
             }
+        }
+    }
+
+    /// Registers the handler of a server-streaming method (docs/PROTOCOL.md §4.4).
+    public mutating func registerServerStreaming<Request, Response>(
+        _ method: MethodDescriptor<Request, Response>, handler: @escaping ServerStreamingHandler<Request, Response>
+    ) {
+        precondition(method.kind == .serverStreaming, "\(method.path) is not server streaming")
+        routes[method.path] = Route(path: method.path) { requestBytes, context, sink in
+            let request: Request
+            switch Self.decode(Request.self, requestBytes, context) {
+            case .success(let decoded): request = decoded
+            case .failure(let error): return .failure(error)
+            }
+            do {
+                try await handler(request, context, ServerStreamWriter(sink: sink))
+                try Task.checkCancellation()
+                return .success(nil)
+            } catch {
+                return .failure(Self.status(of: error, context))
+            }
+        }
+    }
+
+    private static func decode<Request: ProtoMessage>(
+        _ type: Request.Type, _ bytes: ByteBuffer, _ context: ServerCallContext
+    ) -> Result<Request, VPCEPError> {
+        do {
+            return .success(try bytes.withUnsafeReadableBytes { bytes throws(ProtoDecodingError) in
+                try Request(serializedBytes: bytes)
+            })
+        } catch {
+            return .failure(VPCEPError(code: .invalidArgument, reason: "MALFORMED_REQUEST",
+                                       message: "the request is not a valid \(Request.protoMessageName): \(error)",
+                                       requestID: context.requestID))
+        }
+    }
+
+    private static func status(of error: any Error, _ context: ServerCallContext) -> VPCEPError {
+        switch error {
+        case let error as any VPCEPErrorConvertible:
+            var status = error.vpcepError
+            status.requestID = context.requestID
+            return status
+        case is CancellationError:
+            return VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled",
+                              requestID: context.requestID)
+        default:
+            context.logger.error("handler failed", metadata: ["error": "\(String(reflecting: error))"])
+            return .internalError(context.requestID)
         }
     }
 
@@ -52,8 +94,24 @@ public struct RPCRouter: Sendable {
 }
 
 /// One registered method, with request decoding and response encoding folded in so that the
-/// connection handler deals in bytes only.
+/// connection handler deals in bytes only. The outcome is the unary response, nil for a stream
+/// that ended with OK, or the error status.
 struct Route: Sendable {
     let path: String
-    let handle: @Sendable (ByteBuffer, ServerCallContext) async -> Result<[UInt8], VPCEPError>
+    let handle: @Sendable (ByteBuffer, ServerCallContext, StreamSink) async -> Result<[UInt8]?, VPCEPError>
+}
+
+/// Sends the messages of one server-streaming call.
+public struct ServerStreamWriter<Message: ProtoMessage>: Sendable {
+    let sink: StreamSink
+
+    /// Queues one message. Suspends while the connection's outbound buffer is over its bound or
+    /// the channel is not writable (a slow reader slows the stream down instead of growing the
+    /// server's memory). Throws `CancellationError` once the call is over (cancelled by the
+    /// client, past its deadline, connection closed), or the message's encoding error.
+    public func send(_ message: Message) async throws {
+        try Task.checkCancellation()
+        let bytes = try message.serializedBytes()
+        try await sink.send(bytes)
+    }
 }

@@ -5,20 +5,47 @@ import Synchronization
 import VPCEPTLS
 
 /// Listens on a TCP address and serves the router's methods over mutual TLS.
+///
+/// Lifecycle: `start(host:port:)`, then either `shutdown(gracePeriod:)` (GOAWAY on every
+/// connection, in-flight calls finish within the grace period) or `stop()` (stop accepting only).
+/// `reloadTLS(_:)` swaps certificates, CA and CRL for new connections without a restart.
 public final class RPCServer: Sendable {
+    /// A snapshot of the server's counters, e.g. for metrics.
+    public struct Statistics: Sendable, Hashable {
+        public var openConnections: Int
+        /// Connections closed at accept because `maxConnections` were open.
+        public var refusedConnections: Int
+        public var callsInFlight: Int
+        /// Bytes all connections hold for sending (encoded, not yet written to their sockets).
+        public var bufferedOutboundBytes: Int
+        /// The highest `bufferedOutboundBytes` seen.
+        public var peakBufferedOutboundBytes: Int
+        public var fullHandshakes: Int
+        public var resumedHandshakes: Int
+        /// Times a connection stopped being read because of backpressure.
+        public var readPauses: Int
+        /// Times a stream's `send` waited for its connection to drain.
+        public var parkedStreamSends: Int
+        public var handshakeTimeouts: Int
+        public var idleTimeouts: Int
+        public var keepaliveTimeouts: Int
+    }
+
     private let router: RPCRouter
-    private let tlsContext: TLSContext
+    private let tlsContext: Mutex<TLSContext>
     private let configuration: RPCServerConfiguration
     private let logger: Logger
     private let group: any EventLoopGroup
     private let channel = Mutex<(any Channel)?>(nil)
+    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let statistics = ServerStatistics()
 
     public init(
         router: RPCRouter, tlsContext: TLSContext, configuration: RPCServerConfiguration = RPCServerConfiguration(),
         group: any EventLoopGroup, logger: Logger
     ) {
         self.router = router
-        self.tlsContext = tlsContext
+        self.tlsContext = Mutex(tlsContext)
         self.configuration = configuration
         self.group = group
         self.logger = logger
@@ -26,21 +53,14 @@ public final class RPCServer: Sendable {
 
     /// Binds and starts accepting; returns the bound address (useful with port 0).
     public func start(host: String, port: Int) async throws -> SocketAddress {
-        let router = router
-        let tlsContext = tlsContext
-        let configuration = configuration
-        let logger = logger
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
+            .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tlsContext))
-                    try channel.pipeline.syncOperations.addHandler(
-                        ServerConnectionHandler(router: router, configuration: configuration, logger: logger)
-                    )
+                    try self.initialize(channel)
                 }
             }
             .bind(host: host, port: port)
@@ -50,12 +70,73 @@ public final class RPCServer: Sendable {
         return address
     }
 
-    /// Stops accepting new connections and waits until the listener is closed.
+    private func initialize(_ channel: any Channel) throws {
+        guard statistics.admitConnection(limit: configuration.maxConnections) else {
+            logger.warning("connection refused: too many connections",
+                           metadata: ["max_connections": "\(configuration.maxConnections)"])
+            channel.close(promise: nil)
+            return
+        }
+        let id = ObjectIdentifier(channel)
+        connections.withLock { $0[id] = channel }
+        RPCMetrics.connectionOpened()
+        let statistics = statistics
+        channel.closeFuture.whenComplete { _ in
+            self.connections.withLock { $0[id] = nil }
+            statistics.connectionClosed()
+            RPCMetrics.connectionClosed()
+        }
+        let tlsContext = tlsContext.withLock { $0 }
+        try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tlsContext))
+        try channel.pipeline.syncOperations.addHandler(
+            ServerConnectionHandler(router: router, configuration: configuration, statistics: statistics, logger: logger)
+        )
+    }
+
+    /// Uses `configuration` (certificate, key, CA bundle, CRL) for every connection accepted from
+    /// now on; open connections keep theirs. Throws, and changes nothing, when the files cannot be
+    /// used. Sessions resumed from tickets of the old configuration are not honoured: clients
+    /// make a full handshake against the new one.
+    public func reloadTLS(_ configuration: TLSConfiguration) throws(TLSError) {
+        let context = try TLSContext.server(configuration)
+        tlsContext.withLock { $0 = context }
+        logger.notice("TLS configuration reloaded")
+    }
+
+    /// Like `reloadTLS(_:)` with a context built by the caller.
+    public func reloadTLS(_ context: TLSContext) {
+        tlsContext.withLock { $0 = context }
+    }
+
+    /// The current counters.
+    public var currentStatistics: Statistics { statistics.snapshot }
+
+    /// Stops accepting new connections and waits until the listener is closed. Open connections
+    /// are left alone.
     public func stop() async throws {
         let channel = self.channel.withLock { channel in
             defer { channel = nil }
             return channel
         }
         try await channel?.close()
+    }
+
+    /// Graceful shutdown (docs/PROTOCOL.md §7): stops accepting, sends every connection a GOAWAY
+    /// naming the last call it accepted, lets in-flight calls finish for up to `gracePeriod`,
+    /// then ends what is left with `UNAVAILABLE` / `SHUTDOWN_GRACE_EXPIRED` and closes. Returns
+    /// when every connection is closed.
+    public func shutdown(gracePeriod: Duration) async {
+        try? await stop()
+        let open = connections.withLock { Array($0.values) }
+        let grace = TimeAmount.nanoseconds(Int64((gracePeriod / .nanoseconds(1)).rounded(.up)))
+        for channel in open {
+            channel.triggerUserOutboundEvent(GracefulShutdown(gracePeriod: grace), promise: nil)
+        }
+        for channel in open {
+            // The handler closes by itself within the grace period; this is a last resort.
+            let backstop = channel.eventLoop.scheduleTask(in: grace + .seconds(2)) { channel.close(promise: nil) }
+            try? await channel.closeFuture.get()
+            backstop.cancel()
+        }
     }
 }

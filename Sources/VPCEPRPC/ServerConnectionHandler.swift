@@ -6,6 +6,9 @@ import VPCEPWire
 
 /// Serves the calls of one connection: sits above the TLS handler, cuts frames from the plaintext,
 /// runs each call as a task, and writes the outcomes back in whatever order they finish.
+///
+/// The protocol rules live in `StateMachine`; this class owns the NIO side: tasks, timers,
+/// coalesced writes, backpressure (docs/PROTOCOL.md §8) and graceful shutdown (§7).
 final class ServerConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = Never
@@ -20,53 +23,90 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let started: NIODeadline
     }
 
+    /// A stream message waiting for the outbound buffer to drain.
+    private struct ParkedSend {
+        let callID: UInt32
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
     private let router: RPCRouter
     private let configuration: RPCServerConfiguration
+    private let statistics: ServerStatistics
     private var logger: Logger
     private var decoder: FrameDecoder
+    private var machine: StateMachine
     private var peer: PeerIdentity?
     private var handshakeCompleted = false
     private var handshakeTimer: Scheduled<Void>?
     private var calls: [UInt32: ActiveCall] = [:]
-    private var lastCallID: UInt32 = 0
     private var outbound: ByteBuffer?
     private var flushPending = false
-    private var closing = false
+    /// Bytes handed to the channel whose writes have not completed yet.
+    private var bytesInChannel = 0
+    /// A `read` the pipeline asked for while backpressure held it back.
+    private var readHeld = false
+    private var parkedSends: [ParkedSend] = []
+    private var graceTimer: Scheduled<Void>?
+    private var livenessTimer: Scheduled<Void>?
+    private var lastRead = NIODeadline.now()
+    private var lastActivity = NIODeadline.now()
+    private var pingSent: NIODeadline?
+    private var closeStarted = false
 
-    init(router: RPCRouter, configuration: RPCServerConfiguration, logger: Logger) {
+    init(router: RPCRouter, configuration: RPCServerConfiguration, statistics: ServerStatistics, logger: Logger,
+         peerForTesting: PeerIdentity? = nil) {
         self.router = router
         self.configuration = configuration
+        self.statistics = statistics
         self.logger = logger
         self.decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize)
+        self.machine = StateMachine(maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection)
+        if let peerForTesting {
+            self.peer = peerForTesting
+            self.handshakeCompleted = true
+        }
     }
+
+    /// Bytes this connection holds for sending: the coalescing buffer plus writes the channel has
+    /// not completed (which includes what TLS and the socket have not sent yet).
+    var bufferedOutboundBytes: Int { (outbound?.readableBytes ?? 0) + bytesInChannel }
 
     // MARK: Connection lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
         if let remote = context.channel.remoteAddress { logger[metadataKey: "peer_address"] = "\(remote)" }
-        if context.channel.isActive { startHandshakeTimer(context: context) }
+        if context.channel.isActive { connectionStarted(context: context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        startHandshakeTimer(context: context)
+        connectionStarted(context: context)
         context.fireChannelActive()
     }
 
-    private func startHandshakeTimer(context: ChannelHandlerContext) {
-        guard handshakeTimer == nil, !handshakeCompleted else { return }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        handshakeTimer = context.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
-            let (handler, context) = bound.value
-            guard !handler.handshakeCompleted else { return }
-            handler.logger.info("connection closed: TLS handshake timed out")
-            context.close(promise: nil)
+    private func connectionStarted(context: ChannelHandlerContext) {
+        guard handshakeTimer == nil, livenessTimer == nil else { return }
+        lastRead = context.eventLoop.now
+        lastActivity = lastRead
+        if !handshakeCompleted {
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            handshakeTimer = context.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
+                let (handler, context) = bound.value
+                guard !handler.handshakeCompleted else { return }
+                handler.logger.info("connection closed: TLS handshake timed out")
+                handler.statistics.recordHandshakeTimeout()
+                RPCMetrics.recordHandshake(result: "timeout")
+                context.close(promise: nil)
+            }
         }
+        armLivenessTimer(context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let completed = event as? TLSHandshakeCompleted {
             handshakeCompleted = true
             handshakeTimer?.cancel()
+            statistics.recordHandshake(resumed: completed.resumed)
+            RPCMetrics.recordHandshake(result: "ok")
             peer = completed.peer.flatMap { PeerIdentity(uriSANs: $0.uriSANs) }
             if let peer {
                 logger[metadataKey: "peer"] = "\(peer)"
@@ -78,39 +118,56 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let shutdown = event as? GracefulShutdown else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        beginGracefulShutdown(shutdown, context: context)
+        promise?.succeed()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !handshakeCompleted, let tls = error as? TLSError {
+            RPCMetrics.recordHandshake(result: "\(tls.code)")
+        }
         logger.info("connection closed on error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         handshakeTimer?.cancel()
+        graceTimer?.cancel()
+        livenessTimer?.cancel()
+        _ = machine.close()
         for (_, call) in calls {
             call.deadlineTimer?.cancel()
             call.task?.cancel()
         }
         calls.removeAll()
+        resumeParkedSends(failing: true)
+        statistics.adjustBufferedBytes(-(outbound?.readableBytes ?? 0))
+        outbound = nil
         context.fireChannelInactive()
     }
 
     // MARK: Reading
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
+        guard machine.state != .closed else { return }
+        lastRead = context.eventLoop.now
+        lastActivity = lastRead
+        pingSent = nil
         decoder.append(unwrapInboundIn(data))
-        do {
-            while let frame = try decoder.next() {
-                handle(frame, context: context)
-                if closing { return }
+        while machine.state != .closed {
+            let action: StateMachine.FrameAction
+            do {
+                guard let frame = try decoder.next() else { break }
+                action = machine.frameReceived(frame)
+            } catch {
+                action = machine.decodingFailed(error)
             }
-        } catch {
-            let status: VPCEPError
-            if error.code == .frameTooLarge {
-                status = VPCEPError(code: .resourceExhausted, reason: "FRAME_TOO_LARGE", message: error.message)
-            } else {
-                status = VPCEPError(code: .invalidArgument, reason: "PROTOCOL_VIOLATION", message: error.message)
-            }
-            goAwayAndClose(status, context: context)
+            perform(action, context: context)
         }
     }
 
@@ -119,74 +176,96 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
-    private func handle(_ frame: Frame, context: ChannelHandlerContext) {
-        switch frame.type {
-        case .call:
-            startCall(frame, context: context)
-        case .cancel:
-            cancelCall(frame.callID)
-        case .ping:
-            guard !frame.flags.contains(.ack) else { return }
-            enqueue(context: context) { $0.writeFrame(type: .ping, flags: .ack, callID: 0, payload: frame.payload) }
-        default:
-            goAwayAndClose(VPCEPError(code: .invalidArgument, reason: "PROTOCOL_VIOLATION",
-                                      message: "a client may not send \(frame.type) frames"), context: context)
+    /// Holds the pipeline's `read` while the connection is over its outbound bound, the channel
+    /// is not writable, or every call slot is taken: the client's further frames wait in its own
+    /// socket buffers instead of ours.
+    func read(context: ChannelHandlerContext) {
+        if shouldHoldReads(context: context) {
+            if !readHeld { statistics.recordReadPause() }
+            readHeld = true
+        } else {
+            context.read()
         }
     }
 
-    private func startCall(_ frame: Frame, context: ChannelHandlerContext) {
-        let callID = frame.callID
-        guard callID > lastCallID else {
-            goAwayAndClose(VPCEPError(code: .invalidArgument, reason: "PROTOCOL_VIOLATION",
-                                      message: "call id \(callID) is not above the last call id \(lastCallID)"),
-                           context: context)
-            return
-        }
-        lastCallID = callID
+    private func shouldHoldReads(context: ChannelHandlerContext) -> Bool {
+        bufferedOutboundBytes > configuration.maxBufferedOutboundBytes
+            || !context.channel.isWritable
+            || calls.count >= configuration.maxConcurrentCallsPerConnection
+    }
 
+    /// Lets held reads and parked stream sends go once the pressure is off.
+    private func relievePressure(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        if bufferedOutboundBytes <= configuration.maxBufferedOutboundBytes, context.channel.isWritable {
+            resumeParkedSends(failing: false)
+        }
+        if readHeld, !shouldHoldReads(context: context) {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        relievePressure(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func perform(_ action: StateMachine.FrameAction, context: ChannelHandlerContext) {
+        switch action {
+        case .startCall(let callID, let payload):
+            startCall(callID, payload: payload, context: context)
+        case .refuse(let callID, let error):
+            refuse(callID, error, context: context)
+        case .cancel(let callID):
+            cancelCall(callID, context: context)
+        case .pong(let payload):
+            enqueue(context: context) { $0.writeFrame(type: .ping, flags: .ack, callID: 0, payload: payload) }
+        case .pingAcknowledged, .ignore:
+            break
+        case .goAwayAndClose(let lastCallID, let error):
+            goAwayAndClose(error, lastCallID: lastCallID, context: context)
+        }
+    }
+
+    private func startCall(_ callID: UInt32, payload framePayload: ByteBuffer, context: ChannelHandlerContext) {
         let payload: CallFramePayload
         let header: CallHeader
         do {
-            payload = try CallFramePayload(parsing: frame.payload, callID: callID)
+            payload = try CallFramePayload(parsing: framePayload, callID: callID)
             header = try payload.header.withUnsafeReadableBytes { bytes throws(ProtoDecodingError) in
                 try CallHeader(serializedBytes: bytes)
             }
         } catch {
-            refuse(callID, VPCEPError(code: .invalidArgument, reason: "MALFORMED_CALL_HEADER",
-                                      message: "the call header could not be read: \(error)"), context: context)
+            endRefused(callID, VPCEPError(code: .invalidArgument, reason: "MALFORMED_CALL_HEADER",
+                                          message: "the call header could not be read: \(error)"), context: context)
             return
         }
         let requestID = header.requestId.isEmpty ? "srv-\(callID)" : String(header.requestId.prefix(128))
 
         guard let peer else {
-            refuse(callID, VPCEPError(code: .unauthenticated, reason: "CERTIFICATE_IDENTITY_MISSING",
-                                      message: "the client certificate has no vpcep://tenant/<id> or vpcep://operator/<name> URI SAN",
-                                      requestID: requestID), context: context)
-            return
-        }
-        guard calls.count < configuration.maxConcurrentCallsPerConnection else {
-            refuse(callID, VPCEPError(code: .resourceExhausted, reason: "TOO_MANY_CONCURRENT_CALLS",
-                                      message: "more than \(configuration.maxConcurrentCallsPerConnection) calls in flight on one connection",
-                                      retryAfter: .milliseconds(100), requestID: requestID), context: context)
+            endRefused(callID, VPCEPError(code: .unauthenticated, reason: "CERTIFICATE_IDENTITY_MISSING",
+                                          message: "the client certificate has no vpcep://tenant/<id> or vpcep://operator/<name> URI SAN",
+                                          requestID: requestID), context: context)
             return
         }
         guard let route = router.route(for: header.method) else {
-            refuse(callID, VPCEPError(code: .unimplemented, reason: "METHOD_NOT_FOUND",
-                                      message: "no method \(header.method.prefix(200))", requestID: requestID),
-                   context: context)
+            endRefused(callID, VPCEPError(code: .unimplemented, reason: "METHOD_NOT_FOUND",
+                                          message: "no method \(header.method.prefix(200))", requestID: requestID),
+                       context: context)
             return
         }
 
         var callLogger = logger
         callLogger[metadataKey: "request_id"] = "\(requestID)"
-        let now = NIODeadline.now()
         let deadline: ContinuousClock.Instant? = header.timeoutMs == 0
             ? nil : .now.advanced(by: .milliseconds(Int64(clamping: header.timeoutMs)))
         let callContext = ServerCallContext(
             peer: peer, region: header.region, requestID: requestID, idempotencyKey: header.idempotencyKey,
             deadline: deadline, logger: callLogger
         )
-        calls[callID] = ActiveCall(method: header.method, region: header.region, requestID: requestID, started: now)
+        calls[callID] = ActiveCall(method: header.method, region: header.region, requestID: requestID, started: .now())
+        statistics.adjustCallsInFlight(1)
 
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         if header.timeoutMs > 0 {
@@ -199,8 +278,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
         let message = payload.message
         let eventLoop = context.eventLoop
+        let sink = StreamSink(callID: callID, eventLoop: eventLoop, handler: bound)
         calls[callID]?.task = Task {
-            let outcome = await route.handle(message, callContext)
+            let outcome = await route.handle(message, callContext, sink)
             eventLoop.execute {
                 let (handler, context) = bound.value
                 handler.finish(callID, outcome, context: context)
@@ -208,41 +288,127 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    // MARK: Streams
+
+    /// Called on the event loop by `ServerStreamWriter.send`: queues one MESSAGE frame of the
+    /// call, then resumes the sender at once, or once the outbound buffer has drained.
+    func sendStreamMessage(_ callID: UInt32, _ bytes: [UInt8], context: ChannelHandlerContext,
+                           continuation: CheckedContinuation<Void, any Error>) {
+        guard calls[callID] != nil, context.channel.isActive else {
+            continuation.resume(throwing: CancellationError())
+            return
+        }
+        enqueue(context: context) { buffer in
+            buffer.writeFrame(type: .message, callID: callID) { $0.writeBytes(bytes) }
+        }
+        if bufferedOutboundBytes > configuration.maxBufferedOutboundBytes || !context.channel.isWritable {
+            // Send what we have so that the buffer can drain, and wait for it.
+            flushIfNeeded(context: context)
+            if bufferedOutboundBytes > configuration.maxBufferedOutboundBytes || !context.channel.isWritable {
+                statistics.recordParkedSend()
+                parkedSends.append(ParkedSend(callID: callID, continuation: continuation))
+                return
+            }
+        }
+        continuation.resume()
+    }
+
+    private func resumeParkedSends(failing: Bool) {
+        guard !parkedSends.isEmpty else { return }
+        let parked = parkedSends
+        parkedSends = []
+        for send in parked {
+            if failing || calls[send.callID] == nil {
+                send.continuation.resume(throwing: CancellationError())
+            } else {
+                send.continuation.resume()
+            }
+        }
+    }
+
+    private func failParkedSends(of callID: UInt32) {
+        guard parkedSends.contains(where: { $0.callID == callID }) else { return }
+        var kept: [ParkedSend] = []
+        for send in parkedSends {
+            if send.callID == callID {
+                send.continuation.resume(throwing: CancellationError())
+            } else {
+                kept.append(send)
+            }
+        }
+        parkedSends = kept
+    }
+
     // MARK: Ending calls
 
-    private func finish(_ callID: UInt32, _ outcome: Result<[UInt8], VPCEPError>, context: ChannelHandlerContext) {
-        guard let call = calls.removeValue(forKey: callID) else { return }
+    private func removeCall(_ callID: UInt32, context: ChannelHandlerContext) -> ActiveCall? {
+        guard let call = calls.removeValue(forKey: callID) else { return nil }
         call.deadlineTimer?.cancel()
+        statistics.adjustCallsInFlight(-1)
+        failParkedSends(of: callID)
+        lastActivity = context.eventLoop.now
+        return call
+    }
+
+    /// After a call is gone: close a drained connection, or let reads resume.
+    private func callGone(_ callID: UInt32, context: ChannelHandlerContext) {
+        if machine.callEnded(callID) {
+            closeAfterFlush(context: context)
+        } else {
+            relievePressure(context: context)
+        }
+    }
+
+    private func finish(_ callID: UInt32, _ outcome: Result<[UInt8]?, VPCEPError>, context: ChannelHandlerContext) {
+        guard let call = removeCall(callID, context: context) else { return }
         switch outcome {
-        case .success(let bytes):
+        case .success(let bytes?):
             enqueue(context: context) { buffer in
                 buffer.writeFrame(type: .message, flags: .endOK, callID: callID) { $0.writeBytes(bytes) }
             }
+            log(call, status: .ok, reason: "")
+        case .success(nil):
+            writeStatus(VPCEPError(code: .ok, reason: "", message: "", requestID: call.requestID), callID: callID,
+                        context: context)
             log(call, status: .ok, reason: "")
         case .failure(let error):
             writeStatus(error, callID: callID, context: context)
             log(call, status: error.code, reason: error.reason)
         }
+        callGone(callID, context: context)
     }
 
     private func expire(_ callID: UInt32, context: ChannelHandlerContext) {
-        guard let call = calls.removeValue(forKey: callID) else { return }
+        guard let call = removeCall(callID, context: context) else { return }
         call.task?.cancel()
         let error = VPCEPError(code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
                                message: "the call did not finish before its deadline", requestID: call.requestID)
         writeStatus(error, callID: callID, context: context)
         log(call, status: error.code, reason: error.reason)
+        callGone(callID, context: context)
     }
 
-    private func cancelCall(_ callID: UInt32) {
-        guard let call = calls.removeValue(forKey: callID) else { return }
-        call.deadlineTimer?.cancel()
+    private func cancelCall(_ callID: UInt32, context: ChannelHandlerContext) {
+        // The state machine has already forgotten the call.
+        guard let call = removeCall(callID, context: context) else { return }
         call.task?.cancel()
         log(call, status: .cancelled, reason: "CANCELLED")
+        if machine.isDraining, machine.openCalls.isEmpty {
+            closeAfterFlush(context: context)
+        } else {
+            relievePressure(context: context)
+        }
+    }
+
+    /// A call the state machine had opened but that is refused after reading its header.
+    private func endRefused(_ callID: UInt32, _ error: VPCEPError, context: ChannelHandlerContext) {
+        refuse(callID, error, context: context)
+        callGone(callID, context: context)
     }
 
     private func refuse(_ callID: UInt32, _ error: VPCEPError, context: ChannelHandlerContext) {
         writeStatus(error, callID: callID, context: context)
+        RPCMetrics.recordRefusal(status: error.code, reason: error.reason)
         logger.info("call refused", metadata: [
             "call_id": "\(callID)", "status": "\(error.code.name)", "reason": "\(error.reason)",
         ])
@@ -255,24 +421,120 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func goAwayAndClose(_ error: VPCEPError, context: ChannelHandlerContext) {
-        guard !closing else { return }
-        closing = true
-        logger.info("connection closed by the server", metadata: ["reason": "\(error.reason)", "detail": "\(error.message)"])
+    private func writeGoAway(_ error: VPCEPError, lastCallID: UInt32, context: ChannelHandlerContext) {
         let bytes = (try? error.status.serializedBytes()) ?? []
-        let lastCallID = lastCallID
         enqueue(context: context) { buffer in
             buffer.writeFrame(type: .goAway, callID: 0) {
                 $0.writeInteger(lastCallID)
                 $0.writeBytes(bytes)
             }
         }
+    }
+
+    private func goAwayAndClose(_ error: VPCEPError, lastCallID: UInt32, context: ChannelHandlerContext) {
+        logger.info("connection closed by the server", metadata: ["reason": "\(error.reason)", "detail": "\(error.message)"])
+        RPCMetrics.recordConnectionFailure(reason: error.reason.lowercased())
+        writeGoAway(error, lastCallID: lastCallID, context: context)
+        closeAfterFlush(context: context)
+    }
+
+    private func closeAfterFlush(context: ChannelHandlerContext) {
+        guard !closeStarted else { return }
+        closeStarted = true
+        _ = machine.close()
         flushIfNeeded(context: context)
         context.close(promise: nil)
     }
 
+    // MARK: Graceful shutdown
+
+    private func beginGracefulShutdown(_ shutdown: GracefulShutdown, context: ChannelHandlerContext) {
+        guard case .goAway(let lastCallID, let closeNow) = machine.beginDraining() else { return }
+        logger.info("draining connection", metadata: ["last_call_id": "\(lastCallID)", "in_flight": "\(calls.count)"])
+        writeGoAway(shutdown.status, lastCallID: lastCallID, context: context)
+        if closeNow {
+            closeAfterFlush(context: context)
+            return
+        }
+        flushIfNeeded(context: context)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        graceTimer = context.eventLoop.scheduleTask(in: shutdown.gracePeriod) {
+            let (handler, context) = bound.value
+            handler.graceExpired(context: context)
+        }
+    }
+
+    private func graceExpired(context: ChannelHandlerContext) {
+        for callID in calls.keys.sorted() {
+            guard let call = removeCall(callID, context: context) else { continue }
+            call.task?.cancel()
+            let error = VPCEPError(code: .unavailable, reason: "SHUTDOWN_GRACE_EXPIRED",
+                                   message: "the server shut down before the call finished", requestID: call.requestID)
+            writeStatus(error, callID: callID, context: context)
+            log(call, status: error.code, reason: error.reason)
+        }
+        closeAfterFlush(context: context)
+    }
+
+    // MARK: Idle timeout and keepalive
+
+    private func armLivenessTimer(context: ChannelHandlerContext) {
+        livenessTimer?.cancel()
+        let now = context.eventLoop.now
+        // Each check is due when its condition could first hold; conditions that cannot hold now
+        // (calls in flight, reads held) are looked at again one period later.
+        var due = calls.isEmpty && handshakeCompleted
+            ? lastActivity + configuration.idleTimeout : now + configuration.idleTimeout
+        if let interval = configuration.keepaliveInterval {
+            let keepaliveDue: NIODeadline
+            if let sent = pingSent {
+                keepaliveDue = sent + configuration.keepaliveTimeout
+            } else if readHeld || !handshakeCompleted {
+                keepaliveDue = now + interval
+            } else {
+                keepaliveDue = lastRead + interval
+            }
+            due = min(due, keepaliveDue)
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        livenessTimer = context.eventLoop.scheduleTask(in: max(due - now, .milliseconds(10))) {
+            let (handler, context) = bound.value
+            handler.checkLiveness(context: context)
+        }
+    }
+
+    private func checkLiveness(context: ChannelHandlerContext) {
+        guard context.channel.isActive, !closeStarted else { return }
+        let now = context.eventLoop.now
+        if calls.isEmpty, now - lastActivity >= configuration.idleTimeout, handshakeCompleted {
+            statistics.recordIdleClose()
+            goAwayAndClose(VPCEPError(code: .unavailable, reason: "IDLE_TIMEOUT",
+                                      message: "no calls for \(configuration.idleTimeout.nanoseconds / 1_000_000) ms"),
+                           lastCallID: machine.lastCallID, context: context)
+            return
+        }
+        if configuration.keepaliveInterval != nil, handshakeCompleted, !readHeld {
+            if let sent = pingSent {
+                if now - sent >= configuration.keepaliveTimeout {
+                    logger.info("connection closed: no answer to keepalive PING")
+                    statistics.recordKeepaliveTimeout()
+                    context.close(promise: nil)
+                    return
+                }
+            } else if now - lastRead >= configuration.keepaliveInterval! {
+                pingSent = now
+                enqueue(context: context) { buffer in
+                    buffer.writeFrame(type: .ping, callID: 0) { $0.writeInteger(UInt64(now.uptimeNanoseconds)) }
+                }
+            }
+        }
+        armLivenessTimer(context: context)
+    }
+
     private func log(_ call: ActiveCall, status: StatusCode, reason: String) {
-        let micros = (NIODeadline.now() - call.started).nanoseconds / 1000
+        let elapsed = (NIODeadline.now() - call.started).nanoseconds
+        RPCMetrics.recordCall(method: call.method, status: status, nanoseconds: elapsed)
+        let micros = elapsed / 1000
         var metadata: Logger.Metadata = [
             "method": "\(call.method)", "region": "\(call.region)", "status": "\(status.name)",
             "latency_us": "\(micros)", "request_id": "\(call.requestID)",
@@ -287,7 +549,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// out as one write (one TLS record, one syscall).
     private func enqueue(context: ChannelHandlerContext, _ write: (inout ByteBuffer) -> Void) {
         if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 512) }
+        let before = outbound!.readableBytes
         write(&outbound!)
+        statistics.adjustBufferedBytes(outbound!.readableBytes - before)
         guard !flushPending else { return }
         flushPending = true
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -301,6 +565,42 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         flushPending = false
         guard let buffer = outbound, buffer.readableBytes > 0 else { return }
         outbound = nil
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        let count = buffer.readableBytes
+        bytesInChannel += count
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenComplete { _ in
+            let (handler, context) = bound.value
+            handler.bytesInChannel -= count
+            handler.statistics.adjustBufferedBytes(-count)
+            handler.relievePressure(context: context)
+        }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
+    }
+}
+
+@available(*, unavailable)
+extension ServerConnectionHandler: Sendable {}
+
+/// Asks a connection to drain: GOAWAY now, close when its calls are done or the grace period ends.
+struct GracefulShutdown: Sendable {
+    var gracePeriod: TimeAmount
+    var status = VPCEPError(code: .unavailable, reason: "SERVER_SHUTTING_DOWN",
+                            message: "the server is shutting down; retry on a new connection")
+}
+
+/// Where a streaming handler's messages go: the event loop and handler of its connection.
+struct StreamSink: Sendable {
+    let callID: UInt32
+    let eventLoop: any EventLoop
+    let handler: NIOLoopBound<(ServerConnectionHandler, ChannelHandlerContext)>
+
+    func send(_ bytes: [UInt8]) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            eventLoop.execute {
+                let (handler, context) = self.handler.value
+                handler.sendStreamMessage(callID, bytes, context: context, continuation: continuation)
+            }
+        }
     }
 }

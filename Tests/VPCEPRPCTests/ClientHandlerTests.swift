@@ -1,0 +1,178 @@
+import NIOCore
+import NIOEmbedded
+import Synchronization
+import Testing
+@testable import VPCEPRPC
+import VPCEPProto
+import VPCEPTLS
+import VPCEPWire
+
+/// The client side of a connection on a testing channel: calls in, frames out, server frames in.
+private struct ClientHarness {
+    let channel = NIOAsyncTestingChannel()
+
+    init() async throws {
+        let channel = channel
+        try await channel.testingEventLoop.executeInContext {
+            let handshake = channel.eventLoop.makePromise(of: TLSHandshakeCompleted.self)
+            handshake.futureResult.whenFailure { _ in }
+            try channel.pipeline.syncOperations.addHandler(
+                ClientConnectionHandler(maxFrameSize: 1 << 20, handshake: handshake, closeReason: CloseReason()))
+        }
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
+    }
+
+    /// Starts a unary call; returns its future outcome once the CALL frame is out.
+    func unary() async throws -> EventLoopFuture<ByteBuffer> {
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
+        try await channel.writeOutbound(OutboundCall(header: [], request: [], timeout: nil, sink: .unary(promise), onStart: { _ in }))
+        return promise.futureResult
+    }
+
+    func stream(_ events: StreamRecorder) async throws {
+        try await channel.writeOutbound(OutboundCall(
+            header: [], request: [], timeout: nil, sink: .stream({ events.append($0) }), onStart: { _ in }))
+    }
+
+    func receive(_ buffer: ByteBuffer) async throws {
+        try await channel.writeInbound(buffer)
+    }
+
+    func sentFrames() async throws -> [Frame] {
+        var buffers: [ByteBuffer] = []
+        while let buffer = try await channel.readOutbound(as: ByteBuffer.self) { buffers.append(buffer) }
+        return try frames(in: buffers)
+    }
+}
+
+final class StreamRecorder: Sendable {
+    private let events = Mutex<[String]>([])
+    func append(_ event: OutboundCall.StreamEvent) {
+        let text: String
+        switch event {
+        case .message(let buffer): text = "message \((try? decodeMessage(buffer).id) ?? "?")"
+        case .end(nil): text = "end OK"
+        case .end(let error?): text = "end \(error.code.name) \(error.reason)"
+        }
+        events.withLock { $0.append(text) }
+    }
+    var all: [String] { events.withLock { $0 } }
+}
+
+private func statusBytes(_ code: StatusCode, _ reason: String) -> [UInt8] {
+    encoded(Status(code: code.rawValue, reason: reason, message: "m", fieldViolations: [], retryAfterMs: 0, requestId: ""))
+}
+
+@Suite("Client connection handler", .timeLimit(.minutes(1)))
+struct ClientHandlerTests {
+    @Test("§4.1 calls get increasing ids from 1 and carry the CALL payload layout")
+    func callIDs() async throws {
+        let client = try await ClientHarness()
+        _ = try await client.unary()
+        _ = try await client.unary()
+        let sent = try await client.sentFrames()
+        #expect(sent.map(\.callID) == [1, 2])
+        #expect(sent.allSatisfy { $0.type == .call && $0.payload.readableBytes == 4 })
+    }
+
+    @Test("§4.8 a response for a call never made is a protocol violation")
+    func responseForACallNeverMade() async throws {
+        let client = try await ClientHarness()
+        let call = try await client.unary()
+        try await client.receive(frameBytes(.message, flags: .endOK, callID: 5, []))
+        let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
+        #expect(error.reason == "PROTOCOL_VIOLATION" && error.message.contains("never made"))
+        try await client.channel.closeFuture.get()
+    }
+
+    @Test("§4.8 a late answer for a call that already ended here is ignored")
+    func lateAnswer() async throws {
+        let client = try await ClientHarness()
+        let first = try await client.unary()
+        try await client.receive(frameBytes(.status, callID: 1, statusBytes(.notFound, "GONE")))
+        await #expect(throws: VPCEPError.self) { try await first.get() }
+        try await client.receive(frameBytes(.message, flags: .endOK, callID: 1, []))
+        let second = try await client.unary()
+        try await client.receive(frameBytes(.message, flags: .endOK, callID: 2, encoded(WhoAmIResponse(kind: .tenant, id: "ok", region: "", regions: []))))
+        #expect(try decodeMessage(try await second.get()).id == "ok")
+    }
+
+    @Test("§6 frames a server may not send, and garbage, end the connection",
+          arguments: [
+            [0, 0, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 1] as [UInt8],  // CALL
+            [0, 0, 0, 0, 0x04, 0, 0, 0, 0, 0, 0, 1],  // CANCEL
+            [0, 0, 0, 0, 0x99, 0, 0, 0, 0, 0, 0, 0],  // unknown type
+            [0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 0, 0, 1],  // past the limit
+          ])
+    func serverViolations(bytes: [UInt8]) async throws {
+        let client = try await ClientHarness()
+        let call = try await client.unary()
+        try await client.receive(ByteBuffer(bytes: bytes))
+        let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
+        #expect(error.reason == "PROTOCOL_VIOLATION")
+        try await client.channel.closeFuture.get()
+    }
+
+    @Test("§7 GOAWAY fails the calls above its last call id as retryable and refuses new ones; older calls finish")
+    func goAway() async throws {
+        let client = try await ClientHarness()
+        let first = try await client.unary()
+        let second = try await client.unary()
+        var payload: [UInt8] = [0, 0, 0, 1]
+        payload += statusBytes(.unavailable, "SERVER_SHUTTING_DOWN")
+        try await client.receive(frameBytes(.goAway, callID: 0, payload))
+        let refused = try #require(await #expect(throws: VPCEPError.self) { try await second.get() })
+        #expect(refused.code == .unavailable && refused.reason == "SERVER_GOING_AWAY" && refused.isRetryable)
+        let third = try await client.unary()
+        let late = try #require(await #expect(throws: VPCEPError.self) { try await third.get() })
+        #expect(late.code == .unavailable)
+        try await client.receive(frameBytes(.message, flags: .endOK, callID: 1, []))
+        #expect(try await first.get().readableBytes == 0)
+    }
+
+    @Test("§4.4 a stream delivers its messages in order and ends with the STATUS")
+    func stream() async throws {
+        let client = try await ClientHarness()
+        let ok = StreamRecorder()
+        let failing = StreamRecorder()
+        try await client.stream(ok)
+        try await client.stream(failing)
+        for (id, name) in [(1, "a"), (2, "x"), (1, "b")] {
+            try await client.receive(frameBytes(.message, callID: UInt32(id), encoded(WhoAmIResponse(kind: .tenant, id: name, region: "", regions: []))))
+        }
+        try await client.receive(frameBytes(.status, callID: 1, statusBytes(.ok, "")))
+        try await client.receive(frameBytes(.status, callID: 2, statusBytes(.aborted, "CONFLICT")))
+        #expect(ok.all == ["message a", "message b", "end OK"])
+        #expect(failing.all == ["message x", "end ABORTED CONFLICT"])
+    }
+
+    @Test("§4.4 a unary call ended by STATUS OK without a message is an error, not a default value")
+    func unaryWithoutMessage() async throws {
+        let client = try await ClientHarness()
+        let call = try await client.unary()
+        try await client.receive(frameBytes(.status, callID: 1, statusBytes(.ok, "")))
+        let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
+        #expect(error.reason == "MISSING_RESPONSE")
+    }
+
+    @Test("§3.6 the client answers the server's PING")
+    func ping() async throws {
+        let client = try await ClientHarness()
+        try await client.receive(frameBytes(.ping, callID: 0, [1, 2, 3, 4, 5, 6, 7, 8]))
+        let sent = try await client.sentFrames()
+        #expect(sent.count == 1 && sent[0].type == .ping && sent[0].flags.contains(.ack))
+        #expect(Array(sent[0].payload.readableBytesView) == [1, 2, 3, 4, 5, 6, 7, 8])
+    }
+
+    @Test("§4.6 cancelling sends CANCEL and fails the call CANCELLED")
+    func cancel() async throws {
+        let client = try await ClientHarness()
+        let call = try await client.unary()
+        _ = try await client.sentFrames()
+        try await client.channel.writeOutbound(CancelCall(callID: 1))
+        let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
+        #expect(error.code == .cancelled)
+        let sent = try await client.sentFrames()
+        #expect(sent.map(\.type) == [.cancel] && sent.first?.callID == 1)
+    }
+}

@@ -1,0 +1,379 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+import VPCEPClient
+@testable import VPCEPRPC
+import VPCEPProto
+import VPCEPTLS
+import VPCEPWire
+
+/// An in-process `RPCServer` with the test methods on 127.0.0.1, and clients over real mutual-TLS sockets.
+private struct TestServer {
+    let server: RPCServer
+    let port: Int
+    let probe: Probe
+    let group: MultiThreadedEventLoopGroup
+
+    func connect(_ identity: String = "alice", context: TLSContext? = nil) async throws(VPCEPError) -> RPCClientConnection {
+        let pki = try! TestPKI.require()
+        let tls = try! context ?? TLSContext.client(pki.configuration(identity))
+        return try await RPCClientConnection.connect(host: "127.0.0.1", port: port, tlsContext: tls, group: group)
+    }
+
+    var statistics: RPCServer.Statistics { server.currentStatistics }
+}
+
+private func withServer(
+    _ configuration: RPCServerConfiguration = RPCServerConfiguration(), crl: Bool = false, port: Int = 0,
+    _ body: (TestServer) async throws -> Void
+) async throws {
+    let pki = try TestPKI.require()
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    let probe = Probe()
+    let server = RPCServer(router: TestAPI.router(probe), tlsContext: try TLSContext.server(pki.configuration("server", crl: crl)),
+                           configuration: configuration, group: group, logger: testLogger)
+    let address = try await server.start(host: "127.0.0.1", port: port)
+    let test = TestServer(server: server, port: try #require(address.port), probe: probe, group: group)
+    do {
+        try await body(test)
+    } catch {
+        probe.release()
+        await server.shutdown(gracePeriod: .seconds(1))
+        try? await group.shutdownGracefully()
+        throw error
+    }
+    probe.release()
+    await server.shutdown(gracePeriod: .seconds(1))
+    try await group.shutdownGracefully()
+}
+
+private func metadata(_ timeout: Duration? = .seconds(30)) -> CallMetadata {
+    CallMetadata(region: "eu-west-1", timeout: timeout)
+}
+
+private func message(_ id: String, _ regions: [String] = []) -> WhoAmIResponse {
+    WhoAmIResponse(kind: .tenant, id: id, region: "", regions: regions)
+}
+
+@Suite("RPC over TLS sockets", .pki, .serialized, .timeLimit(.minutes(2)))
+struct SocketEndToEndTests {
+    @Test("§4.7 1,000 concurrent calls on one connection are all answered correctly")
+    func thousandConcurrentCalls() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            defer { Task { await connection.close() } }
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<1000 {
+                    group.addTask {
+                        let response = try await connection.unary(TestAPI.echo, message("call-\(index)"), metadata: metadata())
+                        return response.id == "call-\(index)" && response.regions.first == "tenant/alice"
+                    }
+                }
+                var correct = 0
+                for try await ok in group where ok { correct += 1 }
+                #expect(correct == 1000)
+            }
+            #expect(server.statistics.openConnections == 1)
+        }
+    }
+
+    @Test("§4.5 a deadline that expires mid-call: DEADLINE_EXCEEDED, and the server's work is cancelled")
+    func deadlineMidCall() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            defer { Task { await connection.close() } }
+            let error = await #expect(throws: VPCEPError.self) {
+                try await connection.unary(TestAPI.hang, message("x"), metadata: metadata(.milliseconds(200)))
+            }
+            #expect(error?.code == .deadlineExceeded && error?.reason == "DEADLINE_EXCEEDED")
+            await server.probe.wait { started, cancelled in started == 1 && cancelled == 1 }
+            // The connection is still good.
+            #expect(try await connection.unary(TestAPI.echo, message("after"), metadata: metadata()).id == "after")
+        }
+    }
+
+    @Test("§4.6 cancelling a unary call's task reaches the server")
+    func cancelledUnary() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            defer { Task { await connection.close() } }
+            let task = Task { try await connection.unary(TestAPI.hang, message("x"), metadata: metadata()) }
+            await server.probe.wait { started, _ in started == 1 }
+            task.cancel()
+            let error = await #expect(throws: VPCEPError.self) { try await task.value }
+            #expect(error?.code == .cancelled)
+            await server.probe.wait { _, cancelled in cancelled == 1 }
+        }
+    }
+
+    @Test("§4.4 a stream delivers every message in order and ends with OK; a failing one ends with its status")
+    func streams() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            defer { Task { await connection.close() } }
+            var received: [String] = []
+            for try await item in connection.serverStreaming(TestAPI.stream, message("200", ["100"]), metadata: metadata()) {
+                received.append(item.region)
+            }
+            #expect(received == (0..<200).map { "\($0)" })
+
+            var failing: [String] = []
+            let error = await #expect(throws: VPCEPError.self) {
+                for try await item in connection.serverStreaming(TestAPI.failingStream, message("x"), metadata: metadata()) {
+                    failing.append(item.id)
+                }
+            }
+            #expect(failing == ["one", "two"])
+            #expect(error?.code == .failedPrecondition && error?.reason == "TEST_FAILURE")
+        }
+    }
+
+    @Test("§4.6 leaving a stream early cancels it on the server")
+    func cancelledStream() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            defer { Task { await connection.close() } }
+            var count = 0
+            for try await _ in connection.serverStreaming(TestAPI.stream, message("forever", ["10"]), metadata: metadata()) {
+                count += 1
+                if count == 5 { break }
+            }
+            #expect(count == 5)
+            await server.probe.wait { _, cancelled in cancelled == 1 }
+            #expect(try await connection.unary(TestAPI.echo, message("still"), metadata: metadata()).id == "still")
+        }
+    }
+
+    @Test("§4.5 a stream's deadline bounds the whole stream")
+    func streamDeadline() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            defer { Task { await connection.close() } }
+            let error = await #expect(throws: VPCEPError.self) {
+                for try await _ in connection.serverStreaming(TestAPI.stream, message("forever", ["10"]), metadata: metadata(.milliseconds(300))) {}
+            }
+            #expect(error?.code == .deadlineExceeded)
+            await server.probe.wait { _, cancelled in cancelled == 1 }
+        }
+    }
+
+    @Test("§7 shutdown with calls in flight: they finish, new calls are refused as retryable, then the connection closes")
+    func shutdownWithCallsInFlight() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            let inFlight = (0..<5).map { index in
+                Task { try await connection.unary(TestAPI.gated, message("g\(index)"), metadata: metadata()) }
+            }
+            await server.probe.wait { started, _ in started == 5 }
+            let shutdown = Task { await server.server.shutdown(gracePeriod: .seconds(60)) }
+            // Calls keep working until the GOAWAY arrives, then fail retryably.
+            var refusal: VPCEPError?
+            while refusal == nil {
+                do throws(VPCEPError) {
+                    _ = try await connection.unary(TestAPI.echo, message("probe"), metadata: metadata())
+                    await Task.yield()
+                } catch {
+                    refusal = error
+                }
+            }
+            #expect(refusal?.code == .unavailable && refusal?.isRetryable == true)
+            #expect(!connection.isAcceptingCalls)
+            server.probe.release()
+            for (index, task) in inFlight.enumerated() {
+                #expect(try await task.value.id == "g\(index)")
+            }
+            await shutdown.value
+            #expect(server.statistics.openConnections == 0)
+        }
+    }
+
+    @Test("§7 calls still running when the grace period ends fail with UNAVAILABLE / SHUTDOWN_GRACE_EXPIRED")
+    func shutdownGraceExpires() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            let call = Task { try await connection.unary(TestAPI.hang, message("x"), metadata: metadata()) }
+            await server.probe.wait { started, _ in started == 1 }
+            await server.server.shutdown(gracePeriod: .milliseconds(100))
+            let error = await #expect(throws: VPCEPError.self) { try await call.value }
+            #expect(error?.code == .unavailable && error?.reason == "SHUTDOWN_GRACE_EXPIRED")
+            await server.probe.wait { _, cancelled in cancelled == 1 }
+        }
+    }
+
+    @Test("§1.5 with a CRL configured, a revoked certificate is refused")
+    func revokedCertificate() async throws {
+        try await withServer(crl: true) { server in
+            let alice = try await server.connect("alice")
+            #expect(try await alice.unary(TestAPI.echo, message("a"), metadata: metadata()).id == "a")
+            await alice.close()
+            let error = await #expect(throws: VPCEPError.self) {
+                let mallory = try await server.connect("mallory")
+                _ = try await mallory.unary(TestAPI.echo, message("m"), metadata: metadata())
+            }
+            #expect(error?.code == .unauthenticated && error?.reason == "CLIENT_CERTIFICATE_REJECTED")
+            #expect(server.probe.startedCount == 0)
+        }
+    }
+
+    @Test("§1.5 reloading TLS applies to new connections; a bad configuration is refused and changes nothing")
+    func reload() async throws {
+        try await withServer { server in
+            let pki = try TestPKI.require()
+            let before = try await server.connect("mallory")
+            #expect(try await before.unary(TestAPI.echo, message("m"), metadata: metadata()).id == "m")
+
+            var broken = pki.configuration("server", crl: true)
+            broken.privateKeyFile = pki.file("alice.key")
+            #expect(throws: TLSError.self) { try server.server.reloadTLS(broken) }
+            let stillOld = try await server.connect("mallory")
+            #expect(try await stillOld.unary(TestAPI.echo, message("m2"), metadata: metadata()).id == "m2")
+
+            try server.server.reloadTLS(pki.configuration("server", crl: true))
+            let error = await #expect(throws: VPCEPError.self) {
+                let after = try await server.connect("mallory")
+                _ = try await after.unary(TestAPI.echo, message("m3"), metadata: metadata())
+            }
+            #expect(error?.code == .unauthenticated)
+            // Connections made before the reload keep theirs.
+            #expect(try await before.unary(TestAPI.echo, message("m4"), metadata: metadata()).id == "m4")
+            await before.close()
+            await stillOld.close()
+        }
+    }
+
+    @Test("§1.3 a reconnecting client resumes its TLS session and keeps its identity")
+    func resumedSession() async throws {
+        try await withServer { server in
+            let pki = try TestPKI.require()
+            let context = try TLSContext.client(pki.configuration("alice"))
+            let first = try await server.connect(context: context)
+            #expect(!first.resumedSession)
+            // A call makes the client read the server's tickets.
+            _ = try await first.unary(TestAPI.echo, message("1"), metadata: metadata())
+            await first.close()
+            let second = try await server.connect(context: context)
+            defer { Task { await second.close() } }
+            #expect(second.resumedSession)
+            let response = try await second.unary(TestAPI.echo, message("2"), metadata: metadata())
+            #expect(response.regions.first == "tenant/alice")
+            #expect(server.statistics.resumedHandshakes == 1 && server.statistics.fullHandshakes == 1)
+        }
+    }
+
+    @Test("§8 connections past maxConnections are closed before TLS")
+    func maxConnections() async throws {
+        try await withServer(.defaults { $0.maxConnections = 1 }) { server in
+            let first = try await server.connect()
+            defer { Task { await first.close() } }
+            let error = await #expect(throws: VPCEPError.self) {
+                let second = try await server.connect()
+                _ = try await second.unary(TestAPI.echo, message("x"), metadata: metadata())
+            }
+            #expect(error?.code == .unavailable)
+            #expect(server.statistics.refusedConnections == 1)
+            #expect(try await first.unary(TestAPI.echo, message("ok"), metadata: metadata()).id == "ok")
+        }
+    }
+
+    @Test("§8.2 a client that never reads its responses does not grow the server's buffers without bound")
+    func nonReadingClient() async throws {
+        let bound = 128 * 1024
+        let configuration = RPCServerConfiguration.defaults {
+            $0.maxBufferedOutboundBytes = bound
+            $0.maxConcurrentCallsPerConnection = 64
+        }
+        try await withServer(configuration) { server in
+            let pki = try TestPKI.require()
+            let context = try TLSContext.client(pki.configuration("alice"))
+            let handshake = server.group.next().makePromise(of: Void.self)
+            let channel = try await ClientBootstrap(group: server.group)
+                .channelOption(.autoRead, value: false)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(TLSHandler(context: context, serverHostname: "127.0.0.1"))
+                        try channel.pipeline.syncOperations.addHandler(HandshakeWaiter(promise: handshake))
+                    }
+                }
+                .connect(host: "127.0.0.1", port: server.port).get()
+            channel.read()
+            try await handshake.futureResult.get()
+
+            // An endless stream of 16 KiB messages, and 4,000 calls asking for 4 KiB each: about
+            // 16 MB of responses plus the stream, none of which is ever read.
+            let payload = String(repeating: "p", count: 4096)
+            var batch = ByteBuffer()
+            var frame = callFrame(1, TestAPI.stream.path, message("forever", ["16384"]))
+            batch.writeBuffer(&frame)
+            for id in UInt32(2)...4001 {
+                var call = callFrame(id, TestAPI.echo.path, message(payload))
+                batch.writeBuffer(&call)
+            }
+            // The client's own writes stall too once the server stops reading: do not wait for them.
+            channel.writeAndFlush(batch, promise: nil)
+
+            // Wait until the server has pushed back on both fronts.
+            while server.statistics.readPauses == 0 || server.statistics.parkedStreamSends == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let settled = server.statistics
+            // A while later it is still bounded: buffered bytes stay near the configured bound
+            // (plus at most one response per call slot), far below what was asked for.
+            for _ in 0..<20 {
+                try await Task.sleep(for: .milliseconds(20))
+                let now = server.statistics
+                #expect(now.bufferedOutboundBytes <= bound + 64 * 5_000 + 20_000)
+            }
+            let peak = server.statistics.peakBufferedOutboundBytes
+            #expect(peak <= bound + 64 * 5_000 + 20_000, "peak \(peak) bytes")
+            #expect(settled.callsInFlight <= 65)
+            try await channel.close()
+            // Closing the connection releases everything.
+            while server.statistics.openConnections > 0 || server.statistics.bufferedOutboundBytes > 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            await server.probe.wait { _, cancelled in cancelled == 1 }
+        }
+    }
+
+    @Test("§9 VPCEPClient streams, and reconnects after the server sent GOAWAY")
+    func clientLibrary() async throws {
+        let pki = try TestPKI.require()
+        var port = 0
+        var client: VPCEPClient?
+        try await withServer { server in
+            port = server.port
+            client = try VPCEPClient(configuration: .init(
+                host: "127.0.0.1", port: port, region: "eu-west-1", caFile: pki.file("ca.crt"),
+                certificateFile: pki.file("alice.crt"), keyFile: pki.file("alice.key")))
+            var regions: [String] = []
+            for try await item in client!.serverStreaming(TestAPI.stream, message("3"), options: CallOptions()) {
+                regions.append(item.region)
+            }
+            #expect(regions == ["0", "1", "2"])
+            _ = try await client!.unary(TestAPI.echo, message("before"), options: CallOptions())
+        }
+        // The first server drained and closed; a new one on the same port takes the next call.
+        try await withServer(port: port) { _ in
+            let response = try await client!.unary(TestAPI.echo, message("after"), options: CallOptions())
+            #expect(response.id == "after")
+        }
+        await client?.close()
+    }
+}
+
+/// Completes `promise` when the TLS handshake does; reads nothing.
+private final class HandshakeWaiter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let promise: EventLoopPromise<Void>
+    init(promise: EventLoopPromise<Void>) { self.promise = promise }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is TLSHandshakeCompleted { promise.succeed() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.fail(error)
+    }
+}
