@@ -63,6 +63,13 @@ struct CLIError: Error {
         case "CLIENT_CERTIFICATE_REJECTED": "use a certificate signed by the server's CA, with a vpcep://tenant/<id> URI SAN"
         case "SERVER_CERTIFICATE_INVALID": "check that --ca is the CA that signed the server's certificate and --server names a host it covers"
         case "CONNECTION_FAILED", "CONNECTION_CLOSED": "check --server and that vpcep-server is running"
+        case "NOT_ALLOWED_BY_SERVICE":
+            "ask the service's owner to add you to its allow-list (vpcep permission add SERVICE <your tenant id>)"
+        case "RESOURCE_IN_USE": "delete what uses it first (services, endpoints, backends, subnets)"
+        case "REVISION_MISMATCH": "someone changed it since you read it: get it again, then retry with the new --revision"
+        case "OPERATOR_REQUIRED", "GATEWAY_REQUIRES_OPERATOR", "PUBLIC_REQUIRES_OPERATOR": "run this with an operator's certificate"
+        case "CONNECTION_STATE_INVALID":
+            "only waiting connections can be accepted, and waiting or accepted ones rejected; a rejected one stays rejected"
         default: nil
         }
     }

@@ -86,9 +86,11 @@ enum Output {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
         }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { index, cell in
+            let padded = cells.enumerated().map { index, cell in
                 index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
             }.joined(separator: "  ")
+            // Empty trailing cells leave no trailing spaces.
+            return String(padded.reversed().drop { $0 == " " }.reversed())
         }
         print(line(headers))
         for row in rows { print(line(row)) }
