@@ -325,6 +325,58 @@ struct CLIChangeTests {
         }
     }
 
+    @Test("operators publish public and gateway services; tenants see them listed but connect only when allowed")
+    func publicServices() async throws {
+        try await withServer { server in
+            let ops = try await server.cliNetwork("ops")
+            let created = try await server.cliJSON(
+                "ops", "service", "create", "--vpc", ops.vpc, "--backend-type", "lb", "--backend", ops.loadBalancer,
+                "--port", "443:443", "--name", "obs", "--public", "--type", "gateway", "--no-approval"
+            )
+            let id = try #require(created["id"] as? String)
+            #expect(created["public"] as? Bool == true)
+            #expect(created["service_type"] as? String == "gateway")
+
+            let listed = try await server.cliJSON("alice", "service", "list-public")
+            #expect(listed.items.map { $0["id"] as? String } == [id])
+            #expect(listed.items.first?["owner"] as? String == "operator:ops")
+            let table = try await server.cli("alice", "service", "list-public", "--name", "obs")
+            #expect(table.stdout.contains("OWNER"))
+            #expect(table.stdout.contains("operator:ops"))
+            #expect(try await server.cliJSON("alice", "service", "list-public", "--name", "nothing")["total_count"] as? Int == 0)
+
+            // Listed is not admitted: the allow-list still decides who connects.
+            let alice = try await server.cliNetwork("alice", loadBalancer: false)
+            #expect(try await server.cliJSON("alice", "service", "describe", id)["public"] as? Bool == true)
+            let refused = try await server.cliFailure(
+                "alice", "endpoint", "create", "--service", id, "--vpc", alice.vpc, "--subnet", alice.subnet,
+                exit: 6, code: "PERMISSION_DENIED", reason: "NOT_ALLOWED_BY_SERVICE", field: "service_id"
+            )
+            #expect(refused["message"] != nil)
+            let hint = try await server.cli("alice", "endpoint", "create", "--service", id, "--vpc", alice.vpc, "--subnet", alice.subnet)
+            #expect(hint.stderr.contains("permission add"), "\(hint.stderr)")
+            _ = try await server.cliJSON("ops", "permission", "add", id, "*")
+            let endpoint = try await server.cliJSON(
+                "alice", "endpoint", "create", "--service", id, "--vpc", alice.vpc, "--subnet", alice.subnet
+            )
+            #expect(endpoint["status"] as? String == "accepted")
+            #expect(endpoint["service_type"] as? String == "gateway")
+
+            let net = try await server.cliNetwork("bob")
+            try await server.cliFailure(
+                "bob", "service", "create", "--vpc", net.vpc, "--backend-type", "lb", "--backend", net.loadBalancer,
+                "--port", "80:80", "--public", exit: 6, code: "PERMISSION_DENIED", reason: "PUBLIC_REQUIRES_OPERATOR"
+            )
+            try await server.cliFailure(
+                "bob", "service", "create", "--vpc", net.vpc, "--backend-type", "lb", "--backend", net.loadBalancer,
+                "--port", "80:80", "--type", "gateway", exit: 6, code: "PERMISSION_DENIED", reason: "GATEWAY_REQUIRES_OPERATOR",
+                field: "service_type"
+            )
+            #expect(try await server.cli("bob", "service", "create", "--vpc", net.vpc, "--backend-type", "lb",
+                                         "--backend", net.loadBalancer, "--port", "80:80", "--type", "vpn").status == 64)
+        }
+    }
+
     @Test("inventory deletes: refused while in use, silent on success, not found for others")
     func inventoryDeletes() async throws {
         try await withServer { server in
