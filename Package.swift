@@ -95,6 +95,11 @@ let package = Package(
         .testTarget(name: "VPCEPRPCTests", dependencies: ["VPCEPRPC", "VPCEPClient", "VPCEPTLS", "VPCEPWire", "VPCEPProto", nioCore, nioPosix, nioEmbedded], swiftSettings: strict),
         .testTarget(name: "VPCEPRegistryTests", dependencies: ["VPCEPRegistry", "VPCEPStoreSQLite"], swiftSettings: strict),
         .testTarget(
+            name: "VPCEPServiceTests",
+            dependencies: ["VPCEPService", "VPCEPStoreSQLite", "VPCEPRegistry", "VPCEPRPC", "VPCEPTLS", "VPCEPClient", "VPCEPProto", nioPosix, logging],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "VPCEPEndToEndTests",
             dependencies: ["VPCEPClient", "VPCEPProto", "vpcep-server", "vpcep"],
             swiftSettings: strict
