@@ -78,6 +78,12 @@ struct ServiceReference: ExpressibleByArgument {
     }
 
     static var defaultCompletionKind: CompletionKind { .default }
+
+    /// The id, looked up by service name first when a name was given (for calls that take only an id).
+    func resolveID(_ client: VPCEPClient) async throws(VPCEPError) -> String {
+        guard id.isEmpty else { return id }
+        return try await client.getEndpointService(GetEndpointServiceRequest(serviceName: name)).id
+    }
 }
 
 /// An allow-list entry: `iam:domain::<tenant>`, `*`, or a bare tenant id meaning `iam:domain::<tenant>`.

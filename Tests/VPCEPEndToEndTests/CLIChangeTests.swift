@@ -19,7 +19,7 @@ struct CLIChangeTests {
             #expect(created["client_ip_mode"] as? String == "toaOpen")
 
             let updated = try await server.cliJSON(
-                "alice", "service", "update", id, "--no-approval", "--name", "api", "--port", "81:9081", "--port", "82:9082",
+                "alice", "service", "update", "eu-west-1.web.\(id)", "--no-approval", "--name", "api", "--port", "81:9081", "--port", "82:9082",
                 "--client-ip-mode", "proxy_open", "--revision", "1"
             )
             #expect(updated["service_name"] as? String == "eu-west-1.api.\(id)")
@@ -54,6 +54,10 @@ struct CLIChangeTests {
             try await server.cliFailure(
                 "bob", "service", "update", id, "--description", "mine now",
                 exit: 4, code: "NOT_FOUND", reason: "SERVICE_NOT_FOUND"
+            )
+            try await server.cliFailure(
+                "alice", "service", "update", "eu-west-1.web.\(id)", "--description", "renamed away",
+                exit: 4, code: "NOT_FOUND", reason: "SERVICE_NOT_FOUND", field: "service_name"
             )
             let usage = try await server.cli("alice", "service", "update", id, "--client-ip-mode", "sideways")
             #expect(usage.status == 64)

@@ -111,7 +111,7 @@ struct CLITwoTenantStoryTests {
             )
             #expect(try await server.cliJSON("alice", "service", "get", serviceID)["connection_count"] as? Int == 0)
 
-            let serviceDeleted = try await server.cli("alice", "service", "delete", serviceID)
+            let serviceDeleted = try await server.cli("alice", "service", "delete", serviceName)
             #expect(serviceDeleted.status == 0, "\(serviceDeleted.stderr)")
             #expect(serviceDeleted.stdout.isEmpty)
             try await server.cliFailure(

@@ -43,7 +43,8 @@ struct VPCCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete one of your VPCs.", discussion: "Refused (exit 9) while it has subnets, backends, services or endpoints. Prints nothing on success."
+            abstract: "Delete one of your VPCs.",
+            discussion: "Refused (exit 9) while it has subnets, backends, services or endpoints. Prints nothing on success."
         )
         @Argument(help: "VPC id.") var id: String
         @OptionGroup var global: GlobalOptions
@@ -90,7 +91,8 @@ struct SubnetCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete one of your subnets.", discussion: "Refused (exit 9) while a load balancer, server or endpoint is in it. Prints nothing on success."
+            abstract: "Delete one of your subnets.",
+            discussion: "Refused (exit 9) while a load balancer, server or endpoint is in it. Prints nothing on success."
         )
         @Argument(help: "Subnet id.") var id: String
         @OptionGroup var global: GlobalOptions
@@ -148,7 +150,8 @@ struct LoadBalancerCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete one of your load balancers.", discussion: "Refused (exit 9) while a service uses it. Prints nothing on success."
+            abstract: "Delete one of your load balancers.",
+            discussion: "Refused (exit 9) while a service uses it. Prints nothing on success."
         )
         @Argument(help: "Load balancer id.") var id: String
         @OptionGroup var global: GlobalOptions
@@ -196,7 +199,8 @@ struct VMCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete one of your servers.", discussion: "Refused (exit 9) while a service uses it. Prints nothing on success."
+            abstract: "Delete one of your servers.",
+            discussion: "Refused (exit 9) while a service uses it. Prints nothing on success."
         )
         @Argument(help: "Server id.") var id: String
         @OptionGroup var global: GlobalOptions

@@ -79,7 +79,7 @@ struct ServiceCommand: AsyncParsableCommand {
             abstract: "Change a service you publish.",
             discussion: "Only the options given change. --port, when given, replaces the whole list of port mappings."
         )
-        @Argument(help: "Service id.") var id: String
+        @Argument(help: "Service id, or service name ({region}.{name}.{id}).") var service: ServiceReference
         @Flag(name: .customLong("approval"), inversion: .prefixedNo, help: "Whether new endpoints wait for your acceptance.")
         var approval: Bool?
         @Option(help: "The new name (0-16 of A-Z a-z 0-9 _ -); the id and region in the service name stay.")
@@ -93,13 +93,13 @@ struct ServiceCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            let request = UpdateEndpointServiceRequest(
-                id: id, approvalEnabled: approval, name: name,
-                ports: ports.isEmpty ? nil : PortMappings(items: ports.map(\.mapping)),
+            var request = UpdateEndpointServiceRequest(
+                approvalEnabled: approval, name: name, ports: ports.isEmpty ? nil : PortMappings(items: ports.map(\.mapping)),
                 clientIpMode: clientIpMode?.value ?? .unspecified, description: description, expectedRevision: revision ?? 0
             )
             try await global.call({ client throws(VPCEPError) in
-                try await client.updateEndpointService(request)
+                request.id = try await service.resolveID(client)
+                return try await client.updateEndpointService(request)
             }, print: Output.printResource)
         }
     }
@@ -107,14 +107,18 @@ struct ServiceCommand: AsyncParsableCommand {
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete a service you publish.",
-            discussion: "Refused (exit 9) while an endpoint of the service is accepted or creating: reject or let its consumers delete them first. Prints nothing on success."
+            discussion: """
+                Refused (exit 9) while an endpoint of the service is accepted or creating: reject those \
+                connections or have their owners delete them first. Prints nothing on success.
+                """
         )
-        @Argument(help: "Service id.") var id: String
+        @Argument(help: "Service id, or service name ({region}.{name}.{id}).") var service: ServiceReference
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             try await global.call({ client throws(VPCEPError) in
-                try await client.deleteEndpointService(DeleteEndpointServiceRequest(id: id))
+                let id = try await service.resolveID(client)
+                return try await client.deleteEndpointService(DeleteEndpointServiceRequest(id: id))
             }, print: Output.printNothing)
         }
     }
