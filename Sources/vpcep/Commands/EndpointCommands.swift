@@ -11,8 +11,9 @@ struct EndpointCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Connect one of your subnets to a service.",
             discussion: """
-                The service's allow-list must admit you (exit 6 otherwise). When the service requires \
-                approval the endpoint waits in pendingAcceptance, with no IP shown, until the provider accepts it.
+                The service's allow-list must admit you: otherwise the service is not found (exit 4), or, \
+                if it is public, the endpoint is refused (exit 6). When the service requires approval the \
+                endpoint waits in pendingAcceptance, with no IP shown, until the provider accepts it.
                 """
         )
         @Option(help: "Service id or service name ({region}.{name}.{id}).") var service: ServiceReference

@@ -126,7 +126,10 @@ struct ServiceCommand: AsyncParsableCommand {
     struct Describe: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Look up a service you may connect to: the consumer's summary.",
-            discussion: "Answered for services whose allow-list admits you, and for your own; any other service is not found (exit 4)."
+            discussion: """
+                Answered for your own services, public ones, and those whose allow-list admits you; any \
+                other service is not found (exit 4).
+                """
         )
         @Argument(help: "Service id, or service name ({region}.{name}.{id}).") var service: ServiceReference
         @OptionGroup var global: GlobalOptions
