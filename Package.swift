@@ -93,7 +93,11 @@ let package = Package(
         .testTarget(name: "VPCEPWireTests", dependencies: ["VPCEPWire", nioCore, nioEmbedded], swiftSettings: strict),
         .testTarget(name: "VPCEPTLSTests", dependencies: ["VPCEPTLS", nioCore, nioPosix, nioEmbedded], swiftSettings: strict),
         .testTarget(name: "VPCEPRPCTests", dependencies: ["VPCEPRPC", "VPCEPClient", "VPCEPTLS", "VPCEPWire", "VPCEPProto", nioCore, nioPosix, nioEmbedded], swiftSettings: strict),
-        .testTarget(name: "VPCEPRegistryTests", dependencies: ["VPCEPRegistry", "VPCEPStoreSQLite"], swiftSettings: strict),
+        .testTarget(
+            name: "VPCEPRegistryTests",
+            dependencies: ["VPCEPRegistry", "VPCEPStoreSQLite", .product(name: "SQLiteNIO", package: "sqlite-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "VPCEPServiceTests",
             dependencies: ["VPCEPService", "VPCEPStoreSQLite", "VPCEPRegistry", "VPCEPRPC", "VPCEPTLS", "VPCEPClient", "VPCEPProto", nioPosix, logging],

@@ -1,0 +1,64 @@
+import Foundation
+import SQLiteNIO
+import Testing
+import VPCEPRegistry
+@testable import VPCEPStoreSQLite
+
+@Suite("Schema migrations")
+struct MigrationTests {
+    /// A database written by a v1 build (the walking skeleton) opens under v2 with its data intact.
+    @Test func aVersionOneDatabaseMigratesWithItsData() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/" + SQLiteRegistryStore.fileName
+        let connection = try await SQLiteConnection.open(storage: .file(path: path))
+        for statement in SQLiteRegistryStore.migrations[0] {
+            _ = try await connection.query(statement)
+        }
+        let rows = [
+            "INSERT INTO vpcs VALUES ('vpc-1', 'r1', 'tenant-a', 'vpc', '10.0.0.0/16', 1000, 1000)",
+            "INSERT INTO subnets VALUES ('subnet-1', 'vpc-1', 'r1', 'tenant-a', 'subnet', '10.0.1.0/24', 1000, 1000)",
+            """
+            INSERT INTO backends VALUES ('lb-1', 'load_balancer', 'vpc-1', 'subnet-1', 'r1', 'tenant-a', 'lb', '10.0.1.2',
+                '["198.19.128.0/17"]', 1000, 1000)
+            """,
+            "INSERT INTO ip_allocations VALUES ('subnet-1', '10.0.1.2', 'lb-1')",
+            """
+            INSERT INTO endpoint_services VALUES ('svc-1', 'r1.web.svc-1', 'web', 'r1', 'tenant-a', 'vpc-1', 'interface',
+                'load_balancer', 'lb-1', '[{"proto":"TCP","service":8080,"terminal":80}]', 1, 'close', 'old', '[]',
+                'available', 0, 2000, 3000, 4, '[]')
+            """,
+            "PRAGMA user_version = 1",
+        ]
+        for statement in rows { _ = try await connection.query(statement) }
+        try await connection.close()
+
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        let registry = Registry(store: store, regions: ["r1"])
+        do {
+            let service = try await registry.getEndpointService(tenantA, id: "svc-1", serviceName: nil)
+            #expect(service.serviceName == "r1.web.svc-1")
+            #expect(service.ports == [PortMapping(terminalPort: 80, servicePort: 8080)])
+            #expect(service.revision == 4)
+            #expect(service.description == "old")
+            #expect(!service.isPublic)
+            #expect(service.connectionCount == 0)
+            // The new tables work on the migrated data.
+            _ = try await registry.addPermissions(
+                tenantA, serviceID: "svc-1", serviceName: nil, entries: [PermissionEntry(permission: "*")])
+            let endpoint = try await registry.createEndpoint(
+                tenantA, EndpointSpec(serviceID: "svc-1", vpcID: "vpc-1", subnetID: "subnet-1"))
+            #expect(endpoint.markerID == 1)
+            _ = try await registry.decideConnections(
+                tenantA, serviceID: "svc-1", serviceName: nil, endpointIDs: [endpoint.id], accept: true)
+            #expect(try await registry.getEndpoint(tenantA, id: endpoint.id).ip == "10.0.1.3")
+            #expect(try await registry.getEndpointService(tenantA, id: "svc-1", serviceName: nil).connectionCount == 1)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+        #expect(SQLiteRegistryStore.schemaVersion == 2)
+    }
+}
