@@ -152,7 +152,7 @@ struct ServerHandlerTests {
         #expect(try await harness.next().type == .message)
     }
 
-    @Test("§5 unknown method: UNIMPLEMENTED / METHOD_NOT_FOUND")
+    @Test("§4.2 unknown method: UNIMPLEMENTED / METHOD_NOT_FOUND")
     func unknownMethod() async throws {
         let harness = try await Harness()
         defer { Task { await harness.finish() } }
@@ -173,7 +173,7 @@ struct ServerHandlerTests {
         #expect(try await harness.next().callID == 2)
     }
 
-    @Test("§5 garbage protobuf as the request: MALFORMED_REQUEST")
+    @Test("§5.2 garbage protobuf as the request: MALFORMED_REQUEST")
     func garbageRequest() async throws {
         let harness = try await Harness()
         defer { Task { await harness.finish() } }
