@@ -234,4 +234,31 @@ struct ServiceChangeTests {
             }
         }
     }
+
+    @Test func concurrentUpdatesAtOneRevisionLetExactlyOneThrough() async throws {
+        try await withRegistry { registry, _ in
+            let network = try await makeNetwork(registry, tenantA)
+            let service = try await registry.createEndpointService(tenantA, spec(network))
+            let id = service.id
+            let reasons = await withTaskGroup(of: String.self) { group in
+                for i in 0..<10 {
+                    group.addTask {
+                        do throws(RegistryError) {
+                            _ = try await registry.updateEndpointService(
+                                tenantA, id: id, EndpointServiceUpdate(description: "writer \(i)", expectedRevision: 1))
+                            return "OK"
+                        } catch {
+                            return error.reason
+                        }
+                    }
+                }
+                var all: [String] = []
+                for await reason in group { all.append(reason) }
+                return all
+            }
+            #expect(reasons.filter { $0 == "OK" }.count == 1)
+            #expect(reasons.filter { $0 == "REVISION_MISMATCH" }.count == 9)
+            #expect(try await registry.getEndpointService(tenantA, id: id, serviceName: nil).revision == 2)
+        }
+    }
 }
