@@ -102,20 +102,9 @@ public final class VPCEPClient: Sendable {
         _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions
     ) -> ResponseStream<Response> {
         let metadata = metadata(options)
-        let (stream, continuation) = AsyncThrowingStream<Response, any Error>.makeStream()
-        let task = Task {
-            do {
-                let connection = try await self.currentConnection()
-                for try await message in connection.serverStreaming(method, request, metadata: metadata) {
-                    continuation.yield(message)
-                }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
+        return ResponseStream { () async throws(VPCEPError) in
+            try await self.currentConnection().startServerStreaming(method, request, metadata: metadata)
         }
-        continuation.onTermination = { _ in task.cancel() }
-        return ResponseStream(stream)
     }
 
     /// The open connection, or a new one when there is none or it has closed. Concurrent callers

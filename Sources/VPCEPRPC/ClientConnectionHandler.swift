@@ -10,8 +10,9 @@ struct OutboundCall: Sendable {
     enum Sink: Sendable {
         /// The one response message, or the error status.
         case unary(EventLoopPromise<ByteBuffer>)
-        /// Each message as `.message`, then `.end(nil)` for OK or `.end(error)`.
-        case stream(@Sendable (StreamEvent) -> Void)
+        /// Each message as `.message`, then `.end(nil)` for OK or `.end(error)`; `flow` counts the
+        /// messages the consumer has not taken yet.
+        case stream(@Sendable (StreamEvent) -> Void, flow: StreamFlowControl)
     }
 
     enum StreamEvent: Sendable {
@@ -29,7 +30,7 @@ struct OutboundCall: Sendable {
     func fail(_ error: VPCEPError) {
         switch sink {
         case .unary(let promise): promise.fail(error)
-        case .stream(let deliver): deliver(.end(error))
+        case .stream(let deliver, _): deliver(.end(error))
         }
     }
 }
@@ -54,7 +55,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             timer?.cancel()
             switch sink {
             case .unary(let promise): promise.fail(error)
-            case .stream(let deliver): deliver(.end(error))
+            case .stream(let deliver, _): deliver(.end(error))
             }
         }
     }
@@ -117,6 +118,18 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             }
         }
         pending[callID] = entry
+        if case .stream(_, let flow) = call.sink {
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            flow.setOnDrained { [weak flow] in
+                guard let drained = flow else { return }
+                eventLoop.execute {
+                    let flow = drained
+                    let (handler, context) = bound.value
+                    handler.streamDrained(callID, flow: flow, context: context)
+                }
+            }
+        }
         call.onStart(callID)
         append(context: context) { buffer in
             buffer.writeFrame(type: .call, callID: callID) { payload in
@@ -129,6 +142,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private func expire(_ callID: UInt32, context: ChannelHandlerContext) {
         guard let call = pending.removeValue(forKey: callID) else { return }
+        streamEnded(callID, context: context)
         call.fail(VPCEPError(code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
                              message: "no answer from the server before the deadline"))
         append(context: context) { $0.writeFrame(type: .cancel, callID: callID, payload: ByteBuffer()) }
@@ -137,6 +151,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private func cancelCall(_ callID: UInt32, context: ChannelHandlerContext) {
         guard let call = pending.removeValue(forKey: callID) else { return }
+        streamEnded(callID, context: context)
         call.fail(VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled by the caller"))
         append(context: context) { $0.writeFrame(type: .cancel, callID: callID, payload: ByteBuffer()) }
         flush(context: context)
@@ -145,6 +160,38 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private func append(context: ChannelHandlerContext, _ write: (inout ByteBuffer) -> Void) {
         if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 256) }
         write(&outbound!)
+    }
+
+    // MARK: Stream flow control
+
+    /// Streams whose consumers are more than `StreamFlowControl.highWatermark` messages behind.
+    private var slowStreams: Set<UInt32> = []
+    /// A `read` held back while a stream consumer catches up.
+    private var readHeld = false
+
+    func read(context: ChannelHandlerContext) {
+        if slowStreams.isEmpty {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    private func streamEnded(_ callID: UInt32, context: ChannelHandlerContext) {
+        guard slowStreams.remove(callID) != nil else { return }
+        resumeReadingIfPossible(context: context)
+    }
+
+    /// A consumer caught up (called on the event loop).
+    private func streamDrained(_ callID: UInt32, flow: StreamFlowControl, context: ChannelHandlerContext) {
+        guard !flow.isOverHighWatermark else { return }
+        streamEnded(callID, context: context)
+    }
+
+    private func resumeReadingIfPossible(context: ChannelHandlerContext) {
+        guard readHeld, slowStreams.isEmpty else { return }
+        readHeld = false
+        context.read()
     }
 
     // MARK: Inbound
@@ -188,12 +235,15 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                     pending[frame.callID] = nil
                     call.timer?.cancel()
                     promise.succeed(frame.payload)
-                case .stream(let deliver):
+                case .stream(let deliver, let flow):
                     deliver(.message(frame.payload))
                     if frame.flags.contains(.endOK) {
+                        streamEnded(frame.callID, context: context)
                         pending[frame.callID] = nil
                         call.timer?.cancel()
                         deliver(.end(nil))
+                    } else if flow.delivered() {
+                        slowStreams.insert(frame.callID)
                     }
                 }
             } else {
@@ -206,7 +256,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                         ? VPCEPError(code: .internalError, reason: "MISSING_RESPONSE",
                                      message: "the server ended a unary call with OK but no response")
                         : status)
-                case .stream(let deliver):
+                case .stream(let deliver, _):
+                    streamEnded(frame.callID, context: context)
                     deliver(.end(status.code == .ok ? nil : status))
                 }
             }
@@ -219,14 +270,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             flush(context: context)
         case .goAway:
             guard frame.callID == 0 else { return "GOAWAY on call id \(frame.callID)" }
-            goAway(frame.payload)
+            goAway(frame.payload, context: context)
         default:
             return "a server may not send \(frame.type) frames"
         }
         return nil
     }
 
-    private func goAway(_ payload: ByteBuffer) {
+    private func goAway(_ payload: ByteBuffer, context: ChannelHandlerContext) {
         guard let goAway = try? GoAwayPayload(parsing: payload) else { return }
         var error = Self.decodeStatus(goAway.status)
         if error.code == .ok || error.code == .unknown {
@@ -236,6 +287,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         // Calls the server never accepted can safely go elsewhere: make them retryable.
         for (callID, call) in pending where callID > goAway.lastCallID {
             pending[callID] = nil
+            streamEnded(callID, context: context)
             call.fail(VPCEPError(code: .unavailable, reason: "SERVER_GOING_AWAY",
                                  message: "the server stopped accepting calls on this connection: \(error.message)"))
         }
@@ -285,6 +337,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         closeReason.record(error)
         let calls = pending
         pending.removeAll()
+        slowStreams.removeAll()
         for (_, call) in calls {
             call.fail(error)
         }

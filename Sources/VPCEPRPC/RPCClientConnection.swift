@@ -105,13 +105,22 @@ public final class RPCClientConnection: Sendable {
     public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: MethodDescriptor<Request, Response>, _ request: Request, metadata: CallMetadata
     ) -> ResponseStream<Response> {
+        ResponseStream(startServerStreaming(method, request, metadata: metadata))
+    }
+
+    /// Starts a server-streaming call now; the messages arrive in the returned source.
+    package func startServerStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, metadata: CallMetadata
+    ) -> ResponseStream<Response>.Source {
         let (stream, continuation) = AsyncThrowingStream<Response, any Error>.makeStream()
+        let flow = StreamFlowControl()
+        let source = ResponseStream<Response>.Source(messages: stream, onConsume: { flow.consumed() })
         let encoded: (header: [UInt8], request: [UInt8])
         do {
             encoded = try Self.encode(method.path, request, metadata)
         } catch {
             continuation.finish(throwing: error)
-            return ResponseStream(stream)
+            return source
         }
         let requestID = metadata.requestID
         let startedID = Mutex<UInt32?>(nil)
@@ -137,7 +146,7 @@ public final class RPCClientConnection: Sendable {
                     if error.requestID.isEmpty { error.requestID = requestID }
                     continuation.finish(throwing: error)
                 }
-            }),
+            }, flow: flow),
             onStart: { id in startedID.withLock { $0 = id } }
         )
         let channel = self.channel
@@ -149,7 +158,7 @@ public final class RPCClientConnection: Sendable {
             }
         }
         channel.writeAndFlush(call).whenFailure { _ in continuation.finish(throwing: Self.closedError(closeReason)) }
-        return ResponseStream(stream)
+        return source
     }
 
     /// Sends one unary call and waits for its response message or its error status.

@@ -1,51 +1,93 @@
 /// The responses of a server-streaming call, in order. Iteration ends normally when the call
 /// ends with OK and throws the call's status as a `VPCEPError` otherwise. Stopping early (break,
-/// or cancelling the iterating task) cancels the call on the server.
+/// or cancelling the iterating task) cancels the call on the server. A consumer that falls far
+/// behind makes its connection stop reading until it catches up (docs/PROTOCOL.md §8.2), so a
+/// slow consumer never buffers without bound.
 ///
-/// Iterate it once: it is a single-pass sequence.
+/// Iterate it once: it is a single-pass sequence. The call starts when the iteration does.
 public struct ResponseStream<Element: Sendable>: AsyncSequence, Sendable {
     public typealias Failure = VPCEPError
 
-    private let base: AsyncThrowingStream<Element, any Error>
+    /// Where the messages come from once the call has started.
+    package struct Source: Sendable {
+        var messages: AsyncThrowingStream<Element, any Error>
+        /// Called for every message the consumer takes.
+        var onConsume: @Sendable () -> Void
 
-    package init(_ base: AsyncThrowingStream<Element, any Error>) {
-        self.base = base
+        package init(messages: AsyncThrowingStream<Element, any Error>, onConsume: @escaping @Sendable () -> Void) {
+            self.messages = messages
+            self.onConsume = onConsume
+        }
+    }
+
+    private let start: @Sendable () async throws(VPCEPError) -> Source
+
+    /// A stream whose call starts, by `start`, on the first `next()`.
+    package init(start: @escaping @Sendable () async throws(VPCEPError) -> Source) {
+        self.start = start
+    }
+
+    package init(_ source: Source) {
+        self.start = { source }
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: base.makeAsyncIterator())
+        AsyncIterator(start: start)
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         public typealias Failure = VPCEPError
 
-        private var base: AsyncThrowingStream<Element, any Error>.AsyncIterator
+        private enum State {
+            case notStarted(@Sendable () async throws(VPCEPError) -> Source)
+            case running(AsyncThrowingStream<Element, any Error>.AsyncIterator, onConsume: @Sendable () -> Void)
+            case finished
+        }
 
-        init(base: AsyncThrowingStream<Element, any Error>.AsyncIterator) {
-            self.base = base
+        private var state: State
+
+        init(start: @escaping @Sendable () async throws(VPCEPError) -> Source) {
+            self.state = .notStarted(start)
         }
 
         public mutating func next() async throws(VPCEPError) -> Element? {
-            do {
-                return try await base.next()
-            } catch let error as VPCEPError {
-                throw error
-            } catch is CancellationError {
-                throw VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled by the caller")
-            } catch {
-                throw VPCEPError(code: .unknown, reason: "UNKNOWN", message: "\(error)")
-            }
+            try await next(isolation: nil)
         }
 
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(VPCEPError) -> Element? {
+            if case .notStarted(let start) = state {
+                do {
+                    let source = try await start()
+                    state = .running(source.messages.makeAsyncIterator(), onConsume: source.onConsume)
+                } catch {
+                    state = .finished
+                    throw error
+                }
+            }
+            guard case .running(var iterator, let onConsume) = state else { return nil }
             do {
-                return try await base.next(isolation: actor)
-            } catch let error as VPCEPError {
-                throw error
-            } catch is CancellationError {
-                throw VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled by the caller")
+                let element = try await iterator.next(isolation: actor)
+                if element == nil {
+                    state = .finished
+                } else {
+                    state = .running(iterator, onConsume: onConsume)
+                    onConsume()
+                }
+                return element
             } catch {
-                throw VPCEPError(code: .unknown, reason: "UNKNOWN", message: "\(error)")
+                state = .finished
+                throw Self.vpcepError(error)
+            }
+        }
+
+        private static func vpcepError(_ error: any Error) -> VPCEPError {
+            switch error {
+            case let error as VPCEPError:
+                error
+            case is CancellationError:
+                VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled by the caller")
+            default:
+                VPCEPError(code: .unknown, reason: "UNKNOWN", message: "\(error)")
             }
         }
     }

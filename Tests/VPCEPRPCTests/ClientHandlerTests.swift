@@ -10,10 +10,13 @@ import VPCEPWire
 /// The client side of a connection on a testing channel: calls in, frames out, server frames in.
 private struct ClientHarness {
     let channel = NIOAsyncTestingChannel()
+    let reads = ClientReadCounter()
 
     init() async throws {
         let channel = channel
+        let reads = reads
         try await channel.testingEventLoop.executeInContext {
+            try channel.pipeline.syncOperations.addHandler(reads)
             let handshake = channel.eventLoop.makePromise(of: TLSHandshakeCompleted.self)
             handshake.futureResult.whenFailure { _ in }
             try channel.pipeline.syncOperations.addHandler(
@@ -29,9 +32,18 @@ private struct ClientHarness {
         return promise.futureResult
     }
 
-    func stream(_ events: StreamRecorder) async throws {
+    func stream(_ events: StreamRecorder, flow: StreamFlowControl = StreamFlowControl()) async throws {
         try await channel.writeOutbound(OutboundCall(
-            header: [], request: [], timeout: nil, sink: .stream({ events.append($0) }), onStart: { _ in }))
+            header: [], request: [], timeout: nil, sink: .stream({ events.append($0) }, flow: flow), onStart: { _ in }))
+    }
+
+    /// Reads that got past the handler, after asking for one.
+    func readPasses() async throws -> Bool {
+        try await channel.testingEventLoop.executeInContext { [channel, reads] in
+            let before = reads.count
+            channel.pipeline.read()
+            return reads.count > before
+        }
     }
 
     func receive(_ buffer: ByteBuffer) async throws {
@@ -42,6 +54,17 @@ private struct ClientHarness {
         var buffers: [ByteBuffer] = []
         while let buffer = try await channel.readOutbound(as: ByteBuffer.self) { buffers.append(buffer) }
         return try frames(in: buffers)
+    }
+}
+
+final class ClientReadCounter: ChannelOutboundHandler, Sendable {
+    typealias OutboundIn = Any
+    private let counter = Mutex(0)
+    var count: Int { counter.withLock { $0 } }
+
+    func read(context: ChannelHandlerContext) {
+        counter.withLock { $0 += 1 }
+        context.read()
     }
 }
 
@@ -174,5 +197,28 @@ struct ClientHandlerTests {
         #expect(error.code == .cancelled)
         let sent = try await client.sentFrames()
         #expect(sent.map(\.type) == [.cancel] && sent.first?.callID == 1)
+    }
+
+    @Test("§8.2 a stream consumer far behind makes the client stop reading until it catches up")
+    func streamFlowControl() async throws {
+        let client = try await ClientHarness()
+        let flow = StreamFlowControl()
+        try await client.stream(StreamRecorder(), flow: flow)
+        #expect(try await client.readPasses())
+        var burst = ByteBuffer()
+        for _ in 0..<StreamFlowControl.highWatermark {
+            var frame = frameBytes(.message, callID: 1, encoded(WhoAmIResponse(kind: .tenant, id: "m", region: "", regions: [])))
+            burst.writeBuffer(&frame)
+        }
+        try await client.receive(burst)
+        #expect(try await !client.readPasses(), "the client read on while its consumer was behind")
+        // The consumer takes messages; at the low watermark the held read goes through.
+        let before = client.reads.count
+        for _ in 0..<(StreamFlowControl.highWatermark - StreamFlowControl.lowWatermark - 1) { flow.consumed() }
+        #expect(client.reads.count == before)
+        flow.consumed()
+        try await client.channel.testingEventLoop.executeInContext {}
+        #expect(client.reads.count == before + 1)
+        #expect(try await client.readPasses())
     }
 }

@@ -130,6 +130,29 @@ struct SocketEndToEndTests {
         }
     }
 
+    @Test("§8.2 a slow stream consumer pushes back to the server, then gets every message in order")
+    func slowStreamConsumer() async throws {
+        try await withServer(.defaults { $0.maxBufferedOutboundBytes = 64 * 1024 }) { server in
+            let connection = try await server.connect()
+            defer { Task { await connection.close() } }
+            let total = 3000
+            var iterator = connection.serverStreaming(TestAPI.stream, message("\(total)", ["2048"]), metadata: metadata())
+                .makeAsyncIterator()
+            #expect(try await iterator.next()?.region == "0")
+            // The consumer pauses: the client stops reading, the socket fills, the server's
+            // stream sender waits.
+            while server.statistics.parkedStreamSends == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            var expected = 1
+            while let item = try await iterator.next() {
+                #expect(item.region == "\(expected)")
+                expected += 1
+            }
+            #expect(expected == total)
+        }
+    }
+
     @Test("§4.6 leaving a stream early cancels it on the server")
     func cancelledStream() async throws {
         try await withServer { server in
