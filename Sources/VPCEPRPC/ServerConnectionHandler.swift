@@ -487,10 +487,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             ? lastActivity + configuration.idleTimeout : now + configuration.idleTimeout
         if let interval = configuration.keepaliveInterval {
             let keepaliveDue: NIODeadline
-            if let sent = pingSent {
-                keepaliveDue = sent + configuration.keepaliveTimeout
-            } else if readHeld || !handshakeCompleted {
+            if !handshakeCompleted || isUnderBackpressure(context: context) {
                 keepaliveDue = now + interval
+            } else if let sent = pingSent {
+                keepaliveDue = sent + configuration.keepaliveTimeout
             } else {
                 keepaliveDue = lastRead + interval
             }
@@ -503,6 +503,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Reads held, or the client not taking its responses: the connection is slowed down, not
+    /// dead, and a keepalive PING could not get through. It is not probed meanwhile.
+    private func isUnderBackpressure(context: ChannelHandlerContext) -> Bool {
+        readHeld || !context.channel.isWritable
+    }
+
     private func checkLiveness(context: ChannelHandlerContext) {
         guard context.channel.isActive, !closeStarted else { return }
         let now = context.eventLoop.now
@@ -513,7 +519,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                            lastCallID: machine.lastCallID, context: context)
             return
         }
-        if configuration.keepaliveInterval != nil, handshakeCompleted, !readHeld {
+        if isUnderBackpressure(context: context) {
+            // An outstanding PING's answer may be stuck behind the pressure: start over later.
+            pingSent = nil
+        } else if configuration.keepaliveInterval != nil, handshakeCompleted {
             if let sent = pingSent {
                 if now - sent >= configuration.keepaliveTimeout {
                     logger.info("connection closed: no answer to keepalive PING")

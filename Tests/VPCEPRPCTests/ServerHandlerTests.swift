@@ -394,6 +394,28 @@ struct ServerHandlerTests {
         await harness.finish()
     }
 
+    @Test("§8.3 a connection under backpressure is not probed, so it is not closed for silence")
+    func keepaliveUnderBackpressure() async throws {
+        let harness = try await Harness(configuration: .defaults {
+            $0.keepaliveInterval = .seconds(10); $0.keepaliveTimeout = .seconds(5)
+        })
+        defer { Task { await harness.finish() } }
+        let channel = harness.channel
+        try await channel.testingEventLoop.executeInContext {
+            channel.isWritable = false
+            channel.pipeline.fireChannelWritabilityChanged()
+        }
+        await channel.testingEventLoop.advanceTime(by: .seconds(120))
+        #expect(await harness.isActive)
+        #expect(try await channel.readOutbound(as: ByteBuffer.self) == nil)
+        try await channel.testingEventLoop.executeInContext {
+            channel.isWritable = true
+            channel.pipeline.fireChannelWritabilityChanged()
+        }
+        await channel.testingEventLoop.advanceTime(by: .seconds(10))
+        #expect(try await harness.next().type == .ping)
+    }
+
     @Test("§8 the TLS handshake must finish in time")
     func handshakeTimeout() async throws {
         let harness = try await Harness(identity: nil)
