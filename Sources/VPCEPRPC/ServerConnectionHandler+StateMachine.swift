@@ -87,20 +87,29 @@ extension ServerConnectionHandler {
             return .startCall(callID: callID, payload: frame.payload)
         }
 
+        /// The last call id a GOAWAY may name: the highest accepted, which while draining is the
+        /// one the first GOAWAY named (later calls were refused).
+        var acceptedCallID: UInt32 {
+            if case .draining(let lastCallID) = state { return lastCallID }
+            return lastCallID
+        }
+
         /// A framing error from the decoder: the stream cannot be trusted past it.
         mutating func decodingFailed(_ error: WireError) -> FrameAction {
             if state == .closed { return .ignore }
             if error.code == .frameTooLarge {
+                let accepted = acceptedCallID
                 state = .closed
-                return .goAwayAndClose(lastCallID: lastCallID, VPCEPError(
+                return .goAwayAndClose(lastCallID: accepted, VPCEPError(
                     code: .resourceExhausted, reason: "FRAME_TOO_LARGE", message: error.message))
             }
             return violation(error.message)
         }
 
         private mutating func violation(_ message: String) -> FrameAction {
+            let accepted = acceptedCallID
             state = .closed
-            return .goAwayAndClose(lastCallID: lastCallID, VPCEPError(
+            return .goAwayAndClose(lastCallID: accepted, VPCEPError(
                 code: .invalidArgument, reason: "PROTOCOL_VIOLATION", message: message))
         }
 

@@ -516,7 +516,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             statistics.recordIdleClose()
             goAwayAndClose(VPCEPError(code: .unavailable, reason: "IDLE_TIMEOUT",
                                       message: "no calls for \(configuration.idleTimeout.nanoseconds / 1_000_000) ms"),
-                           lastCallID: machine.lastCallID, context: context)
+                           lastCallID: machine.acceptedCallID, context: context)
             return
         }
         if isUnderBackpressure(context: context) {

@@ -119,4 +119,13 @@ struct ServerStateMachineTests {
         let action = machine.beginDraining()
         #expect(action == .goAway(lastCallID: 0, close: true))
     }
+
+    @Test("§7 a violation while draining names the call id of the first GOAWAY, not refused calls")
+    func violationWhileDraining() {
+        var machine = Machine(maxConcurrentCalls: 10)
+        _ = machine.frameReceived(frame(.call, callID: 1))
+        _ = machine.beginDraining()
+        _ = machine.frameReceived(frame(.call, callID: 2))
+        guard case .goAwayAndClose(1, _) = machine.frameReceived(frame(.status, callID: 1)) else { Issue.record(); return }
+    }
 }
