@@ -180,7 +180,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// is not writable, or every call slot is taken: the client's further frames wait in its own
     /// socket buffers instead of ours.
     func read(context: ChannelHandlerContext) {
-        if shouldHoldReads(context: context) {
+        if !closeStarted, shouldHoldReads(context: context) {
             if !readHeld { statistics.recordReadPause() }
             readHeld = true
         } else {
@@ -438,12 +438,30 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         closeAfterFlush(context: context)
     }
 
+    /// How long a connection the server has finished with keeps reading (and discarding) what the
+    /// client still sends, waiting for it to close.
+    static let closeLinger: TimeAmount = .seconds(2)
+
+    /// Sends what is buffered, then closes our side only (TLS close_notify, TCP FIN) and keeps
+    /// reading until the client closes or `closeLinger` passes. Closing outright while the client
+    /// may still be sending would make the kernel answer with a reset, which can destroy the
+    /// GOAWAY before the client has read it.
     private func closeAfterFlush(context: ChannelHandlerContext) {
         guard !closeStarted else { return }
         closeStarted = true
         _ = machine.close()
         flushIfNeeded(context: context)
-        context.close(promise: nil)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let halfClosed = context.eventLoop.makePromise(of: Void.self)
+        halfClosed.futureResult.whenFailure { _ in bound.value.close(promise: nil) }
+        context.close(mode: .output, promise: halfClosed)
+        let linger = context.eventLoop.scheduleTask(in: Self.closeLinger) { bound.value.close(promise: nil) }
+        context.channel.closeFuture.whenComplete { _ in linger.cancel() }
+        // Reads may be held by backpressure; the client's close must get through.
+        if readHeld {
+            readHeld = false
+            context.read()
+        }
     }
 
     // MARK: Graceful shutdown
