@@ -84,7 +84,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(name: "vpcep", dependencies: ["VPCEPClient", argumentParser], swiftSettings: strict),
+        .executableTarget(name: "vpcep", dependencies: ["VPCEPClient", "VPCEPConfigFile", argumentParser], swiftSettings: strict),
 
         // Tests.
         .testTarget(name: "VPCEPProtoTests", dependencies: ["VPCEPProto"], swiftSettings: strict),

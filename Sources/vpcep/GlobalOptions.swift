@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import VPCEPClient
 
-/// Connection and output options every command takes; flags win over the environment.
+/// Connection and output options every command takes. Flags win over the environment, which wins
+/// over the profile file (see `vpcep config show`).
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Server address HOST:PORT. [env: VPCEP_SERVER] (default: 127.0.0.1:7443)", valueName: "host:port"))
     var server: String?
@@ -22,47 +23,62 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("table or json. [env: VPCEP_OUTPUT] (default: table)", valueName: "format"))
     var output: OutputFormat?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the server. (default: 30)", valueName: "seconds"))
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the server. [env: VPCEP_TIMEOUT] (default: 30)", valueName: "seconds"))
     var timeout: Double?
+
+    @Option(name: .long, help: ArgumentHelp("Profile of the profile file to use. [env: VPCEP_PROFILE]", valueName: "name"))
+    var profile: String?
+
+    @Option(name: .long, help: ArgumentHelp("Profile file. [env: VPCEP_CONFIG] (default: ~/.config/vpcep/config.toml)", valueName: "file"))
+    var config: String?
 
     @Flag(name: [.short, .long], help: "Print only the ids of what the command returns, one per line.")
     var quiet = false
 
+    /// Flags, environment and profile merged.
+    func settings() throws(CLIError) -> CLISettings {
+        try CLISettings(
+            flags: [
+                "server": server, "region": region, "ca": ca, "cert": cert, "key": key, "output": output?.rawValue,
+                "timeout": timeout.map { String($0) },
+            ],
+            profileFlag: profile, configFlag: config
+        )
+    }
+
     var format: OutputFormat {
         if quiet { return .ids }
-        return output ?? ProcessInfo.processInfo.environment["VPCEP_OUTPUT"].flatMap(OutputFormat.init(rawValue:)) ?? .table
+        if let output { return output }
+        // A broken profile file is reported when the client is made; here it only means "table".
+        return (try? settings())?["output"].flatMap(OutputFormat.init(rawValue:)) ?? .table
     }
 
     /// Builds a client from the settings, or says which one is missing.
     func makeClient() throws(CLIError) -> VPCEPClient {
-        let environment = ProcessInfo.processInfo.environment
-        func value(_ flag: String?, _ name: String) -> String? {
-            if let flag, !flag.isEmpty { return flag }
-            if let env = environment[name], !env.isEmpty { return env }
-            return nil
-        }
-        let server = value(self.server, "VPCEP_SERVER") ?? "127.0.0.1:7443"
+        let settings = try settings()
+        let server = settings["server"] ?? "127.0.0.1:7443"
         guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]),
               (1...65535).contains(port), colon != server.startIndex else {
-            throw .configuration("--server must be HOST:PORT, got \"\(server)\"")
+            throw .configuration("--server must be HOST:PORT, got \"\(server)\" (\(settings.values["server"]?.source ?? ""))")
         }
         var host = String(server[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard let ca = value(self.ca, "VPCEP_CA") else { throw .configuration("no CA: pass --ca FILE or set VPCEP_CA") }
-        guard let cert = value(self.cert, "VPCEP_CERT") else {
-            throw .configuration("no client certificate: pass --cert FILE or set VPCEP_CERT")
+        let hint = "; or put it in a profile (vpcep config show says where)"
+        guard let ca = settings["ca"] else { throw .configuration("no CA: pass --ca FILE or set VPCEP_CA" + hint) }
+        guard let cert = settings["cert"] else {
+            throw .configuration("no client certificate: pass --cert FILE or set VPCEP_CERT" + hint)
         }
-        guard let key = value(self.key, "VPCEP_KEY") else { throw .configuration("no client key: pass --key FILE or set VPCEP_KEY") }
-        guard let region = value(self.region, "VPCEP_REGION") else {
-            throw .configuration("no region: pass --region NAME or set VPCEP_REGION")
+        guard let key = settings["key"] else { throw .configuration("no client key: pass --key FILE or set VPCEP_KEY" + hint) }
+        guard let region = settings["region"] else {
+            throw .configuration("no region: pass --region NAME or set VPCEP_REGION" + hint)
         }
-        if let timeout, !(timeout > 0 && timeout <= 3600) {
-            throw .configuration("--timeout must be between 0 and 3600 seconds")
+        guard let timeout = Double(settings["timeout"] ?? "30"), timeout > 0, timeout <= 3600 else {
+            throw .configuration("the timeout must be between 0 and 3600 seconds (\(settings.values["timeout"]?.source ?? ""))")
         }
         do {
             return try VPCEPClient(configuration: .init(
                 host: host, port: port, region: region, caFile: ca, certificateFile: cert, keyFile: key,
-                defaultTimeout: .milliseconds(Int64((timeout ?? 30) * 1000))
+                defaultTimeout: .milliseconds(Int64(timeout * 1000))
             ))
         } catch {
             throw .configuration(error.message)

@@ -80,14 +80,27 @@ enum Output {
         }
     }
 
-    static func printTable(headers: [String], rows: [[String]]) {
+    static func printTable(headers: [String], rows: [[String]], terminalWidth: Int? = Terminal.width) {
         var widths = headers.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
         }
+        // At a terminal, narrow the widest columns until the table fits; cut cells show "…".
+        // Piped output is never cut, so scripts see whole values.
+        if let terminalWidth {
+            let minimum = 8
+            while widths.reduce(0, +) + 2 * (widths.count - 1) > terminalWidth,
+                  let widest = widths.indices.max(by: { widths[$0] < widths[$1] }), widths[widest] > minimum {
+                widths[widest] -= 1
+            }
+        }
+        func fit(_ cell: String, _ width: Int) -> String {
+            cell.count <= width ? cell : String(cell.prefix(max(0, width - 1))) + "…"
+        }
         func line(_ cells: [String]) -> String {
             let padded = cells.enumerated().map { index, cell in
-                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                let cut = fit(cell, widths[index])
+                return index == cells.count - 1 ? cut : cut.padding(toLength: widths[index], withPad: " ", startingAt: 0)
             }.joined(separator: "  ")
             // Empty trailing cells leave no trailing spaces.
             return String(padded.reversed().drop { $0 == " " }.reversed())

@@ -6,13 +6,15 @@ struct VPCEPCommand: AsyncParsableCommand {
         commandName: "vpcep",
         abstract: "Manage VPC endpoint services, their backends, allow-lists, connections, endpoints and quotas.",
         discussion: """
-            Connection settings come from flags or the environment: VPCEP_SERVER, VPCEP_CA, VPCEP_CERT, \
-            VPCEP_KEY, VPCEP_REGION, VPCEP_OUTPUT. Global options may come before or after the command words.
+            Connection settings come from flags, the environment (VPCEP_SERVER, VPCEP_CA, VPCEP_CERT, \
+            VPCEP_KEY, VPCEP_REGION, VPCEP_OUTPUT, VPCEP_TIMEOUT), or a profile in ~/.config/vpcep/config.toml \
+            (see 'vpcep config show --help'). Global options may come before or after the command words. \
+            Shell completion: vpcep --generate-completion-script bash|zsh|fish.
             """,
         subcommands: [
             VPCCommand.self, SubnetCommand.self, LoadBalancerCommand.self, VMCommand.self,
             ServiceCommand.self, PermissionCommand.self, ConnectionCommand.self, EndpointCommand.self, QuotaCommand.self,
-            WhoAmICommand.self,
+            WhoAmICommand.self, ConfigCommand.self,
         ]
     )
 
@@ -35,7 +37,9 @@ struct VPCEPCommand: AsyncParsableCommand {
 
 enum GlobalOptionPlacement {
     /// Global options that take a value, and those that do not.
-    static let valued: Set<String> = ["--server", "--ca", "--cert", "--key", "--region", "--output", "--timeout"]
+    static let valued: Set<String> = [
+        "--server", "--ca", "--cert", "--key", "--region", "--output", "--timeout", "--profile", "--config",
+    ]
     static let flags: Set<String> = ["--quiet", "-q"]
 
     static func moveLeadingGlobalOptions(_ arguments: [String]) -> [String] {

@@ -4,7 +4,7 @@ import VPCEPClient
 struct EndpointCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "endpoint", abstract: "VPC endpoints: how your VPCs reach endpoint services.",
-        subcommands: [Create.self, Get.self, List.self, Update.self, Delete.self]
+        subcommands: [Create.self, Get.self, List.self, Update.self, Delete.self, Wait.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -48,6 +48,43 @@ struct EndpointCommand: AsyncParsableCommand {
         func run() async throws {
             try await global.call({ client throws(VPCEPError) in
                 try await client.getEndpoint(GetEndpointRequest(id: id))
+            }, print: Output.printResource)
+        }
+    }
+
+    struct Wait: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wait until an endpoint reaches a status, then show it.",
+            discussion: "Polls every second; shows progress on a terminal. Exits 0 when the status is reached, 9 (FAILED_PRECONDITION) when the endpoint settles in another final status, 10 on timeout."
+        )
+        @Argument(help: "Endpoint id.") var id: String
+        @Option(name: .customLong("for"), help: "The status to wait for. (default: accepted)") var status: EnumArgument<EndpointStatus>?
+        @Option(help: "Give up after this many seconds. (default: 300)") var waitTimeout: Int = 300
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let target = status?.value ?? .accepted
+            let finals: Set<EndpointStatus> = [.accepted, .rejected, .failed]
+            let started = ContinuousClock.now
+            let deadline = started + .seconds(waitTimeout)
+            try await global.call({ client throws(VPCEPError) in
+                defer { Terminal.endProgress() }
+                while true {
+                    let endpoint = try await client.getEndpoint(GetEndpointRequest(id: id))
+                    if endpoint.status == target { return endpoint }
+                    let shown = JSONValue.shortName(endpoint.status)
+                    if finals.contains(endpoint.status) {
+                        throw VPCEPError(code: .failedPrecondition, reason: "STATUS_NOT_REACHED",
+                                         message: "endpoint \(id) is \(shown), which will not become \(JSONValue.shortName(target)) by itself")
+                    }
+                    guard ContinuousClock.now < deadline else {
+                        throw VPCEPError(code: .deadlineExceeded, reason: "WAIT_TIMED_OUT",
+                                         message: "endpoint \(id) is still \(shown) after \(waitTimeout) s")
+                    }
+                    let seconds = (ContinuousClock.now - started).components.seconds
+                    Terminal.progress("waiting for \(id) to be \(JSONValue.shortName(target)): \(shown), \(seconds) s")
+                    try? await Task.sleep(for: .seconds(1))
+                }
             }, print: Output.printResource)
         }
     }

@@ -28,25 +28,45 @@ struct JSONShapeError: Error, CustomStringConvertible {
     var description: String { "not a JSON object: \(text)" }
 }
 
-/// Runs a built executable with arguments and environment, with no standard input.
+/// Runs a built executable with arguments and environment, with no standard input. Output goes to
+/// temporary files and the exit is awaited without blocking a thread, so a command that waits on
+/// something the test does meanwhile (an acceptance, say) cannot starve the test's own tasks.
 func runCommand(_ executable: URL, _ arguments: [String], environment: [String: String]) async throws -> CommandResult {
+    let folder = FileManager.default.temporaryDirectory
+    let outURL = folder.appendingPathComponent("vpcep-cmd-\(UUID().uuidString).out")
+    let errURL = folder.appendingPathComponent("vpcep-cmd-\(UUID().uuidString).err")
+    _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    defer {
+        try? FileManager.default.removeItem(at: outURL)
+        try? FileManager.default.removeItem(at: errURL)
+    }
+    let outHandle = try FileHandle(forWritingTo: outURL)
+    let errHandle = try FileHandle(forWritingTo: errURL)
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
     process.environment = environment
     process.standardInput = FileHandle.nullDevice
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
+    process.standardOutput = outHandle
+    process.standardError = errHandle
+    let (exited, continuation) = AsyncStream<Int32>.makeStream()
+    process.terminationHandler = { process in
+        continuation.yield(process.terminationStatus)
+        continuation.finish()
+    }
     try process.run()
-    // Read both pipes to the end before waiting, so a large output cannot block the child.
-    async let stdout = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-    async let stderr = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
-    let (outData, errData) = await (stdout, stderr)
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    var status: Int32 = -1
+    for await code in exited {
+        status = code
+        break
+    }
+    try? outHandle.close()
+    try? errHandle.close()
+    let stdout = (try? Data(contentsOf: outURL)) ?? Data()
+    let stderr = (try? Data(contentsOf: errURL)) ?? Data()
+    return CommandResult(status: status, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: stderr, as: UTF8.self))
 }
 
 extension ServerProcess {
