@@ -70,8 +70,17 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
     private let handshake: EventLoopPromise<TLSHandshakeCompleted>
     private let closeReason: CloseReason
+    /// PING the server after this long without a byte from it while calls are pending; nil: never.
+    private let keepaliveInterval: TimeAmount?
+    private let keepaliveTimeout: TimeAmount
+    private var keepaliveTimer: Scheduled<Void>?
+    private var lastRead = NIODeadline.uptimeNanoseconds(0)
+    private var pingSent: NIODeadline?
 
-    init(maxFrameSize: Int, handshake: EventLoopPromise<TLSHandshakeCompleted>, closeReason: CloseReason) {
+    init(maxFrameSize: Int, handshake: EventLoopPromise<TLSHandshakeCompleted>, closeReason: CloseReason,
+         keepaliveInterval: TimeAmount? = nil, keepaliveTimeout: TimeAmount = .seconds(20)) {
+        self.keepaliveInterval = keepaliveInterval
+        self.keepaliveTimeout = keepaliveTimeout
         self.decoder = FrameDecoder(maxFrameSize: maxFrameSize)
         self.handshake = handshake
         self.closeReason = closeReason
@@ -118,6 +127,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             }
         }
         pending[callID] = entry
+        startKeepalive(context: context)
         if case .stream(_, let flow) = call.sink {
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let eventLoop = context.eventLoop
@@ -194,9 +204,65 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         context.read()
     }
 
+    // MARK: Keepalive
+
+    /// Watches the server while calls are pending: PING after `keepaliveInterval` of silence, and
+    /// give up on the connection when nothing arrives within `keepaliveTimeout` after it.
+    private func startKeepalive(context: ChannelHandlerContext) {
+        guard keepaliveInterval != nil, keepaliveTimer == nil else { return }
+        lastRead = context.eventLoop.now
+        pingSent = nil
+        armKeepalive(context: context)
+    }
+
+    private func armKeepalive(context: ChannelHandlerContext) {
+        guard let interval = keepaliveInterval else { return }
+        let now = context.eventLoop.now
+        let due: NIODeadline
+        if readHeld {
+            due = now + interval
+        } else if let sent = pingSent {
+            due = sent + keepaliveTimeout
+        } else {
+            due = lastRead + interval
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        keepaliveTimer = context.eventLoop.scheduleTask(in: max(due - now, .milliseconds(10))) {
+            let (handler, context) = bound.value
+            handler.checkKeepalive(context: context)
+        }
+    }
+
+    private func checkKeepalive(context: ChannelHandlerContext) {
+        keepaliveTimer = nil
+        guard context.channel.isActive, let interval = keepaliveInterval, !pending.isEmpty else { return }
+        let now = context.eventLoop.now
+        if readHeld {
+            // Our own consumer is behind: the answer could not be read anyway.
+            pingSent = nil
+        } else if let sent = pingSent {
+            if now - sent >= keepaliveTimeout {
+                let seconds = Double(keepaliveTimeout.nanoseconds) / 1e9
+                failAll(VPCEPError(code: .unavailable, reason: "KEEPALIVE_TIMEOUT",
+                                   message: "the server did not answer a keepalive PING within \(seconds) s"))
+                context.close(promise: nil)
+                return
+            }
+        } else if now - lastRead >= interval {
+            pingSent = now
+            append(context: context) { buffer in
+                buffer.writeFrame(type: .ping, callID: 0) { $0.writeInteger(UInt64(now.uptimeNanoseconds)) }
+            }
+            flush(context: context)
+        }
+        armKeepalive(context: context)
+    }
+
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = context.eventLoop.now
+        pingSent = nil
         decoder.append(unwrapInboundIn(data))
         guard !violated else { return }
         do {
@@ -326,6 +392,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        keepaliveTimer?.cancel()
+        keepaliveTimer = nil
         let error = VPCEPError(code: .unavailable, reason: "CONNECTION_CLOSED", message: "the connection to the server closed")
         handshake.fail(error)
         failAll(unusable ?? error)

@@ -24,10 +24,15 @@ public final class RPCClientConnection: Sendable {
     /// With `resumeSessions` (the default) the connection offers the session `tlsContext` cached
     /// for `host:port`, and caches the server's new tickets, so that the next connection to the
     /// same server skips the full handshake.
+    ///
+    /// While calls are pending and nothing has arrived for `keepaliveInterval`, the connection
+    /// PINGs the server; when nothing arrives within `keepaliveTimeout` after that, its calls fail
+    /// with `UNAVAILABLE` / `KEEPALIVE_TIMEOUT` and it closes. Nil turns this off.
     public static func connect(
         host: String, port: Int, tlsContext: TLSContext, serverHostname: String? = nil,
         maxFrameSize: Int = 4 * 1024 * 1024, connectTimeout: TimeAmount = .seconds(10),
         resumeSessions: Bool = true,
+        keepaliveInterval: TimeAmount? = .seconds(60), keepaliveTimeout: TimeAmount = .seconds(20),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws(VPCEPError) -> RPCClientConnection {
         let hostname = serverHostname ?? host
@@ -36,6 +41,8 @@ public final class RPCClientConnection: Sendable {
             let eventLoop = group.next()
             let handshake = eventLoop.makePromise(of: TLSHandshakeCompleted.self)
             let closeReason = CloseReason()
+            // A connection that never got going must still complete the promise.
+            defer { handshake.fail(ChannelError.ioOnClosedChannel) }
             let channel = try await ClientBootstrap(group: eventLoop)
                 .connectTimeout(connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -45,7 +52,9 @@ public final class RPCClientConnection: Sendable {
                             TLSHandler(context: tlsContext, serverHostname: hostname, sessionKey: sessionKey)
                         )
                         try channel.pipeline.syncOperations.addHandler(
-                            ClientConnectionHandler(maxFrameSize: maxFrameSize, handshake: handshake, closeReason: closeReason)
+                            ClientConnectionHandler(
+                                maxFrameSize: maxFrameSize, handshake: handshake, closeReason: closeReason,
+                                keepaliveInterval: keepaliveInterval, keepaliveTimeout: keepaliveTimeout)
                         )
                     }
                 }

@@ -12,7 +12,7 @@ private struct ClientHarness {
     let channel = NIOAsyncTestingChannel()
     let reads = ClientReadCounter()
 
-    init() async throws {
+    init(keepaliveInterval: TimeAmount? = nil) async throws {
         let channel = channel
         let reads = reads
         try await channel.testingEventLoop.executeInContext {
@@ -20,7 +20,8 @@ private struct ClientHarness {
             let handshake = channel.eventLoop.makePromise(of: TLSHandshakeCompleted.self)
             handshake.futureResult.whenFailure { _ in }
             try channel.pipeline.syncOperations.addHandler(
-                ClientConnectionHandler(maxFrameSize: 1 << 20, handshake: handshake, closeReason: CloseReason()))
+                ClientConnectionHandler(maxFrameSize: 1 << 20, handshake: handshake, closeReason: CloseReason(),
+                                        keepaliveInterval: keepaliveInterval, keepaliveTimeout: .seconds(5)))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
     }
@@ -220,5 +221,29 @@ struct ClientHandlerTests {
         try await client.channel.testingEventLoop.executeInContext {}
         #expect(client.reads.count == before + 1)
         #expect(try await client.readPasses())
+    }
+
+    @Test("§8.3 with calls pending, the client PINGs a silent server and gives up when it stays silent")
+    func keepalive() async throws {
+        let client = try await ClientHarness(keepaliveInterval: .seconds(10))
+        let loop = client.channel.testingEventLoop
+        // Idle: no probes.
+        await loop.advanceTime(by: .seconds(100))
+        #expect(try await client.sentFrames().isEmpty)
+
+        let call = try await client.unary()
+        #expect(try await client.sentFrames().map(\.type) == [.call])
+        await loop.advanceTime(by: .seconds(10))
+        let ping = try #require(try await client.sentFrames().first)
+        #expect(ping.type == .ping && !ping.flags.contains(.ack) && ping.callID == 0 && ping.payload.readableBytes == 8)
+        try await client.receive(frameBytes(.ping, flags: .ack, callID: 0, Array(ping.payload.readableBytesView)))
+        await loop.advanceTime(by: .seconds(9))
+        #expect(try await client.sentFrames().isEmpty)
+        await loop.advanceTime(by: .seconds(1))
+        #expect(try await client.sentFrames().map(\.type) == [.ping])
+        await loop.advanceTime(by: .seconds(5))
+        let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
+        #expect(error.code == .unavailable && error.reason == "KEEPALIVE_TIMEOUT")
+        try await client.channel.closeFuture.get()
     }
 }
