@@ -30,6 +30,8 @@ public final class VPCEPClient: Sendable {
         public var serverHostname: String?
         /// Deadline of calls whose options name none.
         public var defaultTimeout: Duration = .seconds(30)
+        /// Which failures are retried, how often and how far apart.
+        public var retryPolicy = RetryPolicy()
 
         public init(
             host: String, port: Int, region: String, caFile: String, certificateFile: String, keyFile: String,
@@ -82,17 +84,34 @@ public final class VPCEPClient: Sendable {
         )
     }
 
-    /// Runs one unary call; used by the generated methods. A call the server refused unprocessed
-    /// because the connection was going away (GOAWAY) is sent once more on a new connection.
+    /// Runs one unary call; used by the generated methods. Failures that `retryPolicy` deems safe
+    /// and transient (see `RetryPolicy`) are retried with backoff, on a new connection when the old
+    /// one is gone, within the call's deadline.
     public func unary<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions
     ) async throws(VPCEPError) -> Response {
-        let metadata = metadata(options)
-        let connection = try await currentConnection()
-        do {
-            return try await connection.unary(method, request, metadata: metadata)
-        } catch where error.reason == "SERVER_GOING_AWAY" {
-            return try await currentConnection().unary(method, request, metadata: metadata)
+        var metadata = metadata(options)
+        let policy = configuration.retryPolicy
+        let deadline = metadata.timeout.map { ContinuousClock.now + $0 }
+        var attempt = 1
+        while true {
+            do {
+                let connection = try await currentConnection()
+                return try await connection.unary(method, request, metadata: metadata)
+            } catch {
+                guard attempt < policy.maxAttempts,
+                      policy.shouldRetry(method: method.method, hasIdempotencyKey: !metadata.idempotencyKey.isEmpty, error: error)
+                else { throw error }
+                let pause = policy.backoff(attempt: attempt, hint: error.retryAfter)
+                if let deadline {
+                    let left = deadline - ContinuousClock.now - pause
+                    guard left > .milliseconds(1) else { throw error }
+                    metadata.timeout = left
+                }
+                try? await Task.sleep(for: pause)
+                if Task.isCancelled { throw error }
+                attempt += 1
+            }
         }
     }
 

@@ -1,0 +1,43 @@
+/// When and how often the client repeats a failed call by itself.
+///
+/// Only calls that are safe to repeat are retried: reads (Get…, List…, Describe…, Check, WhoAmI),
+/// writes that carry an idempotency key, and any call the server provably never processed (the
+/// connection could not be made, or the server's GOAWAY said the call was not accepted). Only
+/// transient failures are retried: `UNAVAILABLE`, and statuses that carry a retry-after hint.
+public struct RetryPolicy: Sendable {
+    /// Attempts in all, the first included; 1 disables retries.
+    public var maxAttempts: Int = 4
+    public var initialBackoff: Duration = .milliseconds(50)
+    public var maxBackoff: Duration = .seconds(2)
+    public var multiplier: Double = 2
+
+    public init() {}
+
+    public static let disabled: RetryPolicy = {
+        var policy = RetryPolicy()
+        policy.maxAttempts = 1
+        return policy
+    }()
+
+    static let readPrefixes = ["Get", "List", "Describe"]
+    static let readMethods: Set<String> = ["Check", "WhoAmI"]
+    /// Reasons meaning the server never saw the call.
+    static let notProcessedReasons: Set<String> = ["CONNECTION_FAILED", "SERVER_GOING_AWAY"]
+
+    /// Whether the call named `method` may be sent again after `error`.
+    func shouldRetry(method: String, hasIdempotencyKey: Bool, error: VPCEPError) -> Bool {
+        let transient = error.code == .unavailable || error.retryAfter != nil
+        guard transient else { return false }
+        if Self.notProcessedReasons.contains(error.reason) { return true }
+        return hasIdempotencyKey || Self.readMethods.contains(method) || Self.readPrefixes.contains { method.hasPrefix($0) }
+    }
+
+    /// The pause before attempt `attempt` (1 = the first retry), with full jitter, never shorter
+    /// than the server's retry-after hint.
+    func backoff(attempt: Int, hint: Duration?) -> Duration {
+        var ceiling = initialBackoff
+        for _ in 1..<max(1, attempt) { ceiling = min(maxBackoff, ceiling * multiplier) }
+        let jittered = ceiling * Double.random(in: 0.5...1.0)
+        return max(jittered, hint ?? .zero)
+    }
+}

@@ -1,0 +1,55 @@
+import Testing
+@testable import VPCEPClient
+
+@Suite("Client retry policy")
+struct RetryPolicyTests {
+    private let policy = RetryPolicy()
+    private let unavailable = VPCEPError(code: .unavailable, reason: "CONNECTION_CLOSED", message: "closed")
+
+    @Test("reads are retried on transient failures; writes only with an idempotency key", arguments: [
+        ("GetEndpointService", false, true),
+        ("ListVpcs", false, true),
+        ("DescribeEndpointService", false, true),
+        ("WhoAmI", false, true),
+        ("CreateEndpointService", false, false),
+        ("CreateEndpointService", true, true),
+        ("DeleteEndpoint", false, false),
+        ("AcceptConnections", true, true),
+    ])
+    func safety(method: String, keyed: Bool, retried: Bool) {
+        #expect(policy.shouldRetry(method: method, hasIdempotencyKey: keyed, error: unavailable) == retried)
+    }
+
+    @Test("a call the server never processed is retried whatever it was")
+    func notProcessed() {
+        for reason in ["CONNECTION_FAILED", "SERVER_GOING_AWAY"] {
+            let error = VPCEPError(code: .unavailable, reason: reason, message: "")
+            #expect(policy.shouldRetry(method: "CreateVpc", hasIdempotencyKey: false, error: error))
+        }
+    }
+
+    @Test("definite answers are never retried")
+    func definite() {
+        for code in [StatusCode.invalidArgument, .notFound, .permissionDenied, .failedPrecondition, .deadlineExceeded,
+                     .unauthenticated, .internalError] {
+            let error = VPCEPError(code: code, reason: "X", message: "")
+            #expect(!policy.shouldRetry(method: "GetVpc", hasIdempotencyKey: true, error: error))
+        }
+        let hinted = VPCEPError(code: .resourceExhausted, reason: "TOO_MANY_CONCURRENT_CALLS", message: "",
+                                retryAfter: .milliseconds(100))
+        #expect(policy.shouldRetry(method: "ListVpcs", hasIdempotencyKey: false, error: hinted))
+        let quota = VPCEPError(code: .resourceExhausted, reason: "QUOTA_EXCEEDED", message: "")
+        #expect(!policy.shouldRetry(method: "ListVpcs", hasIdempotencyKey: false, error: quota))
+    }
+
+    @Test("backoff grows, stays under the cap, and honours the server's hint")
+    func backoff() {
+        for attempt in 1...10 {
+            let pause = policy.backoff(attempt: attempt, hint: nil)
+            #expect(pause <= policy.maxBackoff)
+            #expect(pause >= policy.initialBackoff * 0.5)
+        }
+        #expect(policy.backoff(attempt: 1, hint: .seconds(1)) >= .seconds(1))
+        #expect(policy.backoff(attempt: 4, hint: nil) >= .milliseconds(200))
+    }
+}
