@@ -83,10 +83,25 @@ struct VPCEPServerCommand: AsyncParsableCommand {
             "data_dir": "\(settings.dataDirectory.value)",
         ])
 
-        let signal = await Self.waitForTerminationSignal()
-        logger.notice("stopping", metadata: ["signal": "\(signal)"])
-        readiness.markNotReady("shutting down")
-        try? await server.stop()
+        // SIGHUP reloads the certificates and CRL; SIGTERM or SIGINT drains and stops.
+        let (signals, signalSources) = Self.signals()
+        defer { signalSources.forEach { $0.cancel() } }
+        for await signal in signals {
+            if signal == "SIGHUP" {
+                do {
+                    try server.reloadTLS(tlsConfiguration)
+                    logger.notice("reloaded TLS certificates and CRL", metadata: ["signal": "SIGHUP"])
+                } catch {
+                    logger.error("TLS reload refused; the previous certificates stay in use",
+                                 metadata: ["signal": "SIGHUP", "error": "\(error.message)"])
+                }
+                continue
+            }
+            logger.notice("draining", metadata: ["signal": "\(signal)", "grace_seconds": "\(settings.shutdownGrace.value)"])
+            readiness.markNotReady("shutting down")
+            await server.shutdown(gracePeriod: .seconds(settings.shutdownGrace.value))
+            break
+        }
         await admin?.stop()
         try? await store.close()
         logger.notice("stopped")
@@ -111,12 +126,12 @@ struct VPCEPServerCommand: AsyncParsableCommand {
         return "\(error)"
     }
 
-    /// Suspends until SIGTERM or SIGINT arrives and returns its name.
-    private static func waitForTerminationSignal() async -> String {
+    /// SIGHUP, SIGTERM and SIGINT as they arrive, by name, and the sources to keep alive meanwhile.
+    private static func signals() -> (AsyncStream<String>, [any DispatchSourceSignal]) {
         let queue = DispatchQueue(label: "vpcep.signals")
         let (stream, continuation) = AsyncStream<String>.makeStream()
         var sources: [any DispatchSourceSignal] = []
-        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+        for (number, name) in [(SIGHUP, "SIGHUP"), (SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
             // Dispatch delivers the signal only once the default action is off.
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
@@ -124,13 +139,7 @@ struct VPCEPServerCommand: AsyncParsableCommand {
             source.resume()
             sources.append(source)
         }
-        var received = "unknown"
-        for await name in stream {
-            received = name
-            break
-        }
-        sources.forEach { $0.cancel() }
-        return received
+        return (stream, sources)
     }
 }
 

@@ -13,16 +13,20 @@ final class ServerProcess: Sendable {
     private let log: LogBuffer
 
     /// Starts a server; `dataDirectory` lets a second server reopen the first one's data.
-    static func start(dataDirectory: URL? = nil) async throws -> ServerProcess {
+    /// `tlsFiles` replaces the shared CA, server certificate and key (for reload tests).
+    static func start(
+        dataDirectory: URL? = nil, tlsFiles: (ca: String, cert: String, key: String)? = nil, extraArguments: [String] = []
+    ) async throws -> ServerProcess {
         let certificates = TestCertificates.shared
+        let tls = tlsFiles ?? (certificates.ca, certificates.serverCertificate, certificates.serverKey)
         let directory = dataDirectory
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("vpcep-e2e-data-\(UUID().uuidString)")
         let process = Process()
         process.executableURL = RepositoryPaths.executable("vpcep-server")
         process.arguments = [
             "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", directory.path,
-            "--tls-ca", certificates.ca, "--tls-cert", certificates.serverCertificate, "--tls-key", certificates.serverKey,
-        ] + regions.flatMap { ["--region", $0] }
+            "--tls-ca", tls.ca, "--tls-cert", tls.cert, "--tls-key", tls.key,
+        ] + regions.flatMap { ["--region", $0] } + extraArguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VPCEP_") }
         let pipe = Pipe()
         process.standardError = pipe
@@ -84,6 +88,17 @@ final class ServerProcess: Sendable {
 
     /// The port of the plain-HTTP admin listener (/metrics, /healthz, /readyz).
     var adminPort: Int? { Self.port(in: log.text, lineContaining: "admin listener") }
+
+    /// Sends a signal (SIGHUP, SIGTERM, …) without waiting.
+    func send(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to exit by itself; returns the exit status.
+    func waitForExit() async -> Int32 {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        return process.terminationStatus
+    }
 
     /// Sends SIGTERM and waits for the exit; returns the exit status.
     @discardableResult
