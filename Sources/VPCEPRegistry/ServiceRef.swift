@@ -35,6 +35,17 @@ struct ServiceRef: Sendable {
     var notFound: RegistryError {
         .notFound("SERVICE_NOT_FOUND", "no such endpoint service", field: field)
     }
+
+    /// For a consumer connecting: the same answer whether the service is missing or merely not
+    /// open to the caller, with what would admit it if it does exist.
+    func notFoundForConsumer(_ scope: Scope) -> RegistryError {
+        let entry = scope.isOperator ? "*" : "iam:domain::\(scope.ownerID)"
+        return .notFound(
+            "SERVICE_NOT_FOUND",
+            "no endpoint service by that \(field == "service_name" ? "name" : "id") is open to you in region \(scope.region); "
+                + "if it exists, its owner must add \(entry) to its allow-list",
+            field: field)
+    }
 }
 
 extension Registry {
