@@ -138,12 +138,18 @@ extension GlobalOptions {
         do {
             let client = try makeClient()
             let response: Response
+            // A person at a terminal sees that something is happening when the server is slow.
+            let spinner = Task { await Terminal.spinWhileWaiting() }
             do {
                 response = try await body(client)
             } catch {
+                spinner.cancel()
+                await spinner.value
                 await client.close()
                 throw CLIError(error: error)
             }
+            spinner.cancel()
+            await spinner.value
             await client.close()
             render(response, format)
         } catch let error as CLIError {

@@ -27,6 +27,23 @@ enum Terminal {
         FileHandle.standardError.write(Data("\r\u{1B}[2K\(text)".utf8))
     }
 
+    /// After half a second without an answer, a spinner on stderr until the task is cancelled.
+    /// Nothing at all when stderr is not a terminal.
+    static func spinWhileWaiting() async {
+        guard stderrIsTerminal else { return }
+        guard (try? await Task.sleep(for: .milliseconds(500))) != nil else { return }
+        let frames = ["|", "/", "-", "\\"]
+        var index = 0
+        let started = ContinuousClock.now
+        while !Task.isCancelled {
+            let seconds = (ContinuousClock.now - started).components.seconds
+            progress("\(frames[index % frames.count]) waiting for the server (\(seconds) s)")
+            index += 1
+            guard (try? await Task.sleep(for: .milliseconds(120))) != nil else { break }
+        }
+        endProgress()
+    }
+
     static func endProgress() {
         guard stderrIsTerminal else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))

@@ -128,3 +128,16 @@ struct CLIDailyUseTests {
         }
     }
 }
+
+@Suite("CLI shell completion")
+struct CLICompletionTests {
+    @Test("completion scripts for bash, zsh and fish come from the argument parser", arguments: ["bash", "zsh", "fish"])
+    func completion(shell: String) async throws {
+        let result = try await runCommand(RepositoryPaths.executable("vpcep"), ["--generate-completion-script", shell],
+                                          environment: ProcessInfo.processInfo.environment)
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("vpcep"))
+        #expect(result.stdout.contains("endpoint"))
+        #expect(result.stdout.contains("permission"))
+    }
+}
