@@ -1,13 +1,13 @@
 import Foundation
 
 /// What an endpoint service forwards to.
-public enum BackendKind: String, Sendable, Hashable, CaseIterable {
+public enum BackendKind: String, Sendable, Hashable, Codable, CaseIterable {
     case loadBalancer = "load_balancer"
     case vm = "vm"
 }
 
 /// A load balancer or a server (VM) in a VPC's subnet: the backend of endpoint services.
-public struct Backend: Sendable, Hashable {
+public struct Backend: Sendable, Hashable, Codable {
     public var id: String
     public var kind: BackendKind
     public var vpcID: String

@@ -19,14 +19,19 @@ public enum Caller: Sendable, Hashable {
     }
 }
 
-/// What every registry call carries besides its request: the caller and the region named by the call.
+/// What every registry call carries besides its request: the caller, the region named by the call and,
+/// for mutations, the caller's idempotency key.
 public struct CallContext: Sendable {
     public var caller: Caller
     public var region: String
+    /// Empty: none given. Otherwise a mutation returns the first outcome of the same request made with this key
+    /// by the same caller in the same region (see `Registry.write(_:_:request:_:)`). Reads ignore it.
+    public var idempotencyKey: String
 
-    public init(caller: Caller, region: String) {
+    public init(caller: Caller, region: String, idempotencyKey: String = "") {
         self.caller = caller
         self.region = region
+        self.idempotencyKey = idempotencyKey
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 
 /// `pendingAcceptance | creating → accepted`, `pendingAcceptance | accepted → rejected`; `failed` when its
 /// service went away while it waited. `creating` and `deleting` are never visible (there is no data plane).
-public enum EndpointStatus: String, Sendable, Hashable, CaseIterable {
+public enum EndpointStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case pendingAcceptance
     case creating
     case accepted
@@ -15,7 +15,7 @@ public enum EndpointStatus: String, Sendable, Hashable, CaseIterable {
 }
 
 /// A consumer's VPC endpoint to an endpoint service.
-public struct Endpoint: Sendable, Hashable {
+public struct Endpoint: Sendable, Hashable, Codable {
     public var id: String
     /// The consumer.
     public var ownerID: String
@@ -87,7 +87,7 @@ public struct Endpoint: Sendable, Hashable {
 }
 
 /// The provider's view of an endpoint on one of its services.
-public struct Connection: Sendable, Hashable {
+public struct Connection: Sendable, Hashable, Codable {
     /// The endpoint's id.
     public var id: String
     public var markerID: UInt64
@@ -115,7 +115,7 @@ public struct Connection: Sendable, Hashable {
 }
 
 /// The request to create an endpoint. The service is named by exactly one of `serviceID` and `serviceName`.
-public struct EndpointSpec: Sendable, Hashable {
+public struct EndpointSpec: Sendable, Hashable, Codable {
     public var serviceID: String?
     public var serviceName: String?
     public var vpcID: String
@@ -147,7 +147,7 @@ public struct EndpointSpec: Sendable, Hashable {
 }
 
 /// What an endpoint update changes; `nil` leaves a field as it is.
-public struct EndpointUpdate: Sendable, Hashable {
+public struct EndpointUpdate: Sendable, Hashable, Codable {
     /// Replaces the whole list; empty clears it.
     public var whitelist: [String]?
     public var enableWhitelist: Bool?

@@ -1,13 +1,13 @@
 import Foundation
 
 /// `interface` is what tenants publish; `gateway` is for cloud services and needs an operator.
-public enum ServiceType: String, Sendable, Hashable, CaseIterable {
+public enum ServiceType: String, Sendable, Hashable, Codable, CaseIterable {
     case interface
     case gateway
 }
 
 /// `creating → available | failed`, `available → deleting`.
-public enum ServiceStatus: String, Sendable, Hashable, CaseIterable {
+public enum ServiceStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case creating
     case available
     case failed
@@ -15,7 +15,7 @@ public enum ServiceStatus: String, Sendable, Hashable, CaseIterable {
 }
 
 /// How the backend learns the real client address.
-public enum ClientIPMode: String, Sendable, Hashable, CaseIterable {
+public enum ClientIPMode: String, Sendable, Hashable, Codable, CaseIterable {
     /// Nothing is carried (the default).
     case close
     /// Client IP, port and marker id in a TCP option (TOA).
@@ -27,7 +27,7 @@ public enum ClientIPMode: String, Sendable, Hashable, CaseIterable {
 }
 
 /// One port of a service: consumers connect to `terminalPort` on their endpoint, the backend listens on `servicePort`.
-public struct PortMapping: Sendable, Hashable {
+public struct PortMapping: Sendable, Hashable, Codable {
     public var terminalPort: Int
     public var servicePort: Int
     /// `TCP` (an empty string means TCP).
@@ -40,7 +40,7 @@ public struct PortMapping: Sendable, Hashable {
     }
 }
 
-public struct Tag: Sendable, Hashable {
+public struct Tag: Sendable, Hashable, Codable {
     public var key: String
     public var value: String
 
@@ -51,7 +51,7 @@ public struct Tag: Sendable, Hashable {
 }
 
 /// A private service a provider publishes from its VPC.
-public struct EndpointService: Sendable, Hashable {
+public struct EndpointService: Sendable, Hashable, Codable {
     public var id: String
     /// `{region}.{name}.{id}`, or `{region}.{id}` without a name.
     public var serviceName: String
@@ -116,7 +116,7 @@ public struct EndpointService: Sendable, Hashable {
 
 /// The request to create an endpoint service. `nil` optionals take their defaults
 /// (approval on, client-IP mode close, type interface); `backendKind` is required.
-public struct EndpointServiceSpec: Sendable, Hashable {
+public struct EndpointServiceSpec: Sendable, Hashable, Codable {
     public var vpcID: String
     public var backendKind: BackendKind?
     public var backendID: String
@@ -172,7 +172,7 @@ public struct EndpointServiceFilter: Sendable, Hashable {
 }
 
 /// What an update changes; `nil` leaves a field as it is. `ports` replaces the whole list.
-public struct EndpointServiceUpdate: Sendable, Hashable {
+public struct EndpointServiceUpdate: Sendable, Hashable, Codable {
     public var approvalEnabled: Bool?
     public var name: String?
     public var ports: [PortMapping]?

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One entry of a service's allow-list: who may create endpoints to it.
-public struct Permission: Sendable, Hashable {
+public struct Permission: Sendable, Hashable, Codable {
     public var id: String
     public var serviceID: String
     /// `iam:domain::<tenant-id>` or `*`.
@@ -34,7 +34,7 @@ public struct Permission: Sendable, Hashable {
 }
 
 /// A permission to add.
-public struct PermissionEntry: Sendable, Hashable {
+public struct PermissionEntry: Sendable, Hashable, Codable {
     public var permission: String
     public var description: String
 

@@ -1,4 +1,4 @@
-public enum QuotaType: String, Sendable, Hashable, CaseIterable {
+public enum QuotaType: String, Sendable, Hashable, Codable, CaseIterable {
     case endpointService = "endpoint_service"
     case endpoint = "endpoint"
 
@@ -11,7 +11,7 @@ public enum QuotaType: String, Sendable, Hashable, CaseIterable {
     }
 }
 
-public struct Quota: Sendable, Hashable {
+public struct Quota: Sendable, Hashable, Codable {
     public var type: QuotaType
     public var used: Int
     public var limit: Int

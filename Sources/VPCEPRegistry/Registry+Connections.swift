@@ -43,7 +43,8 @@ extension Registry {
             }
         }
         let now = now()
-        return try await write { tx in
+        let method = accept ? "acceptConnections" : "rejectConnections"
+        return try await write(ctx, method, request: [serviceID, serviceName, endpointIDs]) { tx in
             let service = try await Self.ownedService(tx, ref, scope: scope)
             var result: [Connection] = []
             for (i, id) in endpointIDs.enumerated() {
@@ -85,7 +86,8 @@ extension Registry {
         }
         try Validation.description(description)
         let now = now()
-        return try await write { tx in
+        let request: [any Encodable] = [serviceID, serviceName, endpointID, description]
+        return try await write(ctx, "updateConnectionDescription", request: request) { tx in
             let service = try await Self.ownedService(tx, ref, scope: scope)
             guard var endpoint = try await tx.endpoint(id: endpointID), endpoint.serviceID == service.id else {
                 throw RegistryError.notFound("CONNECTION_NOT_FOUND", "no such endpoint on this service", field: "endpoint_id")

@@ -31,7 +31,7 @@ extension Registry {
         let now = now()
         let clientIPMode = spec.clientIPMode ?? .close
         let limitType = QuotaType.endpointService
-        let stored = try await write { tx in
+        let stored = try await write(ctx, "createEndpointService", request: [spec]) { tx in
             _ = try await Self.ownedVPC(tx, id: spec.vpcID, scope: scope)
             guard let backend = try await tx.backend(id: spec.backendID), backend.kind == backendKind,
                 scope.owns(region: backend.region, ownerID: backend.ownerID)

@@ -15,7 +15,7 @@ extension Registry {
         try Validation.tags(spec.tags)
         let id = makeID()
         let now = now()
-        let stored = try await write { tx in
+        let stored = try await write(ctx, "createEndpoint", request: [spec]) { tx in
             // The service first: one the caller cannot see is not found, whatever else is wrong.
             guard let service = try await ref.find(tx) else { throw ref.notFoundForConsumer(scope) }
             let permissions = try await tx.permissions(serviceID: service.id)
@@ -84,7 +84,7 @@ extension Registry {
         let whitelist = try update.whitelist.map { list throws(RegistryError) in try Validation.whitelist(list) }
         if let description = update.description { try Validation.description(description) }
         let now = now()
-        let updated = try await write { tx in
+        let updated = try await write(ctx, "updateEndpoint", request: [id, update]) { tx in
             var endpoint = try await Self.ownedEndpoint(tx, id: id, scope: scope)
             let before = endpoint
             if let whitelist { endpoint.whitelist = whitelist }
@@ -102,7 +102,7 @@ extension Registry {
     public func deleteEndpoint(_ ctx: CallContext, id: String) async throws(RegistryError) {
         let scope = try scope(ctx)
         guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
-        try await write { tx in
+        try await write(ctx, "deleteEndpoint", request: [id]) { tx in
             let endpoint = try await Self.ownedEndpoint(tx, id: id, scope: scope)
             try await tx.deleteEndpoint(id: endpoint.id)
         }

@@ -10,8 +10,10 @@ extension Registry {
         let vpc = VPC(
             id: makeID(), name: name, cidr: block.description, region: scope.region, ownerID: scope.ownerID,
             createdAt: now, updatedAt: now)
-        try await write { tx in try await tx.insertVPC(vpc) }
-        return vpc
+        return try await write(ctx, "createVPC", request: [name, cidr]) { tx in
+            try await tx.insertVPC(vpc)
+            return vpc
+        }
     }
 
     public func listVPCs(_ ctx: CallContext, page: PageRequest) async throws(RegistryError) -> ListResult<VPC> {
@@ -34,7 +36,7 @@ extension Registry {
         let subnet = Subnet(
             id: makeID(), vpcID: vpcID, name: name, cidr: block.description, region: scope.region,
             ownerID: scope.ownerID, createdAt: now, updatedAt: now)
-        try await write { tx in
+        return try await write(ctx, "createSubnet", request: [vpcID, name, cidr]) { tx in
             let vpc = try await Self.ownedVPC(tx, id: vpcID, scope: scope)
             let vpcBlock = try Self.storedCIDR(vpc.cidr)
             guard vpcBlock.contains(block) else {
@@ -47,8 +49,8 @@ extension Registry {
                 }
             }
             try await tx.insertSubnet(subnet)
+            return subnet
         }
-        return subnet
     }
 
     public func listSubnets(_ ctx: CallContext, vpcID: String?, page: PageRequest) async throws(RegistryError) -> ListResult<Subnet> {
@@ -74,7 +76,8 @@ extension Registry {
         let id = makeID()
         let region = scope.region
         let ownerID = scope.ownerID
-        return try await write { tx in
+        let request: [any Encodable] = [kind, vpcID, subnetID, name, ip, ingressCIDRs]
+        return try await write(ctx, "createBackend", request: request) { tx in
             _ = try await Self.ownedVPC(tx, id: vpcID, scope: scope)
             let subnet = try await Self.ownedSubnet(tx, id: subnetID, vpcID: vpcID, scope: scope)
             let address = try await Self.allocateIP(tx, subnet: subnet, requested: requested)

@@ -3,7 +3,7 @@ extension Registry {
     public func deleteVPC(_ ctx: CallContext, id: String) async throws(RegistryError) {
         let scope = try scope(ctx)
         guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
-        try await write { tx in
+        try await write(ctx, "deleteVPC", request: [id]) { tx in
             guard let vpc = try await tx.vpc(id: id), scope.canRead(region: vpc.region, ownerID: vpc.ownerID) else {
                 throw RegistryError.notFound("VPC_NOT_FOUND", "no such VPC", field: "id")
             }
@@ -16,7 +16,7 @@ extension Registry {
     public func deleteSubnet(_ ctx: CallContext, id: String) async throws(RegistryError) {
         let scope = try scope(ctx)
         guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
-        try await write { tx in
+        try await write(ctx, "deleteSubnet", request: [id]) { tx in
             guard let subnet = try await tx.subnet(id: id), scope.canRead(region: subnet.region, ownerID: subnet.ownerID)
             else {
                 throw RegistryError.notFound("SUBNET_NOT_FOUND", "no such subnet", field: "id")
@@ -31,7 +31,7 @@ extension Registry {
     public func deleteBackend(_ ctx: CallContext, kind: BackendKind, id: String) async throws(RegistryError) {
         let scope = try scope(ctx)
         guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
-        try await write { tx in
+        try await write(ctx, "deleteBackend", request: [kind, id]) { tx in
             guard let backend = try await tx.backend(id: id), backend.kind == kind,
                 scope.canRead(region: backend.region, ownerID: backend.ownerID)
             else {

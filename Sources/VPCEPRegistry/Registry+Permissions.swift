@@ -11,7 +11,7 @@ extension Registry {
         try Validation.permissionEntries(entries)
         let now = now()
         let ids = entries.map { _ in makeID() }
-        return try await write { tx in
+        return try await write(ctx, "addPermissions", request: [serviceID, serviceName, entries]) { tx in
             let service = try await Self.ownedService(tx, ref, scope: scope)
             var existing = try await tx.permissions(serviceID: service.id)
             var result: [Permission] = []
@@ -52,7 +52,8 @@ extension Registry {
                 "TOO_MANY_PERMISSIONS", "at most \(Validation.maxPermissionsPerRequest) entries per request",
                 field: "permissions")
         }
-        return try await write { tx in
+        let request: [any Encodable] = [serviceID, serviceName, permissions, ids]
+        return try await write(ctx, "removePermissions", request: request) { tx in
             let service = try await Self.ownedService(tx, ref, scope: scope)
             let names = Set(permissions)
             let idSet = Set(ids)

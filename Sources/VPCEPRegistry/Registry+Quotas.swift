@@ -36,7 +36,7 @@ extension Registry {
             throw .invalid("QUOTA_LIMIT_OUT_OF_RANGE", "limit must be 0-\(Validation.maxQuotaLimit)", field: "limit")
         }
         let region = scope.region
-        return try await write { tx in
+        return try await write(ctx, "setQuota", request: [tenantID, type, limit]) { tx in
             try await tx.setQuotaLimit(ownerID: tenantID, region: region, type: type, limit: limit)
             let used = switch type {
             case .endpointService: try await tx.countEndpointServices(ownerID: tenantID, region: region)

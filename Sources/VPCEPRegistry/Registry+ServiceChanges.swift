@@ -18,7 +18,7 @@ extension Registry {
         if let description = update.description { try Validation.description(description) }
         let ref = try ServiceRef(id: id, name: nil, idField: "id")
         let now = now()
-        let updated = try await write { tx in
+        let updated = try await write(ctx, "updateEndpointService", request: [id, update]) { tx in
             var service = try await Self.ownedService(tx, ref, scope: scope)
             if let expected = update.expectedRevision, expected != service.revision {
                 throw RegistryError(
@@ -62,7 +62,7 @@ extension Registry {
         guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
         let ref = try ServiceRef(id: id, name: nil, idField: "id")
         let now = now()
-        try await write { tx in
+        try await write(ctx, "deleteEndpointService", request: [id]) { tx in
             let service = try await Self.ownedService(tx, ref, scope: scope)
             let endpoints = try await tx.endpoints(serviceID: service.id)
             let connected = endpoints.filter(\.status.isConnected).count

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where the registry keeps its state. Stores are dumb: every rule (validation, ownership, region
 /// scoping, quotas, allocation) lives in `Registry`; a store reads and writes records.
 ///
@@ -110,6 +112,13 @@ public protocol RegistryTransaction: RegistryReader {
     func deleteSubnet(id: String) async throws
     /// Removes the backend and frees its address.
     func deleteBackend(id: String) async throws
+
+    /// The record of `key` for this owner and region, expired or not.
+    func idempotencyRecord(ownerID: String, region: String, key: String) async throws -> IdempotencyRecord?
+    /// Stores the record, replacing any (expired) one with the same owner, region and key.
+    func saveIdempotencyRecord(_ record: IdempotencyRecord) async throws
+    /// Deletes up to `limit` records whose `expiresAt` is at or before `date`; returns how many.
+    func deleteIdempotencyRecords(expiredBy date: Date, limit: Int) async throws -> Int
 }
 
 /// A failure of the store itself (not of a rule).

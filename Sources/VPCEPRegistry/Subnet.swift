@@ -1,7 +1,7 @@
 import Foundation
 
 /// A subnet of a VPC: inside the VPC's CIDR, not overlapping its siblings or 198.19.128.0/17.
-public struct Subnet: Sendable, Hashable {
+public struct Subnet: Sendable, Hashable, Codable {
     public var id: String
     public var vpcID: String
     public var name: String

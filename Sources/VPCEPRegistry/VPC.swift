@@ -1,7 +1,7 @@
 import Foundation
 
 /// A tenant's virtual network in one region.
-public struct VPC: Sendable, Hashable {
+public struct VPC: Sendable, Hashable, Codable {
     public var id: String
     /// 1-64 of `[A-Za-z0-9_.-]`; not unique.
     public var name: String

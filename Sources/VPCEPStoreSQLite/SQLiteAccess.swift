@@ -296,6 +296,43 @@ final class SQLiteAccess: RegistryTransaction {
         }
     }
 
+    // MARK: Idempotency records
+
+    private static let idempotencyColumns =
+        "owner_id, region, idempotency_key, method, fingerprint, result, created_at, expires_at"
+
+    func idempotencyRecord(ownerID: String, region: String, key: String) async throws -> IdempotencyRecord? {
+        try await rows(
+            "SELECT \(Self.idempotencyColumns) FROM idempotency_records WHERE owner_id = ? AND region = ? AND idempotency_key = ?",
+            [.text(ownerID), .text(region), .text(key)]
+        ).first.map { row in
+            IdempotencyRecord(
+                ownerID: try row.text("owner_id"), region: try row.text("region"), key: try row.text("idempotency_key"),
+                method: try row.text("method"), fingerprint: try row.text("fingerprint"), result: try row.text("result"),
+                createdAt: try row.date("created_at"), expiresAt: try row.date("expires_at"))
+        }
+    }
+
+    func saveIdempotencyRecord(_ record: IdempotencyRecord) async throws {
+        try await execute(
+            "INSERT OR REPLACE INTO idempotency_records (\(Self.idempotencyColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                .text(record.ownerID), .text(record.region), .text(record.key), .text(record.method),
+                .text(record.fingerprint), .text(record.result), .date(record.createdAt), .date(record.expiresAt),
+            ])
+    }
+
+    func deleteIdempotencyRecords(expiredBy date: Date, limit: Int) async throws -> Int {
+        try await rows(
+            """
+            DELETE FROM idempotency_records WHERE rowid IN
+                (SELECT rowid FROM idempotency_records WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)
+            RETURNING 1
+            """,
+            [.date(date), .integer(SQLiteInt64(limit))]
+        ).count
+    }
+
     // MARK: Permissions
 
     private static let permissionColumns =

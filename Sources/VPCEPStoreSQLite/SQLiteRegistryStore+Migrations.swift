@@ -156,6 +156,23 @@ extension SQLiteRegistryStore {
             """,
             "INSERT INTO sequences (name, value) VALUES ('marker_id', 0)",
         ],
+        // 3: idempotency keys. One row per (owner, region, key): the first successful outcome, until it expires.
+        [
+            """
+            CREATE TABLE idempotency_records (
+                owner_id TEXT NOT NULL,
+                region TEXT NOT NULL,
+                idempotency_key TEXT NOT NULL,
+                method TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                result TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                PRIMARY KEY (owner_id, region, idempotency_key)
+            ) STRICT
+            """,
+            "CREATE INDEX idempotency_records_by_expiry ON idempotency_records (expires_at)",
+        ],
     ]
 
     /// The schema version this build writes.
