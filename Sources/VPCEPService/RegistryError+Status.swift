@@ -9,9 +9,10 @@ extension RegistryError: VPCEPErrorConvertible {
 }
 
 extension ServerCallContext {
-    /// The registry's view of the caller: who (from the certificate) and where (from the call).
+    /// The registry's view of the caller: who (from the certificate), where and with which idempotency key
+    /// (from the call header).
     var registryContext: CallContext {
         let caller: Caller = peer.kind == .operator ? .operator(peer.id) : .tenant(peer.id)
-        return CallContext(caller: caller, region: region)
+        return CallContext(caller: caller, region: region, idempotencyKey: idempotencyKey)
     }
 }
