@@ -16,6 +16,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "VPCEPClient", targets: ["VPCEPClient"]),
+        .library(name: "VPCEPBenchSupport", targets: ["VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPProto"]),
         .executable(name: "vpcep-server", targets: ["vpcep-server"]),
         .executable(name: "vpcep", targets: ["vpcep"]),
     ],

@@ -1,0 +1,226 @@
+// The load generator of Benchmarks/run.sh. Each subcommand prints one JSON object on stdout.
+//
+//   vpcep-bench seed    --port P --tls-ca CA --tls-cert CRT --tls-key KEY            -> {"serviceId": ...}
+//   vpcep-bench read    --target vpcep|grpc --port P --conns C --inflight K --warmup S --duration S
+//                       --service ID --server-pids PID[,PID] (+ TLS options)      -> throughput, latency, CPU, RSS
+//   vpcep-bench creates --port P --callers N --warmup S --duration S --server-pids PID (+ TLS options)
+//
+// Latency percentiles are exact (every call's latency is kept and sorted), not histogram buckets.
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GRPCPeerService
+import NIOCore
+import NIOPosix
+import Synchronization
+import VPCEPClient
+import VPCEPProto
+import VPCEPRPC
+import VPCEPTLS
+
+func option(_ name: String, _ fallback: String? = nil) -> String {
+    let args = CommandLine.arguments
+    if let i = args.firstIndex(of: name), i + 1 < args.count { return args[i + 1] }
+    guard let fallback else { FileHandle.standardError.write(Data("vpcep-bench: \(name) is required\n".utf8)); exit(2) }
+    return fallback
+}
+
+let port = Int(option("--port"))!
+let caFile = option("--tls-ca")
+let certFile = option("--tls-cert")
+let keyFile = option("--tls-key")
+let region = option("--region", "eu-west-1")
+
+/// CPU seconds (user + system) and RSS of the server process(es), from /proc.
+struct ProcSample {
+    var cpuSeconds: Double = 0
+    var rssKiB: Int = 0
+
+    static func take(_ pids: [Int]) -> ProcSample {
+        var sample = ProcSample()
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        for pid in pids {
+            if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+               let close = stat.lastIndex(of: ")") {
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                // fields[0] is the state (field 3); utime and stime are fields 14 and 15.
+                sample.cpuSeconds += (Double(fields[11]) ?? 0) / ticks + (Double(fields[12]) ?? 0) / ticks
+            }
+            if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) {
+                sample.rssKiB += Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+            }
+        }
+        return sample
+    }
+}
+
+let serverPIDs = option("--server-pids", "").split(separator: ",").compactMap { Int($0) }
+
+func clientTLS() throws -> TLSContext {
+    try TLSContext.client(TLSConfiguration(certificateChainFile: certFile, privateKeyFile: keyFile, trustRootsFile: caFile))
+}
+
+func json(_ object: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// Runs `workers` loops of `call` until the measure window ends; returns latencies (ns) of calls
+/// that started after the warm-up and finished within the window, and the errors in the window.
+func drive(
+    workers: Int, warmup: Double, duration: Double, call: @escaping @Sendable (Int) async throws -> Void
+) async -> (latencies: [UInt64], errors: Int, window: Double, before: ProcSample, after: ProcSample) {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let measureStart = start + .milliseconds(Int(warmup * 1000))
+    let measureEnd = measureStart + .milliseconds(Int(duration * 1000))
+    let sampler = Task { () -> (ProcSample, ProcSample) in
+        try? await Task.sleep(until: measureStart, clock: clock)
+        let before = ProcSample.take(serverPIDs)
+        try? await Task.sleep(until: measureEnd, clock: clock)
+        return (before, ProcSample.take(serverPIDs))
+    }
+    let results = await withTaskGroup(of: ([UInt64], Int).self) { group in
+        for worker in 0..<workers {
+            group.addTask {
+                var latencies: [UInt64] = []
+                latencies.reserveCapacity(1 << 16)
+                var errors = 0
+                while true {
+                    let t0 = clock.now
+                    if t0 >= measureEnd { break }
+                    var failed = false
+                    do { try await call(worker) } catch { failed = true }
+                    let t1 = clock.now
+                    if t0 >= measureStart && t1 <= measureEnd {
+                        if failed { errors += 1 } else {
+                            let d = t1 - t0
+                            latencies.append(UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000))
+                        }
+                    }
+                    if failed { try? await Task.sleep(for: .milliseconds(1)) }
+                }
+                return (latencies, errors)
+            }
+        }
+        var all: [UInt64] = []
+        var errors = 0
+        for await (latencies, e) in group { all.append(contentsOf: latencies); errors += e }
+        return (all, errors)
+    }
+    let (before, after) = await sampler.value
+    return (results.0, results.1, duration, before, after)
+}
+
+func report(_ scenario: String, _ r: (latencies: [UInt64], errors: Int, window: Double, before: ProcSample, after: ProcSample)) {
+    let sorted = r.latencies.sorted()
+    func pct(_ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return Double(sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]) / 1000
+    }
+    let calls = sorted.count
+    json([
+        "scenario": scenario, "calls": calls, "errors": r.errors, "rps": Double(calls) / r.window,
+        "p50_us": pct(0.50), "p90_us": pct(0.90), "p99_us": pct(0.99), "p999_us": pct(0.999),
+        "server_cpu_us_per_call": calls > 0 ? (r.after.cpuSeconds - r.before.cpuSeconds) / Double(calls) * 1e6 : 0,
+        "server_rss_kib": r.after.rssKiB,
+    ])
+}
+
+let metadata = CallMetadata(region: region, timeout: .seconds(10), requestID: "")
+
+switch CommandLine.arguments.dropFirst().first {
+case "seed":
+    let client = try VPCEPClient(configuration: .init(host: "127.0.0.1", port: port, region: region, caFile: caFile,
+                                                      certificateFile: certFile, keyFile: keyFile))
+    let vpc = try await client.createVpc(CreateVpcRequest(name: "bench-vpc", cidr: "10.20.0.0/16"))
+    let subnet = try await client.createSubnet(CreateSubnetRequest(vpcId: vpc.id, name: "bench-subnet", cidr: "10.20.1.0/24"))
+    let lb = try await client.createLoadBalancer(CreateLoadBalancerRequest(
+        vpcId: vpc.id, subnetId: subnet.id, name: "bench-lb", ip: "10.20.1.10"))
+    let service = try await client.createEndpointService(CreateEndpointServiceRequest(
+        vpcId: vpc.id, backendType: .loadBalancer, backendId: lb.id,
+        ports: [PortMapping(terminalPort: 80, servicePort: 8080, protocol: .tcp)], name: "bench-service",
+        description: "the one service every read scenario reads"))
+    let bytes = try service.serializedBytes().count
+    await client.close()
+    json(["serviceId": service.id, "responseBytes": bytes])
+
+case "read":
+    let conns = Int(option("--conns"))!
+    let inflight = Int(option("--inflight"))!
+    let warmup = Double(option("--warmup", "5"))!
+    let duration = Double(option("--duration", "10"))!
+    let request = GetEndpointServiceRequest(id: option("--service"))
+    let target = option("--target")
+    let scenario = "read C=\(conns) K=\(inflight)"
+    if target == "vpcep" {
+        let tls = try clientTLS()
+        var connections: [RPCClientConnection] = []
+        for _ in 0..<conns {
+            connections.append(try await RPCClientConnection.connect(
+                host: "127.0.0.1", port: port, tlsContext: tls, serverHostname: "localhost", keepaliveInterval: nil))
+        }
+        let pool = connections
+        let result = await drive(workers: conns * inflight, warmup: warmup, duration: duration) { worker in
+            _ = try await pool[worker % conns].unary(EndpointServicesAPI.getEndpointService, request, metadata: metadata)
+        }
+        report(scenario, result)
+        for c in pool { await c.close() }
+    } else {
+        var clients: [GRPCClient<HTTP2ClientTransport.Posix>] = []
+        for _ in 0..<conns {
+            let transport = try HTTP2ClientTransport.Posix(
+                target: .ipv4(address: "127.0.0.1", port: port),
+                transportSecurity: .mTLS(
+                    certificateChain: [.file(path: certFile, format: .pem)], privateKey: .file(path: keyFile, format: .pem)
+                ) { tls in
+                    tls.trustRoots = .certificates([.file(path: caFile, format: .pem)])
+                })
+            clients.append(GRPCClient(transport: transport))
+        }
+        let pool = clients
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in pool { group.addTask { try await client.runConnections() } }
+            // One call per client first, so that each holds its connection before the clock starts.
+            for client in pool { _ = try await PeerEndpointServices.getEndpointService(client, request) }
+            let result = await drive(workers: conns * inflight, warmup: warmup, duration: duration) { worker in
+                _ = try await PeerEndpointServices.getEndpointService(pool[worker % conns], request)
+            }
+            report(scenario, result)
+            for client in pool { client.beginGracefulShutdown() }
+            try await group.waitForAll()
+        }
+    }
+
+case "creates":
+    let callers = Int(option("--callers"))!
+    let warmup = Double(option("--warmup", "2"))!
+    let duration = Double(option("--duration", "10"))!
+    let tls = try clientTLS()
+    // Callers share a few connections, as a client process would; each call is its own durable create.
+    let connectionCount = min(callers, 8)
+    var connections: [RPCClientConnection] = []
+    for _ in 0..<connectionCount {
+        connections.append(try await RPCClientConnection.connect(
+            host: "127.0.0.1", port: port, tlsContext: tls, serverHostname: "localhost", keepaliveInterval: nil))
+    }
+    let pool = connections
+    let counter = Counter()
+    let result = await drive(workers: callers, warmup: warmup, duration: duration) { worker in
+        let n = counter.next()
+        _ = try await pool[worker % connectionCount].unary(
+            InventoryAPI.createVpc, CreateVpcRequest(name: "bench-\(n)", cidr: "10.\(n % 250).0.0/16"), metadata: metadata)
+    }
+    report("durable creates, \(callers) callers", result)
+    for c in pool { await c.close() }
+
+default:
+    FileHandle.standardError.write(Data("usage: vpcep-bench seed|read|creates ... (see the top of main.swift)\n".utf8))
+    exit(2)
+}
+
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    func next() -> Int { value.add(1, ordering: .relaxed).newValue }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The one command of issue 6: builds vpcep-server, the gRPC peer and the load generator in
+# release, mints a benchmark PKI, seeds one SQLite registry, then runs vpcep, grpc-swift-2 and
+# (where `apt-get install nginx wrk` was done) nginx alternately for ROUNDS rounds and prints
+# the Markdown table of BENCHMARKS.md. Raw results: Benchmarks/.work/results.json.
+# Knobs (environment): SCRATCH (.build-bench, the build folder), ROUNDS (3), WARMUP (3 s), DURATION (6 s), HS_SECONDS (4), IDLE_CONNS (10000).
+set -euo pipefail
+cd "$(dirname "$0")"
+bench=$(pwd)
+scratch=${SCRATCH:-.build-bench}
+ulimit -n "$(ulimit -Hn)"  # 10,000 idle connections need more than the usual 1024
+
+swift build -c release --scratch-path "$scratch" --product vpcep-server
+swift build -c release --scratch-path "$scratch"
+bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
+
+mkdir -p .work
+../certs/generate.sh --out .work/certs --tenant alice >/dev/null
+
+exec python3 orchestrate.py --server "$bin/vpcep-server" --peer "$bin/vpcep-grpc-peer" --bench "$bin/vpcep-bench" \
+  --work "$bench/.work" --certs "$bench/.work/certs" "$@"
