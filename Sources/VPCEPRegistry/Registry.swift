@@ -1,9 +1,11 @@
 import Foundation
 
-/// The domain: every resource, rule, quota and visibility decision of vpcep. Stateless apart from its
-/// store, so any number of instances (in any number of processes) may share one store.
+/// The domain: every resource, rule, quota and visibility decision of vpcep. Its state is its store's,
+/// apart from a read cache that the store's commit version keeps exact (and that is off for a store
+/// that cannot count every commit).
 public final class Registry: Sendable {
     let store: any RegistryStore
+    let serviceCache = ServiceReadCache()
     /// The regions this registry serves; a call for any other fails with `REGION_NOT_SERVED`.
     public let regions: Set<String>
     private let clock: @Sendable () -> Date

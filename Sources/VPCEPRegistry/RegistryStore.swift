@@ -13,6 +13,16 @@ public protocol RegistryStore: Sendable {
     /// entirely when it throws, the body's error then rethrown unchanged. Store failures are `StoreError`s.
     /// A body must not start another transaction.
     func transaction<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws -> T
+
+    /// A number that grows with every commit, moved on before the committing `transaction`
+    /// returns, so that a value read under one version may be reused while the version stays the
+    /// same. `nil` when the store cannot see every commit (others may write its database), which
+    /// turns the registry's read cache off.
+    var commitVersion: UInt64? { get }
+}
+
+extension RegistryStore {
+    public var commitVersion: UInt64? { nil }
 }
 
 /// Primitive reads. Look-ups by id ignore region and owner (ids are globally unique); the registry

@@ -1,5 +1,8 @@
 import Foundation
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 internal import SQLiteNIO
 import Synchronization
 import VPCEPRegistry
@@ -13,8 +16,14 @@ import VPCEPRegistry
 /// transaction, and while others are queued the commit (and its fsync) is left to the last of them.
 /// Every member of a batch returns only after that commit, and fails if it fails. Reads use a second,
 /// read-only connection, each in its own snapshot.
+///
+/// The data directory belongs to one store at a time: `open` takes an exclusive lock on
+/// `<directory>/vpcep.lock` and holds it until `close` (or the process ends). Because no other
+/// writer can exist, the store counts every commit (`commitVersion`) and the registry may answer
+/// reads from memory while that count stands still.
 public final class SQLiteRegistryStore: RegistryStore {
     public static let fileName = "vpcep.sqlite3"
+    public static let lockFileName = "vpcep.lock"
     /// How many transactions may share one commit.
     static let maxBatch = 256
     /// How long a statement waits for another process's lock before failing as unavailable.
@@ -28,6 +37,8 @@ public final class SQLiteRegistryStore: RegistryStore {
     private let writeLock = AsyncLock()
     private let readLock = AsyncLock()
     private let state = Mutex(State())
+    private let lock: DirectoryLock
+    private let commits = Atomic<UInt64>(0)
 
     private struct State {
         var isClosed = false
@@ -40,12 +51,15 @@ public final class SQLiteRegistryStore: RegistryStore {
         var waiting: [CheckedContinuation<Void, any Error>] = []
     }
 
-    private init(path: String, writer: SQLiteConnection, reader: SQLiteConnection, logger: Logger) {
+    private init(path: String, lock: DirectoryLock, writer: SQLiteConnection, reader: SQLiteConnection, logger: Logger) {
         self.path = path
+        self.lock = lock
         self.writer = writer
         self.reader = reader
         self.logger = logger
     }
+
+    public var commitVersion: UInt64? { commits.load(ordering: .acquiring) }
 
     /// Opens (creating the directory and the database if missing) and migrates the store.
     public static func open(directory: String, logger: Logger? = nil) async throws -> SQLiteRegistryStore {
@@ -67,25 +81,35 @@ public final class SQLiteRegistryStore: RegistryStore {
             throw SQLiteStoreError(path: directory, message: "the data directory is not readable and writable")
         }
         let path = directory + "/" + fileName
+        let lock = try DirectoryLock(path: directory + "/" + lockFileName)
 
-        let writer = try await connect(path: path, logger: logger)
+        let writer: SQLiteConnection
+        do {
+            writer = try await connect(path: path, logger: logger)
+        } catch {
+            lock.release()
+            throw error
+        }
         do {
             try await configure(writer, path: path, readOnly: false)
             try await migrate(writer)
         } catch {
             try? await writer.close()
+            lock.release()
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
         }
-        let reader = try await connect(path: path, logger: logger)
+        let reader: SQLiteConnection
         do {
+            reader = try await connect(path: path, logger: logger)
             try await configure(reader, path: path, readOnly: true)
         } catch {
-            try? await reader.close()
             try? await writer.close()
+            lock.release()
+            if let error = error as? SQLiteStoreError { throw error }
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
         }
         logger.info("opened the registry store", metadata: ["path": "\(path)", "schema": "\(schemaVersion)"])
-        return SQLiteRegistryStore(path: path, writer: writer, reader: reader, logger: logger)
+        return SQLiteRegistryStore(path: path, lock: lock, writer: writer, reader: reader, logger: logger)
     }
 
     private static func connect(path: String, logger: Logger) async throws -> SQLiteConnection {
@@ -130,6 +154,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         var failure: (any Error)?
         do { try await reader.close() } catch { failure = error }
         do { try await writer.close() } catch { failure = failure ?? error }
+        lock.release()
         if let failure { throw StoreError(sqlite: failure) }
         logger.info("closed the registry store", metadata: ["path": "\(path)"])
     }
@@ -263,6 +288,10 @@ public final class SQLiteRegistryStore: RegistryStore {
                 result = .failure(failure)
             }
         }
+        // Before any member returns: a read that starts after a commit was acknowledged must not be
+        // answered from what was cached before it. (Also after a failed commit: it costs one cache
+        // refill, and nothing has to be known about what a failed COMMIT left behind.)
+        commits.add(1, ordering: .releasing)
         let waiting = state.withLock { state in
             defer {
                 state.batchOpen = false
@@ -277,6 +306,36 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
         return result
     }
+}
+
+/// An exclusive `flock` on a file in the data directory: a second store (in this or another
+/// process) cannot open the directory while the first holds it, and the kernel drops it when the
+/// holder exits, however it exits.
+private final class DirectoryLock: Sendable {
+    private let descriptor = Mutex<Int32?>(nil)
+
+    init(path: String) throws {
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw SQLiteStoreError(path: path, message: "cannot create the lock file: \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let reason = errno == EWOULDBLOCK
+                ? "the data directory is in use by another vpcep-server (or store) holding this lock"
+                : "cannot lock: \(String(cString: strerror(errno)))"
+            Glibc.close(fd)
+            throw SQLiteStoreError(path: path, message: reason)
+        }
+        descriptor.withLock { $0 = fd }
+    }
+
+    func release() {
+        guard let fd = descriptor.withLock({ fd in defer { fd = nil }; return fd }) else { return }
+        // Closing the descriptor releases the lock.
+        Glibc.close(fd)
+    }
+
+    deinit { release() }
 }
 
 extension SQLiteConnection {

@@ -1,0 +1,56 @@
+import Synchronization
+
+/// Endpoint services as last read from the store, so that `GetEndpointService` (what consumers and
+/// tooling poll) is answered from memory. Never stale: the cache belongs to one store commit
+/// version and is dropped at the first commit of any kind (the store moves the version on before
+/// the committing call returns), so an entry is only ever served while the store holds exactly what
+/// was read. Only found services are kept; a miss always goes to the store.
+final class ServiceReadCache: Sendable {
+    /// A bound on memory; reaching it starts the cache over.
+    static let maxEntries = 4096
+
+    private struct State {
+        var version: UInt64 = 0
+        var byID: [String: EndpointService] = [:]
+        var idByName: [String: String] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    func lookup(_ key: ServiceRef.Key, version: UInt64) -> EndpointService? {
+        state.withLock { state in
+            guard state.version == version else { return nil }
+            switch key {
+            case .id(let id): return state.byID[id]
+            case .name(let name): return state.idByName[name].flatMap { state.byID[$0] }
+            }
+        }
+    }
+
+    /// Keeps `service`, read in a snapshot that began after `version` was observed.
+    func insert(_ service: EndpointService, readAt version: UInt64) {
+        state.withLock { state in
+            if state.version < version || state.byID.count >= Self.maxEntries {
+                state = State(version: max(version, state.version))
+            }
+            // A newer version has been cached meanwhile: this read may predate its commit.
+            guard state.version == version else { return }
+            state.byID[service.id] = service
+            state.idByName[service.serviceName] = service.id
+        }
+    }
+}
+
+extension Registry {
+    /// The service `ref` names as the store holds it now, from the cache while no commit has
+    /// happened since it was read.
+    func currentService(_ ref: ServiceRef) async throws(RegistryError) -> EndpointService? {
+        guard let version = store.commitVersion else {
+            return try await read { reader in try await ref.find(reader) }
+        }
+        if let cached = serviceCache.lookup(ref.key, version: version) { return cached }
+        let found = try await read { reader in try await ref.find(reader) }
+        if let found { serviceCache.insert(found, readAt: version) }
+        return found
+    }
+}
