@@ -4,11 +4,29 @@ import Metrics
 /// Names follow Prometheus conventions; labels are bounded sets (method paths, status names,
 /// failure reasons), never tenant ids.
 enum RPCMetrics {
-    /// A finished call, by method and canonical status name, and its latency.
-    static func recordCall(method: String, status: StatusCode, nanoseconds: Int64) {
-        Counter(label: "vpcep_rpc_calls_total", dimensions: [("method", method), ("status", status.name)]).increment()
-        Timer(label: "vpcep_rpc_call_duration_seconds", dimensions: [("method", method)], preferredDisplayUnit: .seconds)
-            .recordNanoseconds(nanoseconds)
+    /// The handles of one method's series. Making a handle asks the metrics backend to find the
+    /// series under its lock, so a connection makes them once and keeps them.
+    final class Method {
+        private let name: String
+        private let duration: Timer
+        private var calls: [StatusCode: Counter] = [:]
+
+        init(_ name: String) {
+            self.name = name
+            duration = Timer(label: "vpcep_rpc_call_duration_seconds", dimensions: [("method", name)],
+                             preferredDisplayUnit: .seconds)
+        }
+
+        /// A finished call, by canonical status name, and its latency.
+        func record(status: StatusCode, nanoseconds: Int64) {
+            let counter = calls[status] ?? {
+                let made = Counter(label: "vpcep_rpc_calls_total", dimensions: [("method", name), ("status", status.name)])
+                calls[status] = made
+                return made
+            }()
+            counter.increment()
+            duration.recordNanoseconds(nanoseconds)
+        }
     }
 
     /// A call refused before it reached a handler (unknown method, too many calls, …).

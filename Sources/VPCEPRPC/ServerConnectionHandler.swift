@@ -52,9 +52,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var lastActivity = NIODeadline.now()
     private var pingSent: NIODeadline?
     private var closeStarted = false
+    private let runsCallsOnEventLoop: Bool
+    /// Made at the first call, so that an idle connection does not pay for it.
+    private var executor: EventLoopTaskExecutor?
+    /// Metric handles by method, made once per connection instead of once per call.
+    private var methodMetrics: [String: RPCMetrics.Method] = [:]
 
+    /// Calls run on the connection's event loop unless `runsCallsOnEventLoop` is false, which is for
+    /// NIO's testing event loops: they run submitted work only when a test drives them.
     init(router: RPCRouter, configuration: RPCServerConfiguration, statistics: ServerStatistics, logger: Logger,
-         peerForTesting: PeerIdentity? = nil) {
+         peerForTesting: PeerIdentity? = nil, runsCallsOnEventLoop: Bool = true) {
+        self.runsCallsOnEventLoop = runsCallsOnEventLoop
         self.router = router
         self.configuration = configuration
         self.statistics = statistics
@@ -279,13 +287,26 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let message = payload.message
         let eventLoop = context.eventLoop
         let sink = StreamSink(callID: callID, eventLoop: eventLoop, handler: bound)
-        calls[callID]?.task = Task {
+        calls[callID]?.task = Task(executorPreference: taskExecutor(for: eventLoop)) {
             let outcome = await route.handle(message, callContext, sink)
-            eventLoop.execute {
+            if eventLoop.inEventLoop {
                 let (handler, context) = bound.value
                 handler.finish(callID, outcome, context: context)
+            } else {
+                eventLoop.execute {
+                    let (handler, context) = bound.value
+                    handler.finish(callID, outcome, context: context)
+                }
             }
         }
+    }
+
+    private func taskExecutor(for eventLoop: any EventLoop) -> EventLoopTaskExecutor? {
+        guard runsCallsOnEventLoop else { return nil }
+        if let executor { return executor }
+        let made = EventLoopTaskExecutor(eventLoop: eventLoop)
+        executor = made
+        return made
     }
 
     // MARK: Streams
@@ -560,7 +581,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     private func log(_ call: ActiveCall, status: StatusCode, reason: String) {
         let elapsed = (NIODeadline.now() - call.started).nanoseconds
-        RPCMetrics.recordCall(method: call.method, status: status, nanoseconds: elapsed)
+        let metrics = methodMetrics[call.method] ?? {
+            let made = RPCMetrics.Method(call.method)
+            methodMetrics[call.method] = made
+            return made
+        }()
+        metrics.record(status: status, nanoseconds: elapsed)
         let micros = elapsed / 1000
         var metadata: Logger.Metadata = [
             "method": "\(call.method)", "region": "\(call.region)", "status": "\(status.name)",

@@ -61,7 +61,7 @@ struct ProtocolDocumentTests {
         try await channel.testingEventLoop.executeInContext { [router] in
             try channel.pipeline.syncOperations.addHandler(ServerConnectionHandler(
                 router: router, configuration: .defaults { $0.keepaliveInterval = nil }, statistics: ServerStatistics(),
-                logger: testLogger, peerForTesting: PeerIdentity(kind: .tenant, id: "alice")))
+                logger: testLogger, peerForTesting: PeerIdentity(kind: .tenant, id: "alice"), runsCallsOnEventLoop: false))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
         try await channel.writeInbound(ByteBuffer(bytes: try documented("call")))

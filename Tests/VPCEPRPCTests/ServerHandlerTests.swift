@@ -39,7 +39,7 @@ private final class Harness: Sendable {
             try channel.pipeline.syncOperations.addHandler(reads)
             try channel.pipeline.syncOperations.addHandler(ServerConnectionHandler(
                 router: router, configuration: configuration, statistics: statistics, logger: testLogger,
-                peerForTesting: identity))
+                peerForTesting: identity, runsCallsOnEventLoop: false))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
     }
