@@ -11,7 +11,18 @@ public struct ServerCallContext: Sendable {
     public var idempotencyKey: String
     /// When the caller stops waiting; nil when it named no deadline.
     public var deadline: ContinuousClock.Instant?
-    public var logger: Logger
+    private var serverLogger: Logger
+
+    /// The server's logger with this call's `request_id`. Made when asked for: rendering logger
+    /// metadata costs more than a whole cached read, and most calls log nothing themselves.
+    public var logger: Logger {
+        get {
+            var logger = serverLogger
+            logger[metadataKey: "request_id"] = "\(requestID)"
+            return logger
+        }
+        set { serverLogger = newValue }
+    }
 
     public init(
         peer: PeerIdentity, region: String, requestID: String, idempotencyKey: String = "",
@@ -22,6 +33,6 @@ public struct ServerCallContext: Sendable {
         self.requestID = requestID
         self.idempotencyKey = idempotencyKey
         self.deadline = deadline
-        self.logger = logger
+        self.serverLogger = logger
     }
 }

@@ -16,6 +16,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     private struct ActiveCall {
         var task: Task<Void, Never>?
+        var deadline: NIODeadline?
         var deadlineTimer: Scheduled<Void>?
         let method: String
         let region: String
@@ -53,6 +54,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var pingSent: NIODeadline?
     private var closeStarted = false
     private let runsCallsOnEventLoop: Bool
+    /// Calls whose deadline timer is not armed yet (see `armDeadlineAfterFirstStep`).
+    private var unarmedDeadlines: [UInt32] = []
     /// Made at the first call, so that an idle connection does not pay for it.
     private var executor: EventLoopTaskExecutor?
     /// Metric handles by method, made once per connection instead of once per call.
@@ -264,25 +267,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             return
         }
 
-        var callLogger = logger
-        callLogger[metadataKey: "request_id"] = "\(requestID)"
         let deadline: ContinuousClock.Instant? = header.timeoutMs == 0
             ? nil : .now.advanced(by: .milliseconds(Int64(clamping: header.timeoutMs)))
         let callContext = ServerCallContext(
             peer: peer, region: header.region, requestID: requestID, idempotencyKey: header.idempotencyKey,
-            deadline: deadline, logger: callLogger
+            deadline: deadline, logger: logger
         )
         calls[callID] = ActiveCall(method: header.method, region: header.region, requestID: requestID, started: .now())
         statistics.adjustCallsInFlight(1)
 
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         if header.timeoutMs > 0 {
-            calls[callID]?.deadlineTimer = context.eventLoop.scheduleTask(
-                in: .milliseconds(Int64(clamping: header.timeoutMs))
-            ) {
-                let (handler, context) = bound.value
-                handler.expire(callID, context: context)
-            }
+            calls[callID]?.deadline = context.eventLoop.now + .milliseconds(Int64(clamping: header.timeoutMs))
         }
         let message = payload.message
         let eventLoop = context.eventLoop
@@ -299,6 +295,35 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 }
             }
         }
+        if header.timeoutMs > 0 {
+            armDeadlineAfterFirstStep(callID, context: context)
+        }
+    }
+
+    /// Most calls end in the first step of their task, which runs on this event loop right after
+    /// the read that started them; scheduling and cancelling a timer for each of those costs more
+    /// than the rest of the call. So timers are armed, at the call's absolute deadline, by a job
+    /// queued behind those first steps, and only for calls still running then.
+    private func armDeadlineAfterFirstStep(_ callID: UInt32, context: ChannelHandlerContext) {
+        unarmedDeadlines.append(callID)
+        guard unarmedDeadlines.count == 1 else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = bound.value
+            handler.armDeadlines(context: context)
+        }
+    }
+
+    private func armDeadlines(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        for callID in unarmedDeadlines {
+            guard let call = calls[callID], let deadline = call.deadline, call.deadlineTimer == nil else { continue }
+            calls[callID]?.deadlineTimer = context.eventLoop.scheduleTask(deadline: deadline) {
+                let (handler, context) = bound.value
+                handler.expire(callID, context: context)
+            }
+        }
+        unarmedDeadlines.removeAll(keepingCapacity: true)
     }
 
     private func taskExecutor(for eventLoop: any EventLoop) -> EventLoopTaskExecutor? {
