@@ -11,12 +11,20 @@ public final class RPCClientConnection: Sendable {
     private let closeReason: CloseReason
     /// Whether the TLS handshake resumed a cached session instead of a full handshake.
     public let resumedSession: Bool
+    private let executor: EventLoopTaskExecutor
 
     private init(channel: any Channel, closeReason: CloseReason, resumedSession: Bool) {
         self.channel = channel
         self.closeReason = closeReason
         self.resumedSession = resumedSession
+        self.executor = EventLoopTaskExecutor(eventLoop: channel.eventLoop)
     }
+
+    /// The connection's event loop as a task executor. Code that makes many calls on this
+    /// connection may run on it (`withTaskExecutorPreference(connection.taskExecutor) { … }`): its
+    /// calls are then written, and its awaits resumed, on the thread that does the connection's
+    /// I/O, without waking another thread for each call. Such code must not block.
+    public var taskExecutor: any TaskExecutor { executor }
 
     /// Connects and completes the TLS handshake. The server verifies the client certificate after
     /// the client's handshake completes (TLS 1.3), so a refused certificate shows up on the first call.

@@ -68,8 +68,10 @@ func json(_ object: [String: Any]) {
 
 /// Runs `workers` loops of `call` until the measure window ends; returns latencies (ns) of calls
 /// that started after the warm-up and finished within the window, and the errors in the window.
+/// `executor(worker)`, when given, is where that worker's loop runs (vpcep: its connection's event loop).
 func drive(
-    workers: Int, warmup: Double, duration: Double, call: @escaping @Sendable (Int) async throws -> Void
+    workers: Int, warmup: Double, duration: Double, executor: (Int) -> (any TaskExecutor)? = { _ in nil },
+    call: @escaping @Sendable (Int) async throws -> Void
 ) async -> (latencies: [UInt64], errors: Int, window: Double, before: ProcSample, after: ProcSample) {
     let clock = ContinuousClock()
     let start = clock.now
@@ -83,7 +85,7 @@ func drive(
     }
     let results = await withTaskGroup(of: ([UInt64], Int).self) { group in
         for worker in 0..<workers {
-            group.addTask {
+            group.addTask(executorPreference: executor(worker)) {
                 var latencies: [UInt64] = []
                 latencies.reserveCapacity(1 << 16)
                 var errors = 0
@@ -162,7 +164,10 @@ case "read":
                 host: "127.0.0.1", port: port, tlsContext: tls, serverHostname: "localhost", keepaliveInterval: nil))
         }
         let pool = connections
-        let result = await drive(workers: conns * inflight, warmup: warmup, duration: duration) { worker in
+        // Each loop runs on its connection's event loop (RPCClientConnection.taskExecutor), so a call
+        // is written and its answer resumed without waking another thread.
+        let result = await drive(workers: conns * inflight, warmup: warmup, duration: duration,
+                                 executor: { pool[$0 % conns].taskExecutor }) { worker in
             _ = try await pool[worker % conns].unary(EndpointServicesAPI.getEndpointService, request, metadata: metadata)
         }
         report(scenario, result)
@@ -207,7 +212,8 @@ case "creates":
     }
     let pool = connections
     let counter = Counter()
-    let result = await drive(workers: callers, warmup: warmup, duration: duration) { worker in
+    let result = await drive(workers: callers, warmup: warmup, duration: duration,
+                             executor: { pool[$0 % connectionCount].taskExecutor }) { worker in
         let n = counter.next()
         _ = try await pool[worker % connectionCount].unary(
             InventoryAPI.createVpc, CreateVpcRequest(name: "bench-\(n)", cidr: "10.\(n % 250).0.0/16"), metadata: metadata)
