@@ -4,11 +4,8 @@ import VPCEPRegistry
 
 /// Conversions between the registry's types and the generated wire messages, in both directions.
 enum WireMapping {
-    private static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
-    /// RFC 3339 UTC with milliseconds, e.g. "2026-11-26T20:30:00.123Z".
     static func timestamp(_ date: Date) -> String {
-        timestampStyle.format(date)
+        RFC3339.format(date)
     }
 
     static func page(_ page: VPCEPProto.PageRequest?) -> VPCEPRegistry.PageRequest {
