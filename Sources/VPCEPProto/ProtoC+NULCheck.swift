@@ -1,4 +1,7 @@
 internal import CProtobufC
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension ProtoC {
     /// The path of the first string field in `bytes` that contains a NUL byte, or nil.
@@ -11,7 +14,9 @@ extension ProtoC {
         in bytes: UnsafeRawBufferPointer,
         descriptor: UnsafePointer<ProtobufCMessageDescriptor>
     ) -> String? {
-        scan(bytes, descriptor, depth: 0)
+        // No zero byte at all: no string can hold one (most messages; the walk below allocates).
+        guard let base = bytes.baseAddress, memchr(base, 0, bytes.count) != nil else { return nil }
+        return scan(bytes, descriptor, depth: 0)
     }
 
     private static let maxDepth = 100
