@@ -19,16 +19,15 @@ final class TLSConnection {
         case failed(TLSError)
     }
 
-    /// Memory BIOs keep their largest size; after moving more than this, a fresh one is swapped in
-    /// so that an idle connection does not keep a large buffer.
-    private static let bioRecycleThreshold = 32 * 1024
-
     let context: TLSContext
     private let ssl: OpaquePointer
-    /// Owned by `ssl`; replaced by `recycle…`.
-    private var readBIO: OpaquePointer
-    private var writeBIO: OpaquePointer
-    private var bytesFedSinceRecycle = 0
+    /// The `SSL`'s read and write BIO (`vpcep_channel_bio`), owned by `ssl`. It reads from
+    /// `pendingInput` only during an OpenSSL call and frees its output buffer once drained, so an
+    /// idle connection holds no buffer here.
+    private let bio: OpaquePointer
+    /// Ciphertext received and not yet consumed by OpenSSL. Nil almost always: OpenSSL reads until
+    /// the input is exhausted, except when the handshake completes or the peer closes mid-buffer.
+    private var pendingInput: ByteBuffer?
     /// Whether any application data arrived: before it, a client cannot know that the server
     /// accepted its certificate.
     private(set) var receivedApplicationData = false
@@ -43,20 +42,14 @@ final class TLSConnection {
         guard let ssl = context.withUnsafeSSLContext({ SSL_new($0) }) else {
             throw OpenSSLErrorQueue.error(.invalidConfiguration, "could not create a TLS connection")
         }
-        guard let readBIO = Self.makeMemoryBIO() else {
+        guard let bio = vpcep_channel_bio_new() else {
             SSL_free(ssl)
-            throw OpenSSLErrorQueue.error(.invalidConfiguration, "could not create a memory BIO")
+            throw OpenSSLErrorQueue.error(.invalidConfiguration, "could not create a BIO")
         }
-        guard let writeBIO = Self.makeMemoryBIO() else {
-            BIO_free(readBIO)
-            SSL_free(ssl)
-            throw OpenSSLErrorQueue.error(.invalidConfiguration, "could not create a memory BIO")
-        }
-        SSL_set_bio(ssl, readBIO, writeBIO)
+        SSL_set_bio(ssl, bio, bio)  // one reference, taken by `ssl` for both directions
         self.context = context
         self.ssl = ssl
-        self.readBIO = readBIO
-        self.writeBIO = writeBIO
+        self.bio = bio
         self.sessionKey = context.role == .client ? sessionKey : nil
         // Lets OpenSSL callbacks find this connection (app data, index 0); cleared in deinit.
         SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
@@ -86,14 +79,7 @@ final class TLSConnection {
 
     deinit {
         SSL_set_ex_data(self.ssl, 0, nil)
-        SSL_free(self.ssl)  // frees both BIOs
-    }
-
-    private static func makeMemoryBIO() -> OpaquePointer? {
-        guard let bio = BIO_new(BIO_s_mem()) else { return nil }
-        // An empty BIO means "retry later", not end of file.
-        _ = vpcep_BIO_set_mem_eof_return(bio, -1)
-        return bio
+        SSL_free(self.ssl)  // frees the BIO
     }
 
     /// Verifies the server certificate against `name` (a DNS name, or an IP literal), and sends
@@ -119,59 +105,57 @@ final class TLSConnection {
 
     // MARK: Ciphertext in and out
 
-    /// Appends ciphertext received from the network to the read BIO.
-    func feed(_ buffer: ByteBuffer) -> TLSError? {
-        var failed = false
-        buffer.withUnsafeReadableBytes { bytes in
-            var offset = 0
-            while offset < bytes.count, !failed {
-                let chunk = min(bytes.count - offset, Int(Int32.max))
-                let written = BIO_write(self.readBIO, bytes.baseAddress! + offset, Int32(chunk))
-                if written <= 0 {
-                    failed = true
-                } else {
-                    offset += Int(written)
-                }
-            }
+    /// Keeps ciphertext received from the network for the next OpenSSL call (no copy unless
+    /// earlier input is still unconsumed).
+    func feed(_ buffer: ByteBuffer) {
+        guard buffer.readableBytes > 0 else { return }
+        if self.pendingInput == nil {
+            self.pendingInput = buffer
+        } else {
+            self.pendingInput!.writeImmutableBuffer(buffer)
         }
-        self.bytesFedSinceRecycle += buffer.readableBytes
-        return failed ? OpenSSLErrorQueue.error(.protocolError, "could not buffer received bytes") : nil
+    }
+
+    /// Runs one OpenSSL call with the pending input lent to the BIO, then drops what it consumed.
+    private func withInput<Result>(_ call: () -> Result) -> Result {
+        guard let input = self.pendingInput else { return call() }
+        let (result, remaining) = input.withUnsafeReadableBytes { bytes in
+            vpcep_channel_bio_set_input(self.bio, bytes.baseAddress, bytes.count)
+            defer { vpcep_channel_bio_set_input(self.bio, nil, 0) }
+            let result = call()
+            return (result, vpcep_channel_bio_input_remaining(self.bio))
+        }
+        if remaining == 0 {
+            self.pendingInput = nil
+        } else {
+            self.pendingInput!.moveReaderIndex(forwardBy: input.readableBytes - remaining)
+        }
+        return result
     }
 
     /// Ciphertext waiting to be sent.
     var pendingOutputBytes: Int {
-        Int(BIO_ctrl_pending(self.writeBIO))
+        var length = 0
+        _ = vpcep_channel_bio_output(self.bio, &length)
+        return length
     }
 
-    /// Everything in the write BIO as one buffer, or nil when it is empty.
+    /// Everything written so far as one buffer, or nil when there is nothing; frees the BIO's
+    /// output buffer.
     func drainOutput(allocator: ByteBufferAllocator) -> ByteBuffer? {
-        let pending = self.pendingOutputBytes
-        guard pending > 0 else { return nil }
-        var output = allocator.buffer(capacity: pending)
-        output.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { space in
-            Int(max(BIO_read(self.writeBIO, space.baseAddress, Int32(clamping: pending)), 0))
-        }
-        if pending > Self.bioRecycleThreshold, let fresh = Self.makeMemoryBIO() {
-            SSL_set0_wbio(self.ssl, fresh)  // frees the old one, now empty
-            self.writeBIO = fresh
-        }
+        var length = 0
+        guard let bytes = vpcep_channel_bio_output(self.bio, &length), length > 0 else { return nil }
+        var output = allocator.buffer(capacity: length)
+        output.writeBytes(UnsafeRawBufferPointer(start: bytes, count: length))
+        vpcep_channel_bio_clear_output(self.bio)
         return output
-    }
-
-    private func recycleReadBIOIfLargeAndEmpty() {
-        guard self.bytesFedSinceRecycle > Self.bioRecycleThreshold, BIO_ctrl_pending(self.readBIO) == 0,
-            let fresh = Self.makeMemoryBIO()
-        else { return }
-        SSL_set0_rbio(self.ssl, fresh)
-        self.readBIO = fresh
-        self.bytesFedSinceRecycle = 0
     }
 
     // MARK: TLS operations
 
     func handshake() -> HandshakeResult {
         OpenSSLErrorQueue.clear()
-        let result = SSL_do_handshake(self.ssl)
+        let result = self.withInput { SSL_do_handshake(self.ssl) }
         if result == 1 {
             return .complete
         }
@@ -185,17 +169,16 @@ final class TLSConnection {
     /// Reads all the plaintext the fed ciphertext holds, appending it to `plaintext` (allocated
     /// on the first byte).
     func readAll(into plaintext: inout ByteBuffer?, allocator: ByteBufferAllocator) -> ReadResult {
-        defer { self.recycleReadBIOIfLargeAndEmpty() }
         while true {
             if plaintext == nil {
                 // Plaintext is never longer than the ciphertext that carries it.
-                let bound = Int(BIO_ctrl_pending(self.readBIO)) + Int(SSL_pending(self.ssl))
+                let bound = (self.pendingInput?.readableBytes ?? 0) + Int(SSL_pending(self.ssl))
                 plaintext = allocator.buffer(capacity: max(bound, 1024))
             }
             OpenSSLErrorQueue.clear()
             var result: Int32 = 0
             plaintext!.writeWithUnsafeMutableBytes(minimumWritableBytes: 1024) { space in
-                result = SSL_read(self.ssl, space.baseAddress, Int32(clamping: space.count))
+                result = self.withInput { SSL_read(self.ssl, space.baseAddress, Int32(clamping: space.count)) }
                 return Int(max(result, 0))
             }
             if result > 0 {

@@ -120,10 +120,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         case .handshaking, .active:
             break
         }
-        if let error = connection.feed(buffer) {
-            self.fail(context: context, error)
-            return
-        }
+        connection.feed(buffer)
         if case .handshaking = self.state {
             self.advanceHandshake(context: context, connection)
         } else {

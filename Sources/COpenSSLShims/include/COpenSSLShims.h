@@ -19,8 +19,18 @@ int vpcep_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 // keeping it in its internal store.
 long vpcep_SSL_CTX_set_session_cache_mode_client_external(SSL_CTX *ctx);
 
-// Memory BIOs: make an empty BIO report "retry" instead of EOF.
-int vpcep_BIO_set_mem_eof_return(BIO *bio, int value);
+// A BIO for an SSL driven by a channel, used as both its read and its write BIO. Reads come from
+// bytes lent for the duration of one SSL call (`set_input` before it, `input_remaining` and
+// `set_input(NULL, 0)` after it); nothing received is copied or kept. Writes are appended to a
+// buffer the BIO owns, which `clear_output` frees once the caller has taken the bytes: an idle
+// connection keeps no buffer. An empty input reads as "retry", never as end of file.
+// Returns NULL when out of memory.
+BIO *vpcep_channel_bio_new(void);
+void vpcep_channel_bio_set_input(BIO *bio, const void *bytes, size_t length);
+size_t vpcep_channel_bio_input_remaining(const BIO *bio);
+// The bytes written so far (NULL when none), valid until the next write or clear_output.
+const unsigned char *vpcep_channel_bio_output(const BIO *bio, size_t *length);
+void vpcep_channel_bio_clear_output(BIO *bio);
 
 // Error codes (static inline functions in OpenSSL 3 headers).
 int vpcep_ERR_GET_LIB(unsigned long code);
