@@ -140,6 +140,13 @@ public final class TLSContext: @unchecked Sendable {
             guard SSL_CTX_set_session_id_context(context, sessionContext, UInt32(sessionContext.count)) == 1 else {
                 throw OpenSSLErrorQueue.error(.invalidConfiguration, "could not set the session id context")
             }
+            // One TLS 1.3 ticket per handshake instead of OpenSSL's two: each costs an encoding of
+            // the session (with the client certificate), an encryption, a MAC and a session copy,
+            // and vpcep's client keeps only the newest ticket anyway. Resumed handshakes still get
+            // a fresh ticket.
+            guard SSL_CTX_set_num_tickets(context, 1) == 1 else {
+                throw OpenSSLErrorQueue.error(.invalidConfiguration, "could not set the number of session tickets")
+            }
             // Tell clients which CAs are accepted (certificate_authorities).
             if let names = SSL_load_client_CA_file(rootsFile) {
                 SSL_CTX_set_client_CA_list(context, names)
