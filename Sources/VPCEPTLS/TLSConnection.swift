@@ -169,6 +169,11 @@ final class TLSConnection {
     /// Reads all the plaintext the fed ciphertext holds, appending it to `plaintext` (allocated
     /// on the first byte).
     func readAll(into plaintext: inout ByteBuffer?, allocator: ByteBufferAllocator) -> ReadResult {
+        // Nothing new received and nothing buffered inside OpenSSL: SSL_read could only say
+        // "want read" (after setting up and releasing its record buffer).
+        if self.pendingInput == nil, SSL_has_pending(self.ssl) == 0 {
+            return .wantRead
+        }
         while true {
             if plaintext == nil {
                 // Plaintext is never longer than the ciphertext that carries it.

@@ -154,7 +154,10 @@ public final class TLSHandler: ChannelDuplexHandler {
                 return
             }
             self.state = .active
-            // The handshake's last flight and the held writes leave together.
+            // The handshake's last flight (a server's session ticket, a client's Finished), the
+            // held writes and whatever the next handler writes and flushes while handling the
+            // completion event and the plaintext that came with the flight leave together: one
+            // write to the socket instead of two or three.
             let held = self.heldWrites
             self.heldWrites = []
             for (buffer, promise) in held {
@@ -162,10 +165,12 @@ public final class TLSHandler: ChannelDuplexHandler {
                 guard case .active = self.state else { return }
             }
             self.flushHeld = false
-            self.sendOutput(context: context)
             context.fireUserInboundEventTriggered(connection.handshakeCompleted())
             guard case .active = self.state else { return }
             self.readPlaintext(context: context, connection)
+            if case .active = self.state, connection.pendingOutputBytes > 0 || !self.unsentPromises.isEmpty {
+                self.sendOutput(context: context)
+            }
         }
     }
 
