@@ -58,7 +58,7 @@ public final class RPCServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            // Keeps 512 bytes per idle connection instead of NIO's default 2 KiB (see the type).
+            // Keeps 256 bytes per idle connection instead of NIO's default 2 KiB (see the type).
             .childChannelOption(.recvAllocator, value: TLSRecvByteBufferAllocator())
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
