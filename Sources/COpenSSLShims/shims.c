@@ -20,6 +20,16 @@ int vpcep_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
 }
 
+int vpcep_SSL_CTX_has_chain(SSL_CTX *ctx) {
+    STACK_OF(X509) *chain = NULL;
+    return SSL_CTX_get0_chain_certs(ctx, &chain) == 1 && chain != NULL;
+}
+
+int vpcep_SSL_CTX_build_chain_without_root(SSL_CTX *ctx) {
+    return (int)SSL_CTX_build_cert_chain(
+        ctx, SSL_BUILD_CHAIN_FLAG_NO_ROOT | SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR | SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR);
+}
+
 long vpcep_SSL_CTX_set_session_cache_mode_client_external(SSL_CTX *ctx) {
     return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 }

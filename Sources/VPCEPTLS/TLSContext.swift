@@ -131,6 +131,16 @@ public final class TLSContext: @unchecked Sendable {
         if let crlFile = configuration.crlFile {
             try loadCRLs(from: crlFile, into: context)
         }
+        if presentsCertificate, vpcep_SSL_CTX_has_chain(context) == 0 {
+            // A certificate file without intermediates leaves the chain unset, and OpenSSL then
+            // rebuilds it from the trust store on every handshake (X509_verify_cert of our own
+            // certificate, an ECDSA verification) and sends the root along. Build it once here
+            // instead: the intermediates found in the trust store, without the root, which the
+            // peer must already trust. Should it fail, OpenSSL keeps building it per handshake.
+            if vpcep_SSL_CTX_build_chain_without_root(context) <= 0 {
+                OpenSSLErrorQueue.clear()
+            }
+        }
 
         switch role {
         case .server:

@@ -14,6 +14,13 @@ int vpcep_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
 int vpcep_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
 long vpcep_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 int vpcep_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
+// Whether the context's certificate has an explicit chain (possibly empty). Without one, OpenSSL
+// builds the chain from the trust store on every handshake.
+int vpcep_SSL_CTX_has_chain(SSL_CTX *ctx);
+// Builds the certificate's chain once, from the trust store: intermediates it finds, no root
+// (SSL_BUILD_CHAIN_FLAG_NO_ROOT), and what it can when the issuer is unknown. Returns 1 or 2 on
+// success, 0 on failure (e.g. a CA below the security level).
+int vpcep_SSL_CTX_build_chain_without_root(SSL_CTX *ctx);
 
 // Client session cache: OpenSSL hands each new session (TLS 1.3 ticket) to a callback instead of
 // keeping it in its internal store.
