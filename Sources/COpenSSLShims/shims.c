@@ -26,8 +26,16 @@ int vpcep_SSL_CTX_has_chain(SSL_CTX *ctx) {
 }
 
 int vpcep_SSL_CTX_build_chain_without_root(SSL_CTX *ctx) {
-    return (int)SSL_CTX_build_cert_chain(
+    int built = (int)SSL_CTX_build_cert_chain(
         ctx, SSL_BUILD_CHAIN_FLAG_NO_ROOT | SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR | SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR);
+    STACK_OF(X509) *chain = NULL;
+    if (built > 0 && SSL_CTX_get0_chain_certs(ctx, &chain) == 1 && chain != NULL && sk_X509_num(chain) == 0) {
+        // Nothing but the leaf: no chain at all, and no building per handshake either. (An empty
+        // chain would be copied into every SSL.)
+        SSL_CTX_clear_chain_certs(ctx);
+        SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+    }
+    return built;
 }
 
 long vpcep_SSL_CTX_set_session_cache_mode_client_external(SSL_CTX *ctx) {

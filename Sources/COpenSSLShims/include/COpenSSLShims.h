@@ -18,8 +18,9 @@ int vpcep_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 // builds the chain from the trust store on every handshake.
 int vpcep_SSL_CTX_has_chain(SSL_CTX *ctx);
 // Builds the certificate's chain once, from the trust store: intermediates it finds, no root
-// (SSL_BUILD_CHAIN_FLAG_NO_ROOT), and what it can when the issuer is unknown. Returns 1 or 2 on
-// success, 0 on failure (e.g. a CA below the security level).
+// (SSL_BUILD_CHAIN_FLAG_NO_ROOT), and what it can when the issuer is unknown; when that is no
+// certificate at all, turns automatic chain building off instead (SSL_MODE_NO_AUTO_CHAIN).
+// Returns 1 or 2 on success, 0 on failure (e.g. a CA below the security level).
 int vpcep_SSL_CTX_build_chain_without_root(SSL_CTX *ctx);
 
 // Client session cache: OpenSSL hands each new session (TLS 1.3 ticket) to a callback instead of
