@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 
 /// What a method handler knows about its call besides the request.
 public struct ServerCallContext: Sendable {
@@ -12,12 +13,16 @@ public struct ServerCallContext: Sendable {
     /// When the caller stops waiting; nil when it named no deadline.
     public var deadline: ContinuousClock.Instant?
     private var serverLogger: Logger
+    private let peerAddress: SocketAddress?
 
-    /// The server's logger with this call's `request_id`. Made when asked for: rendering logger
-    /// metadata costs more than a whole cached read, and most calls log nothing themselves.
+    /// The server's logger with this call's peer, peer address and `request_id`. Made when asked
+    /// for: rendering logger metadata costs more than a whole cached read, and most calls log
+    /// nothing themselves.
     public var logger: Logger {
         get {
             var logger = serverLogger
+            if let peerAddress { logger[metadataKey: "peer_address"] = "\(peerAddress)" }
+            logger[metadataKey: "peer"] = "\(peer)"
             logger[metadataKey: "request_id"] = "\(requestID)"
             return logger
         }
@@ -26,8 +31,9 @@ public struct ServerCallContext: Sendable {
 
     public init(
         peer: PeerIdentity, region: String, requestID: String, idempotencyKey: String = "",
-        deadline: ContinuousClock.Instant? = nil, logger: Logger
+        deadline: ContinuousClock.Instant? = nil, logger: Logger, peerAddress: SocketAddress? = nil
     ) {
+        self.peerAddress = peerAddress
         self.peer = peer
         self.region = region
         self.requestID = requestID

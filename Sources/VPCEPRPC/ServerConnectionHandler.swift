@@ -33,7 +33,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private let router: RPCRouter
     private let configuration: RPCServerConfiguration
     private let statistics: ServerStatistics
-    private var logger: Logger
+    /// The server's logger, without this connection's metadata: an idle connection keeps no
+    /// rendered metadata (see `logger`).
+    private let serverLogger: Logger
+    private var remoteAddress: SocketAddress?
     private var decoder: FrameDecoder
     private var machine: StateMachine
     private var peer: PeerIdentity?
@@ -69,7 +72,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         self.router = router
         self.configuration = configuration
         self.statistics = statistics
-        self.logger = logger
+        self.serverLogger = logger
         self.decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize)
         self.machine = StateMachine(maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection)
         if let peerForTesting {
@@ -82,10 +85,19 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// not completed (which includes what TLS and the socket have not sent yet).
     var bufferedOutboundBytes: Int { (outbound?.readableBytes ?? 0) + bytesInChannel }
 
+    /// The server's logger with this connection's peer address and identity, made when something
+    /// is logged: rendered metadata would otherwise be kept by every idle connection.
+    private var logger: Logger {
+        var logger = serverLogger
+        if let remoteAddress { logger[metadataKey: "peer_address"] = "\(remoteAddress)" }
+        if let peer { logger[metadataKey: "peer"] = "\(peer)" }
+        return logger
+    }
+
     // MARK: Connection lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if let remote = context.channel.remoteAddress { logger[metadataKey: "peer_address"] = "\(remote)" }
+        remoteAddress = context.channel.remoteAddress
         if context.channel.isActive { connectionStarted(context: context) }
     }
 
@@ -116,12 +128,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if let completed = event as? TLSHandshakeCompleted {
             handshakeCompleted = true
             handshakeTimer?.cancel()
+            handshakeTimer = nil
             statistics.recordHandshake(resumed: completed.resumed)
             RPCMetrics.recordHandshake(result: "ok")
             peer = completed.peer.flatMap { PeerIdentity(uriSANs: $0.uriSANs) }
-            if let peer {
-                logger[metadataKey: "peer"] = "\(peer)"
-            } else {
+            if peer == nil {
                 logger.info("client certificate carries no vpcep:// identity; its calls will be refused",
                             metadata: ["subject": "\(completed.peer?.subject ?? "")"])
             }
@@ -271,7 +282,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             ? nil : .now.advanced(by: .milliseconds(Int64(clamping: header.timeoutMs)))
         let callContext = ServerCallContext(
             peer: peer, region: header.region, requestID: requestID, idempotencyKey: header.idempotencyKey,
-            deadline: deadline, logger: logger
+            deadline: deadline, logger: serverLogger, peerAddress: remoteAddress
         )
         calls[callID] = ActiveCall(method: header.method, region: header.region, requestID: requestID, started: .now())
         statistics.adjustCallsInFlight(1)
@@ -612,10 +623,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             return made
         }()
         metrics.record(status: status, nanoseconds: elapsed)
-        let micros = elapsed / 1000
+        guard serverLogger.logLevel <= .info else { return }
         var metadata: Logger.Metadata = [
             "method": "\(call.method)", "region": "\(call.region)", "status": "\(status.name)",
-            "latency_us": "\(micros)", "request_id": "\(call.requestID)",
+            "latency_us": "\(elapsed / 1000)", "request_id": "\(call.requestID)",
         ]
         if !reason.isEmpty { metadata["reason"] = "\(reason)" }
         logger.info("call", metadata: metadata)
