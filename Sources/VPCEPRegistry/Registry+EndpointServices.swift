@@ -126,6 +126,23 @@ extension Registry {
     }
 
     static func clientIPNote(backendKind: BackendKind, mode: ClientIPMode) -> String {
+        clientIPNotes[NoteKey(kind: backendKind, mode: mode)] ?? makeClientIPNote(backendKind: backendKind, mode: mode)
+    }
+
+    private struct NoteKey: Hashable {
+        let kind: BackendKind
+        let mode: ClientIPMode
+    }
+
+    /// Every note, made once: reads present one per service.
+    private static let clientIPNotes: [NoteKey: String] = Dictionary(uniqueKeysWithValues:
+        BackendKind.allCases.flatMap { kind in
+            ClientIPMode.allCases.map { mode in
+                (NoteKey(kind: kind, mode: mode), makeClientIPNote(backendKind: kind, mode: mode))
+            }
+        })
+
+    private static func makeClientIPNote(backendKind: BackendKind, mode: ClientIPMode) -> String {
         let backend = backendKind == .loadBalancer ? "The load balancer backend" : "The VM backend"
         let source = "\(backend) sees connections from 198.19.128.0/17, not from the real client IP"
         switch mode {

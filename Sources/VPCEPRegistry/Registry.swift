@@ -38,7 +38,8 @@ public final class Registry: Sendable {
                 field: "region")
         }
         switch ctx.caller {
-        case .tenant(let id) where id.isEmpty || id.contains(":"),
+        // (utf8: Foundation's `contains` on String searches through NSString.)
+        case .tenant(let id) where id.isEmpty || id.utf8.contains(UInt8(ascii: ":")),
             .operator(let id) where id.isEmpty:
             throw RegistryError(
                 code: .permissionDenied, reason: "CALLER_INVALID", message: "the caller identity is not usable")
