@@ -49,10 +49,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     private struct PendingCall {
         var sink: OutboundCall.Sink
-        var timer: Scheduled<Void>?
+        var deadline: NIODeadline?
 
         func fail(_ error: VPCEPError) {
-            timer?.cancel()
             switch sink {
             case .unary(let promise): promise.fail(error)
             case .stream(let deliver, _): deliver(.end(error))
@@ -74,6 +73,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private let keepaliveInterval: TimeAmount?
     private let keepaliveTimeout: TimeAmount
     private var keepaliveTimer: Scheduled<Void>?
+    /// One timer per connection, at the earliest deadline of its calls (see `armDeadlineTimer`).
+    private var deadlineTimer: Scheduled<Void>?
+    private var deadlineTimerAt: NIODeadline?
     private var lastRead = NIODeadline.uptimeNanoseconds(0)
     private var pingSent: NIODeadline?
 
@@ -120,13 +122,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         nextCallID += 1
         var entry = PendingCall(sink: call.sink)
         if let timeout = call.timeout {
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            entry.timer = context.eventLoop.scheduleTask(in: timeout) {
-                let (handler, context) = bound.value
-                handler.expire(callID, context: context)
-            }
+            let deadline = context.eventLoop.now + timeout
+            entry.deadline = deadline
+            pending[callID] = entry
+            armDeadlineTimer(at: deadline, context: context)
+        } else {
+            pending[callID] = entry
         }
-        pending[callID] = entry
         startKeepalive(context: context)
         if case .stream(_, let flow) = call.sink {
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -148,6 +150,37 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 payload.writeBytes(call.request)
             }
         }
+    }
+
+    /// Calls on one connection mostly carry the same timeout, so each new deadline is later than
+    /// the earliest pending one: one timer, moved only when a call's deadline comes first, replaces a
+    /// timer scheduled and cancelled per call. When it fires it ends the calls that are due and
+    /// moves on to the earliest deadline left.
+    private func armDeadlineTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        if let armed = deadlineTimerAt, armed <= deadline { return }
+        deadlineTimer?.cancel()
+        deadlineTimerAt = deadline
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        deadlineTimer = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.deadlineTimerFired(context: context)
+        }
+    }
+
+    private func deadlineTimerFired(context: ChannelHandlerContext) {
+        deadlineTimer = nil
+        deadlineTimerAt = nil
+        let now = context.eventLoop.now
+        var next: NIODeadline?
+        for (callID, call) in pending {
+            guard let deadline = call.deadline else { continue }
+            if deadline <= now {
+                expire(callID, context: context)
+            } else if next == nil || deadline < next! {
+                next = deadline
+            }
+        }
+        if let next { armDeadlineTimer(at: next, context: context) }
     }
 
     private func expire(_ callID: UInt32, context: ChannelHandlerContext) {
@@ -299,14 +332,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 case .unary(let promise):
                     // A unary call's one message always carries END_OK.
                     pending[frame.callID] = nil
-                    call.timer?.cancel()
                     promise.succeed(frame.payload)
                 case .stream(let deliver, let flow):
                     deliver(.message(frame.payload))
                     if frame.flags.contains(.endOK) {
                         streamEnded(frame.callID, context: context)
                         pending[frame.callID] = nil
-                        call.timer?.cancel()
                         deliver(.end(nil))
                     } else if flow.delivered() {
                         slowStreams.insert(frame.callID)
@@ -314,7 +345,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 }
             } else {
                 pending[frame.callID] = nil
-                call.timer?.cancel()
                 let status = Self.decodeStatus(frame.payload)
                 switch call.sink {
                 case .unary(let promise):
@@ -394,6 +424,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         keepaliveTimer?.cancel()
         keepaliveTimer = nil
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
+        deadlineTimerAt = nil
         let error = VPCEPError(code: .unavailable, reason: "CONNECTION_CLOSED", message: "the connection to the server closed")
         handshake.fail(error)
         failAll(unusable ?? error)

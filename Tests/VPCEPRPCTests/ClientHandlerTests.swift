@@ -27,9 +27,9 @@ private struct ClientHarness {
     }
 
     /// Starts a unary call; returns its future outcome once the CALL frame is out.
-    func unary() async throws -> EventLoopFuture<ByteBuffer> {
+    func unary(timeout: TimeAmount? = nil) async throws -> EventLoopFuture<ByteBuffer> {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        try await channel.writeOutbound(OutboundCall(header: [], request: [], timeout: nil, sink: .unary(promise), onStart: { _ in }))
+        try await channel.writeOutbound(OutboundCall(header: [], request: [], timeout: timeout, sink: .unary(promise), onStart: { _ in }))
         return promise.futureResult
     }
 
@@ -107,6 +107,38 @@ struct ClientHandlerTests {
         let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
         #expect(error.reason == "PROTOCOL_VIOLATION" && error.message.contains("never made"))
         try await client.channel.closeFuture.get()
+    }
+
+    @Test("§4.5 each call without an answer ends DEADLINE_EXCEEDED at its own deadline, and CANCEL is sent")
+    func clientDeadlines() async throws {
+        let client = try await ClientHarness()
+        let loop = client.channel.testingEventLoop
+        let late = try await client.unary(timeout: .seconds(5))  // call 1
+        let early = try await client.unary(timeout: .seconds(2))  // call 2: earlier than the armed timer
+        let answered = try await client.unary(timeout: .seconds(1))  // call 3
+        let unbounded = try await client.unary()  // call 4
+        _ = try await client.sentFrames()
+        try await client.receive(frameBytes(.message, flags: .endOK, callID: 3, encoded(WhoAmIResponse(kind: .tenant, id: "ok", region: "", regions: []))))
+        #expect(try decodeMessage(try await answered.get()).id == "ok")
+
+        await loop.advanceTime(by: .milliseconds(1999))
+        #expect(try await client.sentFrames().isEmpty)
+        await loop.advanceTime(by: .milliseconds(1))
+        #expect(try await client.sentFrames().map { [$0.type.rawValue, UInt8($0.callID)] } == [[FrameType.cancel.rawValue, 2]])
+        let first = try #require(await #expect(throws: VPCEPError.self) { try await early.get() })
+        #expect(first.reason == "DEADLINE_EXCEEDED")
+
+        await loop.advanceTime(by: .milliseconds(2999))
+        #expect(try await client.sentFrames().isEmpty)
+        await loop.advanceTime(by: .milliseconds(1))
+        #expect(try await client.sentFrames().map { [$0.type.rawValue, UInt8($0.callID)] } == [[FrameType.cancel.rawValue, 1]])
+        let second = try #require(await #expect(throws: VPCEPError.self) { try await late.get() })
+        #expect(second.reason == "DEADLINE_EXCEEDED")
+
+        await loop.advanceTime(by: .seconds(3600))
+        #expect(try await client.sentFrames().isEmpty)
+        try await client.receive(frameBytes(.message, flags: .endOK, callID: 4, encoded(WhoAmIResponse(kind: .tenant, id: "late", region: "", regions: []))))
+        #expect(try decodeMessage(try await unbounded.get()).id == "late")
     }
 
     @Test("§4.8 a late answer for a call that already ended here is ignored")
