@@ -10,6 +10,9 @@ bench=$(pwd)
 scratch=${SCRATCH:-.build-bench}
 ulimit -n "$(ulimit -Hn)"  # 10,000 idle connections need more than the usual 1024
 
+# SwiftPM keeps its build plan for the main package (a path dependency) and misses source files
+# added to it since; dropping the plan makes it look again (it is rebuilt in a second or two).
+rm -f "$scratch/release.yaml"
 swift build -c release --scratch-path "$scratch" --product vpcep-server
 swift build -c release --scratch-path "$scratch"
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)

@@ -196,8 +196,13 @@ public final class RPCClientConnection: Sendable {
         let response: ByteBuffer
         do {
             response = try await withTaskCancellationHandler {
-                // A write that never reaches the handler (the pipeline is gone) must still end the call.
-                channel.writeAndFlush(call).whenFailure { _ in promise.fail(Self.closedError(closeReason)) }
+                if channel.eventLoop.inEventLoop && channel.isActive {
+                    // On the loop of an open channel the handler is there and takes the call now.
+                    channel.writeAndFlush(call, promise: nil)
+                } else {
+                    // A write that never reaches the handler (the pipeline is gone) must still end the call.
+                    channel.writeAndFlush(call).whenFailure { _ in promise.fail(Self.closedError(closeReason)) }
+                }
                 return try await promise.futureResult.get()
             } onCancel: {
                 if let id = startedID.withLock({ $0 }) {
