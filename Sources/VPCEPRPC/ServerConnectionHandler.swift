@@ -17,7 +17,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private struct ActiveCall {
         var task: Task<Void, Never>?
         var deadline: NIODeadline?
-        var deadlineTimer: Scheduled<Void>?
         let method: String
         let region: String
         let requestID: String
@@ -57,8 +56,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var pingSent: NIODeadline?
     private var closeStarted = false
     private let runsCallsOnEventLoop: Bool
-    /// Calls whose deadline timer is not armed yet (see `armDeadlineAfterFirstStep`).
-    private var unarmedDeadlines: [UInt32] = []
+    /// One timer per connection, at the earliest deadline of its calls (see `armDeadlineTimer`).
+    private var deadlineTimer: Scheduled<Void>?
+    private var deadlineTimerAt: NIODeadline?
     /// Made at the first call, so that an idle connection does not pay for it.
     private var executor: EventLoopTaskExecutor?
     /// Metric handles by method, made once per connection instead of once per call.
@@ -162,8 +162,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         graceTimer?.cancel()
         livenessTimer?.cancel()
         _ = machine.close()
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
+        deadlineTimerAt = nil
         for (_, call) in calls {
-            call.deadlineTimer?.cancel()
             call.task?.cancel()
         }
         calls.removeAll()
@@ -284,17 +286,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             peer: peer, region: header.region, requestID: requestID, idempotencyKey: header.idempotencyKey,
             deadline: deadline, logger: serverLogger, peerAddress: remoteAddress
         )
-        calls[callID] = ActiveCall(method: header.method, region: header.region, requestID: requestID, started: .now())
         statistics.adjustCallsInFlight(1)
 
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        if header.timeoutMs > 0 {
-            calls[callID]?.deadline = context.eventLoop.now + .milliseconds(Int64(clamping: header.timeoutMs))
-        }
+        let callDeadline = header.timeoutMs == 0
+            ? nil : context.eventLoop.now + .milliseconds(Int64(clamping: header.timeoutMs))
         let message = payload.message
         let eventLoop = context.eventLoop
         let sink = StreamSink(callID: callID, eventLoop: eventLoop, handler: bound)
-        calls[callID]?.task = Task(executorPreference: taskExecutor(for: eventLoop)) {
+        // Started before the call is recorded, but its first step runs only after this read
+        // (on this loop) or finishes through this loop: either way after the record is there.
+        let task = Task(executorPreference: taskExecutor(for: eventLoop)) {
             let outcome = await route.handle(message, callContext, sink)
             if eventLoop.inEventLoop {
                 let (handler, context) = bound.value
@@ -306,35 +308,44 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 }
             }
         }
-        if header.timeoutMs > 0 {
-            armDeadlineAfterFirstStep(callID, context: context)
-        }
+        // One insertion of the whole record: mutating a stored dictionary value in place goes
+        // through a coroutine whose frame is heap-allocated for a value this size.
+        calls.updateValue(
+            ActiveCall(task: task, deadline: callDeadline, method: header.method, region: header.region,
+                       requestID: requestID, started: .now()),
+            forKey: callID)
+        if let callDeadline { armDeadlineTimer(at: callDeadline, context: context) }
     }
 
-    /// Most calls end in the first step of their task, which runs on this event loop right after
-    /// the read that started them; scheduling and cancelling a timer for each of those costs more
-    /// than the rest of the call. So timers are armed, at the call's absolute deadline, by a job
-    /// queued behind those first steps, and only for calls still running then.
-    private func armDeadlineAfterFirstStep(_ callID: UInt32, context: ChannelHandlerContext) {
-        unarmedDeadlines.append(callID)
-        guard unarmedDeadlines.count == 1 else { return }
+    /// Calls on one connection mostly carry the same timeout, so a new call's deadline is rarely
+    /// earlier than the one already armed: one timer per connection, moved only when a deadline
+    /// comes first, replaces a timer scheduled and cancelled per call. When it fires it ends the
+    /// calls that are due and moves on to the earliest deadline left.
+    private func armDeadlineTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        if let armed = deadlineTimerAt, armed <= deadline { return }
+        deadlineTimer?.cancel()
+        deadlineTimerAt = deadline
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.eventLoop.execute {
+        deadlineTimer = context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = bound.value
-            handler.armDeadlines(context: context)
+            handler.deadlineTimerFired(context: context)
         }
     }
 
-    private func armDeadlines(context: ChannelHandlerContext) {
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        for callID in unarmedDeadlines {
-            guard let call = calls[callID], let deadline = call.deadline, call.deadlineTimer == nil else { continue }
-            calls[callID]?.deadlineTimer = context.eventLoop.scheduleTask(deadline: deadline) {
-                let (handler, context) = bound.value
-                handler.expire(callID, context: context)
+    private func deadlineTimerFired(context: ChannelHandlerContext) {
+        deadlineTimer = nil
+        deadlineTimerAt = nil
+        let now = context.eventLoop.now
+        var next: NIODeadline?
+        for (callID, call) in calls {
+            guard let deadline = call.deadline else { continue }
+            if deadline <= now {
+                expire(callID, context: context)
+            } else if next.map({ deadline < $0 }) ?? true {
+                next = deadline
             }
         }
-        unarmedDeadlines.removeAll(keepingCapacity: true)
+        if let next, context.channel.isActive { armDeadlineTimer(at: next, context: context) }
     }
 
     private func taskExecutor(for eventLoop: any EventLoop) -> EventLoopTaskExecutor? {
@@ -400,7 +411,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     private func removeCall(_ callID: UInt32, context: ChannelHandlerContext) -> ActiveCall? {
         guard let call = calls.removeValue(forKey: callID) else { return nil }
-        call.deadlineTimer?.cancel()
         statistics.adjustCallsInFlight(-1)
         failParkedSends(of: callID)
         lastActivity = context.eventLoop.now

@@ -266,6 +266,28 @@ struct ServerHandlerTests {
         #expect(harness.statistics.snapshot.callsInFlight == 0)
     }
 
+    @Test("§4.5 each call ends at its own deadline, including one that started later with an earlier deadline")
+    func deadlinesInAnyOrder() async throws {
+        let harness = try await Harness()
+        defer { Task { await harness.finish() } }
+        try await harness.send(callFrame(1, TestAPI.hang.path, echo, timeoutMs: 5000))
+        try await harness.send(callFrame(2, TestAPI.hang.path, echo, timeoutMs: 2000))
+        try await harness.send(callFrame(3, TestAPI.hang.path, echo))
+        await harness.probe.wait { started, _ in started == 3 }
+        let loop = harness.channel.testingEventLoop
+        await loop.advanceTime(by: .milliseconds(2000))
+        let (first, firstStatus) = try await harness.nextStatus()
+        #expect(first == 2 && firstStatus.reason == "DEADLINE_EXCEEDED")
+        #expect(harness.statistics.snapshot.callsInFlight == 2)
+        await loop.advanceTime(by: .milliseconds(3000))
+        let (second, secondStatus) = try await harness.nextStatus()
+        #expect(second == 1 && secondStatus.reason == "DEADLINE_EXCEEDED")
+        await harness.probe.wait { _, cancelled in cancelled == 2 }
+        // The call without a deadline runs on.
+        await loop.advanceTime(by: .seconds(3600))
+        #expect(harness.statistics.snapshot.callsInFlight == 1)
+    }
+
     @Test("§8 calls beyond the concurrency limit get RESOURCE_EXHAUSTED")
     func concurrencyLimit() async throws {
         let harness = try await Harness(configuration: .defaults {
