@@ -321,7 +321,7 @@ private final class DirectoryLock: Sendable {
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno == EWOULDBLOCK
-                ? "the data directory is in use by another vpcep-server (or store) holding this lock"
+                ? "the data directory is in use: another vpcep-server holds this lock (one server per data directory)"
                 : "cannot lock: \(String(cString: strerror(errno)))"
             Glibc.close(fd)
             throw SQLiteStoreError(path: path, message: reason)
