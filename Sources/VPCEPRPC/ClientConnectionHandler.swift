@@ -42,7 +42,7 @@ struct CancelCall: Sendable {
 
 /// The client side of one connection: assigns increasing call ids, matches responses to callers,
 /// applies deadlines, and fails every pending call clearly when the connection goes.
-final class ClientConnectionHandler: ChannelDuplexHandler {
+final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = Any
     typealias OutboundOut = ByteBuffer
@@ -73,9 +73,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private let keepaliveInterval: TimeAmount?
     private let keepaliveTimeout: TimeAmount
     private var keepaliveTimer: Scheduled<Void>?
-    /// One timer per connection, at the earliest deadline of its calls (see `armDeadlineTimer`).
-    private var deadlineTimer: Scheduled<Void>?
-    private var deadlineTimerAt: NIODeadline?
+    var deadlineTimer = EarliestDeadlineTimer()
     private var lastRead = NIODeadline.uptimeNanoseconds(0)
     private var pingSent: NIODeadline?
 
@@ -152,38 +150,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Calls on one connection mostly carry the same timeout, so each new deadline is later than
-    /// the earliest pending one: one timer, moved only when a call's deadline comes first, replaces a
-    /// timer scheduled and cancelled per call. When it fires it ends the calls that are due and
-    /// moves on to the earliest deadline left.
-    private func armDeadlineTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        if let armed = deadlineTimerAt, armed <= deadline { return }
-        deadlineTimer?.cancel()
-        deadlineTimerAt = deadline
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        deadlineTimer = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (handler, context) = bound.value
-            handler.deadlineTimerFired(context: context)
-        }
+    func callsDue(at now: NIODeadline) -> (due: [UInt32], next: NIODeadline?) {
+        EarliestDeadlineTimer.due(pending.lazy.map { ($0.key, $0.value.deadline) }, now: now)
     }
 
-    private func deadlineTimerFired(context: ChannelHandlerContext) {
-        deadlineTimer = nil
-        deadlineTimerAt = nil
-        let now = context.eventLoop.now
-        var next: NIODeadline?
-        for (callID, call) in pending {
-            guard let deadline = call.deadline else { continue }
-            if deadline <= now {
-                expire(callID, context: context)
-            } else if next == nil || deadline < next! {
-                next = deadline
-            }
-        }
-        if let next { armDeadlineTimer(at: next, context: context) }
-    }
-
-    private func expire(_ callID: UInt32, context: ChannelHandlerContext) {
+    func expire(_ callID: UInt32, context: ChannelHandlerContext) {
         guard let call = pending.removeValue(forKey: callID) else { return }
         streamEnded(callID, context: context)
         call.fail(VPCEPError(code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
@@ -424,9 +395,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         keepaliveTimer?.cancel()
         keepaliveTimer = nil
-        deadlineTimer?.cancel()
-        deadlineTimer = nil
-        deadlineTimerAt = nil
+        deadlineTimer.cancel()
         let error = VPCEPError(code: .unavailable, reason: "CONNECTION_CLOSED", message: "the connection to the server closed")
         handshake.fail(error)
         failAll(unusable ?? error)

@@ -9,7 +9,7 @@ import VPCEPWire
 ///
 /// The protocol rules live in `StateMachine`; this class owns the NIO side: tasks, timers,
 /// coalesced writes, backpressure (docs/PROTOCOL.md §8) and graceful shutdown (§7).
-final class ServerConnectionHandler: ChannelDuplexHandler {
+final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = Never
     typealias OutboundOut = ByteBuffer
@@ -56,9 +56,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var pingSent: NIODeadline?
     private var closeStarted = false
     private let runsCallsOnEventLoop: Bool
-    /// One timer per connection, at the earliest deadline of its calls (see `armDeadlineTimer`).
-    private var deadlineTimer: Scheduled<Void>?
-    private var deadlineTimerAt: NIODeadline?
+    var deadlineTimer = EarliestDeadlineTimer()
     /// Made at the first call, so that an idle connection does not pay for it.
     private var executor: EventLoopTaskExecutor?
     /// Metric handles by method, made once per connection instead of once per call.
@@ -162,9 +160,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         graceTimer?.cancel()
         livenessTimer?.cancel()
         _ = machine.close()
-        deadlineTimer?.cancel()
-        deadlineTimer = nil
-        deadlineTimerAt = nil
+        deadlineTimer.cancel()
         for (_, call) in calls {
             call.task?.cancel()
         }
@@ -317,35 +313,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         if let callDeadline { armDeadlineTimer(at: callDeadline, context: context) }
     }
 
-    /// Calls on one connection mostly carry the same timeout, so a new call's deadline is rarely
-    /// earlier than the one already armed: one timer per connection, moved only when a deadline
-    /// comes first, replaces a timer scheduled and cancelled per call. When it fires it ends the
-    /// calls that are due and moves on to the earliest deadline left.
-    private func armDeadlineTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        if let armed = deadlineTimerAt, armed <= deadline { return }
-        deadlineTimer?.cancel()
-        deadlineTimerAt = deadline
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        deadlineTimer = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (handler, context) = bound.value
-            handler.deadlineTimerFired(context: context)
-        }
-    }
-
-    private func deadlineTimerFired(context: ChannelHandlerContext) {
-        deadlineTimer = nil
-        deadlineTimerAt = nil
-        let now = context.eventLoop.now
-        var next: NIODeadline?
-        for (callID, call) in calls {
-            guard let deadline = call.deadline else { continue }
-            if deadline <= now {
-                expire(callID, context: context)
-            } else if next.map({ deadline < $0 }) ?? true {
-                next = deadline
-            }
-        }
-        if let next, context.channel.isActive { armDeadlineTimer(at: next, context: context) }
+    func callsDue(at now: NIODeadline) -> (due: [UInt32], next: NIODeadline?) {
+        EarliestDeadlineTimer.due(calls.lazy.map { ($0.key, $0.value.deadline) }, now: now)
     }
 
     private func taskExecutor(for eventLoop: any EventLoop) -> EventLoopTaskExecutor? {
@@ -445,7 +414,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         callGone(callID, context: context)
     }
 
-    private func expire(_ callID: UInt32, context: ChannelHandlerContext) {
+    func expire(_ callID: UInt32, context: ChannelHandlerContext) {
         guard let call = removeCall(callID, context: context) else { return }
         call.task?.cancel()
         let error = VPCEPError(code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
