@@ -81,7 +81,7 @@ public final class SQLiteRegistryStore: RegistryStore {
             throw SQLiteStoreError(path: directory, message: "the data directory is not readable and writable")
         }
         let path = directory + "/" + fileName
-        let lock = try DirectoryLock(path: directory + "/" + lockFileName)
+        let lock = try await DirectoryLock.acquire(path: directory + "/" + lockFileName)
 
         let writer: SQLiteConnection
         do {
@@ -312,21 +312,41 @@ public final class SQLiteRegistryStore: RegistryStore {
 /// process) cannot open the directory while the first holds it, and the kernel drops it when the
 /// holder exits, however it exits.
 private final class DirectoryLock: Sendable {
-    private let descriptor = Mutex<Int32?>(nil)
+    /// How long `acquire` waits for a lock that is held. A process forked by this one (to run
+    /// another program) holds a copy of the descriptor, and so the lock, until it execs; a lock
+    /// released a moment ago can still be held that way. A server that really holds it holds it
+    /// for much longer.
+    static let patience: Duration = .seconds(2)
 
-    init(path: String) throws {
+    private let descriptor: Mutex<Int32?>
+
+    private init(descriptor: Int32) {
+        self.descriptor = Mutex(descriptor)
+    }
+
+    static func acquire(path: String) async throws -> DirectoryLock {
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SQLiteStoreError(path: path, message: "cannot create the lock file: \(String(cString: strerror(errno)))")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let reason = errno == EWOULDBLOCK
-                ? "the data directory is in use: another vpcep-server holds this lock (one server per data directory)"
-                : "cannot lock: \(String(cString: strerror(errno)))"
+        let giveUp = ContinuousClock.now + patience
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let failure = errno
+            if failure == EWOULDBLOCK && ContinuousClock.now < giveUp {
+                do {
+                    try await Task.sleep(for: .milliseconds(20))
+                } catch {
+                    Glibc.close(fd)
+                    throw error
+                }
+                continue
+            }
             Glibc.close(fd)
-            throw SQLiteStoreError(path: path, message: reason)
+            throw SQLiteStoreError(path: path, message: failure == EWOULDBLOCK
+                ? "the data directory is in use: another vpcep-server holds this lock (one server per data directory)"
+                : "cannot lock: \(String(cString: strerror(failure)))")
         }
-        descriptor.withLock { $0 = fd }
+        return DirectoryLock(descriptor: fd)
     }
 
     func release() {
