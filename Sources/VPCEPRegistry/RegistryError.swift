@@ -4,6 +4,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
     /// gRPC's canonical codes that the registry produces. A struct, so codes can be added.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Wrapped: Int, Sendable, Hashable {
+            case cancelled = 1
             case invalidArgument = 3
             case notFound = 5
             case alreadyExists = 6
@@ -18,6 +19,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
         private let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
 
+        public static let cancelled = Code(.cancelled)
         public static let invalidArgument = Code(.invalidArgument)
         public static let notFound = Code(.notFound)
         public static let alreadyExists = Code(.alreadyExists)
@@ -31,6 +33,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
         /// The canonical gRPC name, e.g. `INVALID_ARGUMENT`.
         public var name: String {
             switch wrapped {
+            case .cancelled: "CANCELLED"
             case .invalidArgument: "INVALID_ARGUMENT"
             case .notFound: "NOT_FOUND"
             case .alreadyExists: "ALREADY_EXISTS"
@@ -99,6 +102,11 @@ extension RegistryError {
     init(wrapping error: any Error) {
         if let error = error as? RegistryError {
             self = error
+            return
+        }
+        if error is CancellationError {
+            // The caller went away (cancelled, or past its deadline) and the store dropped its work.
+            self.init(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled before it was done")
             return
         }
         guard let storeError = error as? StoreError else {

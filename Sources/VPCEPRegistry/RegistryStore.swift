@@ -12,6 +12,10 @@ public protocol RegistryStore: Sendable {
     /// Runs `body` in one serializable transaction: committed (durably) when it returns, rolled back
     /// entirely when it throws, the body's error then rethrown unchanged. Store failures are `StoreError`s.
     /// A body must not start another transaction.
+    ///
+    /// Cancelling the calling task never leaves a transaction open: one that has begun is committed
+    /// or rolled back, and one whose task is cancelled before it begins is not run at all (it throws
+    /// `CancellationError`).
     func transaction<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws -> T
 
     /// A number that grows with every commit, moved on before the committing `transaction`
@@ -19,10 +23,15 @@ public protocol RegistryStore: Sendable {
     /// same. `nil` when the store cannot see every commit (others may write its database), which
     /// turns the registry's read cache off.
     var commitVersion: UInt64? { get }
+
+    /// Why the store cannot serve calls now (a connection that failed and is being repaired), or
+    /// `nil` when it can. A store repairs itself; this is what readiness probes report meanwhile.
+    var readinessProblem: String? { get }
 }
 
 extension RegistryStore {
     public var commitVersion: UInt64? { nil }
+    public var readinessProblem: String? { nil }
 }
 
 /// Primitive reads. Look-ups by id ignore region and owner (ids are globally unique); the registry

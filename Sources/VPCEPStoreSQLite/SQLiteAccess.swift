@@ -23,6 +23,10 @@ final class SQLiteAccess: RegistryTransaction {
         }
         do {
             return try await connection.query(sql, binds)
+        } catch is CancellationError {
+            // The calling task was cancelled and sqlite-nio skipped the statement: the transaction
+            // rolls back, and the caller learns that it was cancelled, not that the store failed.
+            throw CancellationError()
         } catch {
             throw StoreError(sqlite: error)
         }

@@ -17,6 +17,13 @@ import VPCEPRegistry
 /// Every member of a batch returns only after that commit, and fails if it fails. Reads use a second,
 /// read-only connection, each in its own snapshot.
 ///
+/// Cancellation ends a caller's work, never a transaction: the statements that open and end
+/// transactions run whether or not the task that issues them is cancelled (sqlite-nio's async API
+/// skips the queued work of a cancelled task, which would leave a transaction open on a connection
+/// that every call shares), and work whose caller is cancelled (or past its deadline) before its
+/// transaction begins is dropped rather than done late. Should a connection ever be left unusable
+/// all the same, `readinessProblem` says so and the store repairs it in the background.
+///
 /// The data directory belongs to one store at a time: `open` takes an exclusive lock on
 /// `<directory>/vpcep.lock` and holds it until `close` (or the process ends). Because no other
 /// writer can exist, the store counts every commit (`commitVersion`) and the registry may answer
@@ -27,21 +34,26 @@ public final class SQLiteRegistryStore: RegistryStore {
     /// How many transactions may share one commit.
     static let maxBatch = 256
     /// How long a statement waits for another process's lock before failing as unavailable.
-    static let busyTimeoutMilliseconds = 5000
+    static let defaultBusyTimeoutMilliseconds = 5000
+    /// How long the repair task waits between attempts.
+    static let repairInterval: Duration = .seconds(1)
 
     /// The database file.
     public let path: String
-    private let writer: SQLiteConnection
-    private let reader: SQLiteConnection
     private let logger: Logger
+    private let busyTimeoutMilliseconds: Int
     private let writeLock = AsyncLock()
     private let readLock = AsyncLock()
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let lock: DirectoryLock
     private let commits = Atomic<UInt64>(0)
 
     private struct State {
+        var writer: SQLiteConnection
+        var reader: SQLiteConnection
         var isClosed = false
+        /// Why a connection is out of order, while it is; a repair task is then running.
+        var problem: String?
         /// A `BEGIN IMMEDIATE` is open on the writer.
         var batchOpen = false
         var batchSize = 0
@@ -51,18 +63,30 @@ public final class SQLiteRegistryStore: RegistryStore {
         var waiting: [CheckedContinuation<Void, any Error>] = []
     }
 
-    private init(path: String, lock: DirectoryLock, writer: SQLiteConnection, reader: SQLiteConnection, logger: Logger) {
+    private init(path: String, lock: DirectoryLock, writer: SQLiteConnection, reader: SQLiteConnection, logger: Logger,
+                 busyTimeoutMilliseconds: Int) {
         self.path = path
         self.lock = lock
-        self.writer = writer
-        self.reader = reader
+        self.state = Mutex(State(writer: writer, reader: reader))
         self.logger = logger
+        self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
     }
+
+    private var writer: SQLiteConnection { state.withLock { $0.writer } }
+    private var reader: SQLiteConnection { state.withLock { $0.reader } }
+
+    public var readinessProblem: String? { state.withLock { $0.problem } }
 
     public var commitVersion: UInt64? { commits.load(ordering: .acquiring) }
 
     /// Opens (creating the directory and the database if missing) and migrates the store.
     public static func open(directory: String, logger: Logger? = nil) async throws -> SQLiteRegistryStore {
+        try await open(directory: directory, logger: logger, busyTimeoutMilliseconds: defaultBusyTimeoutMilliseconds)
+    }
+
+    /// `busyTimeoutMilliseconds`: how long a statement waits for another process's lock on the
+    /// database before failing as unavailable (shortened by tests that hold such a lock).
+    static func open(directory: String, logger: Logger?, busyTimeoutMilliseconds: Int) async throws -> SQLiteRegistryStore {
         let logger = logger ?? Logger(label: "vpcep.store.sqlite")
         let directory = URL(fileURLWithPath: directory).standardizedFileURL.path
         let files = FileManager.default
@@ -91,7 +115,7 @@ public final class SQLiteRegistryStore: RegistryStore {
             throw error
         }
         do {
-            try await configure(writer, path: path, readOnly: false)
+            try await configure(writer, readOnly: false, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
             try await migrate(writer)
         } catch {
             try? await writer.close()
@@ -101,7 +125,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         let reader: SQLiteConnection
         do {
             reader = try await connect(path: path, logger: logger)
-            try await configure(reader, path: path, readOnly: true)
+            try await configure(reader, readOnly: true, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         } catch {
             try? await writer.close()
             lock.release()
@@ -109,7 +133,8 @@ public final class SQLiteRegistryStore: RegistryStore {
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
         }
         logger.info("opened the registry store", metadata: ["path": "\(path)", "schema": "\(schemaVersion)"])
-        return SQLiteRegistryStore(path: path, lock: lock, writer: writer, reader: reader, logger: logger)
+        return SQLiteRegistryStore(path: path, lock: lock, writer: writer, reader: reader, logger: logger,
+                                   busyTimeoutMilliseconds: busyTimeoutMilliseconds)
     }
 
     private static func connect(path: String, logger: Logger) async throws -> SQLiteConnection {
@@ -120,7 +145,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    private static func configure(_ connection: SQLiteConnection, path: String, readOnly: Bool) async throws {
+    private static func configure(_ connection: SQLiteConnection, readOnly: Bool, busyTimeoutMilliseconds: Int) async throws {
         // Replaces sqlite-nio's retry-forever busy handler: wait a bounded time for other processes.
         try await connection.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
         try await connection.execute("PRAGMA foreign_keys = ON")
@@ -142,9 +167,9 @@ public final class SQLiteRegistryStore: RegistryStore {
             _ = await finishBatch()
         }
         await readLock.lock()
-        let alreadyClosed = state.withLock { state in
+        let (alreadyClosed, writer, reader) = state.withLock { state in
             defer { state.isClosed = true }
-            return state.isClosed
+            return (state.isClosed, state.writer, state.reader)
         }
         defer {
             readLock.unlock()
@@ -166,28 +191,42 @@ public final class SQLiteRegistryStore: RegistryStore {
     private func readMeasured<T: Sendable>(_ body: @Sendable (any RegistryReader) async throws -> T) async throws -> T {
         await readLock.lock()
         defer { readLock.unlock() }
-        guard !state.withLock({ $0.isClosed }) else { throw StoreError.closed }
+        let (closed, reader) = state.withLock { ($0.isClosed, $0.reader) }
+        guard !closed else { throw StoreError.closed }
+        // A caller that has gone while it queued is not served late.
+        try Task.checkCancellation()
         do {
-            try await reader.execute("BEGIN")
+            try await reader.executeAlways("BEGIN")
         } catch {
-            throw StoreError(sqlite: error)
+            throw connectionFailed(.reader, error)
         }
         let access = SQLiteAccess(connection: reader)
+        let value: T
         do {
-            let value = try await body(access)
-            access.end()
-            try await reader.execute("COMMIT")
-            return value
+            value = try await body(access)
         } catch {
             access.end()
-            try? await reader.execute("ROLLBACK")
+            do {
+                try await reader.executeAlways("ROLLBACK")
+            } catch let rollbackError {
+                _ = connectionFailed(.reader, rollbackError)
+            }
             throw error is SQLiteError ? StoreError(sqlite: error) : error
         }
+        access.end()
+        do {
+            try await reader.executeAlways("COMMIT")
+        } catch {
+            throw connectionFailed(.reader, error)
+        }
+        return value
     }
 
     public func transaction<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws -> T {
         do {
             return try await StoreMetrics.measure(StoreMetrics.transactionDuration) { try await transactionMeasured(body) }
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             StoreMetrics.transactionFailures.increment()
             throw error
@@ -198,28 +237,40 @@ public final class SQLiteRegistryStore: RegistryStore {
         _ body: @Sendable (any RegistryTransaction) async throws -> T
     ) async throws -> T {
         await writeLock.lock()
-        let (closed, batchOpen) = state.withLock { ($0.isClosed, $0.batchOpen) }
+        let (closed, batchOpen, writer) = state.withLock { ($0.isClosed, $0.batchOpen, $0.writer) }
         if closed {
             writeLock.unlock()
             throw StoreError.closed
         }
+        // A caller cancelled, or past its deadline, while it queued: its work is dropped, not done
+        // after it was told that it failed. A batch handed to it is passed on or committed.
+        let dropped = Task.isCancelled
+        if dropped && !batchOpen {
+            writeLock.unlock()
+            throw CancellationError()
+        }
         if !batchOpen {
             do {
-                try await writer.execute("BEGIN IMMEDIATE")
+                try await writer.executeAlways("BEGIN IMMEDIATE")
             } catch {
                 writeLock.unlock()
-                throw StoreError(sqlite: error)
+                throw connectionFailed(.writer, error)
             }
             state.withLock { $0.batchOpen = true }
         }
 
-        let outcome = await runInSavepoint(body)
+        let outcome: Result<T, any Error> = dropped ? .failure(CancellationError()) : await runInSavepoint(body, on: writer)
 
         let handOver = state.withLock { state in
-            state.batchSize += 1
+            if !dropped { state.batchSize += 1 }
             return state.batchFailure == nil && state.batchSize < Self.maxBatch
         }
         if handOver && writeLock.hasWaiters {
+            if dropped {
+                // Did nothing, so has no commit to wait for; the next holder commits the batch.
+                writeLock.unlock()
+                return try outcome.get()
+            }
             // The next holder runs in this batch; the last one commits for all.
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 state.withLock { $0.waiting.append(continuation) }
@@ -229,16 +280,16 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
         let committed = await finishBatch()
         writeLock.unlock()
-        try committed.get()
+        if !dropped { try committed.get() }
         return try outcome.get()
     }
 
     /// Runs one member of the batch in its own savepoint, so its failure undoes only its own work.
     private func runInSavepoint<T: Sendable>(
-        _ body: @Sendable (any RegistryTransaction) async throws -> T
+        _ body: @Sendable (any RegistryTransaction) async throws -> T, on writer: SQLiteConnection
     ) async -> Result<T, any Error> {
         do {
-            try await writer.execute("SAVEPOINT member")
+            try await writer.executeAlways("SAVEPOINT member")
         } catch {
             return .failure(failBatch(error))
         }
@@ -246,13 +297,13 @@ public final class SQLiteRegistryStore: RegistryStore {
         do {
             let value = try await body(access)
             access.end()
-            try await writer.execute("RELEASE member")
+            try await writer.executeAlways("RELEASE member")
             return .success(value)
         } catch {
             access.end()
             do {
-                try await writer.execute("ROLLBACK TO member")
-                try await writer.execute("RELEASE member")
+                try await writer.executeAlways("ROLLBACK TO member")
+                try await writer.executeAlways("RELEASE member")
             } catch let rollbackError {
                 // SQLite rolled the whole transaction back (I/O error, disk full): the batch is lost.
                 return .failure(failBatch(rollbackError))
@@ -274,18 +325,27 @@ public final class SQLiteRegistryStore: RegistryStore {
     /// Called with the write lock held.
     private func finishBatch() async -> Result<Void, StoreError> {
         var result: Result<Void, StoreError>
+        let writer = self.writer
         if let failure = state.withLock({ $0.batchFailure }) {
-            try? await writer.execute("ROLLBACK")
             result = .failure(failure)
+            do {
+                try await writer.executeAlways("ROLLBACK")
+            } catch {
+                _ = connectionFailed(.writer, error)
+            }
         } else {
             do {
-                try await writer.execute("COMMIT")
+                try await writer.executeAlways("COMMIT")
                 result = .success(())
             } catch {
-                try? await writer.execute("ROLLBACK")
                 let failure = StoreError(sqlite: error)
                 logger.error("registry store commit failed", metadata: ["error": "\(failure.message)"])
                 result = .failure(failure)
+                do {
+                    try await writer.executeAlways("ROLLBACK")
+                } catch let rollbackError {
+                    _ = connectionFailed(.writer, rollbackError)
+                }
             }
         }
         // Before any member returns: a read that starts after a commit was acknowledged must not be
@@ -305,6 +365,87 @@ public final class SQLiteRegistryStore: RegistryStore {
             member.resume(with: result.mapError { $0 as any Error })
         }
         return result
+    }
+
+    // MARK: Repair
+
+    private enum Role: String {
+        case writer, reader
+    }
+
+    /// A statement that opens or ends a transaction failed: the connection may still be inside a
+    /// transaction that nothing will end, which would fail every later call. Marks the store not
+    /// ready and starts the repair, unless it is running. Returns the error to throw.
+    private func connectionFailed(_ role: Role, _ error: any Error) -> StoreError {
+        let failure = StoreError(sqlite: error)
+        let startRepair = state.withLock { state in
+            defer { state.problem = "the \(role.rawValue) connection failed: \(failure.message)" }
+            return state.problem == nil && !state.isClosed
+        }
+        logger.error("registry store connection failed; repairing it",
+                     metadata: ["connection": "\(role.rawValue)", "error": "\(failure.message)"])
+        if startRepair {
+            Task { await self.repairUntilHealthy() }
+        }
+        return failure
+    }
+
+    /// Checks both connections, reopening one that cannot run a transaction, until both can.
+    private func repairUntilHealthy() async {
+        while true {
+            var repaired = await repair(.writer)
+            if repaired { repaired = await repair(.reader) }
+            let done = state.withLock { state in
+                if repaired || state.isClosed { state.problem = nil }
+                return repaired || state.isClosed
+            }
+            if done {
+                if repaired { logger.notice("registry store connections repaired") }
+                return
+            }
+            try? await Task.sleep(for: Self.repairInterval)
+        }
+    }
+
+    /// One attempt at making a connection usable, under its lock: end whatever transaction it is
+    /// in, prove that a new one opens and ends, and failing that replace the connection (closing it
+    /// rolls back what it held).
+    private func repair(_ role: Role) async -> Bool {
+        let lock = role == .writer ? writeLock : readLock
+        await lock.lock()
+        defer { lock.unlock() }
+        if role == .writer, state.withLock({ $0.batchOpen }) {
+            _ = await finishBatch()
+        }
+        let (closed, current) = state.withLock { ($0.isClosed, role == .writer ? $0.writer : $0.reader) }
+        if closed { return true }
+        let begin = role == .writer ? "BEGIN IMMEDIATE" : "BEGIN"
+        try? await current.executeAlways("ROLLBACK")
+        if (try? await current.executeAlways(begin)) != nil, (try? await current.executeAlways("ROLLBACK")) != nil {
+            return true
+        }
+        do {
+            let fresh = try await Self.connect(path: path, logger: logger)
+            do {
+                try await Self.configure(fresh, readOnly: role == .reader, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+                try await fresh.executeAlways(begin)
+                try await fresh.executeAlways("ROLLBACK")
+            } catch {
+                try? await fresh.close()
+                throw error
+            }
+            state.withLock { state in
+                if role == .writer { state.writer = fresh } else { state.reader = fresh }
+            }
+            try? await current.close()
+            logger.notice("registry store connection reopened", metadata: ["connection": "\(role.rawValue)"])
+            return true
+        } catch {
+            logger.warning("registry store connection still failing", metadata: [
+                "connection": "\(role.rawValue)", "error": "\(StoreError(sqlite: error).message)",
+            ])
+            return false
+        }
     }
 }
 
@@ -362,5 +503,15 @@ extension SQLiteConnection {
     /// Runs one statement, discarding any rows.
     func execute(_ sql: String, _ binds: [SQLiteData] = []) async throws {
         try await query(sql, binds) { _ in }
+    }
+}
+
+extension SQLiteConnection {
+    /// Runs one statement that must run even when the calling task is cancelled: sqlite-nio's async
+    /// `query` skips queued work once its task is cancelled, while the future-returning one does not,
+    /// and awaiting a future does not observe cancellation. For statements that open or end a
+    /// transaction, so that a cancelled call never leaves one open.
+    func executeAlways(_ sql: String) async throws {
+        try await query(sql, [], logger: logger) { _ in }.get()
     }
 }

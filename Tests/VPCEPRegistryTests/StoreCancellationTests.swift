@@ -1,0 +1,155 @@
+import Foundation
+import SQLiteNIO
+import Synchronization
+import Testing
+import VPCEPRegistry
+@testable import VPCEPStoreSQLite
+
+/// A cancelled call ends the call, never the store (issue 10, defect 1): transactions and reads
+/// whose tasks are cancelled at any moment leave no transaction open, no work done late, and
+/// nothing for other callers but success.
+@Suite("SQLite store under cancellation")
+struct StoreCancellationTests {
+    @Test func callsCancelledAtRandomMomentsLeaveTheStoreWorking() async throws {
+        try await withRegistry { registry, store in
+            let tally = Tally()
+            // Creates and lists, each cancelled after 0-3 ms: some before their transaction
+            // begins, some inside it, some after it is done; beside them, calls nobody cancels.
+            await withTaskGroup(of: Void.self) { group in
+                for round in 0..<40 {
+                    var tasks: [Task<Void, Never>] = []
+                    for index in 0..<12 {
+                        tasks.append(Task {
+                            do {
+                                if index.isMultiple(of: 3) {
+                                    _ = try await registry.listVPCs(tenantA, page: PageRequest(limit: 100))
+                                } else {
+                                    _ = try await registry.createVPC(tenantA, name: "v\(round)-\(index)", cidr: "10.0.0.0/16")
+                                    tally.succeeded.add(1, ordering: .relaxed)
+                                }
+                            } catch let error as RegistryError {
+                                tally.cancelledCallFailed(error)
+                            } catch {
+                                tally.unexpected.withLock { $0.append("\(error)") }
+                            }
+                        })
+                    }
+                    for task in tasks {
+                        group.addTask {
+                            try? await Task.sleep(for: .microseconds(Int.random(in: 0...3000)))
+                            task.cancel()
+                            await task.value
+                        }
+                    }
+                    for index in 0..<4 {
+                        group.addTask {
+                            do {
+                                _ = try await registry.createVPC(tenantB, name: "b\(round)-\(index)", cidr: "10.1.0.0/16")
+                                _ = try await registry.listVPCs(tenantB, page: PageRequest(limit: 5))
+                            } catch {
+                                tally.unexpected.withLock { $0.append("uncancelled: \(error)") }
+                            }
+                        }
+                    }
+                    await group.waitForAll()
+                }
+            }
+            #expect(tally.unexpected.withLock { $0 } == [])
+
+            // Every write that reported success is stored, and none that failed.
+            let stored = try await registry.listVPCs(tenantA, page: PageRequest(limit: 1)).totalCount
+            #expect(stored == tally.succeeded.load(ordering: .relaxed))
+            #expect(try await registry.listVPCs(tenantB, page: PageRequest(limit: 1)).totalCount == 40 * 4)
+            #expect(store.readinessProblem == nil)
+            // And no transaction is left open: another connection can take the write lock.
+            try await expectWritable(store.path)
+        }
+    }
+
+    @Test func aWriteCancelledWhileItQueuesIsDroppedNotDoneLate() async throws {
+        try await withRegistry { registry, store in
+            let holding = AsyncStream<Void>.makeStream()
+            let release = AsyncStream<Void>.makeStream()
+            // Holds the write lock until told to let go.
+            let holder = Task {
+                try await store.transaction { _ in
+                    holding.continuation.yield()
+                    for await _ in release.stream { break }
+                }
+            }
+            for await _ in holding.stream { break }
+            let late = Task { try await registry.createVPC(tenantA, name: "late", cidr: "10.0.0.0/16") }
+            // Give it time to queue behind the holder, then cancel it as a deadline would.
+            try await Task.sleep(for: .milliseconds(50))
+            late.cancel()
+            release.continuation.yield()
+            try await holder.value
+            do {
+                _ = try await late.value
+                Issue.record("a write cancelled while it queued was done")
+            } catch let error as RegistryError {
+                #expect(error.code == .cancelled)
+                #expect(error.reason == "CANCELLED")
+            }
+            #expect(try await registry.listVPCs(tenantA, page: PageRequest(limit: 10)).totalCount == 0)
+            _ = try await registry.createVPC(tenantA, name: "next", cidr: "10.0.0.0/16")
+            try await expectWritable(store.path)
+        }
+    }
+
+    @Test func aLockedDatabaseMakesTheStoreNotReadyUntilItRecoversByItself() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await SQLiteRegistryStore.open(directory: directory, logger: nil, busyTimeoutMilliseconds: 100)
+        let registry = Registry(store: store, regions: servedRegions)
+        #expect(store.readinessProblem == nil)
+
+        // Another process's connection (SQLite's own locks know nothing of our lock file) holds
+        // the write lock, as the audit's wedged store did.
+        let other = try await SQLiteConnection.open(storage: .file(path: store.path))
+        _ = try await other.query("BEGIN IMMEDIATE", [])
+        do {
+            _ = try await registry.createVPC(tenantA, name: "blocked", cidr: "10.0.0.0/16")
+            Issue.record("a write went through a locked database")
+        } catch {
+            #expect(error.code == .unavailable)
+        }
+        #expect(store.readinessProblem != nil)
+
+        _ = try await other.query("ROLLBACK", [])
+        try await other.close()
+        // No call is needed for the store to notice.
+        let giveUp = ContinuousClock.now + .seconds(10)
+        while store.readinessProblem != nil, ContinuousClock.now < giveUp {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(store.readinessProblem == nil)
+        _ = try await registry.createVPC(tenantA, name: "after", cidr: "10.0.0.0/16")
+        try await store.close()
+    }
+
+    /// Another connection takes and releases the database's write lock, which fails while any
+    /// transaction is left open.
+    private func expectWritable(_ path: String) async throws {
+        let other = try await SQLiteConnection.open(storage: .file(path: path))
+        do {
+            _ = try await other.query("PRAGMA busy_timeout = 2000", [])
+            _ = try await other.query("BEGIN IMMEDIATE", [])
+            _ = try await other.query("ROLLBACK", [])
+        } catch {
+            try? await other.close()
+            throw error
+        }
+        try await other.close()
+    }
+}
+
+private final class Tally: Sendable {
+    let succeeded = Atomic<Int>(0)
+    let unexpected = Mutex<[String]>([])
+
+    /// A cancelled call may fail only as cancelled, never as a broken store.
+    func cancelledCallFailed(_ error: RegistryError) {
+        if error.code != .cancelled { unexpected.withLock { $0.append("\(error.code) \(error.reason)") } }
+    }
+}
