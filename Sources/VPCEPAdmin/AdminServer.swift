@@ -46,14 +46,27 @@ public final class AdminServer: Sendable {
     }
 }
 
-/// Whether the server should receive traffic, and why not when it should not.
+/// Whether the server should receive traffic, and why not when it should not: the lifecycle's
+/// state (starting, shutting down) and then each dependency's own check (the store's health).
 public final class Readiness: Sendable {
     private let state = Mutex<String?>("starting")
+    private let checks = Mutex<[@Sendable () -> String?]>([])
 
     public init() {}
 
     /// nil when ready; otherwise the reason, e.g. "draining".
-    public var notReadyReason: String? { state.withLock { $0 } }
+    public var notReadyReason: String? {
+        if let reason = state.withLock({ $0 }) { return reason }
+        for check in checks.withLock({ $0 }) {
+            if let reason = check() { return reason }
+        }
+        return nil
+    }
+
+    /// Adds a check asked at every probe: it returns why the server is not ready, or nil.
+    public func addCheck(_ check: @escaping @Sendable () -> String?) {
+        checks.withLock { $0.append(check) }
+    }
 
     public func markReady() { state.withLock { $0 = nil } }
 

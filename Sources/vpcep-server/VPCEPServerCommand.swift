@@ -51,6 +51,7 @@ struct VPCEPServerCommand: AsyncParsableCommand {
         }
 
         let readiness = Readiness()
+        readiness.addCheck { store.readinessProblem.map { "registry store: \($0)" } }
         let group = MultiThreadedEventLoopGroup.singleton
         var admin: AdminServer?
         if let adminAddress = settings.adminListen.value {
