@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NIOCore
 import NIOPosix
 import Prometheus
@@ -37,11 +38,27 @@ struct AdminServerTests {
         #expect(starting.body.contains("starting"))
         readiness.markReady()
         #expect(try get("/readyz", port: port).status == "HTTP/1.1 200 OK")
+        // A dependency's own check (the store being repaired) makes a ready server not ready.
+        let storeProblem = Problem()
+        storeProblem.set("registry store: the writer connection failed")
+        readiness.addCheck { storeProblem.current }
+        let repairing = try get("/readyz", port: port)
+        #expect(repairing.status == "HTTP/1.1 503 Service Unavailable")
+        #expect(repairing.body.contains("registry store: the writer connection failed"))
+        storeProblem.set(nil)
+        #expect(try get("/readyz", port: port).status == "HTTP/1.1 200 OK")
         readiness.markNotReady("draining")
         #expect(try get("/readyz", port: port).body.contains("draining"))
         #expect(try get("/nope", port: port).status == "HTTP/1.1 404 Not Found")
         await server.stop()
     }
+}
+
+/// What a readiness check reports, changed by the test.
+final class Problem: Sendable {
+    private let state = Mutex<String?>(nil)
+    var current: String? { state.withLock { $0 } }
+    func set(_ problem: String?) { state.withLock { $0 = problem } }
 }
 
 /// A blocking TCP client on 127.0.0.1, enough for one request.
