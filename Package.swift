@@ -106,7 +106,9 @@ let package = Package(
         ),
         .testTarget(
             name: "VPCEPEndToEndTests",
-            dependencies: ["VPCEPClient", "VPCEPProto", "vpcep-server", "vpcep"],
+            dependencies: [
+                "VPCEPClient", "VPCEPProto", "vpcep-server", "vpcep", .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
             swiftSettings: strict
         ),
     ]
