@@ -27,11 +27,15 @@ public struct CallContext: Sendable {
     /// Empty: none given. Otherwise a mutation returns the first outcome of the same request made with this key
     /// by the same caller in the same region (see `Registry.write(_:_:request:_:)`). Reads ignore it.
     public var idempotencyKey: String
+    /// When the caller stops waiting; nil for none. A mutation whose transaction would begin after it
+    /// is not made (see `Registry.write(_:_:request:_:)`).
+    public var deadline: ContinuousClock.Instant?
 
-    public init(caller: Caller, region: String, idempotencyKey: String = "") {
+    public init(caller: Caller, region: String, idempotencyKey: String = "", deadline: ContinuousClock.Instant? = nil) {
         self.caller = caller
         self.region = region
         self.idempotencyKey = idempotencyKey
+        self.deadline = deadline
     }
 }
 

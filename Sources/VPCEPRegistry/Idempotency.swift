@@ -57,12 +57,21 @@ extension Registry {
     /// call with the key (same caller, same region) gets that result back without running `body` again.
     /// The key with another operation or other arguments is `IDEMPOTENCY_KEY_REUSED`. A failed run stores
     /// nothing. `method` names the operation and `request` lists every argument that shapes its outcome.
+    ///
+    /// A call whose deadline has passed by the time its transaction begins (it queued behind other
+    /// writes) fails with `DEADLINE_EXCEEDED` and changes nothing: its caller has been told so already.
     func write<T: Codable & Sendable>(
         _ ctx: CallContext, _ method: String, request: [any Encodable],
         _ body: @Sendable (any RegistryTransaction) async throws -> T
     ) async throws(RegistryError) -> T {
         let key = ctx.idempotencyKey
-        guard !key.isEmpty else { return try await write(body) }
+        let deadline = ctx.deadline
+        guard !key.isEmpty else {
+            return try await write { tx in
+                try Self.checkDeadline(deadline)
+                return try await body(tx)
+            }
+        }
         try Validation.idempotencyKey(key)
         let fingerprint: String
         do {
@@ -76,6 +85,7 @@ extension Registry {
         let region = ctx.region
         let now = now()
         return try await write { tx in
+            try Self.checkDeadline(deadline)
             _ = try await tx.deleteIdempotencyRecords(expiredBy: now, limit: Self.idempotencyPruneBatch)
             if let record = try await tx.idempotencyRecord(ownerID: ownerID, region: region, key: key),
                 record.expiresAt > now
@@ -96,6 +106,13 @@ extension Registry {
                     createdAt: now, expiresAt: now.addingTimeInterval(Self.idempotencyLifetime)))
             return value
         }
+    }
+
+    private static func checkDeadline(_ deadline: ContinuousClock.Instant?) throws(RegistryError) {
+        guard let deadline, ContinuousClock.now >= deadline else { return }
+        throw RegistryError(
+            code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
+            message: "the call's deadline passed before its change could begin; nothing was changed")
     }
 
     /// `write(_:_:request:_:)` for operations that return nothing.

@@ -6,6 +6,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
         private enum Wrapped: Int, Sendable, Hashable {
             case cancelled = 1
             case invalidArgument = 3
+            case deadlineExceeded = 4
             case notFound = 5
             case alreadyExists = 6
             case permissionDenied = 7
@@ -21,6 +22,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
 
         public static let cancelled = Code(.cancelled)
         public static let invalidArgument = Code(.invalidArgument)
+        public static let deadlineExceeded = Code(.deadlineExceeded)
         public static let notFound = Code(.notFound)
         public static let alreadyExists = Code(.alreadyExists)
         public static let permissionDenied = Code(.permissionDenied)
@@ -35,6 +37,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
             switch wrapped {
             case .cancelled: "CANCELLED"
             case .invalidArgument: "INVALID_ARGUMENT"
+            case .deadlineExceeded: "DEADLINE_EXCEEDED"
             case .notFound: "NOT_FOUND"
             case .alreadyExists: "ALREADY_EXISTS"
             case .permissionDenied: "PERMISSION_DENIED"

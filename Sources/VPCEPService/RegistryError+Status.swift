@@ -13,6 +13,6 @@ extension ServerCallContext {
     /// (from the call header).
     var registryContext: CallContext {
         let caller: Caller = peer.kind == .operator ? .operator(peer.id) : .tenant(peer.id)
-        return CallContext(caller: caller, region: region, idempotencyKey: idempotencyKey)
+        return CallContext(caller: caller, region: region, idempotencyKey: idempotencyKey, deadline: deadline)
     }
 }

@@ -97,6 +97,42 @@ struct StoreCancellationTests {
         }
     }
 
+    @Test func aWriteWhoseDeadlinePassesWhileItQueuesIsNotMade() async throws {
+        try await withRegistry { registry, store in
+            let holding = AsyncStream<Void>.makeStream()
+            let release = AsyncStream<Void>.makeStream()
+            let holder = Task {
+                try await store.transaction { _ in
+                    holding.continuation.yield()
+                    for await _ in release.stream { break }
+                }
+            }
+            for await _ in holding.stream { break }
+            // Nobody cancels it: only its deadline passes while it waits for the holder.
+            var ctx = tenantA
+            ctx.deadline = .now + .milliseconds(20)
+            let late = Task { [ctx] in try await registry.createVPC(ctx, name: "late", cidr: "10.0.0.0/16") }
+            try await Task.sleep(for: .milliseconds(60))
+            release.continuation.yield()
+            try await holder.value
+            do {
+                _ = try await late.value
+                Issue.record("a write whose deadline had passed was made")
+            } catch let error as RegistryError {
+                #expect(error.code == .deadlineExceeded)
+                #expect(error.reason == "DEADLINE_EXCEEDED")
+            }
+            #expect(try await registry.listVPCs(tenantA, page: PageRequest(limit: 10)).totalCount == 0)
+            // With a key too, and the key stays free for a retry that is in time.
+            var keyed = tenantA
+            keyed.idempotencyKey = "k-1"
+            keyed.deadline = .now - .milliseconds(1)
+            await #expect(throws: RegistryError.self) { try await registry.createVPC(keyed, name: "k", cidr: "10.0.0.0/16") }
+            keyed.deadline = nil
+            #expect(try await registry.createVPC(keyed, name: "k", cidr: "10.0.0.0/16").name == "k")
+        }
+    }
+
     @Test func aLockedDatabaseMakesTheStoreNotReadyUntilItRecoversByItself() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
