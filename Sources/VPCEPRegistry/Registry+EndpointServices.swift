@@ -65,8 +65,7 @@ extension Registry {
     public func getEndpointService(_ ctx: CallContext, id: String?, serviceName: String?) async throws(RegistryError) -> EndpointService {
         let scope = try scope(ctx)
         let ref = try ServiceRef(id: id, name: serviceName, idField: "id")
-        let found = try await currentService(ref)
-        guard let found, scope.canRead(region: found.region, ownerID: found.ownerID) else { throw ref.notFound }
+        guard let found = try await readableService(ref, scope: scope) else { throw ref.notFound }
         return Self.present(found)
     }
 

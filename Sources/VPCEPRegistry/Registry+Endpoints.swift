@@ -17,9 +17,9 @@ extension Registry {
         let now = now()
         let stored = try await write(ctx, "createEndpoint", request: [spec]) { tx in
             // The service first: one the caller cannot see is not found, whatever else is wrong.
-            guard let service = try await ref.find(tx) else { throw ref.notFoundForConsumer(scope) }
-            let permissions = try await tx.permissions(serviceID: service.id)
-            guard Self.canSee(service, permissions, scope: scope) else { throw ref.notFoundForConsumer(scope) }
+            guard let (service, permissions) = try await Self.seenService(tx, ref, scope: scope) else {
+                throw ref.notFoundForConsumer(scope)
+            }
             guard Self.admits(service, permissions, ownerID: scope.ownerID) else {
                 throw RegistryError(
                     code: .permissionDenied, reason: "NOT_ALLOWED_BY_SERVICE",

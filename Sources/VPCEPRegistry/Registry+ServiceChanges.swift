@@ -89,10 +89,8 @@ extension Registry {
         let scope = try scope(ctx)
         let ref = try ServiceRef(id: id, name: serviceName, idField: "id")
         return try await read { reader in
-            guard let service = try await ref.find(reader) else { throw ref.notFound }
-            let permissions = try await reader.permissions(serviceID: service.id)
-            guard Self.canSee(service, permissions, scope: scope) else { throw ref.notFound }
-            return EndpointServiceSummary(service)
+            guard let seen = try await Self.seenService(reader, ref, scope: scope) else { throw ref.notFound }
+            return EndpointServiceSummary(seen.service)
         }
     }
 

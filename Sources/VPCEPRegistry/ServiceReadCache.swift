@@ -4,7 +4,8 @@ import Synchronization
 /// tooling poll) is answered from memory. Never stale: the cache belongs to one store commit
 /// version and is dropped at the first commit of any kind (the store moves the version on before
 /// the committing call returns), so an entry is only ever served while the store holds exactly what
-/// was read. Only found services are kept; a miss always goes to the store.
+/// was read. Only services shown to a caller who may read them are kept; a miss always goes to the
+/// store, and so does a cached service the caller may not read (`readableService(_:scope:)`).
 final class ServiceReadCache: Sendable {
     /// A bound on memory; reaching it starts the cache over.
     static let maxEntries = 4096
@@ -42,15 +43,24 @@ final class ServiceReadCache: Sendable {
 }
 
 extension Registry {
-    /// The service `ref` names as the store holds it now, from the cache while no commit has
-    /// happened since it was read.
-    func currentService(_ ref: ServiceRef) async throws(RegistryError) -> EndpointService? {
-        guard let version = store.commitVersion else {
-            return try await read { reader in try await ref.find(reader) }
+    /// The service `ref` names, when the caller may read it, as the store holds it now; from the cache
+    /// while no commit has happened since it was read. Not readable and missing are one answer and one
+    /// cost: a cached service the caller may not read gets the store look-up a miss makes (for a key no
+    /// service has, so no row is read either), and a service read for such a caller is not kept.
+    func readableService(_ ref: ServiceRef, scope: Scope) async throws(RegistryError) -> EndpointService? {
+        func readable(_ service: EndpointService) -> Bool {
+            scope.canRead(region: service.region, ownerID: service.ownerID)
         }
-        if let cached = serviceCache.lookup(ref.key, version: version) { return cached }
-        let found = try await read { reader in try await ref.find(reader) }
-        if let found { serviceCache.insert(found, readAt: version) }
+        guard let version = store.commitVersion else {
+            return try await read { reader in try await ref.find(reader) }.flatMap { readable($0) ? $0 : nil }
+        }
+        if let cached = serviceCache.lookup(ref.key, version: version) {
+            if readable(cached) { return cached }
+            try await read { reader in try await ref.findNothing(reader) }
+            return nil
+        }
+        guard let found = try await read({ reader in try await ref.find(reader) }), readable(found) else { return nil }
+        serviceCache.insert(found, readAt: version)
         return found
     }
 }

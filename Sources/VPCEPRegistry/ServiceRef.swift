@@ -32,6 +32,18 @@ struct ServiceRef: Sendable {
         }
     }
 
+    /// A key no service has: ids and service names are never empty.
+    static let absentKey = ""
+
+    /// The look-up `find` makes, for a service that does not exist. A caller who may not see a service
+    /// must cost what one naming a missing service costs, or the answer's time tells them apart.
+    func findNothing(_ reader: any RegistryReader) async throws {
+        switch key {
+        case .id: _ = try await reader.endpointService(id: Self.absentKey)
+        case .name: _ = try await reader.endpointService(serviceName: Self.absentKey)
+        }
+    }
+
     var notFound: RegistryError {
         .notFound("SERVICE_NOT_FOUND", "no such endpoint service", field: field)
     }
@@ -75,6 +87,18 @@ extension Registry {
     static func admits(_ service: EndpointService, _ permissions: [Permission], ownerID: String) -> Bool {
         service.ownerID == ownerID
             || permissions.contains { $0.permission == Permission.everyone || $0.permission == Permission.domain(ownerID) }
+    }
+
+    /// The service with its allow-list when the caller may learn that it exists (`canSee`). The allow-list
+    /// is read whether or not the service was found, so that a service the caller may not see and one
+    /// that does not exist cost the same look-ups.
+    static func seenService(
+        _ reader: any RegistryReader, _ ref: ServiceRef, scope: Scope
+    ) async throws -> (service: EndpointService, permissions: [Permission])? {
+        let service = try await ref.find(reader)
+        let permissions = try await reader.permissions(serviceID: service?.id ?? ServiceRef.absentKey)
+        guard let service, canSee(service, permissions, scope: scope) else { return nil }
+        return (service, permissions)
     }
 
     /// Whether the caller may learn that the service exists: it can read it, it is public, or it is admitted.
