@@ -57,6 +57,8 @@ public final class SQLiteRegistryStore: RegistryStore {
         /// A `BEGIN IMMEDIATE` is open on the writer.
         var batchOpen = false
         var batchSize = 0
+        /// A member of the open batch succeeded, so its commit changes the database.
+        var batchChanges = false
         /// Set when the batch can no longer commit; every member then fails with it.
         var batchFailure: StoreError?
         /// Members whose work is done and who wait for the batch's commit.
@@ -263,6 +265,7 @@ public final class SQLiteRegistryStore: RegistryStore {
 
         let handOver = state.withLock { state in
             if !dropped { state.batchSize += 1 }
+            if case .success = outcome { state.batchChanges = true }
             return state.batchFailure == nil && state.batchSize < Self.maxBatch
         }
         if handOver && writeLock.hasWaiters {
@@ -326,18 +329,28 @@ public final class SQLiteRegistryStore: RegistryStore {
     private func finishBatch() async -> Result<Void, StoreError> {
         var result: Result<Void, StoreError>
         let writer = self.writer
-        if let failure = state.withLock({ $0.batchFailure }) {
-            result = .failure(failure)
+        let (failed, changes) = state.withLock { ($0.batchFailure, $0.batchChanges) }
+        // Whether the database may now differ from what readers cached. A batch whose members all
+        // failed changed nothing: counting it would let any caller empty every cache with one
+        // refused write (and make its next read measurably slower, an existence oracle).
+        var changed: Bool
+        if let failed {
+            result = .failure(failed)
+            changed = false
             do {
                 try await writer.executeAlways("ROLLBACK")
             } catch {
+                changed = true
                 _ = connectionFailed(.writer, error)
             }
         } else {
+            changed = changes
             do {
                 try await writer.executeAlways("COMMIT")
                 result = .success(())
             } catch {
+                // Nothing has to be known about what a failed COMMIT left behind.
+                changed = true
                 let failure = StoreError(sqlite: error)
                 logger.error("registry store commit failed", metadata: ["error": "\(failure.message)"])
                 result = .failure(failure)
@@ -349,13 +362,13 @@ public final class SQLiteRegistryStore: RegistryStore {
             }
         }
         // Before any member returns: a read that starts after a commit was acknowledged must not be
-        // answered from what was cached before it. (Also after a failed commit: it costs one cache
-        // refill, and nothing has to be known about what a failed COMMIT left behind.)
-        commits.add(1, ordering: .releasing)
+        // answered from what was cached before it.
+        if changed { commits.add(1, ordering: .releasing) }
         let waiting = state.withLock { state in
             defer {
                 state.batchOpen = false
                 state.batchSize = 0
+                state.batchChanges = false
                 state.batchFailure = nil
                 state.waiting = []
             }

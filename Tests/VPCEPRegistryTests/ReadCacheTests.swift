@@ -78,6 +78,22 @@ struct ReadCacheTests {
         }
     }
 
+    /// Otherwise one refused write by anyone would empty every caller's cache, and the next read
+    /// of a cached service would be measurably slower (issue 10, defect 7).
+    @Test func aRefusedWriteDoesNotMoveTheVersionOn() async throws {
+        try await withRegistry { registry, store in
+            _ = try await registry.createVPC(tenantA, name: "v", cidr: "10.0.0.0/16")
+            let before = try #require(store.commitVersion)
+            await #expect(throws: RegistryError.self) {
+                try await registry.createSubnet(tenantB, vpcID: "no-such-vpc", name: "s", cidr: "10.0.1.0/24")
+            }
+            await #expect(throws: RegistryError.self) {
+                try await store.transaction { _ in throw RegistryError(code: .notFound, reason: "X", message: "x") }
+            }
+            #expect(store.commitVersion == before)
+        }
+    }
+
     @Test func aSecondStoreCannotOpenTheDirectoryWhileTheFirstHoldsIt() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
