@@ -48,9 +48,9 @@ struct Scope: Sendable {
     /// Owner filter for lists: operators list every owner in the region.
     var listOwner: String? { isOperator ? nil : ownerID }
 
-    /// Reads: the resource is in this region and is the caller's, or the caller is an operator.
+    /// Reads: the resource is in this region and is the caller's, or the caller is an operator (`reading`).
     func canRead(region: String, ownerID: String) -> Bool {
-        region == self.region && (isOperator || ownerID == self.ownerID)
+        reading.admits(region: region, ownerID: ownerID)
     }
 
     /// Building on a resource (a subnet in a VPC, a service on a backend) needs it to be the caller's own.

@@ -20,7 +20,7 @@ extension Registry {
             guard let (service, permissions) = try await Self.seenService(tx, ref, scope: scope) else {
                 throw ref.notFoundForConsumer(scope)
             }
-            guard Self.admits(service, permissions, ownerID: scope.ownerID) else {
+            guard Self.admits(service, permissions, scope: scope) else {
                 throw RegistryError(
                     code: .permissionDenied, reason: "NOT_ALLOWED_BY_SERVICE",
                     message: "the service's allow-list does not admit the caller", field: ref.field)

@@ -34,9 +34,10 @@ extension RegistryStore {
     public var readinessProblem: String? { nil }
 }
 
-/// Primitive reads. Look-ups by id ignore region and owner (ids are globally unique); the registry
-/// decides visibility. Lists apply `ListQuery`'s region/owner scope, order and page, and count every
-/// match for `totalCount`.
+/// Primitive reads. A look-up of a service takes the caller's `Visibility` and applies it in the
+/// look-up itself; other look-ups by id still ignore region and owner (ids are globally unique) and the
+/// registry decides visibility (the registry checks it again after a scoped look-up too). Lists apply
+/// `ListQuery`'s region/owner scope, order and page, and count every match for `totalCount`.
 public protocol RegistryReader: Sendable {
     func vpc(id: String) async throws -> VPC?
     func listVPCs(_ query: ListQuery) async throws -> ListResult<VPC>
@@ -51,9 +52,13 @@ public protocol RegistryReader: Sendable {
     /// Every address held in the subnet by any resource (backends and endpoints).
     func allocatedIPs(subnetID: String) async throws -> [String]
 
+    /// The service when `visibility` admits it; `nil` when it does not exist and equally when it exists
+    /// but is not visible. A hidden service must cost what a missing one costs, so the store filters it
+    /// out in the look-up itself: no row of it is read into memory or decoded, and its allow-list is
+    /// consulted only inside the query (an index probe). The look-up stays an index look-up on the key.
     /// `clientIPNote` is left empty; the registry derives it.
-    func endpointService(id: String) async throws -> EndpointService?
-    func endpointService(serviceName: String) async throws -> EndpointService?
+    func endpointService(id: String, visibleTo visibility: Visibility) async throws -> EndpointService?
+    func endpointService(serviceName: String, visibleTo visibility: Visibility) async throws -> EndpointService?
     /// Every service whose backend is `backendID`, of any owner.
     func endpointServices(backendID: String) async throws -> [EndpointService]
     func listEndpointServices(_ query: ListQuery, filter: EndpointServiceFilter) async throws -> ListResult<EndpointService>

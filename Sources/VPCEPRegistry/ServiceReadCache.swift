@@ -5,7 +5,8 @@ import Synchronization
 /// version and is dropped at the first commit of any kind (the store moves the version on before
 /// the committing call returns), so an entry is only ever served while the store holds exactly what
 /// was read. Only services shown to a caller who may read them are kept; a miss always goes to the
-/// store, and so does a cached service the caller may not read (`readableService(_:scope:)`).
+/// store, and so does a cached service the caller may not read (`readableService(_:scope:)`), with
+/// the caller's visibility, so the store finds no row for it.
 final class ServiceReadCache: Sendable {
     /// A bound on memory; reaching it starts the cache over.
     static let maxEntries = 4096
@@ -45,21 +46,22 @@ final class ServiceReadCache: Sendable {
 extension Registry {
     /// The service `ref` names, when the caller may read it, as the store holds it now; from the cache
     /// while no commit has happened since it was read. Not readable and missing are one answer and one
-    /// cost: a cached service the caller may not read gets the store look-up a miss makes (for a key no
-    /// service has, so no row is read either), and a service read for such a caller is not kept.
+    /// cost: a cached service the caller may not read is not answered from memory but looked up in the
+    /// store under the caller's visibility, which returns no row for it, as for a missing one; a service
+    /// is only ever kept after a caller who may read it has read it.
     func readableService(_ ref: ServiceRef, scope: Scope) async throws(RegistryError) -> EndpointService? {
+        let visibility = scope.reading
+        // The store applies `visibility`; checking again keeps a store that got it wrong from leaking.
         func readable(_ service: EndpointService) -> Bool {
-            scope.canRead(region: service.region, ownerID: service.ownerID)
+            visibility.admits(region: service.region, ownerID: service.ownerID)
         }
         guard let version = store.commitVersion else {
-            return try await read { reader in try await ref.find(reader) }.flatMap { readable($0) ? $0 : nil }
+            return try await read { reader in try await ref.find(reader, visibleTo: visibility) }
+                .flatMap { readable($0) ? $0 : nil }
         }
-        if let cached = serviceCache.lookup(ref.key, version: version) {
-            if readable(cached) { return cached }
-            try await read { reader in try await ref.findNothing(reader) }
-            return nil
-        }
-        guard let found = try await read({ reader in try await ref.find(reader) }), readable(found) else { return nil }
+        if let cached = serviceCache.lookup(ref.key, version: version), readable(cached) { return cached }
+        guard let found = try await read({ reader in try await ref.find(reader, visibleTo: visibility) }), readable(found)
+        else { return nil }
         serviceCache.insert(found, readAt: version)
         return found
     }

@@ -25,22 +25,12 @@ struct ServiceRef: Sendable {
         }
     }
 
-    func find(_ reader: any RegistryReader) async throws -> EndpointService? {
+    /// The service if `visibility` admits it. A service it does not admit is filtered out by the store's
+    /// look-up, so it costs what a missing one costs: no row comes back.
+    func find(_ reader: any RegistryReader, visibleTo visibility: Visibility) async throws -> EndpointService? {
         switch key {
-        case .id(let id): try await reader.endpointService(id: id)
-        case .name(let name): try await reader.endpointService(serviceName: name)
-        }
-    }
-
-    /// A key no service has: ids and service names are never empty.
-    static let absentKey = ""
-
-    /// The look-up `find` makes, for a service that does not exist. A caller who may not see a service
-    /// must cost what one naming a missing service costs, or the answer's time tells them apart.
-    func findNothing(_ reader: any RegistryReader) async throws {
-        switch key {
-        case .id: _ = try await reader.endpointService(id: Self.absentKey)
-        case .name: _ = try await reader.endpointService(serviceName: Self.absentKey)
+        case .id(let id): try await reader.endpointService(id: id, visibleTo: visibility)
+        case .name(let name): try await reader.endpointService(serviceName: name, visibleTo: visibility)
         }
     }
 
@@ -63,7 +53,9 @@ struct ServiceRef: Sendable {
 extension Registry {
     /// A service the caller may read (its own, or any in the region for operators), or `SERVICE_NOT_FOUND`.
     static func readableService(_ reader: any RegistryReader, _ ref: ServiceRef, scope: Scope) async throws -> EndpointService {
-        guard let service = try await ref.find(reader), scope.canRead(region: service.region, ownerID: service.ownerID)
+        // The store applies `scope.reading`; checking again keeps a store that got it wrong from leaking.
+        guard let service = try await ref.find(reader, visibleTo: scope.reading),
+            scope.canRead(region: service.region, ownerID: service.ownerID)
         else { throw ref.notFound }
         return service
     }
@@ -83,29 +75,29 @@ extension Registry {
         }
     }
 
-    /// Whether the allow-list (or ownership) lets `ownerID` create endpoints to the service.
-    static func admits(_ service: EndpointService, _ permissions: [Permission], ownerID: String) -> Bool {
-        service.ownerID == ownerID
-            || permissions.contains { $0.permission == Permission.everyone || $0.permission == Permission.domain(ownerID) }
+    /// Whether the caller may create endpoints to the service: it owns it or the allow-list admits it
+    /// (`scope.connecting`).
+    static func admits(_ service: EndpointService, _ permissions: [Permission], scope: Scope) -> Bool {
+        scope.connecting.admits(
+            region: service.region, ownerID: service.ownerID, allowList: permissions.map(\.permission))
     }
 
-    /// The service with its allow-list when the caller may learn that it exists (`canSee`). The allow-list
-    /// is read whether or not the service was found, so that a service the caller may not see and one
-    /// that does not exist cost the same look-ups.
+    /// The service with its allow-list when the caller may learn that it exists (`scope.consumerLookup`:
+    /// it can read it, it is public, or it is admitted). The store applies that rule in its look-up, so
+    /// a service the caller may not see, like a missing one, returns no row and no allow-list is read.
     static func seenService(
         _ reader: any RegistryReader, _ ref: ServiceRef, scope: Scope
     ) async throws -> (service: EndpointService, permissions: [Permission])? {
-        let service = try await ref.find(reader)
-        let permissions = try await reader.permissions(serviceID: service?.id ?? ServiceRef.absentKey)
-        guard let service, canSee(service, permissions, scope: scope) else { return nil }
+        let visibility = scope.consumerLookup
+        guard let service = try await ref.find(reader, visibleTo: visibility) else { return nil }
+        let permissions = try await reader.permissions(serviceID: service.id)
+        // The same rule again, in memory: a store that got it wrong still shows nothing it must not.
+        guard
+            visibility.admits(
+                region: service.region, ownerID: service.ownerID, isPublic: service.isPublic,
+                allowList: permissions.map(\.permission))
+        else { return nil }
         return (service, permissions)
-    }
-
-    /// Whether the caller may learn that the service exists: it can read it, it is public, or it is admitted.
-    static func canSee(_ service: EndpointService, _ permissions: [Permission], scope: Scope) -> Bool {
-        guard service.region == scope.region else { return false }
-        return scope.canRead(region: service.region, ownerID: service.ownerID) || service.isPublic
-            || admits(service, permissions, ownerID: scope.ownerID)
     }
 
     /// Refuses a create when `used` has reached the owner's limit of `type` in the region.

@@ -180,14 +180,71 @@ final class SQLiteAccess: RegistryTransaction {
             isPublic: try row.int("is_public") != 0)
     }
 
-    func endpointService(id: String) async throws -> EndpointService? {
-        try await rows("SELECT \(Self.serviceColumns) FROM endpoint_services WHERE id = ?", [.text(id)])
-            .first.map(Self.service)
+    func endpointService(id: String, visibleTo visibility: Visibility) async throws -> EndpointService? {
+        let (sql, binds) = try Self.serviceLookup(.id, key: id, visibleTo: visibility)
+        return try await rows(sql, binds).first.map(Self.service)
     }
 
-    func endpointService(serviceName: String) async throws -> EndpointService? {
-        try await rows("SELECT \(Self.serviceColumns) FROM endpoint_services WHERE service_name = ?", [.text(serviceName)])
-            .first.map(Self.service)
+    func endpointService(serviceName: String, visibleTo visibility: Visibility) async throws -> EndpointService? {
+        let (sql, binds) = try Self.serviceLookup(.serviceName, key: serviceName, visibleTo: visibility)
+        return try await rows(sql, binds).first.map(Self.service)
+    }
+
+    /// The unique columns a service is looked up by.
+    enum ServiceKey: String {
+        case id
+        case serviceName = "service_name"
+    }
+
+    /// One service by a unique key, filtered by `visibility` in the same statement, so that a service the
+    /// caller may not see returns no row, exactly like a missing key. The key's unique index finds the
+    /// row; the visibility terms (and the allow-list probe) are evaluated on it inside SQLite.
+    static func serviceLookup(
+        _ key: ServiceKey, key value: String, visibleTo visibility: Visibility
+    ) throws -> (sql: String, binds: [SQLiteData]) {
+        let (condition, binds) = try visibilityCondition(visibility, table: "endpoint_services")
+        return (
+            "SELECT \(serviceColumns) FROM endpoint_services WHERE \(key.rawValue) = ? AND \(condition)",
+            [.text(value)] + binds
+        )
+    }
+
+    /// `visibility` as a condition on `table`, whose rows have `region` and `owner_id` columns. The
+    /// registry's `Visibility.admits` is the same rule in memory; a grant is translated here, one case each.
+    static func visibilityCondition(_ visibility: Visibility, table: String) throws -> (String, [SQLiteData]) {
+        var terms: [String] = []
+        var binds: [SQLiteData] = [.text(visibility.region)]
+        for grant in visibility.grants {
+            switch grant {
+            case .anyOwner:
+                terms.append("1")
+            case .owner(let ownerID):
+                terms.append("\(table).owner_id = ?")
+                binds.append(.text(ownerID))
+            case .publicService:
+                try requireServices(table)
+                terms.append("\(table).is_public = 1")
+            case .allowListEntry(let entries):
+                try requireServices(table)
+                guard !entries.isEmpty else {
+                    terms.append("0")
+                    continue
+                }
+                // UNIQUE (service_id, permission) makes this one probe of an index per entry.
+                terms.append(
+                    "EXISTS (SELECT 1 FROM permissions WHERE permissions.service_id = \(table).id "
+                        + "AND permissions.permission IN (\(placeholders(entries.count))))")
+                binds += entries.map { .text($0) }
+            }
+        }
+        return ("\(table).region = ? AND (\(terms.isEmpty ? "0" : terms.joined(separator: " OR ")))", binds)
+    }
+
+    private static func requireServices(_ table: String) throws {
+        guard table == "endpoint_services" else {
+            throw StoreError(
+                code: .internalError, message: "a public or allow-list visibility grant used on \(table)")
+        }
     }
 
     func endpointServices(backendID: String) async throws -> [EndpointService] {
