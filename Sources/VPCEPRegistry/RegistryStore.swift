@@ -1,7 +1,8 @@
 import Foundation
 
 /// Where the registry keeps its state. Stores are dumb: every rule (validation, ownership, region
-/// scoping, quotas, allocation) lives in `Registry`; a store reads and writes records.
+/// scoping, quotas, allocation) lives in `Registry`; a store reads and writes records, and where a
+/// look-up takes a `Visibility` it applies that value, which the registry states, in the look-up.
 ///
 /// A store must make each `transaction` atomic, serializable with respect to every other transaction
 /// (including those of other processes sharing the database) and durable before it returns.
