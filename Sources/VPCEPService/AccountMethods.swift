@@ -31,12 +31,16 @@ struct HealthMethods: Sendable {
 
     func register(into router: inout RPCRouter) {
         let regions = registry.regions.sorted()
-        router.register(HealthAPI.check) { _, _ in
-            HealthCheckResponse(status: .serving)
+        // Like every call, these name a region the server serves (docs/PROTOCOL.md §4.3); the
+        // refusal names the served regions, so a caller that guessed wrong learns them anyway.
+        router.register(HealthAPI.check) { _, context in
+            try registry.checkScope(context.registryContext)
+            return HealthCheckResponse(status: .serving)
         }
         router.register(HealthAPI.whoAmI) { _, context in
-            WhoAmIResponse(kind: context.peer.kind == .operator ? .operator : .tenant, id: context.peer.id,
-                           region: context.region, regions: regions)
+            try registry.checkScope(context.registryContext)
+            return WhoAmIResponse(kind: context.peer.kind == .operator ? .operator : .tenant, id: context.peer.id,
+                                  region: context.region, regions: regions)
         }
     }
 }

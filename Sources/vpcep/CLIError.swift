@@ -59,7 +59,7 @@ struct CLIError: Error {
     private static func hint(for error: VPCEPError) -> String? {
         switch error.reason {
         case "QUOTA_EXCEEDED": "delete unused resources in this region, or ask an operator to raise the quota"
-        case "REGION_NOT_SERVED": "pass --region with a region the server serves (vpcep whoami lists them)"
+        case "REGION_NOT_SERVED": "pass --region with one of the regions the message names"
         case "CLIENT_CERTIFICATE_REJECTED": "use a certificate signed by the server's CA, with a vpcep://tenant/<id> URI SAN"
         case "SERVER_CERTIFICATE_INVALID": "check that --ca is the CA that signed the server's certificate and --server names a host it covers"
         case "CONNECTION_FAILED", "CONNECTION_CLOSED": "check --server and that vpcep-server is running"

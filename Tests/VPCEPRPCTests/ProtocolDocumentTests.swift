@@ -51,11 +51,12 @@ struct ProtocolDocumentTests {
         _ = try? await channel.finish(acceptAlreadyClosed: true)
     }
 
+    /// The real Health/WhoAmI's bytes are checked against the same block in VPCEPServiceTests.
     @Test("§11 the server answers the example CALL with exactly the example MESSAGE")
     func messageBytes() async throws {
         var router = RPCRouter()
         router.register(HealthAPI.whoAmI) { _, context in
-            WhoAmIResponse(kind: .tenant, id: context.peer.id, region: context.region, regions: ["eu-west-1", "eu-north-1"])
+            WhoAmIResponse(kind: .tenant, id: context.peer.id, region: context.region, regions: ["eu-north-1", "eu-west-1"])
         }
         let channel = NIOAsyncTestingChannel()
         try await channel.testingEventLoop.executeInContext { [router] in
