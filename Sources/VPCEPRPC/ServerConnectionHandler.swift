@@ -261,7 +261,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
                                           message: "the call header could not be read: \(error)"), context: context)
             return
         }
-        let requestID = header.requestId.isEmpty ? "srv-\(callID)" : String(header.requestId.prefix(128))
+        let requestID: String
+        do { requestID = try RequestID.resolve(header.requestId, callID: callID) } catch {
+            endRefused(callID, error, context: context)
+            return
+        }
 
         guard let peer else {
             endRefused(callID, VPCEPError(code: .unauthenticated, reason: "CERTIFICATE_IDENTITY_MISSING",

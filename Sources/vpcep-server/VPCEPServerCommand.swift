@@ -109,8 +109,9 @@ struct VPCEPServerCommand: AsyncParsableCommand {
     }
 
     private static func bootstrapLogging(level: String) -> Logger {
+        // Log lines carry client-supplied text: every line is escaped on its way out.
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = EscapingLogHandler(wrapping: StreamLogHandler.standardError(label: label))
             handler.logLevel = Logger.Level(rawValue: level) ?? .info
             return handler
         }

@@ -488,3 +488,36 @@ struct ServerHandlerTests {
         await harness.probe.wait { _, cancelled in cancelled == 1 }
     }
 }
+
+extension ServerHandlerTests {
+    @Test("§4.3 request_id: empty gets srv-<call id>; 1-128 printable ASCII characters are kept as sent")
+    func requestIDKept() async throws {
+        let harness = try await Harness()
+        defer { Task { await harness.finish() } }
+        let longest = String(repeating: "r", count: 128)
+        for (callID, sent, used) in [(UInt32(1), "", "srv-1"), (2, longest, longest), (3, "a b ~!", "a b ~!")] {
+            try await harness.send(callFrame(callID, TestAPI.echo.path, echo, requestID: sent))
+            let frame = try await harness.next()
+            #expect(frame.type == .message && frame.callID == callID)
+            #expect(try decodeMessage(frame.payload).regions.last == used)
+        }
+    }
+
+    @Test("§4.3 a request_id over 128 characters or with control or non-ASCII characters is refused, not cut",
+          arguments: [String(repeating: "r", count: 129), "r1\nforged line", "r1\u{1b}[31m", "r\u{7f}", "réq", "r\u{2028}"])
+    func requestIDRefused(requestID: String) async throws {
+        let harness = try await Harness()
+        defer { Task { await harness.finish() } }
+        // A call that ran would be answered with a MESSAGE: the refusal is a STATUS, never processed.
+        try await harness.send(callFrame(7, TestAPI.echo.path, echo, requestID: requestID))
+        let (id, status) = try await harness.nextStatus()
+        #expect(id == 7)
+        #expect(status.code == StatusCode.invalidArgument.rawValue && status.reason == "REQUEST_ID_INVALID")
+        #expect(status.fieldViolations.map(\.field) == ["request_id"])
+        // The refusal names the id the server made, never the one it refused.
+        #expect(status.requestId == "srv-7")
+        // A call error, not a connection error.
+        try await harness.send(callFrame(8, TestAPI.echo.path, echo))
+        #expect(try await harness.next().callID == 8)
+    }
+}
