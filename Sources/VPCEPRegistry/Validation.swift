@@ -33,11 +33,26 @@ enum Validation {
         }
     }
 
+    /// At most 128 characters, no `<` or `>`, no control characters: descriptions are shown in
+    /// consoles, terminals and logs, to other tenants and to operators.
     static func description(_ text: String) throws(RegistryError) {
-        guard text.count <= maxDescription, !text.contains("<"), !text.contains(">") else {
+        guard text.count <= maxDescription, !text.contains("<"), !text.contains(">"), !containsControlCharacter(text)
+        else {
             throw .invalid(
-                "DESCRIPTION_INVALID", "description must be at most 128 characters and contain no '<' or '>'",
+                "DESCRIPTION_INVALID",
+                "description must be at most 128 characters and contain no '<', '>' or control characters",
                 field: "description")
+        }
+    }
+
+    /// C0 controls (newline, ESC, …), DEL, C1 controls and the Unicode line and paragraph
+    /// separators: what could end a line or drive a terminal when stored text is shown.
+    static func containsControlCharacter(_ text: String) -> Bool {
+        text.unicodeScalars.contains { scalar in
+            switch scalar.value {
+            case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029: true
+            default: false
+            }
         }
     }
 

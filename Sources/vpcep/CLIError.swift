@@ -47,7 +47,7 @@ struct CLIError: Error {
             if !error.requestID.isEmpty { fields.append(("request_id", .string(error.requestID))) }
             text = JSONValue.object(fields).serialized()
         case .table, .ids:
-            var line = Terminal.red("error:") + " \(error.message)"
+            var line = Terminal.red("error:") + " \(TerminalText.escaped(error.message))"
             if let field = error.field { line += "\n  field:  \(field)" }
             line += "\n  status: \(error.code.name) (\(error.reason))"
             if let hint = Self.hint(for: error) { line += "\n  hint:   \(hint)" }

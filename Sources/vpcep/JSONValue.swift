@@ -98,7 +98,9 @@ indirect enum JSONValue {
             case "\n": result += "\\n"
             case "\r": result += "\\r"
             case "\t": result += "\\t"
-            case _ where scalar.value < 0x20:
+            // JSON requires only C0 escaped; DEL, C1 and U+2028/2029 too keep the output safe
+            // to print at a terminal.
+            case _ where TerminalText.isControl(scalar):
                 result += String(format: "\\u%04x", scalar.value)
             default:
                 result.unicodeScalars.append(scalar)

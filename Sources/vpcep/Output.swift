@@ -109,10 +109,11 @@ enum Output {
         for row in rows { print(line(row)) }
     }
 
-    /// A value as one table cell: port mappings as "terminal:service", tags as "key=value".
+    /// A value as one table cell: port mappings as "terminal:service", tags as "key=value";
+    /// control characters escaped.
     static func cellText(_ value: JSONValue) -> String {
         switch value {
-        case .string(let string): return string
+        case .string(let string): return TerminalText.escaped(string)
         case .number(let number): return number
         case .bool(let bool): return bool ? "true" : "false"
         case .null: return ""
@@ -122,7 +123,7 @@ enum Output {
                 return "\(terminal):\(service)"
             }
             if case .string(let key)? = value["key"] {
-                return key + "=" + (value["value"].map(cellText) ?? "")
+                return TerminalText.escaped(key) + "=" + (value["value"].map(cellText) ?? "")
             }
             return value.serialized(pretty: false)
         }

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import VPCEPClient
 
-/// Client-supplied text in the server's log: never a forged line, never a raw control character.
+/// Client-supplied text in the server's log and the CLI's output: never a forged line, never a raw
+/// control character.
 @Suite("Log and terminal hygiene end to end", .timeLimit(.minutes(2)))
 struct LogHygieneTests {
     @Test("a newline or ESC in the region is escaped in the server's log; a bad request_id is refused")
@@ -25,5 +26,31 @@ struct LogHygieneTests {
         #expect(!log.split(separator: "\n").contains { $0.hasPrefix("forged") }, "\(log)")
         #expect(!log.unicodeScalars.contains("\u{1b}"))
         #expect(!log.contains("forged-request"))
+    }
+
+    @Test("the CLI escapes control characters in what the server says before printing it")
+    func cliEscapesServerText() async throws {
+        try await withServer { server in
+            let result = try await server.cli("alice", arguments: ["whoami"], region: "mars\u{1b}]0;pwned\u{7}\nforged")
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("REGION_NOT_SERVED"))
+            #expect(result.stderr.contains("mars\\u{1b}]0;pwned\\u{7}\\nforged"), "\(result.stderr)")
+            #expect(!result.stderr.unicodeScalars.contains("\u{1b}") && !result.stderr.unicodeScalars.contains("\u{7}"))
+        }
+    }
+
+    @Test("--output json escapes control characters as JSON does, DEL, C1 and U+2028 included")
+    func jsonEscapesServerText() async throws {
+        try await withServer { server in
+            let result = try await server.cli(
+                "alice", arguments: ["--output", "json", "whoami"], region: "mars\u{1b}\u{7f}\u{9b}31m\u{2028}")
+            #expect(result.status != 0)
+            let error = try result.errorJSON()
+            #expect(error["reason"] as? String == "REGION_NOT_SERVED")
+            // Decoded, the message holds the region as sent; on the wire, only escapes.
+            #expect((error["message"] as? String)?.contains("mars\u{1b}\u{7f}\u{9b}31m\u{2028}") == true)
+            #expect(result.stderr.contains(#"mars\u001b\u007f\u009b31m\u2028"#), "\(result.stderr)")
+            #expect(!result.stderr.unicodeScalars.contains { $0.value == 0x1b || (0x7f...0x9f).contains($0.value) || $0 == "\u{2028}" })
+        }
     }
 }

@@ -252,6 +252,9 @@ struct EndpointServiceTests {
     @Test(arguments: [
         (String(repeating: "d", count: 128), true), ("", true), ("ünïcödé & \"quotes\"", true),
         (String(repeating: "d", count: 129), false), ("<script>", false), ("a > b", false),
+        // Control characters would reach consoles and terminals raw (newline, ESC/OSC, DEL, C1, U+2028).
+        ("emoji 🚀 and שלום", true), ("line one\nline two", false), ("\u{1b}]0;title\u{7}", false), ("tab\there", false),
+        ("del\u{7f}", false), ("csi\u{9b}31m", false), ("sep\u{2028}", false), ("nul\u{0}", false),
     ])
     func descriptionRule(description: String, valid: Bool) async throws {
         try await withRegistry { registry, _ in
@@ -285,12 +288,12 @@ struct EndpointServiceTests {
             await expectError(.invalidArgument, "TOO_MANY_TAGS", field: "tags") {
                 try await create(twenty + [Tag(key: "k20", value: "v")])
             }
-            for key in ["", String(repeating: "k", count: 129), "_sys_x", " lead", "trail ", "a/b", "a<b", "a#b", "a\tb"] {
+            for key in ["", String(repeating: "k", count: 129), "_sys_x", " lead", "trail ", "a/b", "a<b", "a#b", "a\tb", "a\u{1b}b", "a\u{85}b"] {
                 await expectError(.invalidArgument, "TAG_INVALID", field: "tags[1].key") {
                     try await create([ok, Tag(key: key, value: "v")])
                 }
             }
-            for value in [String(repeating: "v", count: 256), "a<b", "a#b", "a,b"] {
+            for value in [String(repeating: "v", count: 256), "a<b", "a#b", "a,b", "a\u{1b}[2Jb", "a\nb", "a\u{2029}b"] {
                 await expectError(.invalidArgument, "TAG_INVALID", field: "tags[1].value") {
                     try await create([ok, Tag(key: "k", value: value)])
                 }

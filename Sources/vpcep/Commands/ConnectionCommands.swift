@@ -68,7 +68,7 @@ struct ConnectionCommand: AsyncParsableCommand {
         )
         @Argument(help: "Service id or service name.") var service: ServiceReference
         @Argument(help: "Endpoint id.") var endpoint: String
-        @Option(help: "Up to 128 characters, no < or >; \"\" clears it.") var description: String
+        @Option(help: "Up to 128 characters, no < > or control characters; \"\" clears it.") var description: String
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {

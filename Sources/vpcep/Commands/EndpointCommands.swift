@@ -24,7 +24,7 @@ struct EndpointCommand: AsyncParsableCommand {
         var whitelist: [String] = []
         @Flag(help: "Enforce the whitelist. (default: off)") var enableWhitelist = false
         @Flag(help: "Give the endpoint a DNS name.") var enableDns = false
-        @Option(help: "Up to 128 characters, no < or >.") var description: String = ""
+        @Option(help: "Up to 128 characters, no < > or control characters.") var description: String = ""
         @Option(name: .customLong("tag"), help: "KEY=VALUE; repeatable (at most 20).") var tags: [TagArgument] = []
         @OptionGroup var global: GlobalOptions
 
@@ -125,7 +125,7 @@ struct EndpointCommand: AsyncParsableCommand {
         @Flag(help: "Empty the whitelist.") var clearWhitelist = false
         @Flag(name: .customLong("enable-whitelist"), inversion: .prefixedNo, help: "Whether the whitelist is enforced.")
         var enableWhitelist: Bool?
-        @Option(help: "Up to 128 characters, no < or >; \"\" clears it.") var description: String?
+        @Option(help: "Up to 128 characters, no < > or control characters; \"\" clears it.") var description: String?
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {

@@ -15,7 +15,7 @@ struct PermissionCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Allow tenants to create endpoints of a service.")
         @Argument(help: "Service id or service name.") var service: ServiceReference
         @Argument(help: "iam:domain::<tenant-id>, a bare tenant id (same thing), or *.") var entries: [PermissionArgument]
-        @Option(help: "Up to 128 characters, no < or >; for every entry added.") var description: String = ""
+        @Option(help: "Up to 128 characters, no < > or control characters; for every entry added.") var description: String = ""
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {

@@ -19,7 +19,7 @@ struct ServiceCommand: AsyncParsableCommand {
         var approval: Bool?
         @Option(help: "How the backend learns the client address. (default: close)")
         var clientIpMode: EnumArgument<ClientIpMode>?
-        @Option(help: "Up to 128 characters, no < or >.") var description: String = ""
+        @Option(help: "Up to 128 characters, no < > or control characters.") var description: String = ""
         @Option(name: .customLong("tag"), help: "KEY=VALUE; repeatable (at most 20).") var tags: [TagArgument] = []
         @Option(name: .customLong("type"), help: "interface (default) or gateway (operators only).")
         var serviceType: EnumArgument<ServiceType>?
@@ -86,7 +86,7 @@ struct ServiceCommand: AsyncParsableCommand {
         var name: String?
         @Option(name: .customLong("port"), help: "TERMINAL:SERVICE port mapping, TCP; repeatable; replaces all mappings.")
         var ports: [PortArgument] = []
-        @Option(help: "Up to 128 characters, no < or >; \"\" clears it.") var description: String?
+        @Option(help: "Up to 128 characters, no < > or control characters; \"\" clears it.") var description: String?
         @Option(help: "How the backend learns the client address.") var clientIpMode: EnumArgument<ClientIpMode>?
         @Option(help: "Apply only if the service is still at this revision (from get); fails with exit 5 otherwise.")
         var revision: UInt64?
