@@ -20,18 +20,23 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(kind)/\(id)" }
 
-    /// The identity named by the certificate's URI SANs, or nil when none is usable. Two different
-    /// vpcep identities in one certificate are ambiguous and also give nil.
+    /// The identity named by the certificate's first `vpcep://` URI SAN (docs/PROTOCOL.md §1.4),
+    /// or nil when the certificate names no valid identity: no `vpcep://` URI, a malformed first
+    /// one, or a later `vpcep://` URI that does not name the same identity (ambiguous). A
+    /// malformed first URI never lets a later one stand in for it.
     public init?(uriSANs: [String]) {
-        let identities = Set(uriSANs.compactMap(Self.parse))
-        guard identities.count == 1, let identity = identities.first else { return nil }
+        let named = uriSANs.filter { $0.hasPrefix(Self.scheme) }
+        guard let first = named.first, let identity = Self.parse(first),
+            named.dropFirst().allSatisfy({ Self.parse($0) == identity })
+        else { return nil }
         self = identity
     }
 
+    private static let scheme = "vpcep://"
+
     static func parse(_ uri: String) -> PeerIdentity? {
-        let prefix = "vpcep://"
-        guard uri.hasPrefix(prefix) else { return nil }
-        let rest = uri.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false)
+        guard uri.hasPrefix(scheme) else { return nil }
+        let rest = uri.dropFirst(scheme.count).split(separator: "/", omittingEmptySubsequences: false)
         guard rest.count == 2 else { return nil }
         let kind: Kind
         switch rest[0] {

@@ -37,9 +37,18 @@ extension PeerCertificate {
                 continue
             }
             let bytes = UnsafeBufferPointer(start: data, count: Int(length))
-            // Printable ASCII without spaces only: no NUL tricks, no look-alikes.
-            guard bytes.allSatisfy({ (0x21...0x7E).contains($0) }) else { continue }
-            uris.append(String(decoding: bytes, as: UTF8.self))
+            // Printable ASCII without spaces only: no NUL tricks, no look-alikes. Other bytes are
+            // written as %XX rather than the entry dropped, so that the URI keeps its place: the
+            // first vpcep:// URI is the identity, and a later one must not stand in for it.
+            var uri = ""
+            for byte in bytes {
+                if (0x21...0x7E).contains(byte), byte != UInt8(ascii: "%") {
+                    uri.unicodeScalars.append(Unicode.Scalar(byte))
+                } else {
+                    uri += "%" + (byte < 0x10 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+                }
+            }
+            uris.append(uri)
         }
         return uris
     }

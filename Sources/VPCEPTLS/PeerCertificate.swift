@@ -6,8 +6,8 @@ public import struct Foundation.Date
 
 /// What the verified peer certificate says about who the peer is.
 public struct PeerCertificate: Sendable, Hashable {
-    /// The URI subjectAltNames, in certificate order, e.g. `vpcep://tenant/alice`. Entries that
-    /// are not printable ASCII without spaces are left out.
+    /// The URI subjectAltNames, in certificate order, e.g. `vpcep://tenant/alice`. Bytes that are
+    /// not printable ASCII without spaces, and `%` itself, are written as `%XX`.
     public var uriSANs: [String]
     /// The subject distinguished name as an RFC 2253 string, e.g. `CN=alice,OU=tenant,O=vpcep`.
     public var subject: String

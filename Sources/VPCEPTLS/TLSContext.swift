@@ -144,7 +144,7 @@ public final class TLSContext: @unchecked Sendable {
 
         switch role {
         case .server:
-            SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+            SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, refuseCAAsClient)
             // Required for resuming sessions of verified clients.
             let sessionContext: [UInt8] = Array("vpcep".utf8)
             guard SSL_CTX_set_session_id_context(context, sessionContext, UInt32(sessionContext.count)) == 1 else {
@@ -217,6 +217,7 @@ public final class TLSContext: @unchecked Sendable {
         var count = 0
         while let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) {
             defer { X509_CRL_free(crl) }
+            try checkCRLIsCurrent(crl, path: path)
             guard X509_STORE_add_crl(store, crl) == 1 else {
                 throw OpenSSLErrorQueue.error(.invalidConfiguration, "could not add a CRL from \(path)")
             }
@@ -231,6 +232,48 @@ public final class TLSContext: @unchecked Sendable {
             throw OpenSSLErrorQueue.error(.invalidConfiguration, "could not turn on CRL checking")
         }
     }
+}
+
+extension TLSContext {
+    /// An expired CRL (or one not valid yet) makes OpenSSL refuse every client certificate of its
+    /// CA, with the cause visible only per connection: refuse the configuration instead, so that
+    /// start-up fails and a reload keeps the previous configuration, both saying why.
+    fileprivate static func checkCRLIsCurrent(_ crl: OpaquePointer, path: String) throws(TLSError) {
+        if let nextUpdate = X509_CRL_get0_nextUpdate(crl), X509_cmp_current_time(nextUpdate) <= 0 {
+            throw TLSError(
+                code: .invalidConfiguration,
+                message: "the CRL in \(path) expired at \(describe(nextUpdate)) (nextUpdate); every client of its CA "
+                    + "would be refused: install a current CRL")
+        }
+        if let lastUpdate = X509_CRL_get0_lastUpdate(crl), X509_cmp_current_time(lastUpdate) >= 0 {
+            throw TLSError(
+                code: .invalidConfiguration,
+                message: "the CRL in \(path) is not valid before \(describe(lastUpdate)) (lastUpdate); every client of "
+                    + "its CA would be refused: check the clock or the CRL")
+        }
+    }
+
+    /// An ASN.1 time as `2026-11-30T12:00:00Z`.
+    private static func describe(_ time: UnsafePointer<ASN1_TIME>) -> String {
+        var parts = tm()
+        guard ASN1_TIME_to_tm(time, &parts) == 1 else { return "an unreadable time" }
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    }
+}
+
+/// The server's certificate check, after OpenSSL's own: a certificate that may sign others
+/// (basicConstraints CA:TRUE, or keyCertSign) is not a client identity, even when its CA issued it.
+private func refuseCAAsClient(_ preverified: Int32, _ store: OpaquePointer?) -> Int32 {
+    guard preverified == 1, let store, X509_STORE_CTX_get_error_depth(store) == 0,
+        let certificate = X509_STORE_CTX_get_current_cert(store)
+    else { return preverified }
+    guard X509_check_ca(certificate) == 0 else {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_INVALID_PURPOSE)
+        return 0
+    }
+    return 1
 }
 
 /// OpenSSL's new-session callback of client contexts: hands the session to the cache of the

@@ -71,7 +71,45 @@ struct PKI: Sendable {
         let crlFile = dir.appending(path: "crl.pem").path
         try runChecked("/usr/bin/env", ["openssl", "ca", "-config", configFile, "-revoke", dir.appending(path: "mallory.crt").path])
         try runChecked("/usr/bin/env", ["openssl", "ca", "-config", configFile, "-gencrl", "-out", crlFile])
+        // The same CRL out of date both ways (openssl ca takes YYYYMMDDHHMMSSZ).
+        for (name, last, next) in [("crl-expired.pem", "20200101000000Z", "20200201000000Z"),
+                                   ("crl-future.pem", "20990101000000Z", "20990201000000Z")] {
+            try runChecked("/usr/bin/env", [
+                "openssl", "ca", "-config", configFile, "-gencrl", "-crl_lastupdate", last, "-crl_nextupdate", next,
+                "-out", dir.appending(path: name).path,
+            ])
+        }
+
+        // Clients the script would never issue, signed by the main CA.
+        try mintClient(in: dir, name: "ca-client", sans: "URI:vpcep://tenant/cathy", caTrue: true)
+        try mintClient(in: dir, name: "bad-first", sans: "URI:vpcep://tenant/bad!, URI:vpcep://tenant/alice")
+        try mintClient(in: dir, name: "two-identities", sans: "URI:vpcep://tenant/alice, URI:vpcep://tenant/bob")
+        try mintClient(in: dir, name: "other-scheme-first", sans: "URI:spiffe://example/alice, URI:vpcep://tenant/alice")
+        try mintClient(in: dir, name: "space-first", sans: "URI:vpcep://tenant/a b, URI:vpcep://tenant/alice")
         return PKI(root: root, dir: dir, otherDir: otherDir, crlFile: crlFile)
+    }
+
+    /// A client certificate `name.crt` / `name.key` in `dir`, signed by the CA there, with these
+    /// subjectAltNames (openssl syntax); `caTrue` makes it a CA certificate (basicConstraints CA:TRUE).
+    private static func mintClient(in dir: URL, name: String, sans: String, caTrue: Bool = false) throws {
+        let base = dir.appending(path: name).path
+        let extensions = dir.appending(path: "\(name).ext").path
+        let lines = [
+            "basicConstraints = critical, CA:\(caTrue ? "TRUE" : "FALSE")",
+            "keyUsage = critical, digitalSignature\(caTrue ? ", keyCertSign" : "")",
+            "extendedKeyUsage = clientAuth",
+            "subjectAltName = \(sans)",
+        ]
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(filePath: extensions))
+        try runChecked("/usr/bin/env", ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                                        "-out", "\(base).key"])
+        try runChecked("/usr/bin/env", ["openssl", "req", "-new", "-key", "\(base).key", "-subj", "/O=vpcep/CN=\(name)",
+                                        "-out", "\(base).csr"])
+        try runChecked("/usr/bin/env", [
+            "openssl", "x509", "-req", "-in", "\(base).csr", "-CA", dir.appending(path: "ca.crt").path,
+            "-CAkey", dir.appending(path: "ca.key").path, "-set_serial", "0x\(String(UInt64.random(in: 1...UInt64.max), radix: 16))",
+            "-days", "30", "-sha256", "-extfile", extensions, "-out", "\(base).crt",
+        ])
     }
 
     func remove() {
