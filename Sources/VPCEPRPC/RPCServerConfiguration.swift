@@ -9,8 +9,9 @@ public struct RPCServerConfiguration: Sendable {
     public var maxConcurrentCallsPerConnection = 1024
     /// A connection that has not finished its TLS handshake by then is closed.
     public var handshakeTimeout: TimeAmount = .seconds(10)
-    /// A connection with no call in flight and nothing received for this long gets GOAWAY
-    /// (`UNAVAILABLE` / `IDLE_TIMEOUT`) and is closed.
+    /// A connection with no call in flight and no CALL received for this long gets GOAWAY
+    /// (`UNAVAILABLE` / `IDLE_TIMEOUT`) and is closed. PINGs do not count: a client that
+    /// answers keepalive PINGs but makes no calls is idle.
     public var idleTimeout: TimeAmount = .minutes(5)
     /// After this long without receiving anything the server sends a PING; nil sends none.
     public var keepaliveInterval: TimeAmount? = .seconds(60)

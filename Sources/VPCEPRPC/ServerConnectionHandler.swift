@@ -176,13 +176,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard machine.state != .closed else { return }
         lastRead = context.eventLoop.now
-        lastActivity = lastRead
         pingSent = nil
         decoder.append(unwrapInboundIn(data))
         while machine.state != .closed {
             let action: StateMachine.FrameAction
             do {
                 guard let frame = try decoder.next() else { break }
+                // Idle means no calls (§8.1): PINGs and their answers prove liveness, not use.
+                if frame.type == .call { lastActivity = lastRead }
                 action = machine.frameReceived(frame)
             } catch {
                 action = machine.decodingFailed(error)

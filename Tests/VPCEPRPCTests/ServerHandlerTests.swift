@@ -520,4 +520,45 @@ extension ServerHandlerTests {
         try await harness.send(callFrame(8, TestAPI.echo.path, echo))
         #expect(try await harness.next().callID == 8)
     }
+
+    @Test("§8.1 idle means no CALL: answering keepalive PINGs does not keep an idle connection open")
+    func idleDespitePings() async throws {
+        let harness = try await Harness(configuration: .defaults {
+            $0.idleTimeout = .seconds(60); $0.keepaliveInterval = .seconds(10); $0.keepaliveTimeout = .seconds(5)
+        })
+        let loop = harness.channel.testingEventLoop
+        // A call at 25 s restarts the idle clock when it ends.
+        var elapsed = 0
+        var goAway: Frame?
+        while elapsed < 200, goAway == nil {
+            await loop.advanceTime(by: .seconds(5))
+            elapsed += 5
+            if elapsed == 25 {
+                try await harness.send(callFrame(1, TestAPI.echo.path, echo))
+                // Answered (so ended) at 25 s; the PINGs before it were answered below.
+                while try await harness.next().type != .message {}
+            }
+            while let buffer = try await harness.channel.readOutbound(as: ByteBuffer.self) {
+                for frame in try frames(in: [buffer]) {
+                    switch frame.type {
+                    case .ping where !frame.flags.contains(.ack):
+                        try await harness.send(frameBytes(.ping, flags: .ack, callID: 0, Array(frame.payload.readableBytesView)))
+                    case .goAway:
+                        goAway = frame
+                    default:
+                        break
+                    }
+                }
+            }
+        }
+        let frame = try #require(goAway, "no GOAWAY in \(elapsed) s although every PING was answered")
+        let payload = try GoAwayPayload(parsing: frame.payload)
+        #expect(try decodeStatus(payload.status).reason == "IDLE_TIMEOUT")
+        #expect(payload.lastCallID == 1)
+        // The call ended at 25 s: idle from then, closed at 85 s (checked in 5 s steps).
+        #expect(elapsed == 85)
+        #expect(harness.statistics.snapshot.keepaliveTimeouts == 0)
+        try await harness.waitUntilClosed()
+        await harness.finish()
+    }
 }
