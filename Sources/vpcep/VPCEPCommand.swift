@@ -21,7 +21,17 @@ struct VPCEPCommand: AsyncParsableCommand {
     /// Parses with global options allowed before the command words too (`vpcep --output json
     /// service list`), as scripts write them, by moving them after the words.
     static func main() async {
-        let arguments = GlobalOptionPlacement.moveLeadingGlobalOptions(Array(CommandLine.arguments.dropFirst()))
+        let given = Array(CommandLine.arguments.dropFirst())
+        // swift-argument-parser's work grows with the square of the number of arguments (it
+        // removes each used argument from its list by a linear search, in hash order, and copies
+        // an array option's values on every append): 2,000 `--tag` took seconds. No command needs
+        // more than a few hundred arguments (the server takes at most 20 tags, 50 ports, 100
+        // entries), so longer command lines are refused before that work starts.
+        guard given.count <= maxArguments else {
+            exit(withError: ValidationError(
+                "Too many arguments (\(given.count)); a command line takes at most \(maxArguments)."))
+        }
+        let arguments = GlobalOptionPlacement.moveLeadingGlobalOptions(given)
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -33,6 +43,11 @@ struct VPCEPCommand: AsyncParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+extension VPCEPCommand {
+    /// Most arguments one command line may have (README, "Exit codes": more is a usage error).
+    static let maxArguments = 1_000
 }
 
 enum GlobalOptionPlacement {
