@@ -164,6 +164,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         for (_, call) in calls {
             call.task?.cancel()
         }
+        // These calls never reach `removeCall` (their tasks find no record): count them out here.
+        statistics.adjustCallsInFlight(-calls.count)
         calls.removeAll()
         resumeParkedSends(failing: true)
         statistics.adjustBufferedBytes(-(outbound?.readableBytes ?? 0))
