@@ -29,13 +29,22 @@ targets=("$@")
 
 Fuzz/list-messages.sh
 mkdir -p Fuzz/.work
+# One comma-separated -sanitize: swiftc honours only the last -sanitize= it is given, and
+# `swift build --sanitize=fuzzer --sanitize=address` passes one each in no fixed order, so a build
+# came out with ASan but no coverage. `--sanitize=fuzzer` stays for SwiftPM itself: with it, it
+# links the targets without a `main` of their own (libFuzzer's). The C targets get coverage only.
+build=(swift build --package-path Fuzz --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address)
 # The linker's warnings about ASan's local symbols are noise; the log keeps them.
-if ! swift build --package-path Fuzz --sanitize=fuzzer --sanitize=address >Fuzz/.work/build.log 2>&1; then
+if ! "${build[@]}" >Fuzz/.work/build.log 2>&1; then
   grep -E "error:" Fuzz/.work/build.log >&2 || tail -n 40 Fuzz/.work/build.log >&2
   echo "fuzz: the build failed (Fuzz/.work/build.log)" >&2
   exit 1
 fi
-bin=$(swift build --package-path Fuzz --sanitize=fuzzer --sanitize=address --show-bin-path)
+bin=$("${build[@]}" --show-bin-path)
+if [ "$(nm "$bin/FuzzServerConnection" | grep -c '__sancov_gen_')" -eq 0 ]; then
+  echo "fuzz: the targets were built without coverage instrumentation" >&2
+  exit 1
+fi
 
 # Swift's own crash handler would take the signal before libFuzzer writes the input out.
 export SWIFT_BACKTRACE=enable=no
