@@ -109,6 +109,10 @@ public final class TLSContext: @unchecked Sendable {
         else {
             throw OpenSSLErrorQueue.error(.invalidConfiguration, "could not restrict the context to TLS 1.3")
         }
+        let groups = configuration.keyExchangeGroups.joined(separator: ":")
+        guard !configuration.keyExchangeGroups.isEmpty, vpcep_SSL_CTX_set1_groups_list(context, groups) == 1 else {
+            throw OpenSSLErrorQueue.error(.invalidConfiguration, "unknown or unusable TLS key exchange groups \"\(groups)\"")
+        }
         // Frees the record buffers of idle connections. Memory BIOs never ask for a retried
         // write, so partial writes are not needed.
         _ = vpcep_SSL_CTX_set_mode(context, Int(SSL_MODE_RELEASE_BUFFERS))

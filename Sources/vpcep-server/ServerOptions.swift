@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VPCEPConfigFile
+import VPCEPTLS
 
 /// The server's flags. Each setting also comes from a `VPCEP_…` environment variable and from the
 /// configuration file; flags win over the environment, which wins over the file.
@@ -32,6 +33,9 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("tls-crl"), help: ArgumentHelp("PEM CRL; revoked client certificates are refused. [env: VPCEP_TLS_CRL]", valueName: "file"))
     var tlsCRL: String?
 
+    @Option(name: .customLong("tls-groups"), help: ArgumentHelp("TLS key exchange groups accepted, in order of preference, comma-separated OpenSSL names. [env: VPCEP_TLS_GROUPS] (default: X25519,P-256,P-384)", valueName: "list"))
+    var tlsGroups: String?
+
     @Option(name: .customLong("region"), help: ArgumentHelp("A region this server serves; repeat for several. [env: VPCEP_REGIONS, comma-separated] (default: eu-west-1)", valueName: "name"))
     var regions: [String] = []
 
@@ -57,12 +61,13 @@ struct ServerSettings {
     var certificateFile: Sourced<String>
     var keyFile: Sourced<String>
     var crlFile: Sourced<String?>
+    var tlsGroups: Sourced<[String]>
     var regions: Sourced<[String]>
     var logLevel: Sourced<String>
     var shutdownGrace: Sourced<Int>
 
     static let fileKeys: Set<String> = [
-        "listen", "admin_listen", "data_dir", "tls_ca", "tls_cert", "tls_key", "tls_crl", "regions", "log_level",
+        "listen", "admin_listen", "data_dir", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_groups", "regions", "log_level",
         "shutdown_grace",
     ]
 
@@ -93,6 +98,15 @@ struct ServerSettings {
         keyFile = key
         let crl = try resolver.path(options.tlsCRL, flag: "--tls-crl", env: "VPCEP_TLS_CRL", key: "tls_crl")
         crlFile = .init(value: crl?.value, source: crl?.source ?? "default (none)")
+
+        let groupsText = try resolver.string(options.tlsGroups, flag: "--tls-groups", env: "VPCEP_TLS_GROUPS", key: "tls_groups")
+        let groups = (groupsText?.value).map {
+            $0.split(whereSeparator: { $0 == "," || $0 == ":" }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } ?? TLSConfiguration.defaultKeyExchangeGroups
+        guard !groups.isEmpty else {
+            throw ValidationError("no TLS key exchange group given (\(groupsText?.source ?? "default"))")
+        }
+        tlsGroups = .init(value: groups, source: groupsText?.source ?? "default")
 
         var regions: Sourced<[String]>
         if !options.regions.isEmpty {
@@ -141,6 +155,7 @@ struct ServerSettings {
         ]
         if let crl = crlFile.value { lines.append(("tls_crl = \(quoted(crl))", crlFile.source)) }
         lines += [
+            ("tls_groups = \(quoted(tlsGroups.value.joined(separator: ",")))", tlsGroups.source),
             ("regions = [\(regions.value.map(quoted).joined(separator: ", "))]", regions.source),
             ("log_level = \(quoted(logLevel.value))", logLevel.source),
             ("shutdown_grace = \(shutdownGrace.value)", shutdownGrace.source),

@@ -34,7 +34,8 @@ struct VPCEPServerCommand: AsyncParsableCommand {
 
         let tlsConfiguration = TLSConfiguration(
             certificateChainFile: settings.certificateFile.value, privateKeyFile: settings.keyFile.value,
-            trustRootsFile: settings.caFile.value, crlFile: settings.crlFile.value
+            trustRootsFile: settings.caFile.value, crlFile: settings.crlFile.value,
+            keyExchangeGroups: settings.tlsGroups.value
         )
         let tlsContext: TLSContext
         do {

@@ -14,6 +14,8 @@ int vpcep_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version);
 int vpcep_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
 long vpcep_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 int vpcep_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
+// The key exchange groups offered (client) or accepted (server), e.g. "X25519:P-256"; 1 on success.
+int vpcep_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
 // Whether the context's certificate has an explicit chain (possibly empty). Without one, OpenSSL
 // builds the chain from the trust store on every handshake.
 int vpcep_SSL_CTX_has_chain(SSL_CTX *ctx);
