@@ -177,6 +177,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard machine.state != .closed else { return }
+        // The TLS handler closes on its own failures, after its alert has had a chance to arrive.
+        if error is TLSError { return }
         lastRead = context.eventLoop.now
         pingSent = nil
         decoder.append(unwrapInboundIn(data))

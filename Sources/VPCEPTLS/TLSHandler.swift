@@ -9,7 +9,9 @@ public import NIOCore
 ///   the handshake completes are held and sent after it.
 /// - `close` sends close_notify first; the peer's close_notify closes the channel.
 /// - Any failure (handshake, certificate, protocol, garbage bytes) sends OpenSSL's alert if it
-///   made one, fires a `TLSError` with `errorCaught` and closes the channel.
+///   made one, fires a `TLSError` with `errorCaught` and closes the channel. A server closes its
+///   output only, then discards what the client still sends until the client closes or
+///   `failureLinger` passes: the handlers above must not close the channel on a `TLSError`.
 public final class TLSHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -36,6 +38,12 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// Promises of writes encrypted into the write BIO but not yet handed to the channel.
     private var unsentPromises: [EventLoopPromise<Void>] = []
     private var outputClosed = false
+
+    /// How long a server that refused a client keeps reading (and discarding) after its alert,
+    /// waiting for the client to close. Closing with unread bytes (a client writes its first
+    /// request right after its side of the handshake, before it has seen the refusal) makes the
+    /// kernel send a reset, which destroys the alert on its way or in the client's buffers.
+    public static let failureLinger: TimeAmount = .seconds(2)
 
     /// - Parameters:
     ///   - context: a server or client context; it decides this handler's role.
@@ -298,14 +306,28 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     // MARK: Failure
 
-    /// Sends any alert OpenSSL produced, reports `error` and closes the channel.
+    /// Sends any alert OpenSSL produced, reports `error` and closes the channel (a server
+    /// gracefully, see `failureLinger`).
     private func fail(context: ChannelHandlerContext, _ error: TLSError) {
         if case .closed = self.state { return }
         self.state = .closed
         self.sendOutput(context: context)
         self.failPendingWrites(error)
         context.fireErrorCaught(error)
-        context.close(promise: nil)
+        guard self.tlsContext.role == .server, context.channel.isActive, !self.outputClosed else {
+            context.close(promise: nil)
+            return
+        }
+        self.outputClosed = true
+        // Reads stay on (the state is closed, so they are discarded) until the client's FIN or
+        // reset closes the channel; a channel that cannot half-close is closed at once.
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let halfClosed = context.eventLoop.makePromise(of: Void.self)
+        halfClosed.futureResult.whenFailure { _ in bound.value.close(promise: nil) }
+        context.close(mode: .output, promise: halfClosed)
+        let linger = context.eventLoop.scheduleTask(in: Self.failureLinger) { bound.value.close(promise: nil) }
+        context.channel.closeFuture.whenComplete { _ in linger.cancel() }
+        context.read()
     }
 
     private func failPendingWrites(_ error: any Error) {

@@ -240,6 +240,26 @@ struct SocketEndToEndTests {
         }
     }
 
+    @Test("§1.5 a refused client that writes its first call at once still reads the refusal, every time")
+    func refusalSurvivesAnImmediateCall() async throws {
+        try await withServer(crl: true) { server in
+            var outcomes: [String: Int] = [:]
+            for attempt in 0..<50 {
+                do {
+                    let mallory = try await server.connect("mallory")
+                    _ = try await mallory.unary(TestAPI.echo, message("m\(attempt)"), metadata: metadata())
+                    outcomes["OK", default: 0] += 1
+                } catch let error as VPCEPError {
+                    outcomes["\(error.code.name) \(error.reason)", default: 0] += 1
+                } catch {
+                    outcomes["\(error)", default: 0] += 1
+                }
+            }
+            #expect(outcomes == ["UNAUTHENTICATED CLIENT_CERTIFICATE_REJECTED": 50])
+            #expect(server.probe.startedCount == 0)
+        }
+    }
+
     @Test("§1.5 reloading TLS applies to new connections; a bad configuration is refused and changes nothing")
     func reload() async throws {
         try await withServer { server in
