@@ -2,7 +2,8 @@
 ///
 /// Only calls that are safe to repeat are retried: reads (Get…, List…, Describe…, Check, WhoAmI),
 /// writes that carry an idempotency key, and any call the server provably never processed (the
-/// connection could not be made, or the server's GOAWAY said the call was not accepted). Only
+/// connection could not be made, the server's GOAWAY said the call was not accepted, or the server
+/// refused it as overloaded: `VPCEPError.wasNeverProcessed`). Only
 /// transient failures are retried: `UNAVAILABLE`, and statuses that carry a retry-after hint.
 public struct RetryPolicy: Sendable {
     /// Attempts in all, the first included; 1 disables retries.
@@ -21,14 +22,12 @@ public struct RetryPolicy: Sendable {
 
     static let readPrefixes = ["Get", "List", "Describe"]
     static let readMethods: Set<String> = ["Check", "WhoAmI"]
-    /// Reasons meaning the server never saw the call.
-    static let notProcessedReasons: Set<String> = ["CONNECTION_FAILED", "SERVER_GOING_AWAY"]
 
     /// Whether the call named `method` may be sent again after `error`.
     func shouldRetry(method: String, hasIdempotencyKey: Bool, error: VPCEPError) -> Bool {
         let transient = error.code == .unavailable || error.retryAfter != nil
         guard transient else { return false }
-        if Self.notProcessedReasons.contains(error.reason) { return true }
+        if error.wasNeverProcessed { return true }
         return hasIdempotencyKey || Self.readMethods.contains(method) || Self.readPrefixes.contains { method.hasPrefix($0) }
     }
 

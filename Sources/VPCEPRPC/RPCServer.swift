@@ -29,6 +29,12 @@ public final class RPCServer: Sendable {
         public var handshakeTimeouts: Int
         public var idleTimeouts: Int
         public var keepaliveTimeouts: Int
+        /// Calls accepted and waiting to run (see `maxRunningCallsPerConnection`).
+        public var callsWaiting: Int
+        /// Calls refused with `SERVER_OVERLOADED` (see `maxBufferedOutboundBytesOverall`).
+        public var overloadRefusals: Int
+        /// Connections still in their TLS handshake closed to make room for newer ones.
+        public var handshakeEvictions: Int
     }
 
     private let router: RPCRouter
@@ -39,6 +45,7 @@ public final class RPCServer: Sendable {
     private let channel = Mutex<(any Channel)?>(nil)
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let statistics = ServerStatistics()
+    private let admission: Mutex<HandshakeAdmission<ObjectIdentifier>>
 
     public init(
         router: RPCRouter, tlsContext: TLSContext, configuration: RPCServerConfiguration = RPCServerConfiguration(),
@@ -49,6 +56,11 @@ public final class RPCServer: Sendable {
         self.configuration = configuration
         self.group = group
         self.logger = logger
+        self.admission = Mutex(HandshakeAdmission(limits: .init(
+            maxPending: configuration.maxPendingHandshakes,
+            maxPendingPerAddress: configuration.maxPendingHandshakesPerAddress,
+            timeout: configuration.handshakeTimeout,
+            timeoutUnderPressure: configuration.handshakeTimeoutUnderPressure)))
     }
 
     /// Binds and starts accepting; returns the bound address (useful with port 0).
@@ -84,14 +96,26 @@ public final class RPCServer: Sendable {
         RPCMetrics.connectionOpened()
         let statistics = statistics
         channel.closeFuture.whenComplete { _ in
+            self.admission.withLock { $0.remove(id) }
             self.connections.withLock { $0[id] = nil }
             statistics.connectionClosed()
             RPCMetrics.connectionClosed()
         }
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        let decision = admission.withLock { $0.admit(id, address: address, now: .now()) }
+        if !decision.evict.isEmpty {
+            let evicted = connections.withLock { open in decision.evict.compactMap { open[$0] } }
+            statistics.recordHandshakeEvictions(evicted.count)
+            logger.debug("closed connections still in their TLS handshake to make room",
+                         metadata: ["count": "\(evicted.count)", "peer_address": "\(address)"])
+            for victim in evicted { victim.close(promise: nil) }
+        }
         let tlsContext = tlsContext.withLock { $0 }
         try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tlsContext))
         try channel.pipeline.syncOperations.addHandler(
-            ServerConnectionHandler(router: router, configuration: configuration, statistics: statistics, logger: logger)
+            ServerConnectionHandler(router: router, configuration: configuration, statistics: statistics, logger: logger,
+                                    handshakeTimeout: decision.timeout,
+                                    onHandshakeCompleted: { self.admission.withLock { $0.remove(id) } })
         )
     }
 

@@ -23,6 +23,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         let started: NIODeadline
     }
 
+    /// A call the state machine accepted that waits for room to run: its CALL frame (copied out
+    /// of the read buffer, which it would otherwise keep alive), when it came, and its deadline.
+    private struct WaitingCall {
+        let callID: UInt32
+        let payload: ByteBuffer
+        let received: NIODeadline
+        let deadline: NIODeadline?
+    }
+
     /// A stream message waiting for the outbound buffer to drain.
     private struct ParkedSend {
         let callID: UInt32
@@ -42,6 +51,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private var handshakeCompleted = false
     private var handshakeTimer: Scheduled<Void>?
     private var calls: [UInt32: ActiveCall] = [:]
+    /// Accepted calls beyond `maxRunningCallsPerConnection` or the outbound budgets, oldest first.
+    private var waiting = CircularBuffer<WaitingCall>()
+    private var waitingBytes = 0
+    private var startingWaitingCalls = false
+    /// Set while something here waits for the server-wide budget, which no event of this
+    /// connection would announce: held reads, waiting calls.
+    private var overallBudgetRetry: Scheduled<Void>?
     private var outbound: ByteBuffer?
     private var flushPending = false
     /// Bytes handed to the channel whose writes have not completed yet.
@@ -56,6 +72,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private var pingSent: NIODeadline?
     private var closeStarted = false
     private let runsCallsOnEventLoop: Bool
+    private let handshakeTimeout: TimeAmount
+    /// Tells the server's handshake admission that this connection no longer waits for its handshake.
+    private let onHandshakeCompleted: (@Sendable () -> Void)?
     var deadlineTimer = EarliestDeadlineTimer()
     /// Made at the first call, so that an idle connection does not pay for it.
     private var executor: EventLoopTaskExecutor?
@@ -65,8 +84,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     /// Calls run on the connection's event loop unless `runsCallsOnEventLoop` is false, which is for
     /// NIO's testing event loops: they run submitted work only when a test drives them.
     init(router: RPCRouter, configuration: RPCServerConfiguration, statistics: ServerStatistics, logger: Logger,
+         handshakeTimeout: TimeAmount? = nil, onHandshakeCompleted: (@Sendable () -> Void)? = nil,
          peerForTesting: PeerIdentity? = nil, runsCallsOnEventLoop: Bool = true) {
         self.runsCallsOnEventLoop = runsCallsOnEventLoop
+        self.handshakeTimeout = handshakeTimeout ?? configuration.handshakeTimeout
+        self.onHandshakeCompleted = onHandshakeCompleted
         self.router = router
         self.configuration = configuration
         self.statistics = statistics
@@ -110,7 +132,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         lastActivity = lastRead
         if !handshakeCompleted {
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            handshakeTimer = context.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
+            handshakeTimer = context.eventLoop.scheduleTask(in: handshakeTimeout) {
                 let (handler, context) = bound.value
                 guard !handler.handshakeCompleted else { return }
                 handler.logger.info("connection closed: TLS handshake timed out")
@@ -127,6 +149,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             handshakeCompleted = true
             handshakeTimer?.cancel()
             handshakeTimer = nil
+            onHandshakeCompleted?()
             statistics.recordHandshake(resumed: completed.resumed)
             RPCMetrics.recordHandshake(result: "ok")
             peer = completed.peer.flatMap { PeerIdentity(uriSANs: $0.uriSANs) }
@@ -152,6 +175,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             RPCMetrics.recordHandshake(result: "\(tls.code)")
         }
         logger.info("connection closed on error", metadata: ["error": "\(error)"])
+        // The TLS handler closes on its own failures, after its alert has had a chance to arrive.
+        if error is TLSError { return }
         context.close(promise: nil)
     }
 
@@ -167,6 +192,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         // These calls never reach `removeCall` (their tasks find no record): count them out here.
         statistics.adjustCallsInFlight(-calls.count)
         calls.removeAll()
+        statistics.adjustWaitingCalls(-waiting.count)
+        waiting.removeAll()
+        waitingBytes = 0
+        overallBudgetRetry?.cancel()
+        overallBudgetRetry = nil
         resumeParkedSends(failing: true)
         statistics.adjustBufferedBytes(-(outbound?.readableBytes ?? 0))
         outbound = nil
@@ -177,8 +207,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard machine.state != .closed else { return }
-        // The TLS handler closes on its own failures, after its alert has had a chance to arrive.
-        if error is TLSError { return }
         lastRead = context.eventLoop.now
         pingSent = nil
         decoder.append(unwrapInboundIn(data))
@@ -202,12 +230,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     /// Holds the pipeline's `read` while the connection is over its outbound bound, the channel
-    /// is not writable, or every call slot is taken: the client's further frames wait in its own
-    /// socket buffers instead of ours.
+    /// is not writable, every call slot is taken, its waiting calls hold more than the outbound
+    /// bound, or the server is over its overall budget and this connection adds to it: the
+    /// client's further frames wait in its own socket buffers instead of ours.
     func read(context: ChannelHandlerContext) {
         if !closeStarted, shouldHoldReads(context: context) {
             if !readHeld { statistics.recordReadPause() }
             readHeld = true
+            if isHeldByOverallBudget { scheduleOverallBudgetRetry(context: context) }
         } else {
             context.read()
         }
@@ -216,19 +246,115 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private func shouldHoldReads(context: ChannelHandlerContext) -> Bool {
         bufferedOutboundBytes > configuration.maxBufferedOutboundBytes
             || !context.channel.isWritable
-            || calls.count >= configuration.maxConcurrentCallsPerConnection
+            || calls.count + waiting.count >= configuration.maxConcurrentCallsPerConnection
+            || waitingBytes > configuration.maxBufferedOutboundBytes
+            || isHeldByOverallBudget
     }
 
-    /// Lets held reads and parked stream sends go once the pressure is off.
+    /// Over the server-wide budget, a connection that holds unsent bytes or waiting calls is not
+    /// read; one that holds nothing is, so that its calls are refused at once, not left unread.
+    private var isHeldByOverallBudget: Bool {
+        (bufferedOutboundBytes > 0 || !waiting.isEmpty) && isOverOverallBudget
+    }
+
+    private var isOverOverallBudget: Bool {
+        statistics.bufferedBytesExceed(configuration.maxBufferedOutboundBytesOverall)
+    }
+
+    /// Lets waiting calls, held reads and parked stream sends go once the pressure is off.
     private func relievePressure(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
         if bufferedOutboundBytes <= configuration.maxBufferedOutboundBytes, context.channel.isWritable {
             resumeParkedSends(failing: false)
         }
+        startWaitingCalls(context: context)
         if readHeld, !shouldHoldReads(context: context) {
             readHeld = false
             context.read()
         }
+    }
+
+    /// Other connections' drains free the server-wide budget without telling this one: look again
+    /// shortly.
+    private func scheduleOverallBudgetRetry(context: ChannelHandlerContext) {
+        guard overallBudgetRetry == nil else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        overallBudgetRetry = context.eventLoop.scheduleTask(in: Self.overallBudgetRetryInterval) {
+            let (handler, context) = bound.value
+            handler.overallBudgetRetry = nil
+            handler.relievePressure(context: context)
+        }
+    }
+
+    static let overallBudgetRetryInterval: TimeAmount = .milliseconds(20)
+
+    // MARK: Waiting calls
+
+    /// Whether one more call may run now (docs/PROTOCOL.md §8.2).
+    private func hasRoomToRun(context: ChannelHandlerContext) -> Bool {
+        calls.count < configuration.maxRunningCallsPerConnection
+            && bufferedOutboundBytes <= configuration.maxBufferedOutboundBytes
+            && !isOverOverallBudget
+    }
+
+    /// A call the state machine accepted: refused when the server is over its overall budget, run
+    /// when there is room and nothing waits before it, queued otherwise.
+    private func admitCall(_ callID: UInt32, payload: ByteBuffer, context: ChannelHandlerContext) {
+        if isOverOverallBudget {
+            statistics.recordOverloadRefusal()
+            endRefused(callID, VPCEPError(
+                code: .unavailable, reason: VPCEPError.serverOverloadedReason,
+                message: "the server holds too many unsent responses; the call was not processed, retry later",
+                retryAfter: .milliseconds(100)), context: context)
+            return
+        }
+        if waiting.isEmpty, !closeStarted, hasRoomToRun(context: context) {
+            startCall(callID, payload: payload, context: context)
+            return
+        }
+        let now = context.eventLoop.now
+        let deadline = Self.timeout(of: payload, callID: callID).map { now + $0 }
+        var copy = context.channel.allocator.buffer(capacity: payload.readableBytes)
+        copy.writeImmutableBuffer(payload)
+        waiting.append(WaitingCall(callID: callID, payload: copy, received: now, deadline: deadline))
+        waitingBytes += copy.readableBytes
+        statistics.adjustWaitingCalls(1)
+        if let deadline { armDeadlineTimer(at: deadline, context: context) }
+        startWaitingCalls(context: context)
+    }
+
+    /// A waiting call's timeout, read from its header now so that it runs out while it waits.
+    /// Nil when there is none or the header cannot be read (`startCall` refuses those).
+    private static func timeout(of framePayload: ByteBuffer, callID: UInt32) -> TimeAmount? {
+        guard let payload = try? CallFramePayload(parsing: framePayload, callID: callID),
+              let header = try? payload.header.withUnsafeReadableBytes({ bytes throws(ProtoDecodingError) in
+                  try CallHeader(serializedBytes: bytes)
+              }),
+              header.timeoutMs != 0
+        else { return nil }
+        return .milliseconds(Int64(clamping: header.timeoutMs))
+    }
+
+    private func startWaitingCalls(context: ChannelHandlerContext) {
+        // A call started here may end at once (refused) and come back through relievePressure.
+        guard !startingWaitingCalls else { return }
+        startingWaitingCalls = true
+        defer { startingWaitingCalls = false }
+        while !waiting.isEmpty, !closeStarted, context.channel.isActive, hasRoomToRun(context: context) {
+            let call = waiting.removeFirst()
+            waitingBytes -= call.payload.readableBytes
+            statistics.adjustWaitingCalls(-1)
+            startCall(call.callID, payload: call.payload, received: call.received, context: context)
+        }
+        if !waiting.isEmpty, isOverOverallBudget { scheduleOverallBudgetRetry(context: context) }
+    }
+
+    private func removeWaiting(_ callID: UInt32) -> WaitingCall? {
+        guard let index = waiting.firstIndex(where: { $0.callID == callID }) else { return nil }
+        let call = waiting.remove(at: index)
+        waitingBytes -= call.payload.readableBytes
+        statistics.adjustWaitingCalls(-1)
+        return call
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -239,7 +365,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private func perform(_ action: StateMachine.FrameAction, context: ChannelHandlerContext) {
         switch action {
         case .startCall(let callID, let payload):
-            startCall(callID, payload: payload, context: context)
+            admitCall(callID, payload: payload, context: context)
         case .refuse(let callID, let error):
             refuse(callID, error, context: context)
         case .cancel(let callID):
@@ -253,7 +379,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         }
     }
 
-    private func startCall(_ callID: UInt32, payload framePayload: ByteBuffer, context: ChannelHandlerContext) {
+    /// Runs a call; `received` is when it arrived, for one that waited (its deadline counts from then).
+    private func startCall(_ callID: UInt32, payload framePayload: ByteBuffer, received: NIODeadline? = nil,
+                           context: ChannelHandlerContext) {
         let payload: CallFramePayload
         let header: CallHeader
         do {
@@ -285,8 +413,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             return
         }
 
+        let waited = received.map { context.eventLoop.now - $0 } ?? .zero
         let deadline: ContinuousClock.Instant? = header.timeoutMs == 0
-            ? nil : .now.advanced(by: .milliseconds(Int64(clamping: header.timeoutMs)))
+            ? nil : .now.advanced(by: .milliseconds(Int64(clamping: header.timeoutMs)) - .nanoseconds(waited.nanoseconds))
         let callContext = ServerCallContext(
             peer: peer, region: header.region, requestID: requestID, idempotencyKey: header.idempotencyKey,
             deadline: deadline, logger: serverLogger, peerAddress: remoteAddress
@@ -295,7 +424,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let callDeadline = header.timeoutMs == 0
-            ? nil : context.eventLoop.now + .milliseconds(Int64(clamping: header.timeoutMs))
+            ? nil : (received ?? context.eventLoop.now) + .milliseconds(Int64(clamping: header.timeoutMs))
         let message = payload.message
         let eventLoop = context.eventLoop
         let sink = StreamSink(callID: callID, eventLoop: eventLoop, handler: bound)
@@ -323,7 +452,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     func callsDue(at now: NIODeadline) -> (due: [UInt32], next: NIODeadline?) {
-        EarliestDeadlineTimer.due(calls.lazy.map { ($0.key, $0.value.deadline) }, now: now)
+        EarliestDeadlineTimer.due(
+            calls.lazy.map { ($0.key, $0.value.deadline) } + waiting.lazy.map { ($0.callID, $0.deadline) }, now: now)
     }
 
     private func taskExecutor(for eventLoop: any EventLoop) -> EventLoopTaskExecutor? {
@@ -424,6 +554,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     func expire(_ callID: UInt32, context: ChannelHandlerContext) {
+        if removeWaiting(callID) != nil {
+            refuse(callID, VPCEPError(code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
+                                      message: "the call's deadline passed while it waited to run"), context: context)
+            callGone(callID, context: context)
+            return
+        }
         guard let call = removeCall(callID, context: context) else { return }
         call.task?.cancel()
         let error = VPCEPError(code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
@@ -435,6 +571,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     private func cancelCall(_ callID: UInt32, context: ChannelHandlerContext) {
         // The state machine has already forgotten the call.
+        if removeWaiting(callID) != nil {
+            if machine.isDraining, machine.openCalls.isEmpty {
+                closeAfterFlush(context: context)
+            } else {
+                relievePressure(context: context)
+            }
+            return
+        }
         guard let call = removeCall(callID, context: context) else { return }
         call.task?.cancel()
         log(call, status: .cancelled, reason: "CANCELLED")
@@ -536,6 +680,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             writeStatus(error, callID: callID, context: context)
             log(call, status: error.code, reason: error.reason)
         }
+        while let call = waiting.popFirst() {
+            statistics.adjustWaitingCalls(-1)
+            writeStatus(VPCEPError(code: .unavailable, reason: "SHUTDOWN_GRACE_EXPIRED",
+                                   message: "the server shut down before the call ran"), callID: call.callID, context: context)
+        }
+        waitingBytes = 0
         closeAfterFlush(context: context)
     }
 
@@ -546,7 +696,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         let now = context.eventLoop.now
         // Each check is due when its condition could first hold; conditions that cannot hold now
         // (calls in flight, reads held) are looked at again one period later.
-        var due = calls.isEmpty && handshakeCompleted
+        var due = calls.isEmpty && waiting.isEmpty && handshakeCompleted
             ? lastActivity + configuration.idleTimeout : now + configuration.idleTimeout
         if let interval = configuration.keepaliveInterval {
             let keepaliveDue: NIODeadline
@@ -575,7 +725,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private func checkLiveness(context: ChannelHandlerContext) {
         guard context.channel.isActive, !closeStarted else { return }
         let now = context.eventLoop.now
-        if calls.isEmpty, now - lastActivity >= configuration.idleTimeout, handshakeCompleted {
+        if calls.isEmpty, waiting.isEmpty, now - lastActivity >= configuration.idleTimeout, handshakeCompleted {
             statistics.recordIdleClose()
             goAwayAndClose(VPCEPError(code: .unavailable, reason: "IDLE_TIMEOUT",
                                       message: "no calls for \(configuration.idleTimeout.nanoseconds / 1_000_000) ms"),

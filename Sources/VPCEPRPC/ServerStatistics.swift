@@ -14,6 +14,16 @@ final class ServerStatistics: Sendable {
     private let handshakeTimeouts = Atomic<Int>(0)
     private let idleCloses = Atomic<Int>(0)
     private let keepaliveTimeouts = Atomic<Int>(0)
+    private let waitingCalls = Atomic<Int>(0)
+    private let overloadRefusals = Atomic<Int>(0)
+    private let handshakeEvictions = Atomic<Int>(0)
+    /// Set once the buffered bytes pass `trimHighWater`; cleared, with a trim, when they fall
+    /// below `trimLowWater`.
+    private let trimArmed = Atomic<Bool>(false)
+
+    /// Buffered bytes from which a later drain gives freed memory back to the system.
+    static let trimHighWater = 16 * 1024 * 1024
+    static let trimLowWater = 1024 * 1024
 
     /// Counts a new connection unless `limit` are open already; false means refuse it.
     func admitConnection(limit: Int) -> Bool {
@@ -35,8 +45,21 @@ final class ServerStatistics: Sendable {
     func adjustBufferedBytes(_ delta: Int) {
         guard delta != 0 else { return }
         let now = bufferedBytes.add(delta, ordering: .relaxed).newValue
-        if delta > 0 { raisePeak(to: now) }
+        if delta > 0 {
+            raisePeak(to: now)
+            if now >= Self.trimHighWater, !trimArmed.load(ordering: .relaxed) { trimArmed.store(true, ordering: .relaxed) }
+        } else if now <= Self.trimLowWater, trimArmed.load(ordering: .relaxed),
+                  trimArmed.exchange(false, ordering: .relaxed) {
+            MemoryTrim.releaseFreedMemory()
+        }
     }
+
+    /// Whether all connections together hold more than `limit` bytes for sending.
+    func bufferedBytesExceed(_ limit: Int) -> Bool { bufferedBytes.load(ordering: .relaxed) > limit }
+
+    func adjustWaitingCalls(_ delta: Int) { waitingCalls.add(delta, ordering: .relaxed) }
+    func recordOverloadRefusal() { overloadRefusals.add(1, ordering: .relaxed) }
+    func recordHandshakeEvictions(_ count: Int) { handshakeEvictions.add(count, ordering: .relaxed) }
 
     private func raisePeak(to candidate: Int) {
         var current = peakBufferedBytes.load(ordering: .relaxed)
@@ -74,7 +97,10 @@ final class ServerStatistics: Sendable {
             parkedStreamSends: parkedSends.load(ordering: .relaxed),
             handshakeTimeouts: handshakeTimeouts.load(ordering: .relaxed),
             idleTimeouts: idleCloses.load(ordering: .relaxed),
-            keepaliveTimeouts: keepaliveTimeouts.load(ordering: .relaxed)
+            keepaliveTimeouts: keepaliveTimeouts.load(ordering: .relaxed),
+            callsWaiting: waitingCalls.load(ordering: .relaxed),
+            overloadRefusals: overloadRefusals.load(ordering: .relaxed),
+            handshakeEvictions: handshakeEvictions.load(ordering: .relaxed)
         )
     }
 }

@@ -95,6 +95,18 @@ extension VPCEPError: VPCEPErrorConvertible {
 }
 
 extension VPCEPError {
+    /// The reason of a call refused because the server held too many unsent responses.
+    public static let serverOverloadedReason = "SERVER_OVERLOADED"
+
+    /// Reasons meaning the server never saw or never started the call, whatever the method: it is
+    /// safe to send again (e.g. a write without an idempotency key).
+    public static let notProcessedReasons: Set<String> = [
+        "CONNECTION_FAILED", "SERVER_GOING_AWAY", serverOverloadedReason,
+    ]
+
+    /// Whether the server provably did not process the call (see `notProcessedReasons`).
+    public var wasNeverProcessed: Bool { Self.notProcessedReasons.contains(reason) }
+
     static func internalError(_ requestID: String) -> VPCEPError {
         VPCEPError(code: .internalError, reason: "INTERNAL", message: "internal error; see the server log for request \(requestID)",
                    requestID: requestID)

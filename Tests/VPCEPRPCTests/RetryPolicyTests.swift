@@ -22,7 +22,7 @@ struct RetryPolicyTests {
 
     @Test("a call the server never processed is retried whatever it was")
     func notProcessed() {
-        for reason in ["CONNECTION_FAILED", "SERVER_GOING_AWAY"] {
+        for reason in ["CONNECTION_FAILED", "SERVER_GOING_AWAY", "SERVER_OVERLOADED"] {
             let error = VPCEPError(code: .unavailable, reason: reason, message: "")
             #expect(policy.shouldRetry(method: "CreateVpc", hasIdempotencyKey: false, error: error))
         }

@@ -124,9 +124,11 @@ struct ServerHandlerTests {
             var frame = callFrame(id, TestAPI.gated.path, WhoAmIResponse(kind: .tenant, id: "\(id)", region: "", regions: []))
             batch.writeBuffer(&frame)
         }
-        // One read carrying fifty calls.
+        // One read carrying fifty calls: 32 run (the default running limit), the others wait.
         try await harness.send(batch)
-        await harness.probe.wait { started, _ in started == 50 }
+        await harness.probe.wait { started, _ in started == 32 }
+        #expect(harness.statistics.snapshot.callsInFlight == 32)
+        #expect(harness.statistics.snapshot.callsWaiting == 18)
         harness.probe.release()
         var answered: Set<UInt32> = []
         for _ in 0..<50 {
@@ -263,6 +265,31 @@ struct ServerHandlerTests {
         let (id, status) = try await harness.nextStatus()
         #expect(id == 1 && status.code == StatusCode.deadlineExceeded.rawValue && status.reason == "DEADLINE_EXCEEDED")
         await harness.probe.wait { _, cancelled in cancelled == 1 }
+        #expect(harness.statistics.snapshot.callsInFlight == 0)
+    }
+
+    @Test("§8.2 a call waiting to run ends at its deadline counted from arrival, or at its CANCEL, and never runs")
+    func waitingCallDeadlineAndCancel() async throws {
+        let harness = try await Harness(configuration: .defaults {
+            $0.keepaliveInterval = nil
+            $0.maxRunningCallsPerConnection = 1
+        })
+        defer { Task { await harness.finish() } }
+        try await harness.send(callFrame(1, TestAPI.gated.path, echo))
+        try await harness.send(callFrame(2, TestAPI.gated.path, echo, timeoutMs: 100))
+        try await harness.send(callFrame(3, TestAPI.gated.path, echo))
+        await harness.probe.wait { started, _ in started == 1 }
+        #expect(harness.statistics.snapshot.callsWaiting == 2)
+        try await harness.send(frameBytes(.cancel, callID: 3))
+        #expect(harness.statistics.snapshot.callsWaiting == 1)
+        await harness.channel.testingEventLoop.advanceTime(by: .milliseconds(100))
+        let (id, status) = try await harness.nextStatus()
+        #expect(id == 2 && status.code == StatusCode.deadlineExceeded.rawValue && status.reason == "DEADLINE_EXCEEDED")
+        #expect(harness.statistics.snapshot.callsWaiting == 0)
+        harness.probe.release()
+        let frame = try await harness.next()
+        #expect(frame.type == .message && frame.callID == 1)
+        #expect(harness.probe.startedCount == 1)
         #expect(harness.statistics.snapshot.callsInFlight == 0)
     }
 

@@ -240,22 +240,36 @@ struct SocketEndToEndTests {
         }
     }
 
-    @Test("§1.5 a refused client that writes its first call at once still reads the refusal, every time")
+    @Test("§1.5 a refused client that writes its first call right after its handshake still reads the refusal, every time")
     func refusalSurvivesAnImmediateCall() async throws {
         try await withServer(crl: true) { server in
+            let pki = try TestPKI.require()
+            let context = try TLSContext.client(pki.configuration("mallory"))
             var outcomes: [String: Int] = [:]
+            let big = String(repeating: "x", count: 256 * 1024)
             for attempt in 0..<50 {
-                do {
-                    let mallory = try await server.connect("mallory")
-                    _ = try await mallory.unary(TestAPI.echo, message("m\(attempt)"), metadata: metadata())
-                    outcomes["OK", default: 0] += 1
-                } catch let error as VPCEPError {
-                    outcomes["\(error.code.name) \(error.reason)", default: 0] += 1
-                } catch {
-                    outcomes["\(error)", default: 0] += 1
-                }
+                // The CALL goes in its own write once the client's handshake is done, as a
+                // client written with a blocking TLS socket sends it: it reaches the server
+                // after the certificate that the server refuses, and is still unread when the
+                // server closes. A big one (256 KiB) is still being sent then. Delays from 0 to
+                // 1.5 ms move it around the refusal.
+                let outcome = server.group.next().makePromise(of: String.self)
+                let channel = try await ClientBootstrap(group: server.group)
+                    .channelOption(.autoRead, value: false)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(TLSHandler(context: context, serverHostname: "127.0.0.1"))
+                            try channel.pipeline.syncOperations.addHandler(
+                                CallAfterHandshake(call: callFrame(1, TestAPI.echo.path, message(big)),
+                                                   delay: .microseconds(Int64(attempt % 4) * 500), outcome: outcome))
+                        }
+                    }
+                    .connect(host: "127.0.0.1", port: server.port).get()
+                channel.read()
+                outcomes[try await outcome.futureResult.get(), default: 0] += 1
+                try? await channel.closeFuture.get()
             }
-            #expect(outcomes == ["UNAUTHENTICATED CLIENT_CERTIFICATE_REJECTED": 50])
+            #expect(outcomes == ["certificateRejected": 50])
             #expect(server.probe.startedCount == 0)
         }
     }
@@ -381,6 +395,90 @@ struct SocketEndToEndTests {
         }
     }
 
+    @Test("§8.2 pipelined calls past the running limit wait: running calls and buffered bytes stay within their bounds while the client does not read")
+    func pipelinedCallsWait() async throws {
+        let bound = 64 * 1024
+        let running = 8
+        let configuration = RPCServerConfiguration.defaults {
+            $0.maxBufferedOutboundBytes = bound
+            $0.maxRunningCallsPerConnection = running
+        }
+        try await withServer(configuration) { server in
+            let channel = try await openNonReadingChannel(server)
+            // 1,000 calls asking for 16 KiB each: 16 MB of answers, none of which is ever read.
+            let payload = String(repeating: "p", count: 16 * 1024)
+            var batch = ByteBuffer()
+            for id in UInt32(1)...1000 {
+                var call = callFrame(id, TestAPI.echo.path, message(payload))
+                batch.writeBuffer(&call)
+            }
+            channel.writeAndFlush(batch, promise: nil)
+
+            while server.statistics.readPauses == 0 || server.statistics.callsWaiting == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            // A call starts only within the outbound bound, so the connection holds at most the
+            // bound plus one answer (16 KiB and its frame and status fields) per running call.
+            let ceiling = bound + running * 17 * 1024
+            for _ in 0..<25 {
+                let now = server.statistics
+                #expect(now.callsInFlight <= running)
+                #expect(now.bufferedOutboundBytes <= ceiling)
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let settled = server.statistics
+            #expect(settled.peakBufferedOutboundBytes <= ceiling, "peak \(settled.peakBufferedOutboundBytes) bytes")
+            #expect(settled.callsWaiting > 0)
+            try await channel.close()
+            while server.statistics.openConnections > 0 || server.statistics.bufferedOutboundBytes > 0
+                || server.statistics.callsWaiting > 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+    }
+
+    @Test("§8.2 past the server-wide budget a new call is refused at once as UNAVAILABLE / SERVER_OVERLOADED, safe to retry")
+    func overallBudget() async throws {
+        let configuration = RPCServerConfiguration.defaults {
+            $0.maxBufferedOutboundBytesOverall = 256 * 1024
+            $0.maxBufferedOutboundBytes = 1024 * 1024
+            $0.maxRunningCallsPerConnection = 64
+        }
+        try await withServer(configuration) { server in
+            let channel = try await openNonReadingChannel(server)
+            let payload = String(repeating: "p", count: 16 * 1024)
+            var batch = ByteBuffer()
+            // 16 MB asked for: more than the kernel's socket buffers take, so that the server
+            // ends up holding its per-connection bound, above the overall budget.
+            for id in UInt32(1)...1000 {
+                var call = callFrame(id, TestAPI.echo.path, message(payload))
+                batch.writeBuffer(&call)
+            }
+            channel.writeAndFlush(batch, promise: nil)
+            // Settled: the kernel's buffers are full and the server holds more than the budget.
+            var above = 0
+            while above < 10 {
+                above = server.statistics.bufferedOutboundBytes > 256 * 1024 ? above + 1 : 0
+                try await Task.sleep(for: .milliseconds(20))
+            }
+
+            let bob = try await server.connect("mallory")
+            let error = await #expect(throws: VPCEPError.self) {
+                _ = try await bob.unary(TestAPI.echo, message("b"), metadata: metadata())
+            }
+            #expect(error?.code == .unavailable && error?.reason == "SERVER_OVERLOADED")
+            #expect(error?.wasNeverProcessed == true && error?.isRetryable == true)
+            #expect(server.statistics.overloadRefusals >= 1)
+
+            try await channel.close()
+            while server.statistics.bufferedOutboundBytes > 0 || server.statistics.callsWaiting > 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(try await bob.unary(TestAPI.echo, message("b2"), metadata: metadata()).id == "b2")
+            await bob.close()
+        }
+    }
+
     @Test("§9 VPCEPClient streams, and reconnects after the server sent GOAWAY")
     func clientLibrary() async throws {
         let pki = try TestPKI.require()
@@ -404,6 +502,66 @@ struct SocketEndToEndTests {
             #expect(response.id == "after")
         }
         await client?.close()
+    }
+}
+
+/// A mutual-TLS connection to `server` that, once its handshake is done, never reads again.
+private func openNonReadingChannel(_ server: TestServer) async throws -> any Channel {
+    let pki = try TestPKI.require()
+    let context = try TLSContext.client(pki.configuration("alice"))
+    let handshake = server.group.next().makePromise(of: Void.self)
+    let channel = try await ClientBootstrap(group: server.group)
+        .channelOption(.autoRead, value: false)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(TLSHandler(context: context, serverHostname: "127.0.0.1"))
+                try channel.pipeline.syncOperations.addHandler(HandshakeWaiter(promise: handshake))
+            }
+        }
+        .connect(host: "127.0.0.1", port: server.port).get()
+    channel.read()
+    try await handshake.futureResult.get()
+    return channel
+}
+
+/// Writes `call` `delay` after the client's TLS handshake completes and reads again only 50 ms
+/// after the write has gone, as a client busy sending would; then reports how the connection
+/// ended: the code of the first `TLSError`, or "closed" / the error otherwise.
+private final class CallAfterHandshake: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let call: ByteBuffer
+    let delay: TimeAmount
+    let outcome: EventLoopPromise<String>
+    init(call: ByteBuffer, delay: TimeAmount, outcome: EventLoopPromise<String>) {
+        (self.call, self.delay, self.outcome) = (call, delay, outcome)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is TLSHandshakeCompleted else { return }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let call = call
+        context.eventLoop.scheduleTask(in: delay) {
+            let eventLoop = bound.value.eventLoop
+            let written = eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { _ in
+                eventLoop.scheduleTask(in: .milliseconds(50)) { bound.value.read() }
+            }
+            bound.value.writeAndFlush(NIOAny(call), promise: written)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        outcome.succeed("answered")
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        outcome.succeed((error as? TLSError).map { "\($0.code)" } ?? "\(error)")
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        outcome.succeed("closed")
     }
 }
 
