@@ -2,7 +2,8 @@
 # The one command of issue 6: builds vpcep-server, the gRPC peer and the load generator in
 # release, mints a benchmark PKI, seeds one SQLite registry, then runs vpcep, grpc-swift-2 and
 # (where `apt-get install nginx wrk` was done) nginx alternately for ROUNDS rounds and prints
-# the Markdown table of BENCHMARKS.md. Raw results: Benchmarks/.work/results.json.
+# the Markdown table of BENCHMARKS.md, then the overload scenarios of overload.py. Raw results:
+# Benchmarks/.work/results.json and Benchmarks/.work/overload.json.
 # Knobs (environment): SCRATCH (.build-bench, the build folder), ROUNDS (3), WARMUP (3 s), DURATION (6 s), HS_SECONDS (4), IDLE_CONNS (10000).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,6 +20,13 @@ bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
 
 mkdir -p .work
 ../certs/generate.sh --out .work/certs --tenant alice >/dev/null
+../certs/generate.sh --out .work/other-certs --tenant eve >/dev/null  # a CA the server does not trust
 
-exec python3 orchestrate.py --server "$bin/vpcep-server" --peer "$bin/vpcep-grpc-peer" --bench "$bin/vpcep-bench" \
+python3 orchestrate.py --server "$bin/vpcep-server" --peer "$bin/vpcep-grpc-peer" --bench "$bin/vpcep-bench" \
   --work "$bench/.work" --certs "$bench/.work/certs" "$@"
+
+# Issue 10's scenarios, vpcep only: refused clients that write at once, ten connections that never
+# read, and a flood of connections that send nothing from 127.0.0.2 (about a minute in all). One
+# JSON line per scenario.
+python3 overload.py --server "$bin/vpcep-server" --certs "$bench/.work/certs" --other-certs "$bench/.work/other-certs" \
+  | tee "$bench/.work/overload.json"
