@@ -68,6 +68,10 @@ public final class RPCServer: Sendable {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Accepts up to 64 connections per wakeup instead of NIO's 4: under a flood of
+            // connects the listen queue must not fill up, or the kernel drops a client's SYN and
+            // the client retries only a second later.
+            .serverChannelOption(.maxMessagesPerRead, value: 64)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             // Keeps 256 bytes per idle connection instead of NIO's default 2 KiB (see the type).
