@@ -43,6 +43,7 @@ struct ServerOperationsTests {
         #expect(lines.contains { $0.hasPrefix("data_dir = \"\(folderPath)/state\"") && $0.contains("# file ") })
         #expect(lines.contains { $0.hasPrefix("regions = [\"ap-south-1\", \"eu-west-1\"]") })
         #expect(lines.contains { $0.hasPrefix("admin_listen = \"127.0.0.1:7444\"") && $0.hasSuffix("# default") })
+        #expect(lines.contains { $0.hasPrefix("tls_groups = \"X25519,P-256,P-384\"") && $0.hasSuffix("# default") })
         #expect(!result.stdout.contains("BEGIN"), "never prints key material")
     }
 
@@ -80,6 +81,11 @@ struct ServerOperationsTests {
         let missing = try await start([], cert: folder.appendingPathComponent("nope.crt").path)
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("nope.crt"), "\(missing.stderr)")
+
+        let badGroup = try await start(["--tls-groups", "X25519,no-such-group"])
+        #expect(badGroup.status != 0)
+        #expect(badGroup.stderr.contains("TLS configuration refused") && badGroup.stderr.contains("no-such-group"),
+                "\(badGroup.stderr)")
 
         let blocker = folder.appendingPathComponent("a-file")
         try "not a directory".write(to: blocker, atomically: true, encoding: .utf8)
