@@ -33,6 +33,7 @@ p.add_argument("--hang-seconds", type=float, default=20)
 p.add_argument("--rate", type=int, default=2500, help="flood connections per second")
 p.add_argument("--seconds", type=float, default=10, help="flood duration")
 p.add_argument("--probes", type=int, default=100)
+p.add_argument("--probe-after", type=float, default=3, help="seconds of flood before the first probe")
 args = p.parse_args()
 
 CA, CRT, KEY = (os.path.join(args.certs, n) for n in ("ca.crt", "alice.crt", "alice.key"))
@@ -293,7 +294,7 @@ async def flood():
         result = manager.dict()
         flooder = multiprocessing.Process(target=flood_process, args=(args.port, args.rate, args.seconds, result))
         flooder.start()
-        await asyncio.sleep(min(3, args.seconds / 3))  # let the flood fill what it can
+        await asyncio.sleep(min(args.probe_after, args.seconds / 2))  # let the flood fill what it can
         latencies, failures = [], 0
         probe_end = time.time() + args.seconds
         for _ in range(args.probes):
