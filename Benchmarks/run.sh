@@ -2,7 +2,8 @@
 # The one command of issue 6: builds vpcep-server, the gRPC peer and the load generator in
 # release, mints a benchmark PKI, seeds one SQLite registry, then runs vpcep, grpc-swift-2 and
 # (where `apt-get install nginx wrk` was done) nginx alternately for ROUNDS rounds and prints
-# the Markdown table of BENCHMARKS.md, then the overload scenarios of overload.py. Raw results:
+# the Markdown table of BENCHMARKS.md, then the overload scenarios of overload.py and the
+# NOT_FOUND timing of not_found_timing.py. Raw results:
 # Benchmarks/.work/results.json and Benchmarks/.work/overload.json.
 # Knobs (environment): SCRATCH (.build-bench, the build folder), ROUNDS (3), WARMUP (3 s), DURATION (6 s), HS_SECONDS (4), IDLE_CONNS (10000).
 set -euo pipefail
@@ -15,6 +16,7 @@ ulimit -n "$(ulimit -Hn)"  # 10,000 idle connections need more than the usual 10
 # added to it since; dropping the plan makes it look again (it is rebuilt in a second or two).
 rm -f "$scratch/release.yaml"
 swift build -c release --scratch-path "$scratch" --product vpcep-server
+swift build -c release --scratch-path "$scratch" --product vpcep  # not_found_timing.py publishes with the CLI
 swift build -c release --scratch-path "$scratch"
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
 
@@ -30,3 +32,7 @@ python3 orchestrate.py --server "$bin/vpcep-server" --peer "$bin/vpcep-grpc-peer
 # JSON line per scenario.
 python3 overload.py --server "$bin/vpcep-server" --certs "$bench/.work/certs" --other-certs "$bench/.work/other-certs" \
   | tee "$bench/.work/overload.json"
+
+# Issue 10, defect 7: NOT_FOUND for another tenant's service against one for a missing id, 300
+# interleaved pairs per operation (a few seconds).
+python3 not_found_timing.py --bin "$bin" --pairs 300
