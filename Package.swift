@@ -79,9 +79,10 @@ let package = Package(
         .executableTarget(
             name: "vpcep-server",
             dependencies: [
-                "VPCEPService", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPAdmin", "VPCEPConfigFile", argumentParser,
-                logging, nioCore,
-                nioPosix, .product(name: "Metrics", package: "swift-metrics"),
+                "VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPAdmin", "VPCEPConfigFile",
+                argumentParser, logging, nioCore, nioPosix,
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
