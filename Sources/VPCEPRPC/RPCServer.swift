@@ -133,11 +133,6 @@ public final class RPCServer: Sendable {
         logger.notice("TLS configuration reloaded")
     }
 
-    /// Like `reloadTLS(_:)` with a context built by the caller.
-    public func reloadTLS(_ context: TLSContext) {
-        tlsContext.withLock { $0 = context }
-    }
-
     /// The current counters.
     public var currentStatistics: Statistics { statistics.snapshot }
 

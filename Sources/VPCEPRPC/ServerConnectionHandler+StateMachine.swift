@@ -141,10 +141,9 @@ extension ServerConnectionHandler {
         private var isDrained: Bool { isDraining && openCalls.isEmpty }
 
         /// The connection is going away for good (closed, timed out, grace period over).
-        mutating func close() -> [UInt32] {
+        mutating func close() {
             state = .closed
-            defer { openCalls.removeAll() }
-            return openCalls.sorted()
+            openCalls.removeAll()
         }
     }
 }

@@ -184,7 +184,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         handshakeTimer?.cancel()
         graceTimer?.cancel()
         livenessTimer?.cancel()
-        _ = machine.close()
+        machine.close()
         deadlineTimer.cancel()
         for (_, call) in calls {
             call.task?.cancel()
@@ -638,7 +638,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private func closeAfterFlush(context: ChannelHandlerContext) {
         guard !closeStarted else { return }
         closeStarted = true
-        _ = machine.close()
+        machine.close()
         flushIfNeeded(context: context)
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let halfClosed = context.eventLoop.makePromise(of: Void.self)
