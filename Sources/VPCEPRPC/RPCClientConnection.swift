@@ -92,7 +92,9 @@ public final class RPCClientConnection: Sendable {
             ?? VPCEPError(code: .unavailable, reason: "CONNECTION_CLOSED", message: "the connection to the server closed")
     }
 
-    /// Sends one unary call and waits for its response message or its error status.
+    /// A call's header and request as the bytes of their two frames. A request the codec refuses
+    /// (e.g. a string that is not UTF-8) fails here with INVALID_ARGUMENT naming the field, before
+    /// anything is sent.
     private static func encode<Request: ProtoMessage>(
         _ path: String, _ request: Request, _ metadata: CallMetadata
     ) throws(VPCEPError) -> (header: [UInt8], request: [UInt8]) {
