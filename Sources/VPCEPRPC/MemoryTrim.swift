@@ -5,8 +5,9 @@ import Glibc
 /// Gives memory that was freed back to the system.
 ///
 /// glibc keeps freed memory in its per-thread arenas for reuse: after a burst of large answers
-/// to clients that would not read them (issue 10), the server's resident memory stayed at its
-/// peak after those clients had gone. `malloc_trim(0)` returns the free pages of every arena.
+/// to clients that would not read them (docs/PROTOCOL.md §8.2), the server's resident memory
+/// stayed at its peak after those clients had gone. `malloc_trim(0)` returns the free pages of
+/// every arena.
 /// It costs a walk over the heaps (about a millisecond for a few hundred MB), so the server calls
 /// it only when its buffered bytes fall back from high to low (`ServerStatistics`).
 enum MemoryTrim {

@@ -1,5 +1,5 @@
 /// Who is calling, taken only from the verified client certificate's URI subjectAltName:
-/// `vpcep://tenant/<id>` or `vpcep://operator/<name>` (DESIGN §2).
+/// `vpcep://tenant/<id>` or `vpcep://operator/<name>` (docs/PROTOCOL.md §1.4).
 public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     public struct Kind: Sendable, Hashable, CustomStringConvertible {
         private enum Value: String { case tenant, `operator` }

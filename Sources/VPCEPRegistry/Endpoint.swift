@@ -80,7 +80,7 @@ public struct Endpoint: Sendable, Hashable, Codable {
         self.updatedAt = updatedAt
     }
 
-    /// Whether the IP is shown: accepted, or rejected after an acceptance (as the anchor does).
+    /// Whether the IP is shown: accepted, or rejected after an acceptance (docs/DOMAIN.md, "Endpoints").
     public var ipVisible: Bool {
         status == .accepted || (status == .rejected && everAccepted)
     }

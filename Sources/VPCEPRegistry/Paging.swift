@@ -3,7 +3,8 @@ public struct PageRequest: Sendable, Hashable {
     /// 0 means the default (10); at most 1000.
     public var limit: Int
     public var offset: Int
-    /// `created_at` (default) or `updated_at`; the anchor's `create_at`/`update_at` are accepted too.
+    /// `created_at` (default) or `updated_at`; `create_at`/`update_at` are accepted too (docs/DOMAIN.md,
+    /// "Lists").
     public var sortKey: String
     /// `desc` (default) or `asc`.
     public var sortDir: String

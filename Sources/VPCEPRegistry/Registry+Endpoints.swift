@@ -35,7 +35,8 @@ extension Registry {
             try await Self.checkQuota(tx, scope: scope, type: .endpoint, used: used)
             let ip = try await Self.allocateIP(tx, subnet: subnet, requested: requested)
             let markerID = try await tx.nextMarkerID()
-            // No data plane: with approval off the endpoint is accepted at once (the anchor's creating → accepted).
+            // No data plane: with approval off the endpoint is accepted at once, with nothing to provision
+            // (docs/DOMAIN.md, "Endpoints").
             let status: EndpointStatus = service.approvalEnabled ? .pendingAcceptance : .accepted
             let endpoint = Endpoint(
                 id: id, ownerID: scope.ownerID, region: scope.region, vpcID: spec.vpcID, subnetID: subnet.id,

@@ -34,7 +34,8 @@ struct EnumArgument<Value: CLIEnum>: ExpressibleByArgument {
 
 /// A schema enum the CLI takes as input, and how --help spells its values.
 protocol CLIEnum: ProtoEnum {
-    /// `toa_open` rather than `toaOpen`: for values that the design and the anchor write in snake_case.
+    /// `toa_open` rather than `toaOpen`: for values that docs/DOMAIN.md writes in snake_case (client-IP
+    /// modes, "Endpoint services"; quota types, "Quotas").
     static var snakeCaseSpelling: Bool { get }
 }
 
