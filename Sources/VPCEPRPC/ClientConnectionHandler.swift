@@ -69,18 +69,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
     private let handshake: EventLoopPromise<TLSHandshakeCompleted>
     private let closeReason: CloseReason
-    /// PING the server after this long without a byte from it while calls are pending; nil: never.
-    private let keepaliveInterval: TimeAmount?
-    private let keepaliveTimeout: TimeAmount
+    /// Watches the server while calls are pending; nil: never.
+    private var keepalive: Keepalive?
     private var keepaliveTimer: Scheduled<Void>?
     var deadlineTimer = EarliestDeadlineTimer()
-    private var lastRead = NIODeadline.uptimeNanoseconds(0)
-    private var pingSent: NIODeadline?
 
     init(maxFrameSize: Int, handshake: EventLoopPromise<TLSHandshakeCompleted>, closeReason: CloseReason,
          keepaliveInterval: TimeAmount? = nil, keepaliveTimeout: TimeAmount = .seconds(20)) {
-        self.keepaliveInterval = keepaliveInterval
-        self.keepaliveTimeout = keepaliveTimeout
+        self.keepalive = keepaliveInterval.map {
+            Keepalive(interval: $0, timeout: keepaliveTimeout, now: .uptimeNanoseconds(0))
+        }
         self.decoder = FrameDecoder(maxFrameSize: maxFrameSize)
         self.handshake = handshake
         self.closeReason = closeReason
@@ -210,26 +208,18 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     // MARK: Keepalive
 
-    /// Watches the server while calls are pending: PING after `keepaliveInterval` of silence, and
-    /// give up on the connection when nothing arrives within `keepaliveTimeout` after it.
+    /// Watches the server while calls are pending: PING after the keepalive interval of silence,
+    /// and give up on the connection when nothing arrives within the keepalive timeout after it.
     private func startKeepalive(context: ChannelHandlerContext) {
-        guard keepaliveInterval != nil, keepaliveTimer == nil else { return }
-        lastRead = context.eventLoop.now
-        pingSent = nil
+        guard keepalive != nil, keepaliveTimer == nil else { return }
+        keepalive?.reset(at: context.eventLoop.now)
         armKeepalive(context: context)
     }
 
     private func armKeepalive(context: ChannelHandlerContext) {
-        guard let interval = keepaliveInterval else { return }
         let now = context.eventLoop.now
-        let due: NIODeadline
-        if readHeld {
-            due = now + interval
-        } else if let sent = pingSent {
-            due = sent + keepaliveTimeout
-        } else {
-            due = lastRead + interval
-        }
+        // Our own consumer being behind suspends probing: the answer could not be read anyway.
+        guard let due = keepalive?.nextCheck(now: now, suspended: readHeld) else { return }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         keepaliveTimer = context.eventLoop.scheduleTask(in: max(due - now, .milliseconds(10))) {
             let (handler, context) = bound.value
@@ -239,25 +229,20 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     private func checkKeepalive(context: ChannelHandlerContext) {
         keepaliveTimer = nil
-        guard context.channel.isActive, let interval = keepaliveInterval, !pending.isEmpty else { return }
+        guard context.channel.isActive, let timeout = keepalive?.timeout, !pending.isEmpty else { return }
         let now = context.eventLoop.now
-        if readHeld {
-            // Our own consumer is behind: the answer could not be read anyway.
-            pingSent = nil
-        } else if let sent = pingSent {
-            if now - sent >= keepaliveTimeout {
-                let seconds = Double(keepaliveTimeout.nanoseconds) / 1e9
-                failAll(VPCEPError(code: .unavailable, reason: "KEEPALIVE_TIMEOUT",
-                                   message: "the server did not answer a keepalive PING within \(seconds) s"))
-                context.close(promise: nil)
-                return
-            }
-        } else if now - lastRead >= interval {
-            pingSent = now
-            append(context: context) { buffer in
-                buffer.writeFrame(type: .ping, callID: 0) { $0.writeInteger(UInt64(now.uptimeNanoseconds)) }
-            }
+        switch keepalive?.check(now: now, suspended: readHeld) {
+        case .timedOut?:
+            let seconds = Double(timeout.nanoseconds) / 1e9
+            failAll(VPCEPError(code: .unavailable, reason: "KEEPALIVE_TIMEOUT",
+                               message: "the server did not answer a keepalive PING within \(seconds) s"))
+            context.close(promise: nil)
+            return
+        case .sendPing?:
+            append(context: context) { $0.writeKeepalivePing(at: now) }
             flush(context: context)
+        case .wait?, nil:
+            break
         }
         armKeepalive(context: context)
     }
@@ -265,8 +250,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastRead = context.eventLoop.now
-        pingSent = nil
+        keepalive?.reset(at: context.eventLoop.now)
         decoder.append(unwrapInboundIn(data))
         guard !violated else { return }
         do {

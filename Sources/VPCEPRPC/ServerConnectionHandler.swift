@@ -67,9 +67,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private var parkedSends: [ParkedSend] = []
     private var graceTimer: Scheduled<Void>?
     private var livenessTimer: Scheduled<Void>?
-    private var lastRead = NIODeadline.now()
     private var lastActivity = NIODeadline.now()
-    private var pingSent: NIODeadline?
+    /// Nil when the configuration turns keepalive off.
+    private var keepalive: Keepalive?
     private var closeStarted = false
     private let runsCallsOnEventLoop: Bool
     private let handshakeTimeout: TimeAmount
@@ -95,6 +95,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         self.serverLogger = logger
         self.decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize)
         self.machine = StateMachine(maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection)
+        self.keepalive = configuration.keepaliveInterval.map {
+            Keepalive(interval: $0, timeout: configuration.keepaliveTimeout, now: .now())
+        }
         if let peerForTesting {
             self.peer = peerForTesting
             self.handshakeCompleted = true
@@ -128,8 +131,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     private func connectionStarted(context: ChannelHandlerContext) {
         guard handshakeTimer == nil, livenessTimer == nil else { return }
-        lastRead = context.eventLoop.now
-        lastActivity = lastRead
+        let now = context.eventLoop.now
+        keepalive?.reset(at: now)
+        lastActivity = now
         if !handshakeCompleted {
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             handshakeTimer = context.eventLoop.scheduleTask(in: handshakeTimeout) {
@@ -207,15 +211,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard machine.state != .closed else { return }
-        lastRead = context.eventLoop.now
-        pingSent = nil
+        let now = context.eventLoop.now
+        keepalive?.reset(at: now)
         decoder.append(unwrapInboundIn(data))
         while machine.state != .closed {
             let action: StateMachine.FrameAction
             do {
                 guard let frame = try decoder.next() else { break }
                 // Idle means no calls (§8.1): PINGs and their answers prove liveness, not use.
-                if frame.type == .call { lastActivity = lastRead }
+                if frame.type == .call { lastActivity = now }
                 action = machine.frameReceived(frame)
             } catch {
                 action = machine.decodingFailed(error)
@@ -698,15 +702,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         // (calls in flight, reads held) are looked at again one period later.
         var due = calls.isEmpty && waiting.isEmpty && handshakeCompleted
             ? lastActivity + configuration.idleTimeout : now + configuration.idleTimeout
-        if let interval = configuration.keepaliveInterval {
-            let keepaliveDue: NIODeadline
-            if !handshakeCompleted || isUnderBackpressure(context: context) {
-                keepaliveDue = now + interval
-            } else if let sent = pingSent {
-                keepaliveDue = sent + configuration.keepaliveTimeout
-            } else {
-                keepaliveDue = lastRead + interval
-            }
+        if let keepaliveDue = keepalive?.nextCheck(
+            now: now, suspended: !handshakeCompleted || isUnderBackpressure(context: context)) {
             due = min(due, keepaliveDue)
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -732,22 +729,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
                            lastCallID: machine.acceptedCallID, context: context)
             return
         }
-        if isUnderBackpressure(context: context) {
-            // An outstanding PING's answer may be stuck behind the pressure: start over later.
-            pingSent = nil
-        } else if configuration.keepaliveInterval != nil, handshakeCompleted {
-            if let sent = pingSent {
-                if now - sent >= configuration.keepaliveTimeout {
-                    logger.info("connection closed: no answer to keepalive PING")
-                    statistics.recordKeepaliveTimeout()
-                    context.close(promise: nil)
-                    return
-                }
-            } else if now - lastRead >= configuration.keepaliveInterval! {
-                pingSent = now
-                enqueue(context: context) { buffer in
-                    buffer.writeFrame(type: .ping, callID: 0) { $0.writeInteger(UInt64(now.uptimeNanoseconds)) }
-                }
+        // Before the handshake no PING has gone out; the handshake timeout bounds that phase.
+        if handshakeCompleted {
+            switch keepalive?.check(now: now, suspended: isUnderBackpressure(context: context)) {
+            case .timedOut?:
+                logger.info("connection closed: no answer to keepalive PING")
+                statistics.recordKeepaliveTimeout()
+                context.close(promise: nil)
+                return
+            case .sendPing?:
+                enqueue(context: context) { $0.writeKeepalivePing(at: now) }
+            case .wait?, nil:
+                break
             }
         }
         armLivenessTimer(context: context)
