@@ -88,28 +88,54 @@ let package = Package(
         ),
         .executableTarget(name: "vpcep", dependencies: ["VPCEPClient", "VPCEPConfigFile", argumentParser], swiftSettings: strict),
 
-        // Tests.
+        // Tests. `VPCEPTestSupport` holds what several test targets share (minted certificates, a real
+        // server process, failure expectations, registry fixtures); only test targets depend on it.
+        .target(
+            name: "VPCEPTestSupport",
+            dependencies: [
+                "VPCEPClient", "VPCEPTLS", "VPCEPRegistry", "VPCEPStoreSQLite", .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            path: "Tests/VPCEPTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(name: "VPCEPProtoTests", dependencies: ["VPCEPProto"], swiftSettings: strict),
         .testTarget(name: "VPCEPConfigFileTests", dependencies: ["VPCEPConfigFile"], swiftSettings: strict),
         .testTarget(name: "VPCEPAdminTests", dependencies: ["VPCEPAdmin", nioCore, nioPosix], swiftSettings: strict),
         .testTarget(name: "VPCEPWireTests", dependencies: ["VPCEPWire", nioCore, nioEmbedded], swiftSettings: strict),
-        .testTarget(name: "VPCEPTLSTests", dependencies: ["VPCEPTLS", nioCore, nioPosix, nioEmbedded], swiftSettings: strict),
-        .testTarget(name: "VPCEPRPCTests", dependencies: ["VPCEPRPC", "VPCEPClient", "VPCEPTLS", "VPCEPWire", "VPCEPProto", nioCore, nioPosix, nioEmbedded], swiftSettings: strict),
+        .testTarget(
+            name: "VPCEPTLSTests", dependencies: ["VPCEPTLS", "VPCEPTestSupport", nioCore, nioPosix, nioEmbedded], swiftSettings: strict
+        ),
+        .testTarget(
+            name: "VPCEPRPCTests",
+            dependencies: [
+                "VPCEPRPC", "VPCEPClient", "VPCEPTLS", "VPCEPWire", "VPCEPProto", "VPCEPTestSupport", nioCore, nioPosix, nioEmbedded,
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "VPCEPClientTests", dependencies: ["VPCEPClient"], swiftSettings: strict),
         .testTarget(
             name: "VPCEPRegistryTests",
-            dependencies: ["VPCEPRegistry", "VPCEPStoreSQLite", .product(name: "SQLiteNIO", package: "sqlite-nio")],
+            dependencies: ["VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "VPCEPStoreSQLiteTests",
+            dependencies: [
+                "VPCEPStoreSQLite", "VPCEPRegistry", "VPCEPTestSupport", .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "VPCEPServiceTests",
-            dependencies: ["VPCEPService", "VPCEPStoreSQLite", "VPCEPRegistry", "VPCEPRPC", "VPCEPTLS", "VPCEPClient", "VPCEPProto", nioPosix, logging],
+            dependencies: [
+                "VPCEPService", "VPCEPStoreSQLite", "VPCEPRegistry", "VPCEPRPC", "VPCEPTLS", "VPCEPClient", "VPCEPProto",
+                "VPCEPTestSupport", nioPosix, logging,
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "VPCEPEndToEndTests",
-            dependencies: [
-                "VPCEPClient", "VPCEPProto", "vpcep-server", "vpcep", .product(name: "SQLiteNIO", package: "sqlite-nio"),
-            ],
+            dependencies: ["VPCEPClient", "VPCEPProto", "VPCEPTestSupport", "vpcep-server", "vpcep"],
             swiftSettings: strict
         ),
     ]

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 /// Mutual TLS at the front door: who gets in, and that refusals leave the server serving others.
 @Suite("Authentication end to end", .timeLimit(.minutes(2)))

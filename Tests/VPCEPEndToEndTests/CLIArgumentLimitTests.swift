@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VPCEPTestSupport
 
 /// The CLI's argument parser does work that grows with the square of the argument count; the CLI
 /// refuses command lines longer than any command needs before that work starts.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VPCEPTestSupport
 
 /// The `vpcep` binary on the paths that change things after creation: service updates, allow-lists,
 /// quotas, tags, endpoint and connection changes, and deletes, with the errors of each.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 /// The CLI for daily use: profiles instead of flags, --quiet, config show, waiting.
 @Suite("CLI daily use", .timeLimit(.minutes(2)))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VPCEPTestSupport
 
 /// The built `vpcep` binary against a real server: output shapes, errors and exit codes.
 @Suite("CLI end to end", .timeLimit(.minutes(2)))

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 /// An out-of-date CRL would make the server refuse every client: it is refused instead, at
 /// start-up and on SIGHUP (docs/PROTOCOL.md §1.5).

@@ -1,8 +1,8 @@
 import Foundation
-import SQLiteNIO
 import Synchronization
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 /// Issue 10, defect 1, against a real server: calls cancelled or expired at random moments, among
 /// 64-way mixed reads and writes, end only themselves. Every other call succeeds, the server stays
@@ -93,21 +93,6 @@ struct CancellationEndToEndTests {
         } catch {
             tally.unexpected.withLock { $0.append("bystander \(index): \(error)") }
         }
-    }
-
-    /// Another connection to the server's database takes and releases its write lock, which it
-    /// cannot while the server holds a transaction open.
-    private func expectNoTransactionLeftOpen(_ path: String) async throws {
-        let other = try await SQLiteConnection.open(storage: .file(path: path))
-        do {
-            _ = try await other.query("PRAGMA busy_timeout = 2000", [])
-            _ = try await other.query("BEGIN IMMEDIATE", [])
-            _ = try await other.query("ROLLBACK", [])
-        } catch {
-            try? await other.close()
-            throw error
-        }
-        try await other.close()
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 /// Client-supplied text in the server's log and the CLI's output: never a forged line, never a raw
 /// control character.

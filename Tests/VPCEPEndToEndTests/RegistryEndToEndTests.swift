@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 /// The walking skeleton's acceptance, against a real server process over real mutual TLS.
 @Suite("Registry end to end", .timeLimit(.minutes(2)))

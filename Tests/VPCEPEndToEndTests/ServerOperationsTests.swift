@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 /// Running the server: configuration, start-up refusals, the admin listener.
 @Suite("Server operations", .timeLimit(.minutes(2)))

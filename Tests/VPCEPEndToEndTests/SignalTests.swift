@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 /// What the server does on SIGTERM and SIGHUP, seen from outside the process.
 @Suite("Signals", .timeLimit(.minutes(2)))

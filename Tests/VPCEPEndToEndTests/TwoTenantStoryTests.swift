@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VPCEPTestSupport
 
 /// Issue 4's story, told only through the `vpcep` binary against a real server: a provider publishes a
 /// service with approval, a consumer is let in, waits, is accepted, and both clean up.

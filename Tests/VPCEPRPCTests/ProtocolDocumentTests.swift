@@ -6,13 +6,14 @@ import Testing
 import VPCEPProto
 import VPCEPTLS
 import VPCEPWire
+import VPCEPTestSupport
 
 /// docs/PROTOCOL.md §11 matches the implementation byte for byte.
 @Suite("PROTOCOL.md worked example", .timeLimit(.minutes(1)))
 struct ProtocolDocumentTests {
     /// The bytes of the hex block after `<!-- hex:<name> -->` in docs/PROTOCOL.md.
     private func documented(_ name: String) throws -> [UInt8] {
-        let url = TestPKI.repositoryRoot.appending(path: "docs/PROTOCOL.md")
+        let url = PKI.repositoryRoot.appending(path: "docs/PROTOCOL.md")
         let text = try String(contentsOf: url, encoding: .utf8)
         let marker = try #require(text.range(of: "<!-- hex:\(name) -->"), "no hex:\(name) block")
         let fenceStart = try #require(text.range(of: "```text\n", range: marker.upperBound..<text.endIndex))

@@ -8,6 +8,7 @@ import VPCEPClient
 import VPCEPProto
 import VPCEPTLS
 import VPCEPWire
+import VPCEPTestSupport
 
 /// An in-process `RPCServer` with the test methods on 127.0.0.1, and clients over real mutual-TLS sockets.
 private struct TestServer {
@@ -17,7 +18,7 @@ private struct TestServer {
     let group: MultiThreadedEventLoopGroup
 
     func connect(_ identity: String = "alice", context: TLSContext? = nil) async throws(VPCEPError) -> RPCClientConnection {
-        let pki = try! TestPKI.require()
+        let pki = try! PKI.require()
         let tls = try! context ?? TLSContext.client(pki.configuration(identity))
         return try await RPCClientConnection.connect(host: "127.0.0.1", port: port, tlsContext: tls, group: group)
     }
@@ -29,7 +30,7 @@ private func withServer(
     _ configuration: RPCServerConfiguration = RPCServerConfiguration(), crl: Bool = false, port: Int = 0,
     _ body: (TestServer) async throws -> Void
 ) async throws {
-    let pki = try TestPKI.require()
+    let pki = try PKI.require()
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let probe = Probe()
     let server = RPCServer(router: TestAPI.router(probe), tlsContext: try TLSContext.server(pki.configuration("server", crl: crl)),
@@ -243,7 +244,7 @@ struct SocketEndToEndTests {
     @Test("§1.5 a refused client that writes its first call right after its handshake still reads the refusal, every time")
     func refusalSurvivesAnImmediateCall() async throws {
         try await withServer(crl: true) { server in
-            let pki = try TestPKI.require()
+            let pki = try PKI.require()
             let context = try TLSContext.client(pki.configuration("mallory"))
             var outcomes: [String: Int] = [:]
             let big = String(repeating: "x", count: 256 * 1024)
@@ -277,7 +278,7 @@ struct SocketEndToEndTests {
     @Test("§1.5 reloading TLS applies to new connections; a bad configuration is refused and changes nothing")
     func reload() async throws {
         try await withServer { server in
-            let pki = try TestPKI.require()
+            let pki = try PKI.require()
             let before = try await server.connect("mallory")
             #expect(try await before.unary(TestAPI.echo, message("m"), metadata: metadata()).id == "m")
 
@@ -303,7 +304,7 @@ struct SocketEndToEndTests {
     @Test("§1.3 a reconnecting client resumes its TLS session and keeps its identity")
     func resumedSession() async throws {
         try await withServer { server in
-            let pki = try TestPKI.require()
+            let pki = try PKI.require()
             let context = try TLSContext.client(pki.configuration("alice"))
             let first = try await server.connect(context: context)
             #expect(!first.resumedSession)
@@ -342,7 +343,7 @@ struct SocketEndToEndTests {
             $0.maxConcurrentCallsPerConnection = 64
         }
         try await withServer(configuration) { server in
-            let pki = try TestPKI.require()
+            let pki = try PKI.require()
             let context = try TLSContext.client(pki.configuration("alice"))
             let handshake = server.group.next().makePromise(of: Void.self)
             let channel = try await ClientBootstrap(group: server.group)
@@ -481,7 +482,7 @@ struct SocketEndToEndTests {
 
     @Test("§9 VPCEPClient streams, and reconnects after the server sent GOAWAY")
     func clientLibrary() async throws {
-        let pki = try TestPKI.require()
+        let pki = try PKI.require()
         var port = 0
         var client: VPCEPClient?
         try await withServer { server in
@@ -507,7 +508,7 @@ struct SocketEndToEndTests {
 
 /// A mutual-TLS connection to `server` that, once its handshake is done, never reads again.
 private func openNonReadingChannel(_ server: TestServer) async throws -> any Channel {
-    let pki = try TestPKI.require()
+    let pki = try PKI.require()
     let context = try TLSContext.client(pki.configuration("alice"))
     let handshake = server.group.next().makePromise(of: Void.self)
     let channel = try await ClientBootstrap(group: server.group)

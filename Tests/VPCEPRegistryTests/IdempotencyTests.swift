@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import VPCEPRegistry
 import VPCEPStoreSQLite
+import VPCEPTestSupport
 
 private func keyed(_ ctx: CallContext, _ key: String) -> CallContext {
     var ctx = ctx

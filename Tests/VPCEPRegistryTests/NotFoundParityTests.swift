@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import VPCEPRegistry
 import VPCEPStoreSQLite
+import VPCEPTestSupport
 
 /// Issue 10, defect 7: a caller who may not see a service must not be able to tell it from one that
 /// does not exist, by the answer or by the time it takes. Time follows the work done, so these check

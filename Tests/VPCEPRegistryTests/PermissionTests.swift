@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VPCEPRegistry
+import VPCEPTestSupport
 
 @Suite("Allow-lists")
 struct PermissionTests {

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import VPCEPRegistry
 import VPCEPStoreSQLite
+import VPCEPTestSupport
 
 /// `GetEndpointService` is answered from memory while the store has not committed anything since
 /// the read; these check that it never answers with what an acknowledged write replaced.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VPCEPRegistry
+import VPCEPTestSupport
 
 @Suite("Endpoint service update, delete, describe, public")
 struct ServiceChangeTests {

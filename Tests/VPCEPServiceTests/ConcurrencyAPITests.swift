@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 @Suite("API: concurrency and atomicity", .timeLimit(.minutes(3)))
 struct ConcurrencyAPITests {

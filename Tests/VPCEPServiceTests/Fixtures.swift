@@ -1,24 +1,6 @@
 import Testing
 import VPCEPClient
 
-/// Runs `body`, which must fail with this status, reason and (when given) field.
-func expectFailure<T>(
-    _ code: StatusCode, _ reason: String, field: String? = nil,
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () async throws(VPCEPError) -> T
-) async {
-    do {
-        let value = try await body()
-        Issue.record("expected \(code.name) \(reason), got success: \(value)", sourceLocation: sourceLocation)
-    } catch {
-        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-        #expect(error.reason == reason, "\(error)", sourceLocation: sourceLocation)
-        if let field {
-            #expect(error.field == field, "\(error)", sourceLocation: sourceLocation)
-        }
-    }
-}
-
 /// A tenant's VPC 10.x.0.0/16, subnet 10.x.1.0/24 and a load balancer admitting the endpoint range.
 struct Network {
     var vpc: Vpc

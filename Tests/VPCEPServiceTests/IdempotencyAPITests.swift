@@ -1,5 +1,6 @@
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 @Suite("API: idempotency keys", .timeLimit(.minutes(3)))
 struct IdempotencyAPITests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 /// §3 through the RPC API: a provider and a consumer over real mutual TLS, in process.
 @Suite("API: provider and consumer", .timeLimit(.minutes(2)))

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VPCEPClient
+import VPCEPTestSupport
 
 @Suite("API: updates, lists, quotas, inventory", .timeLimit(.minutes(2)))
 struct ServiceUpdateAPITests {

@@ -8,6 +8,7 @@ import VPCEPRegistry
 import VPCEPService
 import VPCEPStoreSQLite
 import VPCEPTLS
+import VPCEPTestSupport
 
 /// An in-process `RPCServer` on 127.0.0.1 (kernel-chosen port) serving `VPCEPAPI` over mutual TLS,
 /// on a SQLite store in a fresh directory.
@@ -27,7 +28,7 @@ final class TestServer: Sendable {
     }
 
     static func start() async throws -> TestServer {
-        let certificates = Certificates.shared
+        let certificates = TestCertificates.shared
         var logger = Logger(label: "vpcep.service-tests")
         logger.logLevel = .error
         let directory = FileManager.default.temporaryDirectory
@@ -35,8 +36,8 @@ final class TestServer: Sendable {
         let store = try await SQLiteRegistryStore.open(directory: directory, logger: logger)
         let registry = Registry(store: store, regions: Set(regions))
         let tls = try TLSContext.server(TLSConfiguration(
-            certificateChainFile: certificates.path("server.crt"), privateKeyFile: certificates.path("server.key"),
-            trustRootsFile: certificates.path("ca.crt")))
+            certificateChainFile: certificates.serverCertificate, privateKeyFile: certificates.serverKey,
+            trustRootsFile: certificates.ca))
         let server = RPCServer(
             router: VPCEPAPI.makeRouter(registry: registry), tlsContext: tls, group: MultiThreadedEventLoopGroup.singleton,
             logger: logger)
@@ -52,10 +53,10 @@ final class TestServer: Sendable {
 
     /// A client (one connection) acting as `identity`: a tenant name or "ops".
     func client(_ identity: String, region: String = TestServer.regions[0]) throws -> VPCEPClient {
-        let certificates = Certificates.shared
+        let certificates = TestCertificates.shared
         return try VPCEPClient(configuration: .init(
-            host: "127.0.0.1", port: port, region: region, caFile: certificates.path("ca.crt"),
-            certificateFile: certificates.path("\(identity).crt"), keyFile: certificates.path("\(identity).key"),
+            host: "127.0.0.1", port: port, region: region, caFile: certificates.ca,
+            certificateFile: certificates.certificate(identity), keyFile: certificates.key(identity),
             serverHostname: "localhost", defaultTimeout: .seconds(60)))
     }
 }
@@ -71,32 +72,3 @@ func withTestServer(_ body: (TestServer) async throws -> Void) async throws {
     }
     await server.stop()
 }
-
-/// Certificates minted once per test process by the project's script.
-struct Certificates: Sendable {
-    static let tenants = ["alice", "bob", "carol"]
-    let directory: URL
-
-    static let shared: Certificates = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcep-service-certs-\(UUID().uuidString)")
-        var root = URL(fileURLWithPath: #filePath)
-        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
-            root.deleteLastPathComponent()
-        }
-        let process = Process()
-        process.executableURL = root.appendingPathComponent("certs/generate.sh")
-        process.arguments = ["--out", directory.path, "--operator", "ops"] + tenants.flatMap { ["--tenant", $0] }
-        process.standardOutput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            fatalError("cannot run certs/generate.sh: \(error)")
-        }
-        process.waitUntilExit()
-        precondition(process.terminationStatus == 0, "certs/generate.sh failed")
-        return Certificates(directory: directory)
-    }()
-
-    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-}
-

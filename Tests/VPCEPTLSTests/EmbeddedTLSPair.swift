@@ -1,6 +1,7 @@
 import NIOCore
 import NIOEmbedded
 @testable import VPCEPTLS
+import VPCEPTestSupport
 
 /// Records what reaches the end of a pipeline: plaintext reads, user events, errors, closure.
 final class Recorder: ChannelInboundHandler {

@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import Testing
 @testable import VPCEPTLS
+import VPCEPTestSupport
 
 extension TLSTests {
     /// Bytes from the network must never crash the process: they become a `TLSError` and a close.

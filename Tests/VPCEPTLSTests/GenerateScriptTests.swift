@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VPCEPTestSupport
 
 /// `certs/generate.sh`: files, permissions, identities, idempotence, CA reuse.
 @Suite struct GenerateScriptTests {

@@ -3,6 +3,7 @@ import NIOCore
 import NIOEmbedded
 import Testing
 @testable import VPCEPTLS
+import VPCEPTestSupport
 
 extension TLSTests {
     @Suite struct Handshake {

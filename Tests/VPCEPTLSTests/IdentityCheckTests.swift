@@ -1,5 +1,6 @@
 import Testing
 @testable import VPCEPTLS
+import VPCEPTestSupport
 
 extension TLSTests {
     /// What the server accepts as a client identity, and the CRLs it accepts to check them with.

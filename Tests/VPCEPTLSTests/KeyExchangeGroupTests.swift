@@ -1,6 +1,7 @@
 import NIOCore
 import Testing
 @testable import VPCEPTLS
+import VPCEPTestSupport
 
 extension TLSTests {
     /// The server accepts only cheap key exchange groups: a finite-field group costs it up to

@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import Testing
 @testable import VPCEPTLS
+import VPCEPTestSupport
 
 extension TLSTests {
     /// Session resumption with TLS 1.3 tickets (docs/PROTOCOL.md §1.3).

@@ -3,6 +3,7 @@ import NIOPosix
 import Synchronization
 import Testing
 @testable import VPCEPTLS
+import VPCEPTestSupport
 
 /// Echoes every read back, flushing once per read burst; records the client identities it saw.
 private final class EchoHandler: ChannelInboundHandler {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import VPCEPTLS
+import VPCEPTestSupport
 
 extension TLSTests {
     @Suite struct Context {

@@ -1,4 +1,5 @@
 import Testing
+import VPCEPTestSupport
 
 /// Every TLS test runs inside this suite so the certificates are minted once per run.
 @Suite(.pki)

@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import Testing
 @testable import VPCEPTLS
+import VPCEPTestSupport
 
 extension TLSTests {
     @Suite struct Transfer {

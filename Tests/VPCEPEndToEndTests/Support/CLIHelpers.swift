@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VPCEPTestSupport
 
 /// The ids of a tenant's network made through the CLI: a VPC, a subnet and (optionally) a load balancer.
 struct CLINetwork {

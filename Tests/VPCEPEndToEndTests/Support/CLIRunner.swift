@@ -1,4 +1,5 @@
 import Foundation
+import VPCEPTestSupport
 
 /// What one run of a command printed and how it exited.
 struct CommandResult: Sendable {

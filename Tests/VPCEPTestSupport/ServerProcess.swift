@@ -4,17 +4,17 @@ import VPCEPClient
 
 /// A real `vpcep-server` process on 127.0.0.1 with a port chosen by the kernel and its own data
 /// directory, stopped with SIGTERM.
-final class ServerProcess: Sendable {
-    static let regions = ["eu-west-1", "eu-north-1"]
+public final class ServerProcess: Sendable {
+    public static let regions = ["eu-west-1", "eu-north-1"]
 
-    let dataDirectory: URL
-    let port: Int
+    public let dataDirectory: URL
+    public let port: Int
     private let process: Process
     private let log: LogBuffer
 
     /// Starts a server; `dataDirectory` lets a second server reopen the first one's data.
     /// `tlsFiles` replaces the shared CA, server certificate and key (for reload tests).
-    static func start(
+    public static func start(
         dataDirectory: URL? = nil, tlsFiles: (ca: String, cert: String, key: String)? = nil, extraArguments: [String] = []
     ) async throws -> ServerProcess {
         let certificates = TestCertificates.shared
@@ -74,7 +74,7 @@ final class ServerProcess: Sendable {
     }
 
     /// Everything the server has logged so far.
-    var logText: String { log.text }
+    public var logText: String { log.text }
 
     private static func listeningPort(in log: String) -> Int? {
         port(in: log, lineContaining: "vpcep-server listening")
@@ -87,28 +87,28 @@ final class ServerProcess: Sendable {
     }
 
     /// The port of the plain-HTTP admin listener (/metrics, /healthz, /readyz).
-    var adminPort: Int? { Self.port(in: log.text, lineContaining: "admin listener") }
+    public var adminPort: Int? { Self.port(in: log.text, lineContaining: "admin listener") }
 
     /// Sends a signal (SIGHUP, SIGTERM, …) without waiting.
-    func send(_ signal: Int32) {
+    public func send(_ signal: Int32) {
         kill(process.processIdentifier, signal)
     }
 
     /// Waits for the process to exit by itself; returns the exit status.
-    func waitForExit() async -> Int32 {
+    public func waitForExit() async -> Int32 {
         while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
         return process.terminationStatus
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit status.
     @discardableResult
-    func stop() async -> Int32 {
+    public func stop() async -> Int32 {
         if process.isRunning { process.terminate() }
         while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
         return process.terminationStatus
     }
 
-    func client(_ identity: String, region: String = ServerProcess.regions[0]) throws -> VPCEPClient {
+    public func client(_ identity: String, region: String = ServerProcess.regions[0]) throws -> VPCEPClient {
         let certificates = TestCertificates.shared
         return try VPCEPClient(configuration: .init(
             host: "127.0.0.1", port: port, region: region, caFile: certificates.ca,
@@ -118,7 +118,7 @@ final class ServerProcess: Sendable {
     }
 
     /// Environment for the `vpcep` CLI acting as `identity`.
-    func cliEnvironment(_ identity: String, region: String = ServerProcess.regions[0]) -> [String: String] {
+    public func cliEnvironment(_ identity: String, region: String = ServerProcess.regions[0]) -> [String: String] {
         let certificates = TestCertificates.shared
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VPCEP_") }
         environment["VPCEP_SERVER"] = "localhost:\(port)"
@@ -142,13 +142,13 @@ final class LogBuffer: Sendable {
     var text: String { storage.withLock { $0 } }
 }
 
-struct ServerStartFailure: Error, CustomStringConvertible {
-    var log: String
-    var description: String { "vpcep-server did not start:\n\(log)" }
+public struct ServerStartFailure: Error, CustomStringConvertible {
+    public var log: String
+    public var description: String { "vpcep-server did not start:\n\(log)" }
 }
 
 /// Runs `body` against a fresh server and always stops the server afterwards.
-func withServer<T>(dataDirectory: URL? = nil, _ body: (ServerProcess) async throws -> T) async throws -> T {
+public func withServer<T>(dataDirectory: URL? = nil, _ body: (ServerProcess) async throws -> T) async throws -> T {
     let server = try await ServerProcess.start(dataDirectory: dataDirectory)
     do {
         let result = try await body(server)

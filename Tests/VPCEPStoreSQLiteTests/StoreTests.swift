@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VPCEPRegistry
 import VPCEPStoreSQLite
+import VPCEPTestSupport
 
 @Suite("SQLite store")
 struct StoreTests {

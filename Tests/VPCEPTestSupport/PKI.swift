@@ -6,23 +6,22 @@ import VPCEPTLS
 ///
 /// `dir`: CA, server, tenants `alice` and `mallory` (revoked in `crlFile`), operator `ops`.
 /// `otherDir`: an unrelated CA with its own server and `alice`.
-struct PKI: Sendable {
-    @TaskLocal static var current: PKI?
+public struct PKI: Sendable {
+    @TaskLocal public static var current: PKI?
 
-    let root: URL
-    let dir: URL
-    let otherDir: URL
-    let crlFile: String
+    public let root: URL
+    public let dir: URL
+    public let otherDir: URL
+    public let crlFile: String
 
-    static let repositoryRoot = URL(filePath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let script = repositoryRoot.appending(path: "certs/generate.sh").path
+    public static let repositoryRoot = RepositoryPaths.root
+    public static let script = repositoryRoot.appending(path: "certs/generate.sh").path
 
-    func file(_ name: String) -> String { self.dir.appending(path: name).path }
-    func otherFile(_ name: String) -> String { self.otherDir.appending(path: name).path }
+    public func file(_ name: String) -> String { self.dir.appending(path: name).path }
+    public func otherFile(_ name: String) -> String { self.otherDir.appending(path: name).path }
 
     /// A configuration presenting identity `name` (`server`, `alice`, …) of the main CA.
-    func configuration(_ name: String, crl: Bool = false, alpn: [String] = ["vpcep/1"]) -> TLSConfiguration {
+    public func configuration(_ name: String, crl: Bool = false, alpn: [String] = ["vpcep/1"]) -> TLSConfiguration {
         TLSConfiguration(
             certificateChainFile: self.file("\(name).crt"),
             privateKeyFile: self.file("\(name).key"),
@@ -33,7 +32,7 @@ struct PKI: Sendable {
     }
 
     /// A configuration presenting identity `name` of the other CA, trusting only the other CA.
-    func otherConfiguration(_ name: String) -> TLSConfiguration {
+    public func otherConfiguration(_ name: String) -> TLSConfiguration {
         TLSConfiguration(
             certificateChainFile: self.otherFile("\(name).crt"),
             privateKeyFile: self.otherFile("\(name).key"),
@@ -41,7 +40,7 @@ struct PKI: Sendable {
         )
     }
 
-    static func make() throws -> PKI {
+    public static func make() throws -> PKI {
         let root = FileManager.default.temporaryDirectory.appending(path: "vpcep-tls-tests-\(UUID().uuidString)")
         let dir = root.appending(path: "main")
         let otherDir = root.appending(path: "other")
@@ -112,14 +111,19 @@ struct PKI: Sendable {
         ])
     }
 
-    func remove() {
+    /// The PKI of the suite's `.pki` trait.
+    public static func require() throws -> PKI {
+        try #require(current, "the PKI trait did not run")
+    }
+
+    public func remove() {
         try? FileManager.default.removeItem(at: self.root)
     }
 }
 
 /// Mints the PKI once around every test of the suite it is attached to.
-struct PKIScope: SuiteTrait, TestScoping {
-    func provideScope(
+public struct PKIScope: SuiteTrait, TestScoping {
+    public func provideScope(
         for test: Test,
         testCase: Test.Case?,
         performing function: @Sendable () async throws -> Void
@@ -133,38 +137,5 @@ struct PKIScope: SuiteTrait, TestScoping {
 }
 
 extension Trait where Self == PKIScope {
-    static var pki: Self { PKIScope() }
-}
-
-struct ProcessFailure: Error, CustomStringConvertible {
-    var command: String
-    var status: Int32
-    var output: String
-    var description: String { "\(command) exited with \(status): \(output)" }
-}
-
-/// Runs a program; stdout and stderr together.
-@discardableResult
-func run(_ executable: String, _ arguments: [String], cwd: URL? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(filePath: executable)
-    process.arguments = arguments
-    if let cwd { process.currentDirectoryURL = cwd }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-@discardableResult
-func runChecked(_ executable: String, _ arguments: [String], cwd: URL? = nil) throws -> String {
-    let (status, output) = try run(executable, arguments, cwd: cwd)
-    guard status == 0 else {
-        throw ProcessFailure(command: ([executable] + arguments).joined(separator: " "), status: status, output: output)
-    }
-    return output
+    public static var pki: Self { PKIScope() }
 }

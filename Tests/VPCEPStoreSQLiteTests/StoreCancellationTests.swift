@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import VPCEPRegistry
 @testable import VPCEPStoreSQLite
+import VPCEPTestSupport
 
 /// A cancelled call ends the call, never the store (issue 10, defect 1): transactions and reads
 /// whose tasks are cancelled at any moment leave no transaction open, no work done late, and
@@ -62,7 +63,7 @@ struct StoreCancellationTests {
             #expect(try await registry.listVPCs(tenantB, page: PageRequest(limit: 1)).totalCount == 40 * 4)
             #expect(store.readinessProblem == nil)
             // And no transaction is left open: another connection can take the write lock.
-            try await expectWritable(store.path)
+            try await expectNoTransactionLeftOpen(store.path)
         }
     }
 
@@ -93,7 +94,7 @@ struct StoreCancellationTests {
             }
             #expect(try await registry.listVPCs(tenantA, page: PageRequest(limit: 10)).totalCount == 0)
             _ = try await registry.createVPC(tenantA, name: "next", cidr: "10.0.0.0/16")
-            try await expectWritable(store.path)
+            try await expectNoTransactionLeftOpen(store.path)
         }
     }
 
@@ -162,21 +163,6 @@ struct StoreCancellationTests {
         #expect(store.readinessProblem == nil)
         _ = try await registry.createVPC(tenantA, name: "after", cidr: "10.0.0.0/16")
         try await store.close()
-    }
-
-    /// Another connection takes and releases the database's write lock, which fails while any
-    /// transaction is left open.
-    private func expectWritable(_ path: String) async throws {
-        let other = try await SQLiteConnection.open(storage: .file(path: path))
-        do {
-            _ = try await other.query("PRAGMA busy_timeout = 2000", [])
-            _ = try await other.query("BEGIN IMMEDIATE", [])
-            _ = try await other.query("ROLLBACK", [])
-        } catch {
-            try? await other.close()
-            throw error
-        }
-        try await other.close()
     }
 }
 

@@ -4,17 +4,17 @@ import Testing
 import VPCEPRegistry
 import VPCEPStoreSQLite
 
-let tenantA = CallContext(caller: .tenant("tenant-a"), region: "r1")
-let tenantB = CallContext(caller: .tenant("tenant-b"), region: "r1")
-let tenantAInR2 = CallContext(caller: .tenant("tenant-a"), region: "r2")
-let operatorR1 = CallContext(caller: .operator("ops"), region: "r1")
-let servedRegions: Set<String> = ["r1", "r2"]
+public let tenantA = CallContext(caller: .tenant("tenant-a"), region: "r1")
+public let tenantB = CallContext(caller: .tenant("tenant-b"), region: "r1")
+public let tenantAInR2 = CallContext(caller: .tenant("tenant-a"), region: "r2")
+public let operatorR1 = CallContext(caller: .operator("ops"), region: "r1")
+public let servedRegions: Set<String> = ["r1", "r2"]
 
 /// A clock that advances one second per reading, so creation order is time order.
-final class TickingClock: Sendable {
+public final class TickingClock: Sendable {
     private let next: Mutex<Double>
-    init(start: Double = 1_700_000_000) { next = Mutex(start) }
-    func now() -> Date {
+    public init(start: Double = 1_700_000_000) { next = Mutex(start) }
+    public func now() -> Date {
         next.withLock { value in
             defer { value += 1 }
             return Date(timeIntervalSince1970: value)
@@ -23,9 +23,10 @@ final class TickingClock: Sendable {
 }
 
 /// Ids `id-0001`, `id-0002`, … in creation order.
-final class SequentialIDs: Sendable {
+public final class SequentialIDs: Sendable {
     private let counter = Mutex(0)
-    func next() -> String {
+    public init() {}
+    public func next() -> String {
         counter.withLock { value in
             value += 1
             return String(format: "id-%04d", value)
@@ -33,12 +34,12 @@ final class SequentialIDs: Sendable {
     }
 }
 
-func temporaryDirectory() -> String {
+public func temporaryDirectory() -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("vpcep-registry-tests-\(UUID().uuidString)").path
 }
 
 /// Runs `body` against a registry on a real SQLite store in a fresh temporary directory.
-func withRegistry(
+public func withRegistry(
     regions: Set<String> = servedRegions,
     clock: (@Sendable () -> Date)? = nil,
     makeID: (@Sendable () -> String)? = nil,
@@ -61,7 +62,7 @@ func withRegistry(
 }
 
 /// Expects `body` to fail with exactly this code, reason and field.
-func expectError<T>(
+public func expectError<T>(
     _ code: RegistryError.Code, _ reason: String, field: String?,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: () async throws -> T
@@ -78,18 +79,15 @@ func expectError<T>(
     }
 }
 
-/// `Testing` has a `Tag` too.
-typealias Tag = VPCEPRegistry.Tag
-
 /// A VPC 10.0.0.0/16 with subnet 10.0.1.0/24 and a load balancer whose ingress admits the endpoint range.
-struct Network {
-    var vpc: VPC
-    var subnet: Subnet
-    var loadBalancer: Backend
-    var vm: Backend
+public struct Network: Sendable {
+    public var vpc: VPC
+    public var subnet: Subnet
+    public var loadBalancer: Backend
+    public var vm: Backend
 }
 
-func makeNetwork(_ registry: Registry, _ ctx: CallContext, cidr: String = "10.0.0.0/16") async throws -> Network {
+public func makeNetwork(_ registry: Registry, _ ctx: CallContext, cidr: String = "10.0.0.0/16") async throws -> Network {
     let vpc = try await registry.createVPC(ctx, name: "vpc", cidr: cidr)
     let prefix = cidr.split(separator: ".").prefix(2).joined(separator: ".")
     let subnet = try await registry.createSubnet(ctx, vpcID: vpc.id, name: "subnet", cidr: "\(prefix).1.0/24")
@@ -101,23 +99,25 @@ func makeNetwork(_ registry: Registry, _ ctx: CallContext, cidr: String = "10.0.
     return Network(vpc: vpc, subnet: subnet, loadBalancer: lb, vm: vm)
 }
 
-func spec(_ network: Network, ports: [PortMapping] = [PortMapping(terminalPort: 80, servicePort: 8080)]) -> EndpointServiceSpec {
+public func spec(_ network: Network, ports: [PortMapping] = [PortMapping(terminalPort: 80, servicePort: 8080)]) -> EndpointServiceSpec {
     EndpointServiceSpec(vpcID: network.vpc.id, backendKind: .loadBalancer, backendID: network.loadBalancer.id, ports: ports)
 }
 
 /// Everything every owner can see in every served region, through the public API.
-struct Snapshot: Equatable {
-    var vpcs: [VPC] = []
-    var subnets: [Subnet] = []
-    var backends: [Backend] = []
-    var services: [EndpointService] = []
-    var quotas: [[Quota]] = []
-    var endpoints: [Endpoint] = []
-    var permissions: [[Permission]] = []
-    var connections: [[Connection]] = []
+public struct Snapshot: Equatable, Sendable {
+    public var vpcs: [VPC] = []
+    public var subnets: [Subnet] = []
+    public var backends: [Backend] = []
+    public var services: [EndpointService] = []
+    public var quotas: [[Quota]] = []
+    public var endpoints: [Endpoint] = []
+    public var permissions: [[Permission]] = []
+    public var connections: [[Connection]] = []
+
+    public init() {}
 }
 
-func snapshot(_ registry: Registry, owners: [CallContext] = [tenantA, tenantB]) async throws -> Snapshot {
+public func snapshot(_ registry: Registry, owners: [CallContext] = [tenantA, tenantB]) async throws -> Snapshot {
     var result = Snapshot()
     let page = PageRequest(limit: 1000)
     for region in registry.regions.sorted() {
@@ -144,13 +144,13 @@ func snapshot(_ registry: Registry, owners: [CallContext] = [tenantA, tenantB]) 
 }
 
 /// A service of tenant A (approval as given) and tenant B's network to connect from.
-struct Story {
-    var provider: Network
-    var consumer: Network
-    var service: EndpointService
+public struct Story: Sendable {
+    public var provider: Network
+    public var consumer: Network
+    public var service: EndpointService
 }
 
-func makeStory(_ registry: Registry, approval: Bool = true, allow: [String] = ["iam:domain::tenant-b"]) async throws -> Story {
+public func makeStory(_ registry: Registry, approval: Bool = true, allow: [String] = ["iam:domain::tenant-b"]) async throws -> Story {
     let provider = try await makeNetwork(registry, tenantA)
     let consumer = try await makeNetwork(registry, tenantB, cidr: "10.1.0.0/16")
     var request = spec(provider)
@@ -163,10 +163,10 @@ func makeStory(_ registry: Registry, approval: Bool = true, allow: [String] = ["
     return Story(provider: provider, consumer: consumer, service: service)
 }
 
-func endpointSpec(_ story: Story, ip: String? = nil) -> EndpointSpec {
+public func endpointSpec(_ story: Story, ip: String? = nil) -> EndpointSpec {
     EndpointSpec(serviceID: story.service.id, vpcID: story.consumer.vpc.id, subnetID: story.consumer.subnet.id, ip: ip)
 }
 
-func connectionCount(_ registry: Registry, _ service: EndpointService) async throws -> Int {
+public func connectionCount(_ registry: Registry, _ service: EndpointService) async throws -> Int {
     try await registry.getEndpointService(operatorR1, id: service.id, serviceName: nil).connectionCount
 }

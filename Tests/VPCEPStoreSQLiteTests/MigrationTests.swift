@@ -3,6 +3,7 @@ import SQLiteNIO
 import Testing
 import VPCEPRegistry
 @testable import VPCEPStoreSQLite
+import VPCEPTestSupport
 
 @Suite("Schema migrations")
 struct MigrationTests {

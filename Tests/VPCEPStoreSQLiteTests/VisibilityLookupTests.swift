@@ -3,6 +3,7 @@ import SQLiteNIO
 import Testing
 @testable import VPCEPRegistry
 @testable import VPCEPStoreSQLite
+import VPCEPTestSupport
 
 /// A service look-up applies the caller's `Visibility` in the store's query. The registry states the
 /// rules once; these check that the store's translation finds exactly the services the registry's

@@ -1,0 +1,4 @@
+import VPCEPRegistry
+
+/// `Testing` has a `Tag` too.
+typealias Tag = VPCEPRegistry.Tag
