@@ -94,23 +94,6 @@ struct ReadCacheTests {
             #expect(store.commitVersion == before)
         }
     }
-
-    @Test func aSecondStoreCannotOpenTheDirectoryWhileTheFirstHoldsIt() async throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let first = try await SQLiteRegistryStore.open(directory: directory)
-        do {
-            let second = try await SQLiteRegistryStore.open(directory: directory)
-            try await second.close()
-            Issue.record("two stores opened one data directory")
-        } catch let error as SQLiteStoreError {
-            #expect(error.path == directory + "/vpcep.lock")
-            #expect(error.message.contains("in use"))
-        }
-        try await first.close()
-        let reopened = try await SQLiteRegistryStore.open(directory: directory)
-        try await reopened.close()
-    }
 }
 
 private final class Done: Sendable {

@@ -247,6 +247,23 @@ struct StoreTests {
         #expect(RegistryError.Code.unavailable.canonicalValue == 14)
         #expect(RegistryError.Code.resourceExhausted.canonicalValue == 8)
     }
+
+    @Test func aSecondStoreCannotOpenTheDirectoryWhileTheFirstHoldsIt() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try await SQLiteRegistryStore.open(directory: directory)
+        do {
+            let second = try await SQLiteRegistryStore.open(directory: directory)
+            try await second.close()
+            Issue.record("two stores opened one data directory")
+        } catch let error as SQLiteStoreError {
+            #expect(error.path == directory + "/vpcep.lock")
+            #expect(error.message.contains("in use"))
+        }
+        try await first.close()
+        let reopened = try await SQLiteRegistryStore.open(directory: directory)
+        try await reopened.close()
+    }
 }
 
 extension SQLiteRegistryStore {
