@@ -36,18 +36,19 @@ let package = Package(
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
 
         // Swift layers, bottom up.
+        .target(name: "VPCEPContracts", swiftSettings: strict),
         .target(name: "VPCEPProto", dependencies: ["CVPCEPProto", "CProtobufC"], swiftSettings: strict),
         .target(name: "VPCEPWire", dependencies: [nioCore], swiftSettings: strict),
         .target(name: "VPCEPTLS", dependencies: ["COpenSSL", "COpenSSLShims", nioCore, logging], swiftSettings: strict),
         .target(
             name: "VPCEPRPC",
             dependencies: [
-                "VPCEPWire", "VPCEPTLS", "VPCEPProto", nioCore, nioPosix, logging,
+                "VPCEPContracts", "VPCEPWire", "VPCEPTLS", "VPCEPProto", nioCore, nioPosix, logging,
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
-        .target(name: "VPCEPRegistry", swiftSettings: strict),
+        .target(name: "VPCEPRegistry", dependencies: ["VPCEPContracts"], swiftSettings: strict),
         .target(
             name: "VPCEPStoreSQLite",
             dependencies: [
@@ -61,7 +62,7 @@ let package = Package(
             dependencies: ["VPCEPRPC", "VPCEPRegistry", "VPCEPProto", logging],
             swiftSettings: strict
         ),
-        .target(name: "VPCEPClient", dependencies: ["VPCEPRPC", "VPCEPProto", "VPCEPTLS", nioCore, nioPosix], swiftSettings: strict),
+        .target(name: "VPCEPClient", dependencies: ["VPCEPContracts", "VPCEPRPC", "VPCEPProto", "VPCEPTLS", nioCore, nioPosix], swiftSettings: strict),
 
         .target(name: "VPCEPConfigFile", swiftSettings: strict),
         .target(
@@ -86,7 +87,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(name: "vpcep", dependencies: ["VPCEPClient", "VPCEPConfigFile", argumentParser], swiftSettings: strict),
+        .executableTarget(name: "vpcep", dependencies: ["VPCEPContracts", "VPCEPClient", "VPCEPConfigFile", argumentParser], swiftSettings: strict),
 
         // Tests. `VPCEPTestSupport` holds what several test targets share (minted certificates, a real
         // server process, failure expectations, registry fixtures); only test targets depend on it.

@@ -62,7 +62,7 @@ public final class VPCEPClient: Sendable {
                 trustRootsFile: configuration.caFile
             ))
         } catch {
-            throw VPCEPError(code: .invalidArgument, reason: "TLS_CONFIGURATION_INVALID", message: error.message)
+            throw VPCEPError(code: .invalidArgument, reason: .tlsConfigurationInvalid, message: error.message)
         }
     }
 
@@ -153,7 +153,7 @@ public final class VPCEPClient: Sendable {
             throw error
         } catch {
             self.connection.withLock { if $0 == task { $0 = nil } }
-            throw VPCEPError(code: .unavailable, reason: "CONNECTION_FAILED", message: "\(error)")
+            throw VPCEPError(code: .unavailable, reason: .connectionFailed, message: "\(error)")
         }
     }
 

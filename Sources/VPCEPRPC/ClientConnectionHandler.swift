@@ -109,7 +109,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         }
         guard nextCallID < UInt32.max else {
             // Call ids are spent: this connection cannot take more; a new one starts from 1.
-            unusable = VPCEPError(code: .unavailable, reason: "CALL_IDS_EXHAUSTED",
+            unusable = VPCEPError(code: .unavailable, reason: .callIDsExhausted,
                                   message: "this connection has used every call id; retry on a new connection")
             call.fail(unusable!)
             return
@@ -155,7 +155,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     func expire(_ callID: UInt32, context: ChannelHandlerContext) {
         guard let call = pending.removeValue(forKey: callID) else { return }
         streamEnded(callID, context: context)
-        call.fail(VPCEPError(code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
+        call.fail(VPCEPError(code: .deadlineExceeded, reason: .deadlineExceeded,
                              message: "no answer from the server before the deadline"))
         append(context: context) { $0.writeFrame(type: .cancel, callID: callID, payload: ByteBuffer()) }
         flush(context: context)
@@ -164,7 +164,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private func cancelCall(_ callID: UInt32, context: ChannelHandlerContext) {
         guard let call = pending.removeValue(forKey: callID) else { return }
         streamEnded(callID, context: context)
-        call.fail(VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled by the caller"))
+        call.fail(VPCEPError(code: .cancelled, reason: .cancelled, message: "the call was cancelled by the caller"))
         append(context: context) { $0.writeFrame(type: .cancel, callID: callID, payload: ByteBuffer()) }
         flush(context: context)
     }
@@ -234,7 +234,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         switch keepalive?.check(now: now, suspended: readHeld) {
         case .timedOut?:
             let seconds = Double(timeout.nanoseconds) / 1e9
-            failAll(VPCEPError(code: .unavailable, reason: "KEEPALIVE_TIMEOUT",
+            failAll(VPCEPError(code: .unavailable, reason: .keepaliveTimeout,
                                message: "the server did not answer a keepalive PING within \(seconds) s"))
             context.close(promise: nil)
             return
@@ -269,7 +269,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     private func protocolViolation(_ message: String, context: ChannelHandlerContext) {
         violated = true
-        failAll(VPCEPError(code: .internalError, reason: "PROTOCOL_VIOLATION", message: message))
+        failAll(VPCEPError(code: .internalError, reason: .protocolViolation, message: message))
         context.close(promise: nil)
     }
 
@@ -304,7 +304,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
                 switch call.sink {
                 case .unary(let promise):
                     promise.fail(status.code == .ok
-                        ? VPCEPError(code: .internalError, reason: "MISSING_RESPONSE",
+                        ? VPCEPError(code: .internalError, reason: .missingResponse,
                                      message: "the server ended a unary call with OK but no response")
                         : status)
                 case .stream(let deliver, _):
@@ -332,14 +332,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         guard let goAway = try? GoAwayPayload(parsing: payload) else { return }
         var error = Self.decodeStatus(goAway.status)
         if error.code == .ok || error.code == .unknown {
-            error = VPCEPError(code: .unavailable, reason: "SERVER_GOING_AWAY", message: "the server is closing this connection")
+            error = VPCEPError(code: .unavailable, reason: .serverGoingAway, message: "the server is closing this connection")
         }
         unusable = error
         // Calls the server never accepted can safely go elsewhere: make them retryable.
         for (callID, call) in pending where callID > goAway.lastCallID {
             pending[callID] = nil
             streamEnded(callID, context: context)
-            call.fail(VPCEPError(code: .unavailable, reason: "SERVER_GOING_AWAY",
+            call.fail(VPCEPError(code: .unavailable, reason: .serverGoingAway,
                                  message: "the server stopped accepting calls on this connection: \(error.message)"))
         }
     }
@@ -351,7 +351,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             }
             return VPCEPError(status)
         } catch {
-            return VPCEPError(code: .internalError, reason: "MALFORMED_STATUS", message: "the server sent an unreadable status")
+            return VPCEPError(code: .internalError, reason: .malformedStatus, message: "the server sent an unreadable status")
         }
     }
 
@@ -363,13 +363,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let failure: VPCEPError
         if let tls = error as? TLSError, tls.code == .certificateRejected {
-            failure = VPCEPError(code: .unauthenticated, reason: "CLIENT_CERTIFICATE_REJECTED", message: tls.message)
+            failure = VPCEPError(code: .unauthenticated, reason: .clientCertificateRejected, message: tls.message)
         } else if let tls = error as? TLSError, tls.code == .peerCertificateInvalid {
-            failure = VPCEPError(code: .unavailable, reason: "SERVER_CERTIFICATE_INVALID", message: tls.message)
+            failure = VPCEPError(code: .unavailable, reason: .serverCertificateInvalid, message: tls.message)
         } else if let tls = error as? TLSError {
-            failure = VPCEPError(code: .unavailable, reason: "TLS_HANDSHAKE_FAILED", message: tls.message)
+            failure = VPCEPError(code: .unavailable, reason: .tlsHandshakeFailed, message: tls.message)
         } else {
-            failure = VPCEPError(code: .unavailable, reason: "CONNECTION_FAILED", message: "\(error)")
+            failure = VPCEPError(code: .unavailable, reason: .connectionFailed, message: "\(error)")
         }
         handshake.fail(failure)
         failAll(failure)
@@ -380,14 +380,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         keepaliveTimer?.cancel()
         keepaliveTimer = nil
         deadlineTimer.cancel()
-        let error = VPCEPError(code: .unavailable, reason: "CONNECTION_CLOSED", message: "the connection to the server closed")
+        let error = VPCEPError(code: .unavailable, reason: .connectionClosed, message: "the connection to the server closed")
         handshake.fail(error)
         failAll(unusable ?? error)
         context.fireChannelInactive()
     }
 
     private func failAll(_ error: VPCEPError) {
-        if unusable == nil || unusable?.reason == "SERVER_GOING_AWAY" { unusable = error }
+        if unusable == nil || unusable?.reason == .serverGoingAway { unusable = error }
         closeReason.record(error)
         let calls = pending
         pending.removeAll()

@@ -73,7 +73,7 @@ public final class RPCClientConnection: Sendable {
         } catch let error as VPCEPError {
             throw error
         } catch {
-            throw VPCEPError(code: .unavailable, reason: "CONNECTION_FAILED",
+            throw VPCEPError(code: .unavailable, reason: .connectionFailed,
                              message: "cannot connect to \(host):\(port): \(error)")
         }
     }
@@ -89,7 +89,7 @@ public final class RPCClientConnection: Sendable {
 
     private static func closedError(_ reason: CloseReason) -> VPCEPError {
         reason.error
-            ?? VPCEPError(code: .unavailable, reason: "CONNECTION_CLOSED", message: "the connection to the server closed")
+            ?? VPCEPError(code: .unavailable, reason: .connectionClosed, message: "the connection to the server closed")
     }
 
     /// A call's header and request as the bytes of their two frames. A request the codec refuses
@@ -106,7 +106,7 @@ public final class RPCClientConnection: Sendable {
         do {
             return (try header.serializedBytes(), try request.serializedBytes())
         } catch {
-            throw VPCEPError(code: .invalidArgument, reason: "UNENCODABLE_REQUEST", message: "\(error)",
+            throw VPCEPError(code: .invalidArgument, reason: .unencodableRequest, message: "\(error)",
                              field: error.field, requestID: metadata.requestID)
         }
     }
@@ -155,7 +155,7 @@ public final class RPCClientConnection: Sendable {
                         continuation.yield(message)
                     } catch {
                         continuation.finish(throwing: VPCEPError(
-                            code: .internalError, reason: "MALFORMED_RESPONSE",
+                            code: .internalError, reason: .malformedResponse,
                             message: "the server's response is not a valid \(Response.protoMessageName)",
                             requestID: requestID))
                     }
@@ -210,21 +210,21 @@ public final class RPCClientConnection: Sendable {
                 if let id = startedID.withLock({ $0 }) {
                     channel.writeAndFlush(CancelCall(callID: id), promise: nil)
                 } else {
-                    promise.fail(VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled by the caller"))
+                    promise.fail(VPCEPError(code: .cancelled, reason: .cancelled, message: "the call was cancelled by the caller"))
                 }
             }
         } catch var error as VPCEPError {
             if error.requestID.isEmpty { error.requestID = metadata.requestID }
             throw error
         } catch {
-            throw VPCEPError(code: .unknown, reason: "UNKNOWN", message: "\(error)", requestID: metadata.requestID)
+            throw VPCEPError(code: .unknown, reason: .unknown, message: "\(error)", requestID: metadata.requestID)
         }
         do {
             return try response.withUnsafeReadableBytes { bytes throws(ProtoDecodingError) in
                 try Response(serializedBytes: bytes)
             }
         } catch {
-            throw VPCEPError(code: .internalError, reason: "MALFORMED_RESPONSE",
+            throw VPCEPError(code: .internalError, reason: .malformedResponse,
                              message: "the server's response is not a valid \(Response.protoMessageName)",
                              requestID: metadata.requestID)
         }

@@ -67,7 +67,7 @@ public struct RPCRouter: Sendable {
                 try Request(serializedBytes: bytes)
             })
         } catch {
-            return .failure(VPCEPError(code: .invalidArgument, reason: "MALFORMED_REQUEST",
+            return .failure(VPCEPError(code: .invalidArgument, reason: .malformedRequest,
                                        message: "the request is not a valid \(Request.protoMessageName): \(error)",
                                        requestID: context.requestID))
         }
@@ -80,7 +80,7 @@ public struct RPCRouter: Sendable {
             status.requestID = context.requestID
             return status
         case is CancellationError:
-            return VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled",
+            return VPCEPError(code: .cancelled, reason: .cancelled, message: "the call was cancelled",
                               requestID: context.requestID)
         default:
             context.logger.error("handler failed", metadata: ["error": "\(String(reflecting: error))"])

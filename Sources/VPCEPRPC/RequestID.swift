@@ -10,7 +10,7 @@ enum RequestID {
         if requestID.isEmpty { return made }
         guard requestID.utf8.count <= maxLength, requestID.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
             throw VPCEPError(
-                code: .invalidArgument, reason: "REQUEST_ID_INVALID",
+                code: .invalidArgument, reason: .requestIDInvalid,
                 message: "request_id must be empty or 1-\(maxLength) printable ASCII characters",
                 field: "request_id", requestID: made)
         }

@@ -85,9 +85,9 @@ public struct ResponseStream<Element: Sendable>: AsyncSequence, Sendable {
             case let error as VPCEPError:
                 error
             case is CancellationError:
-                VPCEPError(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled by the caller")
+                VPCEPError(code: .cancelled, reason: .cancelled, message: "the call was cancelled by the caller")
             default:
-                VPCEPError(code: .unknown, reason: "UNKNOWN", message: "\(error)")
+                VPCEPError(code: .unknown, reason: .unknown, message: "\(error)")
             }
         }
     }

@@ -74,12 +74,12 @@ extension ServerConnectionHandler {
             if case .draining(let goAwayID) = state {
                 // Sent before the client saw our GOAWAY; never processed, so safe to retry.
                 return .refuse(callID: callID, VPCEPError(
-                    code: .unavailable, reason: "SERVER_GOING_AWAY",
+                    code: .unavailable, reason: .serverGoingAway,
                     message: "call \(callID) arrived after GOAWAY (last accepted call \(goAwayID)); retry on a new connection"))
             }
             guard openCalls.count < maxConcurrentCalls else {
                 return .refuse(callID: callID, VPCEPError(
-                    code: .resourceExhausted, reason: "TOO_MANY_CONCURRENT_CALLS",
+                    code: .resourceExhausted, reason: .tooManyConcurrentCalls,
                     message: "more than \(maxConcurrentCalls) calls in flight on one connection",
                     retryAfter: .milliseconds(100)))
             }
@@ -101,7 +101,7 @@ extension ServerConnectionHandler {
                 let accepted = acceptedCallID
                 state = .closed
                 return .goAwayAndClose(lastCallID: accepted, VPCEPError(
-                    code: .resourceExhausted, reason: "FRAME_TOO_LARGE", message: error.message))
+                    code: .resourceExhausted, reason: .frameTooLarge, message: error.message))
             }
             return violation(error.message)
         }
@@ -110,7 +110,7 @@ extension ServerConnectionHandler {
             let accepted = acceptedCallID
             state = .closed
             return .goAwayAndClose(lastCallID: accepted, VPCEPError(
-                code: .invalidArgument, reason: "PROTOCOL_VIOLATION", message: message))
+                code: .invalidArgument, reason: .protocolViolation, message: message))
         }
 
         /// A call ended (answered, refused after parsing, expired or cancelled). Returns true

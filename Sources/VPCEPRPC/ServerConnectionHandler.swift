@@ -307,7 +307,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         if isOverOverallBudget {
             statistics.recordOverloadRefusal()
             endRefused(callID, VPCEPError(
-                code: .unavailable, reason: VPCEPError.serverOverloadedReason,
+                code: .unavailable, reason: .serverOverloaded,
                 message: "the server holds too many unsent responses; the call was not processed, retry later",
                 retryAfter: .milliseconds(100)), context: context)
             return
@@ -394,7 +394,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
                 try CallHeader(serializedBytes: bytes)
             }
         } catch {
-            endRefused(callID, VPCEPError(code: .invalidArgument, reason: "MALFORMED_CALL_HEADER",
+            endRefused(callID, VPCEPError(code: .invalidArgument, reason: .malformedCallHeader,
                                           message: "the call header could not be read: \(error)"), context: context)
             return
         }
@@ -405,13 +405,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         }
 
         guard let peer else {
-            endRefused(callID, VPCEPError(code: .unauthenticated, reason: "CERTIFICATE_IDENTITY_MISSING",
+            endRefused(callID, VPCEPError(code: .unauthenticated, reason: .certificateIdentityMissing,
                                           message: "the client certificate has no vpcep://tenant/<id> or vpcep://operator/<name> URI SAN",
                                           requestID: requestID), context: context)
             return
         }
         guard let route = router.route(for: header.method) else {
-            endRefused(callID, VPCEPError(code: .unimplemented, reason: "METHOD_NOT_FOUND",
+            endRefused(callID, VPCEPError(code: .unimplemented, reason: .methodNotFound,
                                           message: "no method \(header.method.prefix(200))", requestID: requestID),
                        context: context)
             return
@@ -545,11 +545,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             enqueue(context: context) { buffer in
                 buffer.writeFrame(type: .message, flags: .endOK, callID: callID) { $0.writeBytes(bytes) }
             }
-            log(call, status: .ok, reason: "")
+            log(call, status: .ok, reason: .ok)
         case .success(nil):
-            writeStatus(VPCEPError(code: .ok, reason: "", message: "", requestID: call.requestID), callID: callID,
+            writeStatus(VPCEPError(code: .ok, reason: .ok, message: "", requestID: call.requestID), callID: callID,
                         context: context)
-            log(call, status: .ok, reason: "")
+            log(call, status: .ok, reason: .ok)
         case .failure(let error):
             writeStatus(error, callID: callID, context: context)
             log(call, status: error.code, reason: error.reason)
@@ -559,14 +559,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     func expire(_ callID: UInt32, context: ChannelHandlerContext) {
         if removeWaiting(callID) != nil {
-            refuse(callID, VPCEPError(code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
+            refuse(callID, VPCEPError(code: .deadlineExceeded, reason: .deadlineExceeded,
                                       message: "the call's deadline passed while it waited to run"), context: context)
             callGone(callID, context: context)
             return
         }
         guard let call = removeCall(callID, context: context) else { return }
         call.task?.cancel()
-        let error = VPCEPError(code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
+        let error = VPCEPError(code: .deadlineExceeded, reason: .deadlineExceeded,
                                message: "the call did not finish before its deadline", requestID: call.requestID)
         writeStatus(error, callID: callID, context: context)
         log(call, status: error.code, reason: error.reason)
@@ -585,7 +585,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         }
         guard let call = removeCall(callID, context: context) else { return }
         call.task?.cancel()
-        log(call, status: .cancelled, reason: "CANCELLED")
+        log(call, status: .cancelled, reason: .cancelled)
         if machine.isDraining, machine.openCalls.isEmpty {
             closeAfterFlush(context: context)
         } else {
@@ -601,7 +601,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     private func refuse(_ callID: UInt32, _ error: VPCEPError, context: ChannelHandlerContext) {
         writeStatus(error, callID: callID, context: context)
-        RPCMetrics.recordRefusal(status: error.code, reason: error.reason)
+        RPCMetrics.recordRefusal(status: error.code, reason: error.reason.rawValue)
         logger.info("call refused", metadata: [
             "call_id": "\(callID)", "status": "\(error.code.name)", "reason": "\(error.reason)",
         ])
@@ -626,7 +626,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     private func goAwayAndClose(_ error: VPCEPError, lastCallID: UInt32, context: ChannelHandlerContext) {
         logger.info("connection closed by the server", metadata: ["reason": "\(error.reason)", "detail": "\(error.message)"])
-        RPCMetrics.recordConnectionFailure(reason: error.reason.lowercased())
+        RPCMetrics.recordConnectionFailure(reason: error.reason.rawValue.lowercased())
         writeGoAway(error, lastCallID: lastCallID, context: context)
         closeAfterFlush(context: context)
     }
@@ -679,14 +679,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         for callID in calls.keys.sorted() {
             guard let call = removeCall(callID, context: context) else { continue }
             call.task?.cancel()
-            let error = VPCEPError(code: .unavailable, reason: "SHUTDOWN_GRACE_EXPIRED",
+            let error = VPCEPError(code: .unavailable, reason: .shutdownGraceExpired,
                                    message: "the server shut down before the call finished", requestID: call.requestID)
             writeStatus(error, callID: callID, context: context)
             log(call, status: error.code, reason: error.reason)
         }
         while let call = waiting.popFirst() {
             statistics.adjustWaitingCalls(-1)
-            writeStatus(VPCEPError(code: .unavailable, reason: "SHUTDOWN_GRACE_EXPIRED",
+            writeStatus(VPCEPError(code: .unavailable, reason: .shutdownGraceExpired,
                                    message: "the server shut down before the call ran"), callID: call.callID, context: context)
         }
         waitingBytes = 0
@@ -724,7 +724,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         let now = context.eventLoop.now
         if calls.isEmpty, waiting.isEmpty, now - lastActivity >= configuration.idleTimeout, handshakeCompleted {
             statistics.recordIdleClose()
-            goAwayAndClose(VPCEPError(code: .unavailable, reason: "IDLE_TIMEOUT",
+            goAwayAndClose(VPCEPError(code: .unavailable, reason: .idleTimeout,
                                       message: "no calls for \(configuration.idleTimeout.nanoseconds / 1_000_000) ms"),
                            lastCallID: machine.acceptedCallID, context: context)
             return
@@ -746,7 +746,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         armLivenessTimer(context: context)
     }
 
-    private func log(_ call: ActiveCall, status: StatusCode, reason: String) {
+    private func log(_ call: ActiveCall, status: StatusCode, reason: Reason) {
         let elapsed = (NIODeadline.now() - call.started).nanoseconds
         let metrics = methodMetrics[call.method] ?? {
             let made = RPCMetrics.Method(call.method)
@@ -759,7 +759,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             "method": "\(call.method)", "region": "\(call.region)", "status": "\(status.name)",
             "latency_us": "\(elapsed / 1000)", "request_id": "\(call.requestID)",
         ]
-        if !reason.isEmpty { metadata["reason"] = "\(reason)" }
+        if reason != .ok { metadata["reason"] = "\(reason)" }
         logger.info("call", metadata: metadata)
     }
 
@@ -805,7 +805,7 @@ extension ServerConnectionHandler: Sendable {}
 /// Asks a connection to drain: GOAWAY now, close when its calls are done or the grace period ends.
 struct GracefulShutdown: Sendable {
     var gracePeriod: TimeAmount
-    var status = VPCEPError(code: .unavailable, reason: "SERVER_SHUTTING_DOWN",
+    var status = VPCEPError(code: .unavailable, reason: .serverShuttingDown,
                             message: "the server is shutting down; retry on a new connection")
 }
 

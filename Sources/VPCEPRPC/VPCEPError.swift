@@ -1,3 +1,5 @@
+// Every target that handles a `VPCEPError` matches on its `Reason`, so the typed home comes along.
+@_exported import VPCEPContracts
 import VPCEPProto
 
 /// The one error every call fails with: a canonical status code, a stable machine-readable
@@ -6,10 +8,10 @@ public struct VPCEPError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct FieldViolation: Sendable, Hashable {
         /// Path of the field in the request, e.g. "ports[2].terminal_port".
         public var field: String
-        public var reason: String
+        public var reason: Reason
         public var description: String
 
-        public init(field: String, reason: String, description: String = "") {
+        public init(field: String, reason: Reason, description: String = "") {
             self.field = field
             self.reason = reason
             self.description = description
@@ -17,8 +19,8 @@ public struct VPCEPError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var code: StatusCode
-    /// Stable, e.g. "QUOTA_EXCEEDED"; scripts match on this, not on the message.
-    public var reason: String
+    /// Stable, e.g. `QUOTA_EXCEEDED`; scripts match on this, not on the message.
+    public var reason: Reason
     public var message: String
     public var fieldViolations: [FieldViolation]
     /// Set when the call may be retried after this long.
@@ -26,7 +28,7 @@ public struct VPCEPError: Error, Sendable, Hashable, CustomStringConvertible {
     public var requestID: String
 
     public init(
-        code: StatusCode, reason: String, message: String, field: String? = nil,
+        code: StatusCode, reason: Reason, message: String, field: String? = nil,
         fieldViolations: [FieldViolation] = [], retryAfter: Duration? = nil, requestID: String = ""
     ) {
         self.code = code
@@ -60,10 +62,10 @@ extension VPCEPError {
     init(_ status: Status) {
         self.init(
             code: StatusCode(rawValue: status.code),
-            reason: status.reason,
+            reason: Reason(rawValue: status.reason),
             message: status.message,
             fieldViolations: status.fieldViolations.map {
-                FieldViolation(field: $0.field, reason: $0.reason, description: $0.description)
+                FieldViolation(field: $0.field, reason: Reason(rawValue: $0.reason), description: $0.description)
             },
             retryAfter: status.retryAfterMs == 0 ? nil : .milliseconds(Int64(status.retryAfterMs)),
             requestID: status.requestId
@@ -73,10 +75,10 @@ extension VPCEPError {
     var status: Status {
         Status(
             code: code.rawValue,
-            reason: reason,
+            reason: reason.rawValue,
             message: message,
             fieldViolations: fieldViolations.map {
-                VPCEPProto.FieldViolation(field: $0.field, reason: $0.reason, description: $0.description)
+                VPCEPProto.FieldViolation(field: $0.field, reason: $0.reason.rawValue, description: $0.description)
             },
             retryAfterMs: retryAfter.map { UInt32(clamping: Int64(($0 / .milliseconds(1)).rounded(.up))) } ?? 0,
             requestId: requestID
@@ -95,20 +97,12 @@ extension VPCEPError: VPCEPErrorConvertible {
 }
 
 extension VPCEPError {
-    /// The reason of a call refused because the server held too many unsent responses.
-    public static let serverOverloadedReason = "SERVER_OVERLOADED"
-
-    /// Reasons meaning the server never saw or never started the call, whatever the method: it is
-    /// safe to send again (e.g. a write without an idempotency key).
-    public static let notProcessedReasons: Set<String> = [
-        "CONNECTION_FAILED", "SERVER_GOING_AWAY", serverOverloadedReason,
-    ]
-
-    /// Whether the server provably did not process the call (see `notProcessedReasons`).
-    public var wasNeverProcessed: Bool { Self.notProcessedReasons.contains(reason) }
+    /// Whether the server provably did not process the call, whatever the method: it is safe to send
+    /// again (e.g. a write without an idempotency key). A property of the reason (`Reason.wasNeverProcessed`).
+    public var wasNeverProcessed: Bool { reason.wasNeverProcessed }
 
     static func internalError(_ requestID: String) -> VPCEPError {
-        VPCEPError(code: .internalError, reason: "INTERNAL", message: "internal error; see the server log for request \(requestID)",
+        VPCEPError(code: .internalError, reason: .internalError, message: "internal error; see the server log for request \(requestID)",
                    requestID: requestID)
     }
 }

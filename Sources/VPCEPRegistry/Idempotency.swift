@@ -92,7 +92,7 @@ extension Registry {
             {
                 guard record.method == method, record.fingerprint == fingerprint else {
                     throw RegistryError.invalid(
-                        "IDEMPOTENCY_KEY_REUSED",
+                        .idempotencyKeyReused,
                         "the idempotency key was already used for a different request; use a new key for each request",
                         field: "idempotency_key")
                 }
@@ -111,7 +111,7 @@ extension Registry {
     private static func checkDeadline(_ deadline: ContinuousClock.Instant?) throws(RegistryError) {
         guard let deadline, ContinuousClock.now >= deadline else { return }
         throw RegistryError(
-            code: .deadlineExceeded, reason: "DEADLINE_EXCEEDED",
+            code: .deadlineExceeded, reason: .deadlineExceeded,
             message: "the call's deadline passed before its change could begin; nothing was changed")
     }
 
@@ -134,7 +134,7 @@ extension Validation {
     static func idempotencyKey(_ key: String) throws(RegistryError) {
         guard (1...maxIdempotencyKey).contains(key.utf8.count), key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
             throw .invalid(
-                "IDEMPOTENCY_KEY_INVALID", "idempotency_key must be 1-128 printable ASCII characters",
+                .idempotencyKeyInvalid, "idempotency_key must be 1-128 printable ASCII characters",
                 field: "idempotency_key")
         }
     }

@@ -28,18 +28,18 @@ extension Registry {
         let scope = try scope(ctx)
         let ref = try ServiceRef(id: serviceID, name: serviceName)
         guard !endpointIDs.isEmpty else {
-            throw .invalid("ENDPOINT_IDS_REQUIRED", "name at least one endpoint", field: "endpoint_ids")
+            throw .invalid(.endpointIDsRequired, "name at least one endpoint", field: "endpoint_ids")
         }
         guard endpointIDs.count <= Validation.maxDecisionsPerRequest else {
             throw .invalid(
-                "TOO_MANY_ENDPOINT_IDS", "at most \(Validation.maxDecisionsPerRequest) endpoints per request",
+                .tooManyEndpointIDs, "at most \(Validation.maxDecisionsPerRequest) endpoints per request",
                 field: "endpoint_ids")
         }
         var seen: Set<String> = []
         for (i, id) in endpointIDs.enumerated() {
-            guard !id.isEmpty else { throw .invalid("ENDPOINT_ID_REQUIRED", "an endpoint id is empty", field: "endpoint_ids[\(i)]") }
+            guard !id.isEmpty else { throw .invalid(.endpointIDRequired, "an endpoint id is empty", field: "endpoint_ids[\(i)]") }
             guard seen.insert(id).inserted else {
-                throw .invalid("ENDPOINT_ID_DUPLICATE", "the endpoint is named twice", field: "endpoint_ids[\(i)]")
+                throw .invalid(.endpointIDDuplicate, "the endpoint is named twice", field: "endpoint_ids[\(i)]")
             }
         }
         let now = now()
@@ -50,7 +50,7 @@ extension Registry {
             for (i, id) in endpointIDs.enumerated() {
                 let field = "endpoint_ids[\(i)]"
                 guard var endpoint = try await tx.endpoint(id: id), endpoint.serviceID == service.id else {
-                    throw RegistryError.notFound("CONNECTION_NOT_FOUND", "no such endpoint on this service", field: field)
+                    throw RegistryError.notFound(.connectionNotFound, "no such endpoint on this service", field: field)
                 }
                 let target: EndpointStatus = accept ? .accepted : .rejected
                 if endpoint.status != target {
@@ -58,7 +58,7 @@ extension Registry {
                         accept ? [.pendingAcceptance, .creating] : [.pendingAcceptance, .creating, .accepted]
                     guard allowed.contains(endpoint.status) else {
                         throw RegistryError.precondition(
-                            "CONNECTION_STATE_INVALID",
+                            .connectionStateInvalid,
                             "a connection that is \(endpoint.status.rawValue) cannot be \(accept ? "accepted" : "rejected")",
                             field: field)
                     }
@@ -82,7 +82,7 @@ extension Registry {
         let scope = try scope(ctx)
         let ref = try ServiceRef(id: serviceID, name: serviceName)
         guard !endpointID.isEmpty else {
-            throw .invalid("ENDPOINT_ID_REQUIRED", "endpoint_id is required", field: "endpoint_id")
+            throw .invalid(.endpointIDRequired, "endpoint_id is required", field: "endpoint_id")
         }
         try Validation.description(description)
         let now = now()
@@ -90,7 +90,7 @@ extension Registry {
         return try await write(ctx, "updateConnectionDescription", request: request) { tx in
             let service = try await Self.ownedService(tx, ref, scope: scope)
             guard var endpoint = try await tx.endpoint(id: endpointID), endpoint.serviceID == service.id else {
-                throw RegistryError.notFound("CONNECTION_NOT_FOUND", "no such endpoint on this service", field: "endpoint_id")
+                throw RegistryError.notFound(.connectionNotFound, "no such endpoint on this service", field: "endpoint_id")
             }
             if endpoint.connectionDescription != description {
                 endpoint.connectionDescription = description

@@ -7,20 +7,20 @@ extension Registry {
         let serviceType = spec.serviceType ?? .interface
         guard serviceType != .gateway || scope.isOperator else {
             throw RegistryError(
-                code: .permissionDenied, reason: "GATEWAY_REQUIRES_OPERATOR",
+                code: .permissionDenied, reason: .gatewayRequiresOperator,
                 message: "only operators create gateway services", field: "service_type")
         }
         guard !spec.isPublic || scope.isOperator else {
             throw RegistryError(
-                code: .permissionDenied, reason: "PUBLIC_REQUIRES_OPERATOR",
+                code: .permissionDenied, reason: .publicRequiresOperator,
                 message: "only operators create public services", field: "public")
         }
-        guard !spec.vpcID.isEmpty else { throw .invalid("VPC_ID_REQUIRED", "vpc_id is required", field: "vpc_id") }
+        guard !spec.vpcID.isEmpty else { throw .invalid(.vpcIDRequired, "vpc_id is required", field: "vpc_id") }
         guard let backendKind = spec.backendKind else {
-            throw .invalid("BACKEND_TYPE_REQUIRED", "backend_type is required", field: "backend_type")
+            throw .invalid(.backendTypeRequired, "backend_type is required", field: "backend_type")
         }
         guard !spec.backendID.isEmpty else {
-            throw .invalid("BACKEND_ID_REQUIRED", "backend_id is required", field: "backend_id")
+            throw .invalid(.backendIDRequired, "backend_id is required", field: "backend_id")
         }
         let ports = try Validation.ports(spec.ports)
         try Validation.serviceName(spec.name)
@@ -37,10 +37,10 @@ extension Registry {
                 scope.owns(region: backend.region, ownerID: backend.ownerID)
             else {
                 throw RegistryError.notFound(
-                    "BACKEND_NOT_FOUND", "no such \(backendKind == .vm ? "VM" : "load balancer")", field: "backend_id")
+                    .backendNotFound, "no such \(backendKind == .vm ? "VM" : "load balancer")", field: "backend_id")
             }
             guard backend.vpcID == spec.vpcID else {
-                throw RegistryError.invalid("BACKEND_NOT_IN_VPC", "the backend is not in the VPC", field: "backend_id")
+                throw RegistryError.invalid(.backendNotInVPC, "the backend is not in the VPC", field: "backend_id")
             }
             try await Self.checkServicePorts(ports, backendID: backend.id, excluding: nil, tx)
 
@@ -98,7 +98,7 @@ extension Registry {
         }
         for (i, port) in ports.enumerated() where taken.contains(PortKey(port: port.servicePort, protocol: port.protocol)) {
             throw RegistryError.precondition(
-                "SERVICE_PORT_CONFLICT",
+                .servicePortConflict,
                 "service port \(port.servicePort) is already used by another service on the same backend",
                 field: "ports[\(i)].service_port")
         }

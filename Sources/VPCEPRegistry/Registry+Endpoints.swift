@@ -5,9 +5,9 @@ extension Registry {
     public func createEndpoint(_ ctx: CallContext, _ spec: EndpointSpec) async throws(RegistryError) -> Endpoint {
         let scope = try scope(ctx)
         let ref = try ServiceRef(id: spec.serviceID, name: spec.serviceName)
-        guard !spec.vpcID.isEmpty else { throw .invalid("VPC_ID_REQUIRED", "vpc_id is required", field: "vpc_id") }
+        guard !spec.vpcID.isEmpty else { throw .invalid(.vpcIDRequired, "vpc_id is required", field: "vpc_id") }
         guard !spec.subnetID.isEmpty else {
-            throw .invalid("SUBNET_ID_REQUIRED", "subnet_id is required", field: "subnet_id")
+            throw .invalid(.subnetIDRequired, "subnet_id is required", field: "subnet_id")
         }
         let requested = try Self.requestedIP(spec.ip)
         let whitelist = try Validation.whitelist(spec.whitelist)
@@ -22,12 +22,12 @@ extension Registry {
             }
             guard Self.admits(service, permissions, scope: scope) else {
                 throw RegistryError(
-                    code: .permissionDenied, reason: "NOT_ALLOWED_BY_SERVICE",
+                    code: .permissionDenied, reason: .notAllowedByService,
                     message: "the service's allow-list does not admit the caller", field: ref.field)
             }
             guard service.status == .available else {
                 throw RegistryError.precondition(
-                    "SERVICE_NOT_AVAILABLE", "the service is \(service.status.rawValue), not available", field: ref.field)
+                    .serviceNotAvailable, "the service is \(service.status.rawValue), not available", field: ref.field)
             }
             _ = try await Self.ownedVPC(tx, id: spec.vpcID, scope: scope)
             let subnet = try await Self.ownedSubnet(tx, id: spec.subnetID, vpcID: spec.vpcID, scope: scope)
@@ -54,10 +54,10 @@ extension Registry {
     /// The caller's endpoint (operators: any in the region).
     public func getEndpoint(_ ctx: CallContext, id: String) async throws(RegistryError) -> Endpoint {
         let scope = try scope(ctx)
-        guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
+        guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         let found = try await read { reader in try await reader.endpoint(id: id) }
         guard let found, scope.canRead(region: found.region, ownerID: found.ownerID) else {
-            throw .notFound("ENDPOINT_NOT_FOUND", "no such endpoint", field: "id")
+            throw .notFound(.endpointNotFound, "no such endpoint", field: "id")
         }
         return Self.present(found)
     }
@@ -78,9 +78,9 @@ extension Registry {
     /// Changes the consumer's whitelist, its switch and the description. Owner only.
     public func updateEndpoint(_ ctx: CallContext, id: String, _ update: EndpointUpdate) async throws(RegistryError) -> Endpoint {
         let scope = try scope(ctx)
-        guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
+        guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         guard update.whitelist != nil || update.enableWhitelist != nil || update.description != nil else {
-            throw .invalid("UPDATE_EMPTY", "give at least one field to change", field: nil)
+            throw .invalid(.updateEmpty, "give at least one field to change", field: nil)
         }
         let whitelist = try update.whitelist.map { list throws(RegistryError) in try Validation.whitelist(list) }
         if let description = update.description { try Validation.description(description) }
@@ -102,7 +102,7 @@ extension Registry {
     /// Deletes the endpoint at once and frees its address; the service's connection count drops with it.
     public func deleteEndpoint(_ ctx: CallContext, id: String) async throws(RegistryError) {
         let scope = try scope(ctx)
-        guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
+        guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         try await write(ctx, "deleteEndpoint", request: [id]) { tx in
             let endpoint = try await Self.ownedEndpoint(tx, id: id, scope: scope)
             try await tx.deleteEndpoint(id: endpoint.id)
@@ -112,7 +112,7 @@ extension Registry {
     static func ownedEndpoint(_ reader: any RegistryReader, id: String, scope: Scope) async throws -> Endpoint {
         guard let endpoint = try await reader.endpoint(id: id), scope.canRead(region: endpoint.region, ownerID: endpoint.ownerID)
         else {
-            throw RegistryError.notFound("ENDPOINT_NOT_FOUND", "no such endpoint", field: "id")
+            throw RegistryError.notFound(.endpointNotFound, "no such endpoint", field: "id")
         }
         try requireOwner(scope, ownerID: endpoint.ownerID)
         return endpoint

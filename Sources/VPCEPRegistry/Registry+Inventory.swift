@@ -24,12 +24,12 @@ extension Registry {
 
     public func createSubnet(_ ctx: CallContext, vpcID: String, name: String, cidr: String) async throws(RegistryError) -> Subnet {
         let scope = try scope(ctx)
-        guard !vpcID.isEmpty else { throw .invalid("VPC_ID_REQUIRED", "vpc_id is required", field: "vpc_id") }
+        guard !vpcID.isEmpty else { throw .invalid(.vpcIDRequired, "vpc_id is required", field: "vpc_id") }
         try Validation.resourceName(name)
         let block = try Validation.cidr(cidr, prefixes: 0...29)
         guard !block.overlaps(.endpointSourceRange) else {
             throw .invalid(
-                "SUBNET_CIDR_RESERVED", "subnets must not overlap 198.19.128.0/17, the endpoint source range",
+                .subnetCIDRReserved, "subnets must not overlap 198.19.128.0/17, the endpoint source range",
                 field: "cidr")
         }
         let now = now()
@@ -40,12 +40,12 @@ extension Registry {
             let vpc = try await Self.ownedVPC(tx, id: vpcID, scope: scope)
             let vpcBlock = try Self.storedCIDR(vpc.cidr)
             guard vpcBlock.contains(block) else {
-                throw RegistryError.invalid("SUBNET_CIDR_OUTSIDE_VPC", "the subnet must lie inside the VPC's CIDR", field: "cidr")
+                throw RegistryError.invalid(.subnetCIDROutsideVPC, "the subnet must lie inside the VPC's CIDR", field: "cidr")
             }
             for sibling in try await tx.subnets(vpcID: vpcID) {
                 guard try !Self.storedCIDR(sibling.cidr).overlaps(block) else {
                     throw RegistryError.precondition(
-                        "SUBNET_CIDR_OVERLAP", "the CIDR overlaps subnet \(sibling.id) of the VPC", field: "cidr")
+                        .subnetCIDROverlap, "the CIDR overlaps subnet \(sibling.id) of the VPC", field: "cidr")
                 }
             }
             try await tx.insertSubnet(subnet)
@@ -65,9 +65,9 @@ extension Registry {
         ingressCIDRs: [String]
     ) async throws(RegistryError) -> Backend {
         let scope = try scope(ctx)
-        guard !vpcID.isEmpty else { throw .invalid("VPC_ID_REQUIRED", "vpc_id is required", field: "vpc_id") }
+        guard !vpcID.isEmpty else { throw .invalid(.vpcIDRequired, "vpc_id is required", field: "vpc_id") }
         guard !subnetID.isEmpty else {
-            throw .invalid("SUBNET_ID_REQUIRED", "subnet_id is required", field: "subnet_id")
+            throw .invalid(.subnetIDRequired, "subnet_id is required", field: "subnet_id")
         }
         try Validation.resourceName(name)
         let requested = try Self.requestedIP(ip)
@@ -108,20 +108,20 @@ extension Registry {
         let usable = (block.first + 2)...(block.last - 1)
         if let requested {
             guard block.contains(requested) else {
-                throw RegistryError.invalid("IP_OUTSIDE_SUBNET", "the address is not inside the subnet", field: "ip")
+                throw RegistryError.invalid(.ipOutsideSubnet, "the address is not inside the subnet", field: "ip")
             }
             guard usable.contains(requested.value) else {
                 throw RegistryError.invalid(
-                    "IP_RESERVED", "the network, gateway (.1) and broadcast addresses are reserved", field: "ip")
+                    .ipReserved, "the network, gateway (.1) and broadcast addresses are reserved", field: "ip")
             }
             guard !taken.contains(requested.value) else {
-                throw RegistryError.precondition("IP_IN_USE", "the address is already in use in the subnet", field: "ip")
+                throw RegistryError.precondition(.ipInUse, "the address is already in use in the subnet", field: "ip")
             }
             return requested.description
         }
         guard let free = usable.first(where: { !taken.contains($0) }) else {
             throw RegistryError(
-                code: .resourceExhausted, reason: "SUBNET_FULL", message: "the subnet has no free address",
+                code: .resourceExhausted, reason: .subnetFull, message: "the subnet has no free address",
                 field: "subnet_id")
         }
         return IPv4Address(value: free).description
@@ -130,7 +130,7 @@ extension Registry {
     /// An IPv4 address given in a request (`nil` when absent), or `IP_INVALID`.
     static func requestedIP(_ ip: String?) throws(RegistryError) -> IPv4Address? {
         guard let ip = nonEmpty(ip) else { return nil }
-        guard let address = IPv4Address(ip) else { throw .invalid("IP_INVALID", "not an IPv4 address", field: "ip") }
+        guard let address = IPv4Address(ip) else { throw .invalid(.ipInvalid, "not an IPv4 address", field: "ip") }
         return address
     }
 
@@ -138,10 +138,10 @@ extension Registry {
     static func ownedSubnet(_ reader: any RegistryReader, id: String, vpcID: String, scope: Scope) async throws -> Subnet {
         guard let subnet = try await reader.subnet(id: id), scope.owns(region: subnet.region, ownerID: subnet.ownerID)
         else {
-            throw RegistryError.notFound("SUBNET_NOT_FOUND", "no such subnet", field: "subnet_id")
+            throw RegistryError.notFound(.subnetNotFound, "no such subnet", field: "subnet_id")
         }
         guard subnet.vpcID == vpcID else {
-            throw RegistryError.invalid("SUBNET_NOT_IN_VPC", "the subnet is not in the VPC", field: "subnet_id")
+            throw RegistryError.invalid(.subnetNotInVPC, "the subnet is not in the VPC", field: "subnet_id")
         }
         return subnet
     }
@@ -149,7 +149,7 @@ extension Registry {
     /// The caller's own VPC in the call's region, or `VPC_NOT_FOUND`.
     static func ownedVPC(_ reader: any RegistryReader, id: String, scope: Scope) async throws -> VPC {
         guard let vpc = try await reader.vpc(id: id), scope.owns(region: vpc.region, ownerID: vpc.ownerID) else {
-            throw RegistryError.notFound("VPC_NOT_FOUND", "no such VPC", field: "vpc_id")
+            throw RegistryError.notFound(.vpcNotFound, "no such VPC", field: "vpc_id")
         }
         return vpc
     }
@@ -157,7 +157,7 @@ extension Registry {
     /// A CIDR read back from the store; it was validated on the way in.
     static func storedCIDR(_ text: String) throws(RegistryError) -> IPv4CIDR {
         guard let cidr = try? IPv4CIDR.parse(text, acceptAddress: true) else {
-            throw RegistryError(code: .internalError, reason: "STORED_DATA_INVALID", message: "internal error")
+            throw RegistryError(code: .internalError, reason: .storedDataInvalid, message: "internal error")
         }
         return cidr
     }

@@ -2,10 +2,10 @@
 extension Registry {
     public func deleteVPC(_ ctx: CallContext, id: String) async throws(RegistryError) {
         let scope = try scope(ctx)
-        guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
+        guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         try await write(ctx, "deleteVPC", request: [id]) { tx in
             guard let vpc = try await tx.vpc(id: id), scope.canRead(region: vpc.region, ownerID: vpc.ownerID) else {
-                throw RegistryError.notFound("VPC_NOT_FOUND", "no such VPC", field: "id")
+                throw RegistryError.notFound(.vpcNotFound, "no such VPC", field: "id")
             }
             try Self.requireOwner(scope, ownerID: vpc.ownerID)
             try Self.refuseInUse(try await tx.usage(vpcID: id), what: "VPC")
@@ -15,11 +15,11 @@ extension Registry {
 
     public func deleteSubnet(_ ctx: CallContext, id: String) async throws(RegistryError) {
         let scope = try scope(ctx)
-        guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
+        guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         try await write(ctx, "deleteSubnet", request: [id]) { tx in
             guard let subnet = try await tx.subnet(id: id), scope.canRead(region: subnet.region, ownerID: subnet.ownerID)
             else {
-                throw RegistryError.notFound("SUBNET_NOT_FOUND", "no such subnet", field: "id")
+                throw RegistryError.notFound(.subnetNotFound, "no such subnet", field: "id")
             }
             try Self.requireOwner(scope, ownerID: subnet.ownerID)
             try Self.refuseInUse(try await tx.usage(subnetID: id), what: "subnet")
@@ -30,13 +30,13 @@ extension Registry {
     /// Deletes a load balancer or a VM (`kind` must match) and frees its address.
     public func deleteBackend(_ ctx: CallContext, kind: BackendKind, id: String) async throws(RegistryError) {
         let scope = try scope(ctx)
-        guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
+        guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         try await write(ctx, "deleteBackend", request: [kind, id]) { tx in
             guard let backend = try await tx.backend(id: id), backend.kind == kind,
                 scope.canRead(region: backend.region, ownerID: backend.ownerID)
             else {
                 throw RegistryError.notFound(
-                    "BACKEND_NOT_FOUND", "no such \(kind == .vm ? "VM" : "load balancer")", field: "id")
+                    .backendNotFound, "no such \(kind == .vm ? "VM" : "load balancer")", field: "id")
             }
             try Self.requireOwner(scope, ownerID: backend.ownerID)
             try Self.refuseInUse(try await tx.usage(backendID: id), what: kind == .vm ? "VM" : "load balancer")
@@ -51,6 +51,6 @@ extension Registry {
             (usage.services, "endpoint service(s)"), (usage.endpoints, "endpoint(s)"),
         ].filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
         throw RegistryError.precondition(
-            "RESOURCE_IN_USE", "the \(what) is still used by \(parts.joined(separator: ", "))", field: "id")
+            .resourceInUse, "the \(what) is still used by \(parts.joined(separator: ", "))", field: "id")
     }
 }

@@ -22,7 +22,7 @@ extension Registry {
                 }
                 guard existing.count < Validation.maxPermissions else {
                     throw RegistryError(
-                        code: .resourceExhausted, reason: "PERMISSION_LIMIT_EXCEEDED",
+                        code: .resourceExhausted, reason: .permissionLimitExceeded,
                         message: "a service's allow-list holds at most \(Validation.maxPermissions) entries",
                         field: "entries")
                 }
@@ -45,11 +45,11 @@ extension Registry {
         let scope = try scope(ctx)
         let ref = try ServiceRef(id: serviceID, name: serviceName)
         guard !permissions.isEmpty || !ids.isEmpty else {
-            throw .invalid("PERMISSIONS_REQUIRED", "name at least one entry to remove", field: "permissions")
+            throw .invalid(.permissionsRequired, "name at least one entry to remove", field: "permissions")
         }
         guard permissions.count + ids.count <= Validation.maxPermissionsPerRequest else {
             throw .invalid(
-                "TOO_MANY_PERMISSIONS", "at most \(Validation.maxPermissionsPerRequest) entries per request",
+                .tooManyPermissions, "at most \(Validation.maxPermissionsPerRequest) entries per request",
                 field: "permissions")
         }
         let request: [any Encodable] = [serviceID, serviceName, permissions, ids]

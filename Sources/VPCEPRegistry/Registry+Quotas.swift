@@ -26,14 +26,14 @@ extension Registry {
     public func setQuota(_ ctx: CallContext, tenantID: String, type: QuotaType?, limit: Int) async throws(RegistryError) -> Quota {
         let scope = try scope(ctx)
         guard scope.isOperator else {
-            throw RegistryError(code: .permissionDenied, reason: "OPERATOR_REQUIRED", message: "only operators set quotas")
+            throw RegistryError(code: .permissionDenied, reason: .operatorRequired, message: "only operators set quotas")
         }
         guard Validation.isTenantID(tenantID) else {
-            throw .invalid("TENANT_ID_INVALID", "tenant_id must be 1-64 of A-Z, a-z, 0-9, '_', '-'", field: "tenant_id")
+            throw .invalid(.tenantIDInvalid, "tenant_id must be 1-64 of A-Z, a-z, 0-9, '_', '-'", field: "tenant_id")
         }
-        guard let type else { throw .invalid("QUOTA_TYPE_REQUIRED", "type is required", field: "type") }
+        guard let type else { throw .invalid(.quotaTypeRequired, "type is required", field: "type") }
         guard (0...Validation.maxQuotaLimit).contains(limit) else {
-            throw .invalid("QUOTA_LIMIT_OUT_OF_RANGE", "limit must be 0-\(Validation.maxQuotaLimit)", field: "limit")
+            throw .invalid(.quotaLimitOutOfRange, "limit must be 0-\(Validation.maxQuotaLimit)", field: "limit")
         }
         let region = scope.region
         return try await write(ctx, "setQuota", request: [tenantID, type, limit]) { tx in

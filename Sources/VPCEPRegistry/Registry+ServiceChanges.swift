@@ -7,11 +7,11 @@ extension Registry {
         _ ctx: CallContext, id: String, _ update: EndpointServiceUpdate
     ) async throws(RegistryError) -> EndpointService {
         let scope = try scope(ctx)
-        guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
+        guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         guard update.approvalEnabled != nil || update.name != nil || update.ports != nil || update.clientIPMode != nil
             || update.description != nil
         else {
-            throw .invalid("UPDATE_EMPTY", "give at least one field to change", field: nil)
+            throw .invalid(.updateEmpty, "give at least one field to change", field: nil)
         }
         let ports = try update.ports.map { ports throws(RegistryError) in try Validation.ports(ports) }
         if let name = update.name { try Validation.serviceName(name) }
@@ -22,13 +22,13 @@ extension Registry {
             var service = try await Self.ownedService(tx, ref, scope: scope)
             if let expected = update.expectedRevision, expected != service.revision {
                 throw RegistryError(
-                    code: .aborted, reason: "REVISION_MISMATCH",
+                    code: .aborted, reason: .revisionMismatch,
                     message: "the service is at revision \(service.revision), not \(expected); read it again and retry",
                     field: "expected_revision")
             }
             guard service.status == .available else {
                 throw RegistryError.precondition(
-                    "SERVICE_NOT_AVAILABLE", "the service cannot change while \(service.status.rawValue)", field: nil)
+                    .serviceNotAvailable, "the service cannot change while \(service.status.rawValue)", field: nil)
             }
             let before = service
             if let ports {
@@ -59,7 +59,7 @@ extension Registry {
     /// endpoints still waiting for acceptance become `failed`, rejected ones stay rejected.
     public func deleteEndpointService(_ ctx: CallContext, id: String) async throws(RegistryError) {
         let scope = try scope(ctx)
-        guard !id.isEmpty else { throw .invalid("ID_REQUIRED", "id is required", field: "id") }
+        guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         let ref = try ServiceRef(id: id, name: nil, idField: "id")
         let now = now()
         try await write(ctx, "deleteEndpointService", request: [id]) { tx in
@@ -68,7 +68,7 @@ extension Registry {
             let connected = endpoints.filter(\.status.isConnected).count
             guard connected == 0 else {
                 throw RegistryError.precondition(
-                    "SERVICE_IN_USE",
+                    .serviceInUse,
                     "the service has \(connected) accepted or creating endpoint(s); reject them or have them deleted first",
                     field: "id")
             }

@@ -33,7 +33,7 @@ public final class Registry: Sendable {
             // Region names are not secret; naming them tells the caller what to use instead.
             let named = ctx.region.isEmpty ? "no region" : "region \"\(ctx.region.prefix(64))\""
             throw .invalid(
-                "REGION_NOT_SERVED",
+                .regionNotServed,
                 "the call names \(named); this server serves \(regions.sorted().joined(separator: ", "))",
                 field: "region")
         }
@@ -42,7 +42,7 @@ public final class Registry: Sendable {
         case .tenant(let id) where id.isEmpty || id.utf8.contains(UInt8(ascii: ":")),
             .operator(let id) where id.isEmpty:
             throw RegistryError(
-                code: .permissionDenied, reason: "CALLER_INVALID", message: "the caller identity is not usable")
+                code: .permissionDenied, reason: .callerInvalid, message: "the caller identity is not usable")
         default:
             return Scope(region: ctx.region, ownerID: ctx.caller.ownerID, isOperator: ctx.caller.isOperator)
         }

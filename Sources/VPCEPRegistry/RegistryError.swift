@@ -1,3 +1,6 @@
+// Every target that handles a `RegistryError` matches on its `Reason`, so the typed home comes along.
+@_exported import VPCEPContracts
+
 /// Every registry failure: a canonical status code, a stable machine-readable reason, a message for the
 /// caller and, for a bad request field, its path (snake_case as in the proto, e.g. `ports[2].terminal_port`).
 public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -57,7 +60,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
 
     public var code: Code
     /// Stable and machine-readable, e.g. `QUOTA_EXCEEDED`.
-    public var reason: String
+    public var reason: Reason
     /// For the caller; never contains secrets or another tenant's data.
     public var message: String
     /// Path of the request field at fault, if one is.
@@ -65,7 +68,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
     /// The underlying failure (e.g. a store error), for logs only.
     public var cause: (any Error & Sendable)?
 
-    public init(code: Code, reason: String, message: String, field: String? = nil, cause: (any Error & Sendable)? = nil) {
+    public init(code: Code, reason: Reason, message: String, field: String? = nil, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.reason = reason
         self.message = message
@@ -88,15 +91,15 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
 }
 
 extension RegistryError {
-    static func invalid(_ reason: String, _ message: String, field: String?) -> RegistryError {
+    static func invalid(_ reason: Reason, _ message: String, field: String?) -> RegistryError {
         RegistryError(code: .invalidArgument, reason: reason, message: message, field: field)
     }
 
-    static func notFound(_ reason: String, _ message: String, field: String?) -> RegistryError {
+    static func notFound(_ reason: Reason, _ message: String, field: String?) -> RegistryError {
         RegistryError(code: .notFound, reason: reason, message: message, field: field)
     }
 
-    static func precondition(_ reason: String, _ message: String, field: String?) -> RegistryError {
+    static func precondition(_ reason: Reason, _ message: String, field: String?) -> RegistryError {
         RegistryError(code: .failedPrecondition, reason: reason, message: message, field: field)
     }
 
@@ -109,26 +112,26 @@ extension RegistryError {
         }
         if error is CancellationError {
             // The caller went away (cancelled, or past its deadline) and the store dropped its work.
-            self.init(code: .cancelled, reason: "CANCELLED", message: "the call was cancelled before it was done")
+            self.init(code: .cancelled, reason: .cancelled, message: "the call was cancelled before it was done")
             return
         }
         guard let storeError = error as? StoreError else {
             self.init(
-                code: .internalError, reason: "INTERNAL", message: "internal error",
+                code: .internalError, reason: .internalError, message: "internal error",
                 cause: UncheckedCause(description: String(reflecting: error)))
             return
         }
         switch storeError.code {
         case .conflict:
             self.init(
-                code: .aborted, reason: "CONCURRENT_MODIFICATION",
+                code: .aborted, reason: .concurrentModification,
                 message: "the change conflicted with a concurrent one; retry", cause: storeError)
         case .unavailable:
             self.init(
-                code: .unavailable, reason: "STORE_UNAVAILABLE",
+                code: .unavailable, reason: .storeUnavailable,
                 message: "the registry store is unavailable; retry later", cause: storeError)
         default:
-            self.init(code: .internalError, reason: "STORE_FAILURE", message: "internal storage error", cause: storeError)
+            self.init(code: .internalError, reason: .storeFailure, message: "internal storage error", cause: storeError)
         }
     }
 }

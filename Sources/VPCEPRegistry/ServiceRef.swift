@@ -19,9 +19,9 @@ struct ServiceRef: Sendable {
             key = .name(name)
             field = nameField
         case (nil, nil):
-            throw .invalid("ID_OR_NAME_REQUIRED", "give exactly one of \(idField) and \(nameField)", field: idField)
+            throw .invalid(.idOrNameRequired, "give exactly one of \(idField) and \(nameField)", field: idField)
         case (_?, _?):
-            throw .invalid("ID_OR_NAME_REQUIRED", "give exactly one of \(idField) and \(nameField)", field: nameField)
+            throw .invalid(.idOrNameRequired, "give exactly one of \(idField) and \(nameField)", field: nameField)
         }
     }
 
@@ -35,7 +35,7 @@ struct ServiceRef: Sendable {
     }
 
     var notFound: RegistryError {
-        .notFound("SERVICE_NOT_FOUND", "no such endpoint service", field: field)
+        .notFound(.serviceNotFound, "no such endpoint service", field: field)
     }
 
     /// For a consumer connecting: the same answer whether the service is missing or merely not
@@ -43,7 +43,7 @@ struct ServiceRef: Sendable {
     func notFoundForConsumer(_ scope: Scope) -> RegistryError {
         let entry = scope.isOperator ? "*" : "iam:domain::\(scope.ownerID)"
         return .notFound(
-            "SERVICE_NOT_FOUND",
+            .serviceNotFound,
             "no endpoint service by that \(field == "service_name" ? "name" : "id") is open to you in region \(scope.region); "
                 + "if it exists, its owner must add \(entry) to its allow-list",
             field: field)
@@ -71,7 +71,7 @@ extension Registry {
     static func requireOwner(_ scope: Scope, ownerID: String) throws(RegistryError) {
         guard ownerID == scope.ownerID else {
             throw RegistryError(
-                code: .permissionDenied, reason: "OWNER_ONLY", message: "only the owner may change this resource")
+                code: .permissionDenied, reason: .ownerOnly, message: "only the owner may change this resource")
         }
     }
 
@@ -107,7 +107,7 @@ extension Registry {
         guard used < limit else {
             let what = type == .endpoint ? "endpoint" : "endpoint service"
             throw RegistryError(
-                code: .resourceExhausted, reason: "QUOTA_EXCEEDED",
+                code: .resourceExhausted, reason: .quotaExceeded,
                 message: "\(what) quota exceeded: \(used) of \(limit) used in this region")
         }
     }

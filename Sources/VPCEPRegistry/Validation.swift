@@ -21,7 +21,7 @@ enum Validation {
     /// Inventory names (VPC, subnet, load balancer, VM): 1-64 of `[A-Za-z0-9_.-]`.
     static func resourceName(_ name: String, field: String = "name") throws(RegistryError) {
         guard (1...64).contains(name.count), name.allSatisfy({ isASCIIAlphanumeric($0) || "_.-".contains($0) }) else {
-            throw .invalid("NAME_INVALID", "name must be 1-64 characters of A-Z, a-z, 0-9, '_', '.', '-'", field: field)
+            throw .invalid(.nameInvalid, "name must be 1-64 characters of A-Z, a-z, 0-9, '_', '.', '-'", field: field)
         }
     }
 
@@ -29,7 +29,7 @@ enum Validation {
     static func serviceName(_ name: String) throws(RegistryError) {
         guard name.count <= 16, name.allSatisfy({ isASCIIAlphanumeric($0) || "_-".contains($0) }) else {
             throw .invalid(
-                "SERVICE_NAME_INVALID", "name must be 0-16 characters of A-Z, a-z, 0-9, '_', '-'", field: "name")
+                .serviceNameInvalid, "name must be 0-16 characters of A-Z, a-z, 0-9, '_', '-'", field: "name")
         }
     }
 
@@ -39,7 +39,7 @@ enum Validation {
         guard text.count <= maxDescription, !text.contains("<"), !text.contains(">"), !containsControlCharacter(text)
         else {
             throw .invalid(
-                "DESCRIPTION_INVALID",
+                .descriptionInvalid,
                 "description must be at most 128 characters and contain no '<', '>' or control characters",
                 field: "description")
         }
@@ -61,7 +61,7 @@ enum Validation {
         let cidr = try parseCIDR(text, acceptAddress: false, field: field)
         guard prefixes.contains(cidr.prefix) else {
             throw .invalid(
-                "CIDR_PREFIX_OUT_OF_RANGE",
+                .cidrPrefixOutOfRange,
                 "the prefix length must be /\(prefixes.lowerBound) to /\(prefixes.upperBound)", field: field)
         }
         return cidr
@@ -74,18 +74,18 @@ enum Validation {
             switch error {
             case .syntax:
                 throw .invalid(
-                    "CIDR_INVALID",
+                    .cidrInvalid,
                     acceptAddress ? "not an IPv4 address or CIDR (a.b.c.d or a.b.c.d/n)" : "not an IPv4 CIDR (a.b.c.d/n)",
                     field: field)
             case .hostBitsSet:
-                throw .invalid("CIDR_HOST_BITS_SET", "the address has bits set beyond the prefix length", field: field)
+                throw .invalid(.cidrHostBitsSet, "the address has bits set beyond the prefix length", field: field)
             }
         }
     }
 
     static func ingressCIDRs(_ list: [String]) throws(RegistryError) -> [IPv4CIDR] {
         guard list.count <= maxIngressCIDRs else {
-            throw .invalid("TOO_MANY_INGRESS_CIDRS", "at most \(maxIngressCIDRs) ingress CIDRs", field: "ingress_cidrs")
+            throw .invalid(.tooManyIngressCIDRs, "at most \(maxIngressCIDRs) ingress CIDRs", field: "ingress_cidrs")
         }
         var blocks: [IPv4CIDR] = []
         for (i, text) in list.enumerated() {
@@ -97,24 +97,24 @@ enum Validation {
     /// 1-50 mappings, ports 1-65535, TCP, no terminal port twice. Returns them with the protocol normalized.
     static func ports(_ ports: [PortMapping]) throws(RegistryError) -> [PortMapping] {
         guard !ports.isEmpty else {
-            throw .invalid("PORT_MAPPINGS_REQUIRED", "at least one port mapping is required", field: "ports")
+            throw .invalid(.portMappingsRequired, "at least one port mapping is required", field: "ports")
         }
         guard ports.count <= maxPortMappings else {
-            throw .invalid("TOO_MANY_PORT_MAPPINGS", "at most \(maxPortMappings) port mappings", field: "ports")
+            throw .invalid(.tooManyPortMappings, "at most \(maxPortMappings) port mappings", field: "ports")
         }
         var terminalPorts: Set<Int> = []
         var normalized: [PortMapping] = []
         for (i, port) in ports.enumerated() {
             for (value, name) in [(port.terminalPort, "terminal_port"), (port.servicePort, "service_port")]
             where !(1...65535).contains(value) {
-                throw .invalid("PORT_OUT_OF_RANGE", "\(name) must be 1-65535", field: "ports[\(i)].\(name)")
+                throw .invalid(.portOutOfRange, "\(name) must be 1-65535", field: "ports[\(i)].\(name)")
             }
             guard port.protocol.isEmpty || port.protocol.uppercased() == "TCP" else {
-                throw .invalid("PROTOCOL_UNSUPPORTED", "the only protocol supported is TCP", field: "ports[\(i)].protocol")
+                throw .invalid(.protocolUnsupported, "the only protocol supported is TCP", field: "ports[\(i)].protocol")
             }
             guard terminalPorts.insert(port.terminalPort).inserted else {
                 throw .invalid(
-                    "PORT_MAPPING_DUPLICATE", "terminal port \(port.terminalPort) appears twice",
+                    .portMappingDuplicate, "terminal port \(port.terminalPort) appears twice",
                     field: "ports[\(i)].terminal_port")
             }
             normalized.append(PortMapping(terminalPort: port.terminalPort, servicePort: port.servicePort, protocol: "TCP"))
@@ -126,7 +126,7 @@ enum Validation {
     /// trailing space; value 0-255 of the same plus `/`; keys unique.
     static func tags(_ tags: [Tag]) throws(RegistryError) {
         guard tags.count <= maxTags else {
-            throw .invalid("TOO_MANY_TAGS", "at most \(maxTags) tags", field: "tags")
+            throw .invalid(.tooManyTags, "at most \(maxTags) tags", field: "tags")
         }
         var keys: Set<String> = []
         for (i, tag) in tags.enumerated() {
@@ -135,17 +135,17 @@ enum Validation {
                 key.first != " ", key.last != " "
             else {
                 throw .invalid(
-                    "TAG_INVALID",
+                    .tagInvalid,
                     "a tag key is 1-128 letters, digits, spaces or _ . : = + - @, without a leading or trailing space or the _sys_ prefix",
                     field: "tags[\(i)].key")
             }
             guard tag.value.count <= 255, tag.value.allSatisfy({ tagCharacter($0) || $0 == "/" }) else {
                 throw .invalid(
-                    "TAG_INVALID", "a tag value is 0-255 letters, digits, spaces or _ . : = + - @ /",
+                    .tagInvalid, "a tag value is 0-255 letters, digits, spaces or _ . : = + - @ /",
                     field: "tags[\(i)].value")
             }
             guard keys.insert(key).inserted else {
-                throw .invalid("TAG_DUPLICATE_KEY", "the tag key appears twice", field: "tags[\(i)].key")
+                throw .invalid(.tagDuplicateKey, "the tag key appears twice", field: "tags[\(i)].key")
             }
         }
     }
@@ -162,11 +162,11 @@ enum Validation {
     /// 1-100 entries, each `*` or `iam:domain::<tenant-id>` with a valid description, none twice.
     static func permissionEntries(_ entries: [PermissionEntry]) throws(RegistryError) {
         guard !entries.isEmpty else {
-            throw .invalid("PERMISSIONS_REQUIRED", "give at least one entry", field: "entries")
+            throw .invalid(.permissionsRequired, "give at least one entry", field: "entries")
         }
         guard entries.count <= maxPermissionsPerRequest else {
             throw .invalid(
-                "TOO_MANY_PERMISSIONS", "at most \(maxPermissionsPerRequest) entries per request", field: "entries")
+                .tooManyPermissions, "at most \(maxPermissionsPerRequest) entries per request", field: "entries")
         }
         var seen: Set<String> = []
         for (i, entry) in entries.enumerated() {
@@ -175,11 +175,11 @@ enum Validation {
                 || (text.hasPrefix(Permission.domainPrefix) && isTenantID(text.dropFirst(Permission.domainPrefix.count)))
             guard valid else {
                 throw .invalid(
-                    "PERMISSION_INVALID", "an entry is \"*\" or \"iam:domain::<tenant-id>\" (1-64 of A-Z, a-z, 0-9, '_', '-')",
+                    .permissionInvalid, "an entry is \"*\" or \"iam:domain::<tenant-id>\" (1-64 of A-Z, a-z, 0-9, '_', '-')",
                     field: "entries[\(i)].permission")
             }
             guard seen.insert(text).inserted else {
-                throw .invalid("PERMISSION_DUPLICATE", "the entry appears twice", field: "entries[\(i)].permission")
+                throw .invalid(.permissionDuplicate, "the entry appears twice", field: "entries[\(i)].permission")
             }
             do {
                 try description(entry.description)
@@ -195,13 +195,13 @@ enum Validation {
         for (i, tag) in tags.enumerated() {
             guard (1...128).contains(tag.key.count), tag.value.count <= 255 else {
                 throw .invalid(
-                    "TAG_FILTER_INVALID", "a tag filter needs a key of 1-128 characters and a value of at most 255",
+                    .tagFilterInvalid, "a tag filter needs a key of 1-128 characters and a value of at most 255",
                     field: "tags[\(i)].key")
             }
             values[tag.key, default: 0] += 1
             guard values.count <= maxTagFilterKeys, values[tag.key, default: 0] <= maxTagFilterValues else {
                 throw .invalid(
-                    "TOO_MANY_TAG_FILTERS", "at most \(maxTagFilterKeys) keys with \(maxTagFilterValues) values each",
+                    .tooManyTagFilters, "at most \(maxTagFilterKeys) keys with \(maxTagFilterValues) values each",
                     field: "tags")
             }
         }
@@ -211,7 +211,7 @@ enum Validation {
     /// An endpoint's whitelist: at most 20 IPv4 addresses or CIDRs, returned canonical (`a.b.c.d/n`).
     static func whitelist(_ list: [String]) throws(RegistryError) -> [String] {
         guard list.count <= maxWhitelist else {
-            throw .invalid("TOO_MANY_WHITELIST_ENTRIES", "at most \(maxWhitelist) whitelist entries", field: "whitelist")
+            throw .invalid(.tooManyWhitelistEntries, "at most \(maxWhitelist) whitelist entries", field: "whitelist")
         }
         var result: [String] = []
         for (i, text) in list.enumerated() {
@@ -222,24 +222,24 @@ enum Validation {
 
     static func page(_ page: PageRequest, region: String, ownerID: String?) throws(RegistryError) -> ListQuery {
         guard (0...maxListLimit).contains(page.limit) else {
-            throw .invalid("LIMIT_OUT_OF_RANGE", "limit must be 0-\(maxListLimit) (0 means \(defaultListLimit))", field: "page.limit")
+            throw .invalid(.limitOutOfRange, "limit must be 0-\(maxListLimit) (0 means \(defaultListLimit))", field: "page.limit")
         }
         guard page.offset >= 0 else {
-            throw .invalid("OFFSET_OUT_OF_RANGE", "offset must not be negative", field: "page.offset")
+            throw .invalid(.offsetOutOfRange, "offset must not be negative", field: "page.offset")
         }
         let sortKey: ListQuery.SortKey
         switch page.sortKey.lowercased() {
         case "", "created_at", "create_at": sortKey = .createdAt
         case "updated_at", "update_at": sortKey = .updatedAt
         default:
-            throw .invalid("SORT_KEY_INVALID", "sort_key must be created_at or updated_at", field: "page.sort_key")
+            throw .invalid(.sortKeyInvalid, "sort_key must be created_at or updated_at", field: "page.sort_key")
         }
         let ascending: Bool
         switch page.sortDir.lowercased() {
         case "", "desc": ascending = false
         case "asc": ascending = true
         default:
-            throw .invalid("SORT_DIR_INVALID", "sort_dir must be asc or desc", field: "page.sort_dir")
+            throw .invalid(.sortDirInvalid, "sort_dir must be asc or desc", field: "page.sort_dir")
         }
         return ListQuery(
             region: region, ownerID: ownerID, sortKey: sortKey, ascending: ascending,

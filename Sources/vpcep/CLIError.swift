@@ -9,7 +9,7 @@ struct CLIError: Error {
     var isConfiguration = false
 
     static func configuration(_ message: String) -> CLIError {
-        CLIError(error: VPCEPError(code: .invalidArgument, reason: "CLIENT_CONFIGURATION", message: message),
+        CLIError(error: VPCEPError(code: .invalidArgument, reason: .clientConfiguration, message: message),
                  isConfiguration: true)
     }
 
@@ -41,7 +41,7 @@ struct CLIError: Error {
         switch format {
         case .json:
             var fields: [(String, JSONValue)] = [
-                ("code", .string(error.code.name)), ("reason", .string(error.reason)), ("message", .string(error.message)),
+                ("code", .string(error.code.name)), ("reason", .string(error.reason.rawValue)), ("message", .string(error.message)),
             ]
             if let field = error.field { fields.append(("field", .string(field))) }
             if !error.requestID.isEmpty { fields.append(("request_id", .string(error.requestID))) }
@@ -58,17 +58,17 @@ struct CLIError: Error {
 
     private static func hint(for error: VPCEPError) -> String? {
         switch error.reason {
-        case "QUOTA_EXCEEDED": "delete unused resources in this region, or ask an operator to raise the quota"
-        case "REGION_NOT_SERVED": "pass --region with one of the regions the message names"
-        case "CLIENT_CERTIFICATE_REJECTED": "use a certificate signed by the server's CA, with a vpcep://tenant/<id> URI SAN"
-        case "SERVER_CERTIFICATE_INVALID": "check that --ca is the CA that signed the server's certificate and --server names a host it covers"
-        case "CONNECTION_FAILED", "CONNECTION_CLOSED": "check --server and that vpcep-server is running"
-        case "NOT_ALLOWED_BY_SERVICE":
+        case .quotaExceeded: "delete unused resources in this region, or ask an operator to raise the quota"
+        case .regionNotServed: "pass --region with one of the regions the message names"
+        case .clientCertificateRejected: "use a certificate signed by the server's CA, with a vpcep://tenant/<id> URI SAN"
+        case .serverCertificateInvalid: "check that --ca is the CA that signed the server's certificate and --server names a host it covers"
+        case .connectionFailed, .connectionClosed: "check --server and that vpcep-server is running"
+        case .notAllowedByService:
             "ask the service's owner to add you to its allow-list (vpcep permission add SERVICE <your tenant id>)"
-        case "RESOURCE_IN_USE": "delete what uses it first (services, endpoints, backends, subnets)"
-        case "REVISION_MISMATCH": "someone changed it since you read it: get it again, then retry with the new --revision"
-        case "OPERATOR_REQUIRED", "GATEWAY_REQUIRES_OPERATOR", "PUBLIC_REQUIRES_OPERATOR": "run this with an operator's certificate"
-        case "CONNECTION_STATE_INVALID":
+        case .resourceInUse: "delete what uses it first (services, endpoints, backends, subnets)"
+        case .revisionMismatch: "someone changed it since you read it: get it again, then retry with the new --revision"
+        case .operatorRequired, .gatewayRequiresOperator, .publicRequiresOperator: "run this with an operator's certificate"
+        case .connectionStateInvalid:
             "only waiting connections can be accepted, and waiting or accepted ones rejected; a rejected one stays rejected"
         default: nil
         }

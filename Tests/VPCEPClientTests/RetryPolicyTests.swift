@@ -4,7 +4,7 @@ import Testing
 @Suite("Client retry policy")
 struct RetryPolicyTests {
     private let policy = RetryPolicy()
-    private let unavailable = VPCEPError(code: .unavailable, reason: "CONNECTION_CLOSED", message: "closed")
+    private let unavailable = VPCEPError(code: .unavailable, reason: .init(rawValue: "CONNECTION_CLOSED"), message: "closed")
 
     @Test("reads are retried on transient failures; writes only with an idempotency key", arguments: [
         ("GetEndpointService", false, true),
@@ -23,7 +23,7 @@ struct RetryPolicyTests {
     @Test("a call the server never processed is retried whatever it was")
     func notProcessed() {
         for reason in ["CONNECTION_FAILED", "SERVER_GOING_AWAY", "SERVER_OVERLOADED"] {
-            let error = VPCEPError(code: .unavailable, reason: reason, message: "")
+            let error = VPCEPError(code: .unavailable, reason: .init(rawValue: reason), message: "")
             #expect(policy.shouldRetry(method: "CreateVpc", hasIdempotencyKey: false, error: error))
         }
     }
@@ -32,13 +32,13 @@ struct RetryPolicyTests {
     func definite() {
         for code in [StatusCode.invalidArgument, .notFound, .permissionDenied, .failedPrecondition, .deadlineExceeded,
                      .unauthenticated, .internalError] {
-            let error = VPCEPError(code: code, reason: "X", message: "")
+            let error = VPCEPError(code: code, reason: .init(rawValue: "X"), message: "")
             #expect(!policy.shouldRetry(method: "GetVpc", hasIdempotencyKey: true, error: error))
         }
-        let hinted = VPCEPError(code: .resourceExhausted, reason: "TOO_MANY_CONCURRENT_CALLS", message: "",
+        let hinted = VPCEPError(code: .resourceExhausted, reason: .init(rawValue: "TOO_MANY_CONCURRENT_CALLS"), message: "",
                                 retryAfter: .milliseconds(100))
         #expect(policy.shouldRetry(method: "ListVpcs", hasIdempotencyKey: false, error: hinted))
-        let quota = VPCEPError(code: .resourceExhausted, reason: "QUOTA_EXCEEDED", message: "")
+        let quota = VPCEPError(code: .resourceExhausted, reason: .init(rawValue: "QUOTA_EXCEEDED"), message: "")
         #expect(!policy.shouldRetry(method: "ListVpcs", hasIdempotencyKey: false, error: quota))
     }
 

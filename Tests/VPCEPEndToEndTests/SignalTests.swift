@@ -27,7 +27,7 @@ struct SignalTests {
                     } catch let error as VPCEPError {
                         return .failure(error)
                     } catch {
-                        return .failure(VPCEPError(code: .unknown, reason: "UNEXPECTED", message: "\(error)"))
+                        return .failure(VPCEPError(code: .unknown, reason: .init(rawValue: "UNEXPECTED"), message: "\(error)"))
                     }
                 }
             }

@@ -105,7 +105,7 @@ struct ClientHandlerTests {
         let call = try await client.unary()
         try await client.receive(frameBytes(.message, flags: .endOK, callID: 5, []))
         let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
-        #expect(error.reason == "PROTOCOL_VIOLATION" && error.message.contains("never made"))
+        #expect(error.reason.rawValue == "PROTOCOL_VIOLATION" && error.message.contains("never made"))
         try await client.channel.closeFuture.get()
     }
 
@@ -126,14 +126,14 @@ struct ClientHandlerTests {
         await loop.advanceTime(by: .milliseconds(1))
         #expect(try await client.sentFrames().map { [$0.type.rawValue, UInt8($0.callID)] } == [[FrameType.cancel.rawValue, 2]])
         let first = try #require(await #expect(throws: VPCEPError.self) { try await early.get() })
-        #expect(first.reason == "DEADLINE_EXCEEDED")
+        #expect(first.reason.rawValue == "DEADLINE_EXCEEDED")
 
         await loop.advanceTime(by: .milliseconds(2999))
         #expect(try await client.sentFrames().isEmpty)
         await loop.advanceTime(by: .milliseconds(1))
         #expect(try await client.sentFrames().map { [$0.type.rawValue, UInt8($0.callID)] } == [[FrameType.cancel.rawValue, 1]])
         let second = try #require(await #expect(throws: VPCEPError.self) { try await late.get() })
-        #expect(second.reason == "DEADLINE_EXCEEDED")
+        #expect(second.reason.rawValue == "DEADLINE_EXCEEDED")
 
         await loop.advanceTime(by: .seconds(3600))
         #expect(try await client.sentFrames().isEmpty)
@@ -165,7 +165,7 @@ struct ClientHandlerTests {
         let call = try await client.unary()
         try await client.receive(ByteBuffer(bytes: bytes))
         let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
-        #expect(error.reason == "PROTOCOL_VIOLATION")
+        #expect(error.reason.rawValue == "PROTOCOL_VIOLATION")
         try await client.channel.closeFuture.get()
     }
 
@@ -178,7 +178,7 @@ struct ClientHandlerTests {
         payload += statusBytes(.unavailable, "SERVER_SHUTTING_DOWN")
         try await client.receive(frameBytes(.goAway, callID: 0, payload))
         let refused = try #require(await #expect(throws: VPCEPError.self) { try await second.get() })
-        #expect(refused.code == .unavailable && refused.reason == "SERVER_GOING_AWAY" && refused.isRetryable)
+        #expect(refused.code == .unavailable && refused.reason.rawValue == "SERVER_GOING_AWAY" && refused.isRetryable)
         let third = try await client.unary()
         let late = try #require(await #expect(throws: VPCEPError.self) { try await third.get() })
         #expect(late.code == .unavailable)
@@ -208,7 +208,7 @@ struct ClientHandlerTests {
         let call = try await client.unary()
         try await client.receive(frameBytes(.status, callID: 1, statusBytes(.ok, "")))
         let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
-        #expect(error.reason == "MISSING_RESPONSE")
+        #expect(error.reason.rawValue == "MISSING_RESPONSE")
     }
 
     @Test("§3.6 the client answers the server's PING")
@@ -275,7 +275,7 @@ struct ClientHandlerTests {
         #expect(try await client.sentFrames().map(\.type) == [.ping])
         await loop.advanceTime(by: .seconds(5))
         let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
-        #expect(error.code == .unavailable && error.reason == "KEEPALIVE_TIMEOUT")
+        #expect(error.code == .unavailable && error.reason.rawValue == "KEEPALIVE_TIMEOUT")
         try await client.channel.closeFuture.get()
     }
 }

@@ -48,7 +48,7 @@ struct ProtocolDocumentTests {
         // The documented STATUS ends the call with the documented status.
         try await channel.writeInbound(ByteBuffer(bytes: try documented("status")))
         let error = try #require(await #expect(throws: VPCEPError.self) { try await promise.futureResult.get() })
-        #expect(error.code == .unavailable && error.reason == "SERVER_SHUTTING_DOWN")
+        #expect(error.code == .unavailable && error.reason.rawValue == "SERVER_SHUTTING_DOWN")
         _ = try? await channel.finish(acceptAlreadyClosed: true)
     }
 
@@ -74,7 +74,7 @@ struct ProtocolDocumentTests {
 
     @Test("§11 the example STATUS is what the server writes for that status")
     func statusBytes() throws {
-        let status = VPCEPError(code: .unavailable, reason: "SERVER_SHUTTING_DOWN", message: "").status
+        let status = VPCEPError(code: .unavailable, reason: .init(rawValue: "SERVER_SHUTTING_DOWN"), message: "").status
         var buffer = ByteBuffer()
         try buffer.writeFrame(type: .status, callID: 1) { $0.writeBytes(try status.serializedBytes()) }
         #expect(Array(buffer.readableBytesView) == (try documented("status")))

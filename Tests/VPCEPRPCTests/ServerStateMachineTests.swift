@@ -13,7 +13,7 @@ struct ServerStateMachineTests {
     }
 
     private func violationMessage(_ action: Machine.FrameAction) -> String? {
-        if case .goAwayAndClose(_, let error) = action, error.reason == "PROTOCOL_VIOLATION" { return error.message }
+        if case .goAwayAndClose(_, let error) = action, error.reason.rawValue == "PROTOCOL_VIOLATION" { return error.message }
         return nil
     }
 
@@ -25,7 +25,7 @@ struct ServerStateMachineTests {
         let action = machine.frameReceived(frame(.call, callID: 5))
         guard case .goAwayAndClose(let lastCallID, let error) = action else { Issue.record("\(action)"); return }
         #expect(lastCallID == 5)
-        #expect(error.code == .invalidArgument && error.reason == "PROTOCOL_VIOLATION")
+        #expect(error.code == .invalidArgument && error.reason.rawValue == "PROTOCOL_VIOLATION")
         #expect(machine.state == .closed)
         // Nothing more is processed.
         guard case .ignore = machine.frameReceived(frame(.call, callID: 6)) else { Issue.record(); return }
@@ -49,7 +49,7 @@ struct ServerStateMachineTests {
         _ = machine.frameReceived(frame(.call, callID: 1))
         _ = machine.frameReceived(frame(.call, callID: 2))
         guard case .refuse(3, let error) = machine.frameReceived(frame(.call, callID: 3)) else { Issue.record(); return }
-        #expect(error.code == .resourceExhausted && error.reason == "TOO_MANY_CONCURRENT_CALLS")
+        #expect(error.code == .resourceExhausted && error.reason.rawValue == "TOO_MANY_CONCURRENT_CALLS")
         #expect(error.retryAfter != nil)
         let drained = machine.callEnded(1)
         #expect(!drained)
@@ -91,7 +91,7 @@ struct ServerStateMachineTests {
         _ = machine.frameReceived(frame(.call, callID: 3))
         guard case .goAwayAndClose(3, let error) = machine.decodingFailed(.frameTooLarge(length: 10, limit: 5, callID: 4))
         else { Issue.record(); return }
-        #expect(error.code == .resourceExhausted && error.reason == "FRAME_TOO_LARGE")
+        #expect(error.code == .resourceExhausted && error.reason.rawValue == "FRAME_TOO_LARGE")
         var other = Machine(maxConcurrentCalls: 10)
         #expect(violationMessage(other.decodingFailed(.unknownFrameType(0x7f, callID: 0))) != nil)
     }
@@ -106,7 +106,7 @@ struct ServerStateMachineTests {
         #expect(first == .goAway(lastCallID: 2, close: false))
         #expect(second == .none)
         guard case .refuse(3, let error) = machine.frameReceived(frame(.call, callID: 3)) else { Issue.record(); return }
-        #expect(error.code == .unavailable && error.reason == "SERVER_GOING_AWAY" && error.isRetryable)
+        #expect(error.code == .unavailable && error.reason.rawValue == "SERVER_GOING_AWAY" && error.isRetryable)
         let afterFirst = machine.callEnded(1)
         let afterSecond = machine.callEnded(2)
         #expect(!afterFirst)

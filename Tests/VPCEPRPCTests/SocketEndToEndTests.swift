@@ -88,7 +88,7 @@ struct SocketEndToEndTests {
             let error = await #expect(throws: VPCEPError.self) {
                 try await connection.unary(TestAPI.hang, message("x"), metadata: metadata(.milliseconds(200)))
             }
-            #expect(error?.code == .deadlineExceeded && error?.reason == "DEADLINE_EXCEEDED")
+            #expect(error?.code == .deadlineExceeded && error?.reason.rawValue == "DEADLINE_EXCEEDED")
             await server.probe.wait { started, cancelled in started == 1 && cancelled == 1 }
             // The connection is still good.
             #expect(try await connection.unary(TestAPI.echo, message("after"), metadata: metadata()).id == "after")
@@ -127,7 +127,7 @@ struct SocketEndToEndTests {
                 }
             }
             #expect(failing == ["one", "two"])
-            #expect(error?.code == .failedPrecondition && error?.reason == "TEST_FAILURE")
+            #expect(error?.code == .failedPrecondition && error?.reason.rawValue == "TEST_FAILURE")
         }
     }
 
@@ -221,7 +221,7 @@ struct SocketEndToEndTests {
             await server.probe.wait { started, _ in started == 1 }
             await server.server.shutdown(gracePeriod: .milliseconds(100))
             let error = await #expect(throws: VPCEPError.self) { try await call.value }
-            #expect(error?.code == .unavailable && error?.reason == "SHUTDOWN_GRACE_EXPIRED")
+            #expect(error?.code == .unavailable && error?.reason.rawValue == "SHUTDOWN_GRACE_EXPIRED")
             await server.probe.wait { _, cancelled in cancelled == 1 }
         }
     }
@@ -236,7 +236,7 @@ struct SocketEndToEndTests {
                 let mallory = try await server.connect("mallory")
                 _ = try await mallory.unary(TestAPI.echo, message("m"), metadata: metadata())
             }
-            #expect(error?.code == .unauthenticated && error?.reason == "CLIENT_CERTIFICATE_REJECTED")
+            #expect(error?.code == .unauthenticated && error?.reason.rawValue == "CLIENT_CERTIFICATE_REJECTED")
             #expect(server.probe.startedCount == 0)
         }
     }
@@ -467,7 +467,7 @@ struct SocketEndToEndTests {
             let error = await #expect(throws: VPCEPError.self) {
                 _ = try await bob.unary(TestAPI.echo, message("b"), metadata: metadata())
             }
-            #expect(error?.code == .unavailable && error?.reason == "SERVER_OVERLOADED")
+            #expect(error?.code == .unavailable && error?.reason.rawValue == "SERVER_OVERLOADED")
             #expect(error?.wasNeverProcessed == true && error?.isRetryable == true)
             #expect(server.statistics.overloadRefusals >= 1)
 

@@ -65,7 +65,7 @@ enum TestAPI {
         router.registerServerStreaming(failingStream) { _, _, writer in
             try await writer.send(WhoAmIResponse(kind: .tenant, id: "one", region: "", regions: []))
             try await writer.send(WhoAmIResponse(kind: .tenant, id: "two", region: "", regions: []))
-            throw VPCEPError(code: .failedPrecondition, reason: "TEST_FAILURE", message: "failed on purpose")
+            throw VPCEPError(code: .failedPrecondition, reason: .init(rawValue: "TEST_FAILURE"), message: "failed on purpose")
         }
         return router
     }

@@ -131,7 +131,7 @@ struct ConnectionTests {
                                     tenantA, serviceID: serviceID, serviceName: nil, endpointIDs: [endpoint.id], accept: accept)
                                 return (endpoint.id, accept, true)
                             } catch {
-                                #expect(error.reason == "CONNECTION_STATE_INVALID")
+                                #expect(error.reason.rawValue == "CONNECTION_STATE_INVALID")
                                 return (endpoint.id, accept, false)
                             }
                         }

@@ -87,7 +87,7 @@ struct FailureAtomicityTests {
                     try await failure()
                     Issue.record("\(reason): the mutation succeeded")
                 } catch let error as RegistryError {
-                    #expect(error.reason == reason, "\(error.debugDescription)")
+                    #expect(error.reason.rawValue == reason, "\(error.debugDescription)")
                 }
                 #expect(try await snapshot(registry) == before, "\(reason) changed the store")
             }

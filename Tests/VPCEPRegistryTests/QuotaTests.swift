@@ -35,7 +35,7 @@ struct QuotaTests {
                 Issue.record("the 21st service was created")
             } catch {
                 #expect(error.code == .resourceExhausted)
-                #expect(error.reason == "QUOTA_EXCEEDED")
+                #expect(error.reason.rawValue == "QUOTA_EXCEEDED")
                 #expect(error.message.contains("20 of 20"))
             }
             // Another tenant and another region have their own quota.
@@ -107,7 +107,7 @@ struct QuotaTests {
             for result in results {
                 switch result {
                 case .success: created += 1
-                case .failure(let error): failures[error.reason, default: 0] += 1
+                case .failure(let error): failures[error.reason.rawValue, default: 0] += 1
                 }
             }
             #expect(created == 20)
@@ -181,7 +181,7 @@ struct SetQuotaTests {
                             _ = try await registry.createEndpoint(tenantB, spec)
                             return nil
                         } catch {
-                            return error.reason
+                            return error.reason.rawValue
                         }
                     }
                 }

@@ -89,7 +89,7 @@ struct ReadCacheTests {
                 try await registry.createSubnet(tenantB, vpcID: "no-such-vpc", name: "s", cidr: "10.0.1.0/24")
             }
             await #expect(throws: RegistryError.self) {
-                try await store.transaction { _ in throw RegistryError(code: .notFound, reason: "X", message: "x") }
+                try await store.transaction { _ in throw RegistryError(code: .notFound, reason: .init(rawValue: "X"), message: "x") }
             }
             #expect(store.commitVersion == before)
         }

@@ -249,7 +249,7 @@ struct ServiceChangeTests {
                                 tenantA, id: id, EndpointServiceUpdate(description: "writer \(i)", expectedRevision: 1))
                             return "OK"
                         } catch {
-                            return error.reason
+                            return error.reason.rawValue
                         }
                     }
                 }

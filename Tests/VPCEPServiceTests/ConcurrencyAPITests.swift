@@ -65,7 +65,7 @@ struct ConcurrencyAPITests {
                                         : try await decider.rejectConnections(request)
                                     return nil
                                 } catch {
-                                    return accept ? error.reason : "reject failed: \(error)"
+                                    return accept ? error.reason.rawValue : "reject failed: \(error)"
                                 }
                             }
                         }

@@ -27,7 +27,7 @@ struct HealthAPITests {
             ]
             for error in errors {
                 let error = try #require(error)
-                #expect(error.code == .invalidArgument && error.reason == "REGION_NOT_SERVED")
+                #expect(error.code == .invalidArgument && error.reason.rawValue == "REGION_NOT_SERVED")
                 #expect(error.field == "region")
                 #expect(error.message.contains("eu-north-1, eu-west-1"))
             }

@@ -90,7 +90,7 @@ struct StoreCancellationTests {
                 Issue.record("a write cancelled while it queued was done")
             } catch let error as RegistryError {
                 #expect(error.code == .cancelled)
-                #expect(error.reason == "CANCELLED")
+                #expect(error.reason.rawValue == "CANCELLED")
             }
             #expect(try await registry.listVPCs(tenantA, page: PageRequest(limit: 10)).totalCount == 0)
             _ = try await registry.createVPC(tenantA, name: "next", cidr: "10.0.0.0/16")
@@ -121,7 +121,7 @@ struct StoreCancellationTests {
                 Issue.record("a write whose deadline had passed was made")
             } catch let error as RegistryError {
                 #expect(error.code == .deadlineExceeded)
-                #expect(error.reason == "DEADLINE_EXCEEDED")
+                #expect(error.reason.rawValue == "DEADLINE_EXCEEDED")
             }
             #expect(try await registry.listVPCs(tenantA, page: PageRequest(limit: 10)).totalCount == 0)
             // With a key too, and the key stays free for a retry that is in time.

@@ -239,7 +239,7 @@ struct StoreTests {
     }
 
     @Test func errorDescriptionsCarryNoMessage() async throws {
-        let error = RegistryError(code: .notFound, reason: "VPC_NOT_FOUND", message: "no VPC vpc-secret", field: "vpc_id")
+        let error = RegistryError(code: .notFound, reason: .init(rawValue: "VPC_NOT_FOUND"), message: "no VPC vpc-secret", field: "vpc_id")
         #expect(error.description == "NOT_FOUND VPC_NOT_FOUND (field vpc_id)")
         #expect(error.debugDescription.contains("vpc-secret"))
         #expect(RegistryError.Code.invalidArgument.name == "INVALID_ARGUMENT")

@@ -12,7 +12,7 @@ public func expectFailure<T>(
         Issue.record("expected \(code.name) \(reason), got success: \(value)", sourceLocation: sourceLocation)
     } catch {
         #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-        #expect(error.reason == reason, "\(error)", sourceLocation: sourceLocation)
+        #expect(error.reason.rawValue == reason, "\(error)", sourceLocation: sourceLocation)
         if let field {
             #expect(error.field == field, "\(error)", sourceLocation: sourceLocation)
         }

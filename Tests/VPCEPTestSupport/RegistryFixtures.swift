@@ -72,7 +72,7 @@ public func expectError<T>(
         Issue.record("expected \(code.name) \(reason), got \(value)", sourceLocation: sourceLocation)
     } catch let error as RegistryError {
         #expect(error.code == code, "\(error.debugDescription)", sourceLocation: sourceLocation)
-        #expect(error.reason == reason, "\(error.debugDescription)", sourceLocation: sourceLocation)
+        #expect(error.reason.rawValue == reason, "\(error.debugDescription)", sourceLocation: sourceLocation)
         #expect(error.field == field, "\(error.debugDescription)", sourceLocation: sourceLocation)
     } catch {
         Issue.record("expected a RegistryError, got \(error)", sourceLocation: sourceLocation)

@@ -74,11 +74,11 @@ struct EndpointCommand: AsyncParsableCommand {
                     if endpoint.status == target { return endpoint }
                     let shown = JSONValue.shortName(endpoint.status)
                     if finals.contains(endpoint.status) {
-                        throw VPCEPError(code: .failedPrecondition, reason: "STATUS_NOT_REACHED",
+                        throw VPCEPError(code: .failedPrecondition, reason: .statusNotReached,
                                          message: "endpoint \(id) is \(shown), which will not become \(JSONValue.shortName(target)) by itself")
                     }
                     guard ContinuousClock.now < deadline else {
-                        throw VPCEPError(code: .deadlineExceeded, reason: "WAIT_TIMED_OUT",
+                        throw VPCEPError(code: .deadlineExceeded, reason: .waitTimedOut,
                                          message: "endpoint \(id) is still \(shown) after \(waitTimeout) s")
                     }
                     let seconds = (ContinuousClock.now - started).components.seconds
