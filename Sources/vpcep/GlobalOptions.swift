@@ -35,6 +35,13 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: [.short, .long], help: "Print only the ids of what the command returns, one per line.")
     var quiet = false
 
+    @Flag(name: .long, help: "Tables show every column whole, however narrow the terminal.")
+    var wide = false
+
+    /// The width a table must fit: the terminal's, or none (everything whole) with --wide or when
+    /// stdout is not a terminal.
+    var tableWidth: Int? { wide ? nil : Terminal.width }
+
     /// Flags, environment and profile merged.
     func settings() throws(CLIError) -> CLISettings {
         try CLISettings(

@@ -13,7 +13,7 @@ struct QuotaCommand: AsyncParsableCommand {
         func run() async throws {
             try await global.call({ client throws(VPCEPError) in
                 try await client.listQuotas(ListQuotasRequest())
-            }, print: { Output.printList($0, layout: .quota, format: $1) })
+            }, print: { Output.printList($0, layout: .quota, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 
@@ -35,7 +35,8 @@ struct QuotaCommand: AsyncParsableCommand {
             }, print: { quota, format in
                 // A one-row table like `quota list`; JSON is the Quota object itself.
                 if format == .table {
-                    Output.printList(ListQuotasResponse(items: [quota]), layout: .quota, format: format)
+                    Output.printList(ListQuotasResponse(items: [quota]), layout: .quota, format: format,
+                                     terminalWidth: global.tableWidth)
                 } else {
                     Output.printResource(quota, format: format)
                 }

@@ -54,9 +54,10 @@ struct ConfigCommand: AsyncParsableCommand {
             case .table, .ids:
                 print("profile file: \(fileNote)")
                 print("profile:      \(settings.profile ?? "(none)")")
+                // Values are paths and addresses people copy: only the source note gives way.
                 Output.printTable(headers: ["SETTING", "VALUE", "SOURCE"], rows: CLISettings.keys.map { key in
                     [key, settings.values[key]?.value ?? "-", settings.values[key]?.source ?? "not set"]
-                })
+                }, narrowing: [.shorten("SOURCE")], terminalWidth: global.tableWidth)
             }
         }
     }

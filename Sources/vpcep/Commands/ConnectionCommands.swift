@@ -23,7 +23,7 @@ struct ConnectionCommand: AsyncParsableCommand {
             )
             try await global.call({ client throws(VPCEPError) in
                 try await client.listConnections(request)
-            }, print: { Output.printList($0, layout: .connection, format: $1) })
+            }, print: { Output.printList($0, layout: .connection, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 
@@ -40,7 +40,7 @@ struct ConnectionCommand: AsyncParsableCommand {
             let request = DecideConnectionsRequest(serviceId: service.id, serviceName: service.name, endpointIds: endpoints)
             try await global.call({ client throws(VPCEPError) in
                 try await client.acceptConnections(request)
-            }, print: { Output.printList($0, layout: .connection, format: $1) })
+            }, print: { Output.printList($0, layout: .connection, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 
@@ -57,7 +57,7 @@ struct ConnectionCommand: AsyncParsableCommand {
             let request = DecideConnectionsRequest(serviceId: service.id, serviceName: service.name, endpointIds: endpoints)
             try await global.call({ client throws(VPCEPError) in
                 try await client.rejectConnections(request)
-            }, print: { Output.printList($0, layout: .connection, format: $1) })
+            }, print: { Output.printList($0, layout: .connection, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 

@@ -110,7 +110,7 @@ struct EndpointCommand: AsyncParsableCommand {
             )
             try await global.call({ client throws(VPCEPError) in
                 try await client.listEndpoints(request)
-            }, print: { Output.printList($0, layout: .endpoint, format: $1) })
+            }, print: { Output.printList($0, layout: .endpoint, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 

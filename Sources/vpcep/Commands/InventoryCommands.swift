@@ -37,7 +37,7 @@ struct VPCCommand: AsyncParsableCommand {
         func run() async throws {
             try await global.call({ client throws(VPCEPError) in
                 try await client.listVpcs(ListVpcsRequest(page: paging.page))
-            }, print: { Output.printList($0, layout: .vpc, format: $1) })
+            }, print: { Output.printList($0, layout: .vpc, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 
@@ -85,7 +85,7 @@ struct SubnetCommand: AsyncParsableCommand {
         func run() async throws {
             try await global.call({ client throws(VPCEPError) in
                 try await client.listSubnets(ListSubnetsRequest(page: paging.page, vpcId: vpc))
-            }, print: { Output.printList($0, layout: .subnet, format: $1) })
+            }, print: { Output.printList($0, layout: .subnet, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 
@@ -144,7 +144,7 @@ struct LoadBalancerCommand: AsyncParsableCommand {
         func run() async throws {
             try await global.call({ client throws(VPCEPError) in
                 try await client.listLoadBalancers(ListLoadBalancersRequest(page: paging.page, vpcId: vpc))
-            }, print: { Output.printList($0, layout: .backend, format: $1) })
+            }, print: { Output.printList($0, layout: .backend, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 
@@ -193,7 +193,7 @@ struct VMCommand: AsyncParsableCommand {
         func run() async throws {
             try await global.call({ client throws(VPCEPError) in
                 try await client.listVms(ListVmsRequest(page: paging.page, vpcId: vpc))
-            }, print: { Output.printList($0, layout: .backend, format: $1) })
+            }, print: { Output.printList($0, layout: .backend, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 

@@ -25,7 +25,7 @@ struct PermissionCommand: AsyncParsableCommand {
             )
             try await global.call({ client throws(VPCEPError) in
                 try await client.addPermissions(request)
-            }, print: { Output.printList($0, layout: .permission, format: $1) })
+            }, print: { Output.printList($0, layout: .permission, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 
@@ -66,7 +66,7 @@ struct PermissionCommand: AsyncParsableCommand {
             )
             try await global.call({ client throws(VPCEPError) in
                 try await client.listPermissions(request)
-            }, print: { Output.printList($0, layout: .permission, format: $1) })
+            }, print: { Output.printList($0, layout: .permission, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 }

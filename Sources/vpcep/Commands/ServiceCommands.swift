@@ -70,7 +70,7 @@ struct ServiceCommand: AsyncParsableCommand {
             )
             try await global.call({ client throws(VPCEPError) in
                 try await client.listEndpointServices(request)
-            }, print: { Output.printList($0, layout: .service, format: $1) })
+            }, print: { Output.printList($0, layout: .service, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 
@@ -155,7 +155,7 @@ struct ServiceCommand: AsyncParsableCommand {
             let request = ListPublicEndpointServicesRequest(page: paging.page, name: name, id: id)
             try await global.call({ client throws(VPCEPError) in
                 try await client.listPublicEndpointServices(request)
-            }, print: { Output.printList($0, layout: .serviceSummary, format: $1) })
+            }, print: { Output.printList($0, layout: .serviceSummary, format: $1, terminalWidth: global.tableWidth) })
         }
     }
 }
