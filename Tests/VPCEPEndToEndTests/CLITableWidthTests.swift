@@ -108,4 +108,34 @@ struct CLITableWidthTests {
             #expect(servicePiped.stdout == serviceWide.stdout)
         }
     }
+
+    @Test("every other list table keeps its ids whole at 80 and 40 columns", arguments: [80, 40])
+    func otherTables(columns: Int) async throws {
+        try await withServer { server in
+            let alice = try await server.cliNetwork("alice")
+            let serviceID = try await server.cliID(
+                "alice", "service", "create", "--vpc", alice.vpc, "--backend-type", "lb", "--backend", alice.loadBalancer,
+                "--port", "80:8080", "--name", "shop"
+            )
+            _ = try await server.cliJSON("alice", "permission", "add", serviceID, "bob", "--description", "bob's storefront team")
+            let bob = try await server.cliNetwork("bob", cidr: "10.8.0.0/16", subnetCIDR: "10.8.1.0/24", loadBalancer: false)
+            _ = try await server.cliID(
+                "bob", "endpoint", "create", "--service", "eu-west-1.shop.\(serviceID)", "--vpc", bob.vpc, "--subnet", bob.subnet,
+                "--tag", "app=storefront", "--tag", "team=checkout"
+            )
+
+            let tables: [(identity: String, arguments: [String])] = [
+                ("alice", ["subnet", "list"]), ("alice", ["lb", "list"]), ("alice", ["permission", "list", serviceID]),
+                ("alice", ["connection", "list", serviceID]), ("bob", ["endpoint", "list"]),
+            ]
+            for (identity, arguments) in tables {
+                let items = try await server.cli(identity, arguments: arguments + ["--output", "json"]).json().items
+                try #require(!items.isEmpty, "vpcep \(arguments.joined(separator: " ")) listed nothing")
+                let table = try await runCommandAtTerminal(
+                    RepositoryPaths.executable("vpcep"), arguments, environment: server.cliEnvironment(identity), columns: columns
+                )
+                _ = expectWholeIDs(table, items, fitting: columns)
+            }
+        }
+    }
 }
