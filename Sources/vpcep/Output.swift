@@ -7,24 +7,26 @@ import VPCEPClient
 struct TableLayout {
     var columns: [(header: String, key: String)]
     /// Steps taken in order, each only while the table is still too wide. The first column (the
-    /// row's id) never appears here: it is the value people copy, so it is never cut or dropped,
-    /// and neither is any other id or service name (those are dropped whole, never cut).
+    /// row's id) never appears here: it is the value people copy, so it is never cut or dropped.
+    /// Other ids and service names are never cut either, only dropped whole; timestamps go first.
     var narrowing: [TableNarrowing] = []
 
     static let vpc = TableLayout(
         columns: [("ID", "id"), ("NAME", "name"), ("CIDR", "cidr"), ("CREATED", "created_at")],
-        narrowing: [.drop("CREATED"), .shorten("NAME"), .drop("CIDR"), .drop("NAME")]
+        narrowing: [.drop("created_at"), .shorten("name"), .drop("cidr"), .drop("name")]
     )
     static let subnet = TableLayout(
         columns: [("ID", "id"), ("VPC", "vpc_id"), ("NAME", "name"), ("CIDR", "cidr"), ("CREATED", "created_at")],
-        narrowing: [.drop("CREATED"), .shorten("NAME"), .drop("CIDR"), .drop("NAME"), .drop("VPC")]
+        narrowing: [.drop("created_at"), .shorten("name"), .drop("cidr"), .drop("name"), .drop("vpc_id")]
     )
     static let backend = TableLayout(
         columns: [
             ("ID", "id"), ("NAME", "name"), ("VPC", "vpc_id"), ("SUBNET", "subnet_id"), ("IP", "ip"),
             ("INGRESS", "ingress_cidrs"),
         ],
-        narrowing: [.drop("INGRESS"), .shorten("NAME"), .drop("SUBNET"), .drop("VPC"), .drop("NAME"), .drop("IP")]
+        narrowing: [
+            .drop("ingress_cidrs"), .shorten("name"), .drop("subnet_id"), .drop("vpc_id"), .drop("name"), .drop("ip"),
+        ]
     )
     static let service = TableLayout(
         columns: [
@@ -32,8 +34,8 @@ struct TableLayout {
             ("PORTS", "ports"), ("APPROVAL", "approval_enabled"), ("CONNECTIONS", "connection_count"),
         ],
         narrowing: [
-            .drop("SERVICE NAME"), .drop("PORTS"), .drop("BACKEND"), .drop("APPROVAL"), .drop("CONNECTIONS"),
-            .drop("STATUS"),
+            .drop("service_name"), .drop("ports"), .drop("backend_type"), .drop("approval_enabled"),
+            .drop("connection_count"), .drop("status"),
         ]
     )
     static let quota = TableLayout(columns: [("TYPE", "type"), ("USED", "used"), ("QUOTA", "quota")])
@@ -42,14 +44,19 @@ struct TableLayout {
             ("ID", "id"), ("SERVICE NAME", "service_name"), ("TYPE", "service_type"), ("OWNER", "owner"),
             ("APPROVAL", "approval_enabled"), ("CREATED", "created_at"),
         ],
-        narrowing: [.drop("CREATED"), .drop("SERVICE NAME"), .drop("APPROVAL"), .drop("TYPE"), .drop("OWNER")]
+        narrowing: [
+            .drop("created_at"), .drop("service_name"), .drop("approval_enabled"), .drop("service_type"), .drop("owner"),
+        ]
     )
     static let permission = TableLayout(
         columns: [
             ("ID", "id"), ("PERMISSION", "permission"), ("TYPE", "permission_type"), ("DESCRIPTION", "description"),
             ("CREATED", "created_at"),
         ],
-        narrowing: [.drop("CREATED"), .shorten("DESCRIPTION"), .drop("TYPE"), .drop("DESCRIPTION"), .drop("PERMISSION")]
+        narrowing: [
+            .drop("created_at"), .shorten("description"), .drop("permission_type"), .drop("description"),
+            .drop("permission"),
+        ]
     )
     static let endpoint = TableLayout(
         columns: [
@@ -57,8 +64,8 @@ struct TableLayout {
             ("MARKER", "marker_id"), ("TAGS", "tags"),
         ],
         narrowing: [
-            .drop("SERVICE NAME"), .shorten("TAGS"), .drop("MARKER"), .drop("VPC"), .drop("TAGS"), .drop("IP"),
-            .drop("STATUS"),
+            .drop("service_name"), .shorten("tags"), .drop("marker_id"), .drop("vpc_id"), .drop("tags"), .drop("ip"),
+            .drop("status"),
         ]
     )
     static let connection = TableLayout(
@@ -67,13 +74,13 @@ struct TableLayout {
             ("DECIDED BY", "decided_by"), ("DESCRIPTION", "description"), ("CREATED", "created_at"),
         ],
         narrowing: [
-            .drop("CREATED"), .shorten("DESCRIPTION"), .drop("DECIDED BY"), .drop("MARKER"), .drop("DESCRIPTION"),
-            .drop("TENANT"), .drop("STATUS"),
+            .drop("created_at"), .shorten("description"), .drop("decided_by"), .drop("marker_id"), .drop("description"),
+            .drop("tenant_id"), .drop("status"),
         ]
     )
 }
 
-/// One way a table gives way to a narrow terminal, naming a column by its header.
+/// One way a table gives way to a narrow terminal, naming a column by its key.
 enum TableNarrowing {
     /// Leave the column out.
     case drop(String)
@@ -120,7 +127,7 @@ enum Output {
         case .table:
             guard case .array(let items)? = json["items"] else { return }
             let rows = items.map { item in layout.columns.map { cellText(item[$0.key] ?? .null) } }
-            printTable(headers: layout.columns.map(\.header), rows: rows, narrowing: layout.narrowing,
+            printTable(columns: layout.columns, rows: rows, narrowing: layout.narrowing,
                        terminalWidth: terminalWidth)
             if case .number(let total)? = json["total_count"], let count = Int(total), count > items.count {
                 print("(\(items.count) of \(count) shown; use --limit and --offset for more)")
@@ -130,7 +137,10 @@ enum Output {
 
     /// Prints an aligned table. `terminalWidth` is nil off a terminal and with --wide: then every
     /// column shows whole, so scripts and people who asked see every value.
-    static func printTable(headers: [String], rows: [[String]], narrowing: [TableNarrowing] = [], terminalWidth: Int?) {
+    static func printTable(
+        columns: [(header: String, key: String)], rows: [[String]], narrowing: [TableNarrowing] = [], terminalWidth: Int?
+    ) {
+        let headers = columns.map(\.header), keys = columns.map(\.key)
         var widths = headers.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
@@ -141,15 +151,15 @@ enum Output {
                 let excess = shown.map { widths[$0] }.reduce(0, +) + 2 * (shown.count - 1) - terminalWidth
                 guard excess > 0 else { break }
                 switch step {
-                case .drop(let header):
-                    // A misspelt header or the id column is a bug in a layout, caught by the CLI tests.
-                    assert(headers.dropFirst().contains(header), "no column \(header) to narrow")
-                    guard let column = headers.firstIndex(of: header), column != 0 else { continue }
+                case .drop(let key):
+                    // A misspelt key or the id column is a bug in a layout, caught by the CLI tests.
+                    assert(keys.dropFirst().contains(key), "no column \(key) to narrow")
+                    guard let column = keys.firstIndex(of: key), column != 0 else { continue }
                     shown.removeAll { $0 == column }
-                case .shorten(let header, let minimum):
-                    // A misspelt header or the id column is a bug in a layout, caught by the CLI tests.
-                    assert(headers.dropFirst().contains(header), "no column \(header) to narrow")
-                    guard let column = headers.firstIndex(of: header), column != 0 else { continue }
+                case .shorten(let key, let minimum):
+                    // A misspelt key or the id column is a bug in a layout, caught by the CLI tests.
+                    assert(keys.dropFirst().contains(key), "no column \(key) to narrow")
+                    guard let column = keys.firstIndex(of: key), column != 0 else { continue }
                     widths[column] = min(widths[column], max(widths[column] - excess, minimum, headers[column].count))
                 }
             }

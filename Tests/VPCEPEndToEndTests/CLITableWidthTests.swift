@@ -138,4 +138,18 @@ struct CLITableWidthTests {
             }
         }
     }
+
+    @Test("config show at 40 columns keeps every value whole; only the source note is cut")
+    func configShow() async throws {
+        let ca = "/srv/vpcep/certificates/production/eu-west-1/ca-bundle.crt"
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VPCEP_") }
+        environment["HOME"] = FileManager.default.temporaryDirectory.appendingPathComponent("vpcep-home-\(UUID().uuidString)").path
+        environment.removeValue(forKey: "XDG_CONFIG_HOME")
+        environment["VPCEP_CA"] = ca
+        let result = try await runCommandAtTerminal(RepositoryPaths.executable("vpcep"), ["config", "show"],
+                                                    environment: environment, columns: 40)
+        #expect(result.status == 0, "\(result.stderr)")
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("ca ") }, "\(result.stdout)")
+        #expect(line.contains(ca), "\(result.stdout)")
+    }
 }

@@ -55,9 +55,13 @@ struct ConfigCommand: AsyncParsableCommand {
                 print("profile file: \(fileNote)")
                 print("profile:      \(settings.profile ?? "(none)")")
                 // Values are paths and addresses people copy: only the source note gives way.
-                Output.printTable(headers: ["SETTING", "VALUE", "SOURCE"], rows: CLISettings.keys.map { key in
-                    [key, settings.values[key]?.value ?? "-", settings.values[key]?.source ?? "not set"]
-                }, narrowing: [.shorten("SOURCE")], terminalWidth: global.tableWidth)
+                Output.printTable(
+                    columns: [("SETTING", "setting"), ("VALUE", "value"), ("SOURCE", "source")],
+                    rows: CLISettings.keys.map { key in
+                        [key, settings.values[key]?.value ?? "-", settings.values[key]?.source ?? "not set"]
+                    },
+                    narrowing: [.shorten("source")], terminalWidth: global.tableWidth
+                )
             }
         }
     }
