@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VPCEPTestSupport
 
 /// List tables at a real terminal (a pseudo-terminal of a chosen width): an id is never cut, the
 /// least useful columns give way first, `--wide` shows every column, and piped output stays whole.
