@@ -33,10 +33,5 @@ public struct StatusCode: RawRepresentable, Sendable, Hashable, CustomStringConv
         rawValue < Self.names.count ? Self.names[Int(rawValue)] : "CODE_\(rawValue)"
     }
 
-    public init?(name: String) {
-        guard let index = Self.names.firstIndex(of: name) else { return nil }
-        self.init(rawValue: UInt32(index))
-    }
-
     public var description: String { name }
 }

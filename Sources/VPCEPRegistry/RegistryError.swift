@@ -5,8 +5,8 @@
 /// caller and, for a bad request field, its path (snake_case as in the proto, e.g. `ports[2].terminal_port`).
 public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     /// gRPC's canonical codes that the registry produces. A struct, so codes can be added.
-    public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Wrapped: Int, Sendable, Hashable {
+    public struct Code: Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        private enum Wrapped: Int, Sendable, Hashable, CaseIterable {
             case cancelled = 1
             case invalidArgument = 3
             case deadlineExceeded = 4
@@ -34,6 +34,8 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
         public static let aborted = Code(.aborted)
         public static let unavailable = Code(.unavailable)
         public static let internalError = Code(.internalError)
+
+        public static var allCases: [Code] { Wrapped.allCases.map(Code.init) }
 
         /// The canonical gRPC name, e.g. `INVALID_ARGUMENT`.
         public var name: String {

@@ -4,8 +4,13 @@ import VPCEPRegistry
 /// The one place where domain errors become wire statuses.
 extension RegistryError: VPCEPErrorConvertible {
     public var vpcepError: VPCEPError {
-        VPCEPError(code: StatusCode(name: code.name) ?? .internalError, reason: reason, message: message, field: field)
+        VPCEPError(code: code.statusCode, reason: reason, message: message, field: field)
     }
+}
+
+extension RegistryError.Code {
+    /// The wire status code of the same canonical number; a name is for people, the number is the contract.
+    public var statusCode: StatusCode { StatusCode(rawValue: UInt32(canonicalValue)) }
 }
 
 extension ServerCallContext {
