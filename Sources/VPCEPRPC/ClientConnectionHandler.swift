@@ -300,16 +300,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
                 }
             } else {
                 pending[frame.callID] = nil
-                let status = Self.decodeStatus(frame.payload)
+                let failure = Self.decodeStatus(frame.payload)
                 switch call.sink {
                 case .unary(let promise):
-                    promise.fail(status.code == .ok
-                        ? VPCEPError(code: .internalError, reason: .missingResponse,
-                                     message: "the server ended a unary call with OK but no response")
-                        : status)
+                    promise.fail(failure ?? VPCEPError(code: .internalError, reason: .missingResponse,
+                                                       message: "the server ended a unary call with OK but no response"))
                 case .stream(let deliver, _):
                     streamEnded(frame.callID, context: context)
-                    deliver(.end(status.code == .ok ? nil : status))
+                    deliver(.end(failure))
                 }
             }
         case .ping:
@@ -331,7 +329,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private func goAway(_ payload: ByteBuffer, context: ChannelHandlerContext) {
         guard let goAway = try? GoAwayPayload(parsing: payload) else { return }
         var error = Self.decodeStatus(goAway.status)
-        if error.code == .ok || error.code == .unknown {
+            ?? VPCEPError(code: .unavailable, reason: .serverGoingAway, message: "the server is closing this connection")
+        if error.code == .unknown {
             error = VPCEPError(code: .unavailable, reason: .serverGoingAway, message: "the server is closing this connection")
         }
         unusable = error
@@ -344,7 +343,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         }
     }
 
-    private static func decodeStatus(_ payload: ByteBuffer) -> VPCEPError {
+    /// The failure a STATUS payload reports; nil for OK.
+    private static func decodeStatus(_ payload: ByteBuffer) -> VPCEPError? {
         do {
             let status = try payload.withUnsafeReadableBytes { bytes throws(ProtoDecodingError) in
                 try Status(serializedBytes: bytes)

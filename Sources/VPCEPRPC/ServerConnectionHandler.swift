@@ -547,8 +547,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             }
             log(call, status: .ok, reason: .ok)
         case .success(nil):
-            writeStatus(VPCEPError(code: .ok, reason: .ok, message: "", requestID: call.requestID), callID: callID,
-                        context: context)
+            writeStatus(Status(code: StatusCode.ok.rawValue, requestId: call.requestID), callID: callID, context: context)
             log(call, status: .ok, reason: .ok)
         case .failure(let error):
             writeStatus(error, callID: callID, context: context)
@@ -608,7 +607,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     private func writeStatus(_ error: VPCEPError, callID: UInt32, context: ChannelHandlerContext) {
-        let bytes = (try? error.status.serializedBytes()) ?? []
+        writeStatus(error.status, callID: callID, context: context)
+    }
+
+    private func writeStatus(_ status: Status, callID: UInt32, context: ChannelHandlerContext) {
+        let bytes = (try? status.serializedBytes()) ?? []
         enqueue(context: context) { buffer in
             buffer.writeFrame(type: .status, callID: callID) { $0.writeBytes(bytes) }
         }

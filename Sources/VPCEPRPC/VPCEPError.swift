@@ -4,6 +4,9 @@ import VPCEPProto
 
 /// The one error every call fails with: a canonical status code, a stable machine-readable
 /// reason, a message for people, and the request fields at fault.
+///
+/// Never OK: a call that succeeded has no error. The wire's status of a success is a `Status`
+/// (VPCEPProto), written and read as such; decoding one that is OK yields no `VPCEPError`.
 public struct VPCEPError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct FieldViolation: Sendable, Hashable {
         /// Path of the field in the request, e.g. "ports[2].terminal_port".
@@ -18,7 +21,8 @@ public struct VPCEPError: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var code: StatusCode
+    /// Never `.ok`; set only through the initializer, which enforces it.
+    public private(set) var code: StatusCode
     /// Stable, e.g. `QUOTA_EXCEEDED`; scripts match on this, not on the message.
     public var reason: Reason
     public var message: String
@@ -31,6 +35,7 @@ public struct VPCEPError: Error, Sendable, Hashable, CustomStringConvertible {
         code: StatusCode, reason: Reason, message: String, field: String? = nil,
         fieldViolations: [FieldViolation] = [], retryAfter: Duration? = nil, requestID: String = ""
     ) {
+        precondition(code != .ok, "a VPCEPError is never OK; write a success as a Status")
         self.code = code
         self.reason = reason
         self.message = message
@@ -59,7 +64,9 @@ public struct VPCEPError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension VPCEPError {
-    init(_ status: Status) {
+    /// The failure a status read off the wire reports, or nil when it reports success (OK).
+    init?(_ status: Status) {
+        guard status.code != StatusCode.ok.rawValue else { return nil }
         self.init(
             code: StatusCode(rawValue: status.code),
             reason: Reason(rawValue: status.reason),

@@ -355,6 +355,7 @@ struct ServerHandlerTests {
         }
         let (id, status) = try await harness.nextStatus()
         #expect(id == 1 && status.code == 0 && status.reason.isEmpty)
+        #expect(status.message.isEmpty && status.fieldViolations.isEmpty && status.retryAfterMs == 0)
     }
 
     @Test("§4.4 a failing stream ends with its error STATUS after the messages sent")
