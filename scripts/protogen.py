@@ -140,7 +140,8 @@ class F:
     VALUE_NAME, VALUE_NUMBER = 1, 2
     SERVICE_NAME, SERVICE_METHOD = 1, 2
     METHOD_NAME, METHOD_INPUT, METHOD_OUTPUT = 1, 2, 3
-    METHOD_CLIENT_STREAMING, METHOD_SERVER_STREAMING = 5, 6
+    METHOD_OPTIONS, METHOD_CLIENT_STREAMING, METHOD_SERVER_STREAMING = 4, 5, 6
+    METHODOPT_IDEMPOTENCY_LEVEL = 34
     INFO_LOCATION = 1
     LOC_PATH, LOC_LEADING, LOC_TRAILING = 1, 3, 4
 
@@ -207,7 +208,12 @@ class Method:
     input_type: str
     output_type: str
     server_streaming: bool
+    idempotency: str        # the MethodIdempotency constant, e.g. "noSideEffects"
     comment: str
+
+
+# google.protobuf.MethodOptions.IdempotencyLevel → the Swift MethodIdempotency constant.
+IDEMPOTENCY_LEVELS = {0: "unknown", 1: "noSideEffects", 2: "idempotent"}
 
 
 @dataclasses.dataclass
@@ -324,8 +330,13 @@ def load_file(raw: dict[int, list]) -> File:
             mname = _str(m, F.METHOD_NAME)
             if _bool(m, F.METHOD_CLIENT_STREAMING):
                 raise Unsupported(f"rpc {sfull}.{mname}: client streaming is not supported")
+            level = 0
+            for opts in _msgs(m, F.METHOD_OPTIONS):
+                level = _int(opts, F.METHODOPT_IDEMPOTENCY_LEVEL, level)
+            if level not in IDEMPOTENCY_LEVELS:
+                raise Unsupported(f"rpc {sfull}.{mname}: idempotency_level {level} is not known")
             methods.append(Method(mname, _str(m, F.METHOD_INPUT), _str(m, F.METHOD_OUTPUT),
-                                  _bool(m, F.METHOD_SERVER_STREAMING),
+                                  _bool(m, F.METHOD_SERVER_STREAMING), IDEMPOTENCY_LEVELS[level],
                                   comments.get((F.FILE_SERVICE, i, F.SERVICE_METHOD, j))))
         services.append(Service(sfull, sname, methods, comments.get((F.FILE_SERVICE, i))))
     return File(name, package, messages, enums, services, comments.get((2,)))
@@ -354,6 +365,7 @@ RESERVED_TYPES = {
     "Optional", "Self", "String", "Type", "Protocol", "UInt32", "UInt64", "UInt8",
     "ProtoMessage", "ProtoEnum", "ProtoDecodingError", "ProtoEncodingError", "ProtoC",
     "ProtoArena", "CMessageConvertible", "MethodDescriptor", "MethodDescribing", "MethodKind",
+    "MethodIdempotency",
     "VPCEPClient", "VPCEPError", "CallOptions", "ResponseStream",
 }
 # From protoc-c's c_helpers.cc: field names it suffixes with "_".
@@ -1004,7 +1016,8 @@ class SwiftFileGen:
             o(f"public static let {escape(prop)} = MethodDescriptor<{req}, {resp}>(")
             o(f"    service: {swift_string(s.full_name)},")
             o(f"    method: {swift_string(meth.name)},")
-            o(f"    kind: {kind}")
+            o(f"    kind: {kind},")
+            o(f"    idempotency: .{meth.idempotency}")
             o(")")
             o()
         o(f"public static let allMethods: [any MethodDescribing] = [{', '.join(names)}]")

@@ -1,10 +1,12 @@
 /// When and how often the client repeats a failed call by itself.
 ///
-/// Only calls that are safe to repeat are retried: reads (Get…, List…, Describe…, Check, WhoAmI),
-/// writes that carry an idempotency key, and any call the server provably never processed (the
-/// connection could not be made, the server's GOAWAY said the call was not accepted, or the server
-/// refused it as overloaded: `VPCEPError.wasNeverProcessed`). Only
-/// transient failures are retried: `UNAVAILABLE`, and statuses that carry a retry-after hint.
+/// Only calls that are safe to repeat are retried: those proto/ marks with the standard option
+/// `idempotency_level = NO_SIDE_EFFECTS` (or `IDEMPOTENT`), which the generator puts into each
+/// `MethodDescriptor` (`MethodIdempotency`); writes that carry an idempotency key; and any call
+/// the server provably never processed (the connection could not be made, the server's GOAWAY
+/// said the call was not accepted, or the server refused it as overloaded:
+/// `VPCEPError.wasNeverProcessed`). Only transient failures are retried: `UNAVAILABLE`, and
+/// statuses that carry a retry-after hint.
 public struct RetryPolicy: Sendable {
     /// Attempts in all, the first included; 1 disables retries.
     public var maxAttempts: Int = 4
@@ -20,15 +22,12 @@ public struct RetryPolicy: Sendable {
         return policy
     }()
 
-    static let readPrefixes = ["Get", "List", "Describe"]
-    static let readMethods: Set<String> = ["Check", "WhoAmI"]
-
-    /// Whether the call named `method` may be sent again after `error`.
-    func shouldRetry(method: String, hasIdempotencyKey: Bool, error: VPCEPError) -> Bool {
+    /// Whether a call of `method` may be sent again after `error`.
+    func shouldRetry(method: some MethodDescribing, hasIdempotencyKey: Bool, error: VPCEPError) -> Bool {
         let transient = error.code == .unavailable || error.retryAfter != nil
         guard transient else { return false }
         if error.wasNeverProcessed { return true }
-        return hasIdempotencyKey || Self.readMethods.contains(method) || Self.readPrefixes.contains { method.hasPrefix($0) }
+        return hasIdempotencyKey || method.idempotency.isSafeToRetry
     }
 
     /// The pause before attempt `attempt` (1 = the first retry), with full jitter, never shorter

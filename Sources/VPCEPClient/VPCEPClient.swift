@@ -100,7 +100,7 @@ public final class VPCEPClient: Sendable {
                 return try await connection.unary(method, request, metadata: metadata)
             } catch {
                 guard attempt < policy.maxAttempts,
-                      policy.shouldRetry(method: method.method, hasIdempotencyKey: !metadata.idempotencyKey.isEmpty, error: error)
+                      policy.shouldRetry(method: method, hasIdempotencyKey: !metadata.idempotencyKey.isEmpty, error: error)
                 else { throw error }
                 let pause = policy.backoff(attempt: attempt, hint: error.retryAfter)
                 if let deadline {

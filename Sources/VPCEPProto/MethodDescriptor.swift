@@ -3,6 +3,8 @@ public protocol MethodDescribing: Sendable {
     /// `"/vpcep.v1.Inventory/CreateVpc"`: `/` package `.` service `/` method.
     var path: String { get }
     var kind: MethodKind { get }
+    /// The schema's `idempotency_level` for the method.
+    var idempotency: MethodIdempotency { get }
 }
 
 /// One RPC method of the vpcep API with its request and response types.
@@ -17,13 +19,17 @@ public struct MethodDescriptor<Request: ProtoMessage, Response: ProtoMessage>: S
 
     public let kind: MethodKind
 
+    /// From the rpc's `option idempotency_level` in proto/.
+    public let idempotency: MethodIdempotency
+
     /// `"/vpcep.v1.Inventory/CreateVpc"`.
     public let path: String
 
-    public init(service: String, method: String, kind: MethodKind) {
+    public init(service: String, method: String, kind: MethodKind, idempotency: MethodIdempotency = .unknown) {
         self.service = service
         self.method = method
         self.kind = kind
+        self.idempotency = idempotency
         self.path = "/\(service)/\(method)"
     }
 }

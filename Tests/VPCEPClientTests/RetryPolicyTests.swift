@@ -1,4 +1,5 @@
 import Testing
+import VPCEPProto
 @testable import VPCEPClient
 
 @Suite("Client retry policy")
@@ -7,24 +8,37 @@ struct RetryPolicyTests {
     private let unavailable = VPCEPError(code: .unavailable, reason: .init(rawValue: "CONNECTION_CLOSED"), message: "closed")
 
     @Test("reads are retried on transient failures; writes only with an idempotency key", arguments: [
-        ("GetEndpointService", false, true),
-        ("ListVpcs", false, true),
-        ("DescribeEndpointService", false, true),
-        ("WhoAmI", false, true),
-        ("CreateEndpointService", false, false),
-        ("CreateEndpointService", true, true),
-        ("DeleteEndpoint", false, false),
-        ("AcceptConnections", true, true),
+        (EndpointServicesAPI.getEndpointService as any MethodDescribing, false, true),
+        (InventoryAPI.listVpcs, false, true),
+        (EndpointServicesAPI.describeEndpointService, false, true),
+        (HealthAPI.whoAmI, false, true),
+        (EndpointServicesAPI.createEndpointService, false, false),
+        (EndpointServicesAPI.createEndpointService, true, true),
+        (EndpointsAPI.deleteEndpoint, false, false),
+        (EndpointServicesAPI.acceptConnections, true, true),
     ])
-    func safety(method: String, keyed: Bool, retried: Bool) {
+    func safety(method: any MethodDescribing, keyed: Bool, retried: Bool) {
         #expect(policy.shouldRetry(method: method, hasIdempotencyKey: keyed, error: unavailable) == retried)
+    }
+
+    @Test("the schema's idempotency decides, not the method's name")
+    func schemaNotName() {
+        let oddRead = MethodDescriptor<WhoAmIRequest, WhoAmIResponse>(
+            service: "test.Odd", method: "Frobnicate", kind: .unary, idempotency: .noSideEffects)
+        let idempotentWrite = MethodDescriptor<WhoAmIRequest, WhoAmIResponse>(
+            service: "test.Odd", method: "PutThing", kind: .unary, idempotency: .idempotent)
+        let readLookingWrite = MethodDescriptor<WhoAmIRequest, WhoAmIResponse>(
+            service: "test.Odd", method: "GetOrCreateThing", kind: .unary)
+        #expect(policy.shouldRetry(method: oddRead, hasIdempotencyKey: false, error: unavailable))
+        #expect(policy.shouldRetry(method: idempotentWrite, hasIdempotencyKey: false, error: unavailable))
+        #expect(!policy.shouldRetry(method: readLookingWrite, hasIdempotencyKey: false, error: unavailable))
     }
 
     @Test("a call the server never processed is retried whatever it was")
     func notProcessed() {
         for reason in ["CONNECTION_FAILED", "SERVER_GOING_AWAY", "SERVER_OVERLOADED"] {
             let error = VPCEPError(code: .unavailable, reason: .init(rawValue: reason), message: "")
-            #expect(policy.shouldRetry(method: "CreateVpc", hasIdempotencyKey: false, error: error))
+            #expect(policy.shouldRetry(method: InventoryAPI.createVpc, hasIdempotencyKey: false, error: error))
         }
     }
 
@@ -33,13 +47,13 @@ struct RetryPolicyTests {
         for code in [StatusCode.invalidArgument, .notFound, .permissionDenied, .failedPrecondition, .deadlineExceeded,
                      .unauthenticated, .internalError] {
             let error = VPCEPError(code: code, reason: .init(rawValue: "X"), message: "")
-            #expect(!policy.shouldRetry(method: "GetVpc", hasIdempotencyKey: true, error: error))
+            #expect(!policy.shouldRetry(method: InventoryAPI.listVpcs, hasIdempotencyKey: true, error: error))
         }
         let hinted = VPCEPError(code: .resourceExhausted, reason: .init(rawValue: "TOO_MANY_CONCURRENT_CALLS"), message: "",
                                 retryAfter: .milliseconds(100))
-        #expect(policy.shouldRetry(method: "ListVpcs", hasIdempotencyKey: false, error: hinted))
+        #expect(policy.shouldRetry(method: InventoryAPI.listVpcs, hasIdempotencyKey: false, error: hinted))
         let quota = VPCEPError(code: .resourceExhausted, reason: .init(rawValue: "QUOTA_EXCEEDED"), message: "")
-        #expect(!policy.shouldRetry(method: "ListVpcs", hasIdempotencyKey: false, error: quota))
+        #expect(!policy.shouldRetry(method: InventoryAPI.listVpcs, hasIdempotencyKey: false, error: quota))
     }
 
     @Test("backoff grows, stays under the cap, and honours the server's hint")

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import VPCEPProto
 
@@ -37,5 +38,41 @@ struct MethodDescriptorTests {
         #expect(HealthAPI.allMethods.map(\.path) == ["/vpcep.v1.Health/Check", "/vpcep.v1.Health/WhoAmI"])
         #expect(Set(all.map(\.path)).count == all.count)
         #expect(all.allSatisfy { $0.kind == .unary })
+    }
+
+    private static let all: [any MethodDescribing] = InventoryAPI.allMethods + EndpointServicesAPI.allMethods
+        + EndpointsAPI.allMethods + HealthAPI.allMethods + QuotasAPI.allMethods
+
+    /// Each rpc of proto/ as "/package.Service/Method" → its `idempotency_level`, read from the
+    /// .proto text itself rather than through the generator, so the two are checked against each other.
+    private static func schemaIdempotency() throws -> [String: String] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("proto/vpcep/v1")
+        var levels: [String: String] = [:]
+        for file in try FileManager.default.contentsOfDirectory(atPath: root.path) where file.hasSuffix(".proto") {
+            let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
+            let package = try #require(text.firstMatch(of: /\npackage ([\w.]+);/)).1
+            for service in text.matches(of: /\nservice (\w+) \{([\s\S]*?)\n\}/) {
+                for rpc in service.2.matches(of: /rpc (\w+)\([^)]*\) returns \([^)]*\)\s*(;|\{[^}]*\})/) {
+                    let level = rpc.2.firstMatch(of: /option idempotency_level = (\w+);/).map { String($0.1) }
+                    levels["/\(package).\(service.1)/\(rpc.1)"] = level ?? "IDEMPOTENCY_UNKNOWN"
+                }
+            }
+        }
+        return levels
+    }
+
+    @Test("every method's idempotency is the schema's idempotency_level")
+    func idempotencyFromTheSchema() throws {
+        let schema = try Self.schemaIdempotency()
+        #expect(schema.count == Self.all.count)
+        for method in Self.all {
+            #expect(method.idempotency.description == schema[method.path], "\(method.path)")
+        }
+        // The reads of docs/PROTOCOL.md §9 are all marked, and nothing else is.
+        let safe = Set(Self.all.filter(\.idempotency.isSafeToRetry).map(\.path))
+        #expect(safe == Set(schema.filter { $0.value == "NO_SIDE_EFFECTS" }.keys))
+        #expect(safe.count == 15)
+        #expect(!InventoryAPI.createVpc.idempotency.isSafeToRetry && HealthAPI.whoAmI.idempotency == .noSideEffects)
     }
 }

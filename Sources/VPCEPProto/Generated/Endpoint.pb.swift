@@ -545,31 +545,36 @@ public enum EndpointsAPI {
     public static let createEndpoint = MethodDescriptor<CreateEndpointRequest, Endpoint>(
         service: "vpcep.v1.Endpoints",
         method: "CreateEndpoint",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let getEndpoint = MethodDescriptor<GetEndpointRequest, Endpoint>(
         service: "vpcep.v1.Endpoints",
         method: "GetEndpoint",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let listEndpoints = MethodDescriptor<ListEndpointsRequest, ListEndpointsResponse>(
         service: "vpcep.v1.Endpoints",
         method: "ListEndpoints",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let updateEndpoint = MethodDescriptor<UpdateEndpointRequest, Endpoint>(
         service: "vpcep.v1.Endpoints",
         method: "UpdateEndpoint",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let deleteEndpoint = MethodDescriptor<DeleteEndpointRequest, DeleteEndpointResponse>(
         service: "vpcep.v1.Endpoints",
         method: "DeleteEndpoint",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let allMethods: [any MethodDescribing] = [createEndpoint, getEndpoint, listEndpoints, updateEndpoint, deleteEndpoint]

@@ -1892,86 +1892,100 @@ public enum EndpointServicesAPI {
     public static let createEndpointService = MethodDescriptor<CreateEndpointServiceRequest, EndpointService>(
         service: "vpcep.v1.EndpointServices",
         method: "CreateEndpointService",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let getEndpointService = MethodDescriptor<GetEndpointServiceRequest, EndpointService>(
         service: "vpcep.v1.EndpointServices",
         method: "GetEndpointService",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let listEndpointServices = MethodDescriptor<ListEndpointServicesRequest, ListEndpointServicesResponse>(
         service: "vpcep.v1.EndpointServices",
         method: "ListEndpointServices",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let updateEndpointService = MethodDescriptor<UpdateEndpointServiceRequest, EndpointService>(
         service: "vpcep.v1.EndpointServices",
         method: "UpdateEndpointService",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     /// Refused while an endpoint of the service is accepted or creating.
     public static let deleteEndpointService = MethodDescriptor<DeleteEndpointServiceRequest, DeleteEndpointServiceResponse>(
         service: "vpcep.v1.EndpointServices",
         method: "DeleteEndpointService",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let describeEndpointService = MethodDescriptor<DescribeEndpointServiceRequest, EndpointServiceSummary>(
         service: "vpcep.v1.EndpointServices",
         method: "DescribeEndpointService",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let listPublicEndpointServices = MethodDescriptor<ListPublicEndpointServicesRequest, ListPublicEndpointServicesResponse>(
         service: "vpcep.v1.EndpointServices",
         method: "ListPublicEndpointServices",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let addPermissions = MethodDescriptor<AddPermissionsRequest, AddPermissionsResponse>(
         service: "vpcep.v1.EndpointServices",
         method: "AddPermissions",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let removePermissions = MethodDescriptor<RemovePermissionsRequest, RemovePermissionsResponse>(
         service: "vpcep.v1.EndpointServices",
         method: "RemovePermissions",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let listPermissions = MethodDescriptor<ListPermissionsRequest, ListPermissionsResponse>(
         service: "vpcep.v1.EndpointServices",
         method: "ListPermissions",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let listConnections = MethodDescriptor<ListConnectionsRequest, ListConnectionsResponse>(
         service: "vpcep.v1.EndpointServices",
         method: "ListConnections",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let acceptConnections = MethodDescriptor<DecideConnectionsRequest, DecideConnectionsResponse>(
         service: "vpcep.v1.EndpointServices",
         method: "AcceptConnections",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let rejectConnections = MethodDescriptor<DecideConnectionsRequest, DecideConnectionsResponse>(
         service: "vpcep.v1.EndpointServices",
         method: "RejectConnections",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let updateConnectionDescription = MethodDescriptor<UpdateConnectionDescriptionRequest, Connection>(
         service: "vpcep.v1.EndpointServices",
         method: "UpdateConnectionDescription",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let allMethods: [any MethodDescribing] = [createEndpointService, getEndpointService, listEndpointServices, updateEndpointService, deleteEndpointService, describeEndpointService, listPublicEndpointServices, addPermissions, removePermissions, listPermissions, listConnections, acceptConnections, rejectConnections, updateConnectionDescription]

@@ -1055,73 +1055,85 @@ public enum InventoryAPI {
     public static let createVpc = MethodDescriptor<CreateVpcRequest, Vpc>(
         service: "vpcep.v1.Inventory",
         method: "CreateVpc",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let listVpcs = MethodDescriptor<ListVpcsRequest, ListVpcsResponse>(
         service: "vpcep.v1.Inventory",
         method: "ListVpcs",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let createSubnet = MethodDescriptor<CreateSubnetRequest, Subnet>(
         service: "vpcep.v1.Inventory",
         method: "CreateSubnet",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let listSubnets = MethodDescriptor<ListSubnetsRequest, ListSubnetsResponse>(
         service: "vpcep.v1.Inventory",
         method: "ListSubnets",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let createLoadBalancer = MethodDescriptor<CreateLoadBalancerRequest, LoadBalancer>(
         service: "vpcep.v1.Inventory",
         method: "CreateLoadBalancer",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let listLoadBalancers = MethodDescriptor<ListLoadBalancersRequest, ListLoadBalancersResponse>(
         service: "vpcep.v1.Inventory",
         method: "ListLoadBalancers",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let createVm = MethodDescriptor<CreateVmRequest, Vm>(
         service: "vpcep.v1.Inventory",
         method: "CreateVm",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let listVms = MethodDescriptor<ListVmsRequest, ListVmsResponse>(
         service: "vpcep.v1.Inventory",
         method: "ListVms",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let deleteVpc = MethodDescriptor<DeleteResourceRequest, DeleteResourceResponse>(
         service: "vpcep.v1.Inventory",
         method: "DeleteVpc",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let deleteSubnet = MethodDescriptor<DeleteResourceRequest, DeleteResourceResponse>(
         service: "vpcep.v1.Inventory",
         method: "DeleteSubnet",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let deleteLoadBalancer = MethodDescriptor<DeleteResourceRequest, DeleteResourceResponse>(
         service: "vpcep.v1.Inventory",
         method: "DeleteLoadBalancer",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let deleteVm = MethodDescriptor<DeleteResourceRequest, DeleteResourceResponse>(
         service: "vpcep.v1.Inventory",
         method: "DeleteVm",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let allMethods: [any MethodDescribing] = [createVpc, listVpcs, createSubnet, listSubnets, createLoadBalancer, listLoadBalancers, createVm, listVms, deleteVpc, deleteSubnet, deleteLoadBalancer, deleteVm]

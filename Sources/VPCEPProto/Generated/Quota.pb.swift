@@ -233,13 +233,15 @@ public enum QuotasAPI {
     public static let listQuotas = MethodDescriptor<ListQuotasRequest, ListQuotasResponse>(
         service: "vpcep.v1.Quotas",
         method: "ListQuotas",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let setQuota = MethodDescriptor<SetQuotaRequest, Quota>(
         service: "vpcep.v1.Quotas",
         method: "SetQuota",
-        kind: .unary
+        kind: .unary,
+        idempotency: .unknown
     )
 
     public static let allMethods: [any MethodDescribing] = [listQuotas, setQuota]

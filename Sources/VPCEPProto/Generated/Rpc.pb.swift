@@ -433,13 +433,15 @@ public enum HealthAPI {
     public static let check = MethodDescriptor<HealthCheckRequest, HealthCheckResponse>(
         service: "vpcep.v1.Health",
         method: "Check",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let whoAmI = MethodDescriptor<WhoAmIRequest, WhoAmIResponse>(
         service: "vpcep.v1.Health",
         method: "WhoAmI",
-        kind: .unary
+        kind: .unary,
+        idempotency: .noSideEffects
     )
 
     public static let allMethods: [any MethodDescribing] = [check, whoAmI]
