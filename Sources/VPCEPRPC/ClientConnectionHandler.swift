@@ -328,11 +328,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     private func goAway(_ payload: ByteBuffer, context: ChannelHandlerContext) {
         guard let goAway = try? GoAwayPayload(parsing: payload) else { return }
-        var error = Self.decodeStatus(goAway.status)
+        // An OK or UNKNOWN status says nothing more than that the server is going away.
+        let error = Self.decodeStatus(goAway.status).flatMap { $0.code == .unknown ? nil : $0 }
             ?? VPCEPError(code: .unavailable, reason: .serverGoingAway, message: "the server is closing this connection")
-        if error.code == .unknown {
-            error = VPCEPError(code: .unavailable, reason: .serverGoingAway, message: "the server is closing this connection")
-        }
         unusable = error
         // Calls the server never accepted can safely go elsewhere: make them retryable.
         for (callID, call) in pending where callID > goAway.lastCallID {
