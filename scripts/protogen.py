@@ -356,14 +356,14 @@ SWIFT_KEYWORDS = {
 }
 # Member names the generated types use themselves.
 RESERVED_PROPERTIES = {"init", "self", "Type", "Protocol", "hashValue", "serializedBytes",
-                       "withSerializedBytes", "protoMessageName"}
+                       "withSerializedBytes", "protoMessageName", "encode"}
 RESERVED_ENUM_CASES = {"init", "self", "Type", "Protocol", "rawValue", "allKnown", "protoName",
-                       "description", "hashValue"}
+                       "shortName", "jsonName", "description", "hashValue", "encode"}
 # Type names the generated code refers to unqualified; a proto type may not shadow them.
 RESERVED_TYPES = {
     "Any", "Array", "Bool", "Double", "Error", "Float", "Int", "Int32", "Int64", "Never",
     "Optional", "Self", "String", "Type", "Protocol", "UInt32", "UInt64", "UInt8",
-    "ProtoMessage", "ProtoEnum", "ProtoDecodingError", "ProtoEncodingError", "ProtoC",
+    "ProtoMessage", "ProtoEnum", "ProtoFieldKey", "ProtoDecodingError", "ProtoEncodingError", "ProtoC",
     "ProtoArena", "CMessageConvertible", "MethodDescriptor", "MethodDescribing", "MethodKind",
     "MethodIdempotency",
     "VPCEPClient", "VPCEPError", "CallOptions", "ResponseStream",
@@ -437,6 +437,28 @@ def enum_case_name(enum: Enum, value: EnumValue) -> str:
     if letters == [] and i < len(vn) and vn[i] == "_" and i + 1 < len(vn) and not vn[i + 1].isdigit():
         rest = vn[i + 1:]
     return snake_to_lower_camel(rest)
+
+
+def upper_camel_to_snake(name: str) -> str:
+    """`ClientIpMode` -> `client_ip_mode`."""
+    out = ""
+    for ch in name:
+        if ch.isupper():
+            if out:
+                out += "_"
+            out += ch.lower()
+        else:
+            out += ch
+    return out
+
+
+def json_enum_name(enum: Enum, value: EnumValue) -> str:
+    """SERVICE_STATUS_PENDING_ACCEPTANCE of ServiceStatus -> pending_acceptance; the whole name,
+    lowercased, when it lacks the type's prefix."""
+    prefix = upper_camel_to_snake(enum.swift_path[-1]).upper() + "_"
+    name = value.name
+    rest = name[len(prefix):] if name.startswith(prefix) else name
+    return rest.lower()
 
 
 def identifier_ok(name: str) -> bool:
@@ -799,6 +821,8 @@ class SwiftFileGen:
             o()
         for m in self.file.messages:
             self.emit_conversion(o, m)
+        for m in self.file.messages:
+            self.emit_json_encoding(o, m)
         for s in self.file.services:
             self.emit_service(o, s)
             o()
@@ -831,6 +855,7 @@ class SwiftFileGen:
         o("    default: nil")
         o("    }")
         o("}")
+        self.emit_enum_short_name(o, e)
         o.dedent()
         o("}")
 
@@ -996,6 +1021,72 @@ class SwiftFileGen:
         o("case nil:")
         o("    break")
         o("}")
+
+    # JSON (Encodable) ----------------------------------------------------------------------
+    # Kept apart from the protobuf-c conversion: the CLI's `--output json` reads these, and its
+    # keys and enum spellings are a contract with scripts (README "Output").
+
+    def emit_enum_short_name(self, o: Out, e: Enum) -> None:
+        o()
+        o("public var shortName: String? {")
+        o("    switch rawValue {")
+        for v in e.values:
+            o(f"    case {v.number}: {swift_string(json_enum_name(e, v))}")
+        o("    default: nil")
+        o("    }")
+        o("}")
+
+    def emit_json_encoding(self, o: Out, m: Message) -> None:
+        swift = ".".join(m.swift_path)
+        o(f"extension {swift} {{")
+        o.indent()
+        members = self.members(m)
+        o("public func encode(to encoder: any Encoder) throws {")
+        o.indent()
+        if members:
+            o("var container = encoder.container(keyedBy: ProtoFieldKey.self)")
+        else:
+            # An empty message is still an object, `{}`.
+            o("_ = encoder.container(keyedBy: ProtoFieldKey.self)")
+        for kind, item in members:
+            if kind == "field":
+                fg: FieldGen = item  # type: ignore[assignment]
+                if fg.f.type == T_BYTES:
+                    raise Unsupported(f"{m.full_name}.{fg.f.name}: bytes fields have no JSON form yet")
+                # Optionals (submessages, wrappers) are left out when absent, as before.
+                method = "encodeIfPresent" if fg.type.endswith("?") else "encode"
+                o(f"try container.{method}(self.{fg.swift_name}, forKey: {swift_string(fg.f.name)})")
+            else:
+                index: int = item  # type: ignore[assignment]
+                oname = m.oneofs[index]
+                prop = escape(snake_to_lower_camel(oname))
+                o(f"try container.encodeIfPresent(self.{prop}, forKey: {swift_string(oname)})")
+        o.dedent()
+        o("}")
+        o.dedent()
+        o("}")
+        o()
+        for index, oname in enumerate(m.oneofs):
+            # A set oneof is an object of one key, the case's field name.
+            o(f"extension {swift}.{snake_to_upper_camel(oname)}: Encodable {{")
+            o.indent()
+            o("public func encode(to encoder: any Encoder) throws {")
+            o.indent()
+            o("var container = encoder.container(keyedBy: ProtoFieldKey.self)")
+            o("switch self {")
+            for fg in self.oneof_members(m, index):
+                if fg.f.type == T_BYTES:
+                    raise Unsupported(f"{m.full_name}.{fg.f.name}: bytes fields have no JSON form yet")
+                o(f"case .{fg.swift_name}(let value):")
+                o(f"    try container.encode(value, forKey: {swift_string(fg.f.name)})")
+            o("}")
+            o.dedent()
+            o("}")
+            o.dedent()
+            o("}")
+            o()
+        for n in m.messages:
+            self.emit_json_encoding(o, n)
 
     # Services -----------------------------------------------------------------------------
 

@@ -1,7 +1,10 @@
 /// A message of the vpcep API: a Swift value type generated from `proto/`.
 ///
 /// Encoding and decoding go through protobuf-c; the C structs never leave this module.
-public protocol ProtoMessage: Sendable, Hashable {
+///
+/// `Encodable` gives the JSON form the CLI prints: keys are the proto field names (snake_case),
+/// absent submessages and wrappers are left out, enums are their ``ProtoEnum/jsonName``.
+public protocol ProtoMessage: Sendable, Hashable, Encodable {
     /// The full protobuf name, e.g. `"vpcep.v1.EndpointService"`.
     static var protoMessageName: String { get }
 
@@ -39,5 +42,23 @@ extension ProtoMessage {
             }
         }
         self = try result.get()
+    }
+}
+
+/// A JSON key of a generated message: the proto field name.
+public struct ProtoFieldKey: CodingKey, ExpressibleByStringLiteral, Sendable {
+    public var stringValue: String
+    public var intValue: Int? { nil }
+
+    public init(stringValue: String) {
+        self.stringValue = stringValue
+    }
+
+    public init?(intValue: Int) {
+        return nil
+    }
+
+    public init(stringLiteral value: String) {
+        self.stringValue = value
     }
 }

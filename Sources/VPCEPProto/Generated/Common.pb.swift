@@ -296,3 +296,49 @@ extension PageRequest: CMessageConvertible {
         c.pointee.sort_dir = try arena.string(self.sortDir, field: "sort_dir")
     }
 }
+
+extension Tag {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.key, forKey: "key")
+        try container.encode(self.value, forKey: "value")
+    }
+}
+
+extension BoolValue {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.value, forKey: "value")
+    }
+}
+
+extension StringValue {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.value, forKey: "value")
+    }
+}
+
+extension UInt32Value {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.value, forKey: "value")
+    }
+}
+
+extension StringList {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.values, forKey: "values")
+    }
+}
+
+extension PageRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.limit, forKey: "limit")
+        try container.encode(self.offset, forKey: "offset")
+        try container.encode(self.sortKey, forKey: "sort_key")
+        try container.encode(self.sortDir, forKey: "sort_dir")
+    }
+}

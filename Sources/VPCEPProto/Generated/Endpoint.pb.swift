@@ -540,6 +540,96 @@ extension DeleteEndpointResponse: CMessageConvertible {
     }
 }
 
+extension Endpoint {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.tenantId, forKey: "tenant_id")
+        try container.encode(self.region, forKey: "region")
+        try container.encode(self.vpcId, forKey: "vpc_id")
+        try container.encode(self.subnetId, forKey: "subnet_id")
+        try container.encode(self.serviceId, forKey: "service_id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encode(self.serviceType, forKey: "service_type")
+        try container.encode(self.ip, forKey: "ip")
+        try container.encode(self.status, forKey: "status")
+        try container.encode(self.markerId, forKey: "marker_id")
+        try container.encode(self.dnsName, forKey: "dns_name")
+        try container.encode(self.whitelist, forKey: "whitelist")
+        try container.encode(self.enableWhitelist, forKey: "enable_whitelist")
+        try container.encode(self.description, forKey: "description")
+        try container.encode(self.tags, forKey: "tags")
+        try container.encode(self.createdAt, forKey: "created_at")
+        try container.encode(self.updatedAt, forKey: "updated_at")
+    }
+}
+
+extension CreateEndpointRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.serviceId, forKey: "service_id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encode(self.vpcId, forKey: "vpc_id")
+        try container.encode(self.subnetId, forKey: "subnet_id")
+        try container.encode(self.ip, forKey: "ip")
+        try container.encode(self.whitelist, forKey: "whitelist")
+        try container.encode(self.enableWhitelist, forKey: "enable_whitelist")
+        try container.encode(self.enableDns, forKey: "enable_dns")
+        try container.encode(self.description, forKey: "description")
+        try container.encode(self.tags, forKey: "tags")
+    }
+}
+
+extension GetEndpointRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+    }
+}
+
+extension ListEndpointsRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encodeIfPresent(self.page, forKey: "page")
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.vpcId, forKey: "vpc_id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encode(self.status, forKey: "status")
+        try container.encode(self.tags, forKey: "tags")
+    }
+}
+
+extension ListEndpointsResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+        try container.encode(self.totalCount, forKey: "total_count")
+    }
+}
+
+extension UpdateEndpointRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encodeIfPresent(self.whitelist, forKey: "whitelist")
+        try container.encodeIfPresent(self.enableWhitelist, forKey: "enable_whitelist")
+        try container.encodeIfPresent(self.description, forKey: "description")
+    }
+}
+
+extension DeleteEndpointRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+    }
+}
+
+extension DeleteEndpointResponse {
+    public func encode(to encoder: any Encoder) throws {
+        _ = encoder.container(keyedBy: ProtoFieldKey.self)
+    }
+}
+
 /// The methods of `vpcep.v1.Endpoints`.
 public enum EndpointsAPI {
     public static let createEndpoint = MethodDescriptor<CreateEndpointRequest, Endpoint>(

@@ -29,6 +29,15 @@ public struct ServiceType: ProtoEnum {
         default: nil
         }
     }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "interface"
+        case 2: "gateway"
+        default: nil
+        }
+    }
 }
 
 public struct BackendType: ProtoEnum {
@@ -49,6 +58,15 @@ public struct BackendType: ProtoEnum {
         case 0: "BACKEND_TYPE_UNSPECIFIED"
         case 1: "BACKEND_TYPE_LOAD_BALANCER"
         case 2: "BACKEND_TYPE_VM"
+        default: nil
+        }
+    }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "load_balancer"
+        case 2: "vm"
         default: nil
         }
     }
@@ -76,6 +94,17 @@ public struct ServiceStatus: ProtoEnum {
         case 2: "SERVICE_STATUS_AVAILABLE"
         case 3: "SERVICE_STATUS_FAILED"
         case 4: "SERVICE_STATUS_DELETING"
+        default: nil
+        }
+    }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "creating"
+        case 2: "available"
+        case 3: "failed"
+        case 4: "deleting"
         default: nil
         }
     }
@@ -111,6 +140,17 @@ public struct ClientIpMode: ProtoEnum {
         default: nil
         }
     }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "close"
+        case 2: "toa_open"
+        case 3: "proxy_open"
+        case 4: "open"
+        default: nil
+        }
+    }
 }
 
 public struct PortProtocol: ProtoEnum {
@@ -129,6 +169,14 @@ public struct PortProtocol: ProtoEnum {
         switch rawValue {
         case 0: "PORT_PROTOCOL_UNSPECIFIED"
         case 1: "PORT_PROTOCOL_TCP"
+        default: nil
+        }
+    }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "tcp"
         default: nil
         }
     }
@@ -160,6 +208,19 @@ public struct EndpointStatus: ProtoEnum {
         case 4: "ENDPOINT_STATUS_REJECTED"
         case 5: "ENDPOINT_STATUS_FAILED"
         case 6: "ENDPOINT_STATUS_DELETING"
+        default: nil
+        }
+    }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "pending_acceptance"
+        case 2: "creating"
+        case 3: "accepted"
+        case 4: "rejected"
+        case 5: "failed"
+        case 6: "deleting"
         default: nil
         }
     }
@@ -1884,6 +1945,290 @@ extension UpdateConnectionDescriptionRequest: CMessageConvertible {
         c.pointee.service_name = try arena.string(self.serviceName, field: "service_name")
         c.pointee.endpoint_id = try arena.string(self.endpointId, field: "endpoint_id")
         c.pointee.description = try arena.string(self.description, field: "description")
+    }
+}
+
+extension PortMapping {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.terminalPort, forKey: "terminal_port")
+        try container.encode(self.servicePort, forKey: "service_port")
+        try container.encode(self.`protocol`, forKey: "protocol")
+    }
+}
+
+extension EndpointService {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encode(self.name, forKey: "name")
+        try container.encode(self.tenantId, forKey: "tenant_id")
+        try container.encode(self.region, forKey: "region")
+        try container.encode(self.vpcId, forKey: "vpc_id")
+        try container.encode(self.serviceType, forKey: "service_type")
+        try container.encode(self.backendType, forKey: "backend_type")
+        try container.encode(self.backendId, forKey: "backend_id")
+        try container.encode(self.ports, forKey: "ports")
+        try container.encode(self.approvalEnabled, forKey: "approval_enabled")
+        try container.encode(self.clientIpMode, forKey: "client_ip_mode")
+        try container.encode(self.description, forKey: "description")
+        try container.encode(self.tags, forKey: "tags")
+        try container.encode(self.status, forKey: "status")
+        try container.encode(self.connectionCount, forKey: "connection_count")
+        try container.encode(self.createdAt, forKey: "created_at")
+        try container.encode(self.updatedAt, forKey: "updated_at")
+        try container.encode(self.revision, forKey: "revision")
+        try container.encode(self.warnings, forKey: "warnings")
+        try container.encode(self.clientIpNote, forKey: "client_ip_note")
+        try container.encode(self.`public`, forKey: "public")
+    }
+}
+
+extension EndpointServiceSummary {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encode(self.serviceType, forKey: "service_type")
+        try container.encode(self.region, forKey: "region")
+        try container.encode(self.createdAt, forKey: "created_at")
+        try container.encode(self.approvalEnabled, forKey: "approval_enabled")
+        try container.encode(self.`public`, forKey: "public")
+        try container.encode(self.owner, forKey: "owner")
+    }
+}
+
+extension CreateEndpointServiceRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.vpcId, forKey: "vpc_id")
+        try container.encode(self.backendType, forKey: "backend_type")
+        try container.encode(self.backendId, forKey: "backend_id")
+        try container.encode(self.ports, forKey: "ports")
+        try container.encode(self.name, forKey: "name")
+        try container.encodeIfPresent(self.approvalEnabled, forKey: "approval_enabled")
+        try container.encode(self.clientIpMode, forKey: "client_ip_mode")
+        try container.encode(self.description, forKey: "description")
+        try container.encode(self.tags, forKey: "tags")
+        try container.encode(self.serviceType, forKey: "service_type")
+        try container.encode(self.`public`, forKey: "public")
+    }
+}
+
+extension GetEndpointServiceRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.serviceName, forKey: "service_name")
+    }
+}
+
+extension ListEndpointServicesRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encodeIfPresent(self.page, forKey: "page")
+        try container.encode(self.name, forKey: "name")
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.status, forKey: "status")
+        try container.encode(self.tags, forKey: "tags")
+    }
+}
+
+extension ListEndpointServicesResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+        try container.encode(self.totalCount, forKey: "total_count")
+    }
+}
+
+extension UpdateEndpointServiceRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encodeIfPresent(self.approvalEnabled, forKey: "approval_enabled")
+        try container.encodeIfPresent(self.name, forKey: "name")
+        try container.encodeIfPresent(self.ports, forKey: "ports")
+        try container.encode(self.clientIpMode, forKey: "client_ip_mode")
+        try container.encodeIfPresent(self.description, forKey: "description")
+        try container.encode(self.expectedRevision, forKey: "expected_revision")
+    }
+}
+
+extension PortMappings {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+    }
+}
+
+extension DeleteEndpointServiceRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+    }
+}
+
+extension DeleteEndpointServiceResponse {
+    public func encode(to encoder: any Encoder) throws {
+        _ = encoder.container(keyedBy: ProtoFieldKey.self)
+    }
+}
+
+extension DescribeEndpointServiceRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.serviceName, forKey: "service_name")
+    }
+}
+
+extension ListPublicEndpointServicesRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encodeIfPresent(self.page, forKey: "page")
+        try container.encode(self.name, forKey: "name")
+        try container.encode(self.id, forKey: "id")
+    }
+}
+
+extension ListPublicEndpointServicesResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+        try container.encode(self.totalCount, forKey: "total_count")
+    }
+}
+
+extension Permission {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.permission, forKey: "permission")
+        try container.encode(self.permissionType, forKey: "permission_type")
+        try container.encode(self.description, forKey: "description")
+        try container.encode(self.createdAt, forKey: "created_at")
+    }
+}
+
+extension PermissionEntry {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.permission, forKey: "permission")
+        try container.encode(self.description, forKey: "description")
+    }
+}
+
+extension AddPermissionsRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.serviceId, forKey: "service_id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encode(self.entries, forKey: "entries")
+    }
+}
+
+extension AddPermissionsResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+    }
+}
+
+extension RemovePermissionsRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.serviceId, forKey: "service_id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encode(self.permissions, forKey: "permissions")
+        try container.encode(self.ids, forKey: "ids")
+    }
+}
+
+extension RemovePermissionsResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.removedCount, forKey: "removed_count")
+    }
+}
+
+extension ListPermissionsRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.serviceId, forKey: "service_id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encodeIfPresent(self.page, forKey: "page")
+        try container.encode(self.permission, forKey: "permission")
+    }
+}
+
+extension ListPermissionsResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+        try container.encode(self.totalCount, forKey: "total_count")
+    }
+}
+
+extension Connection {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.markerId, forKey: "marker_id")
+        try container.encode(self.tenantId, forKey: "tenant_id")
+        try container.encode(self.status, forKey: "status")
+        try container.encode(self.description, forKey: "description")
+        try container.encode(self.createdAt, forKey: "created_at")
+        try container.encode(self.updatedAt, forKey: "updated_at")
+        try container.encode(self.decidedBy, forKey: "decided_by")
+        try container.encode(self.decidedAt, forKey: "decided_at")
+    }
+}
+
+extension ListConnectionsRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.serviceId, forKey: "service_id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encodeIfPresent(self.page, forKey: "page")
+        try container.encode(self.status, forKey: "status")
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.markerId, forKey: "marker_id")
+    }
+}
+
+extension ListConnectionsResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+        try container.encode(self.totalCount, forKey: "total_count")
+    }
+}
+
+extension DecideConnectionsRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.serviceId, forKey: "service_id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encode(self.endpointIds, forKey: "endpoint_ids")
+    }
+}
+
+extension DecideConnectionsResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+    }
+}
+
+extension UpdateConnectionDescriptionRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.serviceId, forKey: "service_id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encode(self.endpointId, forKey: "endpoint_id")
+        try container.encode(self.description, forKey: "description")
     }
 }
 

@@ -1050,6 +1050,180 @@ extension DeleteResourceResponse: CMessageConvertible {
     }
 }
 
+extension Vpc {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.name, forKey: "name")
+        try container.encode(self.cidr, forKey: "cidr")
+        try container.encode(self.region, forKey: "region")
+        try container.encode(self.tenantId, forKey: "tenant_id")
+        try container.encode(self.createdAt, forKey: "created_at")
+        try container.encode(self.updatedAt, forKey: "updated_at")
+    }
+}
+
+extension Subnet {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.vpcId, forKey: "vpc_id")
+        try container.encode(self.name, forKey: "name")
+        try container.encode(self.cidr, forKey: "cidr")
+        try container.encode(self.region, forKey: "region")
+        try container.encode(self.tenantId, forKey: "tenant_id")
+        try container.encode(self.createdAt, forKey: "created_at")
+        try container.encode(self.updatedAt, forKey: "updated_at")
+    }
+}
+
+extension LoadBalancer {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.vpcId, forKey: "vpc_id")
+        try container.encode(self.subnetId, forKey: "subnet_id")
+        try container.encode(self.name, forKey: "name")
+        try container.encode(self.ip, forKey: "ip")
+        try container.encode(self.ingressCidrs, forKey: "ingress_cidrs")
+        try container.encode(self.region, forKey: "region")
+        try container.encode(self.tenantId, forKey: "tenant_id")
+        try container.encode(self.createdAt, forKey: "created_at")
+        try container.encode(self.updatedAt, forKey: "updated_at")
+    }
+}
+
+extension Vm {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.vpcId, forKey: "vpc_id")
+        try container.encode(self.subnetId, forKey: "subnet_id")
+        try container.encode(self.name, forKey: "name")
+        try container.encode(self.ip, forKey: "ip")
+        try container.encode(self.ingressCidrs, forKey: "ingress_cidrs")
+        try container.encode(self.region, forKey: "region")
+        try container.encode(self.tenantId, forKey: "tenant_id")
+        try container.encode(self.createdAt, forKey: "created_at")
+        try container.encode(self.updatedAt, forKey: "updated_at")
+    }
+}
+
+extension CreateVpcRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.name, forKey: "name")
+        try container.encode(self.cidr, forKey: "cidr")
+    }
+}
+
+extension ListVpcsRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encodeIfPresent(self.page, forKey: "page")
+    }
+}
+
+extension ListVpcsResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+        try container.encode(self.totalCount, forKey: "total_count")
+    }
+}
+
+extension CreateSubnetRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.vpcId, forKey: "vpc_id")
+        try container.encode(self.name, forKey: "name")
+        try container.encode(self.cidr, forKey: "cidr")
+    }
+}
+
+extension ListSubnetsRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encodeIfPresent(self.page, forKey: "page")
+        try container.encode(self.vpcId, forKey: "vpc_id")
+    }
+}
+
+extension ListSubnetsResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+        try container.encode(self.totalCount, forKey: "total_count")
+    }
+}
+
+extension CreateLoadBalancerRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.vpcId, forKey: "vpc_id")
+        try container.encode(self.subnetId, forKey: "subnet_id")
+        try container.encode(self.name, forKey: "name")
+        try container.encode(self.ip, forKey: "ip")
+        try container.encode(self.ingressCidrs, forKey: "ingress_cidrs")
+    }
+}
+
+extension ListLoadBalancersRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encodeIfPresent(self.page, forKey: "page")
+        try container.encode(self.vpcId, forKey: "vpc_id")
+    }
+}
+
+extension ListLoadBalancersResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+        try container.encode(self.totalCount, forKey: "total_count")
+    }
+}
+
+extension CreateVmRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.vpcId, forKey: "vpc_id")
+        try container.encode(self.subnetId, forKey: "subnet_id")
+        try container.encode(self.name, forKey: "name")
+        try container.encode(self.ip, forKey: "ip")
+        try container.encode(self.ingressCidrs, forKey: "ingress_cidrs")
+    }
+}
+
+extension ListVmsRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encodeIfPresent(self.page, forKey: "page")
+        try container.encode(self.vpcId, forKey: "vpc_id")
+    }
+}
+
+extension ListVmsResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+        try container.encode(self.totalCount, forKey: "total_count")
+    }
+}
+
+extension DeleteResourceRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+    }
+}
+
+extension DeleteResourceResponse {
+    public func encode(to encoder: any Encoder) throws {
+        _ = encoder.container(keyedBy: ProtoFieldKey.self)
+    }
+}
+
 /// The methods of `vpcep.v1.Inventory`.
 public enum InventoryAPI {
     public static let createVpc = MethodDescriptor<CreateVpcRequest, Vpc>(

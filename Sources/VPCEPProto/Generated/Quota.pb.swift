@@ -27,6 +27,15 @@ public struct QuotaType: ProtoEnum {
         default: nil
         }
     }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "endpoint_service"
+        case 2: "endpoint"
+        default: nil
+        }
+    }
 }
 
 public struct Quota: ProtoMessage {
@@ -225,6 +234,38 @@ extension SetQuotaRequest: CMessageConvertible {
         c.pointee.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
         c.pointee.type = ProtoC.cEnum(self.type)
         c.pointee.limit = self.limit
+    }
+}
+
+extension Quota {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.type, forKey: "type")
+        try container.encode(self.used, forKey: "used")
+        try container.encode(self.quota, forKey: "quota")
+    }
+}
+
+extension ListQuotasRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.type, forKey: "type")
+    }
+}
+
+extension ListQuotasResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.items, forKey: "items")
+    }
+}
+
+extension SetQuotaRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.tenantId, forKey: "tenant_id")
+        try container.encode(self.type, forKey: "type")
+        try container.encode(self.limit, forKey: "limit")
     }
 }
 

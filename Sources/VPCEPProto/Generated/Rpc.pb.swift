@@ -135,6 +135,15 @@ public struct HealthCheckResponse: ProtoMessage {
             default: nil
             }
         }
+
+        public var shortName: String? {
+            switch rawValue {
+            case 0: "unspecified"
+            case 1: "serving"
+            case 2: "not_serving"
+            default: nil
+            }
+        }
     }
 }
 
@@ -188,6 +197,15 @@ public struct WhoAmIResponse: ProtoMessage {
             case 0: "KIND_UNSPECIFIED"
             case 1: "KIND_TENANT"
             case 2: "KIND_OPERATOR"
+            default: nil
+            }
+        }
+
+        public var shortName: String? {
+            switch rawValue {
+            case 0: "unspecified"
+            case 1: "tenant"
+            case 2: "operator"
             default: nil
             }
         }
@@ -425,6 +443,67 @@ extension WhoAmIResponse: CMessageConvertible {
         c.pointee.region = try arena.string(self.region, field: "region")
         c.pointee.n_regions = self.regions.count
         c.pointee.regions = try arena.strings(self.regions, field: "regions")
+    }
+}
+
+extension CallHeader {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.method, forKey: "method")
+        try container.encode(self.region, forKey: "region")
+        try container.encode(self.timeoutMs, forKey: "timeout_ms")
+        try container.encode(self.requestId, forKey: "request_id")
+        try container.encode(self.idempotencyKey, forKey: "idempotency_key")
+    }
+}
+
+extension FieldViolation {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.field, forKey: "field")
+        try container.encode(self.reason, forKey: "reason")
+        try container.encode(self.description, forKey: "description")
+    }
+}
+
+extension Status {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.code, forKey: "code")
+        try container.encode(self.reason, forKey: "reason")
+        try container.encode(self.message, forKey: "message")
+        try container.encode(self.fieldViolations, forKey: "field_violations")
+        try container.encode(self.retryAfterMs, forKey: "retry_after_ms")
+        try container.encode(self.requestId, forKey: "request_id")
+    }
+}
+
+extension HealthCheckRequest {
+    public func encode(to encoder: any Encoder) throws {
+        _ = encoder.container(keyedBy: ProtoFieldKey.self)
+    }
+}
+
+extension HealthCheckResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.status, forKey: "status")
+    }
+}
+
+extension WhoAmIRequest {
+    public func encode(to encoder: any Encoder) throws {
+        _ = encoder.container(keyedBy: ProtoFieldKey.self)
+    }
+}
+
+extension WhoAmIResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.kind, forKey: "kind")
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.region, forKey: "region")
+        try container.encode(self.regions, forKey: "regions")
     }
 }
 
