@@ -2,27 +2,23 @@ import ArgumentParser
 import VPCEPClient
 
 /// A schema enum as a command-line value. Input is case-insensitive and ignores `_` and `-`, so
-/// `pendingAcceptance`, `pending_acceptance` and `PENDING-ACCEPTANCE` are the same value; the
-/// unspecified value is never accepted.
-struct EnumArgument<Value: CLIEnum>: ExpressibleByArgument {
+/// `pending_acceptance`, the older `pendingAcceptance` and `PENDING-ACCEPTANCE` are the same
+/// value; the unspecified value is never accepted. --help shows the snake_case names the CLI prints.
+struct EnumArgument<Value: ProtoEnum>: ExpressibleByArgument {
     var value: Value
 
     init?(argument: String) {
         let wanted = Self.normalized(argument)
         guard let match = Value.allKnown.first(where: { candidate in
             candidate.rawValue != 0
-                && (Self.normalized(JSONValue.shortName(candidate)) == wanted
+                && (Self.normalized(candidate.jsonName) == wanted
                     || candidate.protoName.map(Self.normalized) == wanted)
         }) else { return nil }
         value = match
     }
 
-    /// The spellings shown in --help: snake_case or lowerCamel, as the type prefers.
     static var allValueStrings: [String] {
-        Value.allKnown.filter { $0.rawValue != 0 }.map { value in
-            let short = JSONValue.shortName(value)
-            return Value.snakeCaseSpelling ? JSONValue.snakeCase(short) : short
-        }
+        Value.allKnown.filter { $0.rawValue != 0 }.map(\.jsonName)
     }
 
     static var defaultCompletionKind: CompletionKind { .list(allValueStrings) }
@@ -30,27 +26,6 @@ struct EnumArgument<Value: CLIEnum>: ExpressibleByArgument {
     private static func normalized(_ text: String) -> String {
         text.lowercased().filter { $0 != "_" && $0 != "-" }
     }
-}
-
-/// A schema enum the CLI takes as input, and how --help spells its values.
-protocol CLIEnum: ProtoEnum {
-    /// `toa_open` rather than `toaOpen`: for values that docs/DOMAIN.md writes in snake_case (client-IP
-    /// modes, "Endpoint services"; quota types, "Quotas").
-    static var snakeCaseSpelling: Bool { get }
-}
-
-extension CLIEnum {
-    static var snakeCaseSpelling: Bool { false }
-}
-
-extension ServiceStatus: CLIEnum {}
-extension EndpointStatus: CLIEnum {}
-extension ServiceType: CLIEnum {}
-extension ClientIpMode: CLIEnum {
-    static var snakeCaseSpelling: Bool { true }
-}
-extension QuotaType: CLIEnum {
-    static var snakeCaseSpelling: Bool { true }
 }
 
 /// `KEY=VALUE`, or `KEY` alone for an empty value (on list filters: any value of the key).

@@ -92,7 +92,7 @@ enum TableNarrowing {
 enum Output {
     /// Prints one resource: JSON, or aligned "key  value" lines.
     static func printResource(_ message: some ProtoMessage, format: OutputFormat) {
-        let json = JSONValue(reflecting: message)
+        let json = JSONValue(encoding: message)
         switch format {
         case .json:
             print(json.serialized())
@@ -115,7 +115,7 @@ enum Output {
     /// Prints a list response ({"items": [...], "total_count": N}) as JSON or a table.
     /// `terminalWidth` as in `printTable`.
     static func printList(_ message: some ProtoMessage, layout: TableLayout, format: OutputFormat, terminalWidth: Int?) {
-        let json = JSONValue(reflecting: message)
+        let json = JSONValue(encoding: message)
         switch format {
         case .json:
             print(json.serialized())

@@ -17,7 +17,7 @@ struct CLIChangeTests {
             let id = try #require(created["id"] as? String)
             #expect(created["revision"] as? Int == 1)
             #expect(created["approval_enabled"] as? Bool == true)
-            #expect(created["client_ip_mode"] as? String == "toaOpen")
+            #expect(created["client_ip_mode"] as? String == "toa_open")
 
             let updated = try await server.cliJSON(
                 "alice", "service", "update", "eu-west-1.web.\(id)", "--no-approval", "--name", "api", "--port", "81:9081", "--port", "82:9082",
@@ -25,7 +25,7 @@ struct CLIChangeTests {
             )
             #expect(updated["service_name"] as? String == "eu-west-1.api.\(id)")
             #expect(updated["approval_enabled"] as? Bool == false)
-            #expect(updated["client_ip_mode"] as? String == "proxyOpen")
+            #expect(updated["client_ip_mode"] as? String == "proxy_open")
             #expect(updated["description"] as? String == "first", "unchanged when not given")
             let ports = try #require(updated["ports"] as? [[String: Any]])
             #expect(ports.map { $0["terminal_port"] as? Int } == [81, 82])
@@ -34,7 +34,7 @@ struct CLIChangeTests {
 
             let table = try await server.cli("alice", "service", "update", id, "--description", "")
             #expect(table.status == 0, "\(table.stderr)")
-            #expect(table.stdout.contains("proxyOpen"))
+            #expect(table.stdout.contains("proxy_open"))
             #expect(!table.stdout.contains("first"), "description cleared: \(table.stdout)")
 
             try await server.cliFailure(
@@ -130,7 +130,7 @@ struct CLIChangeTests {
     func quotaSet() async throws {
         try await withServer { server in
             let set = try await server.cliJSON("ops", "quota", "set", "--tenant", "alice", "--type", "endpoint_service", "--limit", "1")
-            #expect(set["type"] as? String == "endpointService")
+            #expect(set["type"] as? String == "endpoint_service")
             #expect(set["quota"] as? Int == 1)
             #expect(set["used"] as? Int == 0)
             let table = try await server.cli("ops", "quota", "set", "--tenant", "bob", "--type", "endpoint", "--limit", "0")
@@ -139,7 +139,7 @@ struct CLIChangeTests {
             #expect(table.stdout.contains("endpoint"))
 
             let quotas = try await server.cliJSON("alice", "quota", "list")
-            #expect(quotas.items.first?["type"] as? String == "endpointService")
+            #expect(quotas.items.first?["type"] as? String == "endpoint_service")
             #expect(quotas.items.first?["quota"] as? Int == 1)
             let bobQuotas = try await server.cliJSON("bob", "quota", "list")
             #expect(bobQuotas.items.first { $0["type"] as? String == "endpoint" }?["quota"] as? Int == 0)

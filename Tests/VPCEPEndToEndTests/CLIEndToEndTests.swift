@@ -39,7 +39,7 @@ struct CLIEndToEndTests {
             #expect(serviceName == "eu-west-1.web.\(serviceID)")
             #expect(serviceJSON["status"] as? String == "available")
             #expect(serviceJSON["approval_enabled"] as? Bool == false)
-            #expect(serviceJSON["backend_type"] as? String == "loadBalancer")
+            #expect(serviceJSON["backend_type"] as? String == "load_balancer")
             #expect(serviceJSON["connection_count"] as? Int == 0)
             let ports = try #require(serviceJSON["ports"] as? [[String: Any]])
             #expect(ports.map { $0["terminal_port"] as? Int } == [80, 443])

@@ -60,14 +60,14 @@ struct CLITwoTenantStoryTests {
                 "--tag", "app=shop"
             )
             let endpointID = try #require(endpoint["id"] as? String)
-            #expect(endpoint["status"] as? String == "pendingAcceptance")
+            #expect(endpoint["status"] as? String == "pending_acceptance")
             #expect((endpoint["ip"] as? String ?? "").isEmpty, "ip shown before acceptance: \(endpoint)")
             #expect(endpoint["service_id"] as? String == serviceID)
             #expect(endpoint["tenant_id"] as? String == "bob")
 
             let waiting = try await server.cli("bob", "endpoint", "get", endpointID)
             #expect(waiting.status == 0, "\(waiting.stderr)")
-            #expect(waiting.stdout.contains("pendingAcceptance"))
+            #expect(waiting.stdout.contains("pending_acceptance"))
             #expect(!waiting.stdout.split(separator: "\n").contains { $0.hasPrefix("ip ") }, "\(waiting.stdout)")
             let pendingList = try await server.cliJSON("bob", "endpoint", "list", "--status", "pendingAcceptance")
             #expect(pendingList.items.map { $0["id"] as? String } == [endpointID])

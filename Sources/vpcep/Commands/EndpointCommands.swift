@@ -72,17 +72,17 @@ struct EndpointCommand: AsyncParsableCommand {
                 while true {
                     let endpoint = try await client.getEndpoint(GetEndpointRequest(id: id))
                     if endpoint.status == target { return endpoint }
-                    let shown = JSONValue.shortName(endpoint.status)
+                    let shown = endpoint.status.jsonName
                     if finals.contains(endpoint.status) {
                         throw VPCEPError(code: .failedPrecondition, reason: .statusNotReached,
-                                         message: "endpoint \(id) is \(shown), which will not become \(JSONValue.shortName(target)) by itself")
+                                         message: "endpoint \(id) is \(shown), which will not become \(target.jsonName) by itself")
                     }
                     guard ContinuousClock.now < deadline else {
                         throw VPCEPError(code: .deadlineExceeded, reason: .waitTimedOut,
                                          message: "endpoint \(id) is still \(shown) after \(waitTimeout) s")
                     }
                     let seconds = (ContinuousClock.now - started).components.seconds
-                    Terminal.progress("waiting for \(id) to be \(JSONValue.shortName(target)): \(shown), \(seconds) s")
+                    Terminal.progress("waiting for \(id) to be \(target.jsonName): \(shown), \(seconds) s")
                     try? await Task.sleep(for: .seconds(1))
                 }
             }, print: Output.printResource)
