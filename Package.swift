@@ -16,7 +16,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "VPCEPClient", targets: ["VPCEPClient"]),
-        .library(name: "VPCEPBenchSupport", targets: ["VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPProto"]),
+        // Benchmarks/ only: its SPI (`@_spi(Benchmarks)`), not an API; the messages come from VPCEPClient.
+        .library(name: "VPCEPBenchSupport", targets: ["VPCEPBenchSupport"]),
         .executable(name: "vpcep-server", targets: ["vpcep-server"]),
         .executable(name: "vpcep", targets: ["vpcep"]),
     ],
@@ -63,6 +64,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "VPCEPClient", dependencies: ["VPCEPContracts", "VPCEPRPC", "VPCEPProto", "VPCEPTLS", nioCore, nioPosix], swiftSettings: strict),
+
+        .target(
+            name: "VPCEPBenchSupport",
+            dependencies: ["VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPProto"],
+            swiftSettings: strict
+        ),
 
         .target(name: "VPCEPConfigFile", swiftSettings: strict),
         .target(

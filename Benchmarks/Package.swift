@@ -22,10 +22,10 @@ let package = Package(
     ],
     targets: [
         // The gRPC peer's service definition over vpcep's own generated messages (no swift-protobuf).
-        .target(name: "GRPCPeerService", dependencies: [vpcepSupport, grpcCore]),
+        .target(name: "GRPCPeerService", dependencies: [vpcep, grpcCore]),
         .executableTarget(
             name: "vpcep-grpc-peer",
-            dependencies: ["GRPCPeerService", vpcepSupport, grpcCore, grpcHTTP2]
+            dependencies: ["GRPCPeerService", vpcep, vpcepSupport, grpcCore, grpcHTTP2]
         ),
         .executableTarget(
             name: "vpcep-bench",

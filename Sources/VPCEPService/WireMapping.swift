@@ -3,7 +3,8 @@ import VPCEPProto
 import VPCEPRegistry
 
 /// Conversions between the registry's types and the generated wire messages, in both directions.
-enum WireMapping {
+/// `package` for VPCEPBenchSupport, whose gRPC peer must answer with the same bytes.
+package enum WireMapping {
     static func timestamp(_ date: Date) -> String {
         RFC3339.format(date)
     }
@@ -37,7 +38,7 @@ enum WireMapping {
            createdAt: timestamp(backend.createdAt), updatedAt: timestamp(backend.updatedAt))
     }
 
-    static func endpointService(_ service: VPCEPRegistry.EndpointService) -> VPCEPProto.EndpointService {
+    package static func endpointService(_ service: VPCEPRegistry.EndpointService) -> VPCEPProto.EndpointService {
         VPCEPProto.EndpointService(
             id: service.id, serviceName: service.serviceName, name: service.name, tenantId: service.ownerID,
             region: service.region, vpcId: service.vpcID, serviceType: serviceType(service.serviceType),

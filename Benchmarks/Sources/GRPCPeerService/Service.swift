@@ -3,7 +3,7 @@
 // descriptors plus a serializer pair over vpcep's own protobuf-c backed messages, so neither
 // swift-protobuf nor its protoc plugin is needed. The bytes on the wire are the same protobuf.
 import GRPCCore
-import VPCEPProto
+import VPCEPClient
 
 /// Serializes any vpcep message with its own protobuf-c encoder.
 public struct ProtoSerializer<Message: ProtoMessage>: MessageSerializer {

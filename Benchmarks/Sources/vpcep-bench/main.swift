@@ -13,10 +13,8 @@ import GRPCPeerService
 import NIOCore
 import NIOPosix
 import Synchronization
+@_spi(Benchmarks) import VPCEPBenchSupport
 import VPCEPClient
-import VPCEPProto
-import VPCEPRPC
-import VPCEPTLS
 
 func option(_ name: String, _ fallback: String? = nil) -> String {
     let args = CommandLine.arguments
@@ -57,8 +55,8 @@ struct ProcSample {
 
 let serverPIDs = option("--server-pids", "").split(separator: ",").compactMap { Int($0) }
 
-func clientTLS() throws -> TLSContext {
-    try TLSContext.client(TLSConfiguration(certificateChainFile: certFile, privateKeyFile: keyFile, trustRootsFile: caFile))
+func clientTLS() throws -> BenchTLS {
+    try BenchTLS(caFile: caFile, certificateFile: certFile, keyFile: keyFile)
 }
 
 func json(_ object: [String: Any]) {
@@ -130,7 +128,7 @@ func report(_ scenario: String, _ r: (latencies: [UInt64], errors: Int, window: 
     ])
 }
 
-let metadata = CallMetadata(region: region, timeout: .seconds(10), requestID: "")
+let callTimeout = Duration.seconds(10)
 
 switch CommandLine.arguments.dropFirst().first {
 case "seed":
@@ -158,17 +156,17 @@ case "read":
     let scenario = "read C=\(conns) K=\(inflight)"
     if target == "vpcep" {
         let tls = try clientTLS()
-        var connections: [RPCClientConnection] = []
+        var connections: [BenchConnection] = []
         for _ in 0..<conns {
-            connections.append(try await RPCClientConnection.connect(
-                host: "127.0.0.1", port: port, tlsContext: tls, serverHostname: "localhost", keepaliveInterval: nil))
+            connections.append(try await BenchConnection.connect(host: "127.0.0.1", port: port, tls: tls, serverHostname: "localhost"))
         }
         let pool = connections
-        // Each loop runs on its connection's event loop (RPCClientConnection.taskExecutor), so a call
+        // Each loop runs on its connection's event loop (BenchConnection.taskExecutor), so a call
         // is written and its answer resumed without waking another thread.
         let result = await drive(workers: conns * inflight, warmup: warmup, duration: duration,
                                  executor: { pool[$0 % conns].taskExecutor }) { worker in
-            _ = try await pool[worker % conns].unary(EndpointServicesAPI.getEndpointService, request, metadata: metadata)
+            _ = try await pool[worker % conns].unary(
+                EndpointServicesAPI.getEndpointService, request, region: region, timeout: callTimeout)
         }
         report(scenario, result)
         for c in pool { await c.close() }
@@ -205,10 +203,9 @@ case "creates":
     let tls = try clientTLS()
     // Callers share a few connections, as a client process would; each call is its own durable create.
     let connectionCount = min(callers, 8)
-    var connections: [RPCClientConnection] = []
+    var connections: [BenchConnection] = []
     for _ in 0..<connectionCount {
-        connections.append(try await RPCClientConnection.connect(
-            host: "127.0.0.1", port: port, tlsContext: tls, serverHostname: "localhost", keepaliveInterval: nil))
+        connections.append(try await BenchConnection.connect(host: "127.0.0.1", port: port, tls: tls, serverHostname: "localhost"))
     }
     let pool = connections
     let counter = Counter()
@@ -216,7 +213,8 @@ case "creates":
                              executor: { pool[$0 % connectionCount].taskExecutor }) { worker in
         let n = counter.next()
         _ = try await pool[worker % connectionCount].unary(
-            InventoryAPI.createVpc, CreateVpcRequest(name: "bench-\(n)", cidr: "10.\(n % 250).0.0/16"), metadata: metadata)
+            InventoryAPI.createVpc, CreateVpcRequest(name: "bench-\(n)", cidr: "10.\(n % 250).0.0/16"),
+            region: region, timeout: callTimeout)
     }
     report("durable creates, \(callers) callers", result)
     for c in pool { await c.close() }

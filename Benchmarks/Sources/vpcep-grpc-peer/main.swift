@@ -6,9 +6,8 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import GRPCPeerService
-import VPCEPProto
-import VPCEPRegistry
-import VPCEPStoreSQLite
+@_spi(Benchmarks) import VPCEPBenchSupport
+import VPCEPClient
 
 func option(_ name: String, _ fallback: String? = nil) -> String {
     let args = CommandLine.arguments
@@ -17,65 +16,19 @@ func option(_ name: String, _ fallback: String? = nil) -> String {
     return fallback
 }
 
-/// The same wire mapping as VPCEPService.WireMapping.endpointService (internal there), repeated here.
-enum Mapping {
-    static let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
-    static func endpointService(_ s: VPCEPRegistry.EndpointService) -> VPCEPProto.EndpointService {
-        VPCEPProto.EndpointService(
-            id: s.id, serviceName: s.serviceName, name: s.name, tenantId: s.ownerID,
-            region: s.region, vpcId: s.vpcID,
-            serviceType: s.serviceType == .interface ? .interface : .gateway,
-            backendType: s.backendKind == .loadBalancer ? .loadBalancer : .vm, backendId: s.backendID,
-            ports: s.ports.map {
-                VPCEPProto.PortMapping(terminalPort: UInt32(clamping: $0.terminalPort),
-                                       servicePort: UInt32(clamping: $0.servicePort), protocol: .tcp)
-            },
-            approvalEnabled: s.approvalEnabled, clientIpMode: clientIPMode(s.clientIPMode), description: s.description,
-            tags: s.tags.map { VPCEPProto.Tag(key: $0.key, value: $0.value) }, status: status(s.status),
-            connectionCount: UInt32(clamping: s.connectionCount), createdAt: timestampStyle.format(s.createdAt),
-            updatedAt: timestampStyle.format(s.updatedAt), revision: s.revision, warnings: s.warnings,
-            clientIpNote: s.clientIPNote, public: s.isPublic
-        )
-    }
-
-    static func clientIPMode(_ mode: VPCEPRegistry.ClientIPMode) -> ClientIpMode {
-        switch mode {
-        case .close: .close
-        case .toaOpen: .toaOpen
-        case .proxyOpen: .proxyOpen
-        case .open: .open
-        }
-    }
-
-    static func status(_ status: VPCEPRegistry.ServiceStatus) -> VPCEPProto.ServiceStatus {
-        switch status {
-        case .creating: .creating
-        case .available: .available
-        case .failed: .failed
-        case .deleting: .deleting
-        }
-    }
-}
-
 struct EndpointServicesPeer: RegistrableRPCService {
-    let registry: Registry
-    let context: CallContext
+    let reader: EndpointServiceReader
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-        let registry = registry
-        let context = context
+        let reader = reader
         router.registerHandler(
             forMethod: PeerEndpointServices.getEndpointService,
             deserializer: ProtoDeserializer<GetEndpointServiceRequest>(),
-            serializer: ProtoSerializer<VPCEPProto.EndpointService>()
+            serializer: ProtoSerializer<EndpointService>()
         ) { streamRequest, _ in
             let request = try await ServerRequest(stream: streamRequest)
             do {
-                let found = try await registry.getEndpointService(
-                    context, id: request.message.id.isEmpty ? nil : request.message.id,
-                    serviceName: request.message.serviceName.isEmpty ? nil : request.message.serviceName)
-                return StreamingServerResponse(single: ServerResponse(message: Mapping.endpointService(found)))
+                return StreamingServerResponse(single: ServerResponse(message: try await reader.get(request.message)))
             } catch {
                 return StreamingServerResponse(error: RPCError(code: .notFound, message: "\(error)"))
             }
@@ -84,9 +37,8 @@ struct EndpointServicesPeer: RegistrableRPCService {
 }
 
 let port = Int(option("--port"))!
-let store = try await SQLiteRegistryStore.open(directory: option("--data-dir"))
-let region = option("--region", "eu-west-1")
-let registry = Registry(store: store, regions: [region])
+let reader = try await EndpointServiceReader.open(
+    dataDirectory: option("--data-dir"), region: option("--region", "eu-west-1"), tenant: option("--tenant", "alice"))
 let transport = HTTP2ServerTransport.Posix(
     address: .ipv4(host: "127.0.0.1", port: port),
     transportSecurity: .mTLS(
@@ -99,10 +51,6 @@ let transport = HTTP2ServerTransport.Posix(
 )
 // The caller is fixed (the tenant of the benchmark's client certificate) instead of read from
 // the verified certificate per call; mutual TLS itself is still required and verified.
-let server = GRPCServer(
-    transport: transport,
-    services: [EndpointServicesPeer(registry: registry,
-                                    context: CallContext(caller: .tenant(option("--tenant", "alice")), region: region))]
-)
+let server = GRPCServer(transport: transport, services: [EndpointServicesPeer(reader: reader)])
 print("vpcep-grpc-peer listening on 127.0.0.1:\(port)")
 try await server.serve()
