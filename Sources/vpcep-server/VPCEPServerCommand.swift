@@ -1,11 +1,12 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import Metrics
 import NIOCore
 import NIOPosix
 import Prometheus
+import ServiceLifecycle
+import UnixSignals
 import VPCEPAdmin
 import VPCEPRPC
 import VPCEPRegistry
@@ -54,58 +55,43 @@ struct VPCEPServerCommand: AsyncParsableCommand {
         let readiness = Readiness()
         readiness.addCheck { store.readinessProblem.map { "registry store: \($0)" } }
         let group = MultiThreadedEventLoopGroup.singleton
-        var admin: AdminServer?
-        if let adminAddress = settings.adminListen.value {
-            let server = AdminServer(registry: metrics, readiness: readiness, group: group)
-            do {
-                let bound = try await server.start(host: adminAddress.host, port: adminAddress.port)
-                logger.notice("admin listener", metadata: ["address": "\(Self.describe(bound, fallback: adminAddress))"])
-            } catch {
-                try? await store.close()
-                throw StartupError("cannot listen on \(adminAddress.host):\(adminAddress.port) (admin): \(Self.describe(error))")
-            }
-            admin = server
-        }
-
         let registry = Registry(store: store, regions: Set(settings.regions.value))
         let server = RPCServer(router: VPCEPAPI.makeRouter(registry: registry), tlsContext: tlsContext, group: group,
                                logger: logger)
-        let address: SocketAddress
-        do {
-            address = try await server.start(host: settings.listen.value.host, port: settings.listen.value.port)
-        } catch {
-            await admin?.stop()
-            try? await store.close()
-            throw StartupError("cannot listen on \(settings.listen.value.host):\(settings.listen.value.port): \(Self.describe(error))")
-        }
-        readiness.markReady()
-        logger.notice("vpcep-server listening", metadata: [
-            "address": "\(Self.describe(address, fallback: settings.listen.value))",
-            "regions": "\(settings.regions.value.joined(separator: ","))",
-            "data_dir": "\(settings.dataDirectory.value)",
-        ])
 
-        // SIGHUP reloads the certificates and CRL; SIGTERM or SIGINT drains and stops.
-        let (signals, signalSources) = Self.signals()
-        defer { signalSources.forEach { $0.cancel() } }
-        for await signal in signals {
-            if signal == "SIGHUP" {
-                do {
-                    try server.reloadTLS(tlsConfiguration)
-                    logger.notice("reloaded TLS certificates and CRL", metadata: ["signal": "SIGHUP"])
-                } catch {
-                    logger.error("TLS reload refused; the previous certificates stay in use",
-                                 metadata: ["signal": "SIGHUP", "error": "\(error.message)"])
-                }
-                continue
+        // The group shuts its services down in reverse order: the RPC server drains first, while
+        // the admin listener still reports "not ready"; SIGHUP is served until the very end.
+        // Whatever fails, from the admin listener's bind on, the store is closed once, here.
+        // Dispatch, under the group's signal sequences, delivers a signal only once its default
+        // action is off (UnixSignalsSequence does this itself on Darwin only); otherwise a SIGHUP
+        // ends the process, and a SIGINT a shell made ignored never arrives.
+        for number in [SIGHUP, SIGTERM, SIGINT] { signal(number, SIG_IGN) }
+        var failure: (any Error)?
+        do {
+            var services: [any Service] = []
+            if let adminAddress = settings.adminListen.value {
+                services.append(try await AdminServerService.start(
+                    AdminServer(registry: metrics, readiness: readiness, group: group), address: adminAddress, logger: logger
+                ))
             }
-            logger.notice("draining", metadata: ["signal": "\(signal)", "grace_seconds": "\(settings.shutdownGrace.value)"])
-            readiness.markNotReady("shutting down")
-            await server.shutdown(gracePeriod: .seconds(settings.shutdownGrace.value))
-            break
+            services.append(TLSReloadService(server: server, configuration: tlsConfiguration,
+                                             signals: await UnixSignalsSequence(trapping: .sighup), logger: logger))
+            services.append(RPCServerService(
+                server: server, address: settings.listen.value, readiness: readiness,
+                gracePeriod: .seconds(settings.shutdownGrace.value), logger: logger,
+                metadata: [
+                    "regions": "\(settings.regions.value.joined(separator: ","))",
+                    "data_dir": "\(settings.dataDirectory.value)",
+                ]
+            ))
+            try await ServiceGroup(configuration: ServiceGroupConfiguration(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            )).run()
+        } catch {
+            failure = error
         }
-        await admin?.stop()
         try? await store.close()
+        if let failure { throw failure }
         logger.notice("stopped")
     }
 
@@ -118,36 +104,20 @@ struct VPCEPServerCommand: AsyncParsableCommand {
         }
         return Logger(label: "vpcep-server")
     }
-
-    private static func describe(_ address: SocketAddress, fallback: (host: String, port: Int)) -> String {
-        "\(address.ipAddress ?? fallback.host):\(address.port ?? fallback.port)"
-    }
-
-    /// "address already in use" rather than NIO's type dump.
-    private static func describe(_ error: any Error) -> String {
-        if let error = error as? IOError { return error.description }
-        return "\(error)"
-    }
-
-    /// SIGHUP, SIGTERM and SIGINT as they arrive, by name, and the sources to keep alive meanwhile.
-    private static func signals() -> (AsyncStream<String>, [any DispatchSourceSignal]) {
-        let queue = DispatchQueue(label: "vpcep.signals")
-        let (stream, continuation) = AsyncStream<String>.makeStream()
-        var sources: [any DispatchSourceSignal] = []
-        for (number, name) in [(SIGHUP, "SIGHUP"), (SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
-            // Dispatch delivers the signal only once the default action is off.
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { continuation.yield(name) }
-            source.resume()
-            sources.append(source)
-        }
-        return (stream, sources)
-    }
 }
 
 /// A start-up failure: printed as one clear line, exit code 1.
 struct StartupError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = "vpcep-server: " + description }
+
+    static func describe(_ address: SocketAddress, fallback: (host: String, port: Int)) -> String {
+        "\(address.ipAddress ?? fallback.host):\(address.port ?? fallback.port)"
+    }
+
+    /// "address already in use" rather than NIO's type dump.
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return error.description }
+        return "\(error)"
+    }
 }
