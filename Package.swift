@@ -146,7 +146,10 @@ let package = Package(
         ),
         .testTarget(
             name: "VPCEPEndToEndTests",
-            dependencies: ["VPCEPClient", "VPCEPProto", "VPCEPTestSupport", "vpcep-server", "vpcep"],
+            dependencies: [
+                "VPCEPClient", "VPCEPProto", "VPCEPTestSupport", "vpcep-server", "vpcep",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
             swiftSettings: strict
         ),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+import SQLiteNIO
 import Synchronization
 import Testing
 import VPCEPClient
@@ -126,6 +127,58 @@ struct SignalTests {
             throw error
         }
         #expect(await server.stop() == 0)
+    }
+
+    @Test("while draining, /readyz answers 503 and calls in flight still complete; then exit 0")
+    func notReadyWhileDraining() async throws {
+        let server = try await ServerProcess.start()
+        let adminPort = try #require(server.adminPort)
+        let client = try server.client("alice")
+        _ = try await client.whoAmI(WhoAmIRequest())
+        #expect(try await httpGet("/readyz", port: adminPort).status == 200)
+
+        // Another connection holds the database's write lock, so writes wait in flight, one after
+        // the other, each for up to the store's busy timeout: the drain cannot finish before the
+        // lock is let go, however slowly this test gets to look.
+        let holder = try await SQLiteConnection.open(
+            storage: .file(path: server.dataDirectory.appendingPathComponent("vpcep.sqlite3").path)
+        )
+        _ = try await holder.query("BEGIN IMMEDIATE", [])
+        let held = (0..<6).map { index in
+            Task { () -> Result<Vpc, VPCEPError> in
+                do {
+                    return .success(try await client.createVpc(CreateVpcRequest(name: "held\(index)", cidr: "10.0.0.0/16")))
+                } catch let error as VPCEPError {
+                    return .failure(error)
+                } catch {
+                    return .failure(VPCEPError(code: .unknown, reason: .init(rawValue: "UNEXPECTED"), message: "\(error)"))
+                }
+            }
+        }
+        try await Task.sleep(for: .seconds(1))
+        server.send(SIGTERM)
+
+        var readyz = try await httpGet("/readyz", port: adminPort)
+        let giveUp = ContinuousClock.now + .seconds(10)
+        while readyz.status == 200, ContinuousClock.now < giveUp {
+            try await Task.sleep(for: .milliseconds(50))
+            readyz = try await httpGet("/readyz", port: adminPort)
+        }
+        #expect(readyz.status == 503)
+        #expect(readyz.body.contains("shutting down"), "\(readyz.body)")
+
+        _ = try await holder.query("ROLLBACK", [])
+        try await holder.close()
+        var succeeded = 0
+        for call in held {
+            switch await call.value {
+            case .success: succeeded += 1
+            case .failure(let error): #expect(error.code == .unavailable, "only 'not processed, try again' failures: \(error)")
+            }
+        }
+        #expect(succeeded > 0, "the calls still waiting when the lock went complete")
+        await client.close()
+        #expect(await server.waitForExit() == 0)
     }
 }
 
