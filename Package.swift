@@ -111,7 +111,11 @@ let package = Package(
         ),
         .testTarget(name: "VPCEPProtoTests", dependencies: ["VPCEPProto"], swiftSettings: strict),
         .testTarget(name: "VPCEPConfigFileTests", dependencies: ["VPCEPConfigFile"], swiftSettings: strict),
-        .testTarget(name: "VPCEPAdminTests", dependencies: ["VPCEPAdmin", nioCore, nioPosix], swiftSettings: strict),
+        .testTarget(
+            name: "VPCEPAdminTests",
+            dependencies: ["VPCEPAdmin", nioCore, nioPosix, .product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "VPCEPWireTests", dependencies: ["VPCEPWire", nioCore, nioEmbedded], swiftSettings: strict),
         .testTarget(
             name: "VPCEPTLSTests", dependencies: ["VPCEPTLS", "VPCEPTestSupport", nioCore, nioPosix, nioEmbedded], swiftSettings: strict
@@ -120,6 +124,7 @@ let package = Package(
             name: "VPCEPRPCTests",
             dependencies: [
                 "VPCEPRPC", "VPCEPClient", "VPCEPTLS", "VPCEPWire", "VPCEPProto", "VPCEPTestSupport", nioCore, nioPosix, nioEmbedded,
+                logging,
             ],
             swiftSettings: strict
         ),
