@@ -69,22 +69,12 @@ struct StoreCancellationTests {
 
     @Test func aWriteCancelledWhileItQueuesIsDroppedNotDoneLate() async throws {
         try await withRegistry { registry, store in
-            let holding = AsyncStream<Void>.makeStream()
-            let release = AsyncStream<Void>.makeStream()
-            // Holds the write lock until told to let go.
-            let holder = Task {
-                try await store.transaction { _ in
-                    holding.continuation.yield()
-                    for await _ in release.stream { break }
-                }
-            }
-            for await _ in holding.stream { break }
+            let holder = try await WriteLockHolder(store)
             let late = Task { try await registry.createVPC(tenantA, name: "late", cidr: "10.0.0.0/16") }
             // Give it time to queue behind the holder, then cancel it as a deadline would.
             try await Task.sleep(for: .milliseconds(50))
             late.cancel()
-            release.continuation.yield()
-            try await holder.value
+            try await holder.release()
             do {
                 _ = try await late.value
                 Issue.record("a write cancelled while it queued was done")
@@ -100,22 +90,13 @@ struct StoreCancellationTests {
 
     @Test func aWriteWhoseDeadlinePassesWhileItQueuesIsNotMade() async throws {
         try await withRegistry { registry, store in
-            let holding = AsyncStream<Void>.makeStream()
-            let release = AsyncStream<Void>.makeStream()
-            let holder = Task {
-                try await store.transaction { _ in
-                    holding.continuation.yield()
-                    for await _ in release.stream { break }
-                }
-            }
-            for await _ in holding.stream { break }
+            let holder = try await WriteLockHolder(store)
             // Nobody cancels it: only its deadline passes while it waits for the holder.
             var ctx = tenantA
             ctx.deadline = .now + .milliseconds(20)
             let late = Task { [ctx] in try await registry.createVPC(ctx, name: "late", cidr: "10.0.0.0/16") }
             try await Task.sleep(for: .milliseconds(60))
-            release.continuation.yield()
-            try await holder.value
+            try await holder.release()
             do {
                 _ = try await late.value
                 Issue.record("a write whose deadline had passed was made")
@@ -173,5 +154,30 @@ private final class Tally: Sendable {
     /// A cancelled call may fail only as cancelled, never as a broken store.
     func cancelledCallFailed(_ error: RegistryError) {
         if error.code != .cancelled { unexpected.withLock { $0.append("\(error.code) \(error.reason)") } }
+    }
+}
+
+/// A transaction that holds the store's write lock from `init` until `release`, so that other
+/// writes queue behind it.
+private struct WriteLockHolder {
+    private let task: Task<Void, any Error>
+    private let letGo: AsyncStream<Void>.Continuation
+
+    init(_ store: SQLiteRegistryStore) async throws {
+        let holding = AsyncStream<Void>.makeStream()
+        let release = AsyncStream<Void>.makeStream()
+        task = Task {
+            try await store.transaction { _ in
+                holding.continuation.yield()
+                for await _ in release.stream { break }
+            }
+        }
+        letGo = release.continuation
+        for await _ in holding.stream { break }
+    }
+
+    func release() async throws {
+        letGo.yield()
+        try await task.value
     }
 }
