@@ -72,7 +72,7 @@ struct CLITwoTenantStoryTests {
             let pendingList = try await server.cliJSON("bob", "endpoint", "list", "--status", "pendingAcceptance")
             #expect(pendingList.items.map { $0["id"] as? String } == [endpointID])
 
-            // alice sees bob's connection waiting (the anchor's and the snake_case spellings both filter), and accepts it.
+            // alice sees bob's connection waiting (the reference's and the snake_case spellings both filter), and accepts it.
             for status in ["pending_acceptance", "PENDINGACCEPTANCE"] {
                 let connections = try await server.cliJSON("alice", "connection", "list", serviceName, "--status", status)
                 #expect(connections.items.map { $0["id"] as? String } == [endpointID])
