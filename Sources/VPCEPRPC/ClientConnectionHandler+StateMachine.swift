@@ -53,9 +53,9 @@ extension ClientConnectionHandler {
             case finish(callID: UInt32, Call, Outcome)
             /// Answer the server's PING with these 8 bytes.
             case pong(ByteBuffer)
-            /// GOAWAY: these calls (above its last call id) were never processed; fail them with the
-            /// error. The others go on, and no new call starts here.
-            case failCalls([(callID: UInt32, call: Call)], VPCEPError)
+            /// GOAWAY: no new call starts here (`refusal` says why); these calls (above its last
+            /// call id) were never processed: fail them with the error. The others go on.
+            case goAway(failing: [(callID: UInt32, call: Call)], VPCEPError)
             /// The server broke the protocol (§6): fail these calls with the error and close.
             case closeConnection([(callID: UInt32, call: Call)], VPCEPError)
         }
@@ -205,9 +205,8 @@ extension ClientConnectionHandler {
                 state = .draining(refusal: notProcessed, onClose: onClose)
             }
             let above = pending.keys.filter { $0 > goAway.lastCallID }.sorted()
-            guard !above.isEmpty else { return .none }
             let calls = above.map { (callID: $0, call: pending.removeValue(forKey: $0)!.call) }
-            return .failCalls(calls, notProcessed)
+            return .goAway(failing: calls, notProcessed)
         }
 
         /// A framing error from the decoder: the stream cannot be trusted past it.

@@ -276,7 +276,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         case .pong(let payload):
             append(context: context) { $0.writeFrame(type: .ping, flags: .ack, callID: 0, payload: payload) }
             flush(context: context)
-        case .failCalls(let calls, let error):
+        case .goAway(let calls, let error):
             // No new calls here from now on: the connection's users open another one (§7).
             if let refusal = machine.refusal { closeReason.record(refusal) }
             for (callID, sink) in calls {

@@ -11,16 +11,18 @@ import VPCEPWire
 private struct ClientHarness {
     let channel = NIOAsyncTestingChannel()
     let reads = ClientReadCounter()
+    let closeReason = CloseReason()
 
     init(keepaliveInterval: TimeAmount? = nil) async throws {
         let channel = channel
         let reads = reads
+        let closeReason = closeReason
         try await channel.testingEventLoop.executeInContext {
             try channel.pipeline.syncOperations.addHandler(reads)
             let handshake = channel.eventLoop.makePromise(of: TLSHandshakeCompleted.self)
             handshake.futureResult.whenFailure { _ in }
             try channel.pipeline.syncOperations.addHandler(
-                ClientConnectionHandler(maxFrameSize: 1 << 20, handshake: handshake, closeReason: CloseReason(),
+                ClientConnectionHandler(maxFrameSize: 1 << 20, handshake: handshake, closeReason: closeReason,
                                         keepaliveInterval: keepaliveInterval, keepaliveTimeout: .seconds(5)))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
@@ -189,6 +191,19 @@ struct ClientHandlerTests {
         #expect(late.code == .unavailable && late.reason.rawValue == "SERVER_GOING_AWAY" && late.wasNeverProcessed)
         try await client.receive(frameBytes(.message, flags: .endOK, callID: 1, []))
         #expect(try await first.get().readableBytes == 0)
+    }
+
+    @Test("§7 a GOAWAY that fails no call still stops the connection taking calls")
+    func goAwayCoveringEveryCall() async throws {
+        let client = try await ClientHarness()
+        let read = try await client.unary()
+        #expect(client.closeReason.error == nil)
+        try await client.receive(frameBytes(.goAway, callID: 0, [0, 0, 0, 1] + statusBytes(.unavailable, "IDLE_TIMEOUT")))
+        #expect(client.closeReason.error?.reason.rawValue == "SERVER_GOING_AWAY")
+        let refused = try #require(await #expect(throws: VPCEPError.self) { try await client.unary().get() })
+        #expect(refused.reason.rawValue == "SERVER_GOING_AWAY")
+        try await client.receive(frameBytes(.message, flags: .endOK, callID: 1, []))
+        #expect(try await read.get().readableBytes == 0)
     }
 
     @Test("§3.7 a call the GOAWAY covers, cut off by the close, fails as maybe processed, not SERVER_GOING_AWAY")

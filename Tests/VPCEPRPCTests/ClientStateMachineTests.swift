@@ -145,7 +145,7 @@ struct ClientStateMachineTests {
         var machine = Machine()
         for name in ["a", "b", "c", "d"] { start(&machine, name) }
         _ = machine.cancel(2)
-        guard case .failCalls(let failed, let error) = machine.frameReceived(goAway(lastCallID: 2, .unavailable, "SERVER_SHUTTING_DOWN")) else {
+        guard case .goAway(let failed, let error) = machine.frameReceived(goAway(lastCallID: 2, .unavailable, "SERVER_SHUTTING_DOWN")) else {
             Issue.record()
             return
         }
@@ -156,8 +156,12 @@ struct ClientStateMachineTests {
         #expect(refused.reason == .serverGoingAway && refused.wasNeverProcessed)
         // The call the server read is still answered.
         guard case .finish(1, "a", .response) = machine.frameReceived(frame(.message, flags: .endOK, callID: 1)) else { Issue.record(); return }
-        // A second GOAWAY (a violation while draining) names the same id: nothing more to fail.
-        guard case .none = machine.frameReceived(goAway(lastCallID: 2, .invalidArgument, "PROTOCOL_VIOLATION")) else { Issue.record(); return }
+        // A second GOAWAY (a violation while draining) names the same id: nothing more to fail,
+        // and the first one's reason stays.
+        guard case .goAway(let none, _) = machine.frameReceived(goAway(lastCallID: 2, .invalidArgument, "PROTOCOL_VIOLATION")),
+              none.isEmpty else { Issue.record(); return }
+        guard case .draining(let refusal, let onClose) = machine.state else { Issue.record(); return }
+        #expect(refusal.reason == .serverGoingAway && onClose?.reason.rawValue == "SERVER_SHUTTING_DOWN")
     }
 
     @Test("§3.7 calls the GOAWAY covers that the close then cuts off may have been processed: never SERVER_GOING_AWAY",
