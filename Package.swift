@@ -10,6 +10,7 @@ let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let nioEmbedded = Target.Dependency.product(name: "NIOEmbedded", package: "swift-nio")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let configuration = Target.Dependency.product(name: "Configuration", package: "swift-configuration")
 
 let package = Package(
     name: "vpcep",
@@ -29,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // No traits: the default one (JSON) and the others (YAML, Reloading, …) bring code and
+        // dependencies vpcep does not use; TOML comes from VPCEPConfiguration.
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // C modules: system libraries, the committed protoc-c output, and OpenSSL macro shims.
@@ -74,6 +79,11 @@ let package = Package(
 
         .target(name: "VPCEPConfigFile", swiftSettings: strict),
         .target(
+            name: "VPCEPConfiguration",
+            dependencies: [configuration, .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "VPCEPAdmin",
             dependencies: [
                 nioCore, nioPosix, logging,
@@ -111,6 +121,11 @@ let package = Package(
         ),
         .testTarget(name: "VPCEPProtoTests", dependencies: ["VPCEPProto"], swiftSettings: strict),
         .testTarget(name: "VPCEPConfigFileTests", dependencies: ["VPCEPConfigFile"], swiftSettings: strict),
+        .testTarget(
+            name: "VPCEPConfigurationTests",
+            dependencies: ["VPCEPConfiguration", configuration, .product(name: "ConfigurationTesting", package: "swift-configuration")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "VPCEPAdminTests",
             dependencies: ["VPCEPAdmin", nioCore, nioPosix, .product(name: "Prometheus", package: "swift-prometheus")],
