@@ -77,7 +77,6 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .target(name: "VPCEPConfigFile", swiftSettings: strict),
         .target(
             name: "VPCEPConfiguration",
             dependencies: [configuration, .product(name: "TOMLKit", package: "TOMLKit")],
@@ -98,8 +97,8 @@ let package = Package(
         .executableTarget(
             name: "vpcep-server",
             dependencies: [
-                "VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPAdmin", "VPCEPConfigFile",
-                argumentParser, logging, nioCore, nioPosix,
+                "VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPAdmin", "VPCEPConfiguration",
+                argumentParser, configuration, logging, nioCore, nioPosix,
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -107,7 +106,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(name: "vpcep", dependencies: ["VPCEPContracts", "VPCEPClient", "VPCEPConfigFile", argumentParser], swiftSettings: strict),
+        .executableTarget(
+            name: "vpcep", dependencies: ["VPCEPContracts", "VPCEPClient", "VPCEPConfiguration", argumentParser, configuration],
+            swiftSettings: strict
+        ),
 
         // Tests. `VPCEPTestSupport` holds what several test targets share (minted certificates, a real
         // server process, failure expectations, registry fixtures); only test targets depend on it.
@@ -120,7 +122,6 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "VPCEPProtoTests", dependencies: ["VPCEPProto"], swiftSettings: strict),
-        .testTarget(name: "VPCEPConfigFileTests", dependencies: ["VPCEPConfigFile"], swiftSettings: strict),
         .testTarget(
             name: "VPCEPConfigurationTests",
             dependencies: ["VPCEPConfiguration", configuration, .product(name: "ConfigurationTesting", package: "swift-configuration")],

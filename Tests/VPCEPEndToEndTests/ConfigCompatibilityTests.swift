@@ -138,4 +138,37 @@ struct ConfigCompatibilityTests {
         #expect(settings["timeout"]?["value"] as? String == "5")
         #expect(settings["timeout"]?["source"] as? String == "profile default (\(config.path))")
     }
+
+    @Test("TOML that earlier releases refused now reads: multi-line arrays, inline tables, literal strings")
+    func fullTOML() async throws {
+        let folder = try temporaryDirectory()
+        let server = folder.appendingPathComponent("server.toml")
+        try """
+            regions = [
+                "eu-west-1",
+                "eu-north-1",  # one per line
+            ]
+            tls_ca = 'pki/ca.crt'
+            tls_cert = "/pki/server.crt"
+            tls_key = "/pki/server.key"
+            """.write(to: server, atomically: true, encoding: .utf8)
+        let printed = try await runCommand(RepositoryPaths.executable("vpcep-server"), ["--config", server.path, "--print-config"],
+                                           environment: environment(home: folder))
+        #expect(printed.status == 0, "\(printed.stderr)")
+        #expect(printed.stdout.contains("regions = [\"eu-north-1\", \"eu-west-1\"]"), "\(printed.stdout)")
+        #expect(printed.stdout.contains("tls_ca = \"\(folder.path)/pki/ca.crt\""), "\(printed.stdout)")
+
+        let profiles = folder.appendingPathComponent("profiles.toml")
+        try """
+            profile.carol = { server = "carol.example:7443", region = "eu-west-1", timeout = 7 }
+            """.write(to: profiles, atomically: true, encoding: .utf8)
+        let shown = try await runCommand(RepositoryPaths.executable("vpcep"),
+                                         ["--config", profiles.path, "--profile", "carol", "config", "show", "--output", "json"],
+                                         environment: environment(home: folder))
+        #expect(shown.status == 0, "\(shown.stderr)")
+        let settings = try #require(try shown.json()["settings"] as? [String: [String: Any]])
+        #expect(settings["server"]?["value"] as? String == "carol.example:7443")
+        #expect(settings["timeout"]?["value"] as? String == "7")
+        #expect(settings["timeout"]?["source"] as? String == "profile carol (\(profiles.path))")
+    }
 }
