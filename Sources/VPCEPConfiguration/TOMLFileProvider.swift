@@ -24,6 +24,8 @@ public struct TOMLFileProvider: Sendable {
     /// Parses `text`; `path` names it in errors and in the provider's name.
     public init(parsing text: String, path: String) throws(TOMLFileError) {
         self.path = path
+        // TOMLKit 0.6.0's TOMLTable never frees its toml++ table (it has no deinit): parse once, at
+        // start-up, and keep only Swift values.
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
