@@ -10,6 +10,7 @@ let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let nioEmbedded = Target.Dependency.product(name: "NIOEmbedded", package: "swift-nio")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let configuration = Target.Dependency.product(name: "Configuration", package: "swift-configuration")
 
 let package = Package(
     name: "vpcep",
@@ -29,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // No traits: the default one (JSON) and the others (YAML, Reloading, …) bring code and
+        // dependencies vpcep does not use; TOML comes from VPCEPConfiguration.
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // C modules: system libraries, the committed protoc-c output, and OpenSSL macro shims.
@@ -72,7 +77,11 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .target(name: "VPCEPConfigFile", swiftSettings: strict),
+        .target(
+            name: "VPCEPConfiguration",
+            dependencies: [configuration, .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: strict
+        ),
         .target(
             name: "VPCEPAdmin",
             dependencies: [
@@ -88,8 +97,8 @@ let package = Package(
         .executableTarget(
             name: "vpcep-server",
             dependencies: [
-                "VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPAdmin", "VPCEPConfigFile",
-                argumentParser, logging, nioCore, nioPosix,
+                "VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPAdmin", "VPCEPConfiguration",
+                argumentParser, configuration, logging, nioCore, nioPosix,
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -97,7 +106,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(name: "vpcep", dependencies: ["VPCEPContracts", "VPCEPClient", "VPCEPConfigFile", argumentParser], swiftSettings: strict),
+        .executableTarget(
+            name: "vpcep", dependencies: ["VPCEPContracts", "VPCEPClient", "VPCEPConfiguration", argumentParser, configuration],
+            swiftSettings: strict
+        ),
 
         // Tests. `VPCEPTestSupport` holds what several test targets share (minted certificates, a real
         // server process, failure expectations, registry fixtures); only test targets depend on it.
@@ -110,7 +122,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "VPCEPProtoTests", dependencies: ["VPCEPProto"], swiftSettings: strict),
-        .testTarget(name: "VPCEPConfigFileTests", dependencies: ["VPCEPConfigFile"], swiftSettings: strict),
+        .testTarget(
+            name: "VPCEPConfigurationTests",
+            dependencies: ["VPCEPConfiguration", configuration, .product(name: "ConfigurationTesting", package: "swift-configuration")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "VPCEPAdminTests",
             dependencies: ["VPCEPAdmin", nioCore, nioPosix, .product(name: "Prometheus", package: "swift-prometheus")],

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import VPCEPConfigFile
+import Configuration
+import VPCEPConfiguration
 import VPCEPTLS
 
 /// The server's flags. Each setting also comes from a `VPCEP_…` environment variable and from the
@@ -53,6 +54,8 @@ struct Sourced<Value> {
 }
 
 /// Settings after flags, environment, the configuration file and defaults are merged and checked.
+/// The merge is swift-configuration's: one `ConfigReader` over the flags, the `VPCEP_*` variables,
+/// the file and the defaults, in that order of precedence.
 struct ServerSettings {
     var listen: Sourced<(host: String, port: Int)>
     var adminListen: Sourced<(host: String, port: Int)?>
@@ -71,56 +74,90 @@ struct ServerSettings {
         "shutdown_grace",
     ]
 
+    /// The flag that sets each file key, for sources.
+    private static let flagNames = [
+        "listen": "--listen", "admin_listen": "--admin-listen", "data_dir": "--data-dir", "tls_ca": "--tls-ca",
+        "tls_cert": "--tls-cert", "tls_key": "--tls-key", "tls_crl": "--tls-crl", "tls_groups": "--tls-groups",
+        "regions": "--region", "log_level": "--log-level", "shutdown_grace": "--shutdown-grace",
+    ]
+
+    private static let defaults: [AbsoluteConfigKey: ConfigValue] = [
+        ["listen"]: "127.0.0.1:7443",
+        ["admin_listen"]: "127.0.0.1:7444",
+        ["data_dir"]: "./data",
+        ["tls_groups"]: ConfigValue(.string(TLSConfiguration.defaultKeyExchangeGroups.joined(separator: ",")), isSecret: false),
+        ["regions"]: ConfigValue(.stringArray(["eu-west-1"]), isSecret: false),
+        ["log_level"]: "info",
+        ["shutdown_grace"]: "10",
+    ]
+
     init(_ options: ServerOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         let configPath = options.config ?? environment["VPCEP_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
         let file = try configPath.map(Self.loadFile)
-        let resolver = Resolver(environment: environment, file: file, filePath: configPath)
+        let reader = Self.reader(options, environment: environment, file: file)
+        func string(_ key: String) throws -> Sourced<String>? {
+            do {
+                return try reader.string(key).map { Sourced(value: $0.value, source: $0.source) }
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+        /// A relative path from the file is taken relative to the file's folder.
+        func path(_ key: String) throws -> Sourced<String>? {
+            guard var setting = try string(key) else { return nil }
+            if let file, setting.source == Self.fileSource(file), !setting.value.hasPrefix("/") {
+                let folder = URL(fileURLWithPath: file.path).deletingLastPathComponent()
+                setting.value = folder.appendingPathComponent(setting.value).standardizedFileURL.path
+            }
+            return setting
+        }
+        /// Keys the defaults layer holds always have a value.
+        func defaulted(_ setting: Sourced<String>?, _ key: String) -> Sourced<String> {
+            guard let setting else { preconditionFailure("\(key) has no default") }
+            return setting
+        }
 
-        let listenText = try resolver.string(options.listen, flag: "--listen", env: "VPCEP_LISTEN", key: "listen") ?? .init(value: "127.0.0.1:7443", source: "default")
+        let listenText = defaulted(try string("listen"), "listen")
         listen = .init(value: try Self.parseHostPort(listenText.value, what: "listen"), source: listenText.source)
 
-        let adminText = try resolver.string(options.adminListen, flag: "--admin-listen", env: "VPCEP_ADMIN_LISTEN", key: "admin_listen") ?? .init(value: "127.0.0.1:7444", source: "default")
+        let adminText = defaulted(try string("admin_listen"), "admin_listen")
         adminListen = .init(value: adminText.value == "off" ? nil : try Self.parseHostPort(adminText.value, what: "admin-listen"),
                             source: adminText.source)
 
-        dataDirectory = try resolver.path(options.dataDir, flag: "--data-dir", env: "VPCEP_DATA_DIR", key: "data_dir") ?? .init(value: "./data", source: "default")
-        guard let ca = try resolver.path(options.tlsCA, flag: "--tls-ca", env: "VPCEP_TLS_CA", key: "tls_ca") else {
+        dataDirectory = defaulted(try path("data_dir"), "data_dir")
+        guard let ca = try path("tls_ca") else {
             throw ValidationError("missing --tls-ca (or VPCEP_TLS_CA, or tls_ca in the config file): the CA bundle that signs client certificates")
         }
-        guard let cert = try resolver.path(options.tlsCert, flag: "--tls-cert", env: "VPCEP_TLS_CERT", key: "tls_cert") else {
+        guard let cert = try path("tls_cert") else {
             throw ValidationError("missing --tls-cert (or VPCEP_TLS_CERT, or tls_cert in the config file): the server certificate")
         }
-        guard let key = try resolver.path(options.tlsKey, flag: "--tls-key", env: "VPCEP_TLS_KEY", key: "tls_key") else {
+        guard let key = try path("tls_key") else {
             throw ValidationError("missing --tls-key (or VPCEP_TLS_KEY, or tls_key in the config file): the server private key")
         }
         caFile = ca
         certificateFile = cert
         keyFile = key
-        let crl = try resolver.path(options.tlsCRL, flag: "--tls-crl", env: "VPCEP_TLS_CRL", key: "tls_crl")
+        let crl = try path("tls_crl")
         crlFile = .init(value: crl?.value, source: crl?.source ?? "default (none)")
 
-        let groupsText = try resolver.string(options.tlsGroups, flag: "--tls-groups", env: "VPCEP_TLS_GROUPS", key: "tls_groups")
-        let groups = (groupsText?.value).map {
-            $0.split(whereSeparator: { $0 == "," || $0 == ":" }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        } ?? TLSConfiguration.defaultKeyExchangeGroups
+        let groupsText = defaulted(try string("tls_groups"), "tls_groups")
+        let groups = groupsText.value.split(whereSeparator: { $0 == "," || $0 == ":" })
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard !groups.isEmpty else {
-            throw ValidationError("no TLS key exchange group given (\(groupsText?.source ?? "default"))")
+            throw ValidationError("no TLS key exchange group given (\(groupsText.source))")
         }
-        tlsGroups = .init(value: groups, source: groupsText?.source ?? "default")
+        tlsGroups = .init(value: groups, source: groupsText.source)
 
         var regions: Sourced<[String]>
-        if !options.regions.isEmpty {
-            regions = .init(value: options.regions, source: "flag --region")
-        } else if let env = environment["VPCEP_REGIONS"], !env.isEmpty {
-            regions = .init(value: env.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
-                            source: "env VPCEP_REGIONS")
-        } else if let value = file?.value("regions") {
-            guard case .strings(let list) = value else {
-                throw ValidationError("\(configPath ?? ""): regions must be an array of strings")
-            }
-            regions = .init(value: list, source: "file \(configPath ?? "")")
-        } else {
-            regions = .init(value: ["eu-west-1"], source: "default")
+        do {
+            guard let list = try reader.stringArray("regions") else { preconditionFailure("regions has no default") }
+            regions = Sourced(value: list.value, source: list.source)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if regions.source.hasPrefix("env ") {
+            // VPCEP_REGIONS is comma-separated; "a,,b" and a trailing comma name no empty region.
+            regions.value = regions.value.filter { !$0.isEmpty }
         }
         for region in regions.value where !Self.isValidRegion(region) {
             throw ValidationError("invalid region \"\(region)\" (\(regions.source)): use 1-32 of a-z, 0-9 and -")
@@ -129,18 +166,48 @@ struct ServerSettings {
         regions.value = Array(Set(regions.value)).sorted()
         self.regions = regions
 
-        logLevel = try resolver.string(options.logLevel, flag: "--log-level", env: "VPCEP_LOG_LEVEL", key: "log_level") ?? .init(value: "info", source: "default")
+        logLevel = defaulted(try string("log_level"), "log_level")
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         guard levels.contains(logLevel.value) else {
             throw ValidationError("invalid log level \"\(logLevel.value)\" (\(logLevel.source)): use one of \(levels.joined(separator: ", "))")
         }
 
-        let graceText = try resolver.string(options.shutdownGrace.map(String.init), flag: "--shutdown-grace", env: "VPCEP_SHUTDOWN_GRACE", key: "shutdown_grace")
-        guard let grace = Int(graceText?.value ?? "10"), (0...3600).contains(grace) else {
-            throw ValidationError("shutdown grace must be 0-3600 seconds (\(graceText?.source ?? "default"))")
+        let graceText = defaulted(try string("shutdown_grace"), "shutdown_grace")
+        guard let grace = Int(graceText.value), (0...3600).contains(grace) else {
+            throw ValidationError("shutdown grace must be 0-3600 seconds (\(graceText.source))")
         }
-        shutdownGrace = .init(value: grace, source: graceText?.source ?? "default")
+        shutdownGrace = .init(value: grace, source: graceText.source)
     }
+
+    /// Flags, then `VPCEP_*` variables, then the file, then defaults; an empty flag or variable
+    /// counts as unset, as it always has.
+    private static func reader(_ options: ServerOptions, environment: [String: String], file: TOMLFileProvider?) -> SourcedConfigReader {
+        var flags: [AbsoluteConfigKey: ConfigValue] = [:]
+        let flagValues: [(String, String?)] = [
+            ("listen", options.listen), ("admin_listen", options.adminListen), ("data_dir", options.dataDir),
+            ("tls_ca", options.tlsCA), ("tls_cert", options.tlsCert), ("tls_key", options.tlsKey), ("tls_crl", options.tlsCRL),
+            ("tls_groups", options.tlsGroups), ("log_level", options.logLevel), ("shutdown_grace", options.shutdownGrace.map(String.init)),
+        ]
+        for case let (key, value?) in flagValues where !value.isEmpty {
+            flags[AbsoluteConfigKey([key])] = ConfigValue(.string(value), isSecret: false)
+        }
+        if !options.regions.isEmpty {
+            flags[["regions"]] = ConfigValue(.stringArray(options.regions), isSecret: false)
+        }
+        let variables = environment.filter { $0.key.hasPrefix("VPCEP_") && !$0.value.isEmpty }
+        var layers: [SourcedConfigReader.Layer] = [
+            .init(InMemoryProvider(name: "flags", values: flags)) { key, _ in "flag \(flagNames[key] ?? key)" },
+            // `listen` is looked up as VPCEP_LISTEN, `tls_ca` as VPCEP_TLS_CA.
+            .init(EnvironmentVariablesProvider(environmentVariables: variables).prefixKeys(with: ["vpcep"])) { _, name in "env \(name)" },
+        ]
+        if let file {
+            layers.append(.init(file) { _, _ in fileSource(file) })
+        }
+        layers.append(.init(InMemoryProvider(name: "defaults", values: defaults)) { _, _ in "default" })
+        return SourcedConfigReader(layers)
+    }
+
+    private static func fileSource(_ file: TOMLFileProvider) -> String { "file \(file.path)" }
 
     /// The settings as a configuration file would hold them, each with its source.
     var printable: String {
@@ -164,20 +231,21 @@ struct ServerSettings {
         return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  # " + $0.1 }.joined(separator: "\n")
     }
 
-    private static func loadFile(_ path: String) throws -> ConfigFile {
-        guard let data = FileManager.default.contents(atPath: path) else {
+    /// Unknown keys and tables are errors: a misspelt key would otherwise be silently ignored.
+    private static func loadFile(_ path: String) throws -> TOMLFileProvider {
+        guard FileManager.default.isReadableFile(atPath: path) else {
             throw ValidationError("cannot read the config file \(path)")
         }
-        let file: ConfigFile
+        let file: TOMLFileProvider
         do {
-            file = try ConfigFile(parsing: String(decoding: data, as: UTF8.self), path: path)
+            file = try TOMLFileProvider(path: path)
         } catch {
             throw ValidationError("config file \(error)")
         }
-        for section in file.sectionOrder where section != "" {
-            throw ValidationError("\(path): unexpected section [\(section)]; the server's keys are top-level")
+        if let table = file.tables.first {
+            throw ValidationError("\(path): unexpected section [\(table)]; the server's keys are top-level")
         }
-        for key in file.sections[""]?.keys.sorted() ?? [] where !fileKeys.contains(key) {
+        for key in file.keys where !fileKeys.contains(key) {
             throw ValidationError("\(path): unknown key \"\(key)\"; known keys: \(fileKeys.sorted().joined(separator: ", "))")
         }
         return file
@@ -198,33 +266,5 @@ struct ServerSettings {
     static func isValidRegion(_ region: String) -> Bool {
         (1...32).contains(region.count)
             && region.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
-    }
-}
-
-/// Looks a setting up in the flag, then the environment, then the file.
-private struct Resolver {
-    var environment: [String: String]
-    var file: ConfigFile?
-    var filePath: String?
-
-    func string(_ flag: String?, flag flagName: String, env: String, key: String) throws -> Sourced<String>? {
-        if let flag, !flag.isEmpty { return .init(value: flag, source: "flag \(flagName)") }
-        if let value = environment[env], !value.isEmpty { return .init(value: value, source: "env \(env)") }
-        switch file?.value(key) {
-        case nil: return nil
-        case .string(let value)?: return .init(value: value, source: "file \(filePath ?? "")")
-        case .integer(let value)?: return .init(value: String(value), source: "file \(filePath ?? "")")
-        default: throw ValidationError("\(filePath ?? ""): \(key) must be a string")
-        }
-    }
-
-    /// Like `string`, but a relative path from the file is taken relative to the file's folder.
-    func path(_ flag: String?, flag flagName: String, env: String, key: String) throws -> Sourced<String>? {
-        guard var setting = try string(flag, flag: flagName, env: env, key: key) else { return nil }
-        if setting.source.hasPrefix("file "), !setting.value.hasPrefix("/"), let filePath {
-            let folder = URL(fileURLWithPath: filePath).deletingLastPathComponent()
-            setting.value = folder.appendingPathComponent(setting.value).standardizedFileURL.path
-        }
-        return setting
     }
 }

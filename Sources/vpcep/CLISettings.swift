@@ -1,9 +1,11 @@
+import Configuration
 import Foundation
-import VPCEPConfigFile
+import VPCEPConfiguration
 
 /// The CLI's connection settings after flags, environment and the profile file are merged: flags
-/// win, then `VPCEP_…` variables, then the chosen profile, then defaults. Each value remembers
-/// where it came from, for `vpcep config show`.
+/// win, then `VPCEP_…` variables, then the chosen profile, then defaults. The merge is one
+/// swift-configuration `ConfigReader` over those four; each value remembers where it came from,
+/// for `vpcep config show`.
 struct CLISettings {
     struct Setting {
         var value: String?
@@ -12,10 +14,6 @@ struct CLISettings {
 
     /// Keys a profile may set, in the order `config show` prints them.
     static let keys = ["server", "region", "ca", "cert", "key", "output", "timeout"]
-    static let environmentNames = [
-        "server": "VPCEP_SERVER", "region": "VPCEP_REGION", "ca": "VPCEP_CA", "cert": "VPCEP_CERT", "key": "VPCEP_KEY",
-        "output": "VPCEP_OUTPUT", "timeout": "VPCEP_TIMEOUT",
-    ]
     static let defaults = ["server": "127.0.0.1:7443", "output": "table", "timeout": "30"]
     /// Keys whose relative paths in a profile are taken relative to the profile file.
     static let pathKeys: Set<String> = ["ca", "cert", "key"]
@@ -30,11 +28,11 @@ struct CLISettings {
     init(flags: [String: String?], profileFlag: String?, configFlag: String?,
          environment: [String: String] = ProcessInfo.processInfo.environment) throws(CLIError) {
         configPath = Self.configPath(flag: configFlag, environment: environment)
-        let file: ConfigFile?
+        let file: TOMLFileProvider?
         if let data = FileManager.default.contents(atPath: configPath) {
             configExists = true
             do {
-                file = try ConfigFile(parsing: String(decoding: data, as: UTF8.self), path: configPath)
+                file = try TOMLFileProvider(parsing: String(decoding: data, as: UTF8.self), path: configPath)
             } catch {
                 throw .configuration("profile file \(error)")
             }
@@ -42,56 +40,81 @@ struct CLISettings {
             configExists = false
             file = nil
         }
+        let profiles = Self.profileNames(file)
 
         let requestedProfile = profileFlag ?? environment["VPCEP_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
         if let requestedProfile {
-            guard file?.sectionOrder.contains("profile.\(requestedProfile)") == true else {
-                let known = Self.profileNames(file)
+            guard profiles.contains(requestedProfile) else {
                 throw .configuration("no profile \"\(requestedProfile)\" in \(configPath)"
-                    + (known.isEmpty ? "" : " (profiles: \(known.joined(separator: ", ")))"))
+                    + (profiles.isEmpty ? "" : " (profiles: \(profiles.joined(separator: ", ")))"))
             }
             profile = requestedProfile
-        } else if case .string(let name)? = file?.value("default_profile") {
-            guard file?.sectionOrder.contains("profile.\(name)") == true else {
+        } else if case .string(let name)? = try? file?.value(forKey: ["default_profile"], type: .string).value?.content {
+            guard profiles.contains(name) else {
                 throw .configuration("\(configPath): default_profile names \"\(name)\", which has no [profile.\(name)] section")
             }
             profile = name
-        } else if file?.sectionOrder.contains("profile.default") == true {
+        } else if profiles.contains("default") {
             profile = "default"
         }
 
-        if let profile, let section = file?.sections["profile.\(profile)"] {
-            for key in section.keys where !Self.keys.contains(key) {
-                throw .configuration("\(configPath): [profile.\(profile)] has an unknown key \"\(key)\"; known: \(Self.keys.joined(separator: ", "))")
+        if let profile, let file {
+            let prefix = "profile.\(profile)."
+            for key in file.keys where key.hasPrefix(prefix) && !Self.keys.contains(String(key.dropFirst(prefix.count))) {
+                throw .configuration("\(configPath): [profile.\(profile)] has an unknown key \"\(key.dropFirst(prefix.count))\"; known: \(Self.keys.joined(separator: ", "))")
             }
         }
 
+        let reader = Self.reader(flags: flags, environment: environment, file: file, profile: profile)
         for key in Self.keys {
-            if let flag = flags[key] ?? nil, !flag.isEmpty {
-                values[key] = Setting(value: flag, source: "flag --\(key)")
-            } else if let name = Self.environmentNames[key], let env = environment[name], !env.isEmpty {
-                values[key] = Setting(value: env, source: "env \(name)")
-            } else if let profile, let value = file?.value(key, in: "profile.\(profile)") {
-                var text: String
-                switch value {
-                case .string(let string): text = string
-                case .integer(let integer): text = String(integer)
-                default: throw .configuration("\(configPath): [profile.\(profile)] \(key) must be a string")
-                }
-                if Self.pathKeys.contains(key), !text.hasPrefix("/") {
-                    let folder = URL(fileURLWithPath: configPath).deletingLastPathComponent()
-                    text = folder.appendingPathComponent(text).standardizedFileURL.path
-                }
-                values[key] = Setting(value: text, source: "profile \(profile) (\(configPath))")
-            } else if let fallback = Self.defaults[key] {
-                values[key] = Setting(value: fallback, source: "default")
-            } else {
-                values[key] = Setting(value: nil, source: "not set")
+            let found: SourcedConfigReader.Sourced<String>?
+            do {
+                found = try reader.string(key)
+            } catch {
+                throw .configuration(error.description)
             }
+            guard var found else {
+                values[key] = Setting(value: nil, source: "not set")
+                continue
+            }
+            if let profile, found.source == Self.profileSource(profile, path: configPath), Self.pathKeys.contains(key),
+               !found.value.hasPrefix("/") {
+                let folder = URL(fileURLWithPath: configPath).deletingLastPathComponent()
+                found.value = folder.appendingPathComponent(found.value).standardizedFileURL.path
+            }
+            values[key] = Setting(value: found.value, source: found.source)
         }
     }
 
     subscript(key: String) -> String? { values[key]?.value }
+
+    /// Flags, then `VPCEP_*` variables, then the profile's table of the file, then defaults; an
+    /// empty flag or variable counts as unset, as it always has.
+    private static func reader(flags: [String: String?], environment: [String: String], file: TOMLFileProvider?,
+                               profile: String?) -> SourcedConfigReader {
+        var flagValues: [AbsoluteConfigKey: ConfigValue] = [:]
+        for case let (key, value??) in flags where !value.isEmpty {
+            flagValues[AbsoluteConfigKey([key])] = ConfigValue(.string(value), isSecret: false)
+        }
+        var defaultValues: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (key, value) in defaults {
+            defaultValues[AbsoluteConfigKey([key])] = ConfigValue(.string(value), isSecret: false)
+        }
+        let variables = environment.filter { $0.key.hasPrefix("VPCEP_") && !$0.value.isEmpty }
+        var layers: [SourcedConfigReader.Layer] = [
+            .init(InMemoryProvider(name: "flags", values: flagValues)) { key, _ in "flag --\(key)" },
+            // `server` is looked up as VPCEP_SERVER, `ca` as VPCEP_CA.
+            .init(EnvironmentVariablesProvider(environmentVariables: variables).prefixKeys(with: ["vpcep"])) { _, name in "env \(name)" },
+        ]
+        if let file, let profile {
+            let source = profileSource(profile, path: file.path)
+            layers.append(.init(file.prefixKeys(with: ConfigKey(["profile", profile]))) { _, _ in source })
+        }
+        layers.append(.init(InMemoryProvider(name: "defaults", values: defaultValues)) { _, _ in "default" })
+        return SourcedConfigReader(layers)
+    }
+
+    private static func profileSource(_ profile: String, path: String) -> String { "profile \(profile) (\(path))" }
 
     /// `--config`, then VPCEP_CONFIG, then $XDG_CONFIG_HOME/vpcep/config.toml, then ~/.config/vpcep/config.toml.
     static func configPath(flag: String?, environment: [String: String]) -> String {
@@ -102,7 +125,9 @@ struct CLISettings {
         return home + "/.config/vpcep/config.toml"
     }
 
-    private static func profileNames(_ file: ConfigFile?) -> [String] {
-        (file?.sectionOrder ?? []).filter { $0.hasPrefix("profile.") }.map { String($0.dropFirst("profile.".count)) }
+    /// The `[profile.NAME]` tables of the file, sorted.
+    private static func profileNames(_ file: TOMLFileProvider?) -> [String] {
+        (file?.tables ?? []).filter { $0.hasPrefix("profile.") }.map { String($0.dropFirst("profile.".count)) }
+            .filter { !$0.contains(".") }
     }
 }
