@@ -110,7 +110,20 @@ struct ChangeLogTests {
             try await registry.deleteEndpoint(b, id: endpoint.id)
             expected.append(Summary(.endpoint, .deleted, endpoint.id))
             try await registry.deleteBackend(a, kind: .vm, id: netA.vm.id)
-            expected.append(Summary(.vm, .deleted, netA.vm.id))
+            try await registry.deleteBackend(a, kind: .loadBalancer, id: netA.loadBalancer.id)
+            try await registry.deleteSubnet(a, id: netA.subnet.id)
+            try await registry.deleteVPC(a, id: netA.vpc.id)
+            expected += [
+                Summary(.vm, .deleted, netA.vm.id), Summary(.loadBalancer, .deleted, netA.loadBalancer.id),
+                Summary(.subnet, .deleted, netA.subnet.id), Summary(.vpc, .deleted, netA.vpc.id),
+            ]
+            // Without approval an endpoint is accepted at once: created, not requested.
+            var open = spec(netB)
+            open.approvalEnabled = false
+            let own = try await registry.createEndpointService(b, open)
+            let direct = try await registry.createEndpoint(
+                b, EndpointSpec(serviceID: own.id, vpcID: netB.vpc.id, subnetID: netB.subnet.id))
+            expected += [Summary(.endpointService, .created, own.id), Summary(.endpoint, .created, direct.id)]
 
             let events = try await logEvents(store)
             #expect(events.map(Summary.init) == expected)
@@ -260,7 +273,12 @@ struct ChangeLogTests {
             // The store's query and the in-memory rule agree on every identity.
             for ctx in [a, b, tenantC, operatorR1] {
                 let viewer = EventViewer(region: ctx.region, ownerID: ctx.caller.ownerID, isOperator: ctx.caller.isOperator)
-                #expect(try await history(registry, ctx).map(\.seq) == all.filter { $0.view(for: viewer) != nil }.map(\.seq))
+                let query = EventQuery(viewer: viewer, limit: 1000)
+                #expect(try await history(registry, ctx).map(\.seq) == all.filter(query.matches).map(\.seq))
+                let connections = EventQuery(viewer: viewer, types: [.connectionAccepted], serviceID: service.id, limit: 1000)
+                let stored = try await store.read { try await $0.listEvents(connections) }.items
+                #expect(stored.map(\.seq) == all.filter(connections.matches).map(\.seq))
+                #expect(stored.count == (ctx.caller == tenantC.caller ? 0 : 1))
             }
         }
     }
