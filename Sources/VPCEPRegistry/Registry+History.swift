@@ -26,7 +26,7 @@ public struct HistoryEntry: Sendable, Hashable {
         type = event.type
         actor = event.actor
         // Another party's request ids are its own business (they may carry its own naming).
-        requestID = viewer.isOperator || event.actor == viewer.ownerID ? event.requestID : ""
+        requestID = viewer.isOperator || event.actor.utf8.elementsEqual(viewer.ownerID.utf8) ? event.requestID : ""
         committedAt = event.committedAt
         revisionBefore = event.revisionBefore
         revisionAfter = event.revisionAfter
