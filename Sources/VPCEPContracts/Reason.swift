@@ -259,6 +259,11 @@ extension Reason {
     public static let quotaTypeRequired = Reason("QUOTA_TYPE_REQUIRED")
     /// A quota's limit is out of range.
     public static let quotaLimitOutOfRange = Reason("QUOTA_LIMIT_OUT_OF_RANGE")
+
+    /// A history time bound is not an RFC 3339 timestamp.
+    public static let timeInvalid = Reason("TIME_INVALID")
+    /// A history range ends before it starts.
+    public static let historyRangeInvalid = Reason("HISTORY_RANGE_INVALID")
 }
 
 // MARK: - The client library and the CLI (docs/PROTOCOL.md §9)
@@ -299,7 +304,8 @@ extension Reason {
         .gatewayRequiresOperator, .publicRequiresOperator, .operatorRequired, .ownerOnly, .servicePortConflict,
         .revisionMismatch, .serviceNotAvailable, .serviceInUse, .notAllowedByService, .endpointIDsRequired,
         .tooManyEndpointIDs, .endpointIDRequired, .endpointIDDuplicate, .connectionStateInvalid,
-        .quotaExceeded, .tenantIDInvalid, .quotaTypeRequired, .quotaLimitOutOfRange,
+        .quotaExceeded, .tenantIDInvalid, .quotaTypeRequired, .quotaLimitOutOfRange, .timeInvalid,
+        .historyRangeInvalid,
 
         .tlsConfigurationInvalid, .clientConfiguration, .statusNotReached, .waitTimedOut,
     ]

@@ -19,8 +19,8 @@ public enum Caller: Sendable, Hashable {
     }
 }
 
-/// What every registry call carries besides its request: the caller, the region named by the call and,
-/// for mutations, the caller's idempotency key.
+/// What every registry call carries besides its request: the caller, the region named by the call, the
+/// call's request id and, for mutations, the caller's idempotency key.
 public struct CallContext: Sendable {
     public var caller: Caller
     public var region: String
@@ -30,12 +30,19 @@ public struct CallContext: Sendable {
     /// When the caller stops waiting; nil for none. A mutation whose transaction would begin after it
     /// is not made (see `Registry.write(_:_:request:_:)`).
     public var deadline: ContinuousClock.Instant?
+    /// The call's request id (chosen by the caller or made by the server); recorded with the events a
+    /// mutation writes to the change log (docs/DOMAIN.md, "Change log"). Empty: none known.
+    public var requestID: String
 
-    public init(caller: Caller, region: String, idempotencyKey: String = "", deadline: ContinuousClock.Instant? = nil) {
+    public init(
+        caller: Caller, region: String, idempotencyKey: String = "", deadline: ContinuousClock.Instant? = nil,
+        requestID: String = ""
+    ) {
         self.caller = caller
         self.region = region
         self.idempotencyKey = idempotencyKey
         self.deadline = deadline
+        self.requestID = requestID
     }
 }
 

@@ -47,6 +47,7 @@ extension Registry {
         return try await write(ctx, method, request: [serviceID, serviceName, endpointIDs]) { tx in
             let service = try await Self.ownedService(tx, ref, scope: scope)
             var result: [Connection] = []
+            var events: [ChangeEvent] = []
             for (i, id) in endpointIDs.enumerated() {
                 let field = "endpoint_ids[\(i)]"
                 guard var endpoint = try await tx.endpoint(id: id), endpoint.serviceID == service.id else {
@@ -62,15 +63,20 @@ extension Registry {
                             "a connection that is \(endpoint.status.rawValue) cannot be \(accept ? "accepted" : "rejected")",
                             field: field)
                     }
+                    let before = endpoint
                     endpoint.status = target
                     if accept { endpoint.everAccepted = true }
                     endpoint.decidedBy = scope.ownerID
                     endpoint.decidedAt = now
                     endpoint.updatedAt = now
                     try await tx.updateEndpoint(endpoint)
+                    events.append(ChangeEvent(
+                        type: accept ? .connectionAccepted : .connectionRejected, state: .endpoint(endpoint),
+                        previous: .endpoint(before), providerID: service.ownerID))
                 }
                 result.append(Connection(endpoint))
             }
+            try await log(tx, ctx, events)
             return result
         }
     }
@@ -93,9 +99,12 @@ extension Registry {
                 throw RegistryError.notFound(.connectionNotFound, "no such endpoint on this service", field: "endpoint_id")
             }
             if endpoint.connectionDescription != description {
+                let before = endpoint
                 endpoint.connectionDescription = description
                 endpoint.updatedAt = now
                 try await tx.updateEndpoint(endpoint)
+                try await log(tx, ctx, [ChangeEvent(
+                    type: .updated, state: .endpoint(endpoint), previous: .endpoint(before), providerID: service.ownerID)])
             }
             return Connection(endpoint)
         }

@@ -57,6 +57,7 @@ extension Registry {
                 status: .available, connectionCount: 0, createdAt: now, updatedAt: now, revision: 1,
                 warnings: Self.warnings(backend: backend), clientIPNote: "", isPublic: spec.isPublic)
             try await tx.insertEndpointService(service)
+            try await log(tx, ctx, [ChangeEvent(type: .created, state: .endpointService(service))])
             return service
         }
         return Self.present(stored)

@@ -46,6 +46,9 @@ extension Registry {
                 enableWhitelist: spec.enableWhitelist, description: spec.description, tags: spec.tags,
                 everAccepted: status == .accepted, createdAt: now, updatedAt: now)
             try await tx.insertEndpoint(endpoint)
+            try await log(tx, ctx, [ChangeEvent(
+                type: status == .pendingAcceptance ? .connectionRequested : .created, state: .endpoint(endpoint),
+                providerID: service.ownerID)])
             return endpoint
         }
         return Self.present(stored)
@@ -94,6 +97,9 @@ extension Registry {
             guard endpoint != before else { return endpoint }
             endpoint.updatedAt = now
             try await tx.updateEndpoint(endpoint)
+            try await log(tx, ctx, [ChangeEvent(
+                type: .updated, state: .endpoint(endpoint), previous: .endpoint(before),
+                providerID: try await Self.providerID(of: endpoint, tx))])
             return endpoint
         }
         return Self.present(updated)
@@ -105,7 +111,9 @@ extension Registry {
         guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         try await write(ctx, "deleteEndpoint", request: [id]) { tx in
             let endpoint = try await Self.ownedEndpoint(tx, id: id, scope: scope)
+            let providerID = try await Self.providerID(of: endpoint, tx)
             try await tx.deleteEndpoint(id: endpoint.id)
+            try await log(tx, ctx, [ChangeEvent(type: .deleted, state: .endpoint(endpoint), providerID: providerID)])
         }
     }
 

@@ -12,6 +12,7 @@ extension Registry {
             createdAt: now, updatedAt: now)
         return try await write(ctx, "createVPC", request: [name, cidr]) { tx in
             try await tx.insertVPC(vpc)
+            try await log(tx, ctx, [ChangeEvent(type: .created, state: .vpc(vpc))])
             return vpc
         }
     }
@@ -49,6 +50,7 @@ extension Registry {
                 }
             }
             try await tx.insertSubnet(subnet)
+            try await log(tx, ctx, [ChangeEvent(type: .created, state: .subnet(subnet))])
             return subnet
         }
     }
@@ -86,6 +88,7 @@ extension Registry {
                 ip: address, ingressCIDRs: ingress.map(\.description),
                 region: region, ownerID: ownerID, createdAt: now, updatedAt: now)
             try await tx.insertBackend(backend)
+            try await log(tx, ctx, [ChangeEvent(type: .created, state: .backend(backend))])
             return backend
         }
     }

@@ -10,6 +10,7 @@ extension Registry {
             try Self.requireOwner(scope, ownerID: vpc.ownerID)
             try Self.refuseInUse(try await tx.usage(vpcID: id), what: "VPC")
             try await tx.deleteVPC(id: id)
+            try await log(tx, ctx, [ChangeEvent(type: .deleted, state: .vpc(vpc))])
         }
     }
 
@@ -24,6 +25,7 @@ extension Registry {
             try Self.requireOwner(scope, ownerID: subnet.ownerID)
             try Self.refuseInUse(try await tx.usage(subnetID: id), what: "subnet")
             try await tx.deleteSubnet(id: id)
+            try await log(tx, ctx, [ChangeEvent(type: .deleted, state: .subnet(subnet))])
         }
     }
 
@@ -41,6 +43,7 @@ extension Registry {
             try Self.requireOwner(scope, ownerID: backend.ownerID)
             try Self.refuseInUse(try await tx.usage(backendID: id), what: kind == .vm ? "VM" : "load balancer")
             try await tx.deleteBackend(id: id)
+            try await log(tx, ctx, [ChangeEvent(type: .deleted, state: .backend(backend))])
         }
     }
 

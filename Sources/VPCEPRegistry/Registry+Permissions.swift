@@ -15,6 +15,7 @@ extension Registry {
             let service = try await Self.ownedService(tx, ref, scope: scope)
             var existing = try await tx.permissions(serviceID: service.id)
             var result: [Permission] = []
+            var events: [ChangeEvent] = []
             for (entry, id) in zip(entries, ids) {
                 if let present = existing.first(where: { $0.permission == entry.permission }) {
                     result.append(present)
@@ -32,7 +33,9 @@ extension Registry {
                 try await tx.insertPermission(permission)
                 existing.append(permission)
                 result.append(permission)
+                events.append(ChangeEvent(type: .permissionAdded, state: .permission(permission), providerID: service.ownerID))
             }
+            try await log(tx, ctx, events)
             return result
         }
     }
@@ -60,6 +63,9 @@ extension Registry {
             let doomed = try await tx.permissions(serviceID: service.id)
                 .filter { names.contains($0.permission) || idSet.contains($0.id) }
             if !doomed.isEmpty { try await tx.deletePermissions(ids: doomed.map(\.id)) }
+            try await log(tx, ctx, doomed.map {
+                ChangeEvent(type: .permissionRemoved, state: .permission($0), providerID: service.ownerID)
+            })
             return doomed.count
         }
     }

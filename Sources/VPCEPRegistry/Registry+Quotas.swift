@@ -37,10 +37,16 @@ extension Registry {
         }
         let region = scope.region
         return try await write(ctx, "setQuota", request: [tenantID, type, limit]) { tx in
+            let stored = try await tx.quotaLimit(ownerID: tenantID, region: region, type: type)
             try await tx.setQuotaLimit(ownerID: tenantID, region: region, type: type, limit: limit)
             let used = switch type {
             case .endpointService: try await tx.countEndpointServices(ownerID: tenantID, region: region)
             case .endpoint: try await tx.countEndpoints(ownerID: tenantID, region: region)
+            }
+            // Setting the limit that is already set changes nothing, so is not a change in the log.
+            if stored != limit {
+                let setting = QuotaSetting(tenantID: tenantID, region: region, type: type, limit: limit, used: used)
+                try await log(tx, ctx, [ChangeEvent(type: .quotaChanged, state: .quota(setting))])
             }
             return Quota(type: type, used: used, limit: limit)
         }

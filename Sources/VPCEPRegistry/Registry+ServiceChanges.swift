@@ -50,6 +50,7 @@ extension Registry {
             service.revision += 1
             service.updatedAt = now
             try await tx.updateEndpointService(service)
+            try await log(tx, ctx, [ChangeEvent(type: .updated, state: .endpointService(service), previous: .endpointService(before))])
             return service
         }
         return Self.present(updated)
@@ -72,12 +73,22 @@ extension Registry {
                     "the service has \(connected) accepted or creating endpoint(s); reject them or have them deleted first",
                     field: "id")
             }
+            var events: [ChangeEvent] = []
             for var endpoint in endpoints where endpoint.status == .pendingAcceptance {
+                let before = endpoint
                 endpoint.status = .failed
                 endpoint.updatedAt = now
                 try await tx.updateEndpoint(endpoint)
+                events.append(ChangeEvent(
+                    type: .updated, state: .endpoint(endpoint), previous: .endpoint(before), providerID: service.ownerID))
+            }
+            // The allow-list goes with the service; each entry's removal is logged like a RemovePermissions.
+            for permission in try await tx.permissions(serviceID: service.id) {
+                events.append(ChangeEvent(type: .permissionRemoved, state: .permission(permission), providerID: service.ownerID))
             }
             try await tx.deleteEndpointService(id: service.id)
+            events.append(ChangeEvent(type: .deleted, state: .endpointService(service)))
+            try await log(tx, ctx, events)
         }
     }
 

@@ -86,6 +86,12 @@ public protocol RegistryReader: Sendable {
     func usage(vpcID: String) async throws -> InventoryUsage
     func usage(subnetID: String) async throws -> InventoryUsage
     func usage(backendID: String) async throws -> InventoryUsage
+
+    /// The change log's events that `query` admits (its viewer's visibility applied in the look-up), in
+    /// `seq` order, one page of them, and how many match in all.
+    func listEvents(_ query: EventQuery) async throws -> ListResult<ChangeEvent>
+    /// The sequence of the last event committed before this snapshot; 0 while the log is empty.
+    func logHead() async throws -> UInt64
 }
 
 /// How many resources refer to an inventory resource.
@@ -144,6 +150,14 @@ public protocol RegistryTransaction: RegistryReader {
     func saveIdempotencyRecord(_ record: IdempotencyRecord) async throws
     /// Deletes up to `limit` records whose `expiresAt` is at or before `date`; returns how many.
     func deleteIdempotencyRecords(expiredBy date: Date, limit: Int) async throws -> Int
+
+    /// Appends `events`, in order, to the change log as part of this transaction, numbering them with the
+    /// log's next sequence numbers, and returns them numbered. The numbers must be gapless and in commit
+    /// order across every transaction of every process sharing the database: a transaction that rolls
+    /// back leaves no number used, and one that commits later never holds a smaller number than one that
+    /// committed before it (docs/DOMAIN.md, "Change log": a counter row updated in the transaction, held
+    /// locked until it ends — never a sequence or an auto-increment).
+    func appendEvents(_ events: [ChangeEvent]) async throws -> [ChangeEvent]
 }
 
 /// A failure of the store itself (not of a rule).

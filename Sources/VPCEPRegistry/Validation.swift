@@ -221,12 +221,7 @@ enum Validation {
     }
 
     static func page(_ page: PageRequest, region: String, ownerID: String?) throws(RegistryError) -> ListQuery {
-        guard (0...maxListLimit).contains(page.limit) else {
-            throw .invalid(.limitOutOfRange, "limit must be 0-\(maxListLimit) (0 means \(defaultListLimit))", field: "page.limit")
-        }
-        guard page.offset >= 0 else {
-            throw .invalid(.offsetOutOfRange, "offset must not be negative", field: "page.offset")
-        }
+        let (limit, offset) = try limitAndOffset(page)
         let sortKey: ListQuery.SortKey
         switch page.sortKey.lowercased() {
         case "", "created_at", "create_at": sortKey = .createdAt
@@ -234,15 +229,35 @@ enum Validation {
         default:
             throw .invalid(.sortKeyInvalid, "sort_key must be created_at or updated_at", field: "page.sort_key")
         }
-        let ascending: Bool
-        switch page.sortDir.lowercased() {
-        case "", "desc": ascending = false
-        case "asc": ascending = true
-        default:
-            throw .invalid(.sortDirInvalid, "sort_dir must be asc or desc", field: "page.sort_dir")
-        }
         return ListQuery(
-            region: region, ownerID: ownerID, sortKey: sortKey, ascending: ascending,
-            limit: page.limit == 0 ? defaultListLimit : page.limit, offset: page.offset)
+            region: region, ownerID: ownerID, sortKey: sortKey, ascending: try ascending(page), limit: limit,
+            offset: offset)
+    }
+
+    /// The paging of `ListHistory`: as for every list, but ordered by sequence (`sort_key` empty or `seq`).
+    static func historyPage(_ page: PageRequest) throws(RegistryError) -> (ascending: Bool, limit: Int, offset: Int) {
+        let (limit, offset) = try limitAndOffset(page)
+        guard ["", "seq"].contains(page.sortKey.lowercased()) else {
+            throw .invalid(.sortKeyInvalid, "history is ordered by seq; sort_key must be seq or empty", field: "page.sort_key")
+        }
+        return (try ascending(page), limit, offset)
+    }
+
+    private static func limitAndOffset(_ page: PageRequest) throws(RegistryError) -> (limit: Int, offset: Int) {
+        guard (0...maxListLimit).contains(page.limit) else {
+            throw .invalid(.limitOutOfRange, "limit must be 0-\(maxListLimit) (0 means \(defaultListLimit))", field: "page.limit")
+        }
+        guard page.offset >= 0 else {
+            throw .invalid(.offsetOutOfRange, "offset must not be negative", field: "page.offset")
+        }
+        return (page.limit == 0 ? defaultListLimit : page.limit, page.offset)
+    }
+
+    private static func ascending(_ page: PageRequest) throws(RegistryError) -> Bool {
+        switch page.sortDir.lowercased() {
+        case "", "desc": return false
+        case "asc": return true
+        default: throw .invalid(.sortDirInvalid, "sort_dir must be asc or desc", field: "page.sort_dir")
+        }
     }
 }

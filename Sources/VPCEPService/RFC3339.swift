@@ -38,6 +38,62 @@ enum RFC3339 {
         }
     }
 
+    /// An RFC 3339 `date-time` (`2026-11-30T15:00:00Z`, `…T15:00:00.5+01:00`; `T`/`Z` in either case),
+    /// nil for anything else, including dates that do not exist. Fractions finer than the millisecond
+    /// the store keeps are cut.
+    static func parse(_ text: String) -> Date? {
+        let b = Array(text.utf8)
+        func digits(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= b.count else { return nil }
+            var value = 0
+            for index in range {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[index]) else { return nil }
+                value = value * 10 + Int(b[index] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        func at(_ index: Int, _ characters: String) -> Bool { index < b.count && characters.utf8.contains(b[index]) }
+        guard let year = digits(0..<4), at(4, "-"), let month = digits(5..<7), at(7, "-"), let day = digits(8..<10),
+            at(10, "Tt"), let hour = digits(11..<13), at(13, ":"), let minute = digits(14..<16), at(16, ":"),
+            let second = digits(17..<19), (1...12).contains(month), hour < 24, minute < 60, second < 60
+        else { return nil }
+        var index = 19
+        var millis = 0
+        if at(index, ".") {
+            var end = index + 1
+            while end < b.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[end]) { end += 1 }
+            guard end > index + 1, end - index - 1 <= 9, let fraction = digits(index + 1..<min(end, index + 4)) else { return nil }
+            millis = fraction * [100, 10, 1][min(end, index + 4) - index - 2]
+            index = end
+        }
+        var offsetSeconds = 0
+        if at(index, "Zz") {
+            guard index + 1 == b.count else { return nil }
+        } else if at(index, "+-") {
+            guard index + 6 == b.count, let offsetHours = digits(index + 1..<index + 3), at(index + 3, ":"),
+                let offsetMinutes = digits(index + 4..<index + 6), offsetHours < 24, offsetMinutes < 60
+            else { return nil }
+            offsetSeconds = (offsetHours * 60 + offsetMinutes) * 60 * (b[index] == UInt8(ascii: "-") ? -1 : 1)
+        } else {
+            return nil
+        }
+        let dayNumber = days(fromCivil: year, month, day)
+        // 2026-02-30 names no day: it would come back as another one.
+        guard civil(fromDays: dayNumber) == (year, month, day) else { return nil }
+        let seconds = dayNumber * 86_400 + Int64(hour * 3600 + minute * 60 + second - offsetSeconds)
+        return Date(timeIntervalSince1970: (Double(seconds * 1000) + Double(millis)) / 1000)
+    }
+
+    /// The day number, from 1970-01-01, of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+    private static func days(fromCivil year: Int, _ month: Int, _ day: Int) -> Int64 {
+        let y = Int64(month <= 2 ? year - 1 : year)
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * Int64((month + 9) % 12) + 2) / 5 + Int64(day) - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
     private static func floorDivision(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {
         let quotient = value >= 0 ? value / divisor : (value - divisor + 1) / divisor
         return (quotient, value - quotient * divisor)

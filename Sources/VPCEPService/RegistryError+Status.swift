@@ -14,10 +14,11 @@ extension RegistryError.Code {
 }
 
 extension ServerCallContext {
-    /// The registry's view of the caller: who (from the certificate), where and with which idempotency key
-    /// (from the call header).
+    /// The registry's view of the caller: who (from the certificate), where, with which idempotency key
+    /// and request id (from the call header).
     var registryContext: CallContext {
         let caller: Caller = peer.kind == .operator ? .operator(peer.id) : .tenant(peer.id)
-        return CallContext(caller: caller, region: region, idempotencyKey: idempotencyKey, deadline: deadline)
+        return CallContext(caller: caller, region: region, idempotencyKey: idempotencyKey, deadline: deadline,
+                           requestID: requestID)
     }
 }

@@ -10,6 +10,7 @@ public enum VPCEPAPI {
         EndpointServiceMethods(registry: registry).register(into: &router)
         EndpointMethods(registry: registry).register(into: &router)
         QuotaMethods(registry: registry).register(into: &router)
+        HistoryMethods(registry: registry).register(into: &router)
         HealthMethods(registry: registry).register(into: &router)
         return router
     }

@@ -17,7 +17,7 @@ final class SQLiteAccess: RegistryTransaction {
         isActive.withLock { $0 = false }
     }
 
-    private func rows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+    func rows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
         guard isActive.withLock({ $0 }) else {
             throw StoreError(code: .internalError, message: "a transaction was used after it ended")
         }
@@ -32,7 +32,7 @@ final class SQLiteAccess: RegistryTransaction {
         }
     }
 
-    private func execute(_ sql: String, _ binds: [SQLiteData]) async throws {
+    func execute(_ sql: String, _ binds: [SQLiteData]) async throws {
         _ = try await rows(sql, binds)
     }
 
@@ -309,7 +309,7 @@ final class SQLiteAccess: RegistryTransaction {
         return "UPDATE \(table) SET \(names.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")) WHERE id = ?"
     }
 
-    private static func placeholders(_ count: Int) -> String {
+    static func placeholders(_ count: Int) -> String {
         Array(repeating: "?", count: count).joined(separator: ", ")
     }
 

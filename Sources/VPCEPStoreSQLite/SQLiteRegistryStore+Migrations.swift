@@ -173,6 +173,45 @@ extension SQLiteRegistryStore {
             """,
             "CREATE INDEX idempotency_records_by_expiry ON idempotency_records (expires_at)",
         ],
+        // 4: the change log (docs/DOMAIN.md, "Change log"). `log_head` is one row holding the last sequence
+        // given out; a transaction moves it on by the number of events it appends, so numbers are taken
+        // under the write lock, in commit order, and a rollback returns them. `seq` is supplied, never
+        // chosen by SQLite (no AUTOINCREMENT).
+        [
+            """
+            CREATE TABLE log_head (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                seq INTEGER NOT NULL
+            ) STRICT
+            """,
+            "INSERT INTO log_head (id, seq) VALUES (1, 0)",
+            """
+            CREATE TABLE change_events (
+                seq INTEGER PRIMARY KEY,
+                region TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                resource_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                state TEXT NOT NULL,
+                previous TEXT,
+                revision_before INTEGER,
+                revision_after INTEGER,
+                actor TEXT NOT NULL,
+                request_id TEXT NOT NULL,
+                idempotency_key TEXT NOT NULL,
+                committed_at INTEGER NOT NULL,
+                owner_id TEXT NOT NULL,
+                provider_id TEXT,
+                service_id TEXT,
+                provider_sees INTEGER NOT NULL
+            ) STRICT
+            """,
+            "CREATE INDEX change_events_by_resource ON change_events (resource_id, seq)",
+            "CREATE INDEX change_events_by_owner ON change_events (region, owner_id, seq)",
+            "CREATE INDEX change_events_by_provider ON change_events (region, provider_id, seq) WHERE provider_sees = 1",
+            "CREATE INDEX change_events_by_service ON change_events (service_id, seq)",
+            "CREATE INDEX change_events_by_time ON change_events (region, committed_at)",
+        ],
     ]
 
     /// The schema version this build writes.

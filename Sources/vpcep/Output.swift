@@ -68,6 +68,16 @@ struct TableLayout {
             .drop("status"),
         ]
     )
+    static let history = TableLayout(
+        columns: [
+            ("SEQ", "seq"), ("TIME", "time"), ("TYPE", "type"), ("KIND", "kind"), ("RESOURCE", "resource_id"),
+            ("ACTOR", "actor"), ("CHANGED", "changed_fields"), ("REQUEST", "request_id"),
+        ],
+        narrowing: [
+            .drop("request_id"), .shorten("changed_fields"), .drop("kind"), .drop("time"), .drop("changed_fields"),
+            .drop("actor"),
+        ]
+    )
     static let connection = TableLayout(
         columns: [
             ("ENDPOINT", "id"), ("MARKER", "marker_id"), ("TENANT", "tenant_id"), ("STATUS", "status"),

@@ -4,7 +4,7 @@ import ArgumentParser
 struct VPCEPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vpcep",
-        abstract: "Manage VPC endpoint services, their backends, allow-lists, connections, endpoints and quotas.",
+        abstract: "Manage VPC endpoint services, their backends, allow-lists, connections, endpoints and quotas, and read their history.",
         discussion: """
             Connection settings come from flags, the environment (VPCEP_SERVER, VPCEP_CA, VPCEP_CERT, \
             VPCEP_KEY, VPCEP_REGION, VPCEP_OUTPUT, VPCEP_TIMEOUT), or a profile in ~/.config/vpcep/config.toml \
@@ -14,7 +14,7 @@ struct VPCEPCommand: AsyncParsableCommand {
         subcommands: [
             VPCCommand.self, SubnetCommand.self, LoadBalancerCommand.self, VMCommand.self,
             ServiceCommand.self, PermissionCommand.self, ConnectionCommand.self, EndpointCommand.self, QuotaCommand.self,
-            WhoAmICommand.self, ConfigCommand.self,
+            HistoryCommand.self, WhoAmICommand.self, ConfigCommand.self,
         ]
     )
 

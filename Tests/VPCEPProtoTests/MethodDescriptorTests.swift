@@ -30,18 +30,19 @@ struct MethodDescriptorTests {
     @Test("allMethods lists every rpc once")
     func allMethods() {
         let all = InventoryAPI.allMethods + EndpointServicesAPI.allMethods + EndpointsAPI.allMethods + HealthAPI.allMethods
-            + QuotasAPI.allMethods
+            + QuotasAPI.allMethods + HistoryAPI.allMethods
         #expect(InventoryAPI.allMethods.count == 12)
         #expect(EndpointServicesAPI.allMethods.count == 14)
         #expect(EndpointsAPI.allMethods.count == 5)
         #expect(QuotasAPI.allMethods.map(\.path) == ["/vpcep.v1.Quotas/ListQuotas", "/vpcep.v1.Quotas/SetQuota"])
         #expect(HealthAPI.allMethods.map(\.path) == ["/vpcep.v1.Health/Check", "/vpcep.v1.Health/WhoAmI"])
+        #expect(HistoryAPI.allMethods.map(\.path) == ["/vpcep.v1.History/ListHistory"])
         #expect(Set(all.map(\.path)).count == all.count)
         #expect(all.allSatisfy { $0.kind == .unary })
     }
 
     private static let all: [any MethodDescribing] = InventoryAPI.allMethods + EndpointServicesAPI.allMethods
-        + EndpointsAPI.allMethods + HealthAPI.allMethods + QuotasAPI.allMethods
+        + EndpointsAPI.allMethods + HealthAPI.allMethods + QuotasAPI.allMethods + HistoryAPI.allMethods
 
     /// Each rpc of proto/ as "/package.Service/Method" → its `idempotency_level`, read from the
     /// .proto text itself rather than through the generator, so the two are checked against each other.
@@ -72,7 +73,7 @@ struct MethodDescriptorTests {
         // The reads of docs/PROTOCOL.md §9 are all marked, and nothing else is.
         let safe = Set(Self.all.filter(\.idempotency.isSafeToRetry).map(\.path))
         #expect(safe == Set(schema.filter { $0.value == "NO_SIDE_EFFECTS" }.keys))
-        #expect(safe.count == 15)
+        #expect(safe.count == 16)
         #expect(!InventoryAPI.createVpc.idempotency.isSafeToRetry && HealthAPI.whoAmI.idempotency == .noSideEffects)
     }
 }

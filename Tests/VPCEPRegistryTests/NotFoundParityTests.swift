@@ -232,6 +232,9 @@ private final class RecordingAccess: RegistryTransaction {
     func usage(vpcID: String) async throws -> InventoryUsage { note(); return try await base.usage(vpcID: vpcID) }
     func usage(subnetID: String) async throws -> InventoryUsage { note(); return try await base.usage(subnetID: subnetID) }
     func usage(backendID: String) async throws -> InventoryUsage { note(); return try await base.usage(backendID: backendID) }
+    func listEvents(_ query: EventQuery) async throws -> ListResult<ChangeEvent> { note(); return try await base.listEvents(query) }
+    func logHead() async throws -> UInt64 { note(); return try await base.logHead() }
+    func appendEvents(_ events: [ChangeEvent]) async throws -> [ChangeEvent] { note(); return try await tx.appendEvents(events) }
 
     func insertVPC(_ vpc: VPC) async throws { note(); try await tx.insertVPC(vpc) }
     func insertSubnet(_ subnet: Subnet) async throws { note(); try await tx.insertSubnet(subnet) }

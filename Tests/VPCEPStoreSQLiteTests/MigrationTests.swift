@@ -55,11 +55,16 @@ struct MigrationTests {
                 tenantA, serviceID: "svc-1", serviceName: nil, endpointIDs: [endpoint.id], accept: true)
             #expect(try await registry.getEndpoint(tenantA, id: endpoint.id).ip == "10.0.1.3")
             #expect(try await registry.getEndpointService(tenantA, id: "svc-1", serviceName: nil).connectionCount == 1)
+            // The log starts with the first change after the migration: what came before has no events.
+            let history = try await registry.listHistory(
+                tenantA, resourceID: nil, since: nil, until: nil, page: PageRequest(limit: 100, sortDir: "asc"))
+            #expect(history.items.map(\.seq) == [1, 2, 3])
+            #expect(history.items.map(\.type) == [.permissionAdded, .connectionRequested, .connectionAccepted])
         } catch {
             try? await store.close()
             throw error
         }
         try await store.close()
-        #expect(SQLiteRegistryStore.schemaVersion == 3)
+        #expect(SQLiteRegistryStore.schemaVersion == 4)
     }
 }

@@ -2,6 +2,7 @@
 #include "vpcep/v1/common.pb-c.h"
 #include "vpcep/v1/endpoint.pb-c.h"
 #include "vpcep/v1/endpoint_service.pb-c.h"
+#include "vpcep/v1/history.pb-c.h"
 #include "vpcep/v1/inventory.pb-c.h"
 #include "vpcep/v1/quota.pb-c.h"
 #include "vpcep/v1/rpc.pb-c.h"

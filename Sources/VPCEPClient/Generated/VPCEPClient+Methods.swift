@@ -152,6 +152,14 @@ extension VPCEPClient {
     }
 }
 
+// MARK: - vpcep.v1.History
+
+extension VPCEPClient {
+    public func listHistory(_ request: ListHistoryRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> ListHistoryResponse {
+        try await unary(HistoryAPI.listHistory, request, options: options)
+    }
+}
+
 // MARK: - vpcep.v1.Health
 
 extension VPCEPClient {

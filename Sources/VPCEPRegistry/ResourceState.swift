@@ -1,0 +1,127 @@
+import Foundation
+
+/// One tenant's limit of one quota type in one region, as an operator set it, and its usage then.
+public struct QuotaSetting: Sendable, Hashable, Codable {
+    public var tenantID: String
+    public var region: String
+    public var type: QuotaType
+    public var limit: Int
+    public var used: Int
+
+    public init(tenantID: String, region: String, type: QuotaType, limit: Int, used: Int) {
+        self.tenantID = tenantID
+        self.region = region
+        self.type = type
+        self.limit = limit
+        self.used = used
+    }
+
+    /// The resource id of a quota in the log: `<tenant>/<type>` (tenant ids have no `/`).
+    public var resourceID: String { "\(tenantID)/\(type.rawValue)" }
+}
+
+/// A resource as an event carries it.
+public enum ResourceState: Sendable, Hashable {
+    case vpc(VPC)
+    case subnet(Subnet)
+    case backend(Backend)
+    case endpointService(EndpointService)
+    case permission(Permission)
+    case endpoint(Endpoint)
+    /// The provider's view of an endpoint event; never stored, only projected (`seen(as:)`).
+    case connection(Connection)
+    case quota(QuotaSetting)
+
+    public var kind: ResourceKind {
+        switch self {
+        case .vpc: .vpc
+        case .subnet: .subnet
+        case .backend(let backend): backend.kind == .vm ? .vm : .loadBalancer
+        case .endpointService: .endpointService
+        case .permission: .permission
+        case .endpoint, .connection: .endpoint
+        case .quota: .quota
+        }
+    }
+
+    public var resourceID: String {
+        switch self {
+        case .vpc(let vpc): vpc.id
+        case .subnet(let subnet): subnet.id
+        case .backend(let backend): backend.id
+        case .endpointService(let service): service.id
+        case .permission(let permission): permission.id
+        case .endpoint(let endpoint): endpoint.id
+        case .connection(let connection): connection.id
+        case .quota(let quota): quota.resourceID
+        }
+    }
+
+    var revision: UInt64? {
+        if case .endpointService(let service) = self { return service.revision }
+        return nil
+    }
+
+    // MARK: The stored form
+
+    /// The stable serialized form a store keeps: the resource's JSON with sorted keys and times in
+    /// milliseconds since 1970. Decoded again by `init(kind:serialized:)`.
+    public func serialized() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        let data: Data
+        switch self {
+        case .vpc(let value): data = try encoder.encode(value)
+        case .subnet(let value): data = try encoder.encode(value)
+        case .backend(let value): data = try encoder.encode(value)
+        case .endpointService(let value): data = try encoder.encode(value)
+        case .permission(let value): data = try encoder.encode(value)
+        case .endpoint(let value): data = try encoder.encode(value)
+        case .connection(let value): data = try encoder.encode(value)
+        case .quota(let value): data = try encoder.encode(value)
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// A stored state of a resource of `kind`.
+    public init(kind: ResourceKind, serialized: String) throws {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        let data = Data(serialized.utf8)
+        switch kind {
+        case .vpc: self = .vpc(try decoder.decode(VPC.self, from: data))
+        case .subnet: self = .subnet(try decoder.decode(Subnet.self, from: data))
+        case .loadBalancer, .vm: self = .backend(try decoder.decode(Backend.self, from: data))
+        case .endpointService: self = .endpointService(try decoder.decode(EndpointService.self, from: data))
+        case .permission: self = .permission(try decoder.decode(Permission.self, from: data))
+        case .endpoint: self = .endpoint(try decoder.decode(Endpoint.self, from: data))
+        case .quota: self = .quota(try decoder.decode(QuotaSetting.self, from: data))
+        }
+    }
+
+    // MARK: Views
+
+    /// The state as a viewer with `view` may see it: what the reads present (derived fields filled in,
+    /// an endpoint's address hidden until accepted), a consumer without the provider's note on its
+    /// connection, a provider an endpoint only as its `Connection`.
+    public func seen(as view: EventView) -> ResourceState {
+        switch self {
+        case .endpointService(let service):
+            return .endpointService(Registry.present(service))
+        case .endpoint(let endpoint):
+            switch view {
+            case .full:
+                return .endpoint(Registry.present(endpoint))
+            case .owner:
+                var endpoint = Registry.present(endpoint)
+                endpoint.connectionDescription = ""
+                return .endpoint(endpoint)
+            case .provider:
+                return .connection(Connection(endpoint))
+            }
+        default:
+            return self
+        }
+    }
+}

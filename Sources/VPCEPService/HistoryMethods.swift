@@ -1,0 +1,148 @@
+import Foundation
+import VPCEPProto
+import VPCEPRPC
+import VPCEPRegistry
+
+/// The History service: the change log, read back (docs/DOMAIN.md, "History").
+struct HistoryMethods: Sendable {
+    let registry: Registry
+
+    func register(into router: inout RPCRouter) {
+        let registry = registry
+        router.register(HistoryAPI.listHistory) { request, context in
+            let result = try await registry.listHistory(
+                context.registryContext, resourceID: request.resourceId,
+                since: try Self.time(request.since, field: "since"), until: try Self.time(request.until, field: "until"),
+                page: WireMapping.page(request.page))
+            return ListHistoryResponse(
+                items: result.items.map(WireMapping.historyEntry), totalCount: UInt32(clamping: result.totalCount))
+        }
+    }
+
+    /// An optional time bound: empty means none.
+    static func time(_ text: String, field: String) throws(RegistryError) -> Date? {
+        guard !text.isEmpty else { return nil }
+        guard let date = RFC3339.parse(text) else {
+            throw RegistryError(
+                code: .invalidArgument, reason: .timeInvalid,
+                message: "\(field) must be an RFC 3339 timestamp, e.g. 2026-11-30T15:00:00Z", field: field)
+        }
+        return date
+    }
+}
+
+extension WireMapping {
+    static func historyEntry(_ entry: VPCEPRegistry.HistoryEntry) -> VPCEPProto.HistoryEntry {
+        var wire = VPCEPProto.HistoryEntry(
+            seq: entry.seq, kind: resourceKind(entry.kind), resourceId: entry.resourceID, region: entry.region,
+            type: changeType(entry.type), actor: entry.actor, time: timestamp(entry.committedAt),
+            requestId: entry.requestID, revisionBefore: entry.revisionBefore ?? 0, revisionAfter: entry.revisionAfter ?? 0)
+        let after = StateMessage(entry.state)
+        after.set(on: &wire)
+        if let previous = entry.previous {
+            wire.changedFields = changedFields(StateMessage(previous).json, after.json)
+        }
+        return wire
+    }
+
+    /// The names of the top-level fields whose values differ between two JSON objects of one message type.
+    static func changedFields(_ before: Data, _ after: Data) -> [String] {
+        guard let old = try? JSONSerialization.jsonObject(with: before) as? [String: Any],
+            let new = try? JSONSerialization.jsonObject(with: after) as? [String: Any]
+        else { return [] }
+        func canonical(_ value: Any?) -> Data? {
+            guard let value else { return nil }
+            return try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys, .fragmentsAllowed])
+        }
+        return Set(old.keys).union(new.keys).filter { canonical(old[$0]) != canonical(new[$0]) }.sorted()
+    }
+
+    static func resourceKind(_ kind: VPCEPRegistry.ResourceKind) -> VPCEPProto.ResourceKind {
+        switch kind {
+        case .vpc: .vpc
+        case .subnet: .subnet
+        case .loadBalancer: .loadBalancer
+        case .vm: .vm
+        case .endpointService: .endpointService
+        case .permission: .permission
+        case .endpoint: .endpoint
+        case .quota: .quota
+        }
+    }
+
+    static func changeType(_ type: VPCEPRegistry.ChangeType) -> VPCEPProto.ChangeType {
+        switch type {
+        case .created: .created
+        case .updated: .updated
+        case .deleted: .deleted
+        case .connectionRequested: .connectionRequested
+        case .connectionAccepted: .connectionAccepted
+        case .connectionRejected: .connectionRejected
+        case .permissionAdded: .permissionAdded
+        case .permissionRemoved: .permissionRemoved
+        case .quotaChanged: .quotaChanged
+        }
+    }
+}
+
+/// A resource state as the wire message a read of it answers, so history shows what the reads show.
+private enum StateMessage {
+    case vpc(Vpc)
+    case subnet(VPCEPProto.Subnet)
+    case loadBalancer(LoadBalancer)
+    case vm(Vm)
+    case endpointService(VPCEPProto.EndpointService)
+    case permission(VPCEPProto.Permission)
+    case endpoint(VPCEPProto.Endpoint)
+    case connection(VPCEPProto.Connection)
+    case quota(VPCEPProto.Quota)
+
+    init(_ state: ResourceState) {
+        switch state {
+        case .vpc(let vpc): self = .vpc(WireMapping.vpc(vpc))
+        case .subnet(let subnet): self = .subnet(WireMapping.subnet(subnet))
+        case .backend(let backend):
+            self = backend.kind == .vm ? .vm(WireMapping.vm(backend)) : .loadBalancer(WireMapping.loadBalancer(backend))
+        case .endpointService(let service): self = .endpointService(WireMapping.endpointService(service))
+        case .permission(let permission): self = .permission(WireMapping.permission(permission))
+        case .endpoint(let endpoint): self = .endpoint(WireMapping.endpoint(endpoint))
+        case .connection(let connection): self = .connection(WireMapping.connection(connection))
+        case .quota(let quota):
+            self = .quota(VPCEPProto.Quota(
+                type: WireMapping.quotaType(quota.type), used: UInt32(clamping: quota.used), quota: UInt32(clamping: quota.limit)))
+        }
+    }
+
+    func set(on entry: inout VPCEPProto.HistoryEntry) {
+        switch self {
+        case .vpc(let message): entry.vpc = message
+        case .subnet(let message): entry.subnet = message
+        case .loadBalancer(let message): entry.loadBalancer = message
+        case .vm(let message): entry.vm = message
+        case .endpointService(let message): entry.endpointService = message
+        case .permission(let message): entry.permission = message
+        case .endpoint(let message): entry.endpoint = message
+        case .connection(let message): entry.connection = message
+        case .quota(let message): entry.quota = message
+        }
+    }
+
+    /// The message's JSON (proto field names), for comparing two states field by field.
+    var json: Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let data: Data?
+        switch self {
+        case .vpc(let message): data = try? encoder.encode(message)
+        case .subnet(let message): data = try? encoder.encode(message)
+        case .loadBalancer(let message): data = try? encoder.encode(message)
+        case .vm(let message): data = try? encoder.encode(message)
+        case .endpointService(let message): data = try? encoder.encode(message)
+        case .permission(let message): data = try? encoder.encode(message)
+        case .endpoint(let message): data = try? encoder.encode(message)
+        case .connection(let message): data = try? encoder.encode(message)
+        case .quota(let message): data = try? encoder.encode(message)
+        }
+        return data ?? Data()
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import VPCEPRegistry
+import VPCEPStoreSQLite
+import VPCEPTestSupport
+
+private struct Refused: Error {}
+
+private let anyone = EventViewer(region: "r1", ownerID: "operator:test", isOperator: true)
+
+private func event(_ name: String) -> ChangeEvent {
+    let vpc = VPC(
+        id: name, name: name, cidr: "10.0.0.0/16", region: "r1", ownerID: "tenant-a",
+        createdAt: Date(timeIntervalSince1970: 1_700_000_000), updatedAt: Date(timeIntervalSince1970: 1_700_000_000))
+    return ChangeEvent(type: .created, state: .vpc(vpc), actor: "tenant-a", committedAt: vpc.createdAt)
+}
+
+private func storedIDs(_ store: SQLiteRegistryStore) async throws -> [(UInt64, String)] {
+    try await store.read { try await $0.listEvents(EventQuery(viewer: anyone, limit: 1000)) }.items.map { ($0.seq, $0.resourceID) }
+}
+
+/// The change log's numbering in the SQLite store (docs/DOMAIN.md, "Change log").
+@Suite("SQLite change log")
+struct ChangeLogStoreTests {
+    @Test func aRolledBackTransactionLeavesNoEventAndNoHole() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        do {
+            let first = try await store.transaction { tx in try await tx.appendEvents([event("a"), event("b")]) }
+            #expect(first.map(\.seq) == [1, 2])
+            await #expect(throws: Refused.self) {
+                try await store.transaction { tx in
+                    let numbered = try await tx.appendEvents([event("refused")])
+                    #expect(numbered.map(\.seq) == [3])
+                    throw Refused()
+                }
+            }
+            #expect(try await store.read { try await $0.logHead() } == 2)
+            let next = try await store.transaction { tx in try await tx.appendEvents([event("c")]) }
+            #expect(next.map(\.seq) == [3])
+            let stored = try await storedIDs(store)
+            #expect(stored.map(\.0) == [1, 2, 3])
+            #expect(stored.map(\.1) == ["a", "b", "c"])
+            // The numbering survives a restart.
+            try await store.close()
+            let reopened = try await SQLiteRegistryStore.open(directory: directory)
+            let after = try await reopened.transaction { tx in try await tx.appendEvents([event("d")]) }
+            #expect(after.map(\.seq) == [4])
+            #expect(try await storedIDs(reopened).map(\.1) == ["a", "b", "c", "d"])
+            try await reopened.close()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    /// Concurrent transactions share commits (each in its own savepoint); the ones that fail after
+    /// appending give their numbers back, so what commits is numbered 1...n without a hole.
+    @Test func failedMembersOfAGroupCommitLeaveNoHole() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        do {
+            let committed = await withTaskGroup(of: String?.self) { group in
+                for i in 0..<60 {
+                    group.addTask {
+                        do {
+                            return try await store.transaction { tx in
+                                _ = try await tx.appendEvents([event("e\(i)")])
+                                if i % 3 == 0 { throw Refused() }
+                                return "e\(i)"
+                            }
+                        } catch {
+                            return nil
+                        }
+                    }
+                }
+                var names: [String] = []
+                for await name in group { if let name { names.append(name) } }
+                return names
+            }
+            #expect(committed.count == 40)
+            let stored = try await storedIDs(store)
+            #expect(stored.map(\.0) == Array(1...40))
+            #expect(Set(stored.map(\.1)) == Set(committed))
+            #expect(try await store.read { try await $0.logHead() } == 40)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+    }
+}
