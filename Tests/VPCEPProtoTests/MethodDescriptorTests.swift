@@ -36,9 +36,11 @@ struct MethodDescriptorTests {
         #expect(EndpointsAPI.allMethods.count == 5)
         #expect(QuotasAPI.allMethods.map(\.path) == ["/vpcep.v1.Quotas/ListQuotas", "/vpcep.v1.Quotas/SetQuota"])
         #expect(HealthAPI.allMethods.map(\.path) == ["/vpcep.v1.Health/Check", "/vpcep.v1.Health/WhoAmI"])
-        #expect(HistoryAPI.allMethods.map(\.path) == ["/vpcep.v1.History/ListHistory"])
+        #expect(HistoryAPI.allMethods.map(\.path) == ["/vpcep.v1.History/ListHistory", "/vpcep.v1.History/Watch"])
         #expect(Set(all.map(\.path)).count == all.count)
-        #expect(all.allSatisfy { $0.kind == .unary })
+        // Watch is the one stream (docs/PROTOCOL.md §4.4).
+        #expect(all.filter { $0.kind == .serverStreaming }.map(\.path) == ["/vpcep.v1.History/Watch"])
+        #expect(HistoryAPI.watch.kind == .serverStreaming)
     }
 
     private static let all: [any MethodDescribing] = InventoryAPI.allMethods + EndpointServicesAPI.allMethods
@@ -73,7 +75,7 @@ struct MethodDescriptorTests {
         // The reads of docs/PROTOCOL.md §9 are all marked, and nothing else is.
         let safe = Set(Self.all.filter(\.idempotency.isSafeToRetry).map(\.path))
         #expect(safe == Set(schema.filter { $0.value == "NO_SIDE_EFFECTS" }.keys))
-        #expect(safe.count == 16)
+        #expect(safe.count == 17)
         #expect(!InventoryAPI.createVpc.idempotency.isSafeToRetry && HealthAPI.whoAmI.idempotency == .noSideEffects)
     }
 }

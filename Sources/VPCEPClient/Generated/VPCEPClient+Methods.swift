@@ -158,6 +158,10 @@ extension VPCEPClient {
     public func listHistory(_ request: ListHistoryRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> ListHistoryResponse {
         try await unary(HistoryAPI.listHistory, request, options: options)
     }
+
+    public func watch(_ request: WatchRequest, options: CallOptions = CallOptions()) -> ResponseStream<WatchResponse> {
+        serverStreaming(HistoryAPI.watch, request, options: options)
+    }
 }
 
 // MARK: - vpcep.v1.Health

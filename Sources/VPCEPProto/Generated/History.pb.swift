@@ -109,6 +109,43 @@ public struct ChangeType: ProtoEnum {
     }
 }
 
+/// Where a Watch begins (docs/DOMAIN.md, "Watch").
+public struct WatchStart: ProtoEnum {
+    public var rawValue: Int32
+
+    public init(rawValue: Int32) {
+        self.rawValue = rawValue
+    }
+
+    /// After the newest committed change: only what is committed from now on.
+    public static let unspecified = WatchStart(rawValue: 0)
+    /// After after_seq: resume where an earlier stream stopped (0: from the oldest retained change).
+    public static let afterSeq = WatchStart(rawValue: 1)
+    /// The current state of every matching resource as SNAPSHOT messages, then a BOOKMARK carrying the
+    /// sequence that state reflects, then every change after it.
+    public static let snapshot = WatchStart(rawValue: 2)
+
+    public static let allKnown: [WatchStart] = [.unspecified, .afterSeq, .snapshot]
+
+    public var protoName: String? {
+        switch rawValue {
+        case 0: "WATCH_START_UNSPECIFIED"
+        case 1: "WATCH_START_AFTER_SEQ"
+        case 2: "WATCH_START_SNAPSHOT"
+        default: nil
+        }
+    }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "after_seq"
+        case 2: "snapshot"
+        default: nil
+        }
+    }
+}
+
 /// One committed change. Exactly one of the state fields (20-28) is set: the resource as the change
 /// left it (its last state for a delete), as the caller may see it. A provider sees an endpoint as
 /// its `connection`.
@@ -229,6 +266,98 @@ public struct ListHistoryResponse: ProtoMessage {
     ) {
         self.items = items
         self.totalCount = totalCount
+    }
+}
+
+/// Follow the change log. Filters combine with AND; an empty one matches everything the caller may
+/// see. No deadline is needed: the stream runs until the client cancels it or the server ends it.
+public struct WatchRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.WatchRequest"
+
+    public var kinds: [ResourceKind] = []
+    public var resourceId: String = ""
+    /// A service, its allow-list entries and the endpoints connected to it.
+    public var serviceId: String = ""
+    public var types: [ChangeType] = []
+    public var start: WatchStart = .unspecified
+    public var afterSeq: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        kinds: [ResourceKind] = [],
+        resourceId: String = "",
+        serviceId: String = "",
+        types: [ChangeType] = [],
+        start: WatchStart = .unspecified,
+        afterSeq: UInt64 = 0
+    ) {
+        self.kinds = kinds
+        self.resourceId = resourceId
+        self.serviceId = serviceId
+        self.types = types
+        self.start = start
+        self.afterSeq = afterSeq
+    }
+}
+
+public struct WatchResponse: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.WatchResponse"
+
+    public var kind: WatchResponse.Kind = .unspecified
+    public var entry: HistoryEntry? = nil
+    /// For KIND_BOOKMARK, the sequence reached.
+    public var seq: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        kind: WatchResponse.Kind = .unspecified,
+        entry: HistoryEntry? = nil,
+        seq: UInt64 = 0
+    ) {
+        self.kind = kind
+        self.entry = entry
+        self.seq = seq
+    }
+
+    public struct Kind: ProtoEnum {
+        public var rawValue: Int32
+
+        public init(rawValue: Int32) {
+            self.rawValue = rawValue
+        }
+
+        public static let unspecified = Kind(rawValue: 0)
+        /// A committed change (entry.seq is its sequence).
+        public static let event = Kind(rawValue: 1)
+        /// The current state of one resource, at a start with WATCH_START_SNAPSHOT (entry.type is
+        /// CHANGE_TYPE_UNSPECIFIED, entry.seq is 0).
+        public static let snapshot = Kind(rawValue: 2)
+        /// Nothing the caller may see is missing up to seq: resume with after_seq = seq.
+        public static let bookmark = Kind(rawValue: 3)
+
+        public static let allKnown: [Kind] = [.unspecified, .event, .snapshot, .bookmark]
+
+        public var protoName: String? {
+            switch rawValue {
+            case 0: "KIND_UNSPECIFIED"
+            case 1: "KIND_EVENT"
+            case 2: "KIND_SNAPSHOT"
+            case 3: "KIND_BOOKMARK"
+            default: nil
+            }
+        }
+
+        public var shortName: String? {
+            switch rawValue {
+            case 0: "unspecified"
+            case 1: "event"
+            case 2: "snapshot"
+            case 3: "bookmark"
+            default: nil
+            }
+        }
     }
 }
 
@@ -370,6 +499,82 @@ extension ListHistoryResponse: CMessageConvertible {
     }
 }
 
+extension WatchRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension WatchRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__WatchRequest>) {
+        vpcep__v1__watch_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__WatchRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.kinds = ProtoC.enumValues(m.kinds, count: m.n_kinds)
+        self.resourceId = try ProtoC.string(m.resource_id, field: "resource_id")
+        self.serviceId = try ProtoC.string(m.service_id, field: "service_id")
+        self.types = ProtoC.enumValues(m.types, count: m.n_types)
+        self.start = ProtoC.enumValue(m.start)
+        self.afterSeq = m.after_seq
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__WatchRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.n_kinds = self.kinds.count
+        c.pointee.kinds = arena.enumValues(self.kinds)
+        c.pointee.resource_id = try arena.string(self.resourceId, field: "resource_id")
+        c.pointee.service_id = try arena.string(self.serviceId, field: "service_id")
+        c.pointee.n_types = self.types.count
+        c.pointee.types = arena.enumValues(self.types)
+        c.pointee.start = ProtoC.cEnum(self.start)
+        c.pointee.after_seq = self.afterSeq
+    }
+}
+
+extension WatchResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension WatchResponse: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__WatchResponse>) {
+        vpcep__v1__watch_response__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__WatchResponse>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.kind = ProtoC.enumValue(m.kind)
+        self.entry = try ProtoC.message(m.entry, as: HistoryEntry.self, field: "entry")
+        self.seq = m.seq
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__WatchResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.kind = ProtoC.cEnum(self.kind)
+        c.pointee.entry = try arena.message(self.entry, field: "entry")
+        c.pointee.seq = self.seq
+    }
+}
+
 extension HistoryEntry {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
@@ -414,6 +619,27 @@ extension ListHistoryResponse {
     }
 }
 
+extension WatchRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.kinds, forKey: "kinds")
+        try container.encode(self.resourceId, forKey: "resource_id")
+        try container.encode(self.serviceId, forKey: "service_id")
+        try container.encode(self.types, forKey: "types")
+        try container.encode(self.start, forKey: "start")
+        try container.encode(self.afterSeq, forKey: "after_seq")
+    }
+}
+
+extension WatchResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.kind, forKey: "kind")
+        try container.encodeIfPresent(self.entry, forKey: "entry")
+        try container.encode(self.seq, forKey: "seq")
+    }
+}
+
 /// The methods of `vpcep.v1.History`.
 public enum HistoryAPI {
     public static let listHistory = MethodDescriptor<ListHistoryRequest, ListHistoryResponse>(
@@ -423,5 +649,12 @@ public enum HistoryAPI {
         idempotency: .noSideEffects
     )
 
-    public static let allMethods: [any MethodDescribing] = [listHistory]
+    public static let watch = MethodDescriptor<WatchRequest, WatchResponse>(
+        service: "vpcep.v1.History",
+        method: "Watch",
+        kind: .serverStreaming,
+        idempotency: .noSideEffects
+    )
+
+    public static let allMethods: [any MethodDescribing] = [listHistory, watch]
 }

@@ -143,6 +143,96 @@ void   vpcep__v1__list_history_response__free_unpacked
   assert(message->base.descriptor == &vpcep__v1__list_history_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vpcep__v1__watch_request__init
+                     (Vpcep__V1__WatchRequest         *message)
+{
+  static const Vpcep__V1__WatchRequest init_value = VPCEP__V1__WATCH_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__watch_request__get_packed_size
+                     (const Vpcep__V1__WatchRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__watch_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__watch_request__pack
+                     (const Vpcep__V1__WatchRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__watch_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__watch_request__pack_to_buffer
+                     (const Vpcep__V1__WatchRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__watch_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__WatchRequest *
+       vpcep__v1__watch_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__WatchRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__watch_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__watch_request__free_unpacked
+                     (Vpcep__V1__WatchRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__watch_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__watch_response__init
+                     (Vpcep__V1__WatchResponse         *message)
+{
+  static const Vpcep__V1__WatchResponse init_value = VPCEP__V1__WATCH_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__watch_response__get_packed_size
+                     (const Vpcep__V1__WatchResponse *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__watch_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__watch_response__pack
+                     (const Vpcep__V1__WatchResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__watch_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__watch_response__pack_to_buffer
+                     (const Vpcep__V1__WatchResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__watch_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__WatchResponse *
+       vpcep__v1__watch_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__WatchResponse *)
+     protobuf_c_message_unpack (&vpcep__v1__watch_response__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__watch_response__free_unpacked
+                     (Vpcep__V1__WatchResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__watch_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor vpcep__v1__history_entry__field_descriptors[20] =
 {
   {
@@ -557,6 +647,205 @@ const ProtobufCMessageDescriptor vpcep__v1__list_history_response__descriptor =
   (ProtobufCMessageInit) vpcep__v1__list_history_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor vpcep__v1__watch_request__field_descriptors[6] =
+{
+  {
+    "kinds",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Vpcep__V1__WatchRequest, n_kinds),
+    offsetof(Vpcep__V1__WatchRequest, kinds),
+    &vpcep__v1__resource_kind__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resource_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__WatchRequest, resource_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__WatchRequest, service_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "types",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Vpcep__V1__WatchRequest, n_types),
+    offsetof(Vpcep__V1__WatchRequest, types),
+    &vpcep__v1__change_type__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "start",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__WatchRequest, start),
+    &vpcep__v1__watch_start__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after_seq",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__WatchRequest, after_seq),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__watch_request__field_indices_by_name[] = {
+  5,   /* field[5] = after_seq */
+  0,   /* field[0] = kinds */
+  1,   /* field[1] = resource_id */
+  2,   /* field[2] = service_id */
+  4,   /* field[4] = start */
+  3,   /* field[3] = types */
+};
+static const ProtobufCIntRange vpcep__v1__watch_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__watch_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.WatchRequest",
+  "WatchRequest",
+  "Vpcep__V1__WatchRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__WatchRequest),
+  6,
+  vpcep__v1__watch_request__field_descriptors,
+  vpcep__v1__watch_request__field_indices_by_name,
+  1,  vpcep__v1__watch_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__watch_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue vpcep__v1__watch_response__kind__enum_values_by_number[4] =
+{
+  { "KIND_UNSPECIFIED", "VPCEP__V1__WATCH_RESPONSE__KIND__KIND_UNSPECIFIED", 0 },
+  { "KIND_EVENT", "VPCEP__V1__WATCH_RESPONSE__KIND__KIND_EVENT", 1 },
+  { "KIND_SNAPSHOT", "VPCEP__V1__WATCH_RESPONSE__KIND__KIND_SNAPSHOT", 2 },
+  { "KIND_BOOKMARK", "VPCEP__V1__WATCH_RESPONSE__KIND__KIND_BOOKMARK", 3 },
+};
+static const ProtobufCIntRange vpcep__v1__watch_response__kind__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex vpcep__v1__watch_response__kind__enum_values_by_name[4] =
+{
+  { "KIND_BOOKMARK", 3 },
+  { "KIND_EVENT", 1 },
+  { "KIND_SNAPSHOT", 2 },
+  { "KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor vpcep__v1__watch_response__kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "vpcep.v1.WatchResponse.Kind",
+  "Kind",
+  "Vpcep__V1__WatchResponse__Kind",
+  "vpcep.v1",
+  4,
+  vpcep__v1__watch_response__kind__enum_values_by_number,
+  4,
+  vpcep__v1__watch_response__kind__enum_values_by_name,
+  1,
+  vpcep__v1__watch_response__kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__watch_response__field_descriptors[3] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__WatchResponse, kind),
+    &vpcep__v1__watch_response__kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entry",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__WatchResponse, entry),
+    &vpcep__v1__history_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "seq",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__WatchResponse, seq),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__watch_response__field_indices_by_name[] = {
+  1,   /* field[1] = entry */
+  0,   /* field[0] = kind */
+  2,   /* field[2] = seq */
+};
+static const ProtobufCIntRange vpcep__v1__watch_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__watch_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.WatchResponse",
+  "WatchResponse",
+  "Vpcep__V1__WatchResponse",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__WatchResponse),
+  3,
+  vpcep__v1__watch_response__field_descriptors,
+  vpcep__v1__watch_response__field_indices_by_name,
+  1,  vpcep__v1__watch_response__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__watch_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue vpcep__v1__resource_kind__enum_values_by_number[9] =
 {
   { "RESOURCE_KIND_UNSPECIFIED", "VPCEP__V1__RESOURCE_KIND__RESOURCE_KIND_UNSPECIFIED", 0 },
@@ -643,12 +932,44 @@ const ProtobufCEnumDescriptor vpcep__v1__change_type__descriptor =
   vpcep__v1__change_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor vpcep__v1__history__method_descriptors[1] =
+static const ProtobufCEnumValue vpcep__v1__watch_start__enum_values_by_number[3] =
+{
+  { "WATCH_START_UNSPECIFIED", "VPCEP__V1__WATCH_START__WATCH_START_UNSPECIFIED", 0 },
+  { "WATCH_START_AFTER_SEQ", "VPCEP__V1__WATCH_START__WATCH_START_AFTER_SEQ", 1 },
+  { "WATCH_START_SNAPSHOT", "VPCEP__V1__WATCH_START__WATCH_START_SNAPSHOT", 2 },
+};
+static const ProtobufCIntRange vpcep__v1__watch_start__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex vpcep__v1__watch_start__enum_values_by_name[3] =
+{
+  { "WATCH_START_AFTER_SEQ", 1 },
+  { "WATCH_START_SNAPSHOT", 2 },
+  { "WATCH_START_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor vpcep__v1__watch_start__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "vpcep.v1.WatchStart",
+  "WatchStart",
+  "Vpcep__V1__WatchStart",
+  "vpcep.v1",
+  3,
+  vpcep__v1__watch_start__enum_values_by_number,
+  3,
+  vpcep__v1__watch_start__enum_values_by_name,
+  1,
+  vpcep__v1__watch_start__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor vpcep__v1__history__method_descriptors[2] =
 {
   { "ListHistory", &vpcep__v1__list_history_request__descriptor, &vpcep__v1__list_history_response__descriptor },
+  { "Watch", &vpcep__v1__watch_request__descriptor, &vpcep__v1__watch_response__descriptor },
 };
 const unsigned vpcep__v1__history__method_indices_by_name[] = {
-  0         /* ListHistory */
+  0,        /* ListHistory */
+  1         /* Watch */
 };
 const ProtobufCServiceDescriptor vpcep__v1__history__descriptor =
 {
@@ -657,7 +978,7 @@ const ProtobufCServiceDescriptor vpcep__v1__history__descriptor =
   "History",
   "Vpcep__V1__History",
   "vpcep.v1",
-  1,
+  2,
   vpcep__v1__history__method_descriptors,
   vpcep__v1__history__method_indices_by_name
 };
@@ -668,6 +989,14 @@ void vpcep__v1__history__list_history(ProtobufCService *service,
 {
   assert(service->descriptor == &vpcep__v1__history__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__history__watch(ProtobufCService *service,
+                               const Vpcep__V1__WatchRequest *input,
+                               Vpcep__V1__WatchResponse_Closure closure,
+                               void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__history__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vpcep__v1__history__init (Vpcep__V1__History_Service *service,
                                Vpcep__V1__History_ServiceDestroy destroy)

@@ -24,10 +24,29 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Vpcep__V1__HistoryEntry Vpcep__V1__HistoryEntry;
 typedef struct Vpcep__V1__ListHistoryRequest Vpcep__V1__ListHistoryRequest;
 typedef struct Vpcep__V1__ListHistoryResponse Vpcep__V1__ListHistoryResponse;
+typedef struct Vpcep__V1__WatchRequest Vpcep__V1__WatchRequest;
+typedef struct Vpcep__V1__WatchResponse Vpcep__V1__WatchResponse;
 
 
 /* --- enums --- */
 
+typedef enum _Vpcep__V1__WatchResponse__Kind {
+  VPCEP__V1__WATCH_RESPONSE__KIND__KIND_UNSPECIFIED = 0,
+  /*
+   * A committed change (entry.seq is its sequence).
+   */
+  VPCEP__V1__WATCH_RESPONSE__KIND__KIND_EVENT = 1,
+  /*
+   * The current state of one resource, at a start with WATCH_START_SNAPSHOT (entry.type is
+   * CHANGE_TYPE_UNSPECIFIED, entry.seq is 0).
+   */
+  VPCEP__V1__WATCH_RESPONSE__KIND__KIND_SNAPSHOT = 2,
+  /*
+   * Nothing the caller may see is missing up to seq: resume with after_seq = seq.
+   */
+  VPCEP__V1__WATCH_RESPONSE__KIND__KIND_BOOKMARK = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__WATCH_RESPONSE__KIND)
+} Vpcep__V1__WatchResponse__Kind;
 typedef enum _Vpcep__V1__ResourceKind {
   VPCEP__V1__RESOURCE_KIND__RESOURCE_KIND_UNSPECIFIED = 0,
   VPCEP__V1__RESOURCE_KIND__RESOURCE_KIND_VPC = 1,
@@ -53,6 +72,25 @@ typedef enum _Vpcep__V1__ChangeType {
   VPCEP__V1__CHANGE_TYPE__CHANGE_TYPE_QUOTA_CHANGED = 9
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__CHANGE_TYPE)
 } Vpcep__V1__ChangeType;
+/*
+ * Where a Watch begins (docs/DOMAIN.md, "Watch").
+ */
+typedef enum _Vpcep__V1__WatchStart {
+  /*
+   * After the newest committed change: only what is committed from now on.
+   */
+  VPCEP__V1__WATCH_START__WATCH_START_UNSPECIFIED = 0,
+  /*
+   * After after_seq: resume where an earlier stream stopped (0: from the oldest retained change).
+   */
+  VPCEP__V1__WATCH_START__WATCH_START_AFTER_SEQ = 1,
+  /*
+   * The current state of every matching resource as SNAPSHOT messages, then a BOOKMARK carrying the
+   * sequence that state reflects, then every change after it.
+   */
+  VPCEP__V1__WATCH_START__WATCH_START_SNAPSHOT = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__WATCH_START)
+} Vpcep__V1__WatchStart;
 
 /* --- messages --- */
 
@@ -141,6 +179,45 @@ struct  Vpcep__V1__ListHistoryResponse
     , 0,NULL, 0 }
 
 
+/*
+ * Follow the change log. Filters combine with AND; an empty one matches everything the caller may
+ * see. No deadline is needed: the stream runs until the client cancels it or the server ends it.
+ */
+struct  Vpcep__V1__WatchRequest
+{
+  ProtobufCMessage base;
+  size_t n_kinds;
+  Vpcep__V1__ResourceKind *kinds;
+  char *resource_id;
+  /*
+   * A service, its allow-list entries and the endpoints connected to it.
+   */
+  char *service_id;
+  size_t n_types;
+  Vpcep__V1__ChangeType *types;
+  Vpcep__V1__WatchStart start;
+  uint64_t after_seq;
+};
+#define VPCEP__V1__WATCH_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__watch_request__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, VPCEP__V1__WATCH_START__WATCH_START_UNSPECIFIED, 0 }
+
+
+struct  Vpcep__V1__WatchResponse
+{
+  ProtobufCMessage base;
+  Vpcep__V1__WatchResponse__Kind kind;
+  Vpcep__V1__HistoryEntry *entry;
+  /*
+   * For KIND_BOOKMARK, the sequence reached.
+   */
+  uint64_t seq;
+};
+#define VPCEP__V1__WATCH_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__watch_response__descriptor) \
+    , VPCEP__V1__WATCH_RESPONSE__KIND__KIND_UNSPECIFIED, NULL, 0 }
+
+
 /* Vpcep__V1__HistoryEntry methods */
 void   vpcep__v1__history_entry__init
                      (Vpcep__V1__HistoryEntry         *message);
@@ -198,6 +275,44 @@ Vpcep__V1__ListHistoryResponse *
 void   vpcep__v1__list_history_response__free_unpacked
                      (Vpcep__V1__ListHistoryResponse *message,
                       ProtobufCAllocator *allocator);
+/* Vpcep__V1__WatchRequest methods */
+void   vpcep__v1__watch_request__init
+                     (Vpcep__V1__WatchRequest         *message);
+size_t vpcep__v1__watch_request__get_packed_size
+                     (const Vpcep__V1__WatchRequest   *message);
+size_t vpcep__v1__watch_request__pack
+                     (const Vpcep__V1__WatchRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__watch_request__pack_to_buffer
+                     (const Vpcep__V1__WatchRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__WatchRequest *
+       vpcep__v1__watch_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__watch_request__free_unpacked
+                     (Vpcep__V1__WatchRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__WatchResponse methods */
+void   vpcep__v1__watch_response__init
+                     (Vpcep__V1__WatchResponse         *message);
+size_t vpcep__v1__watch_response__get_packed_size
+                     (const Vpcep__V1__WatchResponse   *message);
+size_t vpcep__v1__watch_response__pack
+                     (const Vpcep__V1__WatchResponse   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__watch_response__pack_to_buffer
+                     (const Vpcep__V1__WatchResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__WatchResponse *
+       vpcep__v1__watch_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__watch_response__free_unpacked
+                     (Vpcep__V1__WatchResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vpcep__V1__HistoryEntry_Closure)
@@ -208,6 +323,12 @@ typedef void (*Vpcep__V1__ListHistoryRequest_Closure)
                   void *closure_data);
 typedef void (*Vpcep__V1__ListHistoryResponse_Closure)
                  (const Vpcep__V1__ListHistoryResponse *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__WatchRequest_Closure)
+                 (const Vpcep__V1__WatchRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__WatchResponse_Closure)
+                 (const Vpcep__V1__WatchResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -220,6 +341,10 @@ struct Vpcep__V1__History_Service
                        const Vpcep__V1__ListHistoryRequest *input,
                        Vpcep__V1__ListHistoryResponse_Closure closure,
                        void *closure_data);
+  void (*watch)(Vpcep__V1__History_Service *service,
+                const Vpcep__V1__WatchRequest *input,
+                Vpcep__V1__WatchResponse_Closure closure,
+                void *closure_data);
 };
 typedef void (*Vpcep__V1__History_ServiceDestroy)(Vpcep__V1__History_Service *);
 void vpcep__v1__history__init (Vpcep__V1__History_Service *service,
@@ -228,19 +353,28 @@ void vpcep__v1__history__init (Vpcep__V1__History_Service *service,
     { &vpcep__v1__history__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define VPCEP__V1__HISTORY__INIT(function_prefix__) \
     { VPCEP__V1__HISTORY__BASE_INIT,\
-      function_prefix__ ## list_history  }
+      function_prefix__ ## list_history,\
+      function_prefix__ ## watch  }
 void vpcep__v1__history__list_history(ProtobufCService *service,
                                       const Vpcep__V1__ListHistoryRequest *input,
                                       Vpcep__V1__ListHistoryResponse_Closure closure,
                                       void *closure_data);
+void vpcep__v1__history__watch(ProtobufCService *service,
+                               const Vpcep__V1__WatchRequest *input,
+                               Vpcep__V1__WatchResponse_Closure closure,
+                               void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    vpcep__v1__resource_kind__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__change_type__descriptor;
+extern const ProtobufCEnumDescriptor    vpcep__v1__watch_start__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__history_entry__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__list_history_request__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__list_history_response__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__watch_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__watch_response__descriptor;
+extern const ProtobufCEnumDescriptor    vpcep__v1__watch_response__kind__descriptor;
 extern const ProtobufCServiceDescriptor vpcep__v1__history__descriptor;
 
 PROTOBUF_C__END_DECLS
