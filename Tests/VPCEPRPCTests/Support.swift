@@ -185,3 +185,18 @@ let testLogger: Logger = {
     logger.logLevel = .critical
     return logger
 }()
+
+/// The server's per-connection handlers as `RPCServer` adds them, minus TLS. With a `peer` the
+/// handshake counts as done; without one the handshake timeout runs until a test fires
+/// `TLSHandshakeCompleted`.
+func addServerHandlers(
+    to pipeline: ChannelPipeline.SynchronousOperations, router: RPCRouter, configuration: RPCServerConfiguration,
+    statistics: ServerStatistics, peer: PeerIdentity?, runsCallsOnEventLoop: Bool = false
+) throws {
+    try pipeline.addHandler(ConnectionManagementHandler(
+        configuration: configuration.connectionManagement(handshakeTimeout: peer == nil ? configuration.handshakeTimeout : nil),
+        statistics: statistics))
+    try pipeline.addHandler(ServerConnectionHandler(
+        router: router, configuration: configuration, statistics: statistics, logger: testLogger,
+        peerForTesting: peer, runsCallsOnEventLoop: runsCallsOnEventLoop))
+}
