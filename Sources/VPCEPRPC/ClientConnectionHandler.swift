@@ -5,7 +5,8 @@ import VPCEPTLS
 import VPCEPWire
 
 /// A call handed to the client connection: the encoded call header and request, and where the
-/// outcome goes. Written into the pipeline; the handler gives it a call id.
+/// outcome goes. Written into the pipeline as `ClientConnectionHandler.Command.start`; the handler
+/// gives it a call id.
 struct OutboundCall: Sendable {
     enum Sink: Sendable {
         /// The one response message, or the error status.
@@ -22,51 +23,45 @@ struct OutboundCall: Sendable {
 
     var header: [UInt8]
     var request: [UInt8]
-    var timeout: TimeAmount?
+    /// When the client stops waiting (docs/PROTOCOL.md §4.5), on the connection's event loop's
+    /// clock: computed once, when the call is made, and armed as is; nil: never.
+    var deadline: NIODeadline?
     var sink: Sink
     /// Receives the call id once assigned, so the caller can cancel it.
     var onStart: @Sendable (UInt32) -> Void
 
     func fail(_ error: VPCEPError) {
-        switch sink {
+        sink.fail(error)
+    }
+}
+
+extension OutboundCall.Sink {
+    func fail(_ error: VPCEPError) {
+        switch self {
         case .unary(let promise): promise.fail(error)
         case .stream(let deliver, _): deliver(.end(error))
         }
     }
 }
 
-/// Cancels a call the caller gave up on.
-struct CancelCall: Sendable {
-    var callID: UInt32
-}
-
-/// The client side of one connection: assigns increasing call ids, matches responses to callers,
-/// applies deadlines, and fails every pending call clearly when the connection goes.
+/// The client side of one connection: carries out its `StateMachine`'s protocol rules (call ids,
+/// matching responses to callers, GOAWAY), applies deadlines, and fails every pending call
+/// clearly when the connection goes.
 final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = Any
+    typealias OutboundIn = Command
     typealias OutboundOut = ByteBuffer
 
-    private struct PendingCall {
-        var sink: OutboundCall.Sink
-        var deadline: NIODeadline?
-
-        func fail(_ error: VPCEPError) {
-            switch sink {
-            case .unary(let promise): promise.fail(error)
-            case .stream(let deliver, _): deliver(.end(error))
-            }
-        }
+    /// What a caller writes into the pipeline.
+    enum Command: Sendable {
+        case start(OutboundCall)
+        /// The caller gave up on the call (docs/PROTOCOL.md §4.6); ignored when it has ended.
+        case cancel(callID: UInt32)
     }
 
     private var decoder: FrameDecoder
-    private var nextCallID: UInt32 = 1
-    private var pending: [UInt32: PendingCall] = [:]
+    private var machine = StateMachine<OutboundCall.Sink>()
     private var outbound: ByteBuffer?
-    /// Set when the connection cannot take calls any more, with the error new calls get.
-    private var unusable: VPCEPError? {
-        didSet { if let unusable { closeReason.record(unusable) } }
-    }
     private let handshake: EventLoopPromise<TLSHandshakeCompleted>
     private let closeReason: CloseReason
     /// Watches the server while calls are pending; nil: never.
@@ -87,11 +82,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     // MARK: Outbound
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let item = unwrapOutboundIn(data)
-        if let call = item as? OutboundCall {
-            start(call, context: context)
-        } else if let cancel = item as? CancelCall {
-            cancelCall(cancel.callID, context: context)
+        switch unwrapOutboundIn(data) {
+        case .start(let call): start(call, context: context)
+        case .cancel(let callID): cancelCall(callID, context: context)
         }
         promise?.succeed()
     }
@@ -103,28 +96,23 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     private func start(_ call: OutboundCall, context: ChannelHandlerContext) {
-        if let unusable {
-            call.fail(unusable)
+        let kind: StateMachine<OutboundCall.Sink>.CallKind
+        switch call.sink {
+        case .unary: kind = .unary
+        case .stream: kind = .serverStreaming
+        }
+        let callID: UInt32
+        switch machine.startCall(call.sink, kind: kind, deadline: call.deadline) {
+        case .refuse(let error):
+            closeReason.record(error)
+            call.fail(error)
             return
+        case .send(let id):
+            callID = id
         }
-        guard nextCallID < UInt32.max else {
-            // Call ids are spent: this connection cannot take more; a new one starts from 1.
-            unusable = VPCEPError(code: .unavailable, reason: .callIDsExhausted,
-                                  message: "this connection has used every call id; retry on a new connection")
-            call.fail(unusable!)
-            return
-        }
-        let callID = nextCallID
-        nextCallID += 1
-        var entry = PendingCall(sink: call.sink)
-        if let timeout = call.timeout {
-            let deadline = context.eventLoop.now + timeout
-            entry.deadline = deadline
-            pending[callID] = entry
-            armDeadlineTimer(at: deadline, context: context)
-        } else {
-            pending[callID] = entry
-        }
+        // The call took the last id: the connection now refuses new calls (docs/PROTOCOL.md §4.1).
+        if let refusal = machine.refusal { closeReason.record(refusal) }
+        if let deadline = call.deadline { armDeadlineTimer(at: deadline, context: context) }
         startKeepalive(context: context)
         if case .stream(_, let flow) = call.sink {
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -149,22 +137,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     func callsDue(at now: NIODeadline) -> (due: [UInt32], next: NIODeadline?) {
-        EarliestDeadlineTimer.due(pending.lazy.map { ($0.key, $0.value.deadline) }, now: now)
+        machine.callsDue(at: now)
     }
 
     func expire(_ callID: UInt32, context: ChannelHandlerContext) {
-        guard let call = pending.removeValue(forKey: callID) else { return }
-        streamEnded(callID, context: context)
-        call.fail(VPCEPError(code: .deadlineExceeded, reason: .deadlineExceeded,
-                             message: "no answer from the server before the deadline"))
-        append(context: context) { $0.writeFrame(type: .cancel, callID: callID, payload: ByteBuffer()) }
-        flush(context: context)
+        guard let (sink, error) = machine.deadlinePassed(callID) else { return }
+        endWithCancel(callID, sink, error, context: context)
     }
 
     private func cancelCall(_ callID: UInt32, context: ChannelHandlerContext) {
-        guard let call = pending.removeValue(forKey: callID) else { return }
+        guard let (sink, error) = machine.cancel(callID) else { return }
+        endWithCancel(callID, sink, error, context: context)
+    }
+
+    private func endWithCancel(_ callID: UInt32, _ sink: OutboundCall.Sink, _ error: VPCEPError, context: ChannelHandlerContext) {
         streamEnded(callID, context: context)
-        call.fail(VPCEPError(code: .cancelled, reason: .cancelled, message: "the call was cancelled by the caller"))
+        sink.fail(error)
         append(context: context) { $0.writeFrame(type: .cancel, callID: callID, payload: ByteBuffer()) }
         flush(context: context)
     }
@@ -229,7 +217,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     private func checkKeepalive(context: ChannelHandlerContext) {
         keepaliveTimer = nil
-        guard context.channel.isActive, let timeout = keepalive?.timeout, !pending.isEmpty else { return }
+        guard context.channel.isActive, let timeout = keepalive?.timeout, machine.hasPendingCalls else { return }
         let now = context.eventLoop.now
         switch keepalive?.check(now: now, suspended: readHeld) {
         case .timedOut?:
@@ -252,105 +240,55 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         keepalive?.reset(at: context.eventLoop.now)
         decoder.append(unwrapInboundIn(data))
-        guard !violated else { return }
         do {
             while let frame = try decoder.next() {
-                if let violation = handle(frame, context: context) {
-                    protocolViolation(violation, context: context)
-                    return
-                }
+                guard perform(machine.frameReceived(frame), context: context) else { return }
             }
         } catch {
-            protocolViolation("the server sent a malformed frame: \(error.message)", context: context)
+            perform(machine.decodingFailed(error), context: context)
         }
     }
 
-    private var violated = false
-
-    private func protocolViolation(_ message: String, context: ChannelHandlerContext) {
-        violated = true
-        failAll(VPCEPError(code: .internalError, reason: .protocolViolation, message: message))
-        context.close(promise: nil)
-    }
-
-    /// Handles one frame; returns why the frame breaks the protocol, if it does.
-    private func handle(_ frame: Frame, context: ChannelHandlerContext) -> String? {
-        switch frame.type {
-        case .message, .status:
-            guard frame.callID != 0, frame.callID < nextCallID else {
-                return "\(frame.type) for call \(frame.callID), which was never made"
-            }
-            // A call that ended here already (deadline, cancel) may still be answered: ignored.
-            guard let call = pending[frame.callID] else { return nil }
-            if frame.type == .message {
-                switch call.sink {
-                case .unary(let promise):
-                    // A unary call's one message always carries END_OK.
-                    pending[frame.callID] = nil
-                    promise.succeed(frame.payload)
-                case .stream(let deliver, let flow):
-                    deliver(.message(frame.payload))
-                    if frame.flags.contains(.endOK) {
-                        streamEnded(frame.callID, context: context)
-                        pending[frame.callID] = nil
-                        deliver(.end(nil))
-                    } else if flow.delivered() {
-                        slowStreams.insert(frame.callID)
-                    }
-                }
-            } else {
-                pending[frame.callID] = nil
-                let failure = Self.decodeStatus(frame.payload)
-                switch call.sink {
-                case .unary(let promise):
-                    promise.fail(failure ?? VPCEPError(code: .internalError, reason: .missingResponse,
-                                                       message: "the server ended a unary call with OK but no response"))
-                case .stream(let deliver, _):
-                    streamEnded(frame.callID, context: context)
-                    deliver(.end(failure))
-                }
-            }
-        case .ping:
-            guard frame.callID == 0, frame.payload.readableBytes == 8 else {
-                return "a PING must have call id 0 and an 8-byte payload"
-            }
-            guard !frame.flags.contains(.ack) else { return nil }
-            append(context: context) { $0.writeFrame(type: .ping, flags: .ack, callID: 0, payload: frame.payload) }
-            flush(context: context)
-        case .goAway:
-            guard frame.callID == 0 else { return "GOAWAY on call id \(frame.callID)" }
-            goAway(frame.payload, context: context)
-        default:
-            return "a server may not send \(frame.type) frames"
-        }
-        return nil
-    }
-
-    private func goAway(_ payload: ByteBuffer, context: ChannelHandlerContext) {
-        guard let goAway = try? GoAwayPayload(parsing: payload) else { return }
-        // An OK or UNKNOWN status says nothing more than that the server is going away.
-        let error = Self.decodeStatus(goAway.status).flatMap { $0.code == .unknown ? nil : $0 }
-            ?? VPCEPError(code: .unavailable, reason: .serverGoingAway, message: "the server is closing this connection")
-        unusable = error
-        // Calls the server never accepted can safely go elsewhere: make them retryable.
-        for (callID, call) in pending where callID > goAway.lastCallID {
-            pending[callID] = nil
+    /// Carries out what a server frame means; false once the connection is closing.
+    @discardableResult
+    private func perform(_ action: StateMachine<OutboundCall.Sink>.FrameAction, context: ChannelHandlerContext) -> Bool {
+        switch action {
+        case .none:
+            break
+        case .deliver(let callID, let sink, let message):
+            guard case .stream(let deliver, let flow) = sink else { break }
+            deliver(.message(message))
+            if flow.delivered() { slowStreams.insert(callID) }
+        case .finish(let callID, let sink, let outcome):
             streamEnded(callID, context: context)
-            call.fail(VPCEPError(code: .unavailable, reason: .serverGoingAway,
-                                 message: "the server stopped accepting calls on this connection: \(error.message)"))
-        }
-    }
-
-    /// The failure a STATUS payload reports; nil for OK.
-    private static func decodeStatus(_ payload: ByteBuffer) -> VPCEPError? {
-        do {
-            let status = try payload.withUnsafeReadableBytes { bytes throws(ProtoDecodingError) in
-                try Status(serializedBytes: bytes)
+            switch (sink, outcome) {
+            case (.unary(let promise), .response(let response)):
+                promise.succeed(response)
+            case (.stream(let deliver, _), .streamEnded(let lastMessage)):
+                if let lastMessage { deliver(.message(lastMessage)) }
+                deliver(.end(nil))
+            case (_, .failed(let error)):
+                sink.fail(error)
+            case (.unary, .streamEnded), (.stream, .response):
+                // The machine matches outcomes to the kind each call started with.
+                assertionFailure("\(outcome) for a call of another kind")
             }
-            return VPCEPError(status)
-        } catch {
-            return VPCEPError(code: .internalError, reason: .malformedStatus, message: "the server sent an unreadable status")
+        case .pong(let payload):
+            append(context: context) { $0.writeFrame(type: .ping, flags: .ack, callID: 0, payload: payload) }
+            flush(context: context)
+        case .goAway(let calls, let error):
+            // No new calls here from now on: the connection's users open another one (§7).
+            if let refusal = machine.refusal { closeReason.record(refusal) }
+            for (callID, sink) in calls {
+                streamEnded(callID, context: context)
+                sink.fail(error)
+            }
+        case .closeConnection(let calls, let error):
+            fail(calls, with: error)
+            context.close(promise: nil)
+            return false
         }
+        return true
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -378,20 +316,22 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         keepaliveTimer?.cancel()
         keepaliveTimer = nil
         deadlineTimer.cancel()
-        let error = VPCEPError(code: .unavailable, reason: .connectionClosed, message: "the connection to the server closed")
+        let (calls, error) = machine.closed()
         handshake.fail(error)
-        failAll(unusable ?? error)
+        fail(calls, with: error)
         context.fireChannelInactive()
     }
 
+    /// Ends the connection's calls: it is going away with `error`.
     private func failAll(_ error: VPCEPError) {
-        if unusable == nil || unusable?.reason == .serverGoingAway { unusable = error }
-        closeReason.record(error)
-        let calls = pending
-        pending.removeAll()
+        fail(machine.fail(error), with: error)
+    }
+
+    private func fail(_ calls: [(callID: UInt32, call: OutboundCall.Sink)], with error: VPCEPError) {
+        closeReason.record(machine.refusal ?? error)
         slowStreams.removeAll()
-        for (_, call) in calls {
-            call.fail(error)
+        for (_, sink) in calls {
+            sink.fail(error)
         }
     }
 }

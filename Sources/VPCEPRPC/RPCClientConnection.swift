@@ -112,9 +112,15 @@ public final class RPCClientConnection: Sendable {
     }
 
     /// A little later than the server's own deadline, so the server's DEADLINE_EXCEEDED (which
-    /// says the work stopped) normally wins.
-    private static func clientTimeout(_ metadata: CallMetadata) -> TimeAmount? {
-        metadata.timeout.map { .nanoseconds(Int64(($0 / .nanoseconds(1)).rounded())) + .milliseconds(50) }
+    /// says the work stopped) normally wins (docs/PROTOCOL.md §4.5).
+    static func clientTimeout(_ timeout: Duration) -> TimeAmount {
+        .nanoseconds(Int64((timeout / .nanoseconds(1)).rounded())) + .milliseconds(50)
+    }
+
+    /// The call's one deadline, counted from when the call is made, in the clock of the event loop
+    /// whose timer enforces it.
+    private func deadline(_ metadata: CallMetadata) -> NIODeadline? {
+        metadata.timeout.map { channel.eventLoop.now + Self.clientTimeout($0) }
     }
 
     /// Starts one server-streaming call. The stream yields each response message and ends when
@@ -144,7 +150,7 @@ public final class RPCClientConnection: Sendable {
         let requestID = metadata.requestID
         let startedID = Mutex<UInt32?>(nil)
         let call = OutboundCall(
-            header: encoded.header, request: encoded.request, timeout: Self.clientTimeout(metadata),
+            header: encoded.header, request: encoded.request, deadline: deadline(metadata),
             sink: .stream({ event in
                 switch event {
                 case .message(let buffer):
@@ -173,10 +179,10 @@ public final class RPCClientConnection: Sendable {
         continuation.onTermination = { _ in
             // Ignored by the handler when the call already ended.
             if let id = startedID.withLock({ $0 }) {
-                channel.writeAndFlush(CancelCall(callID: id), promise: nil)
+                channel.writeAndFlush(ClientConnectionHandler.Command.cancel(callID: id), promise: nil)
             }
         }
-        channel.writeAndFlush(call).whenFailure { _ in continuation.finish(throwing: Self.closedError(closeReason)) }
+        channel.writeAndFlush(ClientConnectionHandler.Command.start(call)).whenFailure { _ in continuation.finish(throwing: Self.closedError(closeReason)) }
         return source
     }
 
@@ -189,7 +195,7 @@ public final class RPCClientConnection: Sendable {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         let startedID = Mutex<UInt32?>(nil)
         let call = OutboundCall(
-            header: headerBytes, request: requestBytes, timeout: Self.clientTimeout(metadata),
+            header: headerBytes, request: requestBytes, deadline: deadline(metadata),
             sink: .unary(promise),
             onStart: { id in startedID.withLock { $0 = id } }
         )
@@ -200,15 +206,15 @@ public final class RPCClientConnection: Sendable {
             response = try await withTaskCancellationHandler {
                 if channel.eventLoop.inEventLoop && channel.isActive {
                     // On the loop of an open channel the handler is there and takes the call now.
-                    channel.writeAndFlush(call, promise: nil)
+                    channel.writeAndFlush(ClientConnectionHandler.Command.start(call), promise: nil)
                 } else {
                     // A write that never reaches the handler (the pipeline is gone) must still end the call.
-                    channel.writeAndFlush(call).whenFailure { _ in promise.fail(Self.closedError(closeReason)) }
+                    channel.writeAndFlush(ClientConnectionHandler.Command.start(call)).whenFailure { _ in promise.fail(Self.closedError(closeReason)) }
                 }
                 return try await promise.futureResult.get()
             } onCancel: {
                 if let id = startedID.withLock({ $0 }) {
-                    channel.writeAndFlush(CancelCall(callID: id), promise: nil)
+                    channel.writeAndFlush(ClientConnectionHandler.Command.cancel(callID: id), promise: nil)
                 } else {
                     promise.fail(VPCEPError(code: .cancelled, reason: .cancelled, message: "the call was cancelled by the caller"))
                 }

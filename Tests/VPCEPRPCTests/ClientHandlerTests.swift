@@ -11,16 +11,18 @@ import VPCEPWire
 private struct ClientHarness {
     let channel = NIOAsyncTestingChannel()
     let reads = ClientReadCounter()
+    let closeReason = CloseReason()
 
     init(keepaliveInterval: TimeAmount? = nil) async throws {
         let channel = channel
         let reads = reads
+        let closeReason = closeReason
         try await channel.testingEventLoop.executeInContext {
             try channel.pipeline.syncOperations.addHandler(reads)
             let handshake = channel.eventLoop.makePromise(of: TLSHandshakeCompleted.self)
             handshake.futureResult.whenFailure { _ in }
             try channel.pipeline.syncOperations.addHandler(
-                ClientConnectionHandler(maxFrameSize: 1 << 20, handshake: handshake, closeReason: CloseReason(),
+                ClientConnectionHandler(maxFrameSize: 1 << 20, handshake: handshake, closeReason: closeReason,
                                         keepaliveInterval: keepaliveInterval, keepaliveTimeout: .seconds(5)))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
@@ -28,14 +30,19 @@ private struct ClientHarness {
 
     /// Starts a unary call; returns its future outcome once the CALL frame is out.
     func unary(timeout: TimeAmount? = nil) async throws -> EventLoopFuture<ByteBuffer> {
+        try await unary(deadline: timeout.map { channel.testingEventLoop.now + $0 })
+    }
+
+    func unary(deadline: NIODeadline?) async throws -> EventLoopFuture<ByteBuffer> {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        try await channel.writeOutbound(OutboundCall(header: [], request: [], timeout: timeout, sink: .unary(promise), onStart: { _ in }))
+        try await channel.writeOutbound(ClientConnectionHandler.Command.start(
+            OutboundCall(header: [], request: [], deadline: deadline, sink: .unary(promise), onStart: { _ in })))
         return promise.futureResult
     }
 
     func stream(_ events: StreamRecorder, flow: StreamFlowControl = StreamFlowControl()) async throws {
-        try await channel.writeOutbound(OutboundCall(
-            header: [], request: [], timeout: nil, sink: .stream({ events.append($0) }, flow: flow), onStart: { _ in }))
+        try await channel.writeOutbound(ClientConnectionHandler.Command.start(OutboundCall(
+            header: [], request: [], deadline: nil, sink: .stream({ events.append($0) }, flow: flow), onStart: { _ in })))
     }
 
     /// Reads that got past the handler, after asking for one.
@@ -181,9 +188,55 @@ struct ClientHandlerTests {
         #expect(refused.code == .unavailable && refused.reason.rawValue == "SERVER_GOING_AWAY" && refused.isRetryable)
         let third = try await client.unary()
         let late = try #require(await #expect(throws: VPCEPError.self) { try await third.get() })
-        #expect(late.code == .unavailable)
+        #expect(late.code == .unavailable && late.reason.rawValue == "SERVER_GOING_AWAY" && late.wasNeverProcessed)
         try await client.receive(frameBytes(.message, flags: .endOK, callID: 1, []))
         #expect(try await first.get().readableBytes == 0)
+    }
+
+    @Test("§7 a GOAWAY that fails no call still stops the connection taking calls")
+    func goAwayCoveringEveryCall() async throws {
+        let client = try await ClientHarness()
+        let read = try await client.unary()
+        #expect(client.closeReason.error == nil)
+        try await client.receive(frameBytes(.goAway, callID: 0, [0, 0, 0, 1] + statusBytes(.unavailable, "IDLE_TIMEOUT")))
+        #expect(client.closeReason.error?.reason.rawValue == "SERVER_GOING_AWAY")
+        let refused = try #require(await #expect(throws: VPCEPError.self) { try await client.unary().get() })
+        #expect(refused.reason.rawValue == "SERVER_GOING_AWAY")
+        try await client.receive(frameBytes(.message, flags: .endOK, callID: 1, []))
+        #expect(try await read.get().readableBytes == 0)
+    }
+
+    @Test("§3.7 a call the GOAWAY covers, cut off by the close, fails as maybe processed, not SERVER_GOING_AWAY")
+    func goAwayThenClose() async throws {
+        let client = try await ClientHarness()
+        let read = try await client.unary()
+        try await client.receive(frameBytes(.goAway, callID: 0, [0, 0, 0, 1] + statusBytes(.ok, "")))
+        try await client.channel.close()
+        let error = try #require(await #expect(throws: VPCEPError.self) { try await read.get() })
+        #expect(error.reason.rawValue == "CONNECTION_CLOSED" && !error.wasNeverProcessed)
+    }
+
+    @Test("§4.5 the deadline is the one the caller computed, not restarted when the handler takes the call")
+    func deadlineComputedOnce() async throws {
+        let client = try await ClientHarness()
+        let loop = client.channel.testingEventLoop
+        let deadline = loop.now + .seconds(2)
+        await loop.advanceTime(by: .seconds(1))
+        let call = try await client.unary(deadline: deadline)
+        _ = try await client.sentFrames()
+        await loop.advanceTime(by: .milliseconds(999))
+        #expect(try await client.sentFrames().isEmpty)
+        await loop.advanceTime(by: .milliseconds(1))
+        #expect(try await client.sentFrames().map(\.type) == [.cancel])
+        let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
+        #expect(error.reason.rawValue == "DEADLINE_EXCEEDED")
+    }
+
+    @Test("§4.5 the client waits 50 ms longer than the deadline it sends", arguments: [
+        (Duration.seconds(1), TimeAmount.milliseconds(1050)), (.milliseconds(1), .milliseconds(51)), (.nanoseconds(1500), .nanoseconds(50_001_500)),
+    ])
+    func clientTimeout(sent: Duration, waited: TimeAmount) {
+        #expect(RPCClientConnection.clientTimeout(sent) == waited)
     }
 
     @Test("§4.4 a stream delivers its messages in order and ends with the STATUS")
@@ -225,7 +278,7 @@ struct ClientHandlerTests {
         let client = try await ClientHarness()
         let call = try await client.unary()
         _ = try await client.sentFrames()
-        try await client.channel.writeOutbound(CancelCall(callID: 1))
+        try await client.channel.writeOutbound(ClientConnectionHandler.Command.cancel(callID: 1))
         let error = try #require(await #expect(throws: VPCEPError.self) { try await call.get() })
         #expect(error.code == .cancelled)
         let sent = try await client.sentFrames()

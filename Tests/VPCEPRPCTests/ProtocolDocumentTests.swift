@@ -41,7 +41,8 @@ struct ProtocolDocumentTests {
                                     requestId: "r1", idempotencyKey: "").serializedBytes()
         let request = try WhoAmIRequest().serializedBytes()
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        try await channel.writeOutbound(OutboundCall(header: header, request: request, timeout: nil, sink: .unary(promise), onStart: { _ in }))
+        try await channel.writeOutbound(ClientConnectionHandler.Command.start(
+            OutboundCall(header: header, request: request, deadline: nil, sink: .unary(promise), onStart: { _ in })))
         let written = try #require(try await channel.readOutbound(as: ByteBuffer.self))
         #expect(Array(written.readableBytesView) == (try documented("call")))
 
