@@ -36,17 +36,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private var decoder: FrameDecoder
     private var machine: StateMachine
     private var peer: PeerIdentity?
-    private var handshakeCompleted = false
     private var calls: [UInt32: ActiveCall] = [:]
     private var waiting: WaitingCalls
     private var startingWaitingCalls = false
     /// Set while something here waits for the server-wide budget, which no event of this
     /// connection would announce: held reads, waiting calls.
     private var overallBudgetRetry: Scheduled<Void>?
-    private var outbound: ByteBuffer?
-    private var flushPending = false
-    /// Bytes handed to the channel whose writes have not completed yet.
-    private var bytesInChannel = 0
+    private var outbound: OutboundBuffer
     /// A `read` the pipeline asked for while backpressure held it back.
     private var readHeld = false
     /// What the connection management handler was last told about backpressure.
@@ -57,8 +53,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     var deadlineTimer = EarliestDeadlineTimer()
     /// Made at the first call, so that an idle connection does not pay for it.
     private var executor: EventLoopTaskExecutor?
-    /// Metric handles by method, made once per connection instead of once per call.
-    private var methodMetrics: [String: RPCMetrics.Method] = [:]
+    private var callLog = CallLog()
 
     /// Calls run on the connection's event loop unless `runsCallsOnEventLoop` is false, which is for
     /// NIO's testing event loops: they run submitted work only when a test drives them.
@@ -72,15 +67,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         self.decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize)
         self.machine = StateMachine(maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection)
         self.waiting = WaitingCalls(statistics: statistics)
-        if let peerForTesting {
-            self.peer = peerForTesting
-            self.handshakeCompleted = true
-        }
+        self.outbound = OutboundBuffer(statistics: statistics)
+        self.peer = peerForTesting
     }
 
-    /// Bytes this connection holds for sending: the coalescing buffer plus writes the channel has
-    /// not completed (which includes what TLS and the socket have not sent yet).
-    var bufferedOutboundBytes: Int { (outbound?.readableBytes ?? 0) + bytesInChannel }
+    private var bufferedOutboundBytes: Int { outbound.bufferedBytes }
 
     /// The server's logger with this connection's peer address and identity, made when something
     /// is logged: rendered metadata would otherwise be kept by every idle connection.
@@ -105,7 +96,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case let completed as TLSHandshakeCompleted:
-            handshakeCompleted = true
             peer = completed.peer.flatMap { PeerIdentity(uriSANs: $0.uriSANs) }
             if peer == nil {
                 logger.info("client certificate carries no vpcep:// identity; its calls will be refused",
@@ -147,8 +137,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         overallBudgetRetry?.cancel()
         overallBudgetRetry = nil
         parkedSends.resumeAll(failing: true) { _ in false }
-        statistics.adjustBufferedBytes(-(outbound?.readableBytes ?? 0))
-        outbound = nil
+        outbound.discard()
         context.fireChannelInactive()
     }
 
@@ -281,7 +270,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             && !isOverOverallBudget
     }
 
-    /// A call the state machine accepted, parsed here once: refused when the server is over its
+    /// A call the state machine accepted, read here once: refused when the server is over its
     /// overall budget or its header cannot be read, run when there is room and nothing waits
     /// before it, queued otherwise. Its deadline counts from now, whether it runs or waits (§4.5).
     private func admitCall(_ callID: UInt32, payload framePayload: ByteBuffer, context: ChannelHandlerContext) {
@@ -294,19 +283,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
                 retryAfter: .milliseconds(100)), context: context)
             return
         }
-        let call: WaitingCalls.Call
+        let call: AdmittedCall
         do {
-            let payload = try CallFramePayload(parsing: framePayload, callID: callID)
-            let header = try payload.header.withUnsafeReadableBytes { bytes throws(ProtoDecodingError) in
-                try CallHeader(serializedBytes: bytes)
-            }
-            let deadline = header.timeoutMs == 0
-                ? nil : context.eventLoop.now + .milliseconds(Int64(clamping: header.timeoutMs))
-            call = WaitingCalls.Call(callID: callID, header: header, message: payload.message,
-                                     bytes: framePayload.readableBytes, deadline: deadline)
+            call = try AdmittedCall(callID: callID, framePayload: framePayload, now: context.eventLoop.now)
         } catch {
-            endRefused(callID, VPCEPError(code: .invalidArgument, reason: .malformedCallHeader,
-                                          message: "the call header could not be read: \(error)"), context: context)
+            endRefused(callID, error, context: context)
             return
         }
         if waiting.isEmpty, !closeStarted, hasRoomToRun(context: context) {
@@ -331,24 +312,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     /// Runs a call, or refuses it when its caller or method is not known.
-    private func startCall(_ call: WaitingCalls.Call, context: ChannelHandlerContext) {
-        let callID = call.callID
-        let header = call.header
-        let requestID: String
-        do { requestID = try RequestID.resolve(header.requestId, callID: callID) } catch {
+    private func startCall(_ call: AdmittedCall, context: ChannelHandlerContext) {
+        let (callID, header) = (call.callID, call.header)
+        let (requestID, peer, route): (String, PeerIdentity, Route)
+        do { (requestID, peer, route) = try call.resolve(peer: self.peer, router: router) } catch {
             endRefused(callID, error, context: context)
-            return
-        }
-        guard let peer else {
-            endRefused(callID, VPCEPError(code: .unauthenticated, reason: .certificateIdentityMissing,
-                                          message: "the client certificate has no vpcep://tenant/<id> or vpcep://operator/<name> URI SAN",
-                                          requestID: requestID), context: context)
-            return
-        }
-        guard let route = router.route(for: header.method) else {
-            endRefused(callID, VPCEPError(code: .unimplemented, reason: .methodNotFound,
-                                          message: "no method \(header.method.prefix(200))", requestID: requestID),
-                       context: context)
             return
         }
 
@@ -499,20 +467,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     private func log(_ call: ActiveCall, status: StatusCode, reason: Reason) {
-        let elapsed = (NIODeadline.now() - call.started).nanoseconds
-        let metrics = methodMetrics[call.method] ?? {
-            let made = RPCMetrics.Method(call.method)
-            methodMetrics[call.method] = made
-            return made
-        }()
-        metrics.record(status: status, nanoseconds: elapsed)
-        guard serverLogger.logLevel <= .info else { return }
-        var metadata: Logger.Metadata = [
-            "method": "\(call.method)", "region": "\(call.region)", "status": "\(status.name)",
-            "latency_us": "\(elapsed / 1000)", "request_id": "\(call.requestID)",
-        ]
-        if reason != .ok { metadata["reason"] = "\(reason)" }
-        logger.info("call", metadata: metadata)
+        callLog.record(method: call.method, region: call.region, requestID: call.requestID, started: call.started,
+                       status: status, reason: reason, logLevel: serverLogger.logLevel) { logger }
     }
 
     // MARK: Going away (commands of the connection management handler)
@@ -532,13 +488,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             logger.info("connection closed by the server", metadata: ["reason": "\(error.reason)", "detail": "\(error.message)"])
             RPCMetrics.recordConnectionFailure(reason: error.reason.rawValue.lowercased())
         }
-        let bytes = (try? error.status.serializedBytes()) ?? []
-        enqueue(context: context) { buffer in
-            buffer.writeFrame(type: .goAway, callID: 0) {
-                $0.writeInteger(lastCallID)
-                $0.writeBytes(bytes)
-            }
-        }
+        enqueue(context: context) { $0.writeGoAwayFrame(lastCallID: lastCallID, error.status) }
     }
 
     /// The grace period is over (§7): every call still open ends `SHUTDOWN_GRACE_EXPIRED`.
@@ -577,21 +527,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     private func writeStatus(_ status: Status, callID: UInt32, context: ChannelHandlerContext) {
-        let bytes = (try? status.serializedBytes()) ?? []
-        enqueue(context: context) { buffer in
-            buffer.writeFrame(type: .status, callID: callID) { $0.writeBytes(bytes) }
-        }
+        enqueue(context: context) { $0.writeStatusFrame(status, callID: callID) }
     }
 
-    /// Appends to the outbound buffer; everything that becomes ready in one event-loop tick goes
-    /// out as one write (one TLS record, one syscall).
+    /// Queues frames; a flush at the end of this event-loop tick writes them with the others.
     private func enqueue(context: ChannelHandlerContext, _ write: (inout ByteBuffer) -> Void) {
-        if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 512) }
-        let before = outbound!.readableBytes
-        write(&outbound!)
-        statistics.adjustBufferedBytes(outbound!.readableBytes - before)
-        guard !flushPending else { return }
-        flushPending = true
+        guard outbound.append(allocator: context.channel.allocator, write) else { return }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.execute {
             let (handler, context) = bound.value
@@ -600,17 +541,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     private func flushIfNeeded(context: ChannelHandlerContext) {
-        flushPending = false
-        guard let buffer = outbound, buffer.readableBytes > 0 else { return }
-        outbound = nil
+        guard let buffer = outbound.take() else { return }
         let count = buffer.readableBytes
-        bytesInChannel += count
         let promise = context.eventLoop.makePromise(of: Void.self)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenComplete { _ in
             let (handler, context) = bound.value
-            handler.bytesInChannel -= count
-            handler.statistics.adjustBufferedBytes(-count)
+            handler.outbound.written(count)
             handler.relievePressure(context: context)
         }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)

@@ -1,19 +1,10 @@
 import NIOCore
-import VPCEPProto
 
 /// The calls of one connection accepted beyond `maxRunningCallsPerConnection` or the outbound
 /// budgets, oldest first (docs/PROTOCOL.md §8.2). Their bytes are counted, since they bound how
 /// much a connection may pipeline before its reads are held.
 struct WaitingCalls {
-    /// A CALL read and parsed once, at arrival; its deadline counts from then (§4.5).
-    struct Call {
-        let callID: UInt32
-        let header: CallHeader
-        var message: ByteBuffer
-        /// The CALL frame's payload size, what the queue counts.
-        let bytes: Int
-        let deadline: NIODeadline?
-    }
+    typealias Call = AdmittedCall
 
     private var queue = CircularBuffer<Call>()
     private(set) var bytes = 0
