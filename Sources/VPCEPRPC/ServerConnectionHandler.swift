@@ -71,8 +71,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         self.peer = peerForTesting
     }
 
-    private var bufferedOutboundBytes: Int { outbound.bufferedBytes }
-
     /// The server's logger with this connection's peer address and identity, made when something
     /// is logged: rendered metadata would otherwise be kept by every idle connection.
     private var logger: Logger {
@@ -168,37 +166,24 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         context.fireChannelReadComplete()
     }
 
-    /// Holds the pipeline's `read` while the connection is over its outbound bound, the channel
-    /// is not writable, every call slot is taken, its waiting calls hold more than the outbound
-    /// bound, or the server is over its overall budget and this connection adds to it: the
-    /// client's further frames wait in its own socket buffers instead of ours.
+    /// Holds the pipeline's `read` while the connection's load says so (§8.2).
     func read(context: ChannelHandlerContext) {
-        if !closeStarted, shouldHoldReads(context: context) {
+        let load = load(context)
+        if !closeStarted, load.holdsReads(configuration) {
             if !readHeld { statistics.recordReadPause() }
             readHeld = true
             reportBackpressure(context: context)
-            if isHeldByOverallBudget { scheduleOverallBudgetRetry(context: context) }
+            if load.isHeldByOverallBudget { scheduleOverallBudgetRetry(context: context) }
         } else {
             context.read()
         }
     }
 
-    private func shouldHoldReads(context: ChannelHandlerContext) -> Bool {
-        bufferedOutboundBytes > configuration.maxBufferedOutboundBytes
-            || !context.channel.isWritable
-            || calls.count + waiting.count >= configuration.maxConcurrentCallsPerConnection
-            || waiting.bytes > configuration.maxBufferedOutboundBytes
-            || isHeldByOverallBudget
-    }
-
-    /// Over the server-wide budget, a connection that holds unsent bytes or waiting calls is not
-    /// read; one that holds nothing is, so that its calls are refused at once, not left unread.
-    private var isHeldByOverallBudget: Bool {
-        (bufferedOutboundBytes > 0 || !waiting.isEmpty) && isOverOverallBudget
-    }
-
-    private var isOverOverallBudget: Bool {
-        statistics.bufferedBytesExceed(configuration.maxBufferedOutboundBytesOverall)
+    private func load(_ context: ChannelHandlerContext) -> ConnectionLoad {
+        ConnectionLoad(
+            bufferedOutboundBytes: outbound.bufferedBytes, isWritable: context.channel.isWritable,
+            runningCalls: calls.count, waitingCalls: waiting.count, waitingBytes: waiting.bytes,
+            isOverOverallBudget: statistics.bufferedBytesExceed(configuration.maxBufferedOutboundBytesOverall))
     }
 
     /// Reads held, or the client not taking its responses: the connection is slowed down, not
@@ -213,11 +198,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     /// Lets waiting calls, held reads and parked stream sends go once the pressure is off.
     private func relievePressure(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
-        if bufferedOutboundBytes <= configuration.maxBufferedOutboundBytes, context.channel.isWritable {
+        if load(context).canSend(configuration) {
             parkedSends.resumeAll(failing: false) { calls[$0] != nil }
         }
         startWaitingCalls(context: context)
-        if readHeld, !shouldHoldReads(context: context) {
+        if readHeld, !load(context).holdsReads(configuration) {
             readHeld = false
             context.read()
         }
@@ -263,19 +248,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     // MARK: Admitting calls
 
-    /// Whether one more call may run now (docs/PROTOCOL.md §8.2).
-    private func hasRoomToRun(context: ChannelHandlerContext) -> Bool {
-        calls.count < configuration.maxRunningCallsPerConnection
-            && bufferedOutboundBytes <= configuration.maxBufferedOutboundBytes
-            && !isOverOverallBudget
-    }
-
     /// A call the state machine accepted, read here once: refused when the server is over its
     /// overall budget or its header cannot be read, run when there is room and nothing waits
     /// before it, queued otherwise. Its deadline counts from now, whether it runs or waits (§4.5).
     private func admitCall(_ callID: UInt32, payload framePayload: ByteBuffer, context: ChannelHandlerContext) {
         report(.callOpened, context: context)
-        if isOverOverallBudget {
+        if load(context).isOverOverallBudget {
             statistics.recordOverloadRefusal()
             endRefused(callID, VPCEPError(
                 code: .unavailable, reason: .serverOverloaded,
@@ -290,7 +268,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             endRefused(callID, error, context: context)
             return
         }
-        if waiting.isEmpty, !closeStarted, hasRoomToRun(context: context) {
+        if waiting.isEmpty, !closeStarted, load(context).hasRoomToRun(configuration) {
             startCall(call, context: context)
             return
         }
@@ -304,11 +282,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         guard !startingWaitingCalls else { return }
         startingWaitingCalls = true
         defer { startingWaitingCalls = false }
-        while !waiting.isEmpty, !closeStarted, context.channel.isActive, hasRoomToRun(context: context),
+        while !waiting.isEmpty, !closeStarted, context.channel.isActive, load(context).hasRoomToRun(configuration),
               let call = waiting.popFirst() {
             startCall(call, context: context)
         }
-        if !waiting.isEmpty, isOverOverallBudget { scheduleOverallBudgetRetry(context: context) }
+        if !waiting.isEmpty, load(context).isOverOverallBudget { scheduleOverallBudgetRetry(context: context) }
     }
 
     /// Runs a call, or refuses it when its caller or method is not known.
@@ -379,10 +357,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         enqueue(context: context) { buffer in
             buffer.writeFrame(type: .message, callID: callID) { $0.writeBytes(bytes) }
         }
-        if bufferedOutboundBytes > configuration.maxBufferedOutboundBytes || !context.channel.isWritable {
+        if !load(context).canSend(configuration) {
             // Send what we have so that the buffer can drain, and wait for it.
             flushIfNeeded(context: context)
-            if bufferedOutboundBytes > configuration.maxBufferedOutboundBytes || !context.channel.isWritable {
+            if !load(context).canSend(configuration) {
                 statistics.recordParkedSend()
                 parkedSends.park(callID, continuation)
                 return
