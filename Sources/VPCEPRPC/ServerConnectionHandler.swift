@@ -17,15 +17,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     typealias OutboundIn = Never
     typealias OutboundOut = ByteBuffer
 
-    private struct ActiveCall {
-        var task: Task<Void, Never>?
-        var deadline: NIODeadline?
-        let method: String
-        let region: String
-        let requestID: String
-        let started: NIODeadline
-    }
-
     private let router: RPCRouter
     private let configuration: RPCServerConfiguration
     private let statistics: ServerStatistics
@@ -36,7 +27,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private var decoder: FrameDecoder
     private var machine: StateMachine
     private var peer: PeerIdentity?
-    private var calls: [UInt32: ActiveCall] = [:]
+    private var calls: RunningCalls
     private var waiting: WaitingCalls
     private var startingWaitingCalls = false
     /// Set while something here waits for the server-wide budget, which no event of this
@@ -66,6 +57,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         self.serverLogger = logger
         self.decoder = FrameDecoder(maxFrameSize: configuration.maxFrameSize)
         self.machine = StateMachine(maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection)
+        self.calls = RunningCalls(statistics: statistics)
         self.waiting = WaitingCalls(statistics: statistics)
         self.outbound = OutboundBuffer(statistics: statistics)
         self.peer = peerForTesting
@@ -125,12 +117,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     func channelInactive(context: ChannelHandlerContext) {
         machine.close()
         deadlineTimer.cancel()
-        for (_, call) in calls {
-            call.task?.cancel()
-        }
-        // These calls never reach `removeCall` (their tasks find no record): count them out here.
-        statistics.adjustCallsInFlight(-calls.count)
-        calls.removeAll()
+        // Their tasks will find no record when they finish.
+        for (_, call) in calls.removeAll() { call.task?.cancel() }
         while waiting.popFirst() != nil {}
         overallBudgetRetry?.cancel()
         overallBudgetRetry = nil
@@ -199,7 +187,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private func relievePressure(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
         if load(context).canSend(configuration) {
-            parkedSends.resumeAll(failing: false) { calls[$0] != nil }
+            parkedSends.resumeAll(failing: false) { calls.contains($0) }
         }
         startWaitingCalls(context: context)
         if readHeld, !load(context).holdsReads(configuration) {
@@ -303,8 +291,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             peer: peer, region: header.region, requestID: requestID, idempotencyKey: header.idempotencyKey,
             deadline: call.deadline, logger: serverLogger, peerAddress: remoteAddress
         )
-        statistics.adjustCallsInFlight(1)
-
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let message = call.message
         let eventLoop = context.eventLoop
@@ -323,17 +309,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
                 }
             }
         }
-        // One insertion of the whole record: mutating a stored dictionary value in place goes
-        // through a coroutine whose frame is heap-allocated for a value this size.
-        calls.updateValue(
-            ActiveCall(task: task, deadline: call.deadline, method: header.method, region: header.region,
-                       requestID: requestID, started: .now()),
-            forKey: callID)
+        calls.insert(RunningCalls.Call(task: task, deadline: call.deadline, method: header.method, region: header.region,
+                                       requestID: requestID, started: .now()), callID: callID)
         if let deadline = call.deadline { armDeadlineTimer(at: deadline, context: context) }
     }
 
     func callsDue(at now: NIODeadline) -> (due: [UInt32], next: NIODeadline?) {
-        EarliestDeadlineTimer.due(calls.lazy.map { ($0.key, $0.value.deadline) } + waiting.deadlines, now: now)
+        EarliestDeadlineTimer.due(Array(calls.deadlines) + waiting.deadlines, now: now)
     }
 
     private func taskExecutor(for eventLoop: any EventLoop) -> EventLoopTaskExecutor? {
@@ -350,7 +332,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     /// call, then resumes the sender at once, or once the outbound buffer has drained.
     func sendStreamMessage(_ callID: UInt32, _ bytes: [UInt8], context: ChannelHandlerContext,
                            continuation: CheckedContinuation<Void, any Error>) {
-        guard calls[callID] != nil, context.channel.isActive else {
+        guard calls.contains(callID), context.channel.isActive else {
             continuation.resume(throwing: CancellationError())
             return
         }
@@ -371,9 +353,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     // MARK: Ending calls
 
-    private func removeCall(_ callID: UInt32) -> ActiveCall? {
-        guard let call = calls.removeValue(forKey: callID) else { return nil }
-        statistics.adjustCallsInFlight(-1)
+    private func removeCall(_ callID: UInt32) -> RunningCalls.Call? {
+        guard let call = calls.remove(callID) else { return nil }
         parkedSends.fail(callID)
         return call
     }
@@ -444,7 +425,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         ])
     }
 
-    private func log(_ call: ActiveCall, status: StatusCode, reason: Reason) {
+    private func log(_ call: RunningCalls.Call, status: StatusCode, reason: Reason) {
         callLog.record(method: call.method, region: call.region, requestID: call.requestID, started: call.started,
                        status: status, reason: reason, logLevel: serverLogger.logLevel) { logger }
     }
@@ -471,8 +452,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     /// The grace period is over (§7): every call still open ends `SHUTDOWN_GRACE_EXPIRED`.
     private func graceExpired(context: ChannelHandlerContext) {
-        for callID in calls.keys.sorted() {
-            guard let call = removeCall(callID) else { continue }
+        for (callID, call) in calls.removeAll() {
+            parkedSends.fail(callID)
             call.task?.cancel()
             let error = VPCEPError(code: .unavailable, reason: .shutdownGraceExpired,
                                    message: "the server shut down before the call finished", requestID: call.requestID)
