@@ -30,8 +30,9 @@ final class ConnectionManagementHandler: ChannelDuplexHandler {
 
     /// What the call handler above is told to do.
     enum Command: Sendable {
-        /// Take no new calls and send GOAWAY with this status; `closing`: the connection closes next.
-        case goAway(VPCEPError, closing: Bool)
+        /// Take no new calls and send GOAWAY with this status, for a graceful shutdown (`draining`:
+        /// open calls may finish) or because the connection is closed now for this reason (idle).
+        case goAway(VPCEPError, draining: Bool)
         /// The grace period is over: end every call still open with `SHUTDOWN_GRACE_EXPIRED`.
         case graceExpired
         /// The connection closes now: write what is buffered, start nothing new.
@@ -122,10 +123,10 @@ final class ConnectionManagementHandler: ChannelDuplexHandler {
         case let shutdown as GracefulShutdown:
             switch machine.beginGracefulShutdown(now: now, gracePeriod: shutdown.gracePeriod) {
             case .goAway:
-                context.fireUserInboundEventTriggered(Command.goAway(shutdown.status, closing: false))
+                context.fireUserInboundEventTriggered(Command.goAway(shutdown.status, draining: true))
                 armTimer(context: context)
             case .goAwayAndClose:
-                context.fireUserInboundEventTriggered(Command.goAway(shutdown.status, closing: true))
+                context.fireUserInboundEventTriggered(Command.goAway(shutdown.status, draining: true))
                 closeAfterFlush(context: context)
             default:
                 break
@@ -197,7 +198,7 @@ final class ConnectionManagementHandler: ChannelDuplexHandler {
             let milliseconds = (machine.configuration.idleTimeout ?? .zero).nanoseconds / 1_000_000
             context.fireUserInboundEventTriggered(Command.goAway(
                 VPCEPError(code: .unavailable, reason: .idleTimeout, message: "no calls for \(milliseconds) ms"),
-                closing: true))
+                draining: false))
             closeAfterFlush(context: context)
         case .graceExpired:
             context.fireUserInboundEventTriggered(Command.graceExpired)

@@ -93,8 +93,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             }
         case let command as ConnectionManagementHandler.Command:
             switch command {
-            case .goAway(let error, let closing):
-                goAway(error, closing: closing, context: context)
+            case .goAway(let error, let draining):
+                goAway(error, draining: draining, context: context)
             case .graceExpired:
                 graceExpired(context: context)
             case .closing:
@@ -432,13 +432,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     // MARK: Going away (commands of the connection management handler)
 
-    /// Idle or shutting down (§7, §8.1): GOAWAY naming the last call read; later calls are refused.
-    private func goAway(_ error: VPCEPError, closing: Bool, context: ChannelHandlerContext) {
+    /// Shutting down or idle (§7, §8.1): GOAWAY naming the last call read; later calls are refused.
+    private func goAway(_ error: VPCEPError, draining: Bool, context: ChannelHandlerContext) {
         guard let lastCallID = machine.beginDraining() else { return }
-        if !closing {
+        if draining {
             logger.info("draining connection", metadata: ["last_call_id": "\(lastCallID)", "in_flight": "\(calls.count)"])
         }
-        writeGoAway(error, lastCallID: lastCallID, closing: closing, context: context)
+        writeGoAway(error, lastCallID: lastCallID, closing: !draining, context: context)
         flushIfNeeded(context: context)
     }
 

@@ -18,7 +18,7 @@ private final class CommandRecorder: ChannelInboundHandler, Sendable {
             return
         }
         let text = switch command {
-        case .goAway(let error, let closing): "goAway \(error.reason)\(closing ? " closing" : "")"
+        case .goAway(let error, let draining): "goAway \(error.reason)\(draining ? " draining" : "")"
         case .graceExpired: "graceExpired"
         case .closing: "closing"
         }
@@ -132,7 +132,7 @@ struct ConnectionManagementHandlerTests {
         #expect(harness.recorder.all.isEmpty)
         await harness.loop.advanceTime(by: .seconds(1))
         try await harness.channel.closeFuture.get()
-        #expect(harness.recorder.all == ["goAway IDLE_TIMEOUT closing", "closing"])
+        #expect(harness.recorder.all == ["goAway IDLE_TIMEOUT", "closing"])
         #expect(harness.statistics.snapshot.idleTimeouts == 1)
         await harness.finish()
     }
@@ -142,12 +142,22 @@ struct ConnectionManagementHandlerTests {
         let harness = try await ManagerHarness(.init())
         try await harness.report(.callOpened)
         try await harness.channel.triggerUserOutboundEvent(GracefulShutdown(gracePeriod: .seconds(30)))
-        #expect(harness.recorder.all == ["goAway SERVER_SHUTTING_DOWN"])
+        #expect(harness.recorder.all == ["goAway SERVER_SHUTTING_DOWN draining"])
         await harness.loop.advanceTime(by: .seconds(29))
         #expect(await harness.isActive)
         try await harness.report(.callClosed)
         try await harness.channel.closeFuture.get()
-        #expect(harness.recorder.all == ["goAway SERVER_SHUTTING_DOWN", "closing"])
+        #expect(harness.recorder.all == ["goAway SERVER_SHUTTING_DOWN draining", "closing"])
+        await harness.finish()
+    }
+
+    @Test("§7 drain with no call open: GOAWAY, then close at once")
+    func drainIdle() async throws {
+        let harness = try await ManagerHarness(.init(idleTimeout: .seconds(60)))
+        try await harness.channel.triggerUserOutboundEvent(GracefulShutdown(gracePeriod: .seconds(30)))
+        try await harness.channel.closeFuture.get()
+        #expect(harness.recorder.all == ["goAway SERVER_SHUTTING_DOWN draining", "closing"])
+        #expect(harness.statistics.snapshot.idleTimeouts == 0)
         await harness.finish()
     }
 
@@ -160,7 +170,7 @@ struct ConnectionManagementHandlerTests {
         #expect(await harness.isActive)
         await harness.loop.advanceTime(by: .seconds(1))
         try await harness.channel.closeFuture.get()
-        #expect(harness.recorder.all == ["goAway SERVER_SHUTTING_DOWN", "graceExpired", "closing"])
+        #expect(harness.recorder.all == ["goAway SERVER_SHUTTING_DOWN draining", "graceExpired", "closing"])
         await harness.finish()
     }
 }
