@@ -49,7 +49,7 @@ struct ConnectionManagementStateMachineTests {
         #expect(machine.isClosing)
     }
 
-    @Test("§8.3 under backpressure nothing is probed and nothing times out")
+    @Test("§8.3 under backpressure nothing is probed, nothing times out, and an outstanding PING is forgotten")
     func keepaliveSuspended() {
         var machine = server(keepalive: .seconds(10))
         #expect(machine.timerFired(now: at(10)) == .sendPing)
