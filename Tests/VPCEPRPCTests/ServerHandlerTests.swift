@@ -293,6 +293,32 @@ struct ServerHandlerTests {
         #expect(harness.statistics.snapshot.callsInFlight == 0)
     }
 
+    @Test("§4.5 a call's handler gets the deadline that ends it: timeout_ms from arrival, also after waiting to run")
+    func handlerSeesTheCallsDeadline() async throws {
+        let harness = try await Harness(configuration: .defaults {
+            $0.keepaliveInterval = nil
+            $0.maxRunningCallsPerConnection = 1
+        })
+        defer { Task { await harness.finish() } }
+        let loop = harness.channel.testingEventLoop
+        let arrival = try await loop.submit { loop.now }.get()
+        try await harness.send(callFrame(1, TestAPI.gated.path, echo))
+        try await harness.send(callFrame(2, TestAPI.deadline.path, echo, timeoutMs: 5000))
+        try await harness.send(callFrame(3, TestAPI.deadline.path, echo))
+        await harness.probe.wait { started, _ in started == 1 }
+        // Call 2 waits 1 s to run; its deadline still counts from its arrival.
+        await loop.advanceTime(by: .seconds(1))
+        harness.probe.release()
+        var answers: [UInt32: String] = [:]
+        while answers.count < 3 {
+            let frame = try await harness.next()
+            #expect(frame.type == .message)
+            answers[frame.callID] = try decodeMessage(frame.payload).id
+        }
+        #expect(answers[2] == "\((arrival + .seconds(5)).uptimeNanoseconds)")
+        #expect(answers[3] == "none")
+    }
+
     @Test("§4.5 each call ends at its own deadline, including one that started later with an earlier deadline")
     func deadlinesInAnyOrder() async throws {
         let harness = try await Harness()

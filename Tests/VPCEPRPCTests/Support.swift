@@ -22,8 +22,14 @@ enum TestAPI {
     static let failingStream = MethodDescriptor<WhoAmIResponse, WhoAmIResponse>(
         service: "test.Echo", method: "FailingStream", kind: .serverStreaming)
 
+    /// Answers with its context's deadline (`id`: uptime nanoseconds, or "none").
+    static let deadline = MethodDescriptor<WhoAmIResponse, WhoAmIResponse>(service: "test.Echo", method: "Deadline", kind: .unary)
+
     static func router(_ probe: Probe) -> RPCRouter {
         var router = RPCRouter()
+        router.register(deadline) { _, context in
+            WhoAmIResponse(kind: .tenant, id: context.deadline.map { "\($0.uptimeNanoseconds)" } ?? "none", region: "", regions: [])
+        }
         router.register(echo) { request, context in
             var response = request
             response.region = context.region
