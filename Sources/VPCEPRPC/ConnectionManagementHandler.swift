@@ -87,8 +87,8 @@ final class ConnectionManagementHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let completed = event as? TLSHandshakeCompleted {
             machine.handshakeCompleted()
+            onHandshakeCompleted?()
             if let statistics {
-                onHandshakeCompleted?()
                 statistics.recordHandshake(resumed: completed.resumed)
                 RPCMetrics.recordHandshake(result: "ok")
             }
