@@ -183,7 +183,9 @@ public final class RPCClientConnection: Sendable {
                 channel.writeAndFlush(ClientConnectionHandler.Command.cancel(callID: id), promise: nil)
             }
         }
-        channel.writeAndFlush(ClientConnectionHandler.Command.start(call)).whenFailure { _ in continuation.finish(throwing: Self.closedError(closeReason)) }
+        channel.writeAndFlush(ClientConnectionHandler.Command.start(call)).whenFailure { _ in
+            continuation.finish(throwing: Self.closedError(closeReason))
+        }
         return source
     }
 
@@ -210,7 +212,9 @@ public final class RPCClientConnection: Sendable {
                     channel.writeAndFlush(ClientConnectionHandler.Command.start(call), promise: nil)
                 } else {
                     // A write that never reaches the handler (the pipeline is gone) must still end the call.
-                    channel.writeAndFlush(ClientConnectionHandler.Command.start(call)).whenFailure { _ in promise.fail(Self.closedError(closeReason)) }
+                    channel.writeAndFlush(ClientConnectionHandler.Command.start(call)).whenFailure { _ in
+                        promise.fail(Self.closedError(closeReason))
+                    }
                 }
                 return try await promise.futureResult.get()
             } onCancel: {

@@ -234,7 +234,8 @@ struct ClientHandlerTests {
     }
 
     @Test("§4.5 the client waits 50 ms longer than the deadline it sends", arguments: [
-        (Duration.seconds(1), TimeAmount.milliseconds(1050)), (.milliseconds(1), .milliseconds(51)), (.nanoseconds(1500), .nanoseconds(50_001_500)),
+        (Duration.seconds(1), TimeAmount.milliseconds(1050)), (.milliseconds(1), .milliseconds(51)),
+        (.nanoseconds(1500), .nanoseconds(50_001_500)),
     ])
     func clientTimeout(sent: Duration, waited: TimeAmount) {
         #expect(RPCClientConnection.clientTimeout(sent) == waited)
