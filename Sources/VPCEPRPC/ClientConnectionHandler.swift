@@ -27,8 +27,8 @@ struct OutboundCall: Sendable {
     /// clock: computed once, when the call is made, and armed as is; nil: never.
     var deadline: NIODeadline?
     var sink: Sink
-    /// Receives the call id once assigned, so the caller can cancel it.
-    var onStart: @Sendable (UInt32) -> Void
+    /// Where the caller's giving up meets the call id, once assigned.
+    var cancellation: CallCancellation
 
     func fail(_ error: VPCEPError) {
         sink.fail(error)
@@ -107,6 +107,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         case .send(let id):
             callID = id
         }
+        guard call.cancellation.start(callID) else {
+            // The caller gave up before the call was sent: the server never hears of it.
+            if let (sink, error) = machine.cancel(callID) { sink.fail(error) }
+            return
+        }
         // The call took the last id: the connection now refuses new calls (docs/PROTOCOL.md §4.1).
         if let refusal = machine.refusal { closeReason.record(refusal) }
         if let deadline = call.deadline { armDeadlineTimer(at: deadline, context: context) }
@@ -122,7 +127,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
                 }
             }
         }
-        call.onStart(callID)
         append(context: context) { buffer in
             buffer.writeFrame(type: .call, callID: callID) { payload in
                 payload.writeInteger(UInt32(call.header.count))

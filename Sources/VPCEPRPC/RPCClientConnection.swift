@@ -140,7 +140,8 @@ public final class RPCClientConnection: Sendable {
     ) -> ResponseStream<Response>.Source {
         let (stream, continuation) = AsyncThrowingStream<Response, any Error>.makeStream()
         let flow = StreamFlowControl()
-        let source = ResponseStream<Response>.Source(messages: stream, onConsume: { flow.consumed() })
+        let source = ResponseStream<Response>.Source(
+            messages: stream, onConsume: { flow.consumed() }, onAbandon: { continuation.finish() })
         let encoded: (header: [UInt8], request: [UInt8])
         do {
             encoded = try Self.encode(method.path, request, metadata)
@@ -149,7 +150,7 @@ public final class RPCClientConnection: Sendable {
             return source
         }
         let requestID = metadata.requestID
-        let startedID = Mutex<UInt32?>(nil)
+        let cancellation = CallCancellation()
         let call = OutboundCall(
             header: encoded.header, request: encoded.request, deadline: deadline(metadata),
             sink: .stream({ event in
@@ -173,13 +174,13 @@ public final class RPCClientConnection: Sendable {
                     continuation.finish(throwing: error)
                 }
             }, flow: flow),
-            onStart: { id in startedID.withLock { $0 = id } }
+            cancellation: cancellation
         )
         let channel = self.channel
         let closeReason = self.closeReason
         continuation.onTermination = { _ in
             // Ignored by the handler when the call already ended.
-            if let id = startedID.withLock({ $0 }) {
+            if let id = cancellation.cancel() {
                 channel.writeAndFlush(ClientConnectionHandler.Command.cancel(callID: id), promise: nil)
             }
         }
@@ -196,11 +197,10 @@ public final class RPCClientConnection: Sendable {
         let (headerBytes, requestBytes) = try Self.encode(method.path, request, metadata)
 
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
-        let startedID = Mutex<UInt32?>(nil)
+        let cancellation = CallCancellation()
         let call = OutboundCall(
             header: headerBytes, request: requestBytes, deadline: deadline(metadata),
-            sink: .unary(promise),
-            onStart: { id in startedID.withLock { $0 = id } }
+            sink: .unary(promise), cancellation: cancellation
         )
         let channel = self.channel
         let closeReason = self.closeReason
@@ -218,7 +218,7 @@ public final class RPCClientConnection: Sendable {
                 }
                 return try await promise.futureResult.get()
             } onCancel: {
-                if let id = startedID.withLock({ $0 }) {
+                if let id = cancellation.cancel() {
                     channel.writeAndFlush(ClientConnectionHandler.Command.cancel(callID: id), promise: nil)
                 } else {
                     promise.fail(VPCEPError(code: .cancelled, reason: .cancelled, message: "the call was cancelled by the caller"))

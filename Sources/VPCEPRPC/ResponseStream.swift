@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The responses of a server-streaming call, in order. Iteration ends normally when the call
 /// ends with OK and throws the call's status as a `VPCEPError` otherwise. Stopping early (break,
 /// or cancelling the iterating task) cancels the call on the server. A consumer that falls far
@@ -13,10 +15,15 @@ public struct ResponseStream<Element: Sendable>: AsyncSequence, Sendable {
         var messages: AsyncThrowingStream<Element, any Error>
         /// Called for every message the consumer takes.
         var onConsume: @Sendable () -> Void
+        /// Called when the consumer drops the stream before its end (a `break` out of the loop):
+        /// nothing else would tell the server, since the call's continuation lives on in the connection.
+        var onAbandon: @Sendable () -> Void
 
-        package init(messages: AsyncThrowingStream<Element, any Error>, onConsume: @escaping @Sendable () -> Void) {
+        package init(messages: AsyncThrowingStream<Element, any Error>, onConsume: @escaping @Sendable () -> Void,
+                     onAbandon: @escaping @Sendable () -> Void) {
             self.messages = messages
             self.onConsume = onConsume
+            self.onAbandon = onAbandon
         }
     }
 
@@ -40,7 +47,8 @@ public struct ResponseStream<Element: Sendable>: AsyncSequence, Sendable {
 
         private enum State {
             case notStarted(@Sendable () async throws(VPCEPError) -> Source)
-            case running(AsyncThrowingStream<Element, any Error>.AsyncIterator, onConsume: @Sendable () -> Void)
+            case running(AsyncThrowingStream<Element, any Error>.AsyncIterator, onConsume: @Sendable () -> Void,
+                         abandonment: Abandonment)
             case finished
         }
 
@@ -58,23 +66,26 @@ public struct ResponseStream<Element: Sendable>: AsyncSequence, Sendable {
             if case .notStarted(let start) = state {
                 do {
                     let source = try await start()
-                    state = .running(source.messages.makeAsyncIterator(), onConsume: source.onConsume)
+                    state = .running(source.messages.makeAsyncIterator(), onConsume: source.onConsume,
+                                     abandonment: Abandonment(source.onAbandon))
                 } catch {
                     state = .finished
                     throw error
                 }
             }
-            guard case .running(var iterator, let onConsume) = state else { return nil }
+            guard case .running(var iterator, let onConsume, let abandonment) = state else { return nil }
             do {
                 let element = try await iterator.next(isolation: actor)
                 if element == nil {
+                    abandonment.ended()
                     state = .finished
                 } else {
-                    state = .running(iterator, onConsume: onConsume)
+                    state = .running(iterator, onConsume: onConsume, abandonment: abandonment)
                     onConsume()
                 }
                 return element
             } catch {
+                abandonment.ended()
                 state = .finished
                 throw Self.vpcepError(error)
             }
@@ -90,5 +101,23 @@ public struct ResponseStream<Element: Sendable>: AsyncSequence, Sendable {
                 VPCEPError(code: .unknown, reason: .unknown, message: "\(error)")
             }
         }
+    }
+}
+
+/// Calls its action when the last copy of a started iterator goes away before the stream ended.
+private final class Abandonment: Sendable {
+    private let action: @Sendable () -> Void
+    private let hasEnded = Atomic(false)
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        self.action = action
+    }
+
+    func ended() {
+        hasEnded.store(true, ordering: .relaxed)
+    }
+
+    deinit {
+        if !hasEnded.load(ordering: .relaxed) { action() }
     }
 }

@@ -39,6 +39,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     /// What the connection management handler was last told about backpressure.
     private var reportedBackpressure = false
     private var parkedSends = ParkedSends()
+    /// Stream sends accepted since this connection last let its event loop look at its sockets,
+    /// weighed by size (see `streamSendCost`).
+    private var streamSendsSinceYield = 0
+    private var ioYield: Scheduled<Void>?
     private var closeStarted = false
     private let runsCallsOnEventLoop: Bool
     var deadlineTimer = EarliestDeadlineTimer()
@@ -122,6 +126,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         while waiting.popFirst() != nil {}
         overallBudgetRetry?.cancel()
         overallBudgetRetry = nil
+        ioYield?.cancel()
+        ioYield = nil
         parkedSends.resumeAll(failing: true) { _ in false }
         outbound.discard()
         context.fireChannelInactive()
@@ -215,6 +221,25 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     static let overallBudgetRetryInterval: TimeAmount = .milliseconds(20)
+
+    /// NIO runs queued tasks until none is left before it looks at its sockets again, and a stream
+    /// sender on the event loop whose sends never wait queues the next one at once: its connection
+    /// (and every other on the loop) would never read again, not even the client's CANCEL or PING.
+    /// So after 256 sends (a KiB of message counts as one more) a sender waits for a timer a little
+    /// in the future, which ends the run of tasks; the loop reads, then the timer lets it go on.
+    static let streamSendsPerYield = 256
+    static let ioYieldDelay: TimeAmount = .microseconds(50)
+
+    private func yieldToIO(context: ChannelHandlerContext) {
+        guard ioYield == nil else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        ioYield = context.eventLoop.scheduleTask(in: Self.ioYieldDelay) {
+            let (handler, context) = bound.value
+            handler.ioYield = nil
+            handler.streamSendsSinceYield = 0
+            handler.relievePressure(context: context)
+        }
+    }
 
     private func perform(_ action: StateMachine.FrameAction, context: ChannelHandlerContext) {
         switch action {
@@ -338,6 +363,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         }
         enqueue(context: context) { buffer in
             buffer.writeFrame(type: .message, callID: callID) { $0.writeBytes(bytes) }
+        }
+        streamSendsSinceYield += 1 + bytes.count / 1024
+        if streamSendsSinceYield >= Self.streamSendsPerYield {
+            flushIfNeeded(context: context)
+            parkedSends.park(callID, continuation)
+            yieldToIO(context: context)
+            return
         }
         if !load(context).canSend(configuration) {
             // Send what we have so that the buffer can drain, and wait for it.

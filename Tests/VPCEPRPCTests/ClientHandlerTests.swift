@@ -37,13 +37,13 @@ private struct ClientHarness {
     func unary(deadline: NIODeadline?) async throws -> EventLoopFuture<ByteBuffer> {
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         try await channel.writeOutbound(ClientConnectionHandler.Command.start(
-            OutboundCall(header: [], request: [], deadline: deadline, sink: .unary(promise), onStart: { _ in })))
+            OutboundCall(header: [], request: [], deadline: deadline, sink: .unary(promise), cancellation: CallCancellation())))
         return promise.futureResult
     }
 
     func stream(_ events: StreamRecorder, flow: StreamFlowControl = StreamFlowControl()) async throws {
         try await channel.writeOutbound(ClientConnectionHandler.Command.start(OutboundCall(
-            header: [], request: [], deadline: nil, sink: .stream({ events.append($0) }, flow: flow), onStart: { _ in })))
+            header: [], request: [], deadline: nil, sink: .stream({ events.append($0) }, flow: flow), cancellation: CallCancellation())))
     }
 
     /// Reads that got past the handler, after asking for one.
@@ -105,6 +105,28 @@ struct ClientHandlerTests {
         let sent = try await client.sentFrames()
         #expect(sent.map(\.callID) == [1, 2])
         #expect(sent.allSatisfy { $0.type == .call && $0.payload.readableBytes == 4 })
+    }
+
+    @Test("§4.6 a call its caller gave up on before it had an id is never sent; one given up later is CANCELled")
+    func cancelledBeforeSent() async throws {
+        let client = try await ClientHarness()
+        let early = CallCancellation()
+        #expect(early.cancel() == nil)
+        let promise = client.channel.eventLoop.makePromise(of: ByteBuffer.self)
+        try await client.channel.writeOutbound(ClientConnectionHandler.Command.start(
+            OutboundCall(header: [], request: [], deadline: nil, sink: .unary(promise), cancellation: early)))
+        await #expect(throws: VPCEPError.self) { try await promise.futureResult.get() }
+        #expect(try await client.sentFrames().isEmpty)
+
+        let late = CallCancellation()
+        let second = client.channel.eventLoop.makePromise(of: ByteBuffer.self)
+        try await client.channel.writeOutbound(ClientConnectionHandler.Command.start(
+            OutboundCall(header: [], request: [], deadline: nil, sink: .unary(second), cancellation: late)))
+        let id = try #require(late.cancel())
+        try await client.channel.writeOutbound(ClientConnectionHandler.Command.cancel(callID: id))
+        #expect(try await client.sentFrames().map(\.type) == [.call, .cancel])
+        let error = await #expect(throws: VPCEPError.self) { try await second.futureResult.get() }
+        #expect(error?.code == .cancelled)
     }
 
     @Test("§4.8 a response for a call never made is a protocol violation")

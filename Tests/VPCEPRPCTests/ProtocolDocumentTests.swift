@@ -42,7 +42,7 @@ struct ProtocolDocumentTests {
         let request = try WhoAmIRequest().serializedBytes()
         let promise = channel.eventLoop.makePromise(of: ByteBuffer.self)
         try await channel.writeOutbound(ClientConnectionHandler.Command.start(
-            OutboundCall(header: header, request: request, deadline: nil, sink: .unary(promise), onStart: { _ in })))
+            OutboundCall(header: header, request: request, deadline: nil, sink: .unary(promise), cancellation: CallCancellation())))
         let written = try #require(try await channel.readOutbound(as: ByteBuffer.self))
         #expect(Array(written.readableBytesView) == (try documented("call")))
 

@@ -160,13 +160,34 @@ struct SocketEndToEndTests {
             let connection = try await server.connect()
             defer { Task { await connection.close() } }
             var count = 0
-            for try await _ in connection.serverStreaming(TestAPI.stream, message("forever", ["10"]), metadata: metadata()) {
+            // No deadline: only the client's CANCEL can end this stream on the server.
+            for try await _ in connection.serverStreaming(TestAPI.stream, message("forever", ["10"]), metadata: metadata(nil)) {
                 count += 1
                 if count == 5 { break }
             }
             #expect(count == 5)
             await server.probe.wait { _, cancelled in cancelled == 1 }
             #expect(try await connection.unary(TestAPI.echo, message("still"), metadata: metadata()).id == "still")
+        }
+    }
+
+    @Test("§4.7 a stream whose sends never wait does not starve its connection: a unary call on it is answered")
+    func fastStreamDoesNotStarveReads() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            defer { Task { await connection.close() } }
+            let stream = Task {
+                var count = 0
+                for try await _ in connection.serverStreaming(TestAPI.stream, message("forever", ["10"]), metadata: metadata(nil)) {
+                    count += 1
+                }
+                return count
+            }
+            await server.probe.wait { started, _ in started >= 1 }
+            // The server's loop must still read this CALL while the stream runs flat out.
+            #expect(try await connection.unary(TestAPI.echo, message("beside"), metadata: metadata()).id == "beside")
+            stream.cancel()
+            await server.probe.wait { _, cancelled in cancelled == 1 }
         }
     }
 
