@@ -21,6 +21,10 @@ final class FakeListener: Sendable {
                 let connection = accept(socket, nil, nil)
                 if connection < 0 {
                     if errno == EINTR { continue }
+                    // Closed here, not in stop(): once closed its number may be reused (by a
+                    // listener of another test in this process) and must not be accepted on again.
+                    close(socket)
+                    for held in held.withLock({ $0 }) { close(held) }
                     return
                 }
                 accepted.add(1, ordering: .relaxed)
@@ -35,10 +39,9 @@ final class FakeListener: Sendable {
     /// Connections accepted so far.
     var connections: Int { accepted.load(ordering: .relaxed) }
 
+    /// Wakes the accepting thread, which then closes the socket and the connections it holds.
     func stop() {
         shutdown(socket, Int32(SHUT_RDWR))
-        close(socket)
-        for connection in held.withLock({ $0 }) { close(connection) }
     }
 
     /// A port with nothing listening on it: bound by the kernel's choice, then released.
