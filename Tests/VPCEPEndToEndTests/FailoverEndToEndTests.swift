@@ -107,6 +107,61 @@ struct FailoverEndToEndTests {
         }
     }
 
+    @Test("SIGKILL of the server in use during parallel keyed writes: every write succeeds, and is stored on one of the two")
+    func killUnderLoad() async throws {
+        try await withServer { second in
+            let first = try await ServerProcess.start()
+            let client = try client([first.port, second.port])
+            _ = try await client.whoAmI(WhoAmIRequest())
+            let completed = CompletionCounter()
+            let outcomes = await withTaskGroup(of: [Result<Vpc, VPCEPError>].self) { group in
+                for worker in 0..<16 {
+                    group.addTask {
+                        var results: [Result<Vpc, VPCEPError>] = []
+                        for index in 0..<12 {
+                            do throws(VPCEPError) {
+                                let vpc = try await client.createVpc(
+                                    CreateVpcRequest(name: "w\(worker)-\(index)", cidr: "10.0.0.0/16"),
+                                    options: CallOptions(idempotencyKey: "load-\(worker)-\(index)"))
+                                completed.count.add(1, ordering: .relaxed)
+                                results.append(.success(vpc))
+                            } catch {
+                                results.append(.failure(error))
+                            }
+                        }
+                        return results
+                    }
+                }
+                group.addTask {
+                    while completed.count.load(ordering: .relaxed) < 40 { try? await Task.sleep(for: .milliseconds(2)) }
+                    first.send(SIGKILL)
+                    return []
+                }
+                return await group.reduce(into: []) { $0 += $1 }
+            }
+            _ = await first.waitForExit()
+            #expect(client.currentServer == address(second.port))
+            let failures = outcomes.compactMap { outcome -> VPCEPError? in
+                if case .failure(let error) = outcome { return error }
+                return nil
+            }
+            #expect(failures.isEmpty, "keyed writes are retried on the other server: \(failures)")
+            let acknowledged = Set(outcomes.compactMap { try? $0.get().id })
+            #expect(acknowledged.count == 16 * 12 - failures.count)
+
+            let onSecond = try second.client("alice")
+            var stored = Set(try await onSecond.listVpcs(ListVpcsRequest(page: PageRequest(limit: 1000))).items.map(\.id))
+            await onSecond.close()
+            try await withServer(dataDirectory: first.dataDirectory) { again in
+                let onFirst = try again.client("alice")
+                stored.formUnion(try await onFirst.listVpcs(ListVpcsRequest(page: PageRequest(limit: 1000))).items.map(\.id))
+                await onFirst.close()
+            }
+            #expect(acknowledged.isSubset(of: stored), "every acknowledged write is stored on one of the servers")
+            await client.close()
+        }
+    }
+
     @Test("servers that accept and then say nothing: the call ends at its own deadline, not at each attempt's")
     func sharedDeadlineWithHungServers() async throws {
         let hung = try (0..<2).map { _ in try FakeListener(.silent) }
