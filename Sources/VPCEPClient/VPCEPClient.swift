@@ -181,7 +181,13 @@ public final class VPCEPClient: Sendable {
                     error = VPCEPError(code: error.code, reason: .connectionClosed, message: error.message,
                                        requestID: error.requestID)
                 }
-                if let used, error.code == .unavailable { callFailed(on: used, error) }
+                if let used, error.code == .unavailable {
+                    callFailed(on: used, error)
+                    // With several servers, say which one failed the call.
+                    if configuration.servers.count > 1 {
+                        error.message = "\(configuration.servers[used.index]): \(error.message)"
+                    }
+                }
                 guard attempt < policy.maxAttempts,
                       policy.shouldRetry(method: method, hasIdempotencyKey: !metadata.idempotencyKey.isEmpty, error: error)
                 else { throw error }

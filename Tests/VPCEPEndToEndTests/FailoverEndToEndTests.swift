@@ -89,6 +89,7 @@ struct FailoverEndToEndTests {
                 } catch let error as VPCEPError {
                     #expect(error.code == .unavailable, "\(error)")
                     #expect(!error.wasNeverProcessed, "\(error)")
+                    #expect(error.message.hasPrefix("127.0.0.1:\(first.port): "), "the error names the server: \(error)")
                 }
                 let created = try await keyed.value
                 #expect(client.currentServer == address(second.port))
