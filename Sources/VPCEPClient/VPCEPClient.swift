@@ -12,33 +12,40 @@ import VPCEPTLS
 
 /// A client of the vpcep API for programs: typed async methods for every RPC (generated from
 /// proto/), one mutual-TLS connection reused by concurrent calls and re-established on demand.
+/// Given several servers (replicas of one registry), it uses one at a time and moves to the next
+/// when connecting fails, the server sends GOAWAY or a call fails with UNAVAILABLE
+/// (docs/PROTOCOL.md §9).
 ///
 ///     let client = try VPCEPClient(configuration: .init(
-///         host: "127.0.0.1", port: 7443, region: "eu-west-1",
+///         servers: try ServerAddress.list(parsing: "a:7443,b:7443"), region: "eu-west-1",
 ///         caFile: "certs/dev/ca.crt", certificateFile: "certs/dev/alice.crt", keyFile: "certs/dev/alice.key"))
 ///     let vpc = try await client.createVpc(CreateVpcRequest(name: "prod", cidr: "10.0.0.0/16"))
 public final class VPCEPClient: Sendable {
     public struct Configuration: Sendable {
-        public var host: String
-        public var port: Int
+        /// The servers to call, in order of preference; replicas of one registry.
+        public var servers: [ServerAddress]
         /// The region calls name unless their options say otherwise.
         public var region: String
         public var caFile: String
         public var certificateFile: String
         public var keyFile: String
-        /// The name the server certificate must carry; the host when nil.
+        /// The name every server certificate must carry; each server's host when nil.
         public var serverHostname: String?
         /// Deadline of calls whose options name none.
         public var defaultTimeout: Duration = .seconds(30)
         /// Which failures are retried, how often and how far apart.
         public var retryPolicy = RetryPolicy()
+        /// How long one server may take to accept a connection and complete the TLS handshake
+        /// (never longer than what is left of the call's deadline).
+        public var connectTimeout: Duration = .seconds(10)
+        /// How long a server that failed is passed over while another has not failed.
+        public var failoverBackoff: Duration = .seconds(5)
 
         public init(
-            host: String, port: Int, region: String, caFile: String, certificateFile: String, keyFile: String,
+            servers: [ServerAddress], region: String, caFile: String, certificateFile: String, keyFile: String,
             serverHostname: String? = nil, defaultTimeout: Duration = .seconds(30)
         ) {
-            self.host = host
-            self.port = port
+            self.servers = servers
             self.region = region
             self.caFile = caFile
             self.certificateFile = certificateFile
@@ -46,14 +53,59 @@ public final class VPCEPClient: Sendable {
             self.serverHostname = serverHostname
             self.defaultTimeout = defaultTimeout
         }
+
+        /// One server.
+        public init(
+            host: String, port: Int, region: String, caFile: String, certificateFile: String, keyFile: String,
+            serverHostname: String? = nil, defaultTimeout: Duration = .seconds(30)
+        ) {
+            self.init(servers: [ServerAddress(host: host, port: port)], region: region, caFile: caFile,
+                      certificateFile: certificateFile, keyFile: keyFile, serverHostname: serverHostname,
+                      defaultTimeout: defaultTimeout)
+        }
+
+        /// The first server's host; setting it makes the list that one server.
+        public var host: String {
+            get { servers.first?.host ?? "" }
+            set { servers = [ServerAddress(host: newValue, port: port)] }
+        }
+
+        /// The first server's port; setting it makes the list that one server.
+        public var port: Int {
+            get { servers.first?.port ?? 0 }
+            set { servers = [ServerAddress(host: host, port: newValue)] }
+        }
+    }
+
+    /// A connection and the index in `configuration.servers` of the server at its other end.
+    struct Connected: Sendable {
+        let connection: RPCClientConnection
+        let index: Int
+    }
+
+    struct State {
+        /// The connection calls use while it accepts them.
+        var established: Connected?
+        /// The connection being made, shared by the calls that wait for it.
+        var connecting: Task<Connected, any Error>?
+        /// The server tried first when a connection is needed.
+        var preferred = 0
+        /// When each server last failed, for `failoverBackoff`.
+        var failedAt: [Int: ContinuousClock.Instant] = [:]
+        /// Connections left for another server while still open: their calls in flight finish
+        /// there, and `close()` closes them.
+        var retired: [RPCClientConnection] = []
     }
 
     public let configuration: Configuration
-    private let tlsContext: TLSContext
-    private let connection = Mutex<Task<RPCClientConnection, any Error>?>(nil)
+    let tlsContext: TLSContext
+    let state = Mutex(State())
 
     /// Reads the certificate files; connects on the first call.
     public init(configuration: Configuration) throws(VPCEPError) {
+        guard !configuration.servers.isEmpty else {
+            throw VPCEPError(code: .invalidArgument, reason: .clientConfiguration, message: "no server address given")
+        }
         self.configuration = configuration
         do {
             tlsContext = try TLSContext.client(TLSConfiguration(
@@ -66,13 +118,27 @@ public final class VPCEPClient: Sendable {
         }
     }
 
-    /// Closes the connection; the next call opens a new one.
+    /// The server the open connection goes to, if there is one: where the next call goes.
+    public var currentServer: ServerAddress? {
+        state.withLock { $0.established.map { configuration.servers[$0.index] } }
+    }
+
+    /// Closes the connections; the next call opens a new one.
     public func close() async {
-        let task = connection.withLock { task in
-            defer { task = nil }
-            return task
+        let (established, connecting, retired) = state.withLock { state in
+            defer {
+                state.established = nil
+                state.connecting = nil
+                state.retired = []
+            }
+            return (state.established, state.connecting, state.retired)
         }
-        if let current = try? await task?.value { await current.close() }
+        await established?.connection.close()
+        if let current = try? await connecting?.value {
+            await current.connection.close()
+            state.withLock { if $0.established?.connection === current.connection { $0.established = nil } }
+        }
+        for connection in retired { await connection.close() }
     }
 
     private func metadata(_ options: CallOptions) -> CallMetadata {
@@ -85,8 +151,9 @@ public final class VPCEPClient: Sendable {
     }
 
     /// Runs one unary call; used by the generated methods. Failures that `retryPolicy` deems safe
-    /// and transient (see `RetryPolicy`) are retried with backoff, on a new connection when the old
-    /// one is gone, within the call's deadline.
+    /// and transient (see `RetryPolicy`) are retried with backoff, on another server or a new
+    /// connection when the old one failed. The call has one deadline, fixed when it starts; each
+    /// attempt (connecting included) gets what is left of it.
     public func unary<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions
     ) async throws(VPCEPError) -> Response {
@@ -95,18 +162,38 @@ public final class VPCEPClient: Sendable {
         let deadline = metadata.timeout.map { ContinuousClock.now + $0 }
         var attempt = 1
         while true {
-            do {
-                let connection = try await currentConnection()
-                return try await connection.unary(method, request, metadata: metadata)
-            } catch {
+            var used: Connected?
+            do throws(VPCEPError) {
+                let connected = try await currentConnection(before: deadline, requestID: metadata.requestID)
+                used = connected
+                if let deadline {
+                    let left = deadline - ContinuousClock.now
+                    guard left > .milliseconds(1) else { throw deadlineExceeded(metadata.requestID) }
+                    metadata.timeout = left
+                }
+                return try await connected.connection.unary(method, request, metadata: metadata)
+            } catch var error {
+                if used != nil, error.reason == .connectionFailed {
+                    // RPCClientConnection reports an I/O error of an open connection (a reset when
+                    // the server dies) as CONNECTION_FAILED, which says "never processed"; but this
+                    // call was handed to a connection that was up and may have run on the server,
+                    // so it must not count as unsent, or a write without a key could run twice.
+                    error = VPCEPError(code: error.code, reason: .connectionClosed, message: error.message,
+                                       requestID: error.requestID)
+                }
+                if let used, error.code == .unavailable {
+                    callFailed(on: used, error)
+                    // With several servers, say which one failed the call.
+                    if configuration.servers.count > 1 {
+                        error.message = "\(configuration.servers[used.index]): \(error.message)"
+                    }
+                }
                 guard attempt < policy.maxAttempts,
                       policy.shouldRetry(method: method, hasIdempotencyKey: !metadata.idempotencyKey.isEmpty, error: error)
                 else { throw error }
                 let pause = policy.backoff(attempt: attempt, hint: error.retryAfter)
                 if let deadline {
-                    let left = deadline - ContinuousClock.now - pause
-                    guard left > .milliseconds(1) else { throw error }
-                    metadata.timeout = left
+                    guard deadline - ContinuousClock.now - pause > .milliseconds(1) else { throw error }
                 }
                 try? await Task.sleep(for: pause)
                 if Task.isCancelled { throw error }
@@ -116,54 +203,29 @@ public final class VPCEPClient: Sendable {
     }
 
     /// Runs one server-streaming call; used by the generated methods. The call starts when the
-    /// iteration does; the deadline (options or the configuration's default) bounds the whole stream.
+    /// iteration does; the deadline (options or the configuration's default) bounds the whole
+    /// stream, connecting included.
     public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions
     ) -> ResponseStream<Response> {
         let metadata = metadata(options)
         return ResponseStream { () async throws(VPCEPError) in
-            try await self.currentConnection().startServerStreaming(method, request, metadata: metadata)
-        }
-    }
-
-    /// The open connection, or a new one when there is none or it has closed. Concurrent callers
-    /// share one connection attempt.
-    private func currentConnection() async throws(VPCEPError) -> RPCClientConnection {
-        let configuration = configuration
-        let tlsContext = tlsContext
-        let task = connection.withLock { task -> Task<RPCClientConnection, any Error> in
-            if let existing = task { return existing }
-            let fresh = Task {
-                try await RPCClientConnection.connect(
-                    host: configuration.host, port: configuration.port, tlsContext: tlsContext,
-                    serverHostname: configuration.serverHostname
-                )
+            var metadata = metadata
+            let deadline = metadata.timeout.map { ContinuousClock.now + $0 }
+            let connected = try await self.currentConnection(before: deadline, requestID: metadata.requestID)
+            if let deadline {
+                let left = deadline - ContinuousClock.now
+                guard left > .milliseconds(1) else { throw self.deadlineExceeded(metadata.requestID) }
+                metadata.timeout = left
             }
-            task = fresh
-            return fresh
-        }
-        do {
-            let connection = try await task.value
-            if connection.isAcceptingCalls { return connection }
-            // Closed since it was made: forget it and make another, once.
-            self.connection.withLock { if $0 == task { $0 = nil } }
-            return try await currentConnectionOnce()
-        } catch let error as VPCEPError {
-            self.connection.withLock { if $0 == task { $0 = nil } }
-            throw error
-        } catch {
-            self.connection.withLock { if $0 == task { $0 = nil } }
-            throw VPCEPError(code: .unavailable, reason: .connectionFailed, message: "\(error)")
+            return connected.connection.startServerStreaming(method, request, metadata: metadata)
         }
     }
 
-    private func currentConnectionOnce() async throws(VPCEPError) -> RPCClientConnection {
-        let configuration = configuration
-        let connection = try await RPCClientConnection.connect(
-            host: configuration.host, port: configuration.port, tlsContext: tlsContext,
-            serverHostname: configuration.serverHostname
-        )
-        self.connection.withLock { $0 = Task { connection } }
-        return connection
+    func deadlineExceeded(_ requestID: String) -> VPCEPError {
+        VPCEPError(code: .deadlineExceeded, reason: .deadlineExceeded,
+                   message: "no answer from \(serverList) within the call's deadline", requestID: requestID)
     }
+
+    private var serverList: String { configuration.servers.map(\.description).joined(separator: ", ") }
 }

@@ -5,7 +5,9 @@ import VPCEPClient
 /// Connection and output options every command takes. Flags win over the environment, which wins
 /// over the profile file (see `vpcep config show`).
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Server address HOST:PORT. [env: VPCEP_SERVER] (default: 127.0.0.1:7443)", valueName: "host:port"))
+    @Option(name: .long, help: ArgumentHelp(
+        "Server address HOST:PORT, or several replicas' a:7443,b:7443 (tried in turn when one fails). [env: VPCEP_SERVER] (default: 127.0.0.1:7443)",
+        valueName: "host:port[,…]"))
     var server: String?
 
     @Option(name: .long, help: ArgumentHelp("PEM bundle of the CA that signs the server certificate. [env: VPCEP_CA]", valueName: "file"))
@@ -64,12 +66,12 @@ struct GlobalOptions: ParsableArguments {
     func makeClient() throws(CLIError) -> VPCEPClient {
         let settings = try settings()
         let server = settings["server"] ?? "127.0.0.1:7443"
-        guard let colon = server.lastIndex(of: ":"), let port = Int(server[server.index(after: colon)...]),
-              (1...65535).contains(port), colon != server.startIndex else {
-            throw .configuration("--server must be HOST:PORT, got \"\(server)\" (\(settings.values["server"]?.source ?? ""))")
+        let servers: [ServerAddress]
+        do {
+            servers = try ServerAddress.list(parsing: server)
+        } catch {
+            throw .configuration("--server must be HOST:PORT[,HOST:PORT…], got \"\(server)\" (\(settings.values["server"]?.source ?? "")): \(error.message)")
         }
-        var host = String(server[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let hint = "; or put it in a profile (vpcep config show says where)"
         guard let ca = settings["ca"] else { throw .configuration("no CA: pass --ca FILE or set VPCEP_CA" + hint) }
         guard let cert = settings["cert"] else {
@@ -84,7 +86,7 @@ struct GlobalOptions: ParsableArguments {
         }
         do {
             return try VPCEPClient(configuration: .init(
-                host: host, port: port, region: region, caFile: ca, certificateFile: cert, keyFile: key,
+                servers: servers, region: region, caFile: ca, certificateFile: cert, keyFile: key,
                 defaultTimeout: .milliseconds(Int64(timeout * 1000))
             ))
         } catch {
