@@ -173,14 +173,6 @@ public final class VPCEPClient: Sendable {
                 }
                 return try await connected.connection.unary(method, request, metadata: metadata)
             } catch var error {
-                if used != nil, error.reason == .connectionFailed {
-                    // RPCClientConnection reports an I/O error of an open connection (a reset when
-                    // the server dies) as CONNECTION_FAILED, which says "never processed"; but this
-                    // call was handed to a connection that was up and may have run on the server,
-                    // so it must not count as unsent, or a write without a key could run twice.
-                    error = VPCEPError(code: error.code, reason: .connectionClosed, message: error.message,
-                                       requestID: error.requestID)
-                }
                 if let used, error.code == .unavailable {
                     callFailed(on: used, error)
                     // With several servers, say which one failed the call.

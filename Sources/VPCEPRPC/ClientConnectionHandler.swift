@@ -64,6 +64,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private var machine = StateMachine<OutboundCall.Sink>()
     private var outbound: ByteBuffer?
     private let handshake: EventLoopPromise<TLSHandshakeCompleted>
+    /// After the handshake, calls may have reached the server: a failure then is no longer proof
+    /// that a call was never processed.
+    private var handshakeCompleted = false
     private let closeReason: CloseReason
     var deadlineTimer = EarliestDeadlineTimer()
     /// What the connection management handler was last told: calls pending, reads held.
@@ -270,7 +273,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let completed = event as? TLSHandshakeCompleted { handshake.succeed(completed) }
+        if let completed = event as? TLSHandshakeCompleted {
+            handshakeCompleted = true
+            handshake.succeed(completed)
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -285,6 +291,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             failure = VPCEPError(code: .unavailable, reason: .serverCertificateInvalid, message: tls.message)
         } else if let tls = error as? TLSError {
             failure = VPCEPError(code: .unavailable, reason: .tlsHandshakeFailed, message: tls.message)
+        } else if handshakeCompleted {
+            // A reset of an open connection (the server died): calls sent on it may have run.
+            failure = VPCEPError(code: .unavailable, reason: .connectionClosed, message: "\(error)")
         } else {
             failure = VPCEPError(code: .unavailable, reason: .connectionFailed, message: "\(error)")
         }

@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 import NIOEmbedded
 import Synchronization
@@ -127,6 +128,22 @@ struct ClientHandlerTests {
         #expect(try await client.sentFrames().map(\.type) == [.call, .cancel])
         let error = await #expect(throws: VPCEPError.self) { try await second.futureResult.get() }
         #expect(error?.code == .cancelled)
+    }
+
+    @Test("§9 an I/O error before the handshake proves calls unsent; after it, calls may have run and are not retried as unsent")
+    func ioErrorAfterHandshakeIsNotNeverProcessed() async throws {
+        let before = try await ClientHarness()
+        let unsent = try await before.unary()
+        before.channel.pipeline.fireErrorCaught(IOError(errnoCode: ECONNRESET, reason: "read"))
+        let refused = await #expect(throws: VPCEPError.self) { try await unsent.get() }
+        #expect(refused?.reason == .connectionFailed && refused?.wasNeverProcessed == true)
+
+        let after = try await ClientHarness()
+        after.channel.pipeline.fireUserInboundEventTriggered(TLSHandshakeCompleted(applicationProtocol: "vpcep/1", peer: nil))
+        let sent = try await after.unary()
+        after.channel.pipeline.fireErrorCaught(IOError(errnoCode: ECONNRESET, reason: "read"))
+        let cut = await #expect(throws: VPCEPError.self) { try await sent.get() }
+        #expect(cut?.code == .unavailable && cut?.reason == .connectionClosed && cut?.wasNeverProcessed == false)
     }
 
     @Test("§4.8 a response for a call never made is a protocol violation")
