@@ -182,9 +182,16 @@ final class ConnectionManagementHandler: ChannelDuplexHandler {
             buffer.writeKeepalivePing(at: context.eventLoop.now)
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         case .handshakeTimedOut:
-            logger(context)?.info("connection closed: TLS handshake timed out")
-            statistics?.recordHandshakeTimeout()
-            if statistics != nil { RPCMetrics.recordHandshake(result: "timeout") }
+            if let statistics {
+                logger(context)?.info("connection closed: TLS handshake timed out")
+                statistics.recordHandshakeTimeout()
+                RPCMetrics.recordHandshake(result: "timeout")
+            } else {
+                // The client: its call handler fails the connect with this (nothing was sent).
+                let seconds = Double((machine.configuration.handshakeTimeout ?? .zero).nanoseconds) / 1e9
+                context.fireErrorCaught(VPCEPError(code: .unavailable, reason: .connectionFailed,
+                                                   message: "the server did not complete the TLS handshake within \(seconds) s"))
+            }
             context.close(promise: nil)
         case .keepaliveTimedOut:
             statistics?.recordKeepaliveTimeout()

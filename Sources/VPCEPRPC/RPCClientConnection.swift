@@ -26,7 +26,8 @@ public final class RPCClientConnection: Sendable {
     /// I/O, without waking another thread for each call. Such code must not block.
     public var taskExecutor: any TaskExecutor { executor }
 
-    /// Connects and completes the TLS handshake. The server verifies the client certificate after
+    /// Connects and completes the TLS handshake, each within `connectTimeout` (a server that accepts
+    /// and then says nothing fails the connect as `CONNECTION_FAILED`). The server verifies the client certificate after
     /// the client's handshake completes (TLS 1.3), so a refused certificate shows up on the first call.
     ///
     /// With `resumeSessions` (the default) the connection offers the session `tlsContext` cached
@@ -59,7 +60,10 @@ public final class RPCClientConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             TLSHandler(context: tlsContext, serverHostname: hostname, sessionKey: sessionKey)
                         )
+                        // connectTimeout bounds the handshake too: a server that accepts and then says
+                        // nothing must not hang the caller.
                         try channel.pipeline.syncOperations.addHandler(ConnectionManagementHandler(configuration: .init(
+                            handshakeTimeout: connectTimeout,
                             keepaliveInterval: keepaliveInterval, keepaliveTimeout: keepaliveTimeout,
                             keepaliveOnlyWithOpenCalls: true)))
                         try channel.pipeline.syncOperations.addHandler(

@@ -191,6 +191,21 @@ struct SocketEndToEndTests {
         }
     }
 
+    @Test("§9 connecting to a server that accepts but never answers fails within connectTimeout, as never processed")
+    func silentServerHandshakeTimeout() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        // Accepts connections and never writes a byte.
+        let listener = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        defer { listener.close(promise: nil) }
+        let port = try #require(listener.localAddress?.port)
+        let context = try TLSContext.client(try PKI.require().configuration("alice"))
+        let error = await #expect(throws: VPCEPError.self) {
+            _ = try await RPCClientConnection.connect(host: "127.0.0.1", port: port, tlsContext: context,
+                                                      connectTimeout: .milliseconds(300), group: group)
+        }
+        #expect(error?.reason == .connectionFailed && error?.wasNeverProcessed == true)
+    }
+
     @Test("§4.5 a stream's deadline bounds the whole stream")
     func streamDeadline() async throws {
         try await withServer { server in
