@@ -237,6 +237,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             let (handler, context) = bound.value
             handler.ioYield = nil
             handler.streamSendsSinceYield = 0
+            // Senders that yielded while there was room but find none now wait for the drain.
+            if !handler.parkedSends.isEmpty, !handler.load(context).canSend(handler.configuration) {
+                handler.statistics.recordParkedSend()
+            }
             handler.relievePressure(context: context)
         }
     }

@@ -26,6 +26,8 @@ struct ParkedSends {
 
     private var parked: [Parked] = []
 
+    var isEmpty: Bool { parked.isEmpty }
+
     mutating func park(_ callID: UInt32, _ continuation: CheckedContinuation<Void, any Error>) {
         parked.append(Parked(callID: callID, continuation: continuation))
     }
