@@ -54,25 +54,39 @@ extension Registry {
             viewer: viewer, resourceID: nonEmpty(filter.resourceID), kinds: filter.kinds, types: filter.types,
             serviceID: nonEmpty(filter.serviceID), limit: configuration.pageSize)
 
-        feed.register()
-        defer { feed.deregister() }
+        let id = feed.register()
+        defer { feed.deregister(id) }
+        // The loop runs in a task of its own so that the feed can cancel a send that stays blocked.
+        let loop = Task {
+            try await follow(id: id, query: query, scope: scope, start: start, send: send)
+        }
+        feed.attach(id, task: loop)
+        try await withTaskCancellationHandler {
+            try await loop.value
+        } onCancel: {
+            loop.cancel()
+        }
+    }
 
+    private func follow(
+        id: UInt64, query: EventQuery, scope: Scope, start: WatchStart,
+        send: @escaping @Sendable (WatchMessage) async throws -> Void
+    ) async throws {
+        let viewer = scope.viewer
+        let feed = changeFeed
+        let configuration = feed.configuration
         var delivered: UInt64?
         func deliver(_ message: WatchMessage, position: UInt64?) async throws {
-            let sent = try await withThrowingTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    try await send(message)
-                    return true
-                }
-                group.addTask {
-                    try await Task.sleep(for: configuration.slowWatcherTimeout)
-                    return false
-                }
-                let first = try await group.next() ?? false
-                group.cancelAll()
-                return first
+            feed.sendStarted(id)
+            var failure: (any Error)?
+            do {
+                try await send(message)
+            } catch {
+                failure = error
             }
-            guard sent else {
+            let tooSlow = feed.sendEnded(id)
+            if let failure, !tooSlow { throw failure }
+            guard !tooSlow else {
                 // Not the blocked message's sequence: it may never leave the connection, and a duplicate
                 // after a resume is harmless where a gap is not.
                 throw RegistryError(
