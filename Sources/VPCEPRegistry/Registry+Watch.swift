@@ -280,6 +280,9 @@ private final class WatchCursor {
             events = found
             // A short page read everything up to the head of the same snapshot.
             cursor = found.count == page.limit ? found.last?.seq ?? head : max(cursor, head)
+        case .starting:
+            // Woken when the feed has read the head; the poll interval bounds a missed wake-up.
+            return .now + configuration.pollInterval
         case .caughtUp:
             let deadline = lastSent + configuration.bookmarkInterval
             guard bookmarkDue || ContinuousClock.now >= deadline else { return deadline }
