@@ -264,6 +264,14 @@ extension Reason {
     public static let timeInvalid = Reason("TIME_INVALID")
     /// A history range ends before it starts.
     public static let historyRangeInvalid = Reason("HISTORY_RANGE_INVALID")
+    /// A Watch's after_seq is not used by its start mode.
+    public static let watchStartInvalid = Reason("WATCH_START_INVALID")
+    /// A Watch resumes after a sequence that retention already removed; start again with a snapshot.
+    public static let sequenceCompacted = Reason("SEQUENCE_COMPACTED")
+    /// A Watch resumes after a sequence the log has not reached.
+    public static let sequenceBeyondHead = Reason("SEQUENCE_BEYOND_HEAD")
+    /// A Watch's reader took too long to take its messages; resume after the last sequence it got.
+    public static let watchTooSlow = Reason("WATCH_TOO_SLOW")
 }
 
 // MARK: - The client library and the CLI (docs/PROTOCOL.md §9)
@@ -305,7 +313,7 @@ extension Reason {
         .revisionMismatch, .serviceNotAvailable, .serviceInUse, .notAllowedByService, .endpointIDsRequired,
         .tooManyEndpointIDs, .endpointIDRequired, .endpointIDDuplicate, .connectionStateInvalid,
         .quotaExceeded, .tenantIDInvalid, .quotaTypeRequired, .quotaLimitOutOfRange, .timeInvalid,
-        .historyRangeInvalid,
+        .historyRangeInvalid, .watchStartInvalid, .sequenceCompacted, .sequenceBeyondHead, .watchTooSlow,
 
         .tlsConfigurationInvalid, .clientConfiguration, .statusNotReached, .waitTimedOut,
     ]

@@ -387,6 +387,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         continuation.resume()
     }
 
+    /// The sender of a stream message gave up waiting (its task was cancelled); the call goes on.
+    func unparkSends(_ callID: UInt32) {
+        parkedSends.fail(callID)
+    }
+
     // MARK: Ending calls
 
     private func removeCall(_ callID: UInt32) -> RunningCalls.Call? {

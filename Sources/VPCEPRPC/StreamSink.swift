@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// Where a streaming handler's messages go: the event loop and handler of its connection.
 struct StreamSink: Sendable {
@@ -6,14 +7,31 @@ struct StreamSink: Sendable {
     let eventLoop: any EventLoop
     let handler: NIOLoopBound<(ServerConnectionHandler, ChannelHandlerContext)>
 
+    /// Cancelling the sending task ends a wait for the buffer to drain (the message stays queued):
+    /// a handler can give up on a reader that does not read (docs/PROTOCOL.md §4.4).
     func send(_ bytes: [UInt8]) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        let cancelled = SendCancelled()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                eventLoop.execute {
+                    let (handler, context) = self.handler.value
+                    handler.sendStreamMessage(callID, bytes, context: context, continuation: continuation)
+                    // A cancellation that came before this ran found nothing parked yet.
+                    if cancelled.flag.load(ordering: .acquiring) { handler.unparkSends(callID) }
+                }
+            }
+        } onCancel: {
+            cancelled.flag.store(true, ordering: .releasing)
             eventLoop.execute {
-                let (handler, context) = self.handler.value
-                handler.sendStreamMessage(callID, bytes, context: context, continuation: continuation)
+                self.handler.value.0.unparkSends(callID)
             }
         }
     }
+}
+
+/// Whether a send's task was cancelled, shared with the event loop.
+private final class SendCancelled: Sendable {
+    let flag = Atomic<Bool>(false)
 }
 
 /// Stream senders suspended until their connection's outbound buffer drains (docs/PROTOCOL.md
