@@ -465,7 +465,8 @@ struct SocketEndToEndTests {
             }
             let settled = server.statistics
             #expect(settled.peakBufferedOutboundBytes <= ceiling, "peak \(settled.peakBufferedOutboundBytes) bytes")
-            #expect(settled.callsWaiting > 0)
+            // That calls wait was seen above (the loop ends only then); how many still wait now depends
+            // on how much the kernel's socket buffers have absorbed meanwhile, so it is not asserted.
             try await channel.close()
             while server.statistics.openConnections > 0 || server.statistics.bufferedOutboundBytes > 0
                 || server.statistics.callsWaiting > 0 {
