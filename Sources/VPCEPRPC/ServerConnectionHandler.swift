@@ -40,7 +40,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private var reportedBackpressure = false
     private var parkedSends = ParkedSends()
     /// Stream sends accepted since this connection last let its event loop look at its sockets,
-    /// weighed by size (see `streamSendCost`).
+    /// weighed by size (see `streamSendsPerYield`).
     private var streamSendsSinceYield = 0
     private var ioYield: Scheduled<Void>?
     private var closeStarted = false
