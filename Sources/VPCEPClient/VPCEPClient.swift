@@ -128,7 +128,7 @@ public final class VPCEPClient: Sendable {
 
     /// The open connection, or a new one when there is none or it has closed. Concurrent callers
     /// share one connection attempt.
-    private func currentConnection() async throws(VPCEPError) -> RPCClientConnection {
+    func currentConnection() async throws(VPCEPError) -> RPCClientConnection {
         let configuration = configuration
         let tlsContext = tlsContext
         let task = connection.withLock { task -> Task<RPCClientConnection, any Error> in

@@ -264,6 +264,10 @@ extension Reason {
     public static let timeInvalid = Reason("TIME_INVALID")
     /// A history range ends before it starts.
     public static let historyRangeInvalid = Reason("HISTORY_RANGE_INVALID")
+    /// A watch asked to resume after a sequence the log no longer holds; resync with a snapshot.
+    public static let sequenceCompacted = Reason("SEQUENCE_COMPACTED")
+    /// The server ended a watch whose consumer fell too far behind; resume after its last sequence.
+    public static let watchTooSlow = Reason("WATCH_TOO_SLOW")
 }
 
 // MARK: - The client library and the CLI (docs/PROTOCOL.md §9)
@@ -305,7 +309,7 @@ extension Reason {
         .revisionMismatch, .serviceNotAvailable, .serviceInUse, .notAllowedByService, .endpointIDsRequired,
         .tooManyEndpointIDs, .endpointIDRequired, .endpointIDDuplicate, .connectionStateInvalid,
         .quotaExceeded, .tenantIDInvalid, .quotaTypeRequired, .quotaLimitOutOfRange, .timeInvalid,
-        .historyRangeInvalid,
+        .historyRangeInvalid, .sequenceCompacted, .watchTooSlow,
 
         .tlsConfigurationInvalid, .clientConfiguration, .statusNotReached, .waitTimedOut,
     ]
