@@ -264,9 +264,13 @@ extension Reason {
     public static let timeInvalid = Reason("TIME_INVALID")
     /// A history range ends before it starts.
     public static let historyRangeInvalid = Reason("HISTORY_RANGE_INVALID")
-    /// A watch asked to resume after a sequence the log no longer holds; resync with a snapshot.
+    /// A Watch's after_seq is not used by its start mode.
+    public static let watchStartInvalid = Reason("WATCH_START_INVALID")
+    /// A Watch resumes after a sequence that retention already removed; start again with a snapshot.
     public static let sequenceCompacted = Reason("SEQUENCE_COMPACTED")
-    /// The server ended a watch whose consumer fell too far behind; resume after its last sequence.
+    /// A Watch resumes after a sequence the log has not reached.
+    public static let sequenceBeyondHead = Reason("SEQUENCE_BEYOND_HEAD")
+    /// A Watch's reader took too long to take its messages; resume after the last sequence it got.
     public static let watchTooSlow = Reason("WATCH_TOO_SLOW")
 }
 
@@ -309,7 +313,7 @@ extension Reason {
         .revisionMismatch, .serviceNotAvailable, .serviceInUse, .notAllowedByService, .endpointIDsRequired,
         .tooManyEndpointIDs, .endpointIDRequired, .endpointIDDuplicate, .connectionStateInvalid,
         .quotaExceeded, .tenantIDInvalid, .quotaTypeRequired, .quotaLimitOutOfRange, .timeInvalid,
-        .historyRangeInvalid, .sequenceCompacted, .watchTooSlow,
+        .historyRangeInvalid, .watchStartInvalid, .sequenceCompacted, .sequenceBeyondHead, .watchTooSlow,
 
         .tlsConfigurationInvalid, .clientConfiguration, .statusNotReached, .waitTimedOut,
     ]

@@ -46,7 +46,8 @@ extension OutboundCall.Sink {
 
 /// The client side of one connection: carries out its `StateMachine`'s protocol rules (call ids,
 /// matching responses to callers, GOAWAY), applies deadlines, and fails every pending call
-/// clearly when the connection goes.
+/// clearly when the connection goes. Keepalive is the `ConnectionManagementHandler` below's, told
+/// whether calls are pending.
 final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = Command
@@ -64,16 +65,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private var outbound: ByteBuffer?
     private let handshake: EventLoopPromise<TLSHandshakeCompleted>
     private let closeReason: CloseReason
-    /// Watches the server while calls are pending; nil: never.
-    private var keepalive: Keepalive?
-    private var keepaliveTimer: Scheduled<Void>?
     var deadlineTimer = EarliestDeadlineTimer()
+    /// What the connection management handler was last told: calls pending, reads held.
+    private var reported = (pending: false, readHeld: false)
 
-    init(maxFrameSize: Int, handshake: EventLoopPromise<TLSHandshakeCompleted>, closeReason: CloseReason,
-         keepaliveInterval: TimeAmount? = nil, keepaliveTimeout: TimeAmount = .seconds(20)) {
-        self.keepalive = keepaliveInterval.map {
-            Keepalive(interval: $0, timeout: keepaliveTimeout, now: .uptimeNanoseconds(0))
-        }
+    init(maxFrameSize: Int, handshake: EventLoopPromise<TLSHandshakeCompleted>, closeReason: CloseReason) {
         self.decoder = FrameDecoder(maxFrameSize: maxFrameSize)
         self.handshake = handshake
         self.closeReason = closeReason
@@ -87,6 +83,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         case .cancel(let callID): cancelCall(callID, context: context)
         }
         promise?.succeed()
+        reportToConnectionManagement(context: context)
     }
 
     func flush(context: ChannelHandlerContext) {
@@ -113,7 +110,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         // The call took the last id: the connection now refuses new calls (docs/PROTOCOL.md §4.1).
         if let refusal = machine.refusal { closeReason.record(refusal) }
         if let deadline = call.deadline { armDeadlineTimer(at: deadline, context: context) }
-        startKeepalive(context: context)
         if case .stream(_, let flow) = call.sink {
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let eventLoop = context.eventLoop
@@ -143,6 +139,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     func expire(_ callID: UInt32, context: ChannelHandlerContext) {
         guard let (sink, error) = machine.deadlinePassed(callID) else { return }
         endWithCancel(callID, sink, error, context: context)
+        reportToConnectionManagement(context: context)
     }
 
     private func cancelCall(_ callID: UInt32, context: ChannelHandlerContext) {
@@ -174,6 +171,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             context.read()
         } else {
             readHeld = true
+            reportToConnectionManagement(context: context)
         }
     }
 
@@ -192,53 +190,28 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         guard readHeld, slowStreams.isEmpty else { return }
         readHeld = false
         context.read()
+        reportToConnectionManagement(context: context)
     }
 
     // MARK: Keepalive
 
-    /// Watches the server while calls are pending: PING after the keepalive interval of silence,
-    /// and give up on the connection when nothing arrives within the keepalive timeout after it.
-    private func startKeepalive(context: ChannelHandlerContext) {
-        guard keepalive != nil, keepaliveTimer == nil else { return }
-        keepalive?.reset(at: context.eventLoop.now)
-        armKeepalive(context: context)
-    }
-
-    private func armKeepalive(context: ChannelHandlerContext) {
-        let now = context.eventLoop.now
-        // Our own consumer being behind suspends probing: the answer could not be read anyway.
-        guard let due = keepalive?.nextCheck(now: now, suspended: readHeld) else { return }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        keepaliveTimer = context.eventLoop.scheduleTask(in: max(due - now, .milliseconds(10))) {
-            let (handler, context) = bound.value
-            handler.checkKeepalive(context: context)
+    /// The server is watched while calls are pending; our own consumer being behind suspends
+    /// probing, as the answer could not be read anyway (docs/PROTOCOL.md §8.3).
+    private func reportToConnectionManagement(context: ChannelHandlerContext) {
+        let now = (pending: machine.hasPendingCalls, readHeld: readHeld)
+        if now.pending != reported.pending {
+            context.triggerUserOutboundEvent(
+                now.pending ? ConnectionManagementHandler.CallEvent.callOpened : .callClosed, promise: nil)
         }
-    }
-
-    private func checkKeepalive(context: ChannelHandlerContext) {
-        keepaliveTimer = nil
-        guard context.channel.isActive, let timeout = keepalive?.timeout, machine.hasPendingCalls else { return }
-        let now = context.eventLoop.now
-        switch keepalive?.check(now: now, suspended: readHeld) {
-        case .timedOut?:
-            let seconds = Double(timeout.nanoseconds) / 1e9
-            failAll(VPCEPError(code: .unavailable, reason: .keepaliveTimeout,
-                               message: "the server did not answer a keepalive PING within \(seconds) s"))
-            context.close(promise: nil)
-            return
-        case .sendPing?:
-            append(context: context) { $0.writeKeepalivePing(at: now) }
-            flush(context: context)
-        case .wait?, nil:
-            break
+        if now.readHeld != reported.readHeld {
+            context.triggerUserOutboundEvent(ConnectionManagementHandler.CallEvent.backpressure(now.readHeld), promise: nil)
         }
-        armKeepalive(context: context)
+        reported = now
     }
 
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        keepalive?.reset(at: context.eventLoop.now)
         decoder.append(unwrapInboundIn(data))
         do {
             while let frame = try decoder.next() {
@@ -247,6 +220,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         } catch {
             perform(machine.decodingFailed(error), context: context)
         }
+        reportToConnectionManagement(context: context)
     }
 
     /// Carries out what a server frame means; false once the connection is closing.
@@ -298,7 +272,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let failure: VPCEPError
-        if let tls = error as? TLSError, tls.code == .certificateRejected {
+        if let error = error as? VPCEPError {
+            // From the connection management handler: the server did not answer a keepalive PING.
+            failure = error
+        } else if let tls = error as? TLSError, tls.code == .certificateRejected {
             failure = VPCEPError(code: .unauthenticated, reason: .clientCertificateRejected, message: tls.message)
         } else if let tls = error as? TLSError, tls.code == .peerCertificateInvalid {
             failure = VPCEPError(code: .unavailable, reason: .serverCertificateInvalid, message: tls.message)
@@ -313,8 +290,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        keepaliveTimer?.cancel()
-        keepaliveTimer = nil
         deadlineTimer.cancel()
         let (calls, error) = machine.closed()
         handshake.fail(error)

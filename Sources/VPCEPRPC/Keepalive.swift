@@ -6,8 +6,8 @@ import VPCEPWire
 /// gone. Under backpressure probing is suspended: the answer could not get through, so silence
 /// proves nothing.
 ///
-/// A value the handler's timer drives; each handler decides when probing applies (the server once
-/// the TLS handshake is done, the client while calls are pending) and what a timeout does.
+/// A value `ConnectionManagementHandler.StateMachine` drives, for both ends; it decides when
+/// probing applies (the server once the TLS handshake is done, the client while calls are pending).
 struct Keepalive {
     enum Action: Equatable {
         case wait

@@ -59,10 +59,11 @@ public final class RPCClientConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             TLSHandler(context: tlsContext, serverHostname: hostname, sessionKey: sessionKey)
                         )
+                        try channel.pipeline.syncOperations.addHandler(ConnectionManagementHandler(configuration: .init(
+                            keepaliveInterval: keepaliveInterval, keepaliveTimeout: keepaliveTimeout,
+                            keepaliveOnlyWithOpenCalls: true)))
                         try channel.pipeline.syncOperations.addHandler(
-                            ClientConnectionHandler(
-                                maxFrameSize: maxFrameSize, handshake: handshake, closeReason: closeReason,
-                                keepaliveInterval: keepaliveInterval, keepaliveTimeout: keepaliveTimeout)
+                            ClientConnectionHandler(maxFrameSize: maxFrameSize, handshake: handshake, closeReason: closeReason)
                         )
                     }
                 }

@@ -116,11 +116,11 @@ public final class RPCServer: Sendable {
         }
         let tlsContext = tlsContext.withLock { $0 }
         try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tlsContext))
+        try channel.pipeline.syncOperations.addHandler(ConnectionManagementHandler(
+            configuration: configuration.connectionManagement(handshakeTimeout: decision.timeout),
+            statistics: statistics, onHandshakeCompleted: { self.admission.withLock { $0.remove(id) } }, logger: logger))
         try channel.pipeline.syncOperations.addHandler(
-            ServerConnectionHandler(router: router, configuration: configuration, statistics: statistics, logger: logger,
-                                    handshakeTimeout: decision.timeout,
-                                    onHandshakeCompleted: { self.admission.withLock { $0.remove(id) } })
-        )
+            ServerConnectionHandler(router: router, configuration: configuration, statistics: statistics, logger: logger))
     }
 
     /// Uses `configuration` (certificate, key, CA bundle, CRL) for every connection accepted from

@@ -51,3 +51,11 @@ public struct RPCServerConfiguration: Sendable {
         return configuration
     }
 }
+
+extension RPCServerConfiguration {
+    /// The server's side of connection management; `handshakeTimeout` nil: the handshake is not watched.
+    func connectionManagement(handshakeTimeout: TimeAmount?) -> ConnectionManagementHandler.StateMachine.Configuration {
+        .init(handshakeTimeout: handshakeTimeout, idleTimeout: idleTimeout, keepaliveInterval: keepaliveInterval,
+              keepaliveTimeout: keepaliveTimeout)
+    }
+}

@@ -10,8 +10,12 @@ public struct ServerCallContext: Sendable {
     public var requestID: String
     /// Empty when the caller sent none.
     public var idempotencyKey: String
-    /// When the caller stops waiting; nil when it named no deadline.
-    public var deadline: ContinuousClock.Instant?
+    /// When the server stops the call (docs/PROTOCOL.md §4.5): `timeout_ms` after it read the
+    /// CALL, on the event loop's clock; the same value ends the call. Nil when the caller named none.
+    public var deadline: NIODeadline?
+    /// The time left until `deadline` (negative once it passed), for code that keeps time with
+    /// another clock.
+    public var timeRemaining: Duration? { deadline.map { .nanoseconds(($0 - .now()).nanoseconds) } }
     private var serverLogger: Logger
     private let peerAddress: SocketAddress?
 
@@ -31,7 +35,7 @@ public struct ServerCallContext: Sendable {
 
     public init(
         peer: PeerIdentity, region: String, requestID: String, idempotencyKey: String = "",
-        deadline: ContinuousClock.Instant? = nil, logger: Logger, peerAddress: SocketAddress? = nil
+        deadline: NIODeadline? = nil, logger: Logger, peerAddress: SocketAddress? = nil
     ) {
         self.peerAddress = peerAddress
         self.peer = peer

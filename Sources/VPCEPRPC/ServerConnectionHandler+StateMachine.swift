@@ -4,7 +4,7 @@ import VPCEPWire
 extension ServerConnectionHandler {
     /// The protocol rules of one server connection (docs/PROTOCOL.md §4, §6, §7), without NIO
     /// channels, tasks or timers: which frames a client may send, the call id order, the
-    /// concurrency limit, and draining after GOAWAY. The handler feeds it events and carries out
+    /// concurrency limit, and which calls a GOAWAY lets finish. The handler feeds it events and carries out
     /// the actions it returns.
     struct StateMachine {
         enum State: Equatable {
@@ -113,32 +113,19 @@ extension ServerConnectionHandler {
                 code: .invalidArgument, reason: .protocolViolation, message: message))
         }
 
-        /// A call ended (answered, refused after parsing, expired or cancelled). Returns true
-        /// when the connection is draining and this was its last call: time to close.
-        mutating func callEnded(_ callID: UInt32) -> Bool {
+        /// A call ended (answered, refused after parsing, expired or cancelled). When a draining
+        /// connection closes is the connection management handler's business.
+        mutating func callEnded(_ callID: UInt32) {
             openCalls.remove(callID)
-            return isDrained
         }
 
-        enum DrainAction: Equatable {
-            /// Send GOAWAY with this last call id; close at once when `close` (nothing in flight).
-            case goAway(lastCallID: UInt32, close: Bool)
-            case none
-        }
-
-        /// Starts a graceful shutdown: no new calls, open ones may finish.
-        mutating func beginDraining() -> DrainAction {
-            guard state == .active else { return .none }
+        /// Starts a graceful shutdown (or an idle close): no new calls, open ones may finish.
+        /// Returns the last call id for the GOAWAY; nil when one was sent already or it is closed.
+        mutating func beginDraining() -> UInt32? {
+            guard state == .active else { return nil }
             state = .draining(lastCallID: lastCallID)
-            return .goAway(lastCallID: lastCallID, close: openCalls.isEmpty)
+            return lastCallID
         }
-
-        var isDraining: Bool {
-            if case .draining = state { return true }
-            return false
-        }
-
-        private var isDrained: Bool { isDraining && openCalls.isEmpty }
 
         /// The connection is going away for good (closed, timed out, grace period over).
         mutating func close() {

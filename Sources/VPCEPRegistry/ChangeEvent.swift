@@ -43,12 +43,22 @@ public struct EventViewer: Sendable, Hashable {
     /// The caller's owner key.
     public let ownerID: String
     public let isOperator: Bool
+    /// The server itself (the change feed reading for every watcher): every event of every region.
+    public let isSystem: Bool
 
     public init(region: String, ownerID: String, isOperator: Bool) {
         self.region = region
         self.ownerID = ownerID
         self.isOperator = isOperator
+        self.isSystem = false
     }
+
+    private init(system: Void) {
+        (region, ownerID, isOperator, isSystem) = ("", "", true, true)
+    }
+
+    /// Never a caller's: no call makes one.
+    public static let system = EventViewer(system: ())
 }
 
 /// One committed change in the registry's log (docs/DOMAIN.md, "Change log").
@@ -142,6 +152,7 @@ public struct ChangeEvent: Sendable, Hashable {
     /// see their region; an owner its own resources; a provider its services, their allow-lists and
     /// the connections to them. Region isolation first: nothing crosses regions.
     public func view(for viewer: EventViewer) -> EventView? {
+        if viewer.isSystem { return .full }
         guard region.utf8.elementsEqual(viewer.region.utf8) else { return nil }
         if viewer.isOperator { return .full }
         let isProvider = providerSees && providerID.map { $0.utf8.elementsEqual(viewer.ownerID.utf8) } ?? false

@@ -10,11 +10,15 @@ public final class Registry: Sendable {
     public let regions: Set<String>
     private let clock: @Sendable () -> Date
     let makeID: @Sendable () -> String
+    /// Follows the change log for every Watch of this registry.
+    public let changeFeed: ChangeFeed
 
     public init(
         store: any RegistryStore, regions: Set<String>, clock: @escaping @Sendable () -> Date = Date.init,
-        makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() }
+        makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
+        changeFeed: ChangeFeedConfiguration = .defaults
     ) {
+        self.changeFeed = ChangeFeed(store: store, configuration: changeFeed)
         self.store = store
         self.regions = regions
         self.clock = clock
@@ -51,7 +55,10 @@ public final class Registry: Sendable {
     /// Runs `body` in one store transaction; store failures become `RegistryError`s.
     func write<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws(RegistryError) -> T {
         do {
-            return try await store.transaction(body)
+            let result = try await store.transaction(body)
+            // Also after a write that logged nothing: telling the feed costs less than knowing.
+            changeFeed.headMoved()
+            return result
         } catch {
             throw RegistryError(wrapping: error)
         }

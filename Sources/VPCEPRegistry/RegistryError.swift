@@ -16,6 +16,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
             case resourceExhausted = 8
             case failedPrecondition = 9
             case aborted = 10
+            case outOfRange = 11
             case internalError = 13
             case unavailable = 14
         }
@@ -32,6 +33,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
         public static let failedPrecondition = Code(.failedPrecondition)
         public static let resourceExhausted = Code(.resourceExhausted)
         public static let aborted = Code(.aborted)
+        public static let outOfRange = Code(.outOfRange)
         public static let unavailable = Code(.unavailable)
         public static let internalError = Code(.internalError)
 
@@ -49,6 +51,7 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible, CustomDeb
             case .resourceExhausted: "RESOURCE_EXHAUSTED"
             case .failedPrecondition: "FAILED_PRECONDITION"
             case .aborted: "ABORTED"
+            case .outOfRange: "OUT_OF_RANGE"
             case .internalError: "INTERNAL"
             case .unavailable: "UNAVAILABLE"
             }

@@ -92,6 +92,9 @@ public protocol RegistryReader: Sendable {
     func listEvents(_ query: EventQuery) async throws -> ListResult<ChangeEvent>
     /// The sequence of the last event committed before this snapshot; 0 while the log is empty.
     func logHead() async throws -> UInt64
+    /// The highest sequence that retention removed (every event up to it is gone, every later one is
+    /// kept); 0 while nothing was removed.
+    func logCompacted() async throws -> UInt64
 }
 
 /// How many resources refer to an inventory resource.
@@ -158,6 +161,11 @@ public protocol RegistryTransaction: RegistryReader {
     /// committed before it (docs/DOMAIN.md, "Change log": a counter row updated in the transaction, held
     /// locked until it ends — never a sequence or an auto-increment).
     func appendEvents(_ events: [ChangeEvent]) async throws -> [ChangeEvent]
+
+    /// Removes the oldest events, up to `limit` of them, as long as they were committed before `date`,
+    /// and records the highest removed sequence for `logCompacted()`; returns how many. Removes a prefix
+    /// of the log only, so that every event after `logCompacted()` is still there.
+    func compactEvents(committedBefore date: Date, limit: Int) async throws -> Int
 }
 
 /// A failure of the store itself (not of a rule).

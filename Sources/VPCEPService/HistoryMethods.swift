@@ -17,6 +17,42 @@ struct HistoryMethods: Sendable {
             return ListHistoryResponse(
                 items: result.items.map(WireMapping.historyEntry), totalCount: UInt32(clamping: result.totalCount))
         }
+        router.registerServerStreaming(HistoryAPI.watch) { request, context, writer in
+            let (filter, start) = try Self.watchRequest(request)
+            try await registry.watch(context.registryContext, filter: filter, start: start) { message in
+                try await writer.send(WireMapping.watchResponse(message))
+            }
+        }
+    }
+
+    /// A Watch's filter and start, validated (docs/DOMAIN.md, "Watch").
+    static func watchRequest(_ request: WatchRequest) throws(RegistryError) -> (WatchFilter, VPCEPRegistry.WatchStart) {
+        var filter = WatchFilter(resourceID: request.resourceId, serviceID: request.serviceId)
+        for (index, kind) in request.kinds.enumerated() {
+            guard let known = WireMapping.resourceKind(kind) else {
+                throw WireMapping.unknownValue(kind, field: "kinds[\(index)]")
+            }
+            filter.kinds.insert(known)
+        }
+        for (index, type) in request.types.enumerated() {
+            guard let known = WireMapping.changeType(type) else {
+                throw WireMapping.unknownValue(type, field: "types[\(index)]")
+            }
+            filter.types.insert(known)
+        }
+        let start: VPCEPRegistry.WatchStart
+        switch request.start {
+        case .unspecified: start = .now
+        case .afterSeq: start = .afterSeq(request.afterSeq)
+        case .snapshot: start = .snapshot
+        default: throw WireMapping.unknownValue(request.start, field: "start")
+        }
+        if request.afterSeq != 0, request.start != .afterSeq {
+            throw RegistryError(
+                code: .invalidArgument, reason: .watchStartInvalid,
+                message: "after_seq is only read with start WATCH_START_AFTER_SEQ", field: "after_seq")
+        }
+        return (filter, start)
     }
 
     /// An optional time bound: empty means none.
@@ -55,6 +91,29 @@ extension WireMapping {
             return try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys, .fragmentsAllowed])
         }
         return Set(old.keys).union(new.keys).filter { canonical(old[$0]) != canonical(new[$0]) }.sorted()
+    }
+
+    static func watchResponse(_ message: WatchMessage) -> WatchResponse {
+        switch message {
+        case .event(let entry):
+            return WatchResponse(kind: .event, entry: historyEntry(entry))
+        case .snapshot(let entry):
+            // A state, not a change: no type, time, actor or revision before (history.proto).
+            var wire = historyEntry(entry)
+            (wire.type, wire.time, wire.actor, wire.requestId, wire.revisionBefore) = (.unspecified, "", "", "", 0)
+            return WatchResponse(kind: .snapshot, entry: wire)
+        case .bookmark(let seq):
+            return WatchResponse(kind: .bookmark, seq: seq)
+        }
+    }
+
+    /// The domain's kind for a wire value; nil for UNSPECIFIED and values this build does not know.
+    static func resourceKind(_ kind: VPCEPProto.ResourceKind) -> VPCEPRegistry.ResourceKind? {
+        VPCEPRegistry.ResourceKind.allCases.first { resourceKind($0) == kind }
+    }
+
+    static func changeType(_ type: VPCEPProto.ChangeType) -> VPCEPRegistry.ChangeType? {
+        VPCEPRegistry.ChangeType.allCases.first { changeType($0) == type }
     }
 
     static func resourceKind(_ kind: VPCEPRegistry.ResourceKind) -> VPCEPProto.ResourceKind {

@@ -18,6 +18,8 @@ extension ServerCallContext {
     /// and request id (from the call header).
     var registryContext: CallContext {
         let caller: Caller = peer.kind == .operator ? .operator(peer.id) : .tenant(peer.id)
+        // The registry keeps time with ContinuousClock: the call's one deadline, as the time left.
+        let deadline = timeRemaining.map { ContinuousClock.now + $0 }
         return CallContext(caller: caller, region: region, idempotencyKey: idempotencyKey, deadline: deadline,
                            requestID: requestID)
     }

@@ -216,7 +216,7 @@ package enum WireMapping {
         }
     }
 
-    private static func unknownValue(_ value: some ProtoEnum, field: String) -> RegistryError {
+    static func unknownValue(_ value: some ProtoEnum, field: String) -> RegistryError {
         RegistryError(code: .invalidArgument, reason: .enumValueUnknown,
                       message: "\(value.rawValue) is not a known value of \(field)", field: field)
     }

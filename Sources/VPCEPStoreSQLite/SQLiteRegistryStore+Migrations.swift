@@ -212,6 +212,16 @@ extension SQLiteRegistryStore {
             "CREATE INDEX change_events_by_service ON change_events (service_id, seq)",
             "CREATE INDEX change_events_by_time ON change_events (region, committed_at)",
         ],
+        // 5: how far retention removed the change log, so a resume from before it is told so.
+        [
+            """
+            CREATE TABLE log_compaction (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                seq INTEGER NOT NULL
+            ) STRICT
+            """,
+            "INSERT INTO log_compaction (id, seq) VALUES (1, 0)",
+        ],
     ]
 
     /// The schema version this build writes.

@@ -14,6 +14,8 @@ struct RPCServerService: Service, CustomStringConvertible {
     let logger: Logger
     /// Logged with the "listening" line, which test harnesses and operators wait for.
     let metadata: Logger.Metadata
+    /// Called when draining starts, before the listener closes.
+    var onDrain: @Sendable () -> Void = {}
 
     var description: String { "RPCServer" }
 
@@ -36,6 +38,7 @@ struct RPCServerService: Service, CustomStringConvertible {
         try? await gracefulShutdown()
         logger.notice("draining", metadata: ["grace_seconds": "\(gracePeriod.components.seconds)"])
         readiness.markNotReady("shutting down")
+        onDrain()
         await server.shutdown(gracePeriod: gracePeriod)
     }
 }

@@ -45,6 +45,15 @@ struct ServerOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Seconds that in-flight calls get to finish on SIGTERM. [env: VPCEP_SHUTDOWN_GRACE] (default: 10)", valueName: "seconds"))
     var shutdownGrace: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Days the change log keeps events for ListHistory and Watch resumes. [env: VPCEP_HISTORY_RETENTION_DAYS] (default: 7)", valueName: "days"))
+    var historyRetentionDays: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds of silence after which a Watch sends a bookmark. [env: VPCEP_WATCH_BOOKMARK_INTERVAL] (default: 10)", valueName: "seconds"))
+    var watchBookmarkInterval: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds a Watch may stay blocked on a reader that does not read before it ends. [env: VPCEP_WATCH_SLOW_TIMEOUT] (default: 30)", valueName: "seconds"))
+    var watchSlowTimeout: Int?
 }
 
 /// One resolved setting and where it came from, for --print-config.
@@ -68,10 +77,13 @@ struct ServerSettings {
     var regions: Sourced<[String]>
     var logLevel: Sourced<String>
     var shutdownGrace: Sourced<Int>
+    var historyRetentionDays: Sourced<Int>
+    var watchBookmarkInterval: Sourced<Int>
+    var watchSlowTimeout: Sourced<Int>
 
     static let fileKeys: Set<String> = [
         "listen", "admin_listen", "data_dir", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_groups", "regions", "log_level",
-        "shutdown_grace",
+        "shutdown_grace", "history_retention_days", "watch_bookmark_interval", "watch_slow_timeout",
     ]
 
     /// The flag that sets each file key, for sources.
@@ -79,6 +91,8 @@ struct ServerSettings {
         "listen": "--listen", "admin_listen": "--admin-listen", "data_dir": "--data-dir", "tls_ca": "--tls-ca",
         "tls_cert": "--tls-cert", "tls_key": "--tls-key", "tls_crl": "--tls-crl", "tls_groups": "--tls-groups",
         "regions": "--region", "log_level": "--log-level", "shutdown_grace": "--shutdown-grace",
+        "history_retention_days": "--history-retention-days", "watch_bookmark_interval": "--watch-bookmark-interval",
+        "watch_slow_timeout": "--watch-slow-timeout",
     ]
 
     private static let defaults: [AbsoluteConfigKey: ConfigValue] = [
@@ -89,6 +103,9 @@ struct ServerSettings {
         ["regions"]: ConfigValue(.stringArray(["eu-west-1"]), isSecret: false),
         ["log_level"]: "info",
         ["shutdown_grace"]: "10",
+        ["history_retention_days"]: "7",
+        ["watch_bookmark_interval"]: "10",
+        ["watch_slow_timeout"]: "30",
     ]
 
     init(_ options: ServerOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
@@ -177,6 +194,17 @@ struct ServerSettings {
             throw ValidationError("shutdown grace must be 0-3600 seconds (\(graceText.source))")
         }
         shutdownGrace = .init(value: grace, source: graceText.source)
+
+        func integer(_ key: String, _ range: ClosedRange<Int>, _ what: String) throws -> Sourced<Int> {
+            let text = defaulted(try string(key), key)
+            guard let value = Int(text.value), range.contains(value) else {
+                throw ValidationError("\(what) must be \(range.lowerBound)-\(range.upperBound) (\(text.source))")
+            }
+            return .init(value: value, source: text.source)
+        }
+        historyRetentionDays = try integer("history_retention_days", 1...3650, "history retention days")
+        watchBookmarkInterval = try integer("watch_bookmark_interval", 1...3600, "watch bookmark interval seconds")
+        watchSlowTimeout = try integer("watch_slow_timeout", 1...3600, "watch slow timeout seconds")
     }
 
     /// Flags, then `VPCEP_*` variables, then the file, then defaults; an empty flag or variable
@@ -187,6 +215,9 @@ struct ServerSettings {
             ("listen", options.listen), ("admin_listen", options.adminListen), ("data_dir", options.dataDir),
             ("tls_ca", options.tlsCA), ("tls_cert", options.tlsCert), ("tls_key", options.tlsKey), ("tls_crl", options.tlsCRL),
             ("tls_groups", options.tlsGroups), ("log_level", options.logLevel), ("shutdown_grace", options.shutdownGrace.map(String.init)),
+            ("history_retention_days", options.historyRetentionDays.map(String.init)),
+            ("watch_bookmark_interval", options.watchBookmarkInterval.map(String.init)),
+            ("watch_slow_timeout", options.watchSlowTimeout.map(String.init)),
         ]
         for case let (key, value?) in flagValues where !value.isEmpty {
             flags[AbsoluteConfigKey([key])] = ConfigValue(.string(value), isSecret: false)
@@ -226,6 +257,9 @@ struct ServerSettings {
             ("regions = [\(regions.value.map(quoted).joined(separator: ", "))]", regions.source),
             ("log_level = \(quoted(logLevel.value))", logLevel.source),
             ("shutdown_grace = \(shutdownGrace.value)", shutdownGrace.source),
+            ("history_retention_days = \(historyRetentionDays.value)", historyRetentionDays.source),
+            ("watch_bookmark_interval = \(watchBookmarkInterval.value)", watchBookmarkInterval.source),
+            ("watch_slow_timeout = \(watchSlowTimeout.value)", watchSlowTimeout.source),
         ]
         let width = lines.map(\.0.count).max() ?? 0
         return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  # " + $0.1 }.joined(separator: "\n")

@@ -55,7 +55,12 @@ struct VPCEPServerCommand: AsyncParsableCommand {
         let readiness = Readiness()
         readiness.addCheck { store.readinessProblem.map { "registry store: \($0)" } }
         let group = MultiThreadedEventLoopGroup.singleton
-        let registry = Registry(store: store, regions: Set(settings.regions.value))
+        let registry = Registry(
+            store: store, regions: Set(settings.regions.value),
+            changeFeed: .defaults {
+                $0.bookmarkInterval = .seconds(settings.watchBookmarkInterval.value)
+                $0.slowWatcherTimeout = .seconds(settings.watchSlowTimeout.value)
+            })
         let server = RPCServer(router: VPCEPAPI.makeRouter(registry: registry), tlsContext: tlsContext, group: group,
                                logger: logger)
 
@@ -82,8 +87,12 @@ struct VPCEPServerCommand: AsyncParsableCommand {
                 metadata: [
                     "regions": "\(settings.regions.value.joined(separator: ","))",
                     "data_dir": "\(settings.dataDirectory.value)",
-                ]
+                ],
+                // A Watch never ends by itself: ended before the drain, not cut by the grace timer.
+                onDrain: { registry.changeFeed.shutDown() }
             ))
+            services.append(ChangeLogCompactionService(
+                registry: registry, retention: .seconds(86_400 * settings.historyRetentionDays.value), logger: logger))
             try await ServiceGroup(configuration: ServiceGroupConfiguration(
                 services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             )).run()

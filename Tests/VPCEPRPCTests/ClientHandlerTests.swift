@@ -21,9 +21,10 @@ private struct ClientHarness {
             try channel.pipeline.syncOperations.addHandler(reads)
             let handshake = channel.eventLoop.makePromise(of: TLSHandshakeCompleted.self)
             handshake.futureResult.whenFailure { _ in }
+            try channel.pipeline.syncOperations.addHandler(ConnectionManagementHandler(configuration: .init(
+                keepaliveInterval: keepaliveInterval, keepaliveTimeout: .seconds(5), keepaliveOnlyWithOpenCalls: true)))
             try channel.pipeline.syncOperations.addHandler(
-                ClientConnectionHandler(maxFrameSize: 1 << 20, handshake: handshake, closeReason: closeReason,
-                                        keepaliveInterval: keepaliveInterval, keepaliveTimeout: .seconds(5)))
+                ClientConnectionHandler(maxFrameSize: 1 << 20, handshake: handshake, closeReason: closeReason))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
     }

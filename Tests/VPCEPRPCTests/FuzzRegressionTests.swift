@@ -47,9 +47,9 @@ struct FuzzRegressionTests {
         let channel = EmbeddedChannel()
         let loop = channel.embeddedEventLoop
         let statistics = ServerStatistics()
-        try channel.pipeline.syncOperations.addHandler(ServerConnectionHandler(
-            router: router, configuration: .defaults { $0.keepaliveInterval = nil }, statistics: statistics,
-            logger: testLogger))
+        try addServerHandlers(to: channel.pipeline.syncOperations, router: router,
+                              configuration: .defaults { $0.keepaliveInterval = nil }, statistics: statistics,
+                              peer: nil, runsCallsOnEventLoop: true)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         channel.pipeline.fireUserInboundEventTriggered(TLSHandshakeCompleted(
             applicationProtocol: "vpcep/1", peer: PeerCertificate(uriSANs: ["vpcep://tenant/alice"], subject: "CN=t")))

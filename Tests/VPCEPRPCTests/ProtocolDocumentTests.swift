@@ -62,9 +62,9 @@ struct ProtocolDocumentTests {
         }
         let channel = NIOAsyncTestingChannel()
         try await channel.testingEventLoop.executeInContext { [router] in
-            try channel.pipeline.syncOperations.addHandler(ServerConnectionHandler(
-                router: router, configuration: .defaults { $0.keepaliveInterval = nil }, statistics: ServerStatistics(),
-                logger: testLogger, peerForTesting: PeerIdentity(kind: .tenant, id: "alice"), runsCallsOnEventLoop: false))
+            try addServerHandlers(to: channel.pipeline.syncOperations, router: router,
+                                  configuration: .defaults { $0.keepaliveInterval = nil }, statistics: ServerStatistics(),
+                                  peer: PeerIdentity(kind: .tenant, id: "alice"))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
         try await channel.writeInbound(ByteBuffer(bytes: try documented("call")))

@@ -20,7 +20,8 @@ private final class ReadCounter: ChannelOutboundHandler, Sendable {
     }
 }
 
-/// A `ServerConnectionHandler` on a testing channel, no TLS: frames in, frames out.
+/// A `ServerConnectionHandler` above its `ConnectionManagementHandler` on a testing channel, no TLS:
+/// frames in, frames out.
 private final class Harness: Sendable {
     let channel = NIOAsyncTestingChannel()
     let probe = Probe()
@@ -37,9 +38,8 @@ private final class Harness: Sendable {
         let (statistics, reads) = (statistics, reads)
         try await channel.testingEventLoop.executeInContext { [channel] in
             try channel.pipeline.syncOperations.addHandler(reads)
-            try channel.pipeline.syncOperations.addHandler(ServerConnectionHandler(
-                router: router, configuration: configuration, statistics: statistics, logger: testLogger,
-                peerForTesting: identity, runsCallsOnEventLoop: false))
+            try addServerHandlers(to: channel.pipeline.syncOperations, router: router, configuration: configuration,
+                                  statistics: statistics, peer: identity)
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
     }
@@ -293,6 +293,32 @@ struct ServerHandlerTests {
         #expect(harness.statistics.snapshot.callsInFlight == 0)
     }
 
+    @Test("§4.5 a call's handler gets the deadline that ends it: timeout_ms from arrival, also after waiting to run")
+    func handlerSeesTheCallsDeadline() async throws {
+        let harness = try await Harness(configuration: .defaults {
+            $0.keepaliveInterval = nil
+            $0.maxRunningCallsPerConnection = 1
+        })
+        defer { Task { await harness.finish() } }
+        let loop = harness.channel.testingEventLoop
+        let arrival = try await loop.submit { loop.now }.get()
+        try await harness.send(callFrame(1, TestAPI.gated.path, echo))
+        try await harness.send(callFrame(2, TestAPI.deadline.path, echo, timeoutMs: 5000))
+        try await harness.send(callFrame(3, TestAPI.deadline.path, echo))
+        await harness.probe.wait { started, _ in started == 1 }
+        // Call 2 waits 1 s to run; its deadline still counts from its arrival.
+        await loop.advanceTime(by: .seconds(1))
+        harness.probe.release()
+        var answers: [UInt32: String] = [:]
+        while answers.count < 3 {
+            let frame = try await harness.next()
+            #expect(frame.type == .message)
+            answers[frame.callID] = try decodeMessage(frame.payload).id
+        }
+        #expect(answers[2] == "\((arrival + .seconds(5)).uptimeNanoseconds)")
+        #expect(answers[3] == "none")
+    }
+
     @Test("§4.5 each call ends at its own deadline, including one that started later with an earlier deadline")
     func deadlinesInAnyOrder() async throws {
         let harness = try await Harness()
@@ -414,37 +440,7 @@ struct ServerHandlerTests {
         await harness.finish()
     }
 
-    @Test("§8 an idle connection gets GOAWAY / IDLE_TIMEOUT and is closed")
-    func idleTimeout() async throws {
-        let harness = try await Harness(configuration: .defaults { $0.idleTimeout = .seconds(60); $0.keepaliveInterval = nil })
-        await harness.channel.testingEventLoop.advanceTime(by: .seconds(61))
-        let (_, status) = try await harness.nextGoAway()
-        #expect(status.code == StatusCode.unavailable.rawValue && status.reason == "IDLE_TIMEOUT")
-        try await harness.waitUntilClosed()
-        await harness.finish()
-    }
-
-    @Test("§8.3 keepalive: a PING after silence; no answer closes the connection")
-    func keepalive() async throws {
-        let harness = try await Harness(configuration: .defaults {
-            $0.keepaliveInterval = .seconds(10); $0.keepaliveTimeout = .seconds(5)
-        })
-        await harness.channel.testingEventLoop.advanceTime(by: .seconds(10))
-        let ping = try await harness.next()
-        #expect(ping.type == .ping && !ping.flags.contains(.ack) && ping.callID == 0 && ping.payload.readableBytes == 8)
-        // Answered: the connection stays.
-        try await harness.send(frameBytes(.ping, flags: .ack, callID: 0, Array(ping.payload.readableBytesView)))
-        await harness.channel.testingEventLoop.advanceTime(by: .seconds(9))
-        #expect(await harness.isActive)
-        await harness.channel.testingEventLoop.advanceTime(by: .seconds(1))
-        #expect(try await harness.next().type == .ping)
-        await harness.channel.testingEventLoop.advanceTime(by: .seconds(5))
-        try await harness.waitUntilClosed()
-        #expect(harness.statistics.snapshot.keepaliveTimeouts == 1)
-        await harness.finish()
-    }
-
-    @Test("§8.3 a connection under backpressure is not probed, so it is not closed for silence")
+    @Test("§8.3 the call handler reports a channel that is not writable: no PING meanwhile, one after")
     func keepaliveUnderBackpressure() async throws {
         let harness = try await Harness(configuration: .defaults {
             $0.keepaliveInterval = .seconds(10); $0.keepaliveTimeout = .seconds(5)
@@ -464,15 +460,6 @@ struct ServerHandlerTests {
         }
         await channel.testingEventLoop.advanceTime(by: .seconds(10))
         #expect(try await harness.next().type == .ping)
-    }
-
-    @Test("§8 the TLS handshake must finish in time")
-    func handshakeTimeout() async throws {
-        let harness = try await Harness(identity: nil)
-        await harness.channel.testingEventLoop.advanceTime(by: .seconds(10))
-        try await harness.waitUntilClosed()
-        #expect(harness.statistics.snapshot.handshakeTimeouts == 1)
-        await harness.finish()
     }
 
     @Test("§8.2 while the channel is not writable the server holds reads and parks stream sends")

@@ -22,8 +22,14 @@ enum TestAPI {
     static let failingStream = MethodDescriptor<WhoAmIResponse, WhoAmIResponse>(
         service: "test.Echo", method: "FailingStream", kind: .serverStreaming)
 
+    /// Answers with its context's deadline (`id`: uptime nanoseconds, or "none").
+    static let deadline = MethodDescriptor<WhoAmIResponse, WhoAmIResponse>(service: "test.Echo", method: "Deadline", kind: .unary)
+
     static func router(_ probe: Probe) -> RPCRouter {
         var router = RPCRouter()
+        router.register(deadline) { _, context in
+            WhoAmIResponse(kind: .tenant, id: context.deadline.map { "\($0.uptimeNanoseconds)" } ?? "none", region: "", regions: [])
+        }
         router.register(echo) { request, context in
             var response = request
             response.region = context.region
@@ -185,3 +191,18 @@ let testLogger: Logger = {
     logger.logLevel = .critical
     return logger
 }()
+
+/// The server's per-connection handlers as `RPCServer` adds them, minus TLS. With a `peer` the
+/// handshake counts as done; without one the handshake timeout runs until a test fires
+/// `TLSHandshakeCompleted`.
+func addServerHandlers(
+    to pipeline: ChannelPipeline.SynchronousOperations, router: RPCRouter, configuration: RPCServerConfiguration,
+    statistics: ServerStatistics, peer: PeerIdentity?, runsCallsOnEventLoop: Bool = false
+) throws {
+    try pipeline.addHandler(ConnectionManagementHandler(
+        configuration: configuration.connectionManagement(handshakeTimeout: peer == nil ? configuration.handshakeTimeout : nil),
+        statistics: statistics))
+    try pipeline.addHandler(ServerConnectionHandler(
+        router: router, configuration: configuration, statistics: statistics, logger: testLogger,
+        peerForTesting: peer, runsCallsOnEventLoop: runsCallsOnEventLoop))
+}

@@ -234,6 +234,10 @@ private final class RecordingAccess: RegistryTransaction {
     func usage(backendID: String) async throws -> InventoryUsage { note(); return try await base.usage(backendID: backendID) }
     func listEvents(_ query: EventQuery) async throws -> ListResult<ChangeEvent> { note(); return try await base.listEvents(query) }
     func logHead() async throws -> UInt64 { note(); return try await base.logHead() }
+    func logCompacted() async throws -> UInt64 { note(); return try await base.logCompacted() }
+    func compactEvents(committedBefore date: Date, limit: Int) async throws -> Int {
+        note(); return try await tx.compactEvents(committedBefore: date, limit: limit)
+    }
     func appendEvents(_ events: [ChangeEvent]) async throws -> [ChangeEvent] { note(); return try await tx.appendEvents(events) }
 
     func insertVPC(_ vpc: VPC) async throws { note(); try await tx.insertVPC(vpc) }

@@ -16,7 +16,7 @@ import VPCEPRegistry
     }
 
     @Test func theRegistryProducesEveryCodeItNames() {
-        #expect(RegistryError.Code.allCases.count == 11)
+        #expect(RegistryError.Code.allCases.count == 12)
         #expect(Set(RegistryError.Code.allCases.map(\.canonicalValue)).count == RegistryError.Code.allCases.count)
     }
 }
