@@ -83,6 +83,8 @@ public struct WatchChanges: AsyncSequence, Sendable {
         private var stream: ResponseStream<WatchResponse>.AsyncIterator?
         /// Failed streams since the last message received.
         private var failures = 0
+        /// The backoff still owed before the next stream, after a resync was handed out first.
+        private var pause: Duration?
         private var finished = false
 
         init(cursor: WatchCursor, maxConsecutiveFailures: Int?, open: @escaping Open, backoff: @escaping Backoff,
@@ -103,6 +105,10 @@ public struct WatchChanges: AsyncSequence, Sendable {
 
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(VPCEPError) -> WatchChange? {
             while !finished {
+                if let pause {
+                    self.pause = nil
+                    await sleep(pause)
+                }
                 if Task.isCancelled { try fail(Self.cancelled) }
                 var current = stream ?? open(cursor.request).makeAsyncIterator()
                 let ended: VPCEPError
@@ -124,14 +130,21 @@ public struct WatchChanges: AsyncSequence, Sendable {
                 case .fail:
                     try fail(ended)
                 case .resync:
+                    // A compacted position is answered at once; a broken snapshot is a failure like any other.
+                    if ended.reason != .sequenceCompacted { pause = try backOff(after: ended) }
                     return .resync(ended)
                 case .reconnect:
-                    failures += 1
-                    if let maxConsecutiveFailures, failures >= maxConsecutiveFailures { try fail(ended) }
-                    await sleep(backoff(failures, ended.retryAfter))
+                    await sleep(try backOff(after: ended))
                 }
             }
             return nil
+        }
+
+        /// Counts a failed stream and returns the pause before the next, or fails the watch at the limit.
+        private mutating func backOff(after error: VPCEPError) throws(VPCEPError) -> Duration {
+            failures += 1
+            if let maxConsecutiveFailures, failures >= maxConsecutiveFailures { try fail(error) }
+            return backoff(failures, error.retryAfter)
         }
 
         private mutating func fail(_ error: VPCEPError) throws(VPCEPError) -> Never {

@@ -145,6 +145,8 @@ struct WatchChangesTests {
         #expect(server.requests.map(\.start) == [.snapshot, .snapshot, .snapshot, .afterSeq])
         #expect(server.requests.last?.afterSeq == 8)
         #expect(server.requests.allSatisfy { $0.resourceId == "a" })
+        // A broken snapshot backs off like any failure, before the stream that follows the resync.
+        #expect(server.pauseAttempts == [1, 2, 1])
     }
 
     @Test("a compacted position fails by default")
