@@ -7,7 +7,7 @@ import VPCEPTestSupport
 /// Watch from the client's side against real servers: `vpcep watch` as a long-running process, and
 /// the library's resuming watch across a server restart (docs/PROTOCOL.md §9, "Resuming a watch").
 @Suite("Watch: CLI and resuming client", .timeLimit(.minutes(3)))
-struct WatchEndToEndTests {
+struct WatchClientEndToEndTests {
     @Test("vpcep watch --output json prints a create made by another CLI process, outlives --timeout, exits 0 on SIGINT")
     func cliSeesAnotherProcessesCreate() async throws {
         let server = try await ServerProcess.start(extraArguments: ["--watch-bookmark-interval", "1"])
