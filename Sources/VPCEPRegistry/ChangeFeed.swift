@@ -55,6 +55,12 @@ public final class ChangeFeed: Sendable {
         var continuation: CheckedContinuation<Void, Never>
     }
 
+    private struct Watcher {
+        var task: Task<Void, any Error>?
+        var sendingSince: ContinuousClock.Instant?
+        var tooSlow = false
+    }
+
     private struct State {
         /// Recent events, contiguous by sequence, the last being `head`.
         var window: [ChangeEvent] = []
@@ -66,7 +72,9 @@ public final class ChangeFeed: Sendable {
         /// Waits cancelled before they were registered.
         var cancelledWaits: Set<UInt64> = []
         var nextWaitID: UInt64 = 0
-        var watchers = 0
+        /// Every registered watcher: its task, and since when its current send has been waiting.
+        var watchers: [UInt64: Watcher] = [:]
+        var nextWatcherID: UInt64 = 0
         var loop: Task<Void, Never>?
         var signal: AsyncStream<Void>.Continuation?
         var refreshing = false
@@ -80,7 +88,7 @@ public final class ChangeFeed: Sendable {
     }
 
     /// How many watchers are registered now.
-    public var watcherCount: Int { state.withLock { $0.watchers } }
+    public var watcherCount: Int { state.withLock { $0.watchers.count } }
 
     /// Whether the server is shutting down: watchers end (docs/DOMAIN.md, "Watch").
     public var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
@@ -104,20 +112,42 @@ public final class ChangeFeed: Sendable {
     // MARK: Watchers
 
     /// A watcher begins; the first one starts the feed's loop, which runs while anybody watches.
-    func register() {
+    func register() -> UInt64 {
         state.withLock { state in
-            state.watchers += 1
-            guard state.loop == nil else { return }
+            state.nextWatcherID += 1
+            let id = state.nextWatcherID
+            state.watchers[id] = Watcher()
+            guard state.loop == nil else { return id }
             let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             state.signal = continuation
             state.loop = Task { [self] in await self.run(signals: stream) }
+            return id
         }
     }
 
-    func deregister() {
+    /// The task running the watcher's loop, which the feed cancels when a send stays blocked too long.
+    func attach(_ id: UInt64, task: Task<Void, any Error>) {
+        state.withLock { $0.watchers[id]?.task = task }
+    }
+
+    /// A send begins; until `sendEnded`, the loop's tick checks how long it takes.
+    func sendStarted(_ id: UInt64) {
+        let now = ContinuousClock.now
+        state.withLock { $0.watchers[id]?.sendingSince = now }
+    }
+
+    /// A send ended; true when the feed cancelled it for taking too long.
+    func sendEnded(_ id: UInt64) -> Bool {
+        state.withLock { state in
+            state.watchers[id]?.sendingSince = nil
+            return state.watchers[id]?.tooSlow ?? false
+        }
+    }
+
+    func deregister(_ id: UInt64) {
         let loop: Task<Void, Never>? = state.withLock { state in
-            state.watchers -= 1
-            guard state.watchers == 0, let loop = state.loop else { return nil }
+            state.watchers[id] = nil
+            guard state.watchers.isEmpty, let loop = state.loop else { return nil }
             state.loop = nil
             state.signal?.finish()
             state.signal = nil
@@ -188,6 +218,7 @@ public final class ChangeFeed: Sendable {
                 while !Task.isCancelled {
                     await refresh()
                     expireWaits()
+                    cancelSlowSends()
                     try? await Task.sleep(for: configuration.pollInterval)
                 }
             }
@@ -273,6 +304,23 @@ public final class ChangeFeed: Sendable {
         }
         for waiter in woken { waiter.continuation.resume() }
         return events.count == pageSize
+    }
+
+    /// Cancels the watchers whose send has waited longer than `slowWatcherTimeout`: their send stops
+    /// waiting (the sink honours cancellation) and they end with `WATCH_TOO_SLOW`. One timer for all,
+    /// so a send costs no timer of its own.
+    private func cancelSlowSends() {
+        let cutoff = ContinuousClock.now - configuration.slowWatcherTimeout
+        let slow: [Task<Void, any Error>] = state.withLock { state in
+            var tasks: [Task<Void, any Error>] = []
+            for (id, watcher) in state.watchers {
+                guard let since = watcher.sendingSince, since <= cutoff, let task = watcher.task else { continue }
+                state.watchers[id]?.tooSlow = true
+                tasks.append(task)
+            }
+            return tasks
+        }
+        for task in slow { task.cancel() }
     }
 
     private func expireWaits() {

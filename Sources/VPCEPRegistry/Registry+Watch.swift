@@ -54,31 +54,45 @@ extension Registry {
             viewer: viewer, resourceID: nonEmpty(filter.resourceID), kinds: filter.kinds, types: filter.types,
             serviceID: nonEmpty(filter.serviceID), limit: configuration.pageSize)
 
-        feed.register()
-        defer { feed.deregister() }
+        let id = feed.register()
+        defer { feed.deregister(id) }
+        // The loop runs in a task of its own so that the feed can cancel a send that stays blocked.
+        let loop = Task {
+            try await follow(id: id, query: query, scope: scope, start: start, send: send)
+        }
+        feed.attach(id, task: loop)
+        try await withTaskCancellationHandler {
+            try await loop.value
+        } onCancel: {
+            loop.cancel()
+        }
+    }
 
+    private func follow(
+        id: UInt64, query: EventQuery, scope: Scope, start: WatchStart,
+        send: @escaping @Sendable (WatchMessage) async throws -> Void
+    ) async throws {
+        let viewer = scope.viewer
+        let feed = changeFeed
+        let configuration = feed.configuration
         var delivered: UInt64?
         func deliver(_ message: WatchMessage, position: UInt64?) async throws {
-            let sent = try await withThrowingTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    try await send(message)
-                    return true
-                }
-                group.addTask {
-                    try await Task.sleep(for: configuration.slowWatcherTimeout)
-                    return false
-                }
-                let first = try await group.next() ?? false
-                group.cancelAll()
-                return first
+            feed.sendStarted(id)
+            var failure: (any Error)?
+            do {
+                try await send(message)
+            } catch {
+                failure = error
             }
-            guard sent else {
-                // The blocked message is already queued on the connection, ahead of the status.
-                let last = position ?? delivered
+            let tooSlow = feed.sendEnded(id)
+            if let failure, !tooSlow { throw failure }
+            guard !tooSlow else {
+                // Not the blocked message's sequence: it may never leave the connection, and a duplicate
+                // after a resume is harmless where a gap is not.
                 throw RegistryError(
                     code: .unavailable, reason: .watchTooSlow,
-                    message: "the watch was not read for \(configuration.slowWatcherTimeout); resume after sequence "
-                        + "\(last.map(String.init) ?? "0 with a snapshot")")
+                    message: "the watch was not read for \(configuration.slowWatcherTimeout); "
+                        + (delivered.map { "resume after sequence \($0)" } ?? "start again with a snapshot"))
             }
             if let position { delivered = position }
         }
@@ -88,6 +102,7 @@ extension Registry {
         switch start {
         case .now:
             cursor = try await read { reader in try await reader.logHead() }
+            delivered = cursor
         case .afterSeq(let seq):
             let (head, compacted) = try await read { reader in (try await reader.logHead(), try await reader.logCompacted()) }
             guard seq <= head else {
@@ -97,6 +112,7 @@ extension Registry {
             }
             if seq != 0, seq < compacted { throw Self.compacted(compacted) }
             cursor = max(seq, compacted)
+            delivered = cursor
             bookmarkDue = true
         case .snapshot:
             var snapshotQuery = query
@@ -197,7 +213,8 @@ extension Registry {
         }
         var states: [ChangeEvent] = []
         func add(_ state: ResourceState, providerID: String? = nil) {
-            states.append(ChangeEvent(type: .created, state: state, providerID: providerID))
+            // seq 1 so that a query's "after" test admits it; the entry made of it says 0.
+            states.append(ChangeEvent(seq: 1, type: .created, state: state, providerID: providerID))
         }
         for vpc in try await all({ try await reader.listVPCs($0) }) { add(.vpc(vpc)) }
         for subnet in try await all({ try await reader.listSubnets($0, vpcID: nil) }) { add(.subnet(subnet)) }

@@ -505,6 +505,26 @@ struct ServerHandlerTests {
 }
 
 extension ServerHandlerTests {
+    @Test("§8.2 a stream sender that gives up (its task cancelled) stops waiting for the buffer; the call goes on")
+    func abandonedParkedSend() async throws {
+        let harness = try await Harness()
+        defer { Task { await harness.finish() } }
+        let channel = harness.channel
+        try await channel.testingEventLoop.executeInContext {
+            channel.isWritable = false
+            channel.pipeline.fireChannelWritabilityChanged()
+        }
+        try await harness.send(callFrame(1, TestAPI.abandonedSend.path, WhoAmIResponse(kind: .tenant, id: "one", region: "", regions: [])))
+        await harness.probe.wait { started, _ in started == 1 }
+        while harness.statistics.snapshot.parkedStreamSends == 0 { await Task.yield() }
+        harness.probe.release()
+        // Without a cancellable wait the send would stay parked until the channel became writable.
+        await harness.probe.wait { _, cancelled in cancelled == 1 }
+        #expect(try await harness.next().type == .message)
+        let (id, status) = try await harness.nextStatus()
+        #expect(id == 1 && status.code == 0)
+    }
+
     @Test("§4.3 request_id: empty gets srv-<call id>; 1-128 printable ASCII characters are kept as sent")
     func requestIDKept() async throws {
         let harness = try await Harness()

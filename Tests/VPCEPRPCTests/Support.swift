@@ -22,6 +22,11 @@ enum TestAPI {
     static let failingStream = MethodDescriptor<WhoAmIResponse, WhoAmIResponse>(
         service: "test.Echo", method: "FailingStream", kind: .serverStreaming)
 
+    /// Sends its request once; on `probe.release()` gives up on that send (cancels it, recorded as a
+    /// cancellation once the send has ended) and ends with OK.
+    static let abandonedSend = MethodDescriptor<WhoAmIResponse, WhoAmIResponse>(
+        service: "test.Echo", method: "AbandonedSend", kind: .serverStreaming)
+
     /// Answers with its context's deadline (`id`: uptime nanoseconds, or "none").
     static let deadline = MethodDescriptor<WhoAmIResponse, WhoAmIResponse>(service: "test.Echo", method: "Deadline", kind: .unary)
 
@@ -67,6 +72,13 @@ enum TestAPI {
                 probe.cancelled()
                 throw error
             }
+        }
+        router.registerServerStreaming(abandonedSend) { request, _, writer in
+            probe.started()
+            let send = Task { try await writer.send(request) }
+            await probe.waitForRelease()
+            send.cancel()
+            if case .failure = await send.result { probe.cancelled() }
         }
         router.registerServerStreaming(failingStream) { _, _, writer in
             try await writer.send(WhoAmIResponse(kind: .tenant, id: "one", region: "", regions: []))

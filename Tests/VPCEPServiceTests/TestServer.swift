@@ -17,24 +17,26 @@ final class TestServer: Sendable {
 
     let port: Int
     let directory: String
+    let registry: Registry
     private let server: RPCServer
     private let store: SQLiteRegistryStore
 
-    private init(port: Int, directory: String, server: RPCServer, store: SQLiteRegistryStore) {
+    private init(port: Int, directory: String, registry: Registry, server: RPCServer, store: SQLiteRegistryStore) {
+        self.registry = registry
         self.port = port
         self.directory = directory
         self.server = server
         self.store = store
     }
 
-    static func start() async throws -> TestServer {
+    static func start(changeFeed: ChangeFeedConfiguration = .defaults) async throws -> TestServer {
         let certificates = TestCertificates.shared
         var logger = Logger(label: "vpcep.service-tests")
         logger.logLevel = .error
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("vpcep-service-tests-\(UUID().uuidString)").path
         let store = try await SQLiteRegistryStore.open(directory: directory, logger: logger)
-        let registry = Registry(store: store, regions: Set(regions))
+        let registry = Registry(store: store, regions: Set(regions), changeFeed: changeFeed)
         let tls = try TLSContext.server(TLSConfiguration(
             certificateChainFile: certificates.serverCertificate, privateKeyFile: certificates.serverKey,
             trustRootsFile: certificates.ca))
@@ -42,7 +44,8 @@ final class TestServer: Sendable {
             router: VPCEPAPI.makeRouter(registry: registry), tlsContext: tls, group: MultiThreadedEventLoopGroup.singleton,
             logger: logger)
         let address = try await server.start(host: "127.0.0.1", port: 0)
-        return TestServer(port: address.port ?? 0, directory: directory, server: server, store: store)
+        return TestServer(
+            port: address.port ?? 0, directory: directory, registry: registry, server: server, store: store)
     }
 
     func stop() async {
@@ -62,8 +65,10 @@ final class TestServer: Sendable {
 }
 
 /// Runs `body` against a fresh server, always stopping it.
-func withTestServer(_ body: (TestServer) async throws -> Void) async throws {
-    let server = try await TestServer.start()
+func withTestServer(
+    changeFeed: ChangeFeedConfiguration = .defaults, _ body: (TestServer) async throws -> Void
+) async throws {
+    let server = try await TestServer.start(changeFeed: changeFeed)
     do {
         try await body(server)
     } catch {

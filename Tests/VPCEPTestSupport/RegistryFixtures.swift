@@ -43,6 +43,7 @@ public func withRegistry(
     regions: Set<String> = servedRegions,
     clock: (@Sendable () -> Date)? = nil,
     makeID: (@Sendable () -> String)? = nil,
+    changeFeed: ChangeFeedConfiguration = .defaults,
     _ body: (Registry, SQLiteRegistryStore) async throws -> Void
 ) async throws {
     let directory = temporaryDirectory()
@@ -51,7 +52,8 @@ public func withRegistry(
     let ticking = TickingClock()
     let ids = SequentialIDs()
     let registry = Registry(
-        store: store, regions: regions, clock: clock ?? { ticking.now() }, makeID: makeID ?? { ids.next() })
+        store: store, regions: regions, clock: clock ?? { ticking.now() }, makeID: makeID ?? { ids.next() },
+        changeFeed: changeFeed)
     do {
         try await body(registry, store)
     } catch {

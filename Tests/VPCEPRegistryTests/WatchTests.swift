@@ -1,0 +1,304 @@
+import Foundation
+import Synchronization
+import Testing
+import VPCEPRegistry
+import VPCEPStoreSQLite
+import VPCEPTestSupport
+
+/// A running watch: its messages as they come, and the task running it.
+private struct Watching {
+    let messages: AsyncThrowingStream<WatchMessage, any Error>
+    let task: Task<Void, Never>
+
+    init(
+        _ registry: Registry, _ ctx: CallContext, filter: WatchFilter = WatchFilter(), start: WatchStart,
+        send: (@Sendable (WatchMessage) async throws -> Void)? = nil
+    ) {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: WatchMessage.self)
+        messages = stream
+        task = Task {
+            do {
+                try await registry.watch(ctx, filter: filter, start: start) { message in
+                    try await send?(message)
+                    continuation.yield(message)
+                }
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+    }
+}
+
+extension AsyncThrowingStream<WatchMessage, any Error>.Iterator {
+    /// Event sequences up to and including the first bookmark at or past `seq`.
+    mutating func events(untilBookmark seq: UInt64) async throws -> [HistoryEntry] {
+        var events: [HistoryEntry] = []
+        while let message = try await next() {
+            switch message {
+            case .event(let entry): events.append(entry)
+            case .bookmark(let reached) where reached >= seq: return events
+            default: continue
+            }
+        }
+        return events
+    }
+}
+
+private func history(_ registry: Registry, _ ctx: CallContext) async throws -> [HistoryEntry] {
+    try await registry.listHistory(ctx, resourceID: nil, since: nil, until: nil, page: PageRequest(limit: 1000, sortDir: "asc"))
+        .items
+}
+
+private func head(_ store: SQLiteRegistryStore) async throws -> UInt64 {
+    try await store.read { try await $0.logHead() }
+}
+
+/// Changes of every kind, by two tenants, with a refused one among them.
+private func someChanges(_ registry: Registry) async throws {
+    let story = try await makeStory(registry, approval: true)
+    let endpoint = try await registry.createEndpoint(tenantB, endpointSpec(story))
+    _ = try await registry.decideConnections(
+        tenantA, serviceID: story.service.id, serviceName: nil, endpointIDs: [endpoint.id], accept: true)
+    _ = try? await registry.createVPC(tenantB, name: "bad", cidr: "not-a-cidr")
+    _ = try await registry.updateEndpointService(
+        tenantA, id: story.service.id, EndpointServiceUpdate(description: "changed"))
+    try await registry.deleteEndpoint(tenantB, id: endpoint.id)
+    _ = try await registry.createVPC(tenantAInR2, name: "elsewhere", cidr: "10.9.0.0/16")
+}
+
+/// A clock the test sets.
+private final class ManualClock: Sendable {
+    private let time = Mutex(Date(timeIntervalSince1970: 1_700_000_000))
+    func now() -> Date { time.withLock { $0 } }
+    func set(_ date: Date) { time.withLock { $0 = date } }
+}
+
+private let quick = ChangeFeedConfiguration.defaults {
+    $0.pollInterval = .milliseconds(10)
+    $0.bookmarkInterval = .milliseconds(50)
+}
+
+/// Watch (docs/DOMAIN.md, "Watch").
+@Suite("Watch", .timeLimit(.minutes(1)))
+struct WatchTests {
+    @Test("resuming from every sequence gives the tail ListHistory shows, for every identity")
+    func resumeFromEverySequence() async throws {
+        try await withRegistry(changeFeed: quick) { registry, store in
+            try await someChanges(registry)
+            let last = try await head(store)
+            for ctx in [operatorR1, tenantA, tenantB, tenantAInR2] {
+                let all = try await history(registry, ctx)
+                for seq in 0...last {
+                    let watch = Watching(registry, ctx, start: .afterSeq(seq))
+                    var iterator = watch.messages.makeAsyncIterator()
+                    let events = try await iterator.events(untilBookmark: last)
+                    watch.task.cancel()
+                    await watch.task.value
+                    #expect(events == all.filter { $0.seq > seq }, "\(ctx.caller) after \(seq)")
+                }
+            }
+            #expect(registry.changeFeed.watcherCount == 0)
+        }
+    }
+
+    @Test("a live watcher sees exactly its view of concurrent writes, then an idle bookmark at the head")
+    func liveWithConcurrentWriters() async throws {
+        try await withRegistry(changeFeed: quick) { registry, store in
+            let watchers = [operatorR1, tenantA, tenantB].map { ($0, Watching(registry, $0, start: .now)) }
+            // Each watch has read its start before the writes begin: the first bookmark says so.
+            var iterators = watchers.map { $0.1.messages.makeAsyncIterator() }
+            for index in iterators.indices { _ = try await iterators[index].events(untilBookmark: 0) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<4 {
+                    group.addTask {
+                        for round in 0..<5 {
+                            let ctx = writer % 2 == 0 ? tenantA : tenantB
+                            let vpc = try await registry.createVPC(ctx, name: "w\(writer)-\(round)", cidr: "10.\(writer).0.0/16")
+                            if round % 2 == 0 { try await registry.deleteVPC(ctx, id: vpc.id) }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let last = try await head(store)
+            for (index, (ctx, watch)) in watchers.enumerated() {
+                let events = try await iterators[index].events(untilBookmark: last)
+                watch.task.cancel()
+                #expect(events == (try await history(registry, ctx)), "\(ctx.caller)")
+            }
+        }
+    }
+
+    @Test("a snapshot start: current state, a bookmark at its head, then every later change, none twice")
+    func snapshotThenLive() async throws {
+        try await withRegistry(changeFeed: quick) { registry, store in
+            for index in 0..<5 { _ = try await registry.createVPC(tenantA, name: "v\(index)", cidr: "10.\(index).0.0/16") }
+            let writer = Task {
+                for index in 5..<25 { _ = try await registry.createVPC(tenantA, name: "v\(index)", cidr: "10.\(index).0.0/16") }
+            }
+            let watch = Watching(registry, tenantA, filter: WatchFilter(kinds: [.vpc]), start: .snapshot)
+            var iterator = watch.messages.makeAsyncIterator()
+            var snapshot: [String] = []
+            var bookmark: UInt64 = 0
+            loop: while let message = try await iterator.next() {
+                switch message {
+                case .snapshot(let entry): snapshot.append(entry.resourceID)
+                case .bookmark(let seq):
+                    bookmark = seq
+                    break loop
+                case .event: Issue.record("an event before the snapshot's bookmark")
+                }
+            }
+            try await writer.value
+            let events = try await iterator.events(untilBookmark: try await head(store))
+            watch.task.cancel()
+            let all = try await history(registry, tenantA)
+            #expect(events == all.filter { $0.seq > bookmark })
+            let ids = snapshot + events.map(\.resourceID)
+            #expect(ids.count == 25 && Set(ids).count == 25)
+        }
+    }
+
+    @Test("filters and views: a service's events, endpoints only, a provider sees connections")
+    func filtersAndViews() async throws {
+        try await withRegistry(changeFeed: quick) { registry, store in
+            let story = try await makeStory(registry, approval: true)
+            let watchService = Watching(registry, tenantA, filter: WatchFilter(serviceID: story.service.id), start: .afterSeq(0))
+            let watchEndpoints = Watching(registry, tenantA, filter: WatchFilter(kinds: [.endpoint]), start: .afterSeq(0))
+            let watchOther = Watching(registry, tenantB, filter: WatchFilter(types: [.created]), start: .afterSeq(0))
+            let endpoint = try await registry.createEndpoint(tenantB, endpointSpec(story))
+            _ = try await registry.decideConnections(
+                tenantA, serviceID: story.service.id, serviceName: nil, endpointIDs: [endpoint.id], accept: false)
+            let last = try await head(store)
+            var service = watchService.messages.makeAsyncIterator()
+            let serviceEvents = try await service.events(untilBookmark: last)
+            #expect(serviceEvents.map(\.type) == [.created, .permissionAdded, .connectionRequested, .connectionRejected])
+            var endpoints = watchEndpoints.messages.makeAsyncIterator()
+            let endpointEvents = try await endpoints.events(untilBookmark: last)
+            #expect(endpointEvents.map(\.type) == [.connectionRequested, .connectionRejected])
+            // The provider sees the endpoint as its connection, never the consumer's endpoint.
+            #expect(endpointEvents.allSatisfy { if case .connection = $0.state { true } else { false } })
+            var other = watchOther.messages.makeAsyncIterator()
+            let otherEvents = try await other.events(untilBookmark: last)
+            #expect(otherEvents.allSatisfy { $0.type == .created && $0.actor == "tenant-b" })
+            #expect(otherEvents.count == 4)
+            for watch in [watchService, watchEndpoints, watchOther] { watch.task.cancel() }
+        }
+    }
+
+    @Test("a watcher behind the window catches up from the store, in order, nothing missed")
+    func windowOverflow() async throws {
+        let tiny = ChangeFeedConfiguration.defaults {
+            $0.windowEvents = 2
+            $0.pageSize = 3
+            $0.pollInterval = .milliseconds(10)
+            $0.bookmarkInterval = .milliseconds(50)
+        }
+        try await withRegistry(changeFeed: tiny) { registry, store in
+            let (gate, open) = AsyncStream.makeStream(of: Void.self)
+            let held = Mutex(true)
+            let watch = Watching(registry, tenantA, start: .now) { message in
+                // The first event waits until the writes have pushed it out of the window.
+                guard case .event = message, held.withLock({ $0 }) else { return }
+                for await _ in gate { break }
+            }
+            var iterator = watch.messages.makeAsyncIterator()
+            _ = try await iterator.events(untilBookmark: 0)
+            for index in 0..<12 { _ = try await registry.createVPC(tenantA, name: "v\(index)", cidr: "10.\(index).0.0/16") }
+            held.withLock { $0 = false }
+            open.yield()
+            let events = try await iterator.events(untilBookmark: try await head(store))
+            watch.task.cancel()
+            #expect(events == (try await history(registry, tenantA)))
+            #expect(events.count == 12)
+        }
+    }
+
+    @Test("compaction: a resume from before it fails with SEQUENCE_COMPACTED; history keeps the rest")
+    func compaction() async throws {
+        let clock = ManualClock()
+        try await withRegistry(clock: { clock.now() }, changeFeed: quick) { registry, store in
+            for index in 0..<3 { _ = try await registry.createVPC(tenantA, name: "old\(index)", cidr: "10.\(index).0.0/16") }
+            clock.set(Date(timeIntervalSince1970: 1_700_001_000))
+            for index in 3..<5 { _ = try await registry.createVPC(tenantA, name: "new\(index)", cidr: "10.\(index).0.0/16") }
+            #expect(try await registry.compactChangeLog(retention: .seconds(500)) == 3)
+            #expect(try await store.read { try await $0.logCompacted() } == 3)
+            #expect(try await history(registry, tenantA).map(\.seq) == [4, 5])
+
+            let stale = Watching(registry, tenantA, start: .afterSeq(2))
+            var staleMessages = stale.messages.makeAsyncIterator()
+            await expectError(.outOfRange, "SEQUENCE_COMPACTED", field: "after_seq") {
+                _ = try await staleMessages.next()
+            }
+            let fresh = Watching(registry, tenantA, start: .afterSeq(3))
+            var freshMessages = fresh.messages.makeAsyncIterator()
+            #expect(try await freshMessages.events(untilBookmark: 5).map(\.seq) == [4, 5])
+            fresh.task.cancel()
+            let ahead = Watching(registry, tenantA, start: .afterSeq(6))
+            var aheadMessages = ahead.messages.makeAsyncIterator()
+            await expectError(.outOfRange, "SEQUENCE_BEYOND_HEAD", field: "after_seq") {
+                _ = try await aheadMessages.next()
+            }
+        }
+    }
+
+    @Test("idle: a filtered watcher gets bookmarks at the head it has passed")
+    func idleBookmarks() async throws {
+        try await withRegistry(changeFeed: quick) { registry, store in
+            let watch = Watching(registry, tenantA, filter: WatchFilter(kinds: [.endpoint]), start: .now)
+            var iterator = watch.messages.makeAsyncIterator()
+            _ = try await iterator.events(untilBookmark: 0)
+            _ = try await registry.createVPC(tenantA, name: "v", cidr: "10.0.0.0/16")
+            let last = try await head(store)
+            #expect(try await iterator.events(untilBookmark: last).isEmpty)
+            watch.task.cancel()
+        }
+    }
+
+    @Test("a reader that does not read ends with WATCH_TOO_SLOW, naming its last sequence")
+    func slowWatcher() async throws {
+        let slow = ChangeFeedConfiguration.defaults {
+            $0.pollInterval = .milliseconds(10)
+            $0.slowWatcherTimeout = .milliseconds(50)
+        }
+        try await withRegistry(changeFeed: slow) { registry, _ in
+            _ = try await registry.createVPC(tenantA, name: "v", cidr: "10.0.0.0/16")
+            let watch = Watching(registry, tenantA, start: .afterSeq(0)) { message in
+                if case .event = message { try await Task.sleep(for: .seconds(3600)) }
+            }
+            var iterator = watch.messages.makeAsyncIterator()
+            do {
+                while try await iterator.next() != nil {}
+                Issue.record("the watch ended without an error")
+            } catch let error as RegistryError {
+                #expect(error.code == .unavailable && error.reason == .watchTooSlow)
+                // The event whose send blocked is not counted as delivered.
+                #expect(error.message.hasSuffix("resume after sequence 0"))
+            }
+            await watch.task.value
+            #expect(registry.changeFeed.watcherCount == 0)
+        }
+    }
+
+    @Test("shutdown ends idle watches with SERVER_SHUTTING_DOWN; cancelling frees the watcher")
+    func shutdownAndCancel() async throws {
+        try await withRegistry(changeFeed: quick) { registry, _ in
+            let cancelled = Watching(registry, tenantA, start: .now)
+            var first = cancelled.messages.makeAsyncIterator()
+            _ = try await first.events(untilBookmark: 0)
+            #expect(registry.changeFeed.watcherCount == 1)
+            cancelled.task.cancel()
+            await cancelled.task.value
+            #expect(registry.changeFeed.watcherCount == 0)
+
+            let watch = Watching(registry, tenantB, start: .now)
+            var iterator = watch.messages.makeAsyncIterator()
+            _ = try await iterator.events(untilBookmark: 0)
+            registry.changeFeed.shutDown()
+            await expectError(.unavailable, "SERVER_SHUTTING_DOWN", field: nil) {
+                while try await iterator.next() != nil {}
+            }
+            #expect(registry.changeFeed.watcherCount == 0)
+        }
+    }
+}
