@@ -20,7 +20,8 @@ public enum WatchChange: Sendable {
 public struct WatchOptions: Sendable {
     /// The region watched; nil uses the client's default region.
     public var region: String?
-    /// When the position was compacted (`OUT_OF_RANGE` / `SEQUENCE_COMPACTED`), start over with a
+    /// When the position was compacted (`OUT_OF_RANGE` / `SEQUENCE_COMPACTED`), or is beyond the
+    /// log of a server restored from an older copy (`SEQUENCE_BEYOND_HEAD`), start over with a
     /// snapshot, announced by `WatchChange.resync`, instead of failing.
     public var resyncOnCompaction = false
     /// Failed reconnections in a row (no message received in between) after which the watch
@@ -130,8 +131,8 @@ public struct WatchChanges: AsyncSequence, Sendable {
                 case .fail:
                     try fail(ended)
                 case .resync:
-                    // A compacted position is answered at once; a broken snapshot is a failure like any other.
-                    if ended.reason != .sequenceCompacted { pause = try backOff(after: ended) }
+                    // A lost position is answered at once; a broken snapshot is a failure like any other.
+                    if !WatchCursor.isPositionLost(ended) { pause = try backOff(after: ended) }
                     return .resync(ended)
                 case .reconnect:
                     await sleep(try backOff(after: ended))

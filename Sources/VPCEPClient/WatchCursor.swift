@@ -84,7 +84,7 @@ struct WatchCursor: Sendable {
 
     /// What to do after the stream ended with `error`, and the position to start from next.
     mutating func end(_ error: VPCEPError) -> EndAction {
-        if error.code == .outOfRange && error.reason == .sequenceCompacted {
+        if Self.isPositionLost(error) {
             guard resyncOnCompaction else { return .fail }
             phase = .snapshot(items: 0)
             return .resync
@@ -96,6 +96,12 @@ struct WatchCursor: Sendable {
             return .resync
         }
         return .reconnect
+    }
+
+    /// The position cannot be served: compacted away, or beyond the log of a server restored from
+    /// an older copy (docs/DOMAIN.md, "Watch"). Only a snapshot recovers.
+    static func isPositionLost(_ error: VPCEPError) -> Bool {
+        error.code == .outOfRange && (error.reason == .sequenceCompacted || error.reason == .sequenceBeyondHead)
     }
 
     /// A stream that ended this way may be resumed: the server or the connection went away

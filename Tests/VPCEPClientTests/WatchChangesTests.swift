@@ -158,11 +158,13 @@ struct WatchChangesTests {
         #expect(server.requests.count == 1)
     }
 
-    @Test("with resyncOnCompaction a compacted position becomes resync and a fresh snapshot")
-    func compactedResyncs() async {
+    @Test("with resyncOnCompaction a lost position becomes resync and a fresh snapshot", arguments: [
+        compacted, VPCEPError(code: .outOfRange, reason: .sequenceBeyondHead, message: "head is 3", field: "after_seq"),
+    ])
+    func compactedResyncs(lostPosition: VPCEPError) async {
         let server = FakeServer([
             .init(responses: [Self.event(41)], end: Self.lost),
-            .init(responses: [], end: Self.compacted),
+            .init(responses: [], end: lostPosition),
             .init(responses: [Self.item("a"), Self.bookmark(50), Self.event(51)], end: Self.denied),
         ])
         let result = await Self.collect(server.changes(

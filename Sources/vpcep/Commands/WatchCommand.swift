@@ -25,7 +25,7 @@ struct WatchCommand: AsyncParsableCommand {
     var types: [EnumArgument<ChangeType>] = []
     @Option(help: "Start after this sequence (a change's seq or a bookmark's) instead of now.") var since: UInt64?
     @Flag(help: "Start with the current state of every matching resource.") var snapshot = false
-    @Flag(help: "When --since is older than the server keeps, start over with a snapshot instead of failing.")
+    @Flag(help: "When the position is gone (older than the server keeps, or beyond its log), start over with a snapshot instead of failing.")
     var resync = false
     @OptionGroup var global: GlobalOptions
 
