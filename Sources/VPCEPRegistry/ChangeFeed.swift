@@ -271,7 +271,9 @@ public final class ChangeFeed: Sendable {
             }
             return false
         }
-        let query = EventQuery(viewer: .system, afterSeq: head, limit: pageSize)
+        var unread = EventQuery(viewer: .system, afterSeq: head, limit: pageSize)
+        unread.countsTotal = false
+        let query = unread
         let events = try await store.read { reader in try await reader.listEvents(query).items }
         guard !events.isEmpty else { return false }
         let sizes = events.map(Self.estimatedSize)

@@ -19,6 +19,10 @@ public struct EventQuery: Sendable, Hashable {
     public var ascending: Bool
     public var limit: Int
     public var offset: Int
+    /// Whether the store counts every match for `totalCount` (a list shows it; a watch paging through
+    /// the log does not need it, and counting a long tail again for every page would cost more than
+    /// the page).
+    public var countsTotal = true
 
     public init(
         viewer: EventViewer, resourceID: String? = nil, since: Date? = nil, until: Date? = nil, afterSeq: UInt64 = 0,

@@ -50,9 +50,11 @@ extension Registry {
         let feed = changeFeed
         let configuration = feed.configuration
         guard !feed.isShuttingDown else { throw Self.shuttingDown(after: nil) }
-        let query = EventQuery(
+        var filtered = EventQuery(
             viewer: viewer, resourceID: nonEmpty(filter.resourceID), kinds: filter.kinds, types: filter.types,
             serviceID: nonEmpty(filter.serviceID), limit: configuration.pageSize)
+        filtered.countsTotal = false
+        let query = filtered
 
         let id = feed.register()
         defer { feed.deregister(id) }

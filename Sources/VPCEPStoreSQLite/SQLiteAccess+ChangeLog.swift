@@ -97,6 +97,7 @@ extension SQLiteAccess {
             ORDER BY seq \(query.ascending ? "ASC" : "DESC") LIMIT ? OFFSET ?
             """,
             binds + [.integer(SQLiteInt64(query.limit)), .integer(SQLiteInt64(query.offset))])
+        guard query.countsTotal else { return ListResult(items: try page.map(Self.event), totalCount: page.count) }
         let total = try await rows("SELECT count(*) AS n FROM change_events WHERE \(whereClause)", binds)
             .first?.int("n") ?? 0
         return ListResult(items: try page.map(Self.event), totalCount: total)

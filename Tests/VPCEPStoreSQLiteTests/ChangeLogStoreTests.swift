@@ -15,6 +15,12 @@ private func event(_ name: String) -> ChangeEvent {
     return ChangeEvent(type: .created, state: .vpc(vpc), actor: "tenant-a", committedAt: vpc.createdAt)
 }
 
+private func event(_ name: String, at seconds: Double) -> ChangeEvent {
+    var event = event(name)
+    event.committedAt = Date(timeIntervalSince1970: seconds)
+    return event
+}
+
 private func storedIDs(_ store: SQLiteRegistryStore) async throws -> [(UInt64, String)] {
     try await store.read { try await $0.listEvents(EventQuery(viewer: anyone, limit: 1000)) }.items.map { ($0.seq, $0.resourceID) }
 }
@@ -22,6 +28,49 @@ private func storedIDs(_ store: SQLiteRegistryStore) async throws -> [(UInt64, S
 /// The change log's numbering in the SQLite store (docs/DOMAIN.md, "Change log").
 @Suite("SQLite change log")
 struct ChangeLogStoreTests {
+    /// Retention removes a prefix only: an old event after a newer one (another server's clock) waits
+    /// for the newer one, so every event after `logCompacted()` is still there.
+    @Test func compactionRemovesAPrefixAndRemembersIt() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        do {
+            #expect(try await store.read { try await $0.logCompacted() } == 0)
+            _ = try await store.transaction { tx in
+                try await tx.appendEvents([
+                    event("a", at: 100), event("b", at: 200), event("c", at: 900), event("d", at: 150), event("e", at: 950),
+                ])
+            }
+            let removed = try await store.transaction { tx in
+                try await tx.compactEvents(committedBefore: Date(timeIntervalSince1970: 500), limit: 10)
+            }
+            #expect(removed == 2)
+            #expect(try await storedIDs(store).map(\.1) == ["c", "d", "e"])
+            #expect(try await store.read { try await $0.logCompacted() } == 2)
+            // A limit bounds one batch; the mark never moves back.
+            let batch = try await store.transaction { tx in
+                try await tx.compactEvents(committedBefore: Date(timeIntervalSince1970: 1000), limit: 1)
+            }
+            #expect(batch == 1)
+            #expect(try await store.read { try await $0.logCompacted() } == 3)
+            #expect(try await store.transaction { tx in
+                try await tx.compactEvents(committedBefore: Date(timeIntervalSince1970: 0), limit: 10)
+            } == 0)
+            #expect(try await store.read { try await $0.logCompacted() } == 3)
+            // A page read without its total does not count the rest.
+            var uncounted = EventQuery(viewer: anyone, limit: 1)
+            uncounted.countsTotal = false
+            let query = uncounted
+            let page = try await store.read { try await $0.listEvents(query) }
+            #expect(page.items.map(\.resourceID) == ["d"] && page.totalCount == 1)
+            #expect(try await store.read { try await $0.listEvents(EventQuery(viewer: anyone, limit: 1)) }.totalCount == 2)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+    }
+
     @Test func aRolledBackTransactionLeavesNoEventAndNoHole() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
