@@ -47,6 +47,8 @@ public final class ChangeFeed: Sendable {
         case behind
         /// Nothing after the cursor yet.
         case caughtUp
+        /// The feed has not read the log's head yet (its loop just started): wait for it.
+        case starting
     }
 
     private struct Waiter {
@@ -163,7 +165,7 @@ public final class ChangeFeed: Sendable {
 
     func batch(after cursor: UInt64, limit: Int) -> Batch {
         state.withLock { state in
-            guard let head = state.head else { return .behind }
+            guard let head = state.head else { return .starting }
             if cursor >= head { return .caughtUp }
             guard let first = state.window.first?.seq, first <= cursor + 1 else { return .behind }
             let start = Int(cursor + 1 - first)
@@ -266,9 +268,14 @@ public final class ChangeFeed: Sendable {
         let pageSize = configuration.pageSize
         guard let head = state.withLock({ $0.head }) else {
             let head = try await store.read { reader in try await reader.logHead() }
-            state.withLock { state in
-                if state.head == nil { state.head = head }
+            let woken: [Waiter] = state.withLock { state in
+                guard state.head == nil else { return [] }
+                state.head = head
+                let ready = state.waiters.filter { $0.value.cursor < head }
+                for id in ready.keys { state.waiters[id] = nil }
+                return Array(ready.values)
             }
+            for waiter in woken { waiter.continuation.resume() }
             return false
         }
         var unread = EventQuery(viewer: .system, afterSeq: head, limit: pageSize)

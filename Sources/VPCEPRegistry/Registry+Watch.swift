@@ -70,104 +70,17 @@ extension Registry {
         }
     }
 
+    /// The watch's loop. Its frame is what an idle watcher keeps while it waits, so the work between
+    /// waits is done in `WatchCursor`'s methods, whose frames are gone when they return.
     private func follow(
         id: UInt64, query: EventQuery, scope: Scope, start: WatchStart,
         send: @escaping @Sendable (WatchMessage) async throws -> Void
     ) async throws {
-        let viewer = scope.viewer
-        let feed = changeFeed
-        let configuration = feed.configuration
-        var delivered: UInt64?
-        func deliver(_ message: WatchMessage, position: UInt64?) async throws {
-            feed.sendStarted(id)
-            var failure: (any Error)?
-            do {
-                try await send(message)
-            } catch {
-                failure = error
-            }
-            let tooSlow = feed.sendEnded(id)
-            if let failure, !tooSlow { throw failure }
-            guard !tooSlow else {
-                // Not the blocked message's sequence: it may never leave the connection, and a duplicate
-                // after a resume is harmless where a gap is not.
-                throw RegistryError(
-                    code: .unavailable, reason: .watchTooSlow,
-                    message: "the watch was not read for \(configuration.slowWatcherTimeout); "
-                        + (delivered.map { "resume after sequence \($0)" } ?? "start again with a snapshot"))
-            }
-            if let position { delivered = position }
-        }
-
-        var cursor: UInt64
-        var bookmarkDue = false
-        switch start {
-        case .now:
-            cursor = try await read { reader in try await reader.logHead() }
-            delivered = cursor
-        case .afterSeq(let seq):
-            let (head, compacted) = try await read { reader in (try await reader.logHead(), try await reader.logCompacted()) }
-            guard seq <= head else {
-                throw RegistryError(
-                    code: .outOfRange, reason: .sequenceBeyondHead,
-                    message: "after_seq \(seq) is beyond the newest sequence, \(head)", field: "after_seq")
-            }
-            if seq != 0, seq < compacted { throw Self.compacted(compacted) }
-            cursor = max(seq, compacted)
-            delivered = cursor
-            bookmarkDue = true
-        case .snapshot:
-            var snapshotQuery = query
-            snapshotQuery.types = []
-            let (states, head) = try await read { reader in
-                (try await Self.snapshot(reader, scope), try await reader.logHead())
-            }
-            for event in states where snapshotQuery.matches(event) {
-                guard let view = event.view(for: viewer) else { continue }
-                var entry = HistoryEntry(event, view: view, viewer: viewer)
-                entry.seq = 0
-                try await deliver(.snapshot(entry), position: nil)
-            }
-            try await deliver(.bookmark(head), position: head)
-            cursor = head
-        }
-
-        var lastSent = ContinuousClock.now
+        let watcher = WatchCursor(registry: self, id: id, query: query, scope: scope, send: send)
+        try await watcher.begin(start)
         while true {
-            try Task.checkCancellation()
-            guard !feed.isShuttingDown else { throw Self.shuttingDown(after: delivered ?? cursor) }
-            var events: [ChangeEvent] = []
-            switch feed.batch(after: cursor, limit: configuration.pageSize) {
-            case .events(let window, let through):
-                events = window.filter(query.matches)
-                cursor = through
-            case .behind:
-                var next = query
-                next.afterSeq = cursor
-                let page = next
-                let (found, head, compacted) = try await read { reader in
-                    (try await reader.listEvents(page).items, try await reader.logHead(), try await reader.logCompacted())
-                }
-                if cursor < compacted { throw Self.compacted(compacted) }
-                events = found
-                // A short page read everything up to the head of the same snapshot.
-                cursor = found.count == page.limit ? found.last?.seq ?? head : max(cursor, head)
-            case .caughtUp:
-                let deadline = lastSent + configuration.bookmarkInterval
-                if bookmarkDue || ContinuousClock.now >= deadline {
-                    bookmarkDue = false
-                    try await deliver(.bookmark(cursor), position: cursor)
-                    lastSent = .now
-                } else {
-                    await feed.wait(after: cursor, until: deadline)
-                }
-                continue
-            }
-            for event in events {
-                // The feed's events are unfiltered; the view decides, as for every read.
-                guard let view = event.view(for: viewer) else { continue }
-                try await deliver(.event(HistoryEntry(event, view: view, viewer: viewer)), position: event.seq)
-                lastSent = .now
+            if let deadline = try await watcher.advance() {
+                await changeFeed.wait(after: watcher.cursor, until: deadline)
             }
         }
     }
@@ -182,6 +95,17 @@ extension Registry {
             removed += count
             if count < batch { return removed }
         }
+    }
+
+    /// A store read in a child task of its own. A task keeps the memory its deepest call needed until it
+    /// ends; a watcher lives long, and a read goes deep, so its reads run apart and an idle watcher holds
+    /// only its own few frames (docs/DOMAIN.md, "Watch").
+    func readApart<T: Sendable>(
+        _ body: @escaping @Sendable (any RegistryReader) async throws -> T
+    ) async throws -> T {
+        // Not `async let`: its child is carved from this task's memory, which keeps the high mark.
+        let task = Task { () async throws -> T in try await read(body) }
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
     }
 
     static func compacted(_ compacted: UInt64) -> RegistryError {
@@ -246,5 +170,132 @@ extension Registry {
         }
         for endpoint in endpoints { add(.endpoint(endpoint), providerID: providers[endpoint.serviceID]) }
         return states
+    }
+}
+
+/// One watch's position and what it has sent (docs/DOMAIN.md, "Watch"); used by its loop's task only.
+private final class WatchCursor {
+    let registry: Registry
+    let id: UInt64
+    let query: EventQuery
+    let scope: Scope
+    let send: @Sendable (WatchMessage) async throws -> Void
+    var cursor: UInt64 = 0
+    /// The last position sent (event or bookmark); nil before the first.
+    var delivered: UInt64?
+    var bookmarkDue = false
+    var lastSent = ContinuousClock.now
+
+    init(
+        registry: Registry, id: UInt64, query: EventQuery, scope: Scope,
+        send: @escaping @Sendable (WatchMessage) async throws -> Void
+    ) {
+        self.registry = registry
+        self.id = id
+        self.query = query
+        self.scope = scope
+        self.send = send
+    }
+
+    private var feed: ChangeFeed { registry.changeFeed }
+
+    func deliver(_ message: WatchMessage, position: UInt64?) async throws {
+        feed.sendStarted(id)
+        var failure: (any Error)?
+        do {
+            try await send(message)
+        } catch {
+            failure = error
+        }
+        let tooSlow = feed.sendEnded(id)
+        if let failure, !tooSlow { throw failure }
+        guard !tooSlow else {
+            // Not the blocked message's sequence: it may never leave the connection, and a duplicate
+            // after a resume is harmless where a gap is not.
+            throw RegistryError(
+                code: .unavailable, reason: .watchTooSlow,
+                message: "the watch was not read for \(feed.configuration.slowWatcherTimeout); "
+                    + (delivered.map { "resume after sequence \($0)" } ?? "start again with a snapshot"))
+        }
+        if let position { delivered = position }
+        lastSent = .now
+    }
+
+    func begin(_ start: WatchStart) async throws {
+        switch start {
+        case .now:
+            cursor = try await registry.readApart { reader in try await reader.logHead() }
+            delivered = cursor
+        case .afterSeq(let seq):
+            let (head, compacted) = try await registry.readApart { reader in
+                (try await reader.logHead(), try await reader.logCompacted())
+            }
+            guard seq <= head else {
+                throw RegistryError(
+                    code: .outOfRange, reason: .sequenceBeyondHead,
+                    message: "after_seq \(seq) is beyond the newest sequence, \(head)", field: "after_seq")
+            }
+            if seq != 0, seq < compacted { throw Registry.compacted(compacted) }
+            cursor = max(seq, compacted)
+            delivered = cursor
+            bookmarkDue = true
+        case .snapshot:
+            var snapshotQuery = query
+            snapshotQuery.types = []
+            let scope = scope
+            let (states, head) = try await registry.readApart { reader in
+                (try await Registry.snapshot(reader, scope), try await reader.logHead())
+            }
+            let viewer = scope.viewer
+            for event in states where snapshotQuery.matches(event) {
+                guard let view = event.view(for: viewer) else { continue }
+                var entry = HistoryEntry(event, view: view, viewer: viewer)
+                entry.seq = 0
+                try await deliver(.snapshot(entry), position: nil)
+            }
+            try await deliver(.bookmark(head), position: head)
+            cursor = head
+        }
+    }
+
+    /// Sends what is there after the cursor, or a bookmark when one is due; returns nil when it did,
+    /// or when the watcher is caught up, the time until which to wait.
+    func advance() async throws -> ContinuousClock.Instant? {
+        try Task.checkCancellation()
+        guard !feed.isShuttingDown else { throw Registry.shuttingDown(after: delivered.map { max($0, cursor) } ?? cursor) }
+        let configuration = feed.configuration
+        var events: [ChangeEvent] = []
+        switch feed.batch(after: cursor, limit: configuration.pageSize) {
+        case .events(let window, let through):
+            events = window.filter(query.matches)
+            cursor = through
+        case .behind:
+            var next = query
+            next.afterSeq = cursor
+            let page = next
+            let (found, head, compacted) = try await registry.readApart { reader in
+                (try await reader.listEvents(page).items, try await reader.logHead(), try await reader.logCompacted())
+            }
+            if cursor < compacted { throw Registry.compacted(compacted) }
+            events = found
+            // A short page read everything up to the head of the same snapshot.
+            cursor = found.count == page.limit ? found.last?.seq ?? head : max(cursor, head)
+        case .starting:
+            // Woken when the feed has read the head; the poll interval bounds a missed wake-up.
+            return .now + configuration.pollInterval
+        case .caughtUp:
+            let deadline = lastSent + configuration.bookmarkInterval
+            guard bookmarkDue || ContinuousClock.now >= deadline else { return deadline }
+            bookmarkDue = false
+            try await deliver(.bookmark(cursor), position: cursor)
+            return nil
+        }
+        let viewer = scope.viewer
+        for event in events {
+            // The feed's events are unfiltered; the view decides, as for every read.
+            guard let view = event.view(for: viewer) else { continue }
+            try await deliver(.event(HistoryEntry(event, view: view, viewer: viewer)), position: event.seq)
+        }
+        return nil
     }
 }

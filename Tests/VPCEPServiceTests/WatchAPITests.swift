@@ -151,6 +151,19 @@ struct WatchAPITests {
         }
     }
 
+    @Test("a lost connection ends the watch: no watcher left on the server")
+    func connectionLossFreesTheWatcher() async throws {
+        try await withTestServer(changeFeed: quickFeed) { server in
+            let alice = try server.client("alice")
+            var stream = alice.watch(WatchRequest(start: .afterSeq)).makeAsyncIterator()
+            _ = try await stream.events(untilBookmark: 0)
+            #expect(server.registry.changeFeed.watcherCount == 1)
+            await alice.close()
+            while server.registry.changeFeed.watcherCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(server.registry.changeFeed.watcherCount == 0)
+        }
+    }
+
     @Test("a client that stops iterating cancels its watch: no watcher left on the server")
     func cancelFreesTheWatcher() async throws {
         try await withTestServer(changeFeed: quickFeed) { server in
