@@ -55,7 +55,7 @@ struct EndpointCommand: AsyncParsableCommand {
     struct Wait: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Wait until an endpoint reaches a status, then show it.",
-            discussion: "Polls every second; shows progress on a terminal. Exits 0 when the status is reached, 9 (FAILED_PRECONDITION) when the endpoint settles in another final status, 10 on timeout."
+            discussion: "Follows the endpoint's changes (a watch), so it returns as soon as the status is committed; shows progress on a terminal. Exits 0 when the status is reached, 9 (FAILED_PRECONDITION) when the endpoint settles in another final status, 10 on timeout."
         )
         @Argument(help: "Endpoint id.") var id: String
         @Option(name: .customLong("for"), help: "The status to wait for. (default: accepted)") var status: EnumArgument<EndpointStatus>?
@@ -64,27 +64,9 @@ struct EndpointCommand: AsyncParsableCommand {
 
         func run() async throws {
             let target = status?.value ?? .accepted
-            let finals: Set<EndpointStatus> = [.accepted, .rejected, .failed]
-            let started = ContinuousClock.now
-            let deadline = started + .seconds(waitTimeout)
             try await global.call({ client throws(VPCEPError) in
                 defer { Terminal.endProgress() }
-                while true {
-                    let endpoint = try await client.getEndpoint(GetEndpointRequest(id: id))
-                    if endpoint.status == target { return endpoint }
-                    let shown = endpoint.status.jsonName
-                    if finals.contains(endpoint.status) {
-                        throw VPCEPError(code: .failedPrecondition, reason: .statusNotReached,
-                                         message: "endpoint \(id) is \(shown), which will not become \(target.jsonName) by itself")
-                    }
-                    guard ContinuousClock.now < deadline else {
-                        throw VPCEPError(code: .deadlineExceeded, reason: .waitTimedOut,
-                                         message: "endpoint \(id) is still \(shown) after \(waitTimeout) s")
-                    }
-                    let seconds = (ContinuousClock.now - started).components.seconds
-                    Terminal.progress("waiting for \(id) to be \(target.jsonName): \(shown), \(seconds) s")
-                    try? await Task.sleep(for: .seconds(1))
-                }
+                return try await EndpointWait.until(target, id: id, seconds: waitTimeout, client: client)
             }, print: Output.printResource)
         }
     }
