@@ -226,6 +226,9 @@ private final class WatchCursor {
         case .now:
             cursor = try await registry.readApart { reader in try await reader.logHead() }
             delivered = cursor
+            // At once, so that a client whose stream breaks before the first event still has a
+            // position to resume from: "now" again would skip what was committed meanwhile.
+            bookmarkDue = true
         case .afterSeq(let seq):
             let (head, compacted) = try await registry.readApart { reader in
                 (try await reader.logHead(), try await reader.logCompacted())

@@ -214,6 +214,25 @@ struct WatchTests {
         }
     }
 
+    @Test("a start now is bookmarked at once with the head, long before an idle bookmark would be due")
+    func nowStartsWithBookmark() async throws {
+        let slowBookmarks = ChangeFeedConfiguration.defaults {
+            $0.pollInterval = .milliseconds(10)
+            $0.bookmarkInterval = .seconds(3600)
+        }
+        try await withRegistry(changeFeed: slowBookmarks) { registry, store in
+            for index in 0..<3 { _ = try await registry.createVPC(tenantA, name: "v\(index)", cidr: "10.\(index).0.0/16") }
+            let watch = Watching(registry, tenantA, start: .now)
+            var messages = watch.messages.makeAsyncIterator()
+            guard case .bookmark(let position)? = try await messages.next() else {
+                Issue.record("the first message of a start now is not a bookmark")
+                return
+            }
+            #expect(position == (try await head(store)))
+            watch.task.cancel()
+        }
+    }
+
     @Test("compaction: a resume from before it fails with SEQUENCE_COMPACTED; history keeps the rest")
     func compaction() async throws {
         let clock = ManualClock()
