@@ -11,39 +11,40 @@ import VPCEPWire
 /// The protocol rules live in `StateMachine`; this class owns the NIO side: tasks, call deadlines,
 /// coalesced writes and backpressure (docs/PROTOCOL.md §8.2). When a connection is probed, drained
 /// or closed is `ConnectionManagementHandler`'s business: this one reports its calls to it and
-/// does what it is told.
+/// does what it is told (`+GoingAway`). Backpressure is in `+Backpressure`, stream messages in
+/// `+Streams`; this file reads frames, admits, runs and ends calls, and writes.
 final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = Never
     typealias OutboundOut = ByteBuffer
 
     private let router: RPCRouter
-    private let configuration: RPCServerConfiguration
-    private let statistics: ServerStatistics
+    let configuration: RPCServerConfiguration
+    let statistics: ServerStatistics
     /// The server's logger, without this connection's metadata: an idle connection keeps no
     /// rendered metadata (see `logger`).
     private let serverLogger: Logger
     private var remoteAddress: SocketAddress?
     private var decoder: FrameDecoder
-    private var machine: StateMachine
+    var machine: StateMachine
     private var peer: PeerIdentity?
-    private var calls: RunningCalls
-    private var waiting: WaitingCalls
+    var calls: RunningCalls
+    var waiting: WaitingCalls
     private var startingWaitingCalls = false
     /// Set while something here waits for the server-wide budget, which no event of this
     /// connection would announce: held reads, waiting calls.
-    private var overallBudgetRetry: Scheduled<Void>?
-    private var outbound: OutboundBuffer
+    var overallBudgetRetry: Scheduled<Void>?
+    var outbound: OutboundBuffer
     /// A `read` the pipeline asked for while backpressure held it back.
-    private var readHeld = false
+    var readHeld = false
     /// What the connection management handler was last told about backpressure.
-    private var reportedBackpressure = false
-    private var parkedSends = ParkedSends()
+    var reportedBackpressure = false
+    var parkedSends = ParkedSends()
     /// Stream sends accepted since this connection last let its event loop look at its sockets,
     /// weighed by size (see `streamSendsPerYield`).
-    private var streamSendsSinceYield = 0
-    private var ioYield: Scheduled<Void>?
-    private var closeStarted = false
+    var streamSendsSinceYield = 0
+    var ioYield: Scheduled<Void>?
+    var closeStarted = false
     private let runsCallsOnEventLoop: Bool
     var deadlineTimer = EarliestDeadlineTimer()
     /// Made at the first call, so that an idle connection does not pay for it.
@@ -69,7 +70,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
 
     /// The server's logger with this connection's peer address and identity, made when something
     /// is logged: rendered metadata would otherwise be kept by every idle connection.
-    private var logger: Logger {
+    var logger: Logger {
         var logger = serverLogger
         if let remoteAddress { logger[metadataKey: "peer_address"] = "\(remoteAddress)" }
         if let peer { logger[metadataKey: "peer"] = "\(peer)" }
@@ -134,7 +135,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     }
 
     /// Tells the connection management handler below about the calls it counts.
-    private func report(_ event: ConnectionManagementHandler.CallEvent, context: ChannelHandlerContext) {
+    func report(_ event: ConnectionManagementHandler.CallEvent, context: ChannelHandlerContext) {
         context.triggerUserOutboundEvent(event, promise: nil)
     }
 
@@ -158,91 +159,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     func channelReadComplete(context: ChannelHandlerContext) {
         flushIfNeeded(context: context)
         context.fireChannelReadComplete()
-    }
-
-    /// Holds the pipeline's `read` while the connection's load says so (§8.2).
-    func read(context: ChannelHandlerContext) {
-        let load = load(context)
-        if !closeStarted, load.holdsReads(configuration) {
-            if !readHeld { statistics.recordReadPause() }
-            readHeld = true
-            reportBackpressure(context: context)
-            if load.isHeldByOverallBudget { scheduleOverallBudgetRetry(context: context) }
-        } else {
-            context.read()
-        }
-    }
-
-    private func load(_ context: ChannelHandlerContext) -> ConnectionLoad {
-        ConnectionLoad(
-            bufferedOutboundBytes: outbound.bufferedBytes, isWritable: context.channel.isWritable,
-            runningCalls: calls.count, waitingCalls: waiting.count, waitingBytes: waiting.bytes,
-            isOverOverallBudget: statistics.bufferedBytesExceed(configuration.maxBufferedOutboundBytesOverall))
-    }
-
-    /// Reads held, or the client not taking its responses: the connection is slowed down, not
-    /// dead, and a keepalive PING could not get through (§8.3).
-    private func reportBackpressure(context: ChannelHandlerContext) {
-        let underBackpressure = readHeld || !context.channel.isWritable
-        guard underBackpressure != reportedBackpressure else { return }
-        reportedBackpressure = underBackpressure
-        report(.backpressure(underBackpressure), context: context)
-    }
-
-    /// Lets waiting calls, held reads and parked stream sends go once the pressure is off.
-    private func relievePressure(context: ChannelHandlerContext) {
-        guard context.channel.isActive else { return }
-        if load(context).canSend(configuration) {
-            parkedSends.resumeAll(failing: false) { calls.contains($0) }
-        }
-        startWaitingCalls(context: context)
-        if readHeld, !load(context).holdsReads(configuration) {
-            readHeld = false
-            context.read()
-        }
-        reportBackpressure(context: context)
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        relievePressure(context: context)
-        context.fireChannelWritabilityChanged()
-    }
-
-    /// Other connections' drains free the server-wide budget without telling this one: look again
-    /// shortly.
-    private func scheduleOverallBudgetRetry(context: ChannelHandlerContext) {
-        guard overallBudgetRetry == nil else { return }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        overallBudgetRetry = context.eventLoop.scheduleTask(in: Self.overallBudgetRetryInterval) {
-            let (handler, context) = bound.value
-            handler.overallBudgetRetry = nil
-            handler.relievePressure(context: context)
-        }
-    }
-
-    static let overallBudgetRetryInterval: TimeAmount = .milliseconds(20)
-
-    /// NIO runs queued tasks until none is left before it looks at its sockets again, and a stream
-    /// sender on the event loop whose sends never wait queues the next one at once: its connection
-    /// (and every other on the loop) would never read again, not even the client's CANCEL or PING.
-    /// So after 256 sends (a KiB of message counts as one more) a sender waits for a timer a little
-    /// in the future, which ends the run of tasks; the loop reads, then the timer lets it go on.
-    static let streamSendsPerYield = 256
-    static let ioYieldDelay: TimeAmount = .microseconds(50)
-
-    private func yieldToIO(context: ChannelHandlerContext) {
-        guard ioYield == nil else { return }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        ioYield = context.eventLoop.scheduleTask(in: Self.ioYieldDelay) {
-            let (handler, context) = bound.value
-            handler.ioYield = nil
-            handler.streamSendsSinceYield = 0
-            // Senders that yielded while there was room but find none now wait for the drain.
-            if !handler.parkedSends.isEmpty, !handler.load(context).canSend(handler.configuration) {
-                handler.statistics.recordParkedSend()
-            }
-            handler.relievePressure(context: context)
-        }
     }
 
     private func perform(_ action: StateMachine.FrameAction, context: ChannelHandlerContext) {
@@ -294,7 +210,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         startWaitingCalls(context: context)
     }
 
-    private func startWaitingCalls(context: ChannelHandlerContext) {
+    func startWaitingCalls(context: ChannelHandlerContext) {
         // A call started here may end at once (refused) and come back through relievePressure.
         guard !startingWaitingCalls else { return }
         startingWaitingCalls = true
@@ -353,43 +269,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         let made = EventLoopTaskExecutor(eventLoop: eventLoop)
         executor = made
         return made
-    }
-
-    // MARK: Streams
-
-    /// Called on the event loop by `ServerStreamWriter.send`: queues one MESSAGE frame of the
-    /// call, then resumes the sender at once, or once the outbound buffer has drained.
-    func sendStreamMessage(_ callID: UInt32, _ bytes: [UInt8], context: ChannelHandlerContext,
-                           continuation: CheckedContinuation<Void, any Error>) {
-        guard calls.contains(callID), context.channel.isActive else {
-            continuation.resume(throwing: CancellationError())
-            return
-        }
-        enqueue(context: context) { buffer in
-            buffer.writeFrame(type: .message, callID: callID) { $0.writeBytes(bytes) }
-        }
-        streamSendsSinceYield += 1 + bytes.count / 1024
-        if streamSendsSinceYield >= Self.streamSendsPerYield {
-            flushIfNeeded(context: context)
-            parkedSends.park(callID, continuation)
-            yieldToIO(context: context)
-            return
-        }
-        if !load(context).canSend(configuration) {
-            // Send what we have so that the buffer can drain, and wait for it.
-            flushIfNeeded(context: context)
-            if !load(context).canSend(configuration) {
-                statistics.recordParkedSend()
-                parkedSends.park(callID, continuation)
-                return
-            }
-        }
-        continuation.resume()
-    }
-
-    /// The sender of a stream message gave up waiting (its task was cancelled); the call goes on.
-    func unparkSends(_ callID: UInt32) {
-        parkedSends.fail(callID)
     }
 
     // MARK: Ending calls
@@ -466,72 +345,23 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         ])
     }
 
-    private func log(_ call: RunningCalls.Call, status: StatusCode, reason: Reason) {
+    func log(_ call: RunningCalls.Call, status: StatusCode, reason: Reason) {
         callLog.record(method: call.method, region: call.region, requestID: call.requestID, started: call.started,
                        status: status, reason: reason, logLevel: serverLogger.logLevel) { logger }
     }
 
-    // MARK: Going away (commands of the connection management handler)
-
-    /// Shutting down or idle (§7, §8.1): GOAWAY naming the last call read; later calls are refused.
-    private func goAway(_ error: VPCEPError, draining: Bool, context: ChannelHandlerContext) {
-        guard let lastCallID = machine.beginDraining() else { return }
-        if draining {
-            logger.info("draining connection", metadata: ["last_call_id": "\(lastCallID)", "in_flight": "\(calls.count)"])
-        }
-        writeGoAway(error, lastCallID: lastCallID, closing: !draining, context: context)
-        flushIfNeeded(context: context)
-    }
-
-    private func writeGoAway(_ error: VPCEPError, lastCallID: UInt32, closing: Bool, context: ChannelHandlerContext) {
-        if closing {
-            logger.info("connection closed by the server", metadata: ["reason": "\(error.reason)", "detail": "\(error.message)"])
-            RPCMetrics.recordConnectionFailure(reason: error.reason.rawValue.lowercased())
-        }
-        enqueue(context: context) { $0.writeGoAwayFrame(lastCallID: lastCallID, error.status) }
-    }
-
-    /// The grace period is over (§7): every call still open ends `SHUTDOWN_GRACE_EXPIRED`.
-    private func graceExpired(context: ChannelHandlerContext) {
-        for (callID, call) in calls.removeAll() {
-            parkedSends.fail(callID)
-            call.task?.cancel()
-            let error = VPCEPError(code: .unavailable, reason: .shutdownGraceExpired,
-                                   message: "the server shut down before the call finished", requestID: call.requestID)
-            writeStatus(error, callID: callID, context: context)
-            log(call, status: error.code, reason: error.reason)
-        }
-        while let call = waiting.popFirst() {
-            writeStatus(VPCEPError(code: .unavailable, reason: .shutdownGraceExpired,
-                                   message: "the server shut down before the call ran"), callID: call.callID, context: context)
-        }
-    }
-
-    /// The connection closes after this: send what is buffered, start nothing more, and let
-    /// reads through so that the client's close gets in.
-    private func closing(context: ChannelHandlerContext) {
-        guard !closeStarted else { return }
-        closeStarted = true
-        machine.close()
-        flushIfNeeded(context: context)
-        if readHeld {
-            readHeld = false
-            context.read()
-        }
-    }
-
     // MARK: Writing
 
-    private func writeStatus(_ error: VPCEPError, callID: UInt32, context: ChannelHandlerContext) {
+    func writeStatus(_ error: VPCEPError, callID: UInt32, context: ChannelHandlerContext) {
         writeStatus(error.status, callID: callID, context: context)
     }
 
-    private func writeStatus(_ status: Status, callID: UInt32, context: ChannelHandlerContext) {
+    func writeStatus(_ status: Status, callID: UInt32, context: ChannelHandlerContext) {
         enqueue(context: context) { $0.writeStatusFrame(status, callID: callID) }
     }
 
     /// Queues frames; a flush at the end of this event-loop tick writes them with the others.
-    private func enqueue(context: ChannelHandlerContext, _ write: (inout ByteBuffer) -> Void) {
+    func enqueue(context: ChannelHandlerContext, _ write: (inout ByteBuffer) -> Void) {
         guard outbound.append(allocator: context.channel.allocator, write) else { return }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.execute {
@@ -540,7 +370,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         }
     }
 
-    private func flushIfNeeded(context: ChannelHandlerContext) {
+    func flushIfNeeded(context: ChannelHandlerContext) {
         guard let buffer = outbound.take() else { return }
         let count = buffer.readableBytes
         let promise = context.eventLoop.makePromise(of: Void.self)
