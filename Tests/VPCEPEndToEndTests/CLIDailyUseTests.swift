@@ -104,13 +104,7 @@ struct CLIDailyUseTests {
         try await withServer { server in
             let alice = try server.client("alice")
             let bob = try server.client("bob")
-            let provider = try await Network.make(alice)
-            let service = try await alice.createEndpointService(provider.serviceRequest())
-            _ = try await alice.addPermissions(AddPermissionsRequest(
-                serviceId: service.id, entries: [PermissionEntry(permission: "iam:domain::bob")]))
-            let consumer = try await Network.make(bob)
-            let endpoint = try await bob.createEndpoint(CreateEndpointRequest(
-                serviceId: service.id, vpcId: consumer.vpc.id, subnetId: consumer.subnet.id))
+            let (service, endpoint) = try await Network.endpointOnProvidersService(provider: alice, consumer: bob)
             #expect(endpoint.status == .pendingAcceptance)
 
             async let waited = server.cli("bob", "endpoint", "wait", endpoint.id, "--for", "accepted", "--output", "json")

@@ -139,13 +139,7 @@ struct WatchClientEndToEndTests {
         try await withServer { server in
             let alice = try server.client("alice")
             let bob = try server.client("bob")
-            let provider = try await Network.make(alice)
-            let service = try await alice.createEndpointService(provider.serviceRequest())
-            _ = try await alice.addPermissions(AddPermissionsRequest(
-                serviceId: service.id, entries: [PermissionEntry(permission: "iam:domain::bob")]))
-            let consumer = try await Network.make(bob)
-            let endpoint = try await bob.createEndpoint(CreateEndpointRequest(
-                serviceId: service.id, vpcId: consumer.vpc.id, subnetId: consumer.subnet.id))
+            let (service, endpoint) = try await Network.endpointOnProvidersService(provider: alice, consumer: bob)
 
             let missing = try await server.cli("bob", "endpoint", "wait", "ep-none")
             #expect(missing.status == 4, "\(missing.stderr)")

@@ -19,6 +19,21 @@ struct Network {
         return Network(vpc: vpc, subnet: subnet, loadBalancer: loadBalancer)
     }
 
+    /// The provider's service, with the consumer (a tenant, by its client's identity) on its allow-list,
+    /// and the consumer's endpoint on it (pending when the service asks for approval).
+    static func endpointOnProvidersService(
+        provider: VPCEPClient, consumer: VPCEPClient, consumerID: String = "bob"
+    ) async throws -> (service: EndpointService, endpoint: Endpoint) {
+        let network = try await Network.make(provider)
+        let service = try await provider.createEndpointService(network.serviceRequest())
+        _ = try await provider.addPermissions(AddPermissionsRequest(
+            serviceId: service.id, entries: [PermissionEntry(permission: "iam:domain::\(consumerID)")]))
+        let consumerNetwork = try await Network.make(consumer)
+        let endpoint = try await consumer.createEndpoint(CreateEndpointRequest(
+            serviceId: service.id, vpcId: consumerNetwork.vpc.id, subnetId: consumerNetwork.subnet.id))
+        return (service, endpoint)
+    }
+
     func serviceRequest(name: String = "web", ports: [(UInt32, UInt32)] = [(80, 8080)]) -> CreateEndpointServiceRequest {
         CreateEndpointServiceRequest(
             vpcId: vpc.id, backendType: .loadBalancer, backendId: loadBalancer.id,
