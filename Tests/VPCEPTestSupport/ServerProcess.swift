@@ -89,6 +89,15 @@ public final class ServerProcess: Sendable {
     /// The port of the plain-HTTP admin listener (/metrics, /healthz, /readyz).
     public var adminPort: Int? { Self.port(in: log.text, lineContaining: "admin listener") }
 
+    /// Resident memory now, from /proc (Linux); nil where there is none.
+    public var residentBytes: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
+        else { return nil }
+        return kilobytes * 1024
+    }
+
     /// Sends a signal (SIGHUP, SIGTERM, …) without waiting.
     public func send(_ signal: Int32) {
         kill(process.processIdentifier, signal)
