@@ -37,6 +37,10 @@ enum RPCMetrics {
     /// Connections open now.
     static let openConnections = Meter(label: "vpcep_connections_open")
 
+    /// The most bytes the server has held for sending at once, over all connections (§8.2's
+    /// bounds, seen from outside). Set only when the peak rises, so the hot path pays nothing more.
+    static let peakBufferedOutboundBytes = Meter(label: "vpcep_buffered_outbound_bytes_peak")
+
     static func connectionOpened() {
         Counter(label: "vpcep_connections_total").increment()
         openConnections.increment()

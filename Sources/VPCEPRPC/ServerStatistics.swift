@@ -66,7 +66,12 @@ final class ServerStatistics: Sendable {
         while candidate > current {
             let (exchanged, original) = peakBufferedBytes.compareExchange(
                 expected: current, desired: candidate, ordering: .relaxed)
-            if exchanged { return }
+            if exchanged {
+                // Two raises on two event loops may set the gauge out of order: it then shows the
+                // lower of two peaks a moment apart until the next raise.
+                RPCMetrics.peakBufferedOutboundBytes.set(candidate)
+                return
+            }
             current = original
         }
     }

@@ -115,6 +115,11 @@ struct StalledWatcherTests {
             #expect(resumeAfter < head)
             #expect(beyondWindow < 256 * 1024 + kernelBound, "\(beyondWindow) bytes were held for the reader")
             #expect(peak - baseline < 64 * 1024 * 1024, "RSS grew \((peak - baseline) / 1024) KiB")
+            // The server's own count: what it held for sending, all connections together, never went
+            // past the connection's outbound bound (256 KiB) plus one message and the writers' answers.
+            let held = try await Self.peakBufferedOutboundBytes(server)
+            print("stalledReader: at most \(held / 1024) KiB held for sending")
+            #expect(held <= 256 * 1024 + 64 * 1024, "the server held \(held) bytes for sending")
             // Everything up to the resume point reached the reader; at most the blocked message more.
             #expect(position >= resumeAfter)
 
@@ -135,6 +140,15 @@ struct StalledWatcherTests {
         }
         for client in clients { await client.close() }
         await server.stop()
+    }
+
+    /// `vpcep_buffered_outbound_bytes_peak` from the server's /metrics.
+    static func peakBufferedOutboundBytes(_ server: ServerProcess) async throws -> Int {
+        let metrics = try await httpGet("/metrics", port: try #require(server.adminPort))
+        let line = try #require(
+            metrics.body.split(separator: "\n").first { $0.hasPrefix("vpcep_buffered_outbound_bytes_peak ") },
+            "\(metrics.body)")
+        return try #require(line.split(separator: " ").last.flatMap { Double($0) }.map { Int($0) }, "\(line)")
     }
 
     /// The most the kernel lets a TCP send buffer grow to (the third field of tcp_wmem).
