@@ -147,16 +147,17 @@ extension VPCEPClient {
 
 /// Checks that `events` is `expected` exactly, and names the first difference when it is not.
 func expectSameEvents(
-    _ events: [Trail], _ expected: [Trail], _ who: String, seed: UInt64,
+    _ events: [Trail], _ expected: [Trail], _ who: String, seed: UInt64? = nil,
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
     guard events != expected else { return }
-    let first = zip(events, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(events.count, expected.count)
+    let first = zip(events, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        ?? min(events.count, expected.count)
     Issue.record(
         """
-        \(who) saw \(events.count) events, the log has \(expected.count) (seed \(seed)); first difference at \
-        index \(first): \(first < events.count ? "\(events[first])" : "nothing") instead of \
-        \(first < expected.count ? "\(expected[first])" : "nothing")
+        \(who) saw \(events.count) events, the log has \(expected.count)\(seed.map { " (seed \($0))" } ?? ""); \
+        first difference at index \(first): \(first < events.count ? "\(events[first])" : "nothing") \
+        instead of \(first < expected.count ? "\(expected[first])" : "nothing")
         """, sourceLocation: sourceLocation)
 }
 
