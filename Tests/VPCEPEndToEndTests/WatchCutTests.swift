@@ -95,15 +95,21 @@ struct WatchCutTests {
             }
             // Both kinds of stop, twice each, in an order of the seed's choosing.
             let stops = [SIGTERM, SIGKILL, SIGTERM, SIGKILL].shuffled(using: &random)
+            var stopped: [String] = []
             for signal in stops {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 100...600, using: &random)))
                 server.send(signal)
                 _ = await server.waitForExit()
+                // How many watches a drain ended with where to resume (a SIGKILL ends none): shown, not
+                // asserted, since a watcher may be between connections at that moment.
+                let drained = server.logText.split(separator: "\n")
+                    .filter { $0.contains("History/Watch") && $0.contains("SERVER_SHUTTING_DOWN") }.count
+                stopped.append("\(signal == SIGKILL ? "SIGKILL" : "SIGTERM") (\(drained) watches drained)")
                 server = try await ServerProcess.start(
                     dataDirectory: directory, extraArguments: settings + ["--listen", "127.0.0.1:\(port)"])
             }
             let made = await writing.value
-            print("serverRestarts: \(stops.map { $0 == SIGKILL ? "SIGKILL" : "SIGTERM" }.joined(separator: ", ")); \(made) of 120 steps acknowledged")
+            print("serverRestarts: \(stopped.joined(separator: ", ")); \(made) of 120 steps acknowledged")
 
             let head = try await alice.logHead()
             let expected = try await alice.wholeHistory().map(Trail.init)
