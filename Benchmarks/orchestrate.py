@@ -258,6 +258,10 @@ def main():
             handshakes("vpcep", VPCEP_PORT)
             if rnd == 1:  # 10,000 handshakes take a while; once is enough for memory
                 idle("vpcep", VPCEP_PORT, [proc.pid])
+                # Issue 11: an idle Watch's server memory beyond its connection (bytes_per_watch).
+                w = bench("idle-watches", "--port", str(VPCEP_PORT), "--conns", "1000", "--settle", "3",
+                          "--server-pids", str(proc.pid), *TLS)
+                record("vpcep", w.pop("scenario"), w)
             r = bench("creates", "--port", str(VPCEP_PORT), "--callers", "64", "--warmup", "1",
                       "--duration", str(args.duration), "--server-pids", str(proc.pid), *TLS)
             r.pop("scenario")

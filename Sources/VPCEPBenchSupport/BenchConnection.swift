@@ -42,6 +42,14 @@ public final class BenchConnection: Sendable {
         try await connection.unary(method, request, metadata: CallMetadata(region: region, timeout: timeout, requestID: ""))
     }
 
+    /// A server-streaming call without a deadline (a Watch), as its stream of messages.
+    public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, region: String
+    ) -> ResponseStream<Response> {
+        let metadata = CallMetadata(region: region, timeout: nil, requestID: "")
+        return ResponseStream(connection.startServerStreaming(method, request, metadata: metadata))
+    }
+
     public func close() async {
         await connection.close()
     }
