@@ -199,16 +199,23 @@ extension PostgresRegistryStore {
     /// The schema version this build writes.
     public static var schemaVersion: Int { migrations.count }
 
-    /// Brings the schema (the first schema on the search path) up to `schemaVersion`; refuses one
-    /// written by a newer build.
-    static func migrate(_ connection: PostgresConnection, logger: Logger) async throws {
+    /// Creates `schema` when it is given and missing, and brings the schema (the first on the search
+    /// path) up to `schemaVersion`; refuses one written by a newer build.
+    static func migrate(_ connection: PostgresConnection, schema: String?, logger: Logger) async throws {
         func run(_ sql: String) async throws {
             try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
         }
         try await run("BEGIN")
         do {
-            // One lock per schema: replicas of one deployment wait for each other, other schemas do not.
-            try await run("SELECT pg_advisory_xact_lock(7206581, hashtext(current_schema()))")
+            // One lock per search path: replicas of one deployment wait for each other, others do not.
+            try await run("SELECT pg_advisory_xact_lock(7206581, hashtext(current_setting('search_path')))")
+            if let schema {
+                // Created only when missing: a role may own its schema without the right to create one.
+                let exists = try await connection.query(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = \(schema)", logger: logger
+                ).collect()
+                if exists.isEmpty { try await run("CREATE SCHEMA \(quoteIdentifier(schema))") }
+            }
             try await run("CREATE TABLE IF NOT EXISTS vpcep_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)")
             try await run("INSERT INTO vpcep_schema (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
             let rows = try await connection.query("SELECT version FROM vpcep_schema WHERE id = 1", logger: logger).collect()

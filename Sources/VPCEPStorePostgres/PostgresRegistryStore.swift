@@ -46,6 +46,10 @@ public final class PostgresRegistryStore: RegistryStore {
         /// The pool's bound.
         public var maximumConnections: Int = 10
         public var connectTimeout: Duration = .seconds(3)
+        /// How long a call waits for a pooled connection before failing as unavailable. The pool itself
+        /// would keep a caller waiting while it retries a server that is down (its circuit breaker
+        /// opens only after a minute).
+        public var acquireTimeout: Duration = .seconds(5)
         /// How many times a transaction runs before a conflict is reported.
         public var maxAttempts: Int = 8
 
@@ -149,16 +153,16 @@ public final class PostgresRegistryStore: RegistryStore {
     /// Connects, creates the schema when it is missing, and migrates it.
     public static func open(_ configuration: Configuration, logger: Logger? = nil) async throws -> PostgresRegistryStore {
         let logger = logger ?? Logger(label: "vpcep.store.postgres")
-        let client = PostgresClient(configuration: try configuration.client(), backgroundLogger: logger)
+        // The pool logs every failed connection attempt at info; while PostgreSQL is down that is a
+        // flood, and the store reports the outage itself.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .warning)
+        let client = PostgresClient(configuration: try configuration.client(), backgroundLogger: background)
         let runner = Task { await client.run() }
         let store = PostgresRegistryStore(configuration: configuration, client: client, runner: runner, logger: logger)
         do {
-            try await client.withConnection { connection in
-                if let schema = configuration.schema {
-                    try await connection.query(
-                        PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(quoteIdentifier(schema))"), logger: logger)
-                }
-                try await migrate(connection, logger: logger)
+            try await store.leased { connection in
+                try await migrate(connection, schema: configuration.schema, logger: logger)
             }
         } catch {
             runner.cancel()
@@ -206,7 +210,7 @@ public final class PostgresRegistryStore: RegistryStore {
             attempts += 1
             // Cancelled before (another attempt of) the transaction begins: it is not run.
             try Task.checkCancellation()
-            let outcome: Attempt<T> = try await attempt(begin: "BEGIN ISOLATION LEVEL READ COMMITTED", body)
+            let outcome: Attempt<T> = try await attempt(begin: "BEGIN ISOLATION LEVEL SERIALIZABLE", body)
             switch outcome {
             case .done(let value):
                 return value
@@ -235,28 +239,9 @@ public final class PostgresRegistryStore: RegistryStore {
     ) async throws -> Attempt<T> {
         guard !state.withLock({ $0.isClosed }) else { throw StoreError.closed }
         do {
-            let outcome: Attempt<T> = try await client.withConnection { connection in
-                try Task.checkCancellation()
-                try await always(begin, on: connection)
-                let access = PostgresAccess(connection: connection, logger: logger)
-                let value: T
-                do {
-                    value = try await body(access)
-                } catch {
-                    access.end()
-                    await rollBack(connection)
-                    if access.serializationFailed.withLock({ $0 }) || StoreError.isSerializationFailure(error) {
-                        return .lost(StoreError(postgres: error))
-                    }
-                    throw error
-                }
-                access.end()
-                do {
-                    try await always("COMMIT", on: connection)
-                } catch where StoreError.isSerializationFailure(error) {
-                    return .lost(StoreError(postgres: error))
-                }
-                return .done(value)
+            // The lease's wait runs in a child task; the body does not outlive this call.
+            let outcome: Attempt<T> = try await withoutActuallyEscaping(body) { body in
+                try await leased { connection in try await self.run(begin: begin, body, on: connection) }
             }
             healthy()
             return outcome
@@ -281,6 +266,62 @@ public final class PostgresRegistryStore: RegistryStore {
                 throw failure
             }
             throw error
+        }
+    }
+
+    /// One attempt on a leased connection: begin, the body, commit; roll back when anything throws.
+    private func run<T: Sendable>(
+        begin: String, _ body: @Sendable (PostgresAccess) async throws -> T, on connection: PostgresConnection
+    ) async throws -> Attempt<T> {
+        try Task.checkCancellation()
+        try await always(begin, on: connection)
+        let access = PostgresAccess(connection: connection, logger: logger)
+        let value: T
+        do {
+            value = try await body(access)
+        } catch {
+            access.end()
+            await rollBack(connection)
+            if access.serializationFailed.withLock({ $0 }) || StoreError.isSerializationFailure(error) {
+                return .lost(StoreError(postgres: error))
+            }
+            throw error
+        }
+        access.end()
+        do {
+            try await always("COMMIT", on: connection)
+        } catch where StoreError.isSerializationFailure(error) {
+            return .lost(StoreError(postgres: error))
+        }
+        return .done(value)
+    }
+
+    /// Runs `body` on a pooled connection, failing as unavailable when none is handed out within
+    /// `acquireTimeout`. The time limit covers the wait only, never the body.
+    private func leased<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
+        let acquired = Acquired()
+        let timeout = configuration.acquireTimeout
+        return try await withThrowingTaskGroup(of: R?.self) { group in
+            group.addTask { [client] in
+                try await client.withConnection { connection in
+                    guard acquired.take() else { throw CancellationError() }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                if acquired.expire() {
+                    throw StoreError(code: .unavailable, message: "no connection to PostgreSQL within \(timeout)")
+                }
+                return nil
+            }
+            while let result = try await group.next() {
+                if let result {
+                    group.cancelAll()
+                    return result
+                }
+            }
+            throw StoreError(code: .internalError, message: "a connection lease ended without a result")
         }
     }
 
@@ -326,14 +367,38 @@ public final class PostgresRegistryStore: RegistryStore {
             try? await Task.sleep(for: Self.probeInterval)
             if state.withLock({ $0.isClosed || $0.problem == nil }) { return }
             let logger = self.logger
-            let reached = (try? await client.withConnection { connection in
-                try await connection.query("SELECT 1", logger: logger)
+            let reached = (try? await leased { connection in
+                _ = try await connection.query("SELECT 1", logger: logger)
             }) != nil
             if reached {
                 healthy()
                 logger.notice("registry store reachable again")
                 return
             }
+        }
+    }
+}
+
+/// Whether a lease was handed out before its wait expired: exactly one of `take` and `expire` wins.
+private final class Acquired: Sendable {
+    private enum Outcome { case waiting, taken, expired }
+    private let outcome = Mutex(Outcome.waiting)
+
+    /// The connection arrived: true unless the wait had already expired.
+    func take() -> Bool {
+        outcome.withLock { outcome in
+            guard outcome == .waiting else { return false }
+            outcome = .taken
+            return true
+        }
+    }
+
+    /// The wait is over: true when no connection arrived in time.
+    func expire() -> Bool {
+        outcome.withLock { outcome in
+            guard outcome == .waiting else { return false }
+            outcome = .expired
+            return true
         }
     }
 }

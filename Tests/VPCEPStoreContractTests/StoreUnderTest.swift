@@ -91,21 +91,31 @@ final class TestDatabase: Sendable {
     }
 
     private static func dropSchema(_ schema: String) async throws {
-        let configuration = try postgresConfiguration(schema: nil)
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(
-                host: configuration.host, port: configuration.port, username: configuration.username,
-                password: configuration.password, database: configuration.database, tls: .disable),
-            id: 1, logger: Logger(label: "vpcep.tests.postgres"))
-        do {
-            try await connection.query(
-                PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: Logger(label: "vpcep.tests.postgres"))
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-        try await connection.close()
+        try await postgresAdmin(["DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"])
     }
+}
+
+/// Runs statements on the test server as the configured (super)user, outside any store.
+@discardableResult
+func postgresAdmin(_ statements: [String]) async throws -> [PostgresRow] {
+    let configuration = try TestDatabase.postgresConfiguration(schema: nil)
+    let logger = Logger(label: "vpcep.tests.postgres")
+    let connection = try await PostgresConnection.connect(
+        configuration: .init(
+            host: configuration.host, port: configuration.port, username: configuration.username,
+            password: configuration.password, database: configuration.database, tls: .disable),
+        id: 1, logger: logger)
+    var rows: [PostgresRow] = []
+    do {
+        for statement in statements {
+            rows = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
+        }
+    } catch {
+        try? await connection.close()
+        throw error
+    }
+    try await connection.close()
+    return rows
 }
 
 /// A store the tests can close, whatever its kind.
