@@ -107,7 +107,8 @@ let package = Package(
         .executableTarget(
             name: "vpcep-server",
             dependencies: [
-                "VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPAdmin", "VPCEPConfiguration",
+                "VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPStorePostgres", "VPCEPRPC", "VPCEPTLS", "VPCEPAdmin",
+                "VPCEPConfiguration",
                 argumentParser, configuration, logging, nioCore, nioPosix,
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
