@@ -76,7 +76,11 @@ final class TestDatabase: Sendable {
         var configuration = try PostgresRegistryStore.Configuration(url: postgresURL)
         configuration.tls = .disable
         configuration.schema = schema
-        configuration.maximumConnections = 8
+        configuration.maximumConnections = 4
+        // The whole suite runs in parallel on a shared machine: connections may be slow to come.
+        // The tests of failing fast set their own limits.
+        configuration.connectTimeout = .seconds(30)
+        configuration.acquireTimeout = .seconds(60)
         return configuration
     }
 
