@@ -53,6 +53,40 @@ struct PostgresEndToEndTests {
         await first.stop()
     }
 
+    @Test("a watch on one server streams the changes made through every server, in one order")
+    func aWatchSeesEveryReplica() async throws {
+        let store = try storeArguments()
+        let first = try await ServerProcess.start(extraArguments: store)
+        do {
+            let second = try await ServerProcess.start(extraArguments: store + ["--watch-bookmark-interval", "1"])
+            do {
+                let watcher = try BackgroundCommand(
+                    RepositoryPaths.executable("vpcep"), ["watch", "--snapshot", "--kind", "vpc", "--output", "json"],
+                    environment: second.cliEnvironment("alice"))
+                _ = try await watcher.line { $0.contains(#""kind":"bookmark""#) }
+                let a = try #require(try await first.cliJSON("alice", "vpc", "create", "--name", "a", "--cidr", "10.1.0.0/16")["id"] as? String)
+                let b = try #require(try await second.cliJSON("alice", "vpc", "create", "--name", "b", "--cidr", "10.2.0.0/16")["id"] as? String)
+                let c = try #require(try await first.cliJSON("alice", "vpc", "create", "--name", "c", "--cidr", "10.3.0.0/16")["id"] as? String)
+                _ = try await watcher.line { $0.contains(c) }
+                watcher.send(SIGINT)
+                let result = await watcher.finish()
+                let entries = try result.stdout.split(separator: "\n").map { try WatchClientEndToEndTests.object(String($0)) }
+                    .filter { $0["kind"] as? String == "event" }.compactMap { $0["entry"] as? [String: Any] }
+                #expect(entries.map { $0["resource_id"] as? String } == [a, b, c])
+                let seqs = entries.compactMap { $0["seq"] as? Int }
+                #expect(seqs.count == 3 && seqs == seqs.sorted() && Set(seqs).count == 3)
+            } catch {
+                await second.stop()
+                throw error
+            }
+            await second.stop()
+        } catch {
+            await first.stop()
+            throw error
+        }
+        await first.stop()
+    }
+
     @Test("--print-config shows the store without its password; a password in the URL is refused unrepeated")
     func theStoreSettingsAndTheirRefusals() async throws {
         let store = try storeArguments()

@@ -43,8 +43,9 @@ struct PostgresStoreTests {
         ])
         var configuration = try TestDatabase.postgresConfiguration(schema: schema)
         configuration.username = role
-        configuration.connectTimeout = .seconds(1)
-        configuration.acquireTimeout = .seconds(1)
+        // Long enough for a loaded machine to connect at all; short enough for the outage's calls.
+        configuration.connectTimeout = .seconds(5)
+        configuration.acquireTimeout = .seconds(10)
         let store = try await PostgresRegistryStore.open(configuration)
         let registry = Registry(store: store, regions: servedRegions)
         do {
