@@ -226,3 +226,45 @@ struct TransactionContractTests {
         }
     }
 }
+
+/// The registry's own rules on two stores sharing one database (replicas; on SQLite, one store).
+@Suite("Store contract: registry rules across replicas")
+struct ReplicaRuleContractTests {
+    /// Services created at once through four registries never pass the owner's quota, and each
+    /// creation either succeeds or is refused as over quota or as a conflict to retry.
+    @Test(arguments: StoreKind.underTest)
+    func aQuotaIsNeverExceededAcrossReplicas(_ kind: StoreKind) async throws {
+        try await withStore(kind) { first, database in
+            var stores: [any RegistryStore] = [first]
+            if kind.sharesDatabase {
+                for _ in 0..<3 { stores.append(try await database.open()) }
+            }
+            let registries = stores.map { Registry(store: $0, regions: servedRegions) }
+            let network = try await makeNetwork(registries[0], tenantA)
+            try await first.transaction { tx in
+                try await tx.setQuotaLimit(ownerID: "tenant-a", region: "r1", type: .endpointService, limit: 3)
+            }
+            let created = Counter()
+            await withTaskGroup(of: Void.self) { group in
+                for i in 0..<24 {
+                    let registry = registries[i % registries.count]
+                    group.addTask {
+                        do {
+                            _ = try await registry.createEndpointService(
+                                tenantA, spec(network, ports: [PortMapping(terminalPort: 80, servicePort: 9000 + i)]))
+                            created.increment()
+                        } catch let error as RegistryError {
+                            #expect(error.code == .resourceExhausted || error.code == .aborted, "\(error.debugDescription)")
+                        } catch {
+                            Issue.record("unexpected \(error)")
+                        }
+                    }
+                }
+            }
+            let stored = try await first.read { try await $0.countEndpointServices(ownerID: "tenant-a", region: "r1") }
+            #expect(stored == created.count)
+            #expect(stored <= 3)
+            #expect(stored >= 1)
+        }
+    }
+}
