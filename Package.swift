@@ -34,6 +34,8 @@ let package = Package(
         // dependencies vpcep does not use; TOML comes from VPCEPConfiguration.
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.25.0"),
     ],
     targets: [
         // C modules: system libraries, the committed protoc-c output, and OpenSSL macro shims.
@@ -61,6 +63,14 @@ let package = Package(
             dependencies: [
                 "VPCEPRegistry", .product(name: "SQLiteNIO", package: "sqlite-nio"), logging,
                 .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "VPCEPStorePostgres",
+            dependencies: [
+                "VPCEPRegistry", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), logging,
             ],
             swiftSettings: strict
         ),
@@ -97,7 +107,8 @@ let package = Package(
         .executableTarget(
             name: "vpcep-server",
             dependencies: [
-                "VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPRPC", "VPCEPTLS", "VPCEPAdmin", "VPCEPConfiguration",
+                "VPCEPService", "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPStorePostgres", "VPCEPRPC", "VPCEPTLS", "VPCEPAdmin",
+                "VPCEPConfiguration",
                 argumentParser, configuration, logging, nioCore, nioPosix,
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -154,6 +165,15 @@ let package = Package(
             name: "VPCEPStoreSQLiteTests",
             dependencies: [
                 "VPCEPStoreSQLite", "VPCEPRegistry", "VPCEPTestSupport", .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // One suite, every store: what the registry relies on a `RegistryStore` for.
+        .testTarget(
+            name: "VPCEPStoreContractTests",
+            dependencies: [
+                "VPCEPRegistry", "VPCEPStoreSQLite", "VPCEPStorePostgres", "VPCEPTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"), logging,
             ],
             swiftSettings: strict
         ),

@@ -22,6 +22,18 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Directory of the SQLite database; created if missing. [env: VPCEP_DATA_DIR] (default: ./data)", valueName: "dir"))
     var dataDir: String?
 
+    @Option(name: .long, help: ArgumentHelp("Keep the registry in PostgreSQL instead: postgres://user@host:port/db[?sslmode=disable|prefer|require&schema=name], no password in it. [env: VPCEP_STORE] (default: SQLite in --data-dir)", valueName: "url"))
+    var store: String?
+
+    @Option(name: .long, help: ArgumentHelp("File holding the PostgreSQL password (else VPCEP_STORE_PASSWORD). [env: VPCEP_STORE_PASSWORD_FILE]", valueName: "file"))
+    var storePasswordFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM bundle of the CAs that sign PostgreSQL's certificate, for sslmode=require. [env: VPCEP_STORE_CA] (default: the system's)", valueName: "file"))
+    var storeCA: String?
+
+    @Option(name: .long, help: ArgumentHelp("Most connections to PostgreSQL at once. [env: VPCEP_STORE_POOL_SIZE] (default: 10)", valueName: "n"))
+    var storePoolSize: Int?
+
     @Option(name: .customLong("tls-ca"), help: ArgumentHelp("PEM bundle of the CA that signs client certificates. [env: VPCEP_TLS_CA]", valueName: "file"))
     var tlsCA: String?
 
@@ -69,6 +81,11 @@ struct ServerSettings {
     var listen: Sourced<(host: String, port: Int)>
     var adminListen: Sourced<(host: String, port: Int)?>
     var dataDirectory: Sourced<String>
+    /// The PostgreSQL store's URL; `nil` for SQLite in `dataDirectory`.
+    var store: Sourced<String?>
+    var storePasswordFile: Sourced<String?>
+    var storeCA: Sourced<String?>
+    var storePoolSize: Sourced<Int>
     var caFile: Sourced<String>
     var certificateFile: Sourced<String>
     var keyFile: Sourced<String>
@@ -84,6 +101,7 @@ struct ServerSettings {
     static let fileKeys: Set<String> = [
         "listen", "admin_listen", "data_dir", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_groups", "regions", "log_level",
         "shutdown_grace", "history_retention_days", "watch_bookmark_interval", "watch_slow_timeout",
+        "store", "store_password_file", "store_ca", "store_pool_size",
     ]
 
     /// The flag that sets each file key, for sources.
@@ -92,7 +110,8 @@ struct ServerSettings {
         "tls_cert": "--tls-cert", "tls_key": "--tls-key", "tls_crl": "--tls-crl", "tls_groups": "--tls-groups",
         "regions": "--region", "log_level": "--log-level", "shutdown_grace": "--shutdown-grace",
         "history_retention_days": "--history-retention-days", "watch_bookmark_interval": "--watch-bookmark-interval",
-        "watch_slow_timeout": "--watch-slow-timeout",
+        "watch_slow_timeout": "--watch-slow-timeout", "store": "--store", "store_password_file": "--store-password-file",
+        "store_ca": "--store-ca", "store_pool_size": "--store-pool-size",
     ]
 
     private static let defaults: [AbsoluteConfigKey: ConfigValue] = [
@@ -106,6 +125,7 @@ struct ServerSettings {
         ["history_retention_days"]: "7",
         ["watch_bookmark_interval"]: "10",
         ["watch_slow_timeout"]: "30",
+        ["store_pool_size"]: "10",
     ]
 
     init(_ options: ServerOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
@@ -142,6 +162,12 @@ struct ServerSettings {
                             source: adminText.source)
 
         dataDirectory = defaulted(try path("data_dir"), "data_dir")
+        let storeText = try string("store")
+        store = .init(value: storeText?.value, source: storeText?.source ?? "default (SQLite in data_dir)")
+        let passwordFile = try path("store_password_file")
+        storePasswordFile = .init(value: passwordFile?.value, source: passwordFile?.source ?? "default (none)")
+        let storeCAText = try path("store_ca")
+        storeCA = .init(value: storeCAText?.value, source: storeCAText?.source ?? "default (the system's)")
         guard let ca = try path("tls_ca") else {
             throw ValidationError("missing --tls-ca (or VPCEP_TLS_CA, or tls_ca in the config file): the CA bundle that signs client certificates")
         }
@@ -205,6 +231,7 @@ struct ServerSettings {
         historyRetentionDays = try integer("history_retention_days", 1...3650, "history retention days")
         watchBookmarkInterval = try integer("watch_bookmark_interval", 1...3600, "watch bookmark interval seconds")
         watchSlowTimeout = try integer("watch_slow_timeout", 1...3600, "watch slow timeout seconds")
+        storePoolSize = try integer("store_pool_size", 1...1000, "store pool size")
     }
 
     /// Flags, then `VPCEP_*` variables, then the file, then defaults; an empty flag or variable
@@ -218,6 +245,8 @@ struct ServerSettings {
             ("history_retention_days", options.historyRetentionDays.map(String.init)),
             ("watch_bookmark_interval", options.watchBookmarkInterval.map(String.init)),
             ("watch_slow_timeout", options.watchSlowTimeout.map(String.init)),
+            ("store", options.store), ("store_password_file", options.storePasswordFile), ("store_ca", options.storeCA),
+            ("store_pool_size", options.storePoolSize.map(String.init)),
         ]
         for case let (key, value?) in flagValues where !value.isEmpty {
             flags[AbsoluteConfigKey([key])] = ConfigValue(.string(value), isSecret: false)
@@ -225,7 +254,8 @@ struct ServerSettings {
         if !options.regions.isEmpty {
             flags[["regions"]] = ConfigValue(.stringArray(options.regions), isSecret: false)
         }
-        let variables = environment.filter { $0.key.hasPrefix("VPCEP_") && !$0.value.isEmpty }
+        // The store's password is read once, by the store's opening, and never goes through the reader.
+        let variables = environment.filter { $0.key.hasPrefix("VPCEP_") && !$0.value.isEmpty && $0.key != storePasswordVariable }
         var layers: [SourcedConfigReader.Layer] = [
             .init(InMemoryProvider(name: "flags", values: flags)) { key, _ in "flag \(flagNames[key] ?? key)" },
             // `listen` is looked up as VPCEP_LISTEN, `tls_ca` as VPCEP_TLS_CA.
@@ -239,6 +269,8 @@ struct ServerSettings {
     }
 
     private static func fileSource(_ file: TOMLFileProvider) -> String { "file \(file.path)" }
+
+    static let storePasswordVariable = "VPCEP_STORE_PASSWORD"
 
     /// The settings as a configuration file would hold them, each with its source.
     var printable: String {
@@ -261,6 +293,12 @@ struct ServerSettings {
             ("watch_bookmark_interval = \(watchBookmarkInterval.value)", watchBookmarkInterval.source),
             ("watch_slow_timeout = \(watchSlowTimeout.value)", watchSlowTimeout.source),
         ]
+        if let url = store.value {
+            lines.append(("store = \(quoted(url))", store.source))
+            if let file = storePasswordFile.value { lines.append(("store_password_file = \(quoted(file))", storePasswordFile.source)) }
+            if let ca = storeCA.value { lines.append(("store_ca = \(quoted(ca))", storeCA.source)) }
+            lines.append(("store_pool_size = \(storePoolSize.value)", storePoolSize.source))
+        }
         let width = lines.map(\.0.count).max() ?? 0
         return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  # " + $0.1 }.joined(separator: "\n")
     }

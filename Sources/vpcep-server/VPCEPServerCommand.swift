@@ -11,6 +11,7 @@ import VPCEPAdmin
 import VPCEPRPC
 import VPCEPRegistry
 import VPCEPService
+import VPCEPStorePostgres
 import VPCEPStoreSQLite
 import VPCEPTLS
 
@@ -18,7 +19,7 @@ import VPCEPTLS
 struct VPCEPServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vpcep-server",
-        abstract: "Serves the vpcep API over mutual TLS, with its registry in SQLite."
+        abstract: "Serves the vpcep API over mutual TLS, with its registry in SQLite or PostgreSQL."
     )
 
     @OptionGroup var options: ServerOptions
@@ -45,12 +46,7 @@ struct VPCEPServerCommand: AsyncParsableCommand {
             throw StartupError("TLS configuration refused: \(error.message)")
         }
 
-        let store: SQLiteRegistryStore
-        do {
-            store = try await SQLiteRegistryStore.open(directory: settings.dataDirectory.value, logger: logger)
-        } catch {
-            throw StartupError("cannot open the data directory \(settings.dataDirectory.value): \(error)")
-        }
+        let (store, closeStore, storeName) = try await Self.openStore(settings, logger: logger)
 
         let readiness = Readiness()
         readiness.addCheck { store.readinessProblem.map { "registry store: \($0)" } }
@@ -86,7 +82,7 @@ struct VPCEPServerCommand: AsyncParsableCommand {
                 gracePeriod: .seconds(settings.shutdownGrace.value), logger: logger,
                 metadata: [
                     "regions": "\(settings.regions.value.joined(separator: ","))",
-                    "data_dir": "\(settings.dataDirectory.value)",
+                    "store": "\(storeName)",
                 ],
                 // A Watch never ends by itself: ended before the drain, not cut by the grace timer.
                 onDrain: { registry.changeFeed.shutDown() }
@@ -99,9 +95,52 @@ struct VPCEPServerCommand: AsyncParsableCommand {
         } catch {
             failure = error
         }
-        try? await store.close()
+        await closeStore()
         if let failure { throw failure }
         logger.notice("stopped")
+    }
+
+    /// The SQLite store in the data directory, or the PostgreSQL store of `--store`; how to close it;
+    /// and where it is, for logs (never the password).
+    private static func openStore(
+        _ settings: ServerSettings, logger: Logger,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> (any RegistryStore, @Sendable () async -> Void, String) {
+        guard let url = settings.store.value else {
+            do {
+                let store = try await SQLiteRegistryStore.open(directory: settings.dataDirectory.value, logger: logger)
+                return (store, { try? await store.close() }, settings.dataDirectory.value)
+            } catch {
+                throw StartupError("cannot open the data directory \(settings.dataDirectory.value): \(error)")
+            }
+        }
+        var configuration: PostgresRegistryStore.Configuration
+        do {
+            configuration = try PostgresRegistryStore.Configuration(url: url, password: try storePassword(settings, environment))
+        } catch let error as StoreError {
+            // The URL itself is not repeated: a mistyped one may hold a password.
+            throw StartupError("invalid --store (\(settings.store.source)): \(error.message)")
+        }
+        configuration.caFile = settings.storeCA.value
+        configuration.maximumConnections = settings.storePoolSize.value
+        do {
+            let store = try await PostgresRegistryStore.open(configuration, logger: logger)
+            return (store, { await store.close() }, configuration.redacted)
+        } catch let error as StoreError {
+            throw StartupError("cannot open the PostgreSQL store \(configuration.redacted): \(error.message)")
+        }
+    }
+
+    /// From `--store-password-file` (its first line), else `VPCEP_STORE_PASSWORD`, else none.
+    private static func storePassword(_ settings: ServerSettings, _ environment: [String: String]) throws -> String? {
+        if let file = settings.storePasswordFile.value {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw StartupError("cannot read the store password file \(file) (\(settings.storePasswordFile.source))")
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            return String(text.prefix { $0 != "\n" && $0 != "\r" })
+        }
+        return environment[ServerSettings.storePasswordVariable].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     private static func bootstrapLogging(level: String) -> Logger {

@@ -82,94 +82,6 @@ struct StoreTests {
         }
     }
 
-    @Test func failedMutationsChangeNothing() async throws {
-        try await withRegistry { registry, store in
-            let network = try await makeNetwork(registry, tenantA)
-            let other = try await makeNetwork(registry, tenantB)
-            _ = try await registry.createEndpointService(tenantA, spec(network))
-            try await store.quotaOverride(owner: "tenant-a", limit: 2)
-            _ = try await registry.createEndpointService(tenantA, spec(network, ports: [PortMapping(terminalPort: 80, servicePort: 1)]))
-            let before = try await snapshot(registry)
-
-            let failures: [() async throws -> Void] = [
-                { _ = try await registry.createEndpointService(tenantA, spec(network, ports: [PortMapping(terminalPort: 80, servicePort: 2)])) },
-                { _ = try await registry.createEndpointService(tenantB, spec(other, ports: [PortMapping(terminalPort: 80, servicePort: 8080), PortMapping(terminalPort: 81, servicePort: 70000)])) },
-                { _ = try await registry.createSubnet(tenantA, vpcID: network.vpc.id, name: "s", cidr: "10.0.1.0/25") },
-                { _ = try await registry.createSubnet(tenantA, vpcID: network.vpc.id, name: "s", cidr: "10.9.0.0/24") },
-                {
-                    _ = try await registry.createBackend(
-                        tenantA, kind: .vm, vpcID: network.vpc.id, subnetID: network.subnet.id, name: "b",
-                        ip: network.loadBalancer.ip, ingressCIDRs: [])
-                },
-                { _ = try await registry.createVPC(tenantA, name: "v", cidr: "10.0.0.1/16") },
-                { _ = try await registry.createVPC(tenantAInR2, name: "", cidr: "10.0.0.0/16") },
-            ]
-            for failure in failures {
-                do {
-                    try await failure()
-                    Issue.record("a mutation expected to fail succeeded")
-                } catch let error as RegistryError {
-                    #expect(error.code != .internalError, "\(error.debugDescription)")
-                }
-            }
-            #expect(try await snapshot(registry) == before)
-        }
-    }
-
-    @Test func aThrowingTransactionIsRolledBack() async throws {
-        struct Boom: Error {}
-        try await withRegistry { registry, store in
-            let vpc = VPC(
-                id: "vpc-rolled-back", name: "v", cidr: "10.0.0.0/16", region: "r1", ownerID: "tenant-a",
-                createdAt: Date(timeIntervalSince1970: 1), updatedAt: Date(timeIntervalSince1970: 1))
-            await #expect(throws: Boom.self) {
-                try await store.transaction { tx in
-                    try await tx.insertVPC(vpc)
-                    #expect(try await tx.vpc(id: vpc.id) == vpc)  // visible inside its own transaction
-                    throw Boom()
-                }
-            }
-            #expect(try await store.read { try await $0.vpc(id: vpc.id) } == nil)
-            try await store.transaction { tx in try await tx.insertVPC(vpc) }
-            #expect(try await store.read { try await $0.vpc(id: vpc.id) } == vpc)
-            #expect(try await registry.listVPCs(tenantA, page: PageRequest()).items == [vpc])
-        }
-    }
-
-    @Test func concurrentTransactionsCommitIndependently() async throws {
-        struct Boom: Error {}
-        try await withRegistry { _, store in
-            @Sendable func vpc(_ i: Int) -> VPC {
-                VPC(
-                    id: "vpc-\(i)", name: "v", cidr: "10.0.0.0/16", region: "r1", ownerID: "tenant-a",
-                    createdAt: Date(timeIntervalSince1970: Double(i)), updatedAt: Date(timeIntervalSince1970: Double(i)))
-            }
-            let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
-                for i in 0..<200 {
-                    group.addTask {
-                        do {
-                            try await store.transaction { tx in
-                                try await tx.insertVPC(vpc(i))
-                                if i % 3 == 0 { throw Boom() }
-                            }
-                            return (i, true)
-                        } catch {
-                            return (i, false)
-                        }
-                    }
-                }
-                var outcomes: [Int: Bool] = [:]
-                for await (i, ok) in group { outcomes[i] = ok }
-                return outcomes
-            }
-            for i in 0..<200 {
-                #expect(outcomes[i] == (i % 3 != 0))
-                let stored = try await store.read { try await $0.vpc(id: vpc(i).id) }
-                #expect(stored == (i % 3 == 0 ? nil : vpc(i)))
-            }
-        }
-    }
-
     @Test func closeWhileTransactionsAreQueued() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -212,30 +124,6 @@ struct StoreTests {
             #expect((stored != nil) == outcomes[i])
         }
         try await reopened.close()
-    }
-
-    @Test func storeFailuresBecomeRegistryErrors() async throws {
-        // A duplicate id is a store conflict: retryable ABORTED, and nothing is written.
-        try await withRegistry(makeID: { "same-id" }) { registry, _ in
-            let first = try await registry.createVPC(tenantA, name: "v", cidr: "10.0.0.0/16")
-            await expectError(.aborted, "CONCURRENT_MODIFICATION", field: nil) {
-                try await registry.createVPC(tenantA, name: "w", cidr: "10.1.0.0/16")
-            }
-            #expect(try await registry.listVPCs(tenantA, page: PageRequest()).items == [first])
-        }
-        // A closed store is unavailable.
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try await SQLiteRegistryStore.open(directory: directory)
-        let registry = Registry(store: store, regions: servedRegions)
-        try await store.close()
-        try await store.close()  // idempotent
-        await expectError(.unavailable, "STORE_UNAVAILABLE", field: nil) {
-            try await registry.createVPC(tenantA, name: "v", cidr: "10.0.0.0/16")
-        }
-        await expectError(.unavailable, "STORE_UNAVAILABLE", field: nil) {
-            try await registry.listVPCs(tenantA, page: PageRequest())
-        }
     }
 
     @Test func errorDescriptionsCarryNoMessage() async throws {

@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 import VPCEPRegistry
-import VPCEPStoreSQLite
 import VPCEPTestSupport
 
 private struct Refused: Error {}
@@ -9,9 +8,7 @@ private struct Refused: Error {}
 private let anyone = EventViewer(region: "r1", ownerID: "operator:test", isOperator: true)
 
 private func event(_ name: String) -> ChangeEvent {
-    let vpc = VPC(
-        id: name, name: name, cidr: "10.0.0.0/16", region: "r1", ownerID: "tenant-a",
-        createdAt: Date(timeIntervalSince1970: 1_700_000_000), updatedAt: Date(timeIntervalSince1970: 1_700_000_000))
+    let vpc = vpc(name, at: 1_700_000_000)
     return ChangeEvent(type: .created, state: .vpc(vpc), actor: "tenant-a", committedAt: vpc.createdAt)
 }
 
@@ -21,20 +18,18 @@ private func event(_ name: String, at seconds: Double) -> ChangeEvent {
     return event
 }
 
-private func storedIDs(_ store: SQLiteRegistryStore) async throws -> [(UInt64, String)] {
-    try await store.read { try await $0.listEvents(EventQuery(viewer: anyone, limit: 1000)) }.items.map { ($0.seq, $0.resourceID) }
+private func storedIDs(_ store: any RegistryStore) async throws -> [(UInt64, String)] {
+    try await store.read { try await $0.listEvents(EventQuery(viewer: anyone, limit: 10_000)) }.items.map { ($0.seq, $0.resourceID) }
 }
 
-/// The change log's numbering in the SQLite store (docs/DOMAIN.md, "Change log").
-@Suite("SQLite change log")
-struct ChangeLogStoreTests {
+/// The change log's numbering (docs/DOMAIN.md, "Change log"; `RegistryTransaction.appendEvents`).
+@Suite("Store contract: change log")
+struct ChangeLogContractTests {
     /// Retention removes a prefix only: an old event after a newer one (another server's clock) waits
     /// for the newer one, so every event after `logCompacted()` is still there.
-    @Test func compactionRemovesAPrefixAndRemembersIt() async throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try await SQLiteRegistryStore.open(directory: directory)
-        do {
+    @Test(arguments: StoreKind.underTest)
+    func compactionRemovesAPrefixAndRemembersIt(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
             #expect(try await store.read { try await $0.logCompacted() } == 0)
             _ = try await store.transaction { tx in
                 try await tx.appendEvents([
@@ -64,18 +59,12 @@ struct ChangeLogStoreTests {
             let page = try await store.read { try await $0.listEvents(query) }
             #expect(page.items.map(\.resourceID) == ["d"] && page.totalCount == 1)
             #expect(try await store.read { try await $0.listEvents(EventQuery(viewer: anyone, limit: 1)) }.totalCount == 2)
-        } catch {
-            try? await store.close()
-            throw error
         }
-        try await store.close()
     }
 
-    @Test func aRolledBackTransactionLeavesNoEventAndNoHole() async throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try await SQLiteRegistryStore.open(directory: directory)
-        do {
+    @Test(arguments: StoreKind.underTest)
+    func aRolledBackTransactionLeavesNoEventAndNoHole(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, database in
             let first = try await store.transaction { tx in try await tx.appendEvents([event("a"), event("b")]) }
             #expect(first.map(\.seq) == [1, 2])
             await #expect(throws: Refused.self) {
@@ -92,53 +81,71 @@ struct ChangeLogStoreTests {
             #expect(stored.map(\.0) == [1, 2, 3])
             #expect(stored.map(\.1) == ["a", "b", "c"])
             // The numbering survives a restart.
-            try await store.close()
-            let reopened = try await SQLiteRegistryStore.open(directory: directory)
+            try await store.closeStore()
+            let reopened = try await database.open()
             let after = try await reopened.transaction { tx in try await tx.appendEvents([event("d")]) }
             #expect(after.map(\.seq) == [4])
             #expect(try await storedIDs(reopened).map(\.1) == ["a", "b", "c", "d"])
-            try await reopened.close()
-        } catch {
-            try? await store.close()
-            throw error
         }
     }
 
-    /// Concurrent transactions share commits (each in its own savepoint); the ones that fail after
-    /// appending give their numbers back, so what commits is numbered 1...n without a hole.
-    @Test func failedMembersOfAGroupCommitLeaveNoHole() async throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try await SQLiteRegistryStore.open(directory: directory)
-        do {
-            let committed = await withTaskGroup(of: String?.self) { group in
+    /// Concurrent writers (on PostgreSQL, on two stores sharing the database, as replicas do), some
+    /// of which fail after appending: what commits is numbered 1...n without a hole, each writer's
+    /// events are consecutive, and the numbers follow commit order (a reader never sees a number
+    /// before every smaller one is visible).
+    @Test(arguments: StoreKind.underTest)
+    func concurrentWritersLeaveNoHoleAndCommitInOrder(_ kind: StoreKind) async throws {
+        try await withStore(kind) { first, database in
+            let second = kind.sharesDatabase ? try await database.open() : first
+            // A watcher polls the head and the log while writers commit: any snapshot shows a gapless prefix.
+            let watching = Task {
+                var snapshots = 0
+                while !Task.isCancelled {
+                    let head: UInt64
+                    let events: [ChangeEvent]
+                    do {
+                        (head, events) = try await first.read { reader in
+                            (try await reader.logHead(), try await reader.listEvents(EventQuery(viewer: anyone, limit: 10_000)).items)
+                        }
+                    } catch is CancellationError {
+                        break
+                    }
+                    #expect(events.map(\.seq) == Array(stride(from: 1, through: head, by: 1)), "a snapshot with a hole")
+                    snapshots += 1
+                    await Task.yield()
+                }
+                return snapshots
+            }
+            let committed = await withTaskGroup(of: [ChangeEvent]?.self) { group in
                 for i in 0..<60 {
+                    let store = i % 2 == 0 ? first : second
                     group.addTask {
                         do {
                             return try await store.transaction { tx in
-                                _ = try await tx.appendEvents([event("e\(i)")])
+                                let numbered = try await tx.appendEvents([event("e\(i)a"), event("e\(i)b")])
                                 if i % 3 == 0 { throw Refused() }
-                                return "e\(i)"
+                                return numbered
                             }
                         } catch {
                             return nil
                         }
                     }
                 }
-                var names: [String] = []
-                for await name in group { if let name { names.append(name) } }
-                return names
+                var all: [[ChangeEvent]] = []
+                for await events in group { if let events { all.append(events) } }
+                return all
             }
+            watching.cancel()
+            _ = try await watching.value
             #expect(committed.count == 40)
-            let stored = try await storedIDs(store)
-            #expect(stored.map(\.0) == Array(1...40))
-            #expect(Set(stored.map(\.1)) == Set(committed))
-            #expect(try await store.read { try await $0.logHead() } == 40)
-        } catch {
-            try? await store.close()
-            throw error
+            let stored = try await storedIDs(first)
+            #expect(stored.map(\.0) == Array(1...80))
+            for events in committed {
+                #expect(events[1].seq == events[0].seq + 1)
+                #expect(stored.first { $0.0 == events[0].seq }?.1 == events[0].resourceID)
+            }
+            #expect(try await second.read { try await $0.logHead() } == 80)
         }
-        try await store.close()
     }
 
     /// A group commit holds its members' events until it commits; a member that reads the log sees

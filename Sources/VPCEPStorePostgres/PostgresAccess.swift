@@ -1,0 +1,651 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+import VPCEPRegistry
+
+/// The reads and writes of one transaction (or read snapshot) on one leased connection. Valid only
+/// until the transaction ends. The statements are those of the SQLite store, in PostgreSQL's dialect,
+/// on the same schema (flags are 0/1 integers, times milliseconds since 1970, lists JSON text), so
+/// that both stores read and write the same records.
+final class PostgresAccess: RegistryTransaction {
+    private let connection: PostgresConnection
+    private let logger: Logger
+    private let isActive = Mutex(true)
+    /// A statement failed because a concurrent transaction won (40001, 40P01): the whole transaction
+    /// is retried, whatever the body made of the error.
+    let serializationFailed = Mutex(false)
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    func end() {
+        isActive.withLock { $0 = false }
+    }
+
+    func rows(_ sql: String, _ binds: [PGBind] = []) async throws -> [PGRow] {
+        guard isActive.withLock({ $0 }) else {
+            throw StoreError(code: .internalError, message: "a transaction was used after it ended")
+        }
+        do {
+            let query = try PGBind.query(sql, binds)
+            return try await connection.query(query, logger: logger).collect().map { PGRow($0.makeRandomAccess()) }
+        } catch is CancellationError {
+            // The calling task was cancelled: the transaction rolls back, and the caller learns that
+            // it was cancelled, not that the store failed.
+            throw CancellationError()
+        } catch {
+            let failure = StoreError(postgres: error)
+            if StoreError.isSerializationFailure(error) { serializationFailed.withLock { $0 = true } }
+            throw failure
+        }
+    }
+
+    func execute(_ sql: String, _ binds: [PGBind]) async throws {
+        _ = try await rows(sql, binds)
+    }
+
+    // MARK: VPCs
+
+    private static let vpcColumns = "id, region, owner_id, name, cidr, created_at, updated_at"
+
+    private static func vpc(_ row: PGRow) throws -> VPC {
+        VPC(
+            id: try row.text("id"), name: try row.text("name"), cidr: try row.text("cidr"),
+            region: try row.text("region"), ownerID: try row.text("owner_id"), createdAt: try row.date("created_at"),
+            updatedAt: try row.date("updated_at"))
+    }
+
+    func vpc(id: String) async throws -> VPC? {
+        try await rows("SELECT \(Self.vpcColumns) FROM vpcs WHERE id = ?", [.text(id)]).first.map(Self.vpc)
+    }
+
+    func listVPCs(_ query: ListQuery) async throws -> ListResult<VPC> {
+        try await list(table: "vpcs", columns: Self.vpcColumns, query: query, filters: [], decode: Self.vpc)
+    }
+
+    func insertVPC(_ vpc: VPC) async throws {
+        try await execute(
+            "INSERT INTO vpcs (\(Self.vpcColumns)) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                .text(vpc.id), .text(vpc.region), .text(vpc.ownerID), .text(vpc.name), .text(vpc.cidr),
+                .date(vpc.createdAt), .date(vpc.updatedAt),
+            ])
+    }
+
+    // MARK: Subnets
+
+    private static let subnetColumns = "id, vpc_id, region, owner_id, name, cidr, created_at, updated_at"
+
+    private static func subnet(_ row: PGRow) throws -> Subnet {
+        Subnet(
+            id: try row.text("id"), vpcID: try row.text("vpc_id"), name: try row.text("name"),
+            cidr: try row.text("cidr"), region: try row.text("region"), ownerID: try row.text("owner_id"),
+            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+    }
+
+    func subnet(id: String) async throws -> Subnet? {
+        try await rows("SELECT \(Self.subnetColumns) FROM subnets WHERE id = ?", [.text(id)]).first.map(Self.subnet)
+    }
+
+    func subnets(vpcID: String) async throws -> [Subnet] {
+        try await rows("SELECT \(Self.subnetColumns) FROM subnets WHERE vpc_id = ?", [.text(vpcID)]).map(Self.subnet)
+    }
+
+    func listSubnets(_ query: ListQuery, vpcID: String?) async throws -> ListResult<Subnet> {
+        try await list(
+            table: "subnets", columns: Self.subnetColumns, query: query,
+            filters: vpcID.map { [("vpc_id = ?", [.text($0)])] } ?? [], decode: Self.subnet)
+    }
+
+    func insertSubnet(_ subnet: Subnet) async throws {
+        try await execute(
+            "INSERT INTO subnets (\(Self.subnetColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                .text(subnet.id), .text(subnet.vpcID), .text(subnet.region), .text(subnet.ownerID),
+                .text(subnet.name), .text(subnet.cidr), .date(subnet.createdAt), .date(subnet.updatedAt),
+            ])
+    }
+
+    // MARK: Backends
+
+    private static let backendColumns =
+        "id, kind, vpc_id, subnet_id, region, owner_id, name, ip, ingress_cidrs, created_at, updated_at"
+
+    private static func backend(_ row: PGRow) throws -> Backend {
+        let kindText = try row.text("kind")
+        guard let kind = BackendKind(rawValue: kindText) else { throw StoreError.corrupt("backend kind \(kindText)") }
+        return Backend(
+            id: try row.text("id"), kind: kind, vpcID: try row.text("vpc_id"), subnetID: try row.text("subnet_id"),
+            name: try row.text("name"), ip: try row.text("ip"), ingressCIDRs: try row.json("ingress_cidrs"),
+            region: try row.text("region"), ownerID: try row.text("owner_id"), createdAt: try row.date("created_at"),
+            updatedAt: try row.date("updated_at"))
+    }
+
+    func backend(id: String) async throws -> Backend? {
+        try await rows("SELECT \(Self.backendColumns) FROM backends WHERE id = ?", [.text(id)]).first.map(Self.backend)
+    }
+
+    func listBackends(_ query: ListQuery, kind: BackendKind, vpcID: String?) async throws -> ListResult<Backend> {
+        var filters: [(String, [PGBind])] = [("kind = ?", [.text(kind.rawValue)])]
+        if let vpcID { filters.append(("vpc_id = ?", [.text(vpcID)])) }
+        return try await list(
+            table: "backends", columns: Self.backendColumns, query: query, filters: filters, decode: Self.backend)
+    }
+
+    func allocatedIPs(subnetID: String) async throws -> [String] {
+        try await rows("SELECT ip FROM ip_allocations WHERE subnet_id = ?", [.text(subnetID)]).map { try $0.text("ip") }
+    }
+
+    func insertBackend(_ backend: Backend) async throws {
+        try await execute(
+            "INSERT INTO backends (\(Self.backendColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                .text(backend.id), .text(backend.kind.rawValue), .text(backend.vpcID), .text(backend.subnetID),
+                .text(backend.region), .text(backend.ownerID), .text(backend.name), .text(backend.ip),
+                try .json(backend.ingressCIDRs), .date(backend.createdAt), .date(backend.updatedAt),
+            ])
+        try await execute(
+            "INSERT INTO ip_allocations (subnet_id, ip, holder_id) VALUES (?, ?, ?)",
+            [.text(backend.subnetID), .text(backend.ip), .text(backend.id)])
+    }
+
+    // MARK: Endpoint services
+
+    /// What is stored of a service.
+    private static let serviceStoredColumns = """
+        id, service_name, name, region, owner_id, vpc_id, service_type, backend_kind, backend_id, ports, \
+        approval_enabled, client_ip_mode, description, tags, status, created_at, updated_at, revision, warnings, \
+        is_public
+        """
+
+    /// What is read: the stored columns and the connection count, computed so it is always exact.
+    private static let serviceColumns = serviceStoredColumns + """
+        , (SELECT count(*) FROM endpoints e WHERE e.service_id = endpoint_services.id \
+        AND e.status IN ('creating', 'accepted')) AS connection_count
+        """
+
+    private static func service(_ row: PGRow) throws -> EndpointService {
+        func decode<E: RawRepresentable<String>>(_ column: String, as: E.Type) throws -> E {
+            let text = try row.text(column)
+            guard let value = E(rawValue: text) else { throw StoreError.corrupt("\(column) \(text)") }
+            return value
+        }
+        let ports: [PortRecord] = try row.json("ports")
+        let tags: [TagRecord] = try row.json("tags")
+        let revision = try row.int("revision")
+        return EndpointService(
+            id: try row.text("id"), serviceName: try row.text("service_name"), name: try row.text("name"),
+            ownerID: try row.text("owner_id"), region: try row.text("region"), vpcID: try row.text("vpc_id"),
+            serviceType: try decode("service_type", as: ServiceType.self),
+            backendKind: try decode("backend_kind", as: BackendKind.self), backendID: try row.text("backend_id"),
+            ports: ports.map { PortMapping(terminalPort: $0.terminal, servicePort: $0.service, protocol: $0.proto) },
+            approvalEnabled: try row.int("approval_enabled") != 0,
+            clientIPMode: try decode("client_ip_mode", as: ClientIPMode.self),
+            description: try row.text("description"), tags: tags.map { Tag(key: $0.key, value: $0.value) },
+            status: try decode("status", as: ServiceStatus.self), connectionCount: try row.int("connection_count"),
+            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"),
+            revision: UInt64(max(revision, 0)), warnings: try row.json("warnings"), clientIPNote: "",
+            isPublic: try row.int("is_public") != 0)
+    }
+
+    func endpointService(id: String, visibleTo visibility: Visibility) async throws -> EndpointService? {
+        let (sql, binds) = try Self.serviceLookup(.id, key: id, visibleTo: visibility)
+        return try await rows(sql, binds).first.map(Self.service)
+    }
+
+    func endpointService(serviceName: String, visibleTo visibility: Visibility) async throws -> EndpointService? {
+        let (sql, binds) = try Self.serviceLookup(.serviceName, key: serviceName, visibleTo: visibility)
+        return try await rows(sql, binds).first.map(Self.service)
+    }
+
+    /// The unique columns a service is looked up by.
+    enum ServiceKey: String {
+        case id
+        case serviceName = "service_name"
+    }
+
+    /// One service by a unique key, filtered by `visibility` in the same statement, so that a service the
+    /// caller may not see returns no row, exactly like a missing key. The key's unique index finds the
+    /// row; the visibility terms (and the allow-list probe) are evaluated on it inside PostgreSQL.
+    static func serviceLookup(
+        _ key: ServiceKey, key value: String, visibleTo visibility: Visibility
+    ) throws -> (sql: String, binds: [PGBind]) {
+        let (condition, binds) = try visibilityCondition(visibility, table: "endpoint_services")
+        return (
+            "SELECT \(serviceColumns) FROM endpoint_services WHERE \(key.rawValue) = ? AND \(condition)",
+            [.text(value)] + binds
+        )
+    }
+
+    /// `visibility` as a condition on `table`, whose rows have `region` and `owner_id` columns. The
+    /// registry's `Visibility.admits` is the same rule in memory; a grant is translated here, one case each.
+    static func visibilityCondition(_ visibility: Visibility, table: String) throws -> (String, [PGBind]) {
+        var terms: [String] = []
+        var binds: [PGBind] = [.text(visibility.region)]
+        for grant in visibility.grants {
+            switch grant {
+            case .anyOwner:
+                terms.append("TRUE")
+            case .owner(let ownerID):
+                terms.append("\(table).owner_id = ?")
+                binds.append(.text(ownerID))
+            case .publicService:
+                try requireServices(table)
+                terms.append("\(table).is_public = 1")
+            case .allowListEntry(let entries):
+                try requireServices(table)
+                guard !entries.isEmpty else {
+                    terms.append("FALSE")
+                    continue
+                }
+                // UNIQUE (service_id, permission) makes this one probe of an index per entry.
+                terms.append(
+                    "EXISTS (SELECT 1 FROM permissions WHERE permissions.service_id = \(table).id "
+                        + "AND permissions.permission IN (\(placeholders(entries.count))))")
+                binds += entries.map { .text($0) }
+            }
+        }
+        return ("\(table).region = ? AND (\(terms.isEmpty ? "FALSE" : terms.joined(separator: " OR ")))", binds)
+    }
+
+    private static func requireServices(_ table: String) throws {
+        guard table == "endpoint_services" else {
+            throw StoreError(
+                code: .internalError, message: "a public or allow-list visibility grant used on \(table)")
+        }
+    }
+
+    func endpointServices(backendID: String) async throws -> [EndpointService] {
+        try await rows("SELECT \(Self.serviceColumns) FROM endpoint_services WHERE backend_id = ?", [.text(backendID)])
+            .map(Self.service)
+    }
+
+    func listEndpointServices(_ query: ListQuery, filter: EndpointServiceFilter) async throws -> ListResult<EndpointService> {
+        var filters: [(String, [PGBind])] = []
+        if let name = filter.name { filters.append(("strpos(lower(name), lower(?)) > 0", [.text(name)])) }
+        if let id = filter.id { filters.append(("id = ?", [.text(id)])) }
+        if let status = filter.status { filters.append(("status = ?", [.text(status.rawValue)])) }
+        if filter.publicOnly { filters.append(("is_public = 1", [])) }
+        filters += Self.tagConditions(filter.tags, table: "endpoint_services")
+        return try await list(
+            table: "endpoint_services", columns: Self.serviceColumns, query: query, filters: filters,
+            decode: Self.service)
+    }
+
+    func countEndpointServices(ownerID: String, region: String) async throws -> Int {
+        try await rows(
+            "SELECT count(*) AS n FROM endpoint_services WHERE owner_id = ? AND region = ?",
+            [.text(ownerID), .text(region)]
+        ).first?.int("n") ?? 0
+    }
+
+    private static func serviceBinds(_ service: EndpointService) throws -> [PGBind] {
+        let ports = service.ports.map { PortRecord(terminal: $0.terminalPort, service: $0.servicePort, proto: $0.protocol) }
+        return [
+            .text(service.id), .text(service.serviceName), .text(service.name), .text(service.region),
+            .text(service.ownerID), .text(service.vpcID), .text(service.serviceType.rawValue),
+            .text(service.backendKind.rawValue), .text(service.backendID), try .json(ports),
+            .integer(service.approvalEnabled ? 1 : 0), .text(service.clientIPMode.rawValue),
+            .text(service.description), try .json(service.tags.map { TagRecord(key: $0.key, value: $0.value) }),
+            .text(service.status.rawValue), .date(service.createdAt), .date(service.updatedAt),
+            .integer(Int64(clamping: service.revision)), try .json(service.warnings),
+            .integer(service.isPublic ? 1 : 0),
+        ]
+    }
+
+    func insertEndpointService(_ service: EndpointService) async throws {
+        try await execute(
+            "INSERT INTO endpoint_services (\(Self.serviceStoredColumns)) VALUES (\(Self.placeholders(20)))",
+            try Self.serviceBinds(service))
+    }
+
+    func updateEndpointService(_ service: EndpointService) async throws {
+        try await execute(
+            Self.updateStatement(table: "endpoint_services", columns: Self.serviceStoredColumns),
+            try Self.serviceBinds(service).dropFirst() + [.text(service.id)])
+    }
+
+    func deleteEndpointService(id: String) async throws {
+        try await execute("DELETE FROM permissions WHERE service_id = ?", [.text(id)])
+        try await execute("DELETE FROM endpoint_services WHERE id = ?", [.text(id)])
+    }
+
+    /// `UPDATE table SET c2 = ?, c3 = ?, … WHERE id = ?` for a column list whose first column is `id`.
+    private static func updateStatement(table: String, columns: String) -> String {
+        let names = columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        precondition(names.first == "id", "the first column must be id")
+        return "UPDATE \(table) SET \(names.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")) WHERE id = ?"
+    }
+
+    static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
+
+    /// Tag filters on a table's JSON `tags` column: keys ANDed, a key's values ORed, an empty value matches any.
+    fileprivate static func tagConditions(_ tags: [Tag], table: String) -> [(String, [PGBind])] {
+        var keys: [String] = []
+        var values: [String: [String]] = [:]
+        for tag in tags {
+            if values[tag.key] == nil { keys.append(tag.key) }
+            values[tag.key, default: []].append(tag.value)
+        }
+        return keys.map { key in
+            let wanted = values[key] ?? []
+            var condition = "EXISTS (SELECT 1 FROM jsonb_array_elements(\(table).tags::jsonb) AS t WHERE t.value->>'key' = ?"
+            var binds: [PGBind] = [.text(key)]
+            if !wanted.contains("") {
+                condition += " AND t.value->>'value' IN (\(placeholders(wanted.count)))"
+                binds += wanted.map { .text($0) }
+            }
+            return (condition + ")", binds)
+        }
+    }
+
+    // MARK: Quotas
+
+    func quotaLimit(ownerID: String, region: String, type: QuotaType) async throws -> Int? {
+        try await rows(
+            "SELECT quota_limit FROM quota_limits WHERE owner_id = ? AND region = ? AND type = ?",
+            [.text(ownerID), .text(region), .text(type.rawValue)]
+        ).first?.int("quota_limit")
+    }
+
+    func setQuotaLimit(ownerID: String, region: String, type: QuotaType, limit: Int?) async throws {
+        if let limit {
+            try await execute(
+                """
+                INSERT INTO quota_limits (owner_id, region, type, quota_limit) VALUES (?, ?, ?, ?)
+                ON CONFLICT (owner_id, region, type) DO UPDATE SET quota_limit = excluded.quota_limit
+                """,
+                [.text(ownerID), .text(region), .text(type.rawValue), .integer(Int64(limit))])
+        } else {
+            try await execute(
+                "DELETE FROM quota_limits WHERE owner_id = ? AND region = ? AND type = ?",
+                [.text(ownerID), .text(region), .text(type.rawValue)])
+        }
+    }
+
+    // MARK: Idempotency records
+
+    private static let idempotencyColumns =
+        "owner_id, region, idempotency_key, method, fingerprint, result, created_at, expires_at"
+
+    func idempotencyRecord(ownerID: String, region: String, key: String) async throws -> IdempotencyRecord? {
+        try await rows(
+            "SELECT \(Self.idempotencyColumns) FROM idempotency_records WHERE owner_id = ? AND region = ? AND idempotency_key = ?",
+            [.text(ownerID), .text(region), .text(key)]
+        ).first.map { row in
+            IdempotencyRecord(
+                ownerID: try row.text("owner_id"), region: try row.text("region"), key: try row.text("idempotency_key"),
+                method: try row.text("method"), fingerprint: try row.text("fingerprint"), result: try row.text("result"),
+                createdAt: try row.date("created_at"), expiresAt: try row.date("expires_at"))
+        }
+    }
+
+    func saveIdempotencyRecord(_ record: IdempotencyRecord) async throws {
+        try await execute(
+            """
+            INSERT INTO idempotency_records (\(Self.idempotencyColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (owner_id, region, idempotency_key) DO UPDATE SET method = excluded.method,
+                fingerprint = excluded.fingerprint, result = excluded.result, created_at = excluded.created_at,
+                expires_at = excluded.expires_at
+            """,
+            [
+                .text(record.ownerID), .text(record.region), .text(record.key), .text(record.method),
+                .text(record.fingerprint), .text(record.result), .date(record.createdAt), .date(record.expiresAt),
+            ])
+    }
+
+    func deleteIdempotencyRecords(expiredBy date: Date, limit: Int) async throws -> Int {
+        try await rows(
+            """
+            DELETE FROM idempotency_records WHERE (owner_id, region, idempotency_key) IN
+                (SELECT owner_id, region, idempotency_key FROM idempotency_records
+                 WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)
+            RETURNING 1
+            """,
+            [.date(date), .integer(Int64(limit))]
+        ).count
+    }
+
+    // MARK: Permissions
+
+    private static let permissionColumns =
+        "id, service_id, region, permission, permission_type, description, created_at, updated_at"
+
+    private static func permission(_ row: PGRow) throws -> Permission {
+        Permission(
+            id: try row.text("id"), serviceID: try row.text("service_id"), permission: try row.text("permission"),
+            permissionType: try row.text("permission_type"), description: try row.text("description"),
+            region: try row.text("region"), createdAt: try row.date("created_at"))
+    }
+
+    func permissions(serviceID: String) async throws -> [Permission] {
+        try await rows(
+            "SELECT \(Self.permissionColumns) FROM permissions WHERE service_id = ? ORDER BY created_at, id",
+            [.text(serviceID)]
+        ).map(Self.permission)
+    }
+
+    func listPermissions(_ query: ListQuery, serviceID: String, permission: String?) async throws -> ListResult<Permission> {
+        var query = query
+        query.ownerID = nil  // permissions have no owner column; the service scopes them
+        var filters: [(String, [PGBind])] = [("service_id = ?", [.text(serviceID)])]
+        if let permission { filters.append(("strpos(lower(permission), lower(?)) > 0", [.text(permission)])) }
+        return try await list(
+            table: "permissions", columns: Self.permissionColumns, query: query, filters: filters,
+            decode: Self.permission)
+    }
+
+    func insertPermission(_ permission: Permission) async throws {
+        try await execute(
+            "INSERT INTO permissions (\(Self.permissionColumns)) VALUES (\(Self.placeholders(8)))",
+            [
+                .text(permission.id), .text(permission.serviceID), .text(permission.region), .text(permission.permission),
+                .text(permission.permissionType), .text(permission.description), .date(permission.createdAt),
+                .date(permission.createdAt),
+            ])
+    }
+
+    func deletePermissions(ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        try await execute("DELETE FROM permissions WHERE id IN (\(Self.placeholders(ids.count)))", ids.map { .text($0) })
+    }
+
+    // MARK: Endpoints
+
+    private static let endpointStoredColumns = """
+        id, region, owner_id, vpc_id, subnet_id, service_id, service_name, service_type, ip, status, marker_id, \
+        dns_name, whitelist, enable_whitelist, description, tags, connection_description, decided_by, decided_at, \
+        ever_accepted, created_at, updated_at
+        """
+
+    /// The service's current name while it exists, else the last one stored.
+    private static let endpointServiceName = """
+        COALESCE((SELECT s.service_name FROM endpoint_services s WHERE s.id = endpoints.service_id), \
+        endpoints.service_name)
+        """
+
+    private static let endpointColumns = endpointStoredColumns.replacingOccurrences(
+        of: "service_id, service_name,", with: "service_id, \(endpointServiceName) AS service_name,")
+
+    private static func endpoint(_ row: PGRow) throws -> Endpoint {
+        func decode<E: RawRepresentable<String>>(_ column: String, as: E.Type) throws -> E {
+            let text = try row.text(column)
+            guard let value = E(rawValue: text) else { throw StoreError.corrupt("\(column) \(text)") }
+            return value
+        }
+        let tags: [TagRecord] = try row.json("tags")
+        let decidedAt: Date? = if case .integer? = row.column("decided_at") { try row.date("decided_at") } else { nil }
+        return Endpoint(
+            id: try row.text("id"), ownerID: try row.text("owner_id"), region: try row.text("region"),
+            vpcID: try row.text("vpc_id"), subnetID: try row.text("subnet_id"), serviceID: try row.text("service_id"),
+            serviceName: try row.text("service_name"), serviceType: try decode("service_type", as: ServiceType.self),
+            ip: try row.text("ip"), status: try decode("status", as: EndpointStatus.self),
+            markerID: UInt64(max(try row.int("marker_id"), 0)), dnsName: try row.text("dns_name"),
+            whitelist: try row.json("whitelist"), enableWhitelist: try row.int("enable_whitelist") != 0,
+            description: try row.text("description"), tags: tags.map { Tag(key: $0.key, value: $0.value) },
+            connectionDescription: try row.text("connection_description"), decidedBy: try row.text("decided_by"),
+            decidedAt: decidedAt, everAccepted: try row.int("ever_accepted") != 0,
+            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+    }
+
+    private static func endpointBinds(_ endpoint: Endpoint) throws -> [PGBind] {
+        [
+            .text(endpoint.id), .text(endpoint.region), .text(endpoint.ownerID), .text(endpoint.vpcID),
+            .text(endpoint.subnetID), .text(endpoint.serviceID), .text(endpoint.serviceName),
+            .text(endpoint.serviceType.rawValue), .text(endpoint.ip), .text(endpoint.status.rawValue),
+            .integer(Int64(clamping: endpoint.markerID)), .text(endpoint.dnsName), try .json(endpoint.whitelist),
+            .integer(endpoint.enableWhitelist ? 1 : 0), .text(endpoint.description),
+            try .json(endpoint.tags.map { TagRecord(key: $0.key, value: $0.value) }),
+            .text(endpoint.connectionDescription), .text(endpoint.decidedBy), endpoint.decidedAt.map { .date($0) } ?? .null,
+            .integer(endpoint.everAccepted ? 1 : 0), .date(endpoint.createdAt), .date(endpoint.updatedAt),
+        ]
+    }
+
+    func endpoint(id: String) async throws -> Endpoint? {
+        try await rows("SELECT \(Self.endpointColumns) FROM endpoints WHERE id = ?", [.text(id)]).first.map(Self.endpoint)
+    }
+
+    func listEndpoints(_ query: ListQuery, filter: EndpointFilter) async throws -> ListResult<Endpoint> {
+        var filters: [(String, [PGBind])] = []
+        if let id = filter.id { filters.append(("id = ?", [.text(id)])) }
+        if let vpcID = filter.vpcID { filters.append(("vpc_id = ?", [.text(vpcID)])) }
+        if let serviceID = filter.serviceID { filters.append(("service_id = ?", [.text(serviceID)])) }
+        if let name = filter.serviceName {
+            filters.append(("strpos(lower(\(Self.endpointServiceName)), lower(?)) > 0", [.text(name)]))
+        }
+        if let status = filter.status { filters.append(("status = ?", [.text(status.rawValue)])) }
+        if let marker = filter.markerID { filters.append(("marker_id = ?", [.integer(Int64(clamping: marker))])) }
+        filters += Self.tagConditions(filter.tags, table: "endpoints")
+        return try await list(
+            table: "endpoints", columns: Self.endpointColumns, query: query, filters: filters, decode: Self.endpoint)
+    }
+
+    func endpoints(serviceID: String) async throws -> [Endpoint] {
+        try await rows("SELECT \(Self.endpointColumns) FROM endpoints WHERE service_id = ?", [.text(serviceID)])
+            .map(Self.endpoint)
+    }
+
+    func countEndpoints(ownerID: String, region: String) async throws -> Int {
+        try await count("SELECT count(*) AS n FROM endpoints WHERE owner_id = ? AND region = ?", [.text(ownerID), .text(region)])
+    }
+
+    func nextMarkerID() async throws -> UInt64 {
+        let value = try await rows("UPDATE sequences SET value = value + 1 WHERE name = 'marker_id' RETURNING value")
+            .first?.int("value")
+        guard let value else { throw StoreError.corrupt("sequences.marker_id") }
+        return UInt64(value)
+    }
+
+    func insertEndpoint(_ endpoint: Endpoint) async throws {
+        try await execute(
+            "INSERT INTO endpoints (\(Self.endpointStoredColumns)) VALUES (\(Self.placeholders(22)))",
+            try Self.endpointBinds(endpoint))
+        try await execute(
+            "INSERT INTO ip_allocations (subnet_id, ip, holder_id) VALUES (?, ?, ?)",
+            [.text(endpoint.subnetID), .text(endpoint.ip), .text(endpoint.id)])
+    }
+
+    func updateEndpoint(_ endpoint: Endpoint) async throws {
+        try await execute(
+            Self.updateStatement(table: "endpoints", columns: Self.endpointStoredColumns),
+            try Self.endpointBinds(endpoint).dropFirst() + [.text(endpoint.id)])
+    }
+
+    func deleteEndpoint(id: String) async throws {
+        try await execute("DELETE FROM ip_allocations WHERE holder_id = ?", [.text(id)])
+        try await execute("DELETE FROM endpoints WHERE id = ?", [.text(id)])
+    }
+
+    // MARK: Inventory deletes
+
+    private func count(_ sql: String, _ binds: [PGBind]) async throws -> Int {
+        try await rows(sql, binds).first?.int("n") ?? 0
+    }
+
+    func usage(vpcID: String) async throws -> InventoryUsage {
+        let id: [PGBind] = [.text(vpcID)]
+        return InventoryUsage(
+            subnets: try await count("SELECT count(*) AS n FROM subnets WHERE vpc_id = ?", id),
+            backends: try await count("SELECT count(*) AS n FROM backends WHERE vpc_id = ?", id),
+            services: try await count("SELECT count(*) AS n FROM endpoint_services WHERE vpc_id = ?", id),
+            endpoints: try await count("SELECT count(*) AS n FROM endpoints WHERE vpc_id = ?", id))
+    }
+
+    func usage(subnetID: String) async throws -> InventoryUsage {
+        let id: [PGBind] = [.text(subnetID)]
+        return InventoryUsage(
+            backends: try await count("SELECT count(*) AS n FROM backends WHERE subnet_id = ?", id),
+            endpoints: try await count("SELECT count(*) AS n FROM endpoints WHERE subnet_id = ?", id))
+    }
+
+    func usage(backendID: String) async throws -> InventoryUsage {
+        InventoryUsage(
+            services: try await count("SELECT count(*) AS n FROM endpoint_services WHERE backend_id = ?", [.text(backendID)]))
+    }
+
+    func deleteVPC(id: String) async throws {
+        try await execute("DELETE FROM vpcs WHERE id = ?", [.text(id)])
+    }
+
+    func deleteSubnet(id: String) async throws {
+        try await execute("DELETE FROM subnets WHERE id = ?", [.text(id)])
+    }
+
+    func deleteBackend(id: String) async throws {
+        try await execute("DELETE FROM ip_allocations WHERE holder_id = ?", [.text(id)])
+        try await execute("DELETE FROM backends WHERE id = ?", [.text(id)])
+    }
+
+    // MARK: Lists
+
+    /// One page in the query's order (ties by id), and the count of every match.
+    private func list<T: Sendable>(
+        table: String, columns: String, query: ListQuery, filters: [(String, [PGBind])],
+        decode: (PGRow) throws -> T
+    ) async throws -> ListResult<T> {
+        var conditions = ["region = ?"]
+        var binds: [PGBind] = [.text(query.region)]
+        if let ownerID = query.ownerID {
+            conditions.append("owner_id = ?")
+            binds.append(.text(ownerID))
+        }
+        for (condition, values) in filters {
+            conditions.append(condition)
+            binds += values
+        }
+        let whereClause = conditions.joined(separator: " AND ")
+        let direction = query.ascending ? "ASC" : "DESC"
+        let sortColumn = query.sortKey == .createdAt ? "created_at" : "updated_at"
+        let page = try await rows(
+            """
+            SELECT \(columns) FROM \(table) WHERE \(whereClause)
+            ORDER BY \(sortColumn) \(direction), id \(direction) LIMIT ? OFFSET ?
+            """,
+            binds + [.integer(Int64(query.limit)), .integer(Int64(query.offset))])
+        let total = try await rows("SELECT count(*) AS n FROM \(table) WHERE \(whereClause)", binds).first?.int("n") ?? 0
+        return ListResult(items: try page.map(decode), totalCount: total)
+    }
+}
+
+/// The JSON shapes of list columns.
+private struct PortRecord: Codable {
+    var terminal: Int
+    var service: Int
+    var proto: String
+}
+
+private struct TagRecord: Codable {
+    var key: String
+    var value: String
+}
+
+extension StoreError {
+    static func corrupt(_ what: String) -> StoreError {
+        StoreError(code: .internalError, message: "unreadable stored value: \(what)")
+    }
+}

@@ -1,0 +1,404 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+import Synchronization
+import VPCEPRegistry
+
+/// The registry store on PostgreSQL, for several replicas sharing one database.
+///
+/// Every transaction runs at `SERIALIZABLE` (one at a time per store) and is run again from the start when PostgreSQL aborts it
+/// as the loser of a conflict with a concurrent one (SQLSTATE 40001, or a deadlock, 40P01), up to
+/// `Configuration.maxAttempts` times, after which the caller gets `StoreError.conflict`. So every rule
+/// the registry checks in a transaction (quotas, revisions, idempotency keys, connection decisions,
+/// exact counts) holds across replicas without any lock of its own (docs/DOMAIN.md, "PostgreSQL").
+/// Bodies therefore may run more than once; they only read and write through the transaction.
+///
+/// Reads run in one `REPEATABLE READ READ ONLY` snapshot each. Connections come from a bounded pool
+/// (postgres-nio's `PostgresClient`); when PostgreSQL cannot be reached calls fail as `unavailable`
+/// within `connectTimeout` (then at once while the pool's circuit breaker is open),
+/// `readinessProblem` says why, and the pool reconnects by itself.
+///
+/// Other replicas write the same database, so `commitVersion` is `nil`: the registry's read cache is off.
+public final class PostgresRegistryStore: RegistryStore {
+    public struct Configuration: Sendable {
+        public enum TLSMode: String, Sendable {
+            /// Plain TCP.
+            case disable
+            /// TLS when the server offers it, without verifying its certificate.
+            case prefer
+            /// TLS, the server's certificate verified against the system's roots (or `caFile`) and its name.
+            case require
+        }
+
+        public var host: String
+        public var port: Int
+        public var username: String
+        /// Never logged.
+        public var password: String?
+        public var database: String
+        /// The schema the store's tables live in (created when missing); `nil` for the server's default
+        /// search path (normally `public`).
+        public var schema: String?
+        public var tls: TLSMode = .prefer
+        /// PEM file of the certificate authorities that sign the server's certificate, for `.require`.
+        public var caFile: String?
+        /// The pool's bound.
+        public var maximumConnections: Int = 10
+        public var connectTimeout: Duration = .seconds(3)
+        /// How long a call waits for a pooled connection before failing as unavailable. The pool itself
+        /// would keep a caller waiting while it retries a server that is down (its circuit breaker
+        /// opens only after a minute).
+        public var acquireTimeout: Duration = .seconds(5)
+        /// How many times a transaction runs before a conflict is reported.
+        public var maxAttempts: Int = 8
+
+        public init(host: String, port: Int = 5432, username: String, password: String? = nil, database: String) {
+            self.host = host
+            self.port = port
+            self.username = username
+            self.password = password
+            self.database = database
+        }
+
+        /// `postgres://user@host[:port]/database[?sslmode=disable|prefer|require]`. A password in the URL
+        /// is refused: it would end up in process listings and shell history; pass `password` instead.
+        public init(url: String, password: String? = nil) throws {
+            guard let components = URLComponents(string: url),
+                components.scheme == "postgres" || components.scheme == "postgresql",
+                let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty
+            else {
+                throw StoreError(code: .internalError, message: "not a postgres://user@host:port/database URL")
+            }
+            guard components.password == nil else {
+                throw StoreError(code: .internalError, message: "the PostgreSQL URL must not carry a password (give it from a file or the environment)")
+            }
+            let database = String(components.path.drop(while: { $0 == "/" }))
+            guard !database.isEmpty, !database.contains("/") else {
+                throw StoreError(code: .internalError, message: "the PostgreSQL URL names no database")
+            }
+            self.init(host: host, port: components.port ?? 5432, username: user, password: password, database: database)
+            for item in components.queryItems ?? [] {
+                switch item.name {
+                case "sslmode":
+                    guard let mode = item.value.flatMap(TLSMode.init(rawValue:)) else {
+                        throw StoreError(code: .internalError, message: "sslmode must be disable, prefer or require")
+                    }
+                    tls = mode
+                case "schema":
+                    schema = item.value
+                default:
+                    throw StoreError(code: .internalError, message: "unknown PostgreSQL URL option \(item.name)")
+                }
+            }
+        }
+
+        /// Where the store is, for logs: no password.
+        public var redacted: String {
+            "postgres://\(username)@\(host):\(port)/\(database)" + (schema.map { " schema \($0)" } ?? "")
+        }
+
+        func client() throws -> PostgresClient.Configuration {
+            let tls: PostgresClient.Configuration.TLS
+            switch self.tls {
+            case .disable:
+                tls = .disable
+            case .prefer:
+                var settings = TLSConfiguration.makeClientConfiguration()
+                settings.certificateVerification = .none
+                tls = .prefer(settings)
+            case .require:
+                var settings = TLSConfiguration.makeClientConfiguration()
+                if let caFile {
+                    settings.trustRoots = .file(caFile)
+                }
+                tls = .require(settings)
+            }
+            var client = PostgresClient.Configuration(
+                host: host, port: port, username: username, password: password, database: database, tls: tls)
+            client.options.maximumConnections = maximumConnections
+            client.options.connectTimeout = connectTimeout
+            if let schema {
+                client.options.additionalStartupParameters = [("search_path", schema)]
+            }
+            return client
+        }
+    }
+
+    /// How long the repair probe waits between attempts.
+    static let probeInterval: Duration = .seconds(1)
+
+    public let configuration: Configuration
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let writeLock = AsyncLock()
+
+    private struct State {
+        var isClosed = false
+        /// Why PostgreSQL cannot be used, while a probe checks for its return.
+        var problem: String?
+    }
+
+    private init(configuration: Configuration, client: PostgresClient, runner: Task<Void, Never>, logger: Logger) {
+        self.configuration = configuration
+        self.client = client
+        self.runner = runner
+        self.logger = logger
+    }
+
+    public var readinessProblem: String? { state.withLock { $0.problem } }
+
+    /// Connects, creates the schema when it is missing, and migrates it.
+    public static func open(_ configuration: Configuration, logger: Logger? = nil) async throws -> PostgresRegistryStore {
+        let logger = logger ?? Logger(label: "vpcep.store.postgres")
+        // The pool logs every failed connection attempt at info; while PostgreSQL is down that is a
+        // flood, and the store reports the outage itself.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .warning)
+        let client = PostgresClient(configuration: try configuration.client(), backgroundLogger: background)
+        let runner = Task { await client.run() }
+        let store = PostgresRegistryStore(configuration: configuration, client: client, runner: runner, logger: logger)
+        do {
+            try await store.leased { connection in
+                try await migrate(connection, schema: configuration.schema, logger: logger)
+            }
+        } catch {
+            runner.cancel()
+            await runner.value
+            throw StoreError(postgres: error)
+        }
+        logger.info("opened the registry store", metadata: [
+            "store": "\(configuration.redacted)", "schema": "\(schemaVersion)",
+        ])
+        return store
+    }
+
+    static func quoteIdentifier(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Closes the pool. Later calls fail as unavailable.
+    public func close() async {
+        let alreadyClosed = state.withLock { state in
+            defer { state.isClosed = true }
+            return state.isClosed
+        }
+        if alreadyClosed { return }
+        runner.cancel()
+        await runner.value
+        logger.info("closed the registry store", metadata: ["store": "\(configuration.redacted)"])
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (any RegistryReader) async throws -> T) async throws -> T {
+        let outcome: Attempt<T> = try await attempt(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+        switch outcome {
+        case .done(let value): return value
+        case .lost(let error): throw error
+        }
+    }
+
+    public func transaction<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws -> T {
+        // One write transaction at a time per store: every registry write appends to the change log,
+        // so concurrent ones would all conflict on its head row and all but one be retried; queued
+        // here they do not fight, and only other replicas' writers can make one retry.
+        await writeLock.lock()
+        defer { writeLock.unlock() }
+        var attempts = 0
+        while true {
+            attempts += 1
+            // Cancelled before (another attempt of) the transaction begins: it is not run.
+            try Task.checkCancellation()
+            let outcome: Attempt<T> = try await attempt(begin: "BEGIN ISOLATION LEVEL SERIALIZABLE", body)
+            switch outcome {
+            case .done(let value):
+                return value
+            case .lost(let error):
+                if attempts >= configuration.maxAttempts {
+                    logger.warning("registry store transaction kept conflicting", metadata: ["attempts": "\(attempts)"])
+                    throw error
+                }
+                // A short random pause spreads the losers of one conflict apart.
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempts))))
+            }
+        }
+    }
+
+    private enum Attempt<T: Sendable>: Sendable {
+        case done(T)
+        /// Lost a conflict with a concurrent transaction and was rolled back: may be run again.
+        case lost(StoreError)
+    }
+
+    /// One transaction on one leased connection: begun, the body run, committed, or rolled back when
+    /// anything throws. The statements that begin and end it run even if the calling task is
+    /// cancelled, so a lease never goes back to the pool inside a transaction.
+    private func attempt<T: Sendable>(
+        begin: String, _ body: @Sendable (PostgresAccess) async throws -> T
+    ) async throws -> Attempt<T> {
+        guard !state.withLock({ $0.isClosed }) else { throw StoreError.closed }
+        do {
+            // The lease's wait runs in a child task; the body does not outlive this call.
+            let outcome: Attempt<T> = try await withoutActuallyEscaping(body) { body in
+                try await leased { connection in try await self.run(begin: begin, body, on: connection) }
+            }
+            healthy()
+            return outcome
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as StoreError where Task.isCancelled && error.code == .unavailable {
+            // The pool gave up on the lease because the caller went away, not because PostgreSQL did.
+            throw CancellationError()
+        } catch let error as StoreError {
+            if error.code == .unavailable { unavailable(error) }
+            throw error
+        } catch let error as PSQLError {
+            let failure = StoreError(postgres: error)
+            if failure.code == .unavailable { unavailable(failure) }
+            throw failure
+        } catch {
+            // The body's own error, rethrown unchanged; or the pool's (no connection), unavailable.
+            if String(reflecting: type(of: error)).contains("ConnectionPool") {
+                if Task.isCancelled { throw CancellationError() }
+                let failure = StoreError(postgres: error)
+                unavailable(failure)
+                throw failure
+            }
+            throw error
+        }
+    }
+
+    /// One attempt on a leased connection: begin, the body, commit; roll back when anything throws.
+    private func run<T: Sendable>(
+        begin: String, _ body: @Sendable (PostgresAccess) async throws -> T, on connection: PostgresConnection
+    ) async throws -> Attempt<T> {
+        try Task.checkCancellation()
+        try await always(begin, on: connection)
+        let access = PostgresAccess(connection: connection, logger: logger)
+        let value: T
+        do {
+            value = try await body(access)
+        } catch {
+            access.end()
+            await rollBack(connection)
+            if access.serializationFailed.withLock({ $0 }) || StoreError.isSerializationFailure(error) {
+                return .lost(StoreError(postgres: error))
+            }
+            throw error
+        }
+        access.end()
+        do {
+            try await always("COMMIT", on: connection)
+        } catch where StoreError.isSerializationFailure(error) {
+            return .lost(StoreError(postgres: error))
+        }
+        return .done(value)
+    }
+
+    /// Runs `body` on a pooled connection, failing as unavailable when none is handed out within
+    /// `acquireTimeout`. The time limit covers the wait only, never the body.
+    private func leased<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
+        let acquired = Acquired()
+        let timeout = configuration.acquireTimeout
+        return try await withThrowingTaskGroup(of: R?.self) { group in
+            group.addTask { [client] in
+                try await client.withConnection { connection in
+                    guard acquired.take() else { throw CancellationError() }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                if acquired.expire() {
+                    throw StoreError(code: .unavailable, message: "no connection to PostgreSQL within \(timeout)")
+                }
+                return nil
+            }
+            while let result = try await group.next() {
+                if let result {
+                    group.cancelAll()
+                    return result
+                }
+            }
+            throw StoreError(code: .internalError, message: "a connection lease ended without a result")
+        }
+    }
+
+    /// Ends a failed transaction. Should that fail too, the connection is closed (PostgreSQL then
+    /// rolls back) rather than handed back to the pool inside a transaction.
+    private func rollBack(_ connection: PostgresConnection) async {
+        do {
+            try await always("ROLLBACK", on: connection)
+        } catch {
+            logger.warning("closing a connection that could not roll back", metadata: ["error": "\(StoreError(postgres: error).message)"])
+            try? await connection.close()
+        }
+    }
+
+    private func always(_ sql: String, on connection: PostgresConnection) async throws {
+        let logger = self.logger
+        try await Task {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        }.value
+    }
+
+    // MARK: Readiness
+
+    private func healthy() {
+        state.withLock { $0.problem = nil }
+    }
+
+    /// PostgreSQL could not be used: not ready until a probe gets through (the pool reconnects by
+    /// itself; the probe only finds out when).
+    private func unavailable(_ failure: StoreError) {
+        let startProbe = state.withLock { state in
+            defer { state.problem = "PostgreSQL is unavailable: \(failure.message)" }
+            return state.problem == nil && !state.isClosed
+        }
+        if startProbe {
+            logger.error("registry store unavailable", metadata: ["error": "\(failure.message)"])
+            Task { await self.probeUntilHealthy() }
+        }
+    }
+
+    private func probeUntilHealthy() async {
+        while true {
+            try? await Task.sleep(for: Self.probeInterval)
+            if state.withLock({ $0.isClosed || $0.problem == nil }) { return }
+            let logger = self.logger
+            let reached = (try? await leased { connection in
+                _ = try await connection.query("SELECT 1", logger: logger)
+            }) != nil
+            if reached {
+                healthy()
+                logger.notice("registry store reachable again")
+                return
+            }
+        }
+    }
+}
+
+/// Whether a lease was handed out before its wait expired: exactly one of `take` and `expire` wins.
+private final class Acquired: Sendable {
+    private enum Outcome { case waiting, taken, expired }
+    private let outcome = Mutex(Outcome.waiting)
+
+    /// The connection arrived: true unless the wait had already expired.
+    func take() -> Bool {
+        outcome.withLock { outcome in
+            guard outcome == .waiting else { return false }
+            outcome = .taken
+            return true
+        }
+    }
+
+    /// The wait is over: true when no connection arrived in time.
+    func expire() -> Bool {
+        outcome.withLock { outcome in
+            guard outcome == .waiting else { return false }
+            outcome = .expired
+            return true
+        }
+    }
+}
