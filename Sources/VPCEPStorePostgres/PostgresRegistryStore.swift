@@ -298,7 +298,7 @@ public final class PostgresRegistryStore: RegistryStore {
 
     /// Runs `body` on a pooled connection, failing as unavailable when none is handed out within
     /// `acquireTimeout`. The time limit covers the wait only, never the body.
-    private func leased<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
+    func leased<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
         let acquired = Acquired()
         let timeout = configuration.acquireTimeout
         return try await withThrowingTaskGroup(of: R?.self) { group in

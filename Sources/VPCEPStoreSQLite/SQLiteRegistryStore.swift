@@ -141,7 +141,7 @@ public final class SQLiteRegistryStore: RegistryStore {
                                    busyTimeoutMilliseconds: busyTimeoutMilliseconds)
     }
 
-    private static func connect(path: String, logger: Logger) async throws -> SQLiteConnection {
+    static func connect(path: String, logger: Logger) async throws -> SQLiteConnection {
         do {
             return try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         } catch {
@@ -484,7 +484,7 @@ public final class SQLiteRegistryStore: RegistryStore {
 /// An exclusive `flock` on a file in the data directory: a second store (in this or another
 /// process) cannot open the directory while the first holds it, and the kernel drops it when the
 /// holder exits, however it exits.
-private final class DirectoryLock: Sendable {
+final class DirectoryLock: Sendable {
     /// How long `acquire` waits for a lock that is held. A process forked by this one (to run
     /// another program) holds a copy of the descriptor, and so the lock, until it execs; a lock
     /// released a moment ago can still be held that way. A server that really holds it holds it

@@ -19,7 +19,17 @@ import VPCEPTLS
 struct VPCEPServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vpcep-server",
-        abstract: "Serves the vpcep API over mutual TLS, with its registry in SQLite or PostgreSQL."
+        abstract: "Serves the vpcep API over mutual TLS, with its registry in SQLite or PostgreSQL.",
+        discussion: "Without a subcommand, serves: `vpcep-server [options]` is `vpcep-server serve [options]`.",
+        subcommands: [ServeCommand.self, BackupCommand.self, MigrateStoreCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serves the vpcep API (the default subcommand)."
     )
 
     @OptionGroup var options: ServerOptions
@@ -133,9 +143,14 @@ struct VPCEPServerCommand: AsyncParsableCommand {
 
     /// From `--store-password-file` (its first line), else `VPCEP_STORE_PASSWORD`, else none.
     private static func storePassword(_ settings: ServerSettings, _ environment: [String: String]) throws -> String? {
-        if let file = settings.storePasswordFile.value {
+        try storePassword(file: settings.storePasswordFile.value, source: settings.storePasswordFile.source, environment)
+    }
+
+    /// The first line of `file`, else `VPCEP_STORE_PASSWORD`, else none.
+    static func storePassword(file: String?, source: String, _ environment: [String: String]) throws -> String? {
+        if let file {
             guard let data = FileManager.default.contents(atPath: file) else {
-                throw StartupError("cannot read the store password file \(file) (\(settings.storePasswordFile.source))")
+                throw StartupError("cannot read the store password file \(file) (\(source))")
             }
             let text = String(decoding: data, as: UTF8.self)
             return String(text.prefix { $0 != "\n" && $0 != "\r" })
