@@ -1,3 +1,5 @@
+import VPCEPContracts
+
 /// When and how often the client repeats a failed call by itself.
 ///
 /// Only calls that are safe to repeat are retried: those proto/ marks with the standard option
@@ -25,10 +27,15 @@ public struct RetryPolicy: Sendable {
     /// Whether a call of `method` may be sent again after `error`.
     func shouldRetry(method: some MethodDescribing, hasIdempotencyKey: Bool, error: VPCEPError) -> Bool {
         let transient = error.code == .unavailable || error.retryAfter != nil
-        guard transient else { return false }
+        guard transient, !Self.permanent.contains(error.reason) else { return false }
         if error.wasNeverProcessed { return true }
         return hasIdempotencyKey || method.idempotency.isSafeToRetry
     }
+
+    /// UNAVAILABLE failures that another attempt cannot heal: the server's certificate does not
+    /// verify against the configured CA or name. Retrying only repeats the handshake until the
+    /// deadline, which then hides the reason the caller needs to fix its configuration.
+    static let permanent: Set<Reason> = [.serverCertificateInvalid]
 
     /// The pause before attempt `attempt` (1 = the first retry), with full jitter, never shorter
     /// than the server's retry-after hint.

@@ -21,6 +21,12 @@ struct RetryPolicyTests {
         #expect(policy.shouldRetry(method: method, hasIdempotencyKey: keyed, error: unavailable) == retried)
     }
 
+    @Test("a server certificate that does not verify is not retried, even for a read")
+    func certificateNotRetried() {
+        let invalid = VPCEPError(code: .unavailable, reason: .serverCertificateInvalid, message: "name mismatch")
+        #expect(!policy.shouldRetry(method: InventoryAPI.listVpcs, hasIdempotencyKey: true, error: invalid))
+    }
+
     @Test("the schema's idempotency decides, not the method's name")
     func schemaNotName() {
         let oddRead = MethodDescriptor<WhoAmIRequest, WhoAmIResponse>(
