@@ -4,6 +4,8 @@
 //   vpcep-bench read    --target vpcep|grpc --port P --conns C --inflight K --warmup S --duration S
 //                       --service ID --server-pids PID[,PID] (+ TLS options)      -> throughput, latency, CPU, RSS
 //   vpcep-bench creates --port P --callers N --warmup S --duration S --server-pids PID (+ TLS options)
+//   vpcep-bench watch   --target vpcep|etcd --port P [--watchers 1000 --watch-conns 40 --rate 500
+//                       --duration 20 --callers 64 --tput-duration 8] (+ TLS options)  -> Watch.swift
 //
 // Latency percentiles are exact (every call's latency is kept and sorted), not histogram buckets.
 import Foundation
@@ -219,8 +221,22 @@ case "creates":
     report("durable creates, \(callers) callers", result)
     for c in pool { await c.close() }
 
+case "watch":
+    var options = WatchScenarioOptions()
+    options.watchers = Int(option("--watchers", "1000"))!
+    options.watchConnections = Int(option("--watch-conns", "40"))!
+    options.rate = Int(option("--rate", "500"))!
+    options.duration = Double(option("--duration", "20"))!
+    options.callers = Int(option("--callers", "64"))!
+    options.tputWarmup = Double(option("--tput-warmup", "2"))!
+    options.tputDuration = Double(option("--tput-duration", "8"))!
+    let target: any WatchTarget = option("--target") == "etcd"
+        ? EtcdWatchTarget(port: port, caFile: caFile, certFile: certFile, keyFile: keyFile)
+        : VPCEPWatchTarget(port: port, region: region, tls: try clientTLS())
+    json(try await runWatchScenario(target, options: options))
+
 default:
-    FileHandle.standardError.write(Data("usage: vpcep-bench seed|read|creates ... (see the top of main.swift)\n".utf8))
+    FileHandle.standardError.write(Data("usage: vpcep-bench seed|read|creates|watch ... (see the top of main.swift)\n".utf8))
     exit(2)
 }
 
