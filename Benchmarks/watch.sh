@@ -21,7 +21,7 @@ fi
 bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)
 
 mkdir -p .work
-../certs/generate.sh --out .work/certs --tenant alice >/dev/null
+../certs/generate.sh --out .work/certs --tenant alice --tenant bob >/dev/null
 
 python3 watch.py --server "$bin/vpcep-server" --bench "$bin/vpcep-bench" --certs "$bench/.work/certs" \
   --out "$bench/.work/watch.json" "$@"

@@ -1,7 +1,7 @@
 // The few etcd v3 messages the watch scenario of Benchmarks/watch.sh uses (`etcdserverpb.KV/Put`,
 // `etcdserverpb.Watch/Watch`), written by hand against the field numbers of etcd's
 // api/etcdserverpb/rpc.proto and api/mvccpb/kv.proto (etcd 3.4, as Debian's etcd-server serves
-// them; listed in Benchmarks/etcd-subset.md). Like GRPCPeerService, this keeps swift-protobuf and
+// them; see BENCHMARKS.md, "Watch beside etcd"). Like GRPCPeerService, this keeps swift-protobuf and
 // its protoc plugin out of the benchmark build: the bytes on the wire are the same protobuf.
 // Fields the scenario does not read are skipped on decoding, as any protobuf decoder does.
 import GRPCCore

@@ -5,7 +5,9 @@
 //   3. `rate` writes/s, paced, for `duration` s: each write carries its number and the monotonic
 //      time it was sent, and every watcher computes, on delivery, the latency against the same
 //      clock (one process writes and watches); then lost and duplicate deliveries;
-//   4. write throughput again, with the watchers following every write.
+//   4. write throughput again with writes the watchers do not see (vpcep: another tenant's; etcd:
+//      keys outside the prefix), the cost of watchers merely being there; then with the watchers
+//      following every write.
 //
 // A write is one durable change that every watcher sees exactly once: vpcep, a `CreateVpc` whose
 // name is the payload (the watchers follow `kinds = [VPC]` as its tenant); etcd, a `Put` of the key
@@ -32,8 +34,8 @@ protocol WatchTarget: Sendable {
     /// Opens the connections that writers use, `count` of them.
     func openWriters(count: Int) async throws
     /// One durable write carrying `payload` (at most 40 ASCII characters of `[A-Za-z0-9-]`), on
-    /// writer connection `connection`.
-    func write(connection: Int, payload: String) async throws
+    /// writer connection `connection`; `unseen`: one no watcher sees.
+    func write(connection: Int, payload: String, unseen: Bool) async throws
     /// Runs watch `index` on watch connection `connection` until the task is cancelled. Calls
     /// `live()` once the server confirmed the watch, and `deliver` with each event's payload.
     func watch(index: Int, connection: Int, live: @escaping @Sendable () -> Void,
@@ -96,7 +98,7 @@ final class WatcherRecord: @unchecked Sendable {
 
 /// Closed-loop writes by `callers` workers for `warmup + duration` s; writes/s in the window.
 func writeThroughput(_ target: any WatchTarget, options: WatchScenarioOptions, tag: String,
-                     counter: Counter) async -> (perSecond: Double, errors: Int, p50: Double, p99: Double) {
+                     counter: Counter, unseen: Bool = false) async -> (perSecond: Double, errors: Int, p50: Double, p99: Double) {
     let start = monotonicNanoseconds()
     let measureStart = start + UInt64(options.tputWarmup * 1e9)
     let measureEnd = measureStart + UInt64(options.tputDuration * 1e9)
@@ -109,7 +111,7 @@ func writeThroughput(_ target: any WatchTarget, options: WatchScenarioOptions, t
                     let t0 = monotonicNanoseconds()
                     if t0 >= measureEnd { break }
                     var failed = false
-                    do { try await target.write(connection: worker % options.writeConnections, payload: "\(tag)\(counter.next())") } catch {
+                    do { try await target.write(connection: worker % options.writeConnections, payload: "\(tag)\(counter.next())", unseen: unseen) } catch {
                         failed = true
                         if errors == 0 { logError("\(target.name) write: \(error)") }
                     }
@@ -196,7 +198,7 @@ func runWatchScenario(_ target: any WatchTarget, options: WatchScenarioOptions) 
                     let sent = monotonicNanoseconds()
                     sentCount += 1
                     do {
-                        try await target.write(connection: pacer % options.writeConnections, payload: "w\(number)-\(sent)")
+                        try await target.write(connection: pacer % options.writeConnections, payload: "w\(number)-\(sent)", unseen: false)
                         latencies.append(UInt32(clamping: (monotonicNanoseconds() - sent) / 1000))
                     } catch {
                         errors += 1
@@ -226,8 +228,12 @@ func runWatchScenario(_ target: any WatchTarget, options: WatchScenarioOptions) 
         try await Task.sleep(for: .milliseconds(20))
     }
     let drainSeconds = Double(monotonicNanoseconds() - drainStarted) / 1e9
+    // Still missing when the throughput phases start; a backlog then weighs on their figures.
+    let missingAtDrainEnd = expected - delivered.value
 
     // 4. Throughput with the watchers following.
+    // Unseen first: the watchers are caught up now, and would not be after the seen writes.
+    let withUnseen = await writeThroughput(target, options: options, tag: "u", counter: counter, unseen: true)
     let with = await writeThroughput(target, options: options, tag: "t", counter: counter)
 
     for task in watchTasks { task.cancel() }
@@ -248,10 +254,10 @@ func runWatchScenario(_ target: any WatchTarget, options: WatchScenarioOptions) 
         "target": target.name, "watchers": options.watchers, "watch_connections": options.watchConnections,
         "write_connections": options.writeConnections, "callers": options.callers,
         "watches_open_s": openSeconds, "watch_stream_errors": streamErrors.value,
-        "paced_writes": written, "drain_s": drainSeconds, "paced_write_errors": paced.1, "paced_late_10ms": paced.2,
+        "paced_writes": written, "drain_s": drainSeconds, "missing_at_drain_end": missingAtDrainEnd, "paced_write_errors": paced.1, "paced_late_10ms": paced.2,
         "paced_rate": Double(written) / pacedSeconds,
         "paced_write_p50_us": percentile(paced.0, 0.50), "paced_write_p99_us": percentile(paced.0, 0.99),
-        "deliveries": all.count, "expected_deliveries": expected, "lost": expected - all.count,
+        "deliveries": all.count, "expected_deliveries": expected, "missing_after_drain": expected - all.count,
         "duplicates": duplicates, "malformed": malformed, "throughput_events_seen": other,
         "delivery_p50_us": percentile(all, 0.50), "delivery_p99_us": percentile(all, 0.99),
         "delivery_p999_us": percentile(all, 0.999), "delivery_max_us": Double(all.last ?? 0),
@@ -260,5 +266,8 @@ func runWatchScenario(_ target: any WatchTarget, options: WatchScenarioOptions) 
         "tput_with": with.perSecond, "tput_with_errors": with.errors,
         "tput_with_p50_us": with.p50, "tput_with_p99_us": with.p99,
         "tput_ratio": without.perSecond > 0 ? with.perSecond / without.perSecond : 0,
+        "tput_unseen": withUnseen.perSecond, "tput_unseen_errors": withUnseen.errors,
+        "tput_unseen_p50_us": withUnseen.p50, "tput_unseen_p99_us": withUnseen.p99,
+        "tput_unseen_ratio": without.perSecond > 0 ? withUnseen.perSecond / without.perSecond : 0,
     ]
 }

@@ -8,22 +8,27 @@ import Synchronization
 import VPCEPClient
 
 /// vpcep: a write is a `CreateVpc` named by the payload; a watch follows `kinds = [VPC]` from now,
-/// live at its first bookmark (a start "now" sends one at once, docs/DOMAIN.md "Watch").
+/// live at its first bookmark (a start "now" sends one at once, docs/DOMAIN.md "Watch"). The
+/// watchers are tenant alice; an unseen write is another tenant's (`otherTLS`), out of their view.
 final class VPCEPWatchTarget: WatchTarget {
     let name = "vpcep"
     private let port: Int
     private let region: String
     private let tls: BenchTLS
+    private let otherTLS: BenchTLS
     private let writers = Mutex<[BenchConnection]>([])
+    private let otherWriters = Mutex<[BenchConnection]>([])
     private let watchers = Mutex<[BenchConnection]>([])
 
-    init(port: Int, region: String, tls: BenchTLS) {
+    init(port: Int, region: String, tls: BenchTLS, otherTLS: BenchTLS) {
         self.port = port
         self.region = region
         self.tls = tls
+        self.otherTLS = otherTLS
     }
 
-    private func connect(count: Int) async throws -> [BenchConnection] {
+    private func connect(count: Int, tls: BenchTLS? = nil) async throws -> [BenchConnection] {
+        let tls = tls ?? self.tls
         var connections: [BenchConnection] = []
         for _ in 0..<count {
             connections.append(try await BenchConnection.connect(host: "127.0.0.1", port: port, tls: tls, serverHostname: "localhost"))
@@ -34,6 +39,8 @@ final class VPCEPWatchTarget: WatchTarget {
     func openWriters(count: Int) async throws {
         let connections = try await connect(count: count)
         writers.withLock { $0 = connections }
+        let others = try await connect(count: count, tls: otherTLS)
+        otherWriters.withLock { $0 = others }
     }
 
     func openWatchConnections(count: Int) async throws {
@@ -41,8 +48,8 @@ final class VPCEPWatchTarget: WatchTarget {
         watchers.withLock { $0 = connections }
     }
 
-    func write(connection: Int, payload: String) async throws {
-        let writer = writers.withLock { $0[connection] }
+    func write(connection: Int, payload: String, unseen: Bool) async throws {
+        let writer = unseen ? otherWriters.withLock { $0[connection] } : writers.withLock { $0[connection] }
         _ = try await writer.unary(InventoryAPI.createVpc, CreateVpcRequest(name: payload, cidr: "10.30.0.0/16"),
                                    region: region, timeout: .seconds(10))
     }
@@ -65,12 +72,15 @@ final class VPCEPWatchTarget: WatchTarget {
     }
 
     func close() async {
-        for connection in writers.withLock({ $0 }) + watchers.withLock({ $0 }) { await connection.close() }
+        for connection in writers.withLock({ $0 }) + otherWriters.withLock({ $0 }) + watchers.withLock({ $0 }) {
+            await connection.close()
+        }
     }
 }
 
 /// etcd: a write is a `Put` of `/bench/<payload>` (value: the payload); a watch is one
 /// `Watch/Watch` stream with one watcher on the prefix `/bench/`, live at its `created` response.
+/// An unseen write puts `/other/<payload>`.
 final class EtcdWatchTarget: WatchTarget {
     let name = "etcd"
     private let port: Int
@@ -108,7 +118,7 @@ final class EtcdWatchTarget: WatchTarget {
         let clients = try connect(count: count)
         writers.withLock { $0 = clients }
         // One call per client first, so that each holds its connection before the clock starts.
-        for index in 0..<count { try await write(connection: index, payload: "warm\(index)") }
+        for index in 0..<count { try await write(connection: index, payload: "warm\(index)", unseen: true) }
     }
 
     func openWatchConnections(count: Int) async throws {
@@ -116,9 +126,9 @@ final class EtcdWatchTarget: WatchTarget {
         watchers.withLock { $0 = clients }
     }
 
-    func write(connection: Int, payload: String) async throws {
+    func write(connection: Int, payload: String, unseen: Bool) async throws {
         let client = writers.withLock { $0[connection] }
-        let request = PutRequest(key: Array("/bench/\(payload)".utf8), value: Array(payload.utf8))
+        let request = PutRequest(key: Array("\(unseen ? "/other/" : "/bench/")\(payload)".utf8), value: Array(payload.utf8))
         _ = try await client.unary(
             request: ClientRequest(message: request), descriptor: EtcdAPI.put,
             serializer: EtcdSerializer<PutRequest>(), deserializer: EtcdDeserializer<PutResponse>(), options: .defaults

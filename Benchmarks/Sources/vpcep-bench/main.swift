@@ -6,6 +6,7 @@
 //   vpcep-bench creates --port P --callers N --warmup S --duration S --server-pids PID (+ TLS options)
 //   vpcep-bench watch   --target vpcep|etcd --port P [--watchers 1000 --watch-conns 40 --rate 500
 //                       --duration 20 --callers 64 --tput-duration 8] (+ TLS options)  -> Watch.swift
+//                       vpcep also: --other-cert CRT --other-key KEY (another tenant, for writes no watcher sees)
 //
 // Latency percentiles are exact (every call's latency is kept and sorted), not histogram buckets.
 import Foundation
@@ -232,7 +233,8 @@ case "watch":
     options.tputDuration = Double(option("--tput-duration", "8"))!
     let target: any WatchTarget = option("--target") == "etcd"
         ? EtcdWatchTarget(port: port, caFile: caFile, certFile: certFile, keyFile: keyFile)
-        : VPCEPWatchTarget(port: port, region: region, tls: try clientTLS())
+        : VPCEPWatchTarget(port: port, region: region, tls: try clientTLS(), otherTLS: try BenchTLS(
+            caFile: caFile, certificateFile: option("--other-cert"), keyFile: option("--other-key")))
     json(try await runWatchScenario(target, options: options))
 
 default:
