@@ -26,8 +26,9 @@ public enum WatchStart: Sendable, Hashable {
     case snapshot
 }
 
-/// One message of a Watch.
-public enum WatchMessage: Sendable, Hashable {
+/// One message of a Watch. `indirect` for the same reason as `ResourceState`: a message held across
+/// a send is then one pointer in the watch loop's async frames, which an idle watch keeps.
+public indirect enum WatchMessage: Sendable, Hashable {
     case event(HistoryEntry)
     /// A resource's current state at a snapshot start (`seq` 0, type `.created` as a placeholder).
     case snapshot(HistoryEntry)
@@ -243,22 +244,29 @@ private final class WatchCursor {
             delivered = cursor
             bookmarkDue = true
         case .snapshot:
-            var snapshotQuery = query
-            snapshotQuery.types = []
-            let scope = scope
-            let (states, head) = try await registry.readApart { reader in
-                (try await Registry.snapshot(reader, scope), try await reader.logHead())
-            }
-            let viewer = scope.viewer
-            for event in states where snapshotQuery.matches(event) {
-                guard let view = event.view(for: viewer) else { continue }
-                var entry = HistoryEntry(event, view: view, viewer: viewer)
-                entry.seq = 0
-                try await deliver(.snapshot(entry), position: nil)
-            }
-            try await deliver(.bookmark(head), position: head)
-            cursor = head
+            try await beginWithSnapshot()
         }
+    }
+
+    /// The snapshot, then its bookmark. Out of line, so that only a watch that starts with a snapshot
+    /// keeps frames of its size.
+    @inline(never)
+    private func beginWithSnapshot() async throws {
+        var snapshotQuery = query
+        snapshotQuery.types = []
+        let scope = scope
+        let (states, head) = try await registry.readApart { reader in
+            (try await Registry.snapshot(reader, scope), try await reader.logHead())
+        }
+        let viewer = scope.viewer
+        for event in states where snapshotQuery.matches(event) {
+            guard let view = event.view(for: viewer) else { continue }
+            var entry = HistoryEntry(event, view: view, viewer: viewer)
+            entry.seq = 0
+            try await deliver(.snapshot(entry), position: nil)
+        }
+        try await deliver(.bookmark(head), position: head)
+        cursor = head
     }
 
     /// Sends what is there after the cursor, or a bookmark when one is due; returns nil when it did,
@@ -273,16 +281,7 @@ private final class WatchCursor {
             events = window.filter(query.matches)
             cursor = through
         case .behind:
-            var next = query
-            next.afterSeq = cursor
-            let page = next
-            let (found, head, compacted) = try await registry.readApart { reader in
-                (try await reader.listEvents(page).items, try await reader.logHead(), try await reader.logCompacted())
-            }
-            if cursor < compacted { throw Registry.compacted(compacted) }
-            events = found
-            // A short page read everything up to the head of the same snapshot.
-            cursor = found.count == page.limit ? found.last?.seq ?? head : max(cursor, head)
+            events = try await readBehind()
         case .starting:
             // Woken when the feed has read the head; the poll interval bounds a missed wake-up.
             return .now + configuration.pollInterval
@@ -293,12 +292,34 @@ private final class WatchCursor {
             try await deliver(.bookmark(cursor), position: cursor)
             return nil
         }
-        let viewer = scope.viewer
-        for event in events {
-            // The feed's events are unfiltered; the view decides, as for every read.
-            guard let view = event.view(for: viewer) else { continue }
-            try await deliver(.event(HistoryEntry(event, view: view, viewer: viewer)), position: event.seq)
+        for (message, seq) in messages(events) {
+            try await deliver(message, position: seq)
         }
         return nil
+    }
+
+    /// The page after the cursor from the store, the cursor moved past it. Out of line, so that its
+    /// values are not part of `advance`'s frame.
+    @inline(never)
+    private func readBehind() async throws -> [ChangeEvent] {
+        var next = query
+        next.afterSeq = cursor
+        let page = next
+        let (found, head, compacted) = try await registry.readApart { reader in
+            (try await reader.listEvents(page).items, try await reader.logHead(), try await reader.logCompacted())
+        }
+        if cursor < compacted { throw Registry.compacted(compacted) }
+        // A short page read everything up to the head of the same snapshot.
+        cursor = found.count == page.limit ? found.last?.seq ?? head : max(cursor, head)
+        return found
+    }
+
+    /// What the watcher may see of `events`, as messages (one pointer each: `WatchMessage` is indirect).
+    private func messages(_ events: [ChangeEvent]) -> [(WatchMessage, UInt64)] {
+        let viewer = scope.viewer
+        return events.compactMap { event in
+            // The feed's events are unfiltered; the view decides, as for every read.
+            event.view(for: viewer).map { (.event(HistoryEntry(event, view: $0, viewer: viewer)), event.seq) }
+        }
     }
 }

@@ -21,7 +21,11 @@ public struct QuotaSetting: Sendable, Hashable, Codable {
 }
 
 /// A resource as an event carries it.
-public enum ResourceState: Sendable, Hashable {
+///
+/// `indirect`: inline, the largest resource made every event, history entry and watch message as big
+/// as it, and a watch's loop keeps the async frames that held them for as long as it lives (13,248
+/// bytes per idle watch before, see `Registry.follow`).
+public indirect enum ResourceState: Sendable, Hashable {
     case vpc(VPC)
     case subnet(Subnet)
     case backend(Backend)

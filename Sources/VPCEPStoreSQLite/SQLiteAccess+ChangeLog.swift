@@ -4,44 +4,83 @@ import VPCEPRegistry
 
 /// The change log (schema v4): `log_head` and `change_events`; retention's mark (v5): `log_compaction`.
 extension SQLiteAccess {
-    private static let eventColumns = """
+    static let eventColumns = """
         seq, region, kind, resource_id, type, state, previous, revision_before, revision_after, actor, request_id, \
         idempotency_key, committed_at, owner_id, provider_id, service_id, provider_sees
         """
 
+    /// Numbers `events` from the batch's head and holds them in the writer's `ChangeLogBuffer`; the
+    /// batch writes them all just before it commits (`writeHeldEvents`), so a transaction's events cost
+    /// it no statement of its own. The numbers are still the transaction's alone: members run one at a
+    /// time, and a member's rollback gives its numbers back (`ChangeLogBuffer.memberRolledBack`).
     func appendEvents(_ events: [ChangeEvent]) async throws -> [ChangeEvent] {
         guard !events.isEmpty else { return [] }
-        // The head row is written first: under SQLite's single writer the numbers are this transaction's
-        // alone, and a rollback (of the member's savepoint or of the whole batch) puts the head back.
-        let head = try await rows(
-            "UPDATE log_head SET seq = seq + ? WHERE id = 1 RETURNING seq", [.integer(SQLiteInt64(events.count))]
-        ).first?.int("seq")
-        guard let head else { throw StoreError.corrupt("log_head") }
+        guard let log else { throw StoreError(code: .internalError, message: "events appended outside a write transaction") }
+        let head = try await batchHead(log)
         var numbered = events
+        var rows: [[SQLiteData]] = []
+        rows.reserveCapacity(events.count)
         for index in numbered.indices {
-            numbered[index].seq = UInt64(head - events.count + 1 + index)
-            let event = numbered[index]
-            try await execute(
-                "INSERT INTO change_events (\(Self.eventColumns)) VALUES (\(Self.placeholders(17)))",
-                [
-                    .integer(SQLiteInt64(event.seq)), .text(event.region), .text(event.kind.rawValue),
-                    .text(event.resourceID), .text(event.type.rawValue), .text(try event.state.serialized()),
-                    try event.previous.map { .text(try $0.serialized()) } ?? .null,
-                    event.revisionBefore.map { .integer(SQLiteInt64(clamping: $0)) } ?? .null,
-                    event.revisionAfter.map { .integer(SQLiteInt64(clamping: $0)) } ?? .null,
-                    .text(event.actor), .text(event.requestID), .text(event.idempotencyKey), .date(event.committedAt),
-                    .text(event.ownerID), event.providerID.map { .text($0) } ?? .null,
-                    event.serviceID.map { .text($0) } ?? .null, .integer(event.providerSees ? 1 : 0),
-                ])
+            numbered[index].seq = head + 1 + UInt64(index)
+            rows.append(try Self.eventRow(numbered[index]))
         }
+        log.append(rows, after: head)
         return numbered
     }
 
-    func logHead() async throws -> UInt64 {
+    /// The head as this batch sees it: read from `log_head` once, then counted in memory.
+    private func batchHead(_ log: ChangeLogBuffer) async throws -> UInt64 {
+        if let head = log.head { return head }
+        log.learnHead(try await storedHead())
+        guard let head = log.head else { throw StoreError.corrupt("log_head") }
+        return head
+    }
+
+    private func storedHead() async throws -> UInt64 {
         guard let head = try await rows("SELECT seq FROM log_head WHERE id = 1").first?.int("seq") else {
             throw StoreError.corrupt("log_head")
         }
         return UInt64(head)
+    }
+
+    private static func eventRow(_ event: ChangeEvent) throws -> [SQLiteData] {
+        [
+            .integer(SQLiteInt64(event.seq)), .text(event.region), .text(event.kind.rawValue),
+            .text(event.resourceID), .text(event.type.rawValue), .text(try event.state.serialized()),
+            try event.previous.map { .text(try $0.serialized()) } ?? .null,
+            event.revisionBefore.map { .integer(SQLiteInt64(clamping: $0)) } ?? .null,
+            event.revisionAfter.map { .integer(SQLiteInt64(clamping: $0)) } ?? .null,
+            .text(event.actor), .text(event.requestID), .text(event.idempotencyKey), .date(event.committedAt),
+            .text(event.ownerID), event.providerID.map { .text($0) } ?? .null,
+            event.serviceID.map { .text($0) } ?? .null, .integer(event.providerSees ? 1 : 0),
+        ]
+    }
+
+    /// Rows per `INSERT`: 17 columns each, well under SQLite's 32,766 bound parameters.
+    private static let rowsPerInsert = 512
+
+    /// Writes held rows in as few statements as SQLite's parameter limit allows.
+    static func insertEventRows(_ rows: [[SQLiteData]], _ run: (String, [SQLiteData]) async throws -> Void) async throws {
+        var start = rows.startIndex
+        while start < rows.endIndex {
+            let end = min(start + rowsPerInsert, rows.endIndex)
+            let values = Array(repeating: "(\(placeholders(17)))", count: end - start).joined(separator: ", ")
+            try await run("INSERT INTO change_events (\(eventColumns)) VALUES \(values)", Array(rows[start..<end].joined()))
+            start = end
+        }
+    }
+
+    /// A read of the log inside a write transaction sees the events held so far.
+    private func writeHeldEvents() async throws {
+        guard let log else { return }
+        let held = log.takeForRead()
+        guard !held.isEmpty else { return }
+        try await Self.insertEventRows(held) { sql, binds in try await execute(sql, binds) }
+    }
+
+    func logHead() async throws -> UInt64 {
+        if let head = log?.head { return head }
+        return try await storedHead()
     }
 
     func logCompacted() async throws -> UInt64 {
@@ -52,6 +91,7 @@ extension SQLiteAccess {
     }
 
     func compactEvents(committedBefore date: Date, limit: Int) async throws -> Int {
+        try await writeHeldEvents()
         // A prefix by sequence: the first event at or after the cutoff ends it, even if a later one is
         // older (clocks of several servers), so nothing after `logCompacted()` is ever missing.
         let oldest = try await rows(
@@ -72,6 +112,7 @@ extension SQLiteAccess {
     }
 
     func listEvents(_ query: EventQuery) async throws -> ListResult<ChangeEvent> {
+        try await writeHeldEvents()
         var (conditions, binds) = Self.eventVisibility(query.viewer)
         func add(_ condition: String, _ values: [SQLiteData]) {
             conditions.append(condition)

@@ -8,9 +8,12 @@ import VPCEPRegistry
 final class SQLiteAccess: RegistryTransaction {
     private let connection: SQLiteConnection
     private let isActive = Mutex(true)
+    /// The batch's held change-log events; nil on the read connection.
+    let log: ChangeLogBuffer?
 
-    init(connection: SQLiteConnection) {
+    init(connection: SQLiteConnection, log: ChangeLogBuffer? = nil) {
         self.connection = connection
+        self.log = log
     }
 
     func end() {

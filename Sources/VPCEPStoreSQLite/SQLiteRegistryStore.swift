@@ -47,6 +47,8 @@ public final class SQLiteRegistryStore: RegistryStore {
     private let state: Mutex<State>
     private let lock: DirectoryLock
     private let commits = Atomic<UInt64>(0)
+    /// The open batch's change-log events, written just before its commit.
+    private let changeLog = ChangeLogBuffer()
 
     private struct State {
         var writer: SQLiteConnection
@@ -296,16 +298,19 @@ public final class SQLiteRegistryStore: RegistryStore {
         } catch {
             return .failure(failBatch(error))
         }
-        let access = SQLiteAccess(connection: writer)
+        changeLog.memberBegan()
+        let access = SQLiteAccess(connection: writer, log: changeLog)
         do {
             let value = try await body(access)
             access.end()
             try await writer.executeAlways("RELEASE member")
+            changeLog.memberReleased()
             return .success(value)
         } catch {
             access.end()
             do {
                 try await writer.executeAlways("ROLLBACK TO member")
+                changeLog.memberRolledBack()
                 try await writer.executeAlways("RELEASE member")
             } catch let rollbackError {
                 // SQLite rolled the whole transaction back (I/O error, disk full): the batch is lost.
@@ -337,6 +342,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         if let failed {
             result = .failure(failed)
             changed = false
+            changeLog.forget()
             do {
                 try await writer.executeAlways("ROLLBACK")
             } catch {
@@ -346,9 +352,12 @@ public final class SQLiteRegistryStore: RegistryStore {
         } else {
             changed = changes
             do {
+                try await writeHeldEvents(on: writer)
                 try await writer.executeAlways("COMMIT")
+                changeLog.committed()
                 result = .success(())
             } catch {
+                changeLog.forget()
                 // Nothing has to be known about what a failed COMMIT left behind.
                 changed = true
                 let failure = StoreError(sqlite: error)
@@ -380,6 +389,15 @@ public final class SQLiteRegistryStore: RegistryStore {
         return result
     }
 
+    /// The batch's events and the log's new head, before its commit; like the commit, whatever the
+    /// calling task's cancellation.
+    private func writeHeldEvents(on writer: SQLiteConnection) async throws {
+        guard let pending = changeLog.pendingForCommit() else { return }
+        try await SQLiteAccess.insertEventRows(pending.rows) { sql, binds in try await writer.executeAlways(sql, binds) }
+        try await writer.executeAlways(
+            "UPDATE log_head SET seq = ? WHERE id = 1", [.integer(SQLiteInt64(clamping: pending.head))])
+    }
+
     // MARK: Repair
 
     private enum Role: String {
@@ -390,6 +408,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     /// transaction that nothing will end, which would fail every later call. Marks the store not
     /// ready and starts the repair, unless it is running. Returns the error to throw.
     private func connectionFailed(_ role: Role, _ error: any Error) -> StoreError {
+        if role == .writer { changeLog.forget() }
         let failure = StoreError(sqlite: error)
         let startRepair = state.withLock { state in
             defer { state.problem = "the \(role.rawValue) connection failed: \(failure.message)" }
@@ -524,7 +543,7 @@ extension SQLiteConnection {
     /// `query` skips queued work once its task is cancelled, while the future-returning one does not,
     /// and awaiting a future does not observe cancellation. For statements that open or end a
     /// transaction, so that a cancelled call never leaves one open.
-    func executeAlways(_ sql: String) async throws {
-        try await query(sql, [], logger: logger) { _ in }.get()
+    func executeAlways(_ sql: String, _ binds: [SQLiteData] = []) async throws {
+        try await query(sql, binds, logger: logger) { _ in }.get()
     }
 }

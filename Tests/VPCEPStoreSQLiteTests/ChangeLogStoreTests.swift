@@ -140,4 +140,48 @@ struct ChangeLogStoreTests {
         }
         try await store.close()
     }
+
+    /// A group commit holds its members' events until it commits; a member that reads the log sees
+    /// its own and the earlier members' events, and when it then fails, only its own are given back.
+    @Test func aMemberThatReadsTheLogAndFailsGivesBackOnlyItsOwnEvents() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        do {
+            let committed = await withTaskGroup(of: String?.self) { group in
+                for i in 0..<60 {
+                    group.addTask {
+                        do {
+                            return try await store.transaction { tx in
+                                let numbered = try await tx.appendEvents([event("e\(i)")])
+                                guard i % 4 == 0 else { return "e\(i)" }
+                                let seen = try await tx.listEvents(EventQuery(viewer: anyone, ascending: true, limit: 1000))
+                                #expect(seen.items.last?.resourceID == "e\(i)")
+                                #expect(seen.items.map(\.seq) == Array(1...(numbered.first?.seq ?? 0)))
+                                #expect(try await tx.logHead() == numbered.first?.seq)
+                                throw Refused()
+                            }
+                        } catch {
+                            return nil
+                        }
+                    }
+                }
+                var names: [String] = []
+                for await name in group { if let name { names.append(name) } }
+                return names
+            }
+            #expect(committed.count == 45)
+            let stored = try await storedIDs(store)
+            #expect(stored.map(\.0) == Array(1...45))
+            #expect(Set(stored.map(\.1)) == Set(committed))
+            #expect(try await store.read { try await $0.logHead() } == 45)
+            // The next transaction numbers on from the stored head.
+            let next = try await store.transaction { tx in try await tx.appendEvents([event("after")]) }
+            #expect(next.map(\.seq) == [46])
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+    }
 }

@@ -7,6 +7,8 @@
 //   vpcep-bench watch   --target vpcep|etcd --port P [--watchers 1000 --watch-conns 40 --rate 500
 //                       --duration 20 --callers 64 --tput-duration 8] (+ TLS options)  -> Watch.swift
 //                       vpcep also: --other-cert CRT --other-key KEY (another tenant, for writes no watcher sees)
+//   vpcep-bench idle-watches --port P --conns N --settle S --server-pids PID (+ TLS options)
+//                       -> the server's RSS for N idle connections, then with one idle Watch on each
 //
 // Latency percentiles are exact (every call's latency is kept and sorted), not histogram buckets.
 import Foundation
@@ -236,6 +238,67 @@ case "watch":
         : VPCEPWatchTarget(port: port, region: region, tls: try clientTLS(), otherTLS: try BenchTLS(
             caFile: caFile, certificateFile: option("--other-cert"), keyFile: option("--other-key")))
     json(try await runWatchScenario(target, options: options))
+case "idle-watches":
+    // Issue 11's bound: an idle watch costs at most 2 KiB of server memory beyond its connection.
+    let count = Int(option("--conns", "1000"))!
+    let settle = Double(option("--settle", "3"))!
+    let tls = try clientTLS()
+    func open(_ n: Int) async throws -> [BenchConnection] {
+        var opened: [BenchConnection] = []
+        while opened.count < n {
+            try await withThrowingTaskGroup(of: BenchConnection.self) { group in
+                for _ in 0..<min(50, n - opened.count) {
+                    group.addTask {
+                        try await BenchConnection.connect(host: "127.0.0.1", port: port, tls: tls, serverHostname: "localhost")
+                    }
+                }
+                for try await connection in group { opened.append(connection) }
+            }
+        }
+        return opened
+    }
+    /// One Watch (start now) per connection, each held by a task until cancelled; returns once every
+    /// watch has had its first message (the bookmark of its start), so the server has set it up.
+    func watch(_ connections: [BenchConnection]) async -> [Task<Void, Never>] {
+        let sent = WatchRequest()  // start now
+        let (started, signal) = AsyncStream.makeStream(of: Void.self)
+        let tasks = connections.map { connection in
+            Task {
+                var messages = connection.serverStreaming(HistoryAPI.watch, sent, region: region).makeAsyncIterator()
+                _ = try? await messages.next()
+                signal.yield()
+                while (try? await messages.next()) != nil {}
+            }
+        }
+        var seen = 0
+        for await _ in started {
+            seen += 1
+            if seen == connections.count { break }
+        }
+        return tasks
+    }
+    func pause() async throws { try await Task.sleep(for: .milliseconds(Int(settle * 1000))) }
+    let empty = ProcSample.take(serverPIDs)
+    // Warm-up: a tenth as many watches, kept to the end, for what the first ones set up once (the feed's
+    // loop). Not watches that then end: the new ones would reuse their freed memory and hide their cost.
+    let warm = try await open(max(count / 10, 1))
+    let warmTasks = await watch(warm)
+    try await pause()
+    let base = ProcSample.take(serverPIDs)
+    let connections = try await open(count)
+    try await pause()
+    let idleConnections = ProcSample.take(serverPIDs)
+    let tasks = await watch(connections)
+    try await pause()
+    let idleWatches = ProcSample.take(serverPIDs)
+    json([
+        "scenario": "idle watches (\(count))", "rss_start_kib": empty.rssKiB, "rss_after_warmup_kib": base.rssKiB,
+        "rss_idle_conns_kib": idleConnections.rssKiB, "rss_idle_watches_kib": idleWatches.rssKiB,
+        "bytes_per_conn": (idleConnections.rssKiB - base.rssKiB) * 1024 / count,
+        "bytes_per_watch": (idleWatches.rssKiB - idleConnections.rssKiB) * 1024 / count,
+    ])
+    for t in tasks + warmTasks { t.cancel() }
+    for c in connections + warm { await c.close() }
 
 default:
     FileHandle.standardError.write(Data("usage: vpcep-bench seed|read|creates|watch ... (see the top of main.swift)\n".utf8))

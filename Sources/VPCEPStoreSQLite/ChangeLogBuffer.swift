@@ -1,0 +1,115 @@
+internal import SQLiteNIO
+import Synchronization
+
+/// The change log's writes of the open batch, held in memory and written in one multi-row `INSERT` (and
+/// one `UPDATE log_head`) just before the batch commits. sqlite-nio runs every statement on its thread
+/// pool and comes back, and those hand-offs were most of a durable create's CPU: two statements per
+/// transaction for the log had doubled it (BENCHMARKS.md, 2026-11-30).
+///
+/// Numbers are given out from `head`, which is the log's head as the open batch sees it. Members run
+/// one at a time under the store's write lock, so a member that rolls back gives its numbers back
+/// before the next one takes any: the log stays gapless and in commit order. `head` is kept across
+/// commits, because the data directory's lock makes this store the database's only writer; after
+/// anything but a clean commit it is forgotten and read again.
+final class ChangeLogBuffer: Sendable {
+    /// What `flushForCommit` must write: the rows in sequence order, and the head after them.
+    struct Pending {
+        var rows: [[SQLiteData]]
+        var head: UInt64
+    }
+
+    private struct State {
+        /// The log's head with the held events counted; nil when it must be read from the database.
+        var head: UInt64?
+        /// Numbered events of the batch not yet written, as `change_events` row values.
+        var rows: [[SQLiteData]] = []
+        /// Where the current member began, to go back to if it rolls back.
+        var memberHead: UInt64?
+        var memberRows = 0
+        /// Earlier members' rows written during the current member (a read of the log inside it): its
+        /// rollback undoes their `INSERT` as well, so they are held again.
+        var writtenInMember: [[SQLiteData]] = []
+        /// `log_head` lags `head` by the held events, and by those written early.
+        var headWritten = true
+    }
+
+    private let state = Mutex(State())
+
+    var head: UInt64? { state.withLock { $0.head } }
+
+    /// The head as read from `log_head` at the start of a batch that had forgotten it.
+    func learnHead(_ head: UInt64) {
+        state.withLock { state in
+            guard state.head == nil else { return }
+            state.head = head
+            if state.memberHead == nil { state.memberHead = head }
+        }
+    }
+
+    /// Holds `rows`, numbered from `head + 1`, whose head was read with `head` just before.
+    func append(_ rows: [[SQLiteData]], after head: UInt64) {
+        state.withLock { state in
+            precondition(state.head == head, "the change log's head moved while a member numbered its events")
+            state.rows += rows
+            state.head = head + UInt64(rows.count)
+            state.headWritten = false
+        }
+    }
+
+    func memberBegan() {
+        state.withLock { state in
+            state.memberHead = state.head
+            state.memberRows = state.rows.count
+            state.writtenInMember = []
+        }
+    }
+
+    func memberReleased() {
+        state.withLock { $0.writtenInMember = [] }
+    }
+
+    /// The member's savepoint was rolled back: its events and numbers are gone.
+    func memberRolledBack() {
+        state.withLock { state in
+            state.rows = state.writtenInMember + state.rows[..<state.memberRows]
+            state.memberRows = state.rows.count
+            state.writtenInMember = []
+            state.head = state.memberHead
+        }
+    }
+
+    /// Everything held, to be written now, inside the current member (so that a read of the log sees it).
+    func takeForRead() -> [[SQLiteData]] {
+        state.withLock { state in
+            defer {
+                state.writtenInMember += state.rows[..<state.memberRows]
+                state.rows = []
+                state.memberRows = 0
+            }
+            return state.rows
+        }
+    }
+
+    /// What the batch's commit must write first; nil when `log_head` is already current.
+    func pendingForCommit() -> Pending? {
+        state.withLock { state in
+            guard !state.headWritten, let head = state.head else { return nil }
+            return Pending(rows: state.rows, head: head)
+        }
+    }
+
+    /// The batch committed with everything held.
+    func committed() {
+        state.withLock { state in
+            state.rows = []
+            state.memberRows = 0
+            state.writtenInMember = []
+            state.headWritten = true
+        }
+    }
+
+    /// The batch rolled back, or the writer is in doubt: the head is read again.
+    func forget() {
+        state.withLock { $0 = State() }
+    }
+}
