@@ -204,6 +204,7 @@ public final class ChangeFeed: Sendable {
             state.head = nil
             return loop
         }
+        if loop != nil { encodings.removeAll() }
         loop?.cancel()
     }
 
@@ -437,6 +438,8 @@ final class SharedEncodings: Sendable {
     struct Key: Hashable {
         let seq: UInt64
         let viewer: EventViewer
+        /// The encoding's type: watchers that encode differently share nothing.
+        let encoding: ObjectIdentifier
     }
 
     static let capacity = 4096
@@ -466,4 +469,9 @@ final class SharedEncodings: Sendable {
     }
 
     var count: Int { state.withLock { $0.values.count } }
+
+    /// Nobody watches: the encodings would only take memory.
+    func removeAll() {
+        state.withLock { $0 = State() }
+    }
 }

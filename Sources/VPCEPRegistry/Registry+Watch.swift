@@ -56,7 +56,8 @@ extension Registry {
         encode: @escaping @Sendable (WatchMessage) throws -> Encoded,
         send: @escaping @Sendable (Encoded) async throws -> Void
     ) async throws {
-        let output = WatchOutput(encode: { try encode($0) }, send: { try await send($0 as! Encoded) })
+        let output = WatchOutput(
+            encoding: ObjectIdentifier(Encoded.self), encode: { try encode($0) }, send: { try await send($0 as! Encoded) })
         let scope = try scope(ctx)
         let viewer = scope.viewer
         let feed = changeFeed
@@ -186,6 +187,7 @@ extension Registry {
 /// How a watch's messages leave: encoded (an event's once per view, shared), then sent. Type-erased so
 /// that the watch loop is not generic.
 private struct WatchOutput: Sendable {
+    let encoding: ObjectIdentifier
     let encode: @Sendable (WatchMessage) throws -> any Sendable
     let send: @Sendable (any Sendable) async throws -> Void
 }
@@ -324,7 +326,7 @@ private final class WatchCursor {
         let encode = output.encode
         for event in events {
             guard let view = event.view(for: viewer) else { continue }
-            let encoded = try encodings.value(SharedEncodings.Key(seq: event.seq, viewer: viewer)) {
+            let encoded = try encodings.value(SharedEncodings.Key(seq: event.seq, viewer: viewer, encoding: output.encoding)) {
                 try encode(.event(HistoryEntry(event, view: view, viewer: viewer)))
             }
             try await deliver(encoded: encoded, position: event.seq)
