@@ -419,6 +419,41 @@ struct WatchFanOutTests {
     }
 }
 
+extension WatchFanOutTests {
+    @Test("watchers of one view that encode differently each get their own encoding")
+    func differentEncodingsAreNotShared() async throws {
+        try await withRegistry(changeFeed: Self.still) { registry, store in
+            let plain = Watching(registry, tenantA, start: .now)
+            var messages = plain.messages.makeAsyncIterator()
+            _ = try await messages.events(untilBookmark: 0)
+            _ = try await registry.createVPC(tenantA, name: "one", cidr: "10.1.0.0/16")
+            let seq = try await head(store)
+            var entry: HistoryEntry?
+            while let message = try await messages.next() {
+                if case .event(let event) = message, event.seq == seq { entry = event; break }
+            }
+
+            let (names, continuation) = AsyncThrowingStream.makeStream(of: String.self)
+            let named = Task { [registry] in
+                do {
+                    try await registry.watch(tenantA, filter: WatchFilter(), start: .afterSeq(seq - 1), encode: { message in
+                        if case .event(let event) = message { return "event \(event.seq) \(event.resourceID)" }
+                        return "other"
+                    }, send: { continuation.yield($0) })
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            var iterator = names.makeAsyncIterator()
+            #expect(try await iterator.next() == "event \(seq) \(entry?.resourceID ?? "?")")
+            for task in [plain.task, named] {
+                task.cancel()
+                await task.value
+            }
+        }
+    }
+}
+
 /// How many times each event was encoded, across watchers.
 private final class EncodeCounts: Sendable {
     private let counts = Mutex<[UInt64: Int]>([:])
