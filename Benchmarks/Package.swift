@@ -23,6 +23,8 @@ let package = Package(
     targets: [
         // The gRPC peer's service definition over vpcep's own generated messages (no swift-protobuf).
         .target(name: "GRPCPeerService", dependencies: [vpcep, grpcCore]),
+        // The few etcd v3 messages of the watch scenario, encoded by hand (no swift-protobuf).
+        .target(name: "EtcdWatchAPI", dependencies: [grpcCore]),
         .executableTarget(
             name: "vpcep-grpc-peer",
             dependencies: ["GRPCPeerService", vpcep, vpcepSupport, grpcCore, grpcHTTP2]
@@ -30,7 +32,7 @@ let package = Package(
         .executableTarget(
             name: "vpcep-bench",
             dependencies: [
-                "GRPCPeerService", vpcep, vpcepSupport, grpcCore, grpcHTTP2,
+                "GRPCPeerService", "EtcdWatchAPI", vpcep, vpcepSupport, grpcCore, grpcHTTP2,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

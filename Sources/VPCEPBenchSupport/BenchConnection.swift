@@ -42,12 +42,16 @@ public final class BenchConnection: Sendable {
         try await connection.unary(method, request, metadata: CallMetadata(region: region, timeout: timeout, requestID: ""))
     }
 
-    /// A server-streaming call without a deadline (a Watch), as its stream of messages.
+    /// A server stream with no deadline (a watch: docs/PROTOCOL.md §4.5), without the client
+    /// library's resuming, so that a measured delivery is the protocol's and nothing else.
     public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: MethodDescriptor<Request, Response>, _ request: Request, region: String
     ) -> ResponseStream<Response> {
+        let connection = self.connection
         let metadata = CallMetadata(region: region, timeout: nil, requestID: "")
-        return ResponseStream(connection.startServerStreaming(method, request, metadata: metadata))
+        return ResponseStream { () async throws(VPCEPError) in
+            connection.startServerStreaming(method, request, metadata: metadata)
+        }
     }
 
     public func close() async {

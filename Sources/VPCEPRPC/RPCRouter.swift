@@ -114,4 +114,10 @@ public struct ServerStreamWriter<Message: ProtoMessage>: Sendable {
         let bytes = try message.serializedBytes()
         try await sink.send(bytes)
     }
+
+    /// `send`, for a message already encoded (one encoding shared by several streams).
+    public func send(serialized bytes: [UInt8]) async throws {
+        try Task.checkCancellation()
+        try await sink.send(bytes)
+    }
 }

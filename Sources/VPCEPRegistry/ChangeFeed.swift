@@ -52,15 +52,24 @@ public final class ChangeFeed: Sendable {
     }
 
     private struct Waiter {
+        /// Moves past new events none of which `interest` matches: the watcher is not woken for them.
         var cursor: UInt64
         var deadline: ContinuousClock.Instant
-        var continuation: CheckedContinuation<Void, Never>
+        /// What the watcher may see (an interned query); nil: every event wakes it.
+        var interest: Int?
+        var continuation: CheckedContinuation<UInt64, Never>
     }
 
     private struct Watcher {
+        var interest: Int?
         var task: Task<Void, any Error>?
         var sendingSince: ContinuousClock.Instant?
         var tooSlow = false
+    }
+
+    private struct Interest {
+        let id: Int
+        var users: Int
     }
 
     private struct State {
@@ -77,12 +86,22 @@ public final class ChangeFeed: Sendable {
         /// Every registered watcher: its task, and since when its current send has been waiting.
         var watchers: [UInt64: Watcher] = [:]
         var nextWatcherID: UInt64 = 0
+        /// The watchers' queries, interned: many watchers share one (a view and a filter), and a read
+        /// tests each once.
+        var interests: [EventQuery: Interest] = [:]
+        var interestQueries: [Int: EventQuery] = [:]
+        var nextInterestID = 0
+        /// How many times a read of new events woke a waiting watcher.
+        var wakeUps = 0
         var loop: Task<Void, Never>?
         var signal: AsyncStream<Void>.Continuation?
         var refreshing = false
         var dirty = false
         var shuttingDown = false
     }
+
+    /// Each event's message encoded once per viewer, for every watcher with that view.
+    let encodings = SharedEncodings()
 
     init(store: any RegistryStore, configuration: ChangeFeedConfiguration) {
         self.store = store
@@ -91,6 +110,9 @@ public final class ChangeFeed: Sendable {
 
     /// How many watchers are registered now.
     public var watcherCount: Int { state.withLock { $0.watchers.count } }
+
+    /// How many times new events woke a waiting watcher: the fan-out's cost in task wake-ups.
+    var wakeUpCount: Int { state.withLock { $0.wakeUps } }
 
     /// Whether the server is shutting down: watchers end (docs/DOMAIN.md, "Watch").
     public var isShuttingDown: Bool { state.withLock { $0.shuttingDown } }
@@ -108,17 +130,31 @@ public final class ChangeFeed: Sendable {
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
         }
-        for waiter in waiters { waiter.continuation.resume() }
+        for waiter in waiters { waiter.continuation.resume(returning: waiter.cursor) }
     }
 
     // MARK: Watchers
 
-    /// A watcher begins; the first one starts the feed's loop, which runs while anybody watches.
-    func register() -> UInt64 {
+    /// A watcher begins, following what `interest` matches (nil: it is woken for every event); the
+    /// first one starts the feed's loop, which runs while anybody watches.
+    func register(interest: EventQuery? = nil) -> UInt64 {
         state.withLock { state in
             state.nextWatcherID += 1
             let id = state.nextWatcherID
-            state.watchers[id] = Watcher()
+            var watcher = Watcher()
+            if var query = interest {
+                query.afterSeq = 0
+                if let known = state.interests[query] {
+                    state.interests[query]?.users += 1
+                    watcher.interest = known.id
+                } else {
+                    state.nextInterestID += 1
+                    state.interests[query] = Interest(id: state.nextInterestID, users: 1)
+                    state.interestQueries[state.nextInterestID] = query
+                    watcher.interest = state.nextInterestID
+                }
+            }
+            state.watchers[id] = watcher
             guard state.loop == nil else { return id }
             let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             state.signal = continuation
@@ -148,7 +184,15 @@ public final class ChangeFeed: Sendable {
 
     func deregister(_ id: UInt64) {
         let loop: Task<Void, Never>? = state.withLock { state in
-            state.watchers[id] = nil
+            if let interest = state.watchers.removeValue(forKey: id)?.interest,
+                let query = state.interestQueries[interest]
+            {
+                state.interests[query]?.users -= 1
+                if state.interests[query]?.users == 0 {
+                    state.interests[query] = nil
+                    state.interestQueries[interest] = nil
+                }
+            }
             guard state.watchers.isEmpty, let loop = state.loop else { return nil }
             state.loop = nil
             state.signal?.finish()
@@ -160,6 +204,7 @@ public final class ChangeFeed: Sendable {
             state.head = nil
             return loop
         }
+        if loop != nil { encodings.removeAll() }
         loop?.cancel()
     }
 
@@ -175,25 +220,28 @@ public final class ChangeFeed: Sendable {
         }
     }
 
-    /// Returns once the feed has read past `cursor`, at `deadline`, at shutdown or when the task is
-    /// cancelled, whichever is first. A waiting watcher holds only this entry.
-    func wait(after cursor: UInt64, until deadline: ContinuousClock.Instant) async {
+    /// Returns once the feed has read past `cursor` an event that watcher `watcher`'s interest matches
+    /// (any event when it has none), at `deadline`, at shutdown or when the task is cancelled, whichever
+    /// is first. Returns the sequence up to which the feed found nothing for it: the cursor may move
+    /// there. A waiting watcher holds only this entry, and a write it may not see does not wake it.
+    func wait(after cursor: UInt64, until deadline: ContinuousClock.Instant, watcher: UInt64? = nil) async -> UInt64 {
         let id = state.withLock { state in
             state.nextWaitID += 1
             return state.nextWaitID
         }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let reached = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<UInt64, Never>) in
                 let resumeNow = state.withLock { state in
                     if state.cancelledWaits.remove(id) != nil || state.shuttingDown || (state.head ?? 0) > cursor
                         || ContinuousClock.now >= deadline
                     {
                         return true
                     }
-                    state.waiters[id] = Waiter(cursor: cursor, deadline: deadline, continuation: continuation)
+                    let interest = watcher.flatMap { state.watchers[$0]?.interest }
+                    state.waiters[id] = Waiter(cursor: cursor, deadline: deadline, interest: interest, continuation: continuation)
                     return false
                 }
-                if resumeNow { continuation.resume() }
+                if resumeNow { continuation.resume(returning: cursor) }
             }
         } onCancel: {
             let waiter = state.withLock { state in
@@ -203,10 +251,47 @@ public final class ChangeFeed: Sendable {
                 }
                 return waiter
             }
-            waiter?.continuation.resume()
+            waiter?.continuation.resume(returning: waiter?.cursor ?? 0)
         }
         // A wait that ended otherwise leaves no mark behind.
         state.withLock { _ = $0.cancelledWaits.remove(id) }
+        return max(reached, cursor)
+    }
+
+    /// The waiters to wake now that the feed read `events` after `previousHead` (contiguous when the
+    /// window went on from there): those that may see one of them. The others' cursors move past them.
+    /// Interests are shared by many watchers (one view, one filter), so each is tested once per read.
+    private static func wake(
+        _ state: inout State, after previousHead: UInt64?, contiguous: Bool, events: [ChangeEvent]
+    ) -> [Waiter] {
+        let newHead = state.head ?? 0
+        var verdicts: [Int: Bool] = [:]
+        var woken: [Waiter] = []
+        for (id, waiter) in state.waiters where waiter.cursor < newHead {
+            if contiguous, let previousHead, let interestID = waiter.interest,
+                let interest = state.interestQueries[interestID], waiter.cursor >= previousHead
+            {
+                let sees: Bool
+                if waiter.cursor == previousHead {
+                    if let known = verdicts[interestID] {
+                        sees = known
+                    } else {
+                        sees = events.contains(where: interest.matches)
+                        verdicts[interestID] = sees
+                    }
+                } else {
+                    sees = events.contains { $0.seq > waiter.cursor && interest.matches($0) }
+                }
+                if !sees {
+                    state.waiters[id]?.cursor = newHead
+                    continue
+                }
+            }
+            state.waiters[id] = nil
+            woken.append(waiter)
+        }
+        state.wakeUps += woken.count
+        return woken
     }
 
     // MARK: The loop
@@ -271,11 +356,9 @@ public final class ChangeFeed: Sendable {
             let woken: [Waiter] = state.withLock { state in
                 guard state.head == nil else { return [] }
                 state.head = head
-                let ready = state.waiters.filter { $0.value.cursor < head }
-                for id in ready.keys { state.waiters[id] = nil }
-                return Array(ready.values)
+                return Self.wake(&state, after: nil, contiguous: false, events: [])
             }
-            for waiter in woken { waiter.continuation.resume() }
+            for waiter in woken { waiter.continuation.resume(returning: waiter.cursor) }
             return false
         }
         var unread = EventQuery(viewer: .system, afterSeq: head, limit: pageSize)
@@ -286,7 +369,8 @@ public final class ChangeFeed: Sendable {
         let sizes = events.map(Self.estimatedSize)
         let woken: [Waiter] = state.withLock { state in
             // Only a contiguous continuation of the window is kept; anything else starts it afresh.
-            if state.head != head || events.first?.seq != head + 1 {
+            let contiguous = state.head == head && events.first?.seq == head + 1
+            if !contiguous {
                 state.window = []
                 state.sizes = []
                 state.bytes = 0
@@ -306,12 +390,9 @@ public final class ChangeFeed: Sendable {
                 state.window.removeFirst(drop)
                 state.sizes.removeFirst(drop)
             }
-            let newHead = state.head ?? 0
-            let ready = state.waiters.filter { $0.value.cursor < newHead }
-            for id in ready.keys { state.waiters[id] = nil }
-            return Array(ready.values)
+            return Self.wake(&state, after: head, contiguous: contiguous, events: events)
         }
-        for waiter in woken { waiter.continuation.resume() }
+        for waiter in woken { waiter.continuation.resume(returning: waiter.cursor) }
         return events.count == pageSize
     }
 
@@ -339,7 +420,7 @@ public final class ChangeFeed: Sendable {
             for id in due.keys { state.waiters[id] = nil }
             return Array(due.values)
         }
-        for waiter in expired { waiter.continuation.resume() }
+        for waiter in expired { waiter.continuation.resume(returning: waiter.cursor) }
     }
 
     /// Roughly what an event holds in memory: its strings and its states' encodings.
@@ -347,5 +428,50 @@ public final class ChangeFeed: Sendable {
         let states = ((try? event.state.serialized())?.utf8.count ?? 512)
             + ((try? event.previous?.serialized())?.utf8.count ?? 0)
         return 256 + states + event.actor.utf8.count + event.requestID.utf8.count + event.idempotencyKey.utf8.count
+    }
+}
+
+/// Encoded watch messages of recent events, by sequence and viewer: the watchers of one view share
+/// one encoding of an event instead of each mapping and encoding it again. Bounded: the oldest go
+/// first, and a watcher that misses encodes for itself (the same bytes).
+final class SharedEncodings: Sendable {
+    struct Key: Hashable {
+        let seq: UInt64
+        let viewer: EventViewer
+        /// The encoding's type: watchers that encode differently share nothing.
+        let encoding: ObjectIdentifier
+    }
+
+    static let capacity = 4096
+
+    private struct State {
+        var values: [Key: any Sendable] = [:]
+        /// Insertion order, a ring of `capacity` slots.
+        var order: [Key?] = Array(repeating: nil, count: SharedEncodings.capacity)
+        var next = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// The encoding of `key`'s message as `T`, made by `encode` when nobody made it yet. Two watchers
+    /// that miss at once both encode; the second's is kept.
+    func value<T: Sendable>(_ key: Key, encode: () throws -> T) rethrows -> T {
+        if let known = state.withLock({ $0.values[key] }), let typed = known as? T { return typed }
+        let made = try encode()
+        state.withLock { state in
+            if state.values.updateValue(made, forKey: key) == nil {
+                if let old = state.order[state.next] { state.values[old] = nil }
+                state.order[state.next] = key
+                state.next = (state.next + 1) % Self.capacity
+            }
+        }
+        return made
+    }
+
+    var count: Int { state.withLock { $0.values.count } }
+
+    /// Nobody watches: the encodings would only take memory.
+    func removeAll() {
+        state.withLock { $0 = State() }
     }
 }

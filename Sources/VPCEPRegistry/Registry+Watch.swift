@@ -46,6 +46,18 @@ extension Registry {
         _ ctx: CallContext, filter: WatchFilter, start: WatchStart,
         send: @escaping @Sendable (WatchMessage) async throws -> Void
     ) async throws {
+        try await watch(ctx, filter: filter, start: start, encode: { $0 }, send: send)
+    }
+
+    /// `watch`, with each message made into what `send` takes by `encode`: an event's is made once for
+    /// all the watchers of one view and shared (`encode` must depend on the message only).
+    public func watch<Encoded: Sendable>(
+        _ ctx: CallContext, filter: WatchFilter, start: WatchStart,
+        encode: @escaping @Sendable (WatchMessage) throws -> Encoded,
+        send: @escaping @Sendable (Encoded) async throws -> Void
+    ) async throws {
+        let output = WatchOutput(
+            encoding: ObjectIdentifier(Encoded.self), encode: { try encode($0) }, send: { try await send($0 as! Encoded) })
         let scope = try scope(ctx)
         let viewer = scope.viewer
         let feed = changeFeed
@@ -57,11 +69,11 @@ extension Registry {
         filtered.countsTotal = false
         let query = filtered
 
-        let id = feed.register()
+        let id = feed.register(interest: query)
         defer { feed.deregister(id) }
         // The loop runs in a task of its own so that the feed can cancel a send that stays blocked.
-        let loop = Task {
-            try await follow(id: id, query: query, scope: scope, start: start, send: send)
+        let loop = Task { [self] in
+            try await follow(id: id, query: query, scope: scope, start: start, output: output)
         }
         feed.attach(id, task: loop)
         try await withTaskCancellationHandler {
@@ -73,15 +85,13 @@ extension Registry {
 
     /// The watch's loop. Its frame is what an idle watcher keeps while it waits, so the work between
     /// waits is done in `WatchCursor`'s methods, whose frames are gone when they return.
-    private func follow(
-        id: UInt64, query: EventQuery, scope: Scope, start: WatchStart,
-        send: @escaping @Sendable (WatchMessage) async throws -> Void
-    ) async throws {
-        let watcher = WatchCursor(registry: self, id: id, query: query, scope: scope, send: send)
+    private func follow(id: UInt64, query: EventQuery, scope: Scope, start: WatchStart, output: WatchOutput) async throws {
+        let watcher = WatchCursor(registry: self, id: id, query: query, scope: scope, output: output)
         try await watcher.begin(start)
         while true {
             if let deadline = try await watcher.advance() {
-                await changeFeed.wait(after: watcher.cursor, until: deadline)
+                // Events the watcher may not see do not wake it; its cursor moves past them.
+                watcher.cursor = await changeFeed.wait(after: watcher.cursor, until: deadline, watcher: id)
             }
         }
     }
@@ -174,13 +184,21 @@ extension Registry {
     }
 }
 
+/// How a watch's messages leave: encoded (an event's once per view, shared), then sent. Type-erased so
+/// that the watch loop is not generic.
+private struct WatchOutput: Sendable {
+    let encoding: ObjectIdentifier
+    let encode: @Sendable (WatchMessage) throws -> any Sendable
+    let send: @Sendable (any Sendable) async throws -> Void
+}
+
 /// One watch's position and what it has sent (docs/DOMAIN.md, "Watch"); used by its loop's task only.
 private final class WatchCursor {
     let registry: Registry
     let id: UInt64
     let query: EventQuery
     let scope: Scope
-    let send: @Sendable (WatchMessage) async throws -> Void
+    let output: WatchOutput
     var cursor: UInt64 = 0
     /// The last position sent (event or bookmark); nil before the first.
     var delivered: UInt64?
@@ -188,23 +206,26 @@ private final class WatchCursor {
     var lastSent = ContinuousClock.now
 
     init(
-        registry: Registry, id: UInt64, query: EventQuery, scope: Scope,
-        send: @escaping @Sendable (WatchMessage) async throws -> Void
+        registry: Registry, id: UInt64, query: EventQuery, scope: Scope, output: WatchOutput
     ) {
         self.registry = registry
         self.id = id
         self.query = query
         self.scope = scope
-        self.send = send
+        self.output = output
     }
 
     private var feed: ChangeFeed { registry.changeFeed }
 
     func deliver(_ message: WatchMessage, position: UInt64?) async throws {
+        try await deliver(encoded: try output.encode(message), position: position)
+    }
+
+    func deliver(encoded: any Sendable, position: UInt64?) async throws {
         feed.sendStarted(id)
         var failure: (any Error)?
         do {
-            try await send(message)
+            try await output.send(encoded)
         } catch {
             failure = error
         }
@@ -292,10 +313,24 @@ private final class WatchCursor {
             try await deliver(.bookmark(cursor), position: cursor)
             return nil
         }
-        for (message, seq) in messages(events) {
-            try await deliver(message, position: seq)
-        }
+        try await deliverEvents(events)
         return nil
+    }
+
+    /// What the watcher may see of `events` (the feed's are unfiltered; the view decides, as for every
+    /// read), each encoded once for every watcher of this view. Out of line, as `readBehind`.
+    @inline(never)
+    private func deliverEvents(_ events: [ChangeEvent]) async throws {
+        let viewer = scope.viewer
+        let encodings = feed.encodings
+        let encode = output.encode
+        for event in events {
+            guard let view = event.view(for: viewer) else { continue }
+            let encoded = try encodings.value(SharedEncodings.Key(seq: event.seq, viewer: viewer, encoding: output.encoding)) {
+                try encode(.event(HistoryEntry(event, view: view, viewer: viewer)))
+            }
+            try await deliver(encoded: encoded, position: event.seq)
+        }
     }
 
     /// The page after the cursor from the store, the cursor moved past it. Out of line, so that its
@@ -312,14 +347,5 @@ private final class WatchCursor {
         // A short page read everything up to the head of the same snapshot.
         cursor = found.count == page.limit ? found.last?.seq ?? head : max(cursor, head)
         return found
-    }
-
-    /// What the watcher may see of `events`, as messages (one pointer each: `WatchMessage` is indirect).
-    private func messages(_ events: [ChangeEvent]) -> [(WatchMessage, UInt64)] {
-        let viewer = scope.viewer
-        return events.compactMap { event in
-            // The feed's events are unfiltered; the view decides, as for every read.
-            event.view(for: viewer).map { (.event(HistoryEntry(event, view: $0, viewer: viewer)), event.seq) }
-        }
     }
 }

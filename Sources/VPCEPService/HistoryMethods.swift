@@ -19,9 +19,11 @@ struct HistoryMethods: Sendable {
         }
         router.registerServerStreaming(HistoryAPI.watch) { request, context, writer in
             let (filter, start) = try Self.watchRequest(request)
-            try await registry.watch(context.registryContext, filter: filter, start: start) { message in
-                try await writer.send(WireMapping.watchResponse(message))
-            }
+            // An event's response is mapped and encoded once for all the watchers of one view.
+            try await registry.watch(
+                context.registryContext, filter: filter, start: start,
+                encode: { message in try WireMapping.watchResponse(message).serializedBytes() as [UInt8] },
+                send: { bytes in try await writer.send(serialized: bytes) })
         }
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
-import VPCEPRegistry
+@testable import VPCEPRegistry
 import VPCEPStoreSQLite
 import VPCEPTestSupport
 
@@ -320,4 +320,145 @@ struct WatchTests {
             #expect(registry.changeFeed.watcherCount == 0)
         }
     }
+}
+
+/// The fan-out's costs (issue 11): a write wakes only the watchers that may see it, and the watchers
+/// of one view share one encoding of an event.
+@Suite("Watch fan-out", .timeLimit(.minutes(1)))
+struct WatchFanOutTests {
+    /// Long enough that neither the poll nor a bookmark wakes anybody during the test.
+    private static let still = ChangeFeedConfiguration.defaults {
+        $0.pollInterval = .seconds(600)
+        $0.bookmarkInterval = .seconds(600)
+    }
+
+    /// Returns once the feed has read the log up to `seq`.
+    private func feedReads(_ feed: ChangeFeed, through seq: UInt64) async throws {
+        while true {
+            if case .events = feed.batch(after: seq - 1, limit: 1) { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    @Test("a write the watcher may not see does not wake it; one it may see does, with no gap")
+    func unseenWriteWakesNobody() async throws {
+        try await withRegistry(changeFeed: Self.still) { registry, store in
+            let feed = registry.changeFeed
+            let watch = Watching(registry, tenantB, filter: WatchFilter(kinds: [.vpc]), start: .now)
+            var messages = watch.messages.makeAsyncIterator()
+            _ = try await messages.events(untilBookmark: 0)
+            let before = feed.wakeUpCount
+
+            // Another tenant's VPC: not in tenant B's view.
+            _ = try await registry.createVPC(tenantA, name: "theirs", cidr: "10.1.0.0/16")
+            try await feedReads(feed, through: try await head(store))
+            #expect(feed.wakeUpCount == before)
+
+            let mine = try await registry.createVPC(tenantB, name: "mine", cidr: "10.2.0.0/16")
+            let seq = try await head(store)
+            try await feedReads(feed, through: seq)
+            #expect(feed.wakeUpCount > before)
+            guard case .event(let entry) = try await messages.next() else {
+                Issue.record("no event for tenant B's own VPC")
+                return
+            }
+            #expect(entry.resourceID == mine.id)
+            #expect(entry.seq == seq)
+            watch.task.cancel()
+            await watch.task.value
+        }
+    }
+
+    @Test("watchers of one view share one encoding of an event; another view encodes its own")
+    func oneEncodingPerView() async throws {
+        try await withRegistry(changeFeed: Self.still) { registry, store in
+            let encodings = EncodeCounts()
+            func watch(_ ctx: CallContext, _ start: WatchStart) -> (AsyncThrowingStream<WatchMessage, any Error>, Task<Void, Never>) {
+                let (stream, continuation) = AsyncThrowingStream.makeStream(of: WatchMessage.self)
+                let task = Task { [registry] in
+                    do {
+                        try await registry.watch(ctx, filter: WatchFilter(), start: start, encode: { message in
+                            if case .event(let entry) = message { encodings.count(entry.seq) }
+                            return message
+                        }, send: { continuation.yield($0) })
+                    } catch {
+                        continuation.finish(throwing: error)
+                    }
+                }
+                return (stream, task)
+            }
+            func firstEvent(_ stream: AsyncThrowingStream<WatchMessage, any Error>) async throws -> HistoryEntry? {
+                for try await message in stream { if case .event(let entry) = message { return entry } }
+                return nil
+            }
+
+            let (first, firstTask) = watch(tenantA, .now)
+            var iterator = first.makeAsyncIterator()
+            _ = try await iterator.events(untilBookmark: 0)
+            _ = try await registry.createVPC(tenantA, name: "shared", cidr: "10.1.0.0/16")
+            let seq = try await head(store)
+            var seen: HistoryEntry?
+            while let message = try await iterator.next() {
+                if case .event(let entry) = message, entry.seq == seq { seen = entry; break }
+            }
+            #expect(encodings[seq] == 1)
+
+            // Started after the first had it: reads it from the feed's window, as the first did.
+            let (second, secondTask) = watch(tenantA, .afterSeq(seq - 1))
+            #expect(try await firstEvent(second) == seen)
+            #expect(encodings[seq] == 1)
+
+            let (other, otherTask) = watch(operatorR1, .afterSeq(seq - 1))
+            #expect(try await firstEvent(other)?.seq == seq)
+            #expect(encodings[seq] == 2)
+            for task in [firstTask, secondTask, otherTask] {
+                task.cancel()
+                await task.value
+            }
+        }
+    }
+}
+
+extension WatchFanOutTests {
+    @Test("watchers of one view that encode differently each get their own encoding")
+    func differentEncodingsAreNotShared() async throws {
+        try await withRegistry(changeFeed: Self.still) { registry, store in
+            let plain = Watching(registry, tenantA, start: .now)
+            var messages = plain.messages.makeAsyncIterator()
+            _ = try await messages.events(untilBookmark: 0)
+            _ = try await registry.createVPC(tenantA, name: "one", cidr: "10.1.0.0/16")
+            let seq = try await head(store)
+            var entry: HistoryEntry?
+            while let message = try await messages.next() {
+                if case .event(let event) = message, event.seq == seq { entry = event; break }
+            }
+
+            let (names, continuation) = AsyncThrowingStream.makeStream(of: String.self)
+            let named = Task { [registry] in
+                do {
+                    try await registry.watch(tenantA, filter: WatchFilter(), start: .afterSeq(seq - 1), encode: { message in
+                        if case .event(let event) = message { return "event \(event.seq) \(event.resourceID)" }
+                        return "other"
+                    }, send: { continuation.yield($0) })
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            var iterator = names.makeAsyncIterator()
+            #expect(try await iterator.next() == "event \(seq) \(entry?.resourceID ?? "?")")
+            for task in [plain.task, named] {
+                task.cancel()
+                await task.value
+            }
+        }
+    }
+}
+
+/// How many times each event was encoded, across watchers.
+private final class EncodeCounts: Sendable {
+    private let counts = Mutex<[UInt64: Int]>([:])
+
+    func count(_ seq: UInt64) { counts.withLock { $0[seq, default: 0] += 1 } }
+
+    subscript(seq: UInt64) -> Int { counts.withLock { $0[seq] ?? 0 } }
 }

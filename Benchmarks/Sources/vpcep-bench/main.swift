@@ -4,6 +4,9 @@
 //   vpcep-bench read    --target vpcep|grpc --port P --conns C --inflight K --warmup S --duration S
 //                       --service ID --server-pids PID[,PID] (+ TLS options)      -> throughput, latency, CPU, RSS
 //   vpcep-bench creates --port P --callers N --warmup S --duration S --server-pids PID (+ TLS options)
+//   vpcep-bench watch   --target vpcep|etcd --port P [--watchers 1000 --watch-conns 40 --rate 500
+//                       --duration 20 --callers 64 --tput-duration 8] (+ TLS options)  -> Watch.swift
+//                       vpcep also: --other-cert CRT --other-key KEY (another tenant, for writes no watcher sees)
 //   vpcep-bench idle-watches --port P --conns N --settle S --server-pids PID (+ TLS options)
 //                       -> the server's RSS for N idle connections, then with one idle Watch on each
 //
@@ -221,6 +224,20 @@ case "creates":
     report("durable creates, \(callers) callers", result)
     for c in pool { await c.close() }
 
+case "watch":
+    var options = WatchScenarioOptions()
+    options.watchers = Int(option("--watchers", "1000"))!
+    options.watchConnections = Int(option("--watch-conns", "40"))!
+    options.rate = Int(option("--rate", "500"))!
+    options.duration = Double(option("--duration", "20"))!
+    options.callers = Int(option("--callers", "64"))!
+    options.tputWarmup = Double(option("--tput-warmup", "2"))!
+    options.tputDuration = Double(option("--tput-duration", "8"))!
+    let target: any WatchTarget = option("--target") == "etcd"
+        ? EtcdWatchTarget(port: port, caFile: caFile, certFile: certFile, keyFile: keyFile)
+        : VPCEPWatchTarget(port: port, region: region, tls: try clientTLS(), otherTLS: try BenchTLS(
+            caFile: caFile, certificateFile: option("--other-cert"), keyFile: option("--other-key")))
+    json(try await runWatchScenario(target, options: options))
 case "idle-watches":
     // Issue 11's bound: an idle watch costs at most 2 KiB of server memory beyond its connection.
     let count = Int(option("--conns", "1000"))!
@@ -284,7 +301,7 @@ case "idle-watches":
     for c in connections + warm { await c.close() }
 
 default:
-    FileHandle.standardError.write(Data("usage: vpcep-bench seed|read|creates ... (see the top of main.swift)\n".utf8))
+    FileHandle.standardError.write(Data("usage: vpcep-bench seed|read|creates|watch ... (see the top of main.swift)\n".utf8))
     exit(2)
 }
 
