@@ -210,7 +210,7 @@ public final class PostgresRegistryStore: RegistryStore {
             attempts += 1
             // Cancelled before (another attempt of) the transaction begins: it is not run.
             try Task.checkCancellation()
-            let outcome: Attempt<T> = try await attempt(begin: "BEGIN ISOLATION LEVEL SERIALIZABLE", queueingWriters: true, body)
+            let outcome: Attempt<T> = try await attempt(begin: "BEGIN ISOLATION LEVEL SERIALIZABLE", body)
             switch outcome {
             case .done(let value):
                 return value
@@ -235,16 +235,13 @@ public final class PostgresRegistryStore: RegistryStore {
     /// anything throws. The statements that begin and end it run even if the calling task is
     /// cancelled, so a lease never goes back to the pool inside a transaction.
     private func attempt<T: Sendable>(
-        begin: String, queueingWriters: Bool = false, _ body: @Sendable (PostgresAccess) async throws -> T
+        begin: String, _ body: @Sendable (PostgresAccess) async throws -> T
     ) async throws -> Attempt<T> {
         guard !state.withLock({ $0.isClosed }) else { throw StoreError.closed }
         do {
             // The lease's wait runs in a child task; the body does not outlive this call.
             let outcome: Attempt<T> = try await withoutActuallyEscaping(body) { body in
-                try await leased { connection in
-                    guard queueingWriters else { return try await self.run(begin: begin, body, on: connection) }
-                    return try await self.queued(on: connection) { try await self.run(begin: begin, body, on: connection) }
-                }
+                try await leased { connection in try await self.run(begin: begin, body, on: connection) }
             }
             healthy()
             return outcome
@@ -269,37 +266,6 @@ public final class PostgresRegistryStore: RegistryStore {
                 throw failure
             }
             throw error
-        }
-    }
-
-    /// Runs a write transaction in the writers' queue of every replica on this schema: a session
-    /// advisory lock taken before BEGIN, so the transaction's snapshot is taken after the previous
-    /// writer committed. Without it, every writer blocked on `log_head` fails with 40001 once the
-    /// holder commits, and under steady writes through several replicas a call could lose eight
-    /// times in a row (ABORTED `CONCURRENT_MODIFICATION`) although nothing it read had changed.
-    private func queued<R>(on connection: PostgresConnection, _ transaction: () async throws -> R) async throws -> R {
-        try await always("SELECT pg_advisory_lock(\(Self.writersLockKey))", on: connection)
-        let outcome: R
-        do {
-            outcome = try await transaction()
-        } catch {
-            await unlockWriters(connection)
-            throw error
-        }
-        await unlockWriters(connection)
-        return outcome
-    }
-
-    /// The advisory lock's key: the migrations' class (7206581) plus one, and the schema.
-    private static let writersLockKey = "7206582, hashtext(current_setting('search_path'))"
-
-    /// Leaves the writers' queue; a connection that might still hold the lock is closed (which
-    /// releases it) rather than handed back to the pool.
-    private func unlockWriters(_ connection: PostgresConnection) async {
-        do {
-            try await always("SELECT pg_advisory_unlock(\(Self.writersLockKey))", on: connection)
-        } catch {
-            try? await connection.close()
         }
     }
 
