@@ -63,6 +63,8 @@ if ! vpcep_postgres_as "$vpcep_postgres_bindir/pg_ctl" -D "$vpcep_postgres_dir/d
 fi
 vpcep_postgres_as "$vpcep_postgres_bindir/createdb" -h 127.0.0.1 -p "$vpcep_postgres_port" -U "$vpcep_postgres_user" vpcep_test
 export VPCEP_TEST_POSTGRES_URL="postgres://$vpcep_postgres_user@127.0.0.1:$vpcep_postgres_port/vpcep_test"
+# For tests that stop and start PostgreSQL: they make a cluster of their own with these.
+export VPCEP_TEST_POSTGRES_BIN="$vpcep_postgres_bindir" VPCEP_TEST_POSTGRES_OS_USER="$vpcep_postgres_user"
 echo "postgres: throwaway cluster at $VPCEP_TEST_POSTGRES_URL" >&2
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import VPCEPTestSupport
 
-private let postgresURL = ProcessInfo.processInfo.environment["VPCEP_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+private let postgresURL = testPostgresURL
 
 /// `vpcep-server --store postgres://…`: replicas on one database, the password kept out of sight.
 @Suite(
@@ -13,11 +13,7 @@ struct PostgresEndToEndTests {
 
     /// The test server's URL with a schema of this test's own, and a password file.
     private func storeArguments() throws -> [String] {
-        let url = try #require(postgresURL)
-        let schema = "e2e_" + UUID().uuidString.prefix(8).lowercased()
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vpcep-store-password-\(UUID().uuidString)")
-        try Data((Self.password + "\n").utf8).write(to: file)
-        return ["--store", url + "?sslmode=disable&schema=" + schema, "--store-password-file", file.path]
+        try postgresStoreArguments(url: try #require(postgresURL), password: Self.password)
     }
 
     @Test("two servers on one database serve the same registry; the password is never shown")
