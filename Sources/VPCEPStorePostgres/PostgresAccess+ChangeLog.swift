@@ -10,9 +10,8 @@ extension PostgresAccess {
 
     func appendEvents(_ events: [ChangeEvent]) async throws -> [ChangeEvent] {
         guard !events.isEmpty else { return [] }
-        // The head row is written first: its row lock, held until this transaction ends, makes every other
-        // appender wait, and under SERIALIZABLE the waiter then fails (40001) and is retried from scratch,
-        // so numbers are taken in commit order and a rollback puts the head back.
+        // The writing transaction already holds the head row's lock (`PostgresRegistryStore.beginWrite`)
+        // until it ends, so numbers are taken in commit order and a rollback puts the head back.
         let head = try await rows(
             "UPDATE log_head SET seq = seq + ? WHERE id = 1 RETURNING seq", [.integer(Int64(events.count))]
         ).first?.int("seq")

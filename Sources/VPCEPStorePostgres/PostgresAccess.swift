@@ -9,14 +9,14 @@ import VPCEPRegistry
 /// on the same schema (flags are 0/1 integers, times milliseconds since 1970, lists JSON text), so
 /// that both stores read and write the same records.
 final class PostgresAccess: RegistryTransaction {
-    private let connection: PostgresConnection
+    private let connection: GuardedConnection
     private let logger: Logger
     private let isActive = Mutex(true)
     /// A statement failed because a concurrent transaction won (40001, 40P01): the whole transaction
     /// is retried, whatever the body made of the error.
     let serializationFailed = Mutex(false)
 
-    init(connection: PostgresConnection, logger: Logger) {
+    init(connection: GuardedConnection, logger: Logger) {
         self.connection = connection
         self.logger = logger
     }
@@ -31,7 +31,7 @@ final class PostgresAccess: RegistryTransaction {
         }
         do {
             let query = try PGBind.query(sql, binds)
-            return try await connection.query(query, logger: logger).collect().map { PGRow($0.makeRandomAccess()) }
+            return try await connection.query(query, logger: logger).map { PGRow($0.makeRandomAccess()) }
         } catch is CancellationError {
             // The calling task was cancelled: the transaction rolls back, and the caller learns that
             // it was cancelled, not that the store failed.

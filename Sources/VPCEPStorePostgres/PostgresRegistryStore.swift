@@ -7,17 +7,20 @@ import VPCEPRegistry
 
 /// The registry store on PostgreSQL, for several replicas sharing one database.
 ///
-/// Every transaction runs at `SERIALIZABLE` (one at a time per store) and is run again from the start when PostgreSQL aborts it
-/// as the loser of a conflict with a concurrent one (SQLSTATE 40001, or a deadlock, 40P01), up to
-/// `Configuration.maxAttempts` times, after which the caller gets `StoreError.conflict`. So every rule
-/// the registry checks in a transaction (quotas, revisions, idempotency keys, connection decisions,
-/// exact counts) holds across replicas without any lock of its own (docs/DOMAIN.md, "PostgreSQL").
-/// Bodies therefore may run more than once; they only read and write through the transaction.
+/// Every write transaction first locks the change log's head row (`SELECT … FOR UPDATE`), so the
+/// writers of every replica run one at a time, each at `READ COMMITTED`: every statement after the
+/// lock sees every earlier writer's commit, and no other writer can commit before this one ends. The
+/// writes are therefore serial, and every rule the registry checks in a transaction (quotas,
+/// revisions, idempotency keys, connection decisions, exact counts) holds across replicas as written,
+/// without a lock of its own (docs/DOMAIN.md, "PostgreSQL store"). A transaction that PostgreSQL aborts
+/// anyway (SQLSTATE 40001 or a deadlock, 40P01) is run again from the start, up to
+/// `Configuration.maxAttempts` times; bodies may therefore run more than once and only read and write
+/// through the transaction.
 ///
 /// Reads run in one `REPEATABLE READ READ ONLY` snapshot each. Connections come from a bounded pool
 /// (postgres-nio's `PostgresClient`); when PostgreSQL cannot be reached calls fail as `unavailable`
-/// within `connectTimeout` (then at once while the pool's circuit breaker is open),
-/// `readinessProblem` says why, and the pool reconnects by itself.
+/// within `acquireTimeout`, and then at once until a probe gets through again; `readinessProblem` says
+/// why meanwhile, and the pool reconnects by itself.
 ///
 /// Other replicas write the same database, so `commitVersion` is `nil`: the registry's read cache is off.
 public final class PostgresRegistryStore: RegistryStore {
@@ -118,8 +121,11 @@ public final class PostgresRegistryStore: RegistryStore {
                 host: host, port: port, username: username, password: password, database: database, tls: tls)
             client.options.maximumConnections = maximumConnections
             client.options.connectTimeout = connectTimeout
+            // A transaction left open (a replica paused or cut off mid-write) holds the log head's
+            // lock, and with it every replica's writes: the server ends such a session.
+            client.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "15s")]
             if let schema {
-                client.options.additionalStartupParameters = [("search_path", schema)]
+                client.options.additionalStartupParameters.append(("search_path", schema))
             }
             return client
         }
@@ -192,7 +198,7 @@ public final class PostgresRegistryStore: RegistryStore {
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any RegistryReader) async throws -> T) async throws -> T {
-        let outcome: Attempt<T> = try await attempt(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+        let outcome: Attempt<T> = try await attempt(begin: Self.beginRead, body)
         switch outcome {
         case .done(let value): return value
         case .lost(let error): throw error
@@ -200,9 +206,8 @@ public final class PostgresRegistryStore: RegistryStore {
     }
 
     public func transaction<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws -> T {
-        // One write transaction at a time per store: every registry write appends to the change log,
-        // so concurrent ones would all conflict on its head row and all but one be retried; queued
-        // here they do not fight, and only other replicas' writers can make one retry.
+        // One write transaction at a time per store: each would wait for the log's head row anyway
+        // (`beginWrite`), and queued here they wait without holding a pooled connection.
         await writeLock.lock()
         defer { writeLock.unlock() }
         var attempts = 0
@@ -210,7 +215,7 @@ public final class PostgresRegistryStore: RegistryStore {
             attempts += 1
             // Cancelled before (another attempt of) the transaction begins: it is not run.
             try Task.checkCancellation()
-            let outcome: Attempt<T> = try await attempt(begin: "BEGIN ISOLATION LEVEL SERIALIZABLE", body)
+            let outcome: Attempt<T> = try await attempt(begin: Self.beginWrite, body)
             switch outcome {
             case .done(let value):
                 return value
@@ -225,6 +230,16 @@ public final class PostgresRegistryStore: RegistryStore {
         }
     }
 
+    /// Begins a write: the head row's lock, taken first and held to the end, queues the writers of
+    /// every replica. `READ COMMITTED` because each statement's snapshot is then taken after the lock
+    /// was granted; under `REPEATABLE READ` or `SERIALIZABLE` the snapshot would predate the wait, and
+    /// the head row's update would fail 40001 whenever another replica wrote meanwhile.
+    static let beginWrite = [
+        "BEGIN ISOLATION LEVEL READ COMMITTED",
+        "SELECT seq FROM log_head WHERE id = 1 FOR UPDATE",
+    ]
+    static let beginRead = ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"]
+
     private enum Attempt<T: Sendable>: Sendable {
         case done(T)
         /// Lost a conflict with a concurrent transaction and was rolled back: may be run again.
@@ -235,9 +250,13 @@ public final class PostgresRegistryStore: RegistryStore {
     /// anything throws. The statements that begin and end it run even if the calling task is
     /// cancelled, so a lease never goes back to the pool inside a transaction.
     private func attempt<T: Sendable>(
-        begin: String, _ body: @Sendable (PostgresAccess) async throws -> T
+        begin: [String], _ body: @Sendable (PostgresAccess) async throws -> T
     ) async throws -> Attempt<T> {
-        guard !state.withLock({ $0.isClosed }) else { throw StoreError.closed }
+        let (isClosed, problem) = state.withLock { ($0.isClosed, $0.problem) }
+        guard !isClosed else { throw StoreError.closed }
+        // PostgreSQL was found unreachable and no probe has got through since: fail now rather than
+        // wait `acquireTimeout` for a connection (queued writers would each wait it in turn).
+        if let problem { throw StoreError(code: .unavailable, message: problem) }
         do {
             // The lease's wait runs in a child task; the body does not outlive this call.
             let outcome: Attempt<T> = try await withoutActuallyEscaping(body) { body in
@@ -271,10 +290,19 @@ public final class PostgresRegistryStore: RegistryStore {
 
     /// One attempt on a leased connection: begin, the body, commit; roll back when anything throws.
     private func run<T: Sendable>(
-        begin: String, _ body: @Sendable (PostgresAccess) async throws -> T, on connection: PostgresConnection
+        begin: [String], _ body: @Sendable (PostgresAccess) async throws -> T, on leased: PostgresConnection
     ) async throws -> Attempt<T> {
         try Task.checkCancellation()
-        try await always(begin, on: connection)
+        let connection = GuardedConnection(leased)
+        defer { connection.end() }
+        try await always(begin[0], on: connection)
+        do {
+            for statement in begin.dropFirst() { try await always(statement, on: connection) }
+        } catch {
+            await rollBack(connection)
+            if StoreError.isSerializationFailure(error) { return .lost(StoreError(postgres: error)) }
+            throw error
+        }
         let access = PostgresAccess(connection: connection, logger: logger)
         let value: T
         do {
@@ -327,20 +355,19 @@ public final class PostgresRegistryStore: RegistryStore {
 
     /// Ends a failed transaction. Should that fail too, the connection is closed (PostgreSQL then
     /// rolls back) rather than handed back to the pool inside a transaction.
-    private func rollBack(_ connection: PostgresConnection) async {
+    private func rollBack(_ connection: GuardedConnection) async {
         do {
             try await always("ROLLBACK", on: connection)
         } catch {
             logger.warning("closing a connection that could not roll back", metadata: ["error": "\(StoreError(postgres: error).message)"])
-            try? await connection.close()
+            try? await connection.connection.close()
         }
     }
 
-    private func always(_ sql: String, on connection: PostgresConnection) async throws {
-        let logger = self.logger
-        try await Task {
-            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
-        }.value
+    /// A statement that runs to its end even when the calling task is cancelled (those that begin and
+    /// end a transaction), so a lease never goes back to the pool inside a transaction.
+    private func always(_ sql: String, on connection: GuardedConnection) async throws {
+        _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger, cancellable: false)
     }
 
     // MARK: Readiness
@@ -367,8 +394,11 @@ public final class PostgresRegistryStore: RegistryStore {
             try? await Task.sleep(for: Self.probeInterval)
             if state.withLock({ $0.isClosed || $0.problem == nil }) { return }
             let logger = self.logger
-            let reached = (try? await leased { connection in
-                _ = try await connection.query("SELECT 1", logger: logger)
+            let reached = (try? await leased { connection -> Bool in
+                let guarded = GuardedConnection(connection)
+                defer { guarded.end() }
+                _ = try await guarded.query("SELECT 1", logger: logger)
+                return true
             }) != nil
             if reached {
                 healthy()

@@ -42,13 +42,10 @@ struct ReplicaEndToEndTests {
                 return nil
             }
             #expect(created.count == quota)
-            // Known bug, found by this test: a create that loses its conflict with the other replicas'
-            // writes eight times fails ABORTED CONCURRENT_MODIFICATION instead of being decided.
-            for error in refusals where !ReplicaEndToEndTests.lostItsConflicts(error) {
+            // Every refusal is the quota's: writers of other replicas wait for one another rather than
+            // lose conflicts (no ABORTED CONCURRENT_MODIFICATION).
+            for error in refusals {
                 #expect(error.code == .resourceExhausted && error.reason == .quotaExceeded, "\(error)")
-            }
-            withKnownIssue("creates through three replicas fail ABORTED after eight lost conflicts", isIntermittent: true) {
-                #expect(refusals.allSatisfy { !ReplicaEndToEndTests.lostItsConflicts($0) })
             }
             for client in clients {
                 let listed = try await client.listEndpointServices(ListEndpointServicesRequest(page: PageRequest(limit: 1000)))
@@ -205,10 +202,10 @@ struct ReplicaEndToEndTests {
             for writer in writers { await writer.value }
             let acked = state.value.withLock { $0 }
             print("killOneReplicaUnderWrites: \(acked.count) acknowledged, \(acked.afterKill) after the kill, \(acked.failures.count) failed")
-            // The kill cuts calls (UNAVAILABLE); a write that lost its conflict with the other replicas'
-            // eight times fails ABORTED (docs/DOMAIN.md, "PostgreSQL store"). Neither was acknowledged.
+            // The kill cuts calls (UNAVAILABLE, not acknowledged); writers of the other replicas wait for
+            // one another rather than lose conflicts (no ABORTED CONCURRENT_MODIFICATION).
             for error in acked.failures {
-                #expect(error.code == .unavailable || Self.lostItsConflicts(error), "\(error)")
+                #expect(error.code == .unavailable, "\(error)")
             }
             for tenant in tenants {
                 let client = try servers[2].client(tenant)
@@ -240,11 +237,6 @@ struct ReplicaEndToEndTests {
                 state.value.withLock { $0.failures.append(error) }
             }
         }
-    }
-
-    /// ABORTED `CONCURRENT_MODIFICATION`: the store's retries of a conflicting transaction ran out.
-    static func lostItsConflicts(_ error: VPCEPError) -> Bool {
-        error.code == .aborted && error.reason == .concurrentModification
     }
 
     /// nil when the call succeeded, else its error.
@@ -305,27 +297,28 @@ struct PostgresRestartEndToEndTests {
                 try await cluster.start()
                 print("postgresStopsAndStarts: PostgreSQL is back")
                 calls.value.withLock { $0.phase = .restarted }
-                // The pool reconnects with backoff: wait for every caller's success, however long
+                // The pool reconnects with backoff: wait for each replica's success, however long
                 // it takes (the suite's time limit bounds it).
-                while calls.value.withLock({ $0.successes[.restarted, default: 0] }) < 50 { try await Task.sleep(for: .milliseconds(10)) }
+                let restarted = ContinuousClock.now
+                for (number, client) in clients.enumerated() {
+                    while (try? await client.createVpc(CreateVpcRequest(name: "back", cidr: "10.201.0.0/16"))) == nil {
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    print("postgresStopsAndStarts: replica \(number) serves again \(ContinuousClock.now - restarted) after the restart")
+                }
                 calls.value.withLock { $0.stop = true }
                 for caller in callers { await caller.value }
 
                 let seen = calls.value.withLock { $0 }
                 print("postgresStopsAndStarts: successes \(seen.successes), failures \(seen.failures.mapValues(\.count))")
                 #expect(seen.succeededWhileDown == 0, "calls succeeded while PostgreSQL was down")
-                // Known bug, found by this test: with PostgreSQL stopped, calls are not refused
-                // UNAVAILABLE within the 5 s the store waits for a connection (README, "PostgreSQL")
-                // but hang until their deadline, and a replica may still time out once it is back.
-                await withKnownIssue("calls hang to their deadline while PostgreSQL is down", isIntermittent: true) {
-                    #expect(seen.failedWhileDown > 0, "no call failed while PostgreSQL was down")
-                    for error in seen.failures.values.joined() {
-                        #expect(error.code == .unavailable || ReplicaEndToEndTests.lostItsConflicts(error), "\(error)")
-                    }
-                    // The same processes serve every call after the restart.
-                    for client in clients {
-                        _ = try await client.createVpc(CreateVpcRequest(name: "after", cidr: "10.200.0.0/16"))
-                    }
+                #expect(seen.failedWhileDown > 0, "no call failed while PostgreSQL was down")
+                for error in seen.failures.values.joined() {
+                    #expect(error.code == .unavailable, "\(error)")
+                }
+                // The same processes serve every call after the restart.
+                for client in clients {
+                    _ = try await client.createVpc(CreateVpcRequest(name: "after", cidr: "10.200.0.0/16"))
                 }
             }
         } catch {
