@@ -60,8 +60,9 @@ struct Scope: Sendable {
         reading.admits(region: region, ownerID: ownerID)
     }
 
-    /// Building on a resource (a subnet in a VPC, a service on a backend) needs it to be the caller's own.
+    /// Building on a resource (a subnet in a VPC, a service on a backend) needs it to be the caller's own
+    /// (`owning`).
     func owns(region: String, ownerID: String) -> Bool {
-        region == self.region && ownerID == self.ownerID
+        owning.admits(region: region, ownerID: ownerID)
     }
 }

@@ -50,9 +50,7 @@ extension Registry {
             var events: [ChangeEvent] = []
             for (i, id) in endpointIDs.enumerated() {
                 let field = "endpoint_ids[\(i)]"
-                guard var endpoint = try await tx.endpoint(id: id), endpoint.serviceID == service.id else {
-                    throw RegistryError.notFound(.connectionNotFound, "no such endpoint on this service", field: field)
-                }
+                var endpoint = try await Self.connection(tx, id: id, on: service, field: field)
                 let target: EndpointStatus = accept ? .accepted : .rejected
                 if endpoint.status != target {
                     let allowed: Set<EndpointStatus> =
@@ -95,9 +93,7 @@ extension Registry {
         let request: [any Encodable] = [serviceID, serviceName, endpointID, description]
         return try await write(ctx, "updateConnectionDescription", request: request) { tx in
             let service = try await Self.ownedService(tx, ref, scope: scope)
-            guard var endpoint = try await tx.endpoint(id: endpointID), endpoint.serviceID == service.id else {
-                throw RegistryError.notFound(.connectionNotFound, "no such endpoint on this service", field: "endpoint_id")
-            }
+            var endpoint = try await Self.connection(tx, id: endpointID, on: service, field: "endpoint_id")
             if endpoint.connectionDescription != description {
                 let before = endpoint
                 endpoint.connectionDescription = description
@@ -108,5 +104,20 @@ extension Registry {
             }
             return Connection(endpoint)
         }
+    }
+
+    /// An endpoint connecting to `service` (of any owner: the provider's view), or `CONNECTION_NOT_FOUND`
+    /// alike for a missing endpoint and for one on another service.
+    static func connection(
+        _ reader: any RegistryReader, id: String, on service: EndpointService, field: String
+    ) async throws -> Endpoint {
+        let visibility = Visibility.provider(of: service)
+        // The store applies `visibility`; checking again keeps a store that got it wrong from leaking.
+        guard let endpoint = try await reader.endpoint(id: id, visibleTo: visibility),
+            visibility.admits(region: endpoint.region, ownerID: endpoint.ownerID, serviceID: endpoint.serviceID)
+        else {
+            throw RegistryError.notFound(.connectionNotFound, "no such endpoint on this service", field: field)
+        }
+        return endpoint
     }
 }

@@ -33,7 +33,7 @@ extension Registry {
         let limitType = QuotaType.endpointService
         let stored = try await write(ctx, "createEndpointService", request: [spec]) { tx in
             _ = try await Self.ownedVPC(tx, id: spec.vpcID, scope: scope)
-            guard let backend = try await tx.backend(id: spec.backendID), backend.kind == backendKind,
+            guard let backend = try await tx.backend(id: spec.backendID, visibleTo: scope.owning), backend.kind == backendKind,
                 scope.owns(region: backend.region, ownerID: backend.ownerID)
             else {
                 throw RegistryError.notFound(

@@ -58,7 +58,7 @@ extension Registry {
     public func getEndpoint(_ ctx: CallContext, id: String) async throws(RegistryError) -> Endpoint {
         let scope = try scope(ctx)
         guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
-        let found = try await read { reader in try await reader.endpoint(id: id) }
+        let found = try await read { reader in try await reader.endpoint(id: id, visibleTo: scope.reading) }
         guard let found, scope.canRead(region: found.region, ownerID: found.ownerID) else {
             throw .notFound(.endpointNotFound, "no such endpoint", field: "id")
         }
@@ -118,7 +118,8 @@ extension Registry {
     }
 
     static func ownedEndpoint(_ reader: any RegistryReader, id: String, scope: Scope) async throws -> Endpoint {
-        guard let endpoint = try await reader.endpoint(id: id), scope.canRead(region: endpoint.region, ownerID: endpoint.ownerID)
+        guard let endpoint = try await reader.endpoint(id: id, visibleTo: scope.reading),
+            scope.canRead(region: endpoint.region, ownerID: endpoint.ownerID)
         else {
             throw RegistryError.notFound(.endpointNotFound, "no such endpoint", field: "id")
         }

@@ -54,8 +54,9 @@ extension Registry {
 
     /// The owner of the service an endpoint connects to, nil once the service is gone.
     static func providerID(of endpoint: Endpoint, _ reader: any RegistryReader) async throws -> String? {
-        let anyOwner = Visibility(region: endpoint.region, grants: [.anyOwner])
-        return try await reader.endpointService(id: endpoint.serviceID, visibleTo: anyOwner)?.ownerID
+        // Bookkeeping, not an answer: the provider may be another tenant than the caller, and only its
+        // owner key is stamped on the event (which the change log shows each party as its view allows).
+        try await reader.endpointService(id: endpoint.serviceID, visibleTo: .anyOwner(in: endpoint.region))?.ownerID
     }
 
     /// The committed changes the caller may see: of one resource (`resourceID`), or of every resource it

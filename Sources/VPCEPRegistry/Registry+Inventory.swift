@@ -139,7 +139,7 @@ extension Registry {
 
     /// The caller's own subnet of `vpcID`: `SUBNET_NOT_FOUND` or `SUBNET_NOT_IN_VPC`.
     static func ownedSubnet(_ reader: any RegistryReader, id: String, vpcID: String, scope: Scope) async throws -> Subnet {
-        guard let subnet = try await reader.subnet(id: id), scope.owns(region: subnet.region, ownerID: subnet.ownerID)
+        guard let subnet = try await reader.subnet(id: id, visibleTo: scope.owning), scope.owns(region: subnet.region, ownerID: subnet.ownerID)
         else {
             throw RegistryError.notFound(.subnetNotFound, "no such subnet", field: "subnet_id")
         }
@@ -151,7 +151,7 @@ extension Registry {
 
     /// The caller's own VPC in the call's region, or `VPC_NOT_FOUND`.
     static func ownedVPC(_ reader: any RegistryReader, id: String, scope: Scope) async throws -> VPC {
-        guard let vpc = try await reader.vpc(id: id), scope.owns(region: vpc.region, ownerID: vpc.ownerID) else {
+        guard let vpc = try await reader.vpc(id: id, visibleTo: scope.owning), scope.owns(region: vpc.region, ownerID: vpc.ownerID) else {
             throw RegistryError.notFound(.vpcNotFound, "no such VPC", field: "vpc_id")
         }
         return vpc

@@ -4,7 +4,7 @@ extension Registry {
         let scope = try scope(ctx)
         guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         try await write(ctx, "deleteVPC", request: [id]) { tx in
-            guard let vpc = try await tx.vpc(id: id), scope.canRead(region: vpc.region, ownerID: vpc.ownerID) else {
+            guard let vpc = try await tx.vpc(id: id, visibleTo: scope.reading), scope.canRead(region: vpc.region, ownerID: vpc.ownerID) else {
                 throw RegistryError.notFound(.vpcNotFound, "no such VPC", field: "id")
             }
             try Self.requireOwner(scope, ownerID: vpc.ownerID)
@@ -18,7 +18,7 @@ extension Registry {
         let scope = try scope(ctx)
         guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         try await write(ctx, "deleteSubnet", request: [id]) { tx in
-            guard let subnet = try await tx.subnet(id: id), scope.canRead(region: subnet.region, ownerID: subnet.ownerID)
+            guard let subnet = try await tx.subnet(id: id, visibleTo: scope.reading), scope.canRead(region: subnet.region, ownerID: subnet.ownerID)
             else {
                 throw RegistryError.notFound(.subnetNotFound, "no such subnet", field: "id")
             }
@@ -34,7 +34,7 @@ extension Registry {
         let scope = try scope(ctx)
         guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         try await write(ctx, "deleteBackend", request: [kind, id]) { tx in
-            guard let backend = try await tx.backend(id: id), backend.kind == kind,
+            guard let backend = try await tx.backend(id: id, visibleTo: scope.reading), backend.kind == kind,
                 scope.canRead(region: backend.region, ownerID: backend.ownerID)
             else {
                 throw RegistryError.notFound(

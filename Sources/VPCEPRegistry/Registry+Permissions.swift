@@ -13,7 +13,7 @@ extension Registry {
         let ids = entries.map { _ in makeID() }
         return try await write(ctx, "addPermissions", request: [serviceID, serviceName, entries]) { tx in
             let service = try await Self.ownedService(tx, ref, scope: scope)
-            var existing = try await tx.permissions(serviceID: service.id)
+            var existing = try await tx.permissions(serviceID: service.id, serviceVisibleTo: scope.reading)
             var result: [Permission] = []
             var events: [ChangeEvent] = []
             for (entry, id) in zip(entries, ids) {
@@ -60,7 +60,7 @@ extension Registry {
             let service = try await Self.ownedService(tx, ref, scope: scope)
             let names = Set(permissions)
             let idSet = Set(ids)
-            let doomed = try await tx.permissions(serviceID: service.id)
+            let doomed = try await tx.permissions(serviceID: service.id, serviceVisibleTo: scope.reading)
                 .filter { names.contains($0.permission) || idSet.contains($0.id) }
             if !doomed.isEmpty { try await tx.deletePermissions(ids: doomed.map(\.id)) }
             try await log(tx, ctx, doomed.map {
@@ -80,7 +80,8 @@ extension Registry {
         let substring = nonEmpty(permission)
         return try await read { reader in
             let service = try await Self.readableService(reader, ref, scope: scope)
-            return try await reader.listPermissions(query, serviceID: service.id, permission: substring)
+            return try await reader.listPermissions(
+                query, serviceID: service.id, serviceVisibleTo: scope.reading, permission: substring)
         }
     }
 }

@@ -42,7 +42,10 @@ extension Registry {
             if let approval = update.approvalEnabled { service.approvalEnabled = approval }
             if let mode = update.clientIPMode { service.clientIPMode = mode }
             if let description = update.description { service.description = description }
-            if let backend = try await tx.backend(id: service.backendID) {
+            // The service is the caller's own, and so is its backend.
+            if let backend = try await tx.backend(id: service.backendID, visibleTo: scope.owning),
+                scope.owns(region: backend.region, ownerID: backend.ownerID)
+            {
                 service.warnings = Self.warnings(backend: backend)
             }
             // Setting what is already there is not a change: no new revision.
@@ -65,7 +68,7 @@ extension Registry {
         let now = now()
         try await write(ctx, "deleteEndpointService", request: [id]) { tx in
             let service = try await Self.ownedService(tx, ref, scope: scope)
-            let endpoints = try await tx.endpoints(serviceID: service.id)
+            let endpoints = try await tx.endpoints(serviceID: service.id, serviceVisibleTo: scope.reading)
             let connected = endpoints.filter(\.status.isConnected).count
             guard connected == 0 else {
                 throw RegistryError.precondition(
@@ -83,7 +86,7 @@ extension Registry {
                     type: .updated, state: .endpoint(endpoint), previous: .endpoint(before), providerID: service.ownerID))
             }
             // The allow-list goes with the service; each entry's removal is logged like a RemovePermissions.
-            for permission in try await tx.permissions(serviceID: service.id) {
+            for permission in try await tx.permissions(serviceID: service.id, serviceVisibleTo: scope.reading) {
                 events.append(ChangeEvent(type: .permissionRemoved, state: .permission(permission), providerID: service.ownerID))
             }
             try await tx.deleteEndpointService(id: service.id)

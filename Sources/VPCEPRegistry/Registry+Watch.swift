@@ -168,14 +168,14 @@ extension Registry {
             add(.endpointService(service))
         }
         for service in services {
-            for permission in try await reader.permissions(serviceID: service.id) {
+            for permission in try await reader.permissions(serviceID: service.id, serviceVisibleTo: scope.reading) {
                 add(.permission(permission), providerID: service.ownerID)
             }
         }
         var endpoints = try await all { try await reader.listEndpoints($0, filter: EndpointFilter()) }
         var seen = Set(endpoints.map(\.id))
         for service in services {
-            for endpoint in try await reader.endpoints(serviceID: service.id) where seen.insert(endpoint.id).inserted {
+            for endpoint in try await reader.endpoints(serviceID: service.id, serviceVisibleTo: scope.reading) where seen.insert(endpoint.id).inserted {
                 endpoints.append(endpoint)
             }
         }

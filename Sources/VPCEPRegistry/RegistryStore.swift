@@ -2,7 +2,8 @@ import Foundation
 
 /// Where the registry keeps its state. Stores are dumb: every rule (validation, ownership, region
 /// scoping, quotas, allocation) lives in `Registry`; a store reads and writes records, and where a
-/// look-up takes a `Visibility` it applies that value, which the registry states, in the look-up.
+/// look-up takes a `Visibility` (every look-up by id of a tenant's record, see `RegistryReader`) it
+/// applies that value, which the registry states, in the look-up.
 ///
 /// A store must make each `transaction` atomic, serializable with respect to every other transaction
 /// (including those of other processes sharing the database) and durable before it returns.
@@ -35,20 +36,37 @@ extension RegistryStore {
     public var readinessProblem: String? { nil }
 }
 
-/// Primitive reads. A look-up of a service takes the caller's `Visibility` and applies it in the
-/// look-up itself; other look-ups by id still ignore region and owner (ids are globally unique) and the
-/// registry decides visibility (the registry checks it again after a scoped look-up too). Lists apply
-/// `ListQuery`'s region/owner scope, order and page, and count every match for `totalCount`.
+/// Primitive reads.
+///
+/// Every look-up by id of a tenant-owned record (a VPC, subnet, backend, service or endpoint), and of
+/// the records that hang off a service (its allow-list, its endpoints), takes the `Visibility` of the
+/// caller on whose behalf the registry reads, and the store applies it in the look-up itself: a record
+/// the visibility does not admit is answered exactly as a missing one (`nil`, or no entries), and no row
+/// of it is read into memory or decoded. The look-up stays an index look-up on the key; the visibility
+/// terms are evaluated on the row found, inside the database. So isolation holds by the store's API, not
+/// by each registry method remembering a check; the registry still checks the same rule again on what
+/// comes back, as a second line. Where the registry reads beyond the caller's own records it says so
+/// with a named visibility (`Visibility.provider(of:)`, `Visibility.anyOwner(in:)`), never by leaving
+/// the scope out.
+///
+/// What takes no visibility: lists, which apply `ListQuery`'s region/owner scope, order and page and
+/// count every match for `totalCount`; and the look-ups that serve the registry's own rules (counts,
+/// usage, allocated addresses, sibling subnets, services sharing a backend, quotas), which the registry
+/// makes with keys it found through a scoped look-up or takes from the caller's own scope, and whose
+/// records it never returns to a caller.
 public protocol RegistryReader: Sendable {
-    func vpc(id: String) async throws -> VPC?
+    /// The VPC when `visibility` admits it; `nil` when it does not exist and equally when it is hidden.
+    func vpc(id: String, visibleTo visibility: Visibility) async throws -> VPC?
     func listVPCs(_ query: ListQuery) async throws -> ListResult<VPC>
 
-    func subnet(id: String) async throws -> Subnet?
+    /// The subnet when `visibility` admits it; `nil` when it does not exist and equally when it is hidden.
+    func subnet(id: String, visibleTo visibility: Visibility) async throws -> Subnet?
     /// Every subnet of the VPC, in no particular order.
     func subnets(vpcID: String) async throws -> [Subnet]
     func listSubnets(_ query: ListQuery, vpcID: String?) async throws -> ListResult<Subnet>
 
-    func backend(id: String) async throws -> Backend?
+    /// The backend when `visibility` admits it; `nil` when it does not exist and equally when it is hidden.
+    func backend(id: String, visibleTo visibility: Visibility) async throws -> Backend?
     func listBackends(_ query: ListQuery, kind: BackendKind, vpcID: String?) async throws -> ListResult<Backend>
     /// Every address held in the subnet by any resource (backends and endpoints).
     func allocatedIPs(subnetID: String) async throws -> [String]
@@ -69,16 +87,22 @@ public protocol RegistryReader: Sendable {
     /// The operator-set override for one owner in one region, `nil` when the default applies.
     func quotaLimit(ownerID: String, region: String, type: QuotaType) async throws -> Int?
 
-    /// Every allow-list entry of the service, oldest first.
-    func permissions(serviceID: String) async throws -> [Permission]
-    /// The service's entries (`query.ownerID` is ignored), `permission` a case-insensitive substring.
-    func listPermissions(_ query: ListQuery, serviceID: String, permission: String?) async throws -> ListResult<Permission>
+    /// Every allow-list entry of the service, oldest first, when `visibility` admits the service; none
+    /// when it does not exist and equally when it is hidden.
+    func permissions(serviceID: String, serviceVisibleTo visibility: Visibility) async throws -> [Permission]
+    /// The service's entries (`query.ownerID` is ignored), `permission` a case-insensitive substring; none
+    /// (and a count of 0) when `visibility` does not admit the service.
+    func listPermissions(
+        _ query: ListQuery, serviceID: String, serviceVisibleTo visibility: Visibility, permission: String?
+    ) async throws -> ListResult<Permission>
 
-    /// `serviceName` is the service's current name while it exists.
-    func endpoint(id: String) async throws -> Endpoint?
+    /// The endpoint when `visibility` admits it; `nil` when it does not exist and equally when it is
+    /// hidden. `serviceName` is the service's current name while it exists.
+    func endpoint(id: String, visibleTo visibility: Visibility) async throws -> Endpoint?
     func listEndpoints(_ query: ListQuery, filter: EndpointFilter) async throws -> ListResult<Endpoint>
-    /// Every endpoint of the service, of any owner.
-    func endpoints(serviceID: String) async throws -> [Endpoint]
+    /// Every endpoint of the service, of any owner, when `visibility` admits the service; none when it
+    /// does not exist and equally when it is hidden.
+    func endpoints(serviceID: String, serviceVisibleTo visibility: Visibility) async throws -> [Endpoint]
     /// Endpoints of one owner in one region, in any status.
     func countEndpoints(ownerID: String, region: String) async throws -> Int
 

@@ -90,7 +90,7 @@ extension Registry {
     ) async throws -> (service: EndpointService, permissions: [Permission])? {
         let visibility = scope.consumerLookup
         guard let service = try await ref.find(reader, visibleTo: visibility) else { return nil }
-        let permissions = try await reader.permissions(serviceID: service.id)
+        let permissions = try await reader.permissions(serviceID: service.id, serviceVisibleTo: visibility)
         // The same rule again, in memory: a store that got it wrong still shows nothing it must not.
         guard
             visibility.admits(

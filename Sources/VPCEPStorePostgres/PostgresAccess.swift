@@ -58,8 +58,8 @@ final class PostgresAccess: RegistryTransaction {
             updatedAt: try row.date("updated_at"))
     }
 
-    func vpc(id: String) async throws -> VPC? {
-        try await rows("SELECT \(Self.vpcColumns) FROM vpcs WHERE id = ?", [.text(id)]).first.map(Self.vpc)
+    func vpc(id: String, visibleTo visibility: Visibility) async throws -> VPC? {
+        try await row(table: "vpcs", columns: Self.vpcColumns, id: id, visibleTo: visibility).map(Self.vpc)
     }
 
     func listVPCs(_ query: ListQuery) async throws -> ListResult<VPC> {
@@ -86,8 +86,8 @@ final class PostgresAccess: RegistryTransaction {
             createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
     }
 
-    func subnet(id: String) async throws -> Subnet? {
-        try await rows("SELECT \(Self.subnetColumns) FROM subnets WHERE id = ?", [.text(id)]).first.map(Self.subnet)
+    func subnet(id: String, visibleTo visibility: Visibility) async throws -> Subnet? {
+        try await row(table: "subnets", columns: Self.subnetColumns, id: id, visibleTo: visibility).map(Self.subnet)
     }
 
     func subnets(vpcID: String) async throws -> [Subnet] {
@@ -124,8 +124,8 @@ final class PostgresAccess: RegistryTransaction {
             updatedAt: try row.date("updated_at"))
     }
 
-    func backend(id: String) async throws -> Backend? {
-        try await rows("SELECT \(Self.backendColumns) FROM backends WHERE id = ?", [.text(id)]).first.map(Self.backend)
+    func backend(id: String, visibleTo visibility: Visibility) async throws -> Backend? {
+        try await row(table: "backends", columns: Self.backendColumns, id: id, visibleTo: visibility).map(Self.backend)
     }
 
     func listBackends(_ query: ListQuery, kind: BackendKind, vpcID: String?) async throws -> ListResult<Backend> {
@@ -246,9 +246,35 @@ final class PostgresAccess: RegistryTransaction {
                     "EXISTS (SELECT 1 FROM permissions WHERE permissions.service_id = \(table).id "
                         + "AND permissions.permission IN (\(placeholders(entries.count))))")
                 binds += entries.map { .text($0) }
+            case .endpointOfService(let serviceID):
+                guard table == "endpoints" else {
+                    throw StoreError(code: .internalError, message: "an endpoint-of-service grant used on \(table)")
+                }
+                terms.append("\(table).service_id = ?")
+                binds.append(.text(serviceID))
             }
         }
         return ("\(table).region = ? AND (\(terms.isEmpty ? "FALSE" : terms.joined(separator: " OR ")))", binds)
+    }
+
+    /// One row of `table` by its id, filtered by `visibility` in the same statement, so that a row the
+    /// caller may not see comes back as no row, exactly like a missing id: nothing of it is decoded.
+    /// The primary key finds the row; the visibility terms are evaluated on it inside the database.
+    private func row(table: String, columns: String, id: String, visibleTo visibility: Visibility) async throws -> PGRow? {
+        let (condition, binds) = try Self.visibilityCondition(visibility, table: table)
+        return try await rows(
+            "SELECT \(columns) FROM \(table) WHERE \(table).id = ? AND \(condition)", [.text(id)] + binds
+        ).first
+    }
+
+    /// `visibility` applied to the service that a row of `table` (with a `service_id` column) belongs
+    /// to: rows of a service the caller may not see are left out like those of a missing service.
+    static func serviceVisibleCondition(_ visibility: Visibility, table: String) throws -> (String, [PGBind]) {
+        let (condition, binds) = try visibilityCondition(visibility, table: "endpoint_services")
+        return (
+            "EXISTS (SELECT 1 FROM endpoint_services WHERE endpoint_services.id = \(table).service_id AND \(condition))",
+            binds
+        )
     }
 
     private static func requireServices(_ table: String) throws {
@@ -423,17 +449,25 @@ final class PostgresAccess: RegistryTransaction {
             region: try row.text("region"), createdAt: try row.date("created_at"))
     }
 
-    func permissions(serviceID: String) async throws -> [Permission] {
-        try await rows(
-            "SELECT \(Self.permissionColumns) FROM permissions WHERE service_id = ? ORDER BY created_at, id",
-            [.text(serviceID)]
+    func permissions(serviceID: String, serviceVisibleTo visibility: Visibility) async throws -> [Permission] {
+        let (serviceVisible, binds) = try Self.serviceVisibleCondition(visibility, table: "permissions")
+        return try await rows(
+            """
+            SELECT \(Self.permissionColumns) FROM permissions WHERE service_id = ? AND \(serviceVisible)
+            ORDER BY created_at, id
+            """,
+            [.text(serviceID)] + binds
         ).map(Self.permission)
     }
 
-    func listPermissions(_ query: ListQuery, serviceID: String, permission: String?) async throws -> ListResult<Permission> {
+    func listPermissions(
+        _ query: ListQuery, serviceID: String, serviceVisibleTo visibility: Visibility, permission: String?
+    ) async throws -> ListResult<Permission> {
         var query = query
         query.ownerID = nil  // permissions have no owner column; the service scopes them
-        var filters: [(String, [PGBind])] = [("service_id = ?", [.text(serviceID)])]
+        var filters: [(String, [PGBind])] = [
+            ("service_id = ?", [.text(serviceID)]), try Self.serviceVisibleCondition(visibility, table: "permissions"),
+        ]
         if let permission { filters.append(("strpos(lower(permission), lower(?)) > 0", [.text(permission)])) }
         return try await list(
             table: "permissions", columns: Self.permissionColumns, query: query, filters: filters,
@@ -506,8 +540,8 @@ final class PostgresAccess: RegistryTransaction {
         ]
     }
 
-    func endpoint(id: String) async throws -> Endpoint? {
-        try await rows("SELECT \(Self.endpointColumns) FROM endpoints WHERE id = ?", [.text(id)]).first.map(Self.endpoint)
+    func endpoint(id: String, visibleTo visibility: Visibility) async throws -> Endpoint? {
+        try await row(table: "endpoints", columns: Self.endpointColumns, id: id, visibleTo: visibility).map(Self.endpoint)
     }
 
     func listEndpoints(_ query: ListQuery, filter: EndpointFilter) async throws -> ListResult<Endpoint> {
@@ -525,9 +559,12 @@ final class PostgresAccess: RegistryTransaction {
             table: "endpoints", columns: Self.endpointColumns, query: query, filters: filters, decode: Self.endpoint)
     }
 
-    func endpoints(serviceID: String) async throws -> [Endpoint] {
-        try await rows("SELECT \(Self.endpointColumns) FROM endpoints WHERE service_id = ?", [.text(serviceID)])
-            .map(Self.endpoint)
+    func endpoints(serviceID: String, serviceVisibleTo visibility: Visibility) async throws -> [Endpoint] {
+        let (serviceVisible, binds) = try Self.serviceVisibleCondition(visibility, table: "endpoints")
+        return try await rows(
+            "SELECT \(Self.endpointColumns) FROM endpoints WHERE service_id = ? AND \(serviceVisible)",
+            [.text(serviceID)] + binds
+        ).map(Self.endpoint)
     }
 
     func countEndpoints(ownerID: String, region: String) async throws -> Int {

@@ -72,7 +72,7 @@ struct NotFoundParityTests {
             let recording = RecordingStore(store)
             let registry = Registry(store: recording, regions: servedRegions)
             _ = try await registry.describeEndpointService(tenantB, id: story.service.id, serviceName: nil)
-            #expect(recording.calls == ["read", "endpointService(id:visibleTo:) → row", "permissions(serviceID:) → 1 rows"])
+            #expect(recording.calls == ["read", "endpointService(id:visibleTo:) → row", "permissions(serviceID:serviceVisibleTo:) → 1 rows"])
             recording.reset()
             _ = try await registry.getEndpointService(operatorR1, id: nil, serviceName: story.service.serviceName)
             #expect(recording.calls == ["read", "endpointService(serviceName:visibleTo:) → row"])
@@ -183,14 +183,20 @@ private final class RecordingAccess: RegistryTransaction {
         return value
     }
 
-    func vpc(id: String) async throws -> VPC? { note(); return try await base.vpc(id: id) }
+    func vpc(id: String, visibleTo visibility: Visibility) async throws -> VPC? {
+        returned(try await base.vpc(id: id, visibleTo: visibility))
+    }
     func listVPCs(_ query: ListQuery) async throws -> ListResult<VPC> { note(); return try await base.listVPCs(query) }
-    func subnet(id: String) async throws -> Subnet? { note(); return try await base.subnet(id: id) }
+    func subnet(id: String, visibleTo visibility: Visibility) async throws -> Subnet? {
+        returned(try await base.subnet(id: id, visibleTo: visibility))
+    }
     func subnets(vpcID: String) async throws -> [Subnet] { note(); return try await base.subnets(vpcID: vpcID) }
     func listSubnets(_ query: ListQuery, vpcID: String?) async throws -> ListResult<Subnet> {
         note(); return try await base.listSubnets(query, vpcID: vpcID)
     }
-    func backend(id: String) async throws -> Backend? { note(); return try await base.backend(id: id) }
+    func backend(id: String, visibleTo visibility: Visibility) async throws -> Backend? {
+        returned(try await base.backend(id: id, visibleTo: visibility))
+    }
     func listBackends(_ query: ListQuery, kind: BackendKind, vpcID: String?) async throws -> ListResult<Backend> {
         note(); return try await base.listBackends(query, kind: kind, vpcID: vpcID)
     }
@@ -213,19 +219,27 @@ private final class RecordingAccess: RegistryTransaction {
     func quotaLimit(ownerID: String, region: String, type: QuotaType) async throws -> Int? {
         note(); return try await base.quotaLimit(ownerID: ownerID, region: region, type: type)
     }
-    func permissions(serviceID: String) async throws -> [Permission] {
-        let entries = try await base.permissions(serviceID: serviceID)
-        note("permissions(serviceID:) → \(entries.count) rows")
+    func permissions(serviceID: String, serviceVisibleTo visibility: Visibility) async throws -> [Permission] {
+        let entries = try await base.permissions(serviceID: serviceID, serviceVisibleTo: visibility)
+        note("permissions(serviceID:serviceVisibleTo:) → \(entries.count) rows")
         return entries
     }
-    func listPermissions(_ query: ListQuery, serviceID: String, permission: String?) async throws -> ListResult<Permission> {
-        note(); return try await base.listPermissions(query, serviceID: serviceID, permission: permission)
+    func listPermissions(
+        _ query: ListQuery, serviceID: String, serviceVisibleTo visibility: Visibility, permission: String?
+    ) async throws -> ListResult<Permission> {
+        note()
+        return try await base.listPermissions(
+            query, serviceID: serviceID, serviceVisibleTo: visibility, permission: permission)
     }
-    func endpoint(id: String) async throws -> Endpoint? { note(); return try await base.endpoint(id: id) }
+    func endpoint(id: String, visibleTo visibility: Visibility) async throws -> Endpoint? {
+        returned(try await base.endpoint(id: id, visibleTo: visibility))
+    }
     func listEndpoints(_ query: ListQuery, filter: EndpointFilter) async throws -> ListResult<Endpoint> {
         note(); return try await base.listEndpoints(query, filter: filter)
     }
-    func endpoints(serviceID: String) async throws -> [Endpoint] { note(); return try await base.endpoints(serviceID: serviceID) }
+    func endpoints(serviceID: String, serviceVisibleTo visibility: Visibility) async throws -> [Endpoint] {
+        note(); return try await base.endpoints(serviceID: serviceID, serviceVisibleTo: visibility)
+    }
     func countEndpoints(ownerID: String, region: String) async throws -> Int {
         note(); return try await base.countEndpoints(ownerID: ownerID, region: region)
     }

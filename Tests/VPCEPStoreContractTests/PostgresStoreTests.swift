@@ -24,7 +24,7 @@ struct PostgresStoreTests {
             }
             let store = try await database.open()
             try await store.transaction { tx in try await tx.insertVPC(vpc("vpc-1")) }
-            #expect(try await store.read { try await $0.vpc(id: "vpc-1") } != nil)
+            #expect(try await store.read { try await $0.vpc(id: "vpc-1", visibleTo: .anyOwner(in: "r1")) } != nil)
         } catch {
             await database.destroy()
             throw error

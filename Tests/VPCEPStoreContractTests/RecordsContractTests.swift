@@ -187,7 +187,7 @@ struct RecordsContractTests {
             #expect(try await services(EndpointServiceFilter(id: service.id, status: .available)).count <= 1)
 
             let endpoint = try await registry.createEndpoint(tenantB, endpointSpec(story))
-            let stored = try await store.read { try await $0.endpoint(id: endpoint.id) }
+            let stored = try await store.read { try await $0.endpoint(id: endpoint.id, visibleTo: .anyOwner(in: "r1")) }
             #expect(stored?.serviceName == story.service.serviceName)
             let byService = try await store.read {
                 try await $0.listEndpoints(listQuery(owner: "tenant-b"), filter: EndpointFilter(serviceName: String(story.service.serviceName.suffix(6)).uppercased()))

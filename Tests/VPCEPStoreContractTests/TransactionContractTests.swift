@@ -16,13 +16,13 @@ struct TransactionContractTests {
             await #expect(throws: Boom.self) {
                 try await store.transaction { tx in
                     try await tx.insertVPC(vpc)
-                    #expect(try await tx.vpc(id: vpc.id) == vpc)  // visible inside its own transaction
+                    #expect(try await tx.vpc(id: vpc.id, visibleTo: .anyOwner(in: "r1")) == vpc)  // visible inside its own transaction
                     throw Boom()
                 }
             }
-            #expect(try await store.read { try await $0.vpc(id: vpc.id) } == nil)
+            #expect(try await store.read { try await $0.vpc(id: vpc.id, visibleTo: .anyOwner(in: "r1")) } == nil)
             try await store.transaction { tx in try await tx.insertVPC(vpc) }
-            #expect(try await store.read { try await $0.vpc(id: vpc.id) } == vpc)
+            #expect(try await store.read { try await $0.vpc(id: vpc.id, visibleTo: .anyOwner(in: "r1")) } == vpc)
             #expect(try await registry.listVPCs(tenantA, page: PageRequest()).items == [vpc])
         }
     }
@@ -51,7 +51,7 @@ struct TransactionContractTests {
             }
             for i in 0..<200 {
                 #expect(outcomes[i] == (i % 3 != 0))
-                let stored = try await store.read { try await $0.vpc(id: "vpc-\(i)") }
+                let stored = try await store.read { try await $0.vpc(id: "vpc-\(i)", visibleTo: .anyOwner(in: "r1")) }
                 #expect(stored == (i % 3 == 0 ? nil : vpc("vpc-\(i)", at: Double(i))))
             }
         }
@@ -144,10 +144,10 @@ struct TransactionContractTests {
             }
             await #expect(throws: CancellationError.self) { try await task.value }
             #expect(ran.count == 0)
-            #expect(try await store.read { try await $0.vpc(id: "vpc-cancelled") } == nil)
+            #expect(try await store.read { try await $0.vpc(id: "vpc-cancelled", visibleTo: .anyOwner(in: "r1")) } == nil)
             // And the store goes on working.
             try await store.transaction { tx in try await tx.insertVPC(vpc("vpc-after")) }
-            #expect(try await store.read { try await $0.vpc(id: "vpc-after") } != nil)
+            #expect(try await store.read { try await $0.vpc(id: "vpc-after", visibleTo: .anyOwner(in: "r1")) } != nil)
         }
     }
 
@@ -168,7 +168,7 @@ struct TransactionContractTests {
             await iterator.next()
             task.cancel()
             await #expect(throws: CancellationError.self) { try await task.value }
-            #expect(try await store.read { try await $0.vpc(id: "vpc-running") } == nil)
+            #expect(try await store.read { try await $0.vpc(id: "vpc-running", visibleTo: .anyOwner(in: "r1")) } == nil)
             // Every connection is usable: as many transactions as the store has connections go through.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<20 {

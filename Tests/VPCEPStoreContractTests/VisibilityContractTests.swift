@@ -89,7 +89,7 @@ struct VisibilityContractTests {
                             (
                                 try await reader.endpointService(id: service.id, visibleTo: visibility),
                                 try await reader.endpointService(serviceName: service.serviceName, visibleTo: visibility),
-                                try await reader.permissions(serviceID: service.id).map(\.permission)
+                                try await reader.permissions(serviceID: service.id, serviceVisibleTo: .anyOwner(in: service.region)).map(\.permission)
                             )
                         }
                         if let foundByID {

@@ -120,7 +120,7 @@ struct StoreTests {
         // Whatever reported success is on disk; whatever failed is not.
         let reopened = try await SQLiteRegistryStore.open(directory: directory)
         for i in 0..<100 {
-            let stored = try await reopened.read { try await $0.vpc(id: vpc(i).id) }
+            let stored = try await reopened.read { try await $0.vpc(id: vpc(i).id, visibleTo: .anyOwner(in: "r1")) }
             #expect((stored != nil) == outcomes[i])
         }
         try await reopened.close()
