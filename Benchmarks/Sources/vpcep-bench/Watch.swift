@@ -175,6 +175,11 @@ func percentile(_ sorted: [UInt32], _ p: Double) -> Double {
     return Double(sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)])
 }
 
+/// Where the run is, for a profiler started from outside (stderr).
+func logPhase(_ phase: String) {
+    logError("phase: \(phase)")
+}
+
 func logError(_ message: String) {
     FileHandle.standardError.write(Data("vpcep-bench watch: \(message)\n".utf8))
 }
@@ -182,10 +187,13 @@ func logError(_ message: String) {
 func runWatchScenario(_ target: any WatchTarget, options: WatchScenarioOptions) async throws -> [String: Any] {
     try await target.openWriters(count: options.writeConnections)
     let spread = options.layout == .spread
+    let setupStarted = monotonicNanoseconds()
     if spread { try await target.prepareSpread(count: options.watchers) }
+    let setupSeconds = Double(monotonicNanoseconds() - setupStarted) / 1e9
     let counter = Counter()
 
     // 1. Throughput without watchers.
+    logPhase("throughput without watchers")
     let without = await writeThroughput(target, options: options, tag: "t", counter: counter)
 
     // 2. The watches.
@@ -221,6 +229,7 @@ func runWatchScenario(_ target: any WatchTarget, options: WatchScenarioOptions) 
 
     // 3. Paced writes: write i goes out at start + i/rate, from writer (i mod pacers), which
     // writes in turn; the payload's time is when it actually went out.
+    logPhase("paced writes")
     let pacers = options.writeConnections * 2
     let interval = 1e9 / Double(options.rate)
     let paceStart = monotonicNanoseconds() + 50_000_000
@@ -276,6 +285,7 @@ func runWatchScenario(_ target: any WatchTarget, options: WatchScenarioOptions) 
     // 4. Throughput with the watchers following.
     // Unseen first: the watchers are caught up now, and would not be after the seen writes. Not in
     // the `spread` layout, where a write no watcher sees would be a different kind of write.
+    logPhase("throughput with watchers")
     let withUnseen: Throughput? =
         if spread { nil } else { await writeThroughput(target, options: options, tag: "u", counter: counter, unseen: true) }
     let with = await writeThroughput(target, options: options, tag: "t", counter: counter)
@@ -296,7 +306,7 @@ func runWatchScenario(_ target: any WatchTarget, options: WatchScenarioOptions) 
     }
     all.sort()
     var result: [String: Any] = [
-        "target": target.name, "layout": options.layout.rawValue, "foreign_deliveries": foreign,
+        "target": target.name, "layout": options.layout.rawValue, "foreign_deliveries": foreign, "setup_s": setupSeconds,
         "watchers": options.watchers, "watch_connections": options.watchConnections,
         "write_connections": options.writeConnections, "callers": options.callers,
         "watches_open_s": openSeconds, "watch_stream_errors": streamErrors.value,

@@ -11,7 +11,7 @@ import VPCEPClient
 /// live at its first bookmark (a start "now" sends one at once, docs/DOMAIN.md "Watch"). The
 /// watchers are tenant alice; an unseen write is another tenant's (`otherTLS`), out of their view.
 /// Spread: alice's endpoint services, one per watcher (the operator `operatorTLS` raises her quota
-/// first), all on one load balancer; a write sets one's description to the payload (an `updated`
+/// first), 100 on each load balancer; a write sets one's description to the payload (an `updated`
 /// event), and a watch follows `resource_id` = its service from now.
 final class VPCEPWatchTarget: WatchTarget {
     let name = "vpcep"
@@ -69,18 +69,23 @@ final class VPCEPWatchTarget: WatchTarget {
                                              region: region, timeout: timeout)
         let subnet = try await writers[0].unary(InventoryAPI.createSubnet, CreateSubnetRequest(vpcId: vpc.id, name: "spread", cidr: "10.40.0.0/24"),
                                                 region: region, timeout: timeout)
-        let backend = try await writers[0].unary(
-            InventoryAPI.createLoadBalancer,
-            CreateLoadBalancerRequest(vpcId: vpc.id, subnetId: subnet.id, name: "spread", ingressCidrs: ["198.19.128.0/17"]),
-            region: region, timeout: timeout)
-        // Services on one backend must not repeat a service port: service i listens on 10000 + i.
+        // A create reads every service of its backend (service ports may not repeat on one), so 100
+        // services per load balancer rather than 1,000 on one keeps the set-up short; service i
+        // listens on 10000 + i.
+        var backends: [String] = []
+        for index in 0..<(count + 99) / 100 {
+            backends.append(try await writers[0].unary(
+                InventoryAPI.createLoadBalancer,
+                CreateLoadBalancerRequest(vpcId: vpc.id, subnetId: subnet.id, name: "spread\(index)", ingressCidrs: ["198.19.128.0/17"]),
+                region: region, timeout: timeout).id)
+        }
         let ids = try await withThrowingTaskGroup(of: [(Int, String)].self) { group in
             for worker in 0..<writers.count {
-                group.addTask { [region] in
+                group.addTask { [region, backends] in
                     var made: [(Int, String)] = []
                     for index in stride(from: worker, to: count, by: writers.count) {
                         let request = CreateEndpointServiceRequest(
-                            vpcId: vpc.id, backendType: .loadBalancer, backendId: backend.id,
+                            vpcId: vpc.id, backendType: .loadBalancer, backendId: backends[index / 100],
                             ports: [PortMapping(terminalPort: 8080, servicePort: UInt32(10_000 + index), protocol: .tcp)],
                             name: "s\(index)")
                         made.append((index, try await writers[worker].unary(EndpointServicesAPI.createEndpointService, request,
