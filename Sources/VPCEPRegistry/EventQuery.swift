@@ -43,14 +43,16 @@ public struct EventQuery: Sendable, Hashable {
     }
 
     /// Whether `event` matches every filter but the paging; the store's query applies the same rules.
+    /// The view comes last: it compares the most strings, and the change feed tests every distinct
+    /// watch query against each new event, where a filter by resource or service rejects nearly all.
     public func matches(_ event: ChangeEvent) -> Bool {
-        guard event.view(for: viewer) != nil, event.seq > afterSeq else { return false }
+        guard event.seq > afterSeq else { return false }
         if let resourceID, event.resourceID != resourceID { return false }
-        if let since, event.committedAt < since { return false }
-        if let until, event.committedAt >= until { return false }
+        if let serviceID, event.serviceID != serviceID { return false }
         if !kinds.isEmpty, !kinds.contains(event.kind) { return false }
         if !types.isEmpty, !types.contains(event.type) { return false }
-        if let serviceID, event.serviceID != serviceID { return false }
-        return true
+        if let since, event.committedAt < since { return false }
+        if let until, event.committedAt >= until { return false }
+        return event.view(for: viewer) != nil
     }
 }

@@ -84,7 +84,98 @@ extension WireMapping {
     }
 
     /// The names of the top-level fields whose values differ between two JSON objects of one message type.
+    /// Both come from one encoder with sorted keys (`StateMessage.json`), so equal values are written
+    /// with equal bytes: the fields' bytes are compared as written. Parsing both and writing every field
+    /// again cost hundreds of µs per event, on every watched update's way out; it remains for input
+    /// the split does not take.
     static func changedFields(_ before: Data, _ after: Data) -> [String] {
+        guard let old = topLevelMembers(before), let new = topLevelMembers(after) else {
+            return changedFieldsReparsed(before, after)
+        }
+        return Set(old.keys).union(new.keys).filter { old[$0] != new[$0] }.sorted()
+    }
+
+    /// A JSON object's members as written, key to the value's bytes; nil when `json` is not one object,
+    /// has an escaped or repeated key, or does not end where the object does.
+    static func topLevelMembers(_ json: Data) -> [String: ArraySlice<UInt8>]? {
+        let bytes = [UInt8](json)
+        var i = 0
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        func skipSpace() { while i < bytes.count, isSpace(bytes[i]) { i += 1 } }
+        // From the opening quote at i to just past the closing one; false when the string does not end.
+        func skipString() -> Bool {
+            i += 1
+            while i < bytes.count {
+                switch bytes[i] {
+                case UInt8(ascii: "\\"): i += 2
+                case UInt8(ascii: "\""):
+                    i += 1
+                    return true
+                default: i += 1
+                }
+            }
+            return false
+        }
+        skipSpace()
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "{") else { return nil }
+        i += 1
+        var members: [String: ArraySlice<UInt8>] = [:]
+        skipSpace()
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+            i += 1
+            skipSpace()
+            return i == bytes.count ? members : nil
+        }
+        while true {
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
+            let keyStart = i + 1
+            guard skipString() else { return nil }
+            let keyBytes = bytes[keyStart..<(i - 1)]
+            guard !keyBytes.contains(UInt8(ascii: "\\")) else { return nil }
+            let key = String(decoding: keyBytes, as: UTF8.self)
+            skipSpace()
+            guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return nil }
+            i += 1
+            skipSpace()
+            let valueStart = i
+            var depth = 0
+            scan: while i < bytes.count {
+                switch bytes[i] {
+                case UInt8(ascii: "\""):
+                    guard skipString() else { return nil }
+                    continue scan
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    if depth == 0 { break scan }
+                    depth -= 1
+                case UInt8(ascii: ","):
+                    if depth == 0 { break scan }
+                default:
+                    break
+                }
+                i += 1
+            }
+            guard i < bytes.count else { return nil }
+            var valueEnd = i
+            while valueEnd > valueStart, isSpace(bytes[valueEnd - 1]) { valueEnd -= 1 }
+            guard valueEnd > valueStart, members.updateValue(bytes[valueStart..<valueEnd], forKey: key) == nil else {
+                return nil
+            }
+            if bytes[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            guard bytes[i] == UInt8(ascii: "}") else { return nil }
+            i += 1
+            skipSpace()
+            return i == bytes.count ? members : nil
+        }
+    }
+
+    /// `changedFields` by parsing both objects and writing each field again in one canonical form.
+    static func changedFieldsReparsed(_ before: Data, _ after: Data) -> [String] {
         guard let old = try? JSONSerialization.jsonObject(with: before) as? [String: Any],
             let new = try? JSONSerialization.jsonObject(with: after) as? [String: Any]
         else { return [] }

@@ -43,10 +43,16 @@ public struct PutResponse: EtcdResponse {
 }
 
 /// `etcdserverpb.WatchRequest` with its `create_request` (= 1), a `WatchCreateRequest` of
-/// key = 1 and range_end = 2: every key in [key, rangeEnd).
+/// key = 1 and range_end = 2: every key in [key, rangeEnd), or `key` alone when range_end is empty.
 public struct WatchCreateRequest: EtcdRequest {
     public var key: [UInt8]
     public var rangeEnd: [UInt8]
+
+    /// The one key `key`.
+    public init(key: [UInt8]) {
+        self.key = key
+        rangeEnd = []
+    }
 
     /// Every key that starts with `prefix` (range_end is the prefix with its last byte plus one).
     public init(prefix: [UInt8]) {
@@ -59,7 +65,7 @@ public struct WatchCreateRequest: EtcdRequest {
     public func encoded() -> [UInt8] {
         var create = ProtoWriter()
         create.bytes(1, key)
-        create.bytes(2, rangeEnd)
+        if !rangeEnd.isEmpty { create.bytes(2, rangeEnd) }
         var out = ProtoWriter()
         out.bytes(1, create.buffer)
         return out.buffer

@@ -7,6 +7,9 @@
 //   vpcep-bench watch   --target vpcep|etcd --port P [--watchers 1000 --watch-conns 40 --rate 500
 //                       --duration 20 --callers 64 --tput-duration 8] (+ TLS options)  -> Watch.swift
 //                       vpcep also: --other-cert CRT --other-key KEY (another tenant, for writes no watcher sees)
+//                       --layout all|spread (all: every watcher sees every write; spread: watcher i one
+//                       resource of its own, see Watch.swift); vpcep's spread also: --operator-cert CRT
+//                       --operator-key KEY (to raise --tenant's service quota; tenant default alice)
 //   vpcep-bench idle-watches --port P --conns N --settle S --server-pids PID (+ TLS options)
 //                       -> the server's RSS for N idle connections, then with one idle Watch on each
 //
@@ -226,6 +229,11 @@ case "creates":
 
 case "watch":
     var options = WatchScenarioOptions()
+    guard let layout = WatchLayout(rawValue: option("--layout", "all")) else {
+        FileHandle.standardError.write(Data("vpcep-bench watch: --layout is all or spread\n".utf8))
+        exit(2)
+    }
+    options.layout = layout
     options.watchers = Int(option("--watchers", "1000"))!
     options.watchConnections = Int(option("--watch-conns", "40"))!
     options.rate = Int(option("--rate", "500"))!
@@ -235,8 +243,11 @@ case "watch":
     options.tputDuration = Double(option("--tput-duration", "8"))!
     let target: any WatchTarget = option("--target") == "etcd"
         ? EtcdWatchTarget(port: port, caFile: caFile, certFile: certFile, keyFile: keyFile)
-        : VPCEPWatchTarget(port: port, region: region, tls: try clientTLS(), otherTLS: try BenchTLS(
-            caFile: caFile, certificateFile: option("--other-cert"), keyFile: option("--other-key")))
+        : VPCEPWatchTarget(
+            port: port, region: region, tenant: option("--tenant", "alice"), tls: try clientTLS(),
+            otherTLS: try BenchTLS(caFile: caFile, certificateFile: option("--other-cert"), keyFile: option("--other-key")),
+            operatorTLS: layout == .spread
+                ? try BenchTLS(caFile: caFile, certificateFile: option("--operator-cert"), keyFile: option("--operator-key")) : nil)
     json(try await runWatchScenario(target, options: options))
 case "idle-watches":
     // Issue 11's bound: an idle watch costs at most 2 KiB of server memory beyond its connection.
