@@ -3,7 +3,8 @@
 # release, mints a benchmark PKI, seeds one SQLite registry, then runs vpcep, grpc-swift-2 and
 # (where `apt-get install nginx wrk` was done) nginx alternately for ROUNDS rounds and prints
 # the Markdown table of BENCHMARKS.md, then the overload scenarios of overload.py and the
-# NOT_FOUND timing of not_found_timing.py and the watch scenario of watch.sh. Raw results:
+# NOT_FOUND timing of not_found_timing.py, the watch scenario of watch.sh and the PostgreSQL
+# benchmark of postgres.sh. Raw results:
 # Benchmarks/.work/results.json and Benchmarks/.work/overload.json.
 # Knobs (environment): SCRATCH (.build-bench, the build folder), ROUNDS (3), WARMUP (3 s), DURATION (6 s), HS_SECONDS (4), IDLE_CONNS (10000).
 set -euo pipefail
@@ -40,3 +41,8 @@ python3 not_found_timing.py --bin "$bin" --pairs 300
 # Issue 11: the watch scenario beside etcd (about 2.5 minutes; installs Debian's etcd-server when
 # `etcd` is missing). Its table is BENCHMARKS.md's "Watch beside etcd"; raw: Benchmarks/.work/watch.json.
 SKIP_BUILD=1 ./watch.sh
+
+# Issue 12: vpcep on PostgreSQL beside pgbench on the same throwaway cluster (about 5 minutes; installs
+# Debian's postgresql when missing). Its table is BENCHMARKS.md's "PostgreSQL beside pgbench (issue 12)";
+# raw: Benchmarks/.work/postgres.json.
+SKIP_BUILD=1 ./postgres.sh

@@ -3,7 +3,8 @@
 //   vpcep-bench seed    --port P --tls-ca CA --tls-cert CRT --tls-key KEY            -> {"serviceId": ...}
 //   vpcep-bench read    --target vpcep|grpc --port P --conns C --inflight K --warmup S --duration S
 //                       --service ID --server-pids PID[,PID] (+ TLS options)      -> throughput, latency, CPU, RSS
-//   vpcep-bench creates --port P --callers N --warmup S --duration S --server-pids PID (+ TLS options)
+//   vpcep-bench creates --port P --callers N --warmup S --duration S --server-pids PID[,PID] (+ TLS options)
+//                       [--ports P1,P2,P3: callers spread over several servers (replicas of one registry)]
 //   vpcep-bench watch   --target vpcep|etcd --port P [--watchers 1000 --watch-conns 40 --rate 500
 //                       --duration 20 --callers 64 --tput-duration 8] (+ TLS options)  -> Watch.swift
 //                       vpcep also: --other-cert CRT --other-key KEY (another tenant, for writes no watcher sees)
@@ -14,6 +15,7 @@
 //                       -> the server's RSS for N idle connections, then with one idle Watch on each
 //
 // Latency percentiles are exact (every call's latency is kept and sorted), not histogram buckets.
+// Failed calls are counted by status (`errors_by_status`, e.g. ABORTED, UNAVAILABLE), never retried.
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -78,7 +80,7 @@ func json(_ object: [String: Any]) {
 func drive(
     workers: Int, warmup: Double, duration: Double, executor: (Int) -> (any TaskExecutor)? = { _ in nil },
     call: @escaping @Sendable (Int) async throws -> Void
-) async -> (latencies: [UInt64], errors: Int, window: Double, before: ProcSample, after: ProcSample) {
+) async -> DriveResult {
     let clock = ContinuousClock()
     let start = clock.now
     let measureStart = start + .milliseconds(Int(warmup * 1000))
@@ -89,20 +91,21 @@ func drive(
         try? await Task.sleep(until: measureEnd, clock: clock)
         return (before, ProcSample.take(serverPIDs))
     }
-    let results = await withTaskGroup(of: ([UInt64], Int).self) { group in
+    let results = await withTaskGroup(of: ([UInt64], [String: Int]).self) { group in
         for worker in 0..<workers {
             group.addTask(executorPreference: executor(worker)) {
                 var latencies: [UInt64] = []
                 latencies.reserveCapacity(1 << 16)
-                var errors = 0
+                var errors: [String: Int] = [:]
                 while true {
                     let t0 = clock.now
                     if t0 >= measureEnd { break }
-                    var failed = false
-                    do { try await call(worker) } catch { failed = true }
+                    var failure: String?
+                    do { try await call(worker) } catch { failure = statusName(error) }
+                    let failed = failure != nil
                     let t1 = clock.now
                     if t0 >= measureStart && t1 <= measureEnd {
-                        if failed { errors += 1 } else {
+                        if let failure { errors[failure, default: 0] += 1 } else {
                             let d = t1 - t0
                             latencies.append(UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000))
                         }
@@ -113,15 +116,34 @@ func drive(
             }
         }
         var all: [UInt64] = []
-        var errors = 0
-        for await (latencies, e) in group { all.append(contentsOf: latencies); errors += e }
+        var errors: [String: Int] = [:]
+        for await (latencies, e) in group {
+            all.append(contentsOf: latencies)
+            errors.merge(e, uniquingKeysWith: +)
+        }
         return (all, errors)
     }
     let (before, after) = await sampler.value
-    return (results.0, results.1, duration, before, after)
+    return DriveResult(latencies: results.0, errors: results.1, window: duration, before: before, after: after)
 }
 
-func report(_ scenario: String, _ r: (latencies: [UInt64], errors: Int, window: Double, before: ProcSample, after: ProcSample)) {
+struct DriveResult {
+    var latencies: [UInt64]
+    /// Failed calls in the window, by status name (`ABORTED`, `UNAVAILABLE`, …; `other` for failures without one).
+    var errors: [String: Int]
+    var window: Double
+    var before: ProcSample
+    var after: ProcSample
+}
+
+/// A failed call's status name, so that a report tells conflicts (ABORTED) from outages (UNAVAILABLE).
+func statusName(_ error: any Error) -> String {
+    if let failure = error as? VPCEPError { return failure.code.name }
+    if let failure = error as? RPCError { return "grpc \(failure.code)" }
+    return "other"
+}
+
+func report(_ scenario: String, _ r: DriveResult) {
     let sorted = r.latencies.sorted()
     func pct(_ p: Double) -> Double {
         guard !sorted.isEmpty else { return 0 }
@@ -129,7 +151,8 @@ func report(_ scenario: String, _ r: (latencies: [UInt64], errors: Int, window: 
     }
     let calls = sorted.count
     json([
-        "scenario": scenario, "calls": calls, "errors": r.errors, "rps": Double(calls) / r.window,
+        "scenario": scenario, "calls": calls, "errors": r.errors.values.reduce(0, +), "errors_by_status": r.errors,
+        "rps": Double(calls) / r.window,
         "p50_us": pct(0.50), "p90_us": pct(0.90), "p99_us": pct(0.99), "p999_us": pct(0.999),
         "server_cpu_us_per_call": calls > 0 ? (r.after.cpuSeconds - r.before.cpuSeconds) / Double(calls) * 1e6 : 0,
         "server_rss_kib": r.after.rssKiB,
@@ -209,11 +232,16 @@ case "creates":
     let warmup = Double(option("--warmup", "2"))!
     let duration = Double(option("--duration", "10"))!
     let tls = try clientTLS()
+    let ports = option("--ports", String(port)).split(separator: ",").map { Int($0)! }
     // Callers share a few connections, as a client process would; each call is its own durable create.
-    let connectionCount = min(callers, 8)
+    // With several servers, each gets as many connections (connection c goes to server c % servers), so
+    // the callers are spread evenly over them.
+    let perServer = (min(callers, 8) + ports.count - 1) / ports.count
+    let connectionCount = min(callers, perServer * ports.count)
     var connections: [BenchConnection] = []
-    for _ in 0..<connectionCount {
-        connections.append(try await BenchConnection.connect(host: "127.0.0.1", port: port, tls: tls, serverHostname: "localhost"))
+    for c in 0..<connectionCount {
+        connections.append(try await BenchConnection.connect(
+            host: "127.0.0.1", port: ports[c % ports.count], tls: tls, serverHostname: "localhost"))
     }
     let pool = connections
     let counter = Counter()
@@ -224,7 +252,7 @@ case "creates":
             InventoryAPI.createVpc, CreateVpcRequest(name: "bench-\(n)", cidr: "10.\(n % 250).0.0/16"),
             region: region, timeout: callTimeout)
     }
-    report("durable creates, \(callers) callers", result)
+    report("durable creates, \(callers) callers, \(ports.count) server(s)", result)
     for c in pool { await c.close() }
 
 case "watch":
