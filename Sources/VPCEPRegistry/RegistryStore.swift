@@ -26,6 +26,12 @@ public protocol RegistryStore: Sendable {
     /// turns the registry's read cache off.
     var commitVersion: UInt64? { get }
 
+    /// A commit version that covers every commit acknowledged before this call began, by this process
+    /// or any other sharing the database, and that moves with every later commit that changes a
+    /// record; `nil` turns the registry's read cache off. By default `commitVersion`; a store shared
+    /// by several servers asks its database.
+    func currentCommitVersion() async throws -> UInt64?
+
     /// Why the store cannot serve calls now (a connection that failed and is being repaired), or
     /// `nil` when it can. A store repairs itself; this is what readiness probes report meanwhile.
     var readinessProblem: String? { get }
@@ -33,6 +39,7 @@ public protocol RegistryStore: Sendable {
 
 extension RegistryStore {
     public var commitVersion: UInt64? { nil }
+    public func currentCommitVersion() async throws -> UInt64? { commitVersion }
     public var readinessProblem: String? { nil }
 }
 

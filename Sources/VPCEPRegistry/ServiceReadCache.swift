@@ -55,7 +55,13 @@ extension Registry {
         func readable(_ service: EndpointService) -> Bool {
             visibility.admits(region: service.region, ownerID: service.ownerID)
         }
-        guard let version = store.commitVersion else {
+        let current: UInt64?
+        do {
+            current = try await store.currentCommitVersion()
+        } catch {
+            throw RegistryError(wrapping: error)
+        }
+        guard let version = current else {
             return try await read { reader in try await ref.find(reader, visibleTo: visibility) }
                 .flatMap { readable($0) ? $0 : nil }
         }

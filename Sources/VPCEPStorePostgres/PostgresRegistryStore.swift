@@ -22,7 +22,9 @@ import VPCEPRegistry
 /// within `acquireTimeout`, and then at once until a probe gets through again; `readinessProblem` says
 /// why meanwhile, and the pool reconnects by itself.
 ///
-/// Other replicas write the same database, so `commitVersion` is `nil`: the registry's read cache is off.
+/// Other replicas write the same database, so this store cannot count commits itself: its commit
+/// version is the change log's head, read from PostgreSQL by `currentCommitVersion()` (one query for
+/// all the reads waiting for it), which every write transaction moves (docs/DOMAIN.md, "Read cache").
 public final class PostgresRegistryStore: RegistryStore {
     public struct Configuration: Sendable {
         public enum TLSMode: String, Sendable {
@@ -140,6 +142,7 @@ public final class PostgresRegistryStore: RegistryStore {
     private let logger: Logger
     private let state = Mutex(State())
     private let writeLock = AsyncLock()
+    private let head = CoalescedQuery<UInt64>()
 
     private struct State {
         var isClosed = false
@@ -252,18 +255,27 @@ public final class PostgresRegistryStore: RegistryStore {
     private func attempt<T: Sendable>(
         begin: [String], _ body: @Sendable (PostgresAccess) async throws -> T
     ) async throws -> Attempt<T> {
+        // The lease's wait runs in a child task; the body does not outlive this call.
+        try await reachable {
+            try await withoutActuallyEscaping(body) { body in
+                try await leased { connection in try await self.run(begin: begin, body, on: connection) }
+            }
+        }
+    }
+
+    /// Runs `work` against PostgreSQL, keeping the store's health: it fails at once while PostgreSQL
+    /// is known to be unreachable, and an outage it runs into marks the store unavailable until a
+    /// probe gets through. Errors of `work` that are not PostgreSQL's are rethrown unchanged.
+    private func reachable<T: Sendable>(_ work: () async throws -> T) async throws -> T {
         let (isClosed, problem) = state.withLock { ($0.isClosed, $0.problem) }
         guard !isClosed else { throw StoreError.closed }
         // PostgreSQL was found unreachable and no probe has got through since: fail now rather than
         // wait `acquireTimeout` for a connection (queued writers would each wait it in turn).
         if let problem { throw StoreError(code: .unavailable, message: problem) }
         do {
-            // The lease's wait runs in a child task; the body does not outlive this call.
-            let outcome: Attempt<T> = try await withoutActuallyEscaping(body) { body in
-                try await leased { connection in try await self.run(begin: begin, body, on: connection) }
-            }
+            let value = try await work()
             healthy()
-            return outcome
+            return value
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as StoreError where Task.isCancelled && error.code == .unavailable {
@@ -368,6 +380,29 @@ public final class PostgresRegistryStore: RegistryStore {
     /// end a transaction), so a lease never goes back to the pool inside a transaction.
     private func always(_ sql: String, on connection: GuardedConnection) async throws {
         _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger, cancellable: false)
+    }
+
+    // MARK: Commit version
+
+    /// The change log's head as it stands after every commit acknowledged before this call: every
+    /// registry write appends events, so the head moves with every commit that changes anything.
+    public func currentCommitVersion() async throws -> UInt64? {
+        try await head.next { [self] in try await readHead() }
+    }
+
+    private func readHead() async throws -> UInt64 {
+        let logger = self.logger
+        return try await reachable {
+            try await leased { connection -> UInt64 in
+                let guarded = GuardedConnection(connection)
+                defer { guarded.end() }
+                let rows = try await guarded.query("SELECT seq FROM log_head WHERE id = 1", logger: logger)
+                guard let row = rows.first else {
+                    throw StoreError(code: .internalError, message: "the change log has no head row")
+                }
+                return UInt64(try PGRow(row.makeRandomAccess()).int("seq"))
+            }
+        }
     }
 
     // MARK: Readiness
