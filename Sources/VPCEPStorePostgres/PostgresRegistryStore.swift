@@ -7,7 +7,9 @@ import VPCEPRegistry
 
 /// The registry store on PostgreSQL, for several replicas sharing one database.
 ///
-/// Every write transaction first locks the change log's head row (`SELECT … FOR UPDATE`), so the
+/// Write transactions are group-committed: those waiting when a batch starts run in it, one after
+/// another, each in a savepoint of its own, and are answered after its one commit (`runBatch`).
+/// Every batch first locks the change log's head row (`SELECT … FOR UPDATE`), so the
 /// writers of every replica run one at a time, each at `READ COMMITTED`: every statement after the
 /// lock sees every earlier writer's commit, and no other writer can commit before this one ends. The
 /// writes are therefore serial, and every rule the registry checks in a transaction (quotas,
@@ -141,7 +143,7 @@ public final class PostgresRegistryStore: RegistryStore {
     private let runner: Task<Void, Never>
     private let logger: Logger
     private let state = Mutex(State())
-    private let writeLock = AsyncLock()
+    private let batches = BatchQueue()
     private let head = CoalescedQuery<UInt64>()
 
     private struct State {
@@ -209,28 +211,128 @@ public final class PostgresRegistryStore: RegistryStore {
     }
 
     public func transaction<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws -> T {
-        // One write transaction at a time per store: each would wait for the log's head row anyway
-        // (`beginWrite`), and queued here they wait without holding a pooled connection.
-        await writeLock.lock()
-        defer { writeLock.unlock() }
-        var attempts = 0
-        while true {
-            attempts += 1
-            // Cancelled before (another attempt of) the transaction begins: it is not run.
-            try Task.checkCancellation()
-            let outcome: Attempt<T> = try await attempt(begin: Self.beginWrite, body)
-            switch outcome {
-            case .done(let value):
-                return value
-            case .lost(let error):
-                if attempts >= configuration.maxAttempts {
-                    logger.warning("registry store transaction kept conflicting", metadata: ["attempts": "\(attempts)"])
-                    throw error
+        // Cancelled before the transaction begins: it is not run.
+        try Task.checkCancellation()
+        // The batch's task runs the body, within this call: the continuation is resumed only once
+        // the body has finished and its batch has committed or rolled back.
+        let value = try await withoutActuallyEscaping(body) { body in
+            let member = BatchMember { access in try await body(access) }
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    member.attach(continuation)
+                    if batches.add(member) { Task { await self.runBatches() } }
                 }
-                // A short random pause spreads the losers of one conflict apart.
-                try? await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempts))))
+            } onCancel: {
+                member.cancel()
             }
         }
+        // The member's body returned a `T`.
+        return value as! T
+    }
+
+    // MARK: Group commit
+
+    /// Runs batches of write transactions, one at a time, while any wait.
+    private func runBatches() async {
+        while let batch = batches.next() {
+            await runBatch(batch)
+        }
+    }
+
+    /// One PostgreSQL transaction for several registry transactions, each in a savepoint of its own
+    /// so that its failure undoes only its own work; those that succeeded are answered after the
+    /// commit, and fail with it.
+    private func runBatch(_ batch: [BatchMember]) async {
+        let members = batch.filter { member in
+            guard member.isCancelled else { return true }
+            member.finish(.failure(CancellationError()))
+            return false
+        }
+        guard !members.isEmpty else { return }
+        let outcome: BatchOutcome
+        do {
+            outcome = try await reachable {
+                try await leased { connection in try await self.runBatch(members, on: connection) }
+            }
+        } catch {
+            // Nothing of the batch committed. Members already answered (their own failure) keep
+            // their answer.
+            for member in members { member.finish(.failure(error)) }
+            return
+        }
+        for (member, value) in outcome.committed { member.finish(.success(value)) }
+        for (member, conflict) in outcome.lost {
+            if member.attempts.add(1, ordering: .relaxed).newValue >= configuration.maxAttempts {
+                logger.warning("registry store transaction kept conflicting", metadata: ["attempts": "\(configuration.maxAttempts)"])
+                member.finish(.failure(conflict))
+            } else {
+                // Rolled back: run again, first in the next batch.
+                _ = batches.add(member, first: true)
+            }
+        }
+    }
+
+    private struct BatchOutcome: Sendable {
+        var committed: [(BatchMember, any Sendable)] = []
+        /// Members that lost a conflict with a concurrent transaction and were rolled back.
+        var lost: [(BatchMember, StoreError)] = []
+    }
+
+    private func runBatch(_ members: [BatchMember], on leased: PostgresConnection) async throws -> BatchOutcome {
+        let connection = GuardedConnection(leased)
+        defer { connection.end() }
+        var outcome = BatchOutcome()
+        try await always(Self.beginWrite[0], on: connection)
+        do {
+            for statement in Self.beginWrite.dropFirst() { try await always(statement, on: connection) }
+        } catch {
+            await rollBack(connection)
+            guard StoreError.isSerializationFailure(error) else { throw error }
+            outcome.lost = members.map { ($0, StoreError(postgres: error)) }
+            return outcome
+        }
+        // A lone member needs no savepoint: its failure rolls back the whole transaction.
+        let savepoints = members.count > 1
+        for member in members {
+            if member.isCancelled {
+                member.finish(.failure(CancellationError()))
+                continue
+            }
+            if savepoints { try await always("SAVEPOINT member", on: connection) }
+            let access = PostgresAccess(connection: connection, logger: logger)
+            let result = await member.run(access)
+            access.end()
+            switch result {
+            case .success(let value):
+                outcome.committed.append((member, value))
+            case .failure(let error):
+                if savepoints {
+                    // Undoes this member only; should that fail, the transaction is lost and the
+                    // batch fails with it.
+                    try await always("ROLLBACK TO SAVEPOINT member", on: connection)
+                } else {
+                    await rollBack(connection)
+                }
+                if access.serializationFailed.withLock({ $0 }) || StoreError.isSerializationFailure(error) {
+                    outcome.lost.append((member, StoreError(postgres: error)))
+                } else {
+                    // The body's own error, rethrown unchanged.
+                    member.finish(.failure(error))
+                }
+                if !savepoints { return outcome }
+            }
+        }
+        guard !outcome.committed.isEmpty else {
+            await rollBack(connection)
+            return outcome
+        }
+        do {
+            try await always("COMMIT", on: connection)
+        } catch where StoreError.isSerializationFailure(error) {
+            outcome.lost += outcome.committed.map { ($0.0, StoreError(postgres: error)) }
+            outcome.committed = []
+        }
+        return outcome
     }
 
     /// Begins a write: the head row's lock, taken first and held to the end, queues the writers of
