@@ -120,7 +120,10 @@ extension StoreError {
             return
         }
         guard error.code == .server else {
-            self.init(code: .unavailable, message: "PostgreSQL connection: \(error.code)")
+            // The underlying error says why (refused, a TLS handshake that failed): PSQLError's own
+            // description is deliberately generic.
+            let why = error.underlying.map { ": \(String(describing: $0))" } ?? ""
+            self.init(code: .unavailable, message: "PostgreSQL connection: \(error.code)\(why)")
             return
         }
         let state = error.serverInfo?[.sqlState] ?? "?????"

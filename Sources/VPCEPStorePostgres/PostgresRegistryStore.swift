@@ -105,32 +105,51 @@ public final class PostgresRegistryStore: RegistryStore {
             "postgres://\(username)@\(host):\(port)/\(database)" + (schema.map { " schema \($0)" } ?? "")
         }
 
+        /// The TLS settings of `.prefer` and `.require`.
+        private func tlsSettings() -> TLSConfiguration {
+            var settings = TLSConfiguration.makeClientConfiguration()
+            switch tls {
+            case .disable, .prefer:
+                settings.certificateVerification = .none
+            case .require:
+                if let caFile { settings.trustRoots = .file(caFile) }
+            }
+            return settings
+        }
+
+        /// One connection outside the pool, as the pool would make it.
+        func connection() throws -> PostgresConnection.Configuration {
+            let tls: PostgresConnection.Configuration.TLS
+            switch self.tls {
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(try NIOSSLContext(configuration: tlsSettings()))
+            case .require: tls = .require(try NIOSSLContext(configuration: tlsSettings()))
+            }
+            var connection = PostgresConnection.Configuration(
+                host: host, port: port, username: username, password: password, database: database, tls: tls)
+            connection.options.connectTimeout = .milliseconds(Int64(connectTimeout / .milliseconds(1)))
+            connection.options.additionalStartupParameters = startupParameters
+            return connection
+        }
+
+        /// A transaction left open (a replica paused or cut off mid-write) holds the log head's lock,
+        /// and with it every replica's writes: the server ends such a session.
+        private var startupParameters: [(String, String)] {
+            [("idle_in_transaction_session_timeout", "15s")] + (schema.map { [("search_path", $0)] } ?? [])
+        }
+
         func client() throws -> PostgresClient.Configuration {
             let tls: PostgresClient.Configuration.TLS
             switch self.tls {
-            case .disable:
-                tls = .disable
-            case .prefer:
-                var settings = TLSConfiguration.makeClientConfiguration()
-                settings.certificateVerification = .none
-                tls = .prefer(settings)
-            case .require:
-                var settings = TLSConfiguration.makeClientConfiguration()
-                if let caFile {
-                    settings.trustRoots = .file(caFile)
-                }
-                tls = .require(settings)
+            case .disable: tls = .disable
+            case .prefer: tls = .prefer(tlsSettings())
+            case .require: tls = .require(tlsSettings())
             }
             var client = PostgresClient.Configuration(
                 host: host, port: port, username: username, password: password, database: database, tls: tls)
             client.options.maximumConnections = maximumConnections
             client.options.connectTimeout = connectTimeout
-            // A transaction left open (a replica paused or cut off mid-write) holds the log head's
-            // lock, and with it every replica's writes: the server ends such a session.
-            client.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "15s")]
-            if let schema {
-                client.options.additionalStartupParameters.append(("search_path", schema))
-            }
+            client.options.additionalStartupParameters = startupParameters
             return client
         }
     }
@@ -178,6 +197,11 @@ public final class PostgresRegistryStore: RegistryStore {
         } catch {
             runner.cancel()
             await runner.value
+            // The pool retries a failed connection without telling its waiters why: one made here
+            // says what is wrong (refused, authentication, TLS, no such database).
+            if let reason = await configuration.connectionFailure(logger: logger) {
+                throw StoreError(code: .unavailable, message: reason)
+            }
             throw StoreError(postgres: error)
         }
         logger.info("opened the registry store", metadata: [
@@ -566,6 +590,19 @@ private final class Acquired: Sendable {
             guard outcome == .waiting else { return false }
             outcome = .expired
             return true
+        }
+    }
+}
+
+extension PostgresRegistryStore.Configuration {
+    /// Why a connection to PostgreSQL cannot be made now, or nil when one can.
+    func connectionFailure(logger: Logger) async -> String? {
+        do {
+            let connection = try await PostgresConnection.connect(configuration: try connection(), id: 0, logger: logger)
+            try? await connection.close()
+            return nil
+        } catch {
+            return StoreError(postgres: error).message
         }
     }
 }

@@ -12,20 +12,52 @@ struct OwnPostgresCluster {
     let port: Int
     var url: String { "postgres://\(Self.user)@127.0.0.1:\(port)/vpcep_test" }
 
-    /// initdb, start and createdb in a new temporary directory.
-    static func create() async throws -> OwnPostgresCluster {
+    /// A server certificate and its key, for a cluster that accepts TLS connections only.
+    struct TLS {
+        var certificate: String
+        var key: String
+    }
+
+    /// initdb, start and createdb in a new temporary directory; with `tls`, TCP connections must
+    /// use TLS with that certificate (`hostnossl` is rejected).
+    static func create(tls: TLS? = nil) async throws -> OwnPostgresCluster {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcep-own-postgres-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         if getuid() == 0 { try await run(URL(fileURLWithPath: "/usr/bin/chown"), [user, directory.path], asServer: false) }
         let port = try freePort()
         let cluster = OwnPostgresCluster(directory: directory, port: port)
         try await cluster.postgres("initdb", ["-D", cluster.data, "-U", user, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"])
+        if let tls { try await cluster.requireTLS(tls) }
         try await cluster.start()
         try await cluster.postgres("createdb", ["-h", "127.0.0.1", "-p", String(port), "-U", user, "vpcep_test"])
         return cluster
     }
 
     private var data: String { directory.appendingPathComponent("data").path }
+
+    private func requireTLS(_ tls: TLS) async throws {
+        let data = URL(fileURLWithPath: self.data)
+        for (source, name) in [(tls.certificate, "server.crt"), (tls.key, "server.key")] {
+            let target = data.appendingPathComponent(name)
+            try FileManager.default.copyItem(atPath: source, toPath: target.path)
+            // PostgreSQL refuses a key that others can read, and reads it as the server's user.
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: target.path)
+            if getuid() == 0 { try await Self.run(URL(fileURLWithPath: "/usr/bin/chown"), [Self.user, target.path], asServer: false) }
+        }
+        let configuration = data.appendingPathComponent("postgresql.conf")
+        let settings = "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
+        let handle = try FileHandle(forWritingTo: configuration)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(settings.utf8))
+        try handle.close()
+        let rules = """
+            local all all trust
+            hostssl all all 127.0.0.1/32 trust
+            hostnossl all all 127.0.0.1/32 reject
+
+            """
+        try Data(rules.utf8).write(to: data.appendingPathComponent("pg_hba.conf"))
+    }
 
     func start() async throws {
         try await postgres("pg_ctl", [
