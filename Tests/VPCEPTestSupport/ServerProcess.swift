@@ -117,12 +117,14 @@ public final class ServerProcess: Sendable {
         return process.terminationStatus
     }
 
-    public func client(_ identity: String, region: String = ServerProcess.regions[0]) throws -> VPCEPClient {
+    public func client(
+        _ identity: String, region: String = ServerProcess.regions[0], timeout: Duration = .seconds(20)
+    ) throws -> VPCEPClient {
         let certificates = TestCertificates.shared
         return try VPCEPClient(configuration: .init(
             host: "127.0.0.1", port: port, region: region, caFile: certificates.ca,
             certificateFile: certificates.certificate(identity), keyFile: certificates.key(identity),
-            serverHostname: "localhost", defaultTimeout: .seconds(20)
+            serverHostname: "localhost", defaultTimeout: timeout
         ))
     }
 
