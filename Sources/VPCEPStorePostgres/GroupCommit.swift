@@ -103,3 +103,36 @@ final class BatchQueue: Sendable {
         }
     }
 }
+
+/// The change log's head while a write batch holds its row lock: the batch's events are numbered from
+/// it in memory, and the batch writes it back once, just before its commit. A member that fails gives
+/// its numbers back (`reset`) before the next member takes any, so the numbers stay gapless.
+final class BatchHead: Sendable {
+    private struct State {
+        let initial: Int64
+        var value: Int64
+    }
+
+    private let state: Mutex<State>
+
+    init(_ seq: Int64) {
+        state = Mutex(State(initial: seq, value: seq))
+    }
+
+    var value: Int64 { state.withLock { $0.value } }
+
+    /// Whether the batch numbered anything, so that `log_head` must be written.
+    var moved: Bool { state.withLock { $0.value != $0.initial } }
+
+    /// Takes `count` numbers; returns the first.
+    func take(_ count: Int) -> Int64 {
+        state.withLock { state in
+            defer { state.value += Int64(count) }
+            return state.value + 1
+        }
+    }
+
+    func reset(to value: Int64) {
+        state.withLock { $0.value = value }
+    }
+}

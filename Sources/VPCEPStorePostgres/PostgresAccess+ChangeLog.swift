@@ -8,35 +8,46 @@ extension PostgresAccess {
         idempotency_key, committed_at, owner_id, provider_id, service_id, provider_sees
         """
 
+    /// Events per `INSERT`: 17 parameters each, well under PostgreSQL's 65,535.
+    private static let eventsPerInsert = 500
+
     func appendEvents(_ events: [ChangeEvent]) async throws -> [ChangeEvent] {
         guard !events.isEmpty else { return [] }
-        // The writing transaction already holds the head row's lock (`PostgresRegistryStore.beginWrite`)
-        // until it ends, so numbers are taken in commit order and a rollback puts the head back.
-        let head = try await rows(
-            "UPDATE log_head SET seq = seq + ? WHERE id = 1 RETURNING seq", [.integer(Int64(events.count))]
-        ).first?.int("seq")
-        guard let head else { throw StoreError.corrupt("log_head") }
+        // Numbered in memory from the head that the write batch read under the head row's lock, held
+        // until the batch ends (`PostgresRegistryStore.runBatch`), so numbers are taken in commit order;
+        // the batch writes the head back before its commit, and a rollback gives the numbers back.
+        guard let head else {
+            throw StoreError(code: .internalError, message: "change events appended outside a write transaction")
+        }
+        let first = head.take(events.count)
         var numbered = events
-        for index in numbered.indices {
-            numbered[index].seq = UInt64(head - events.count + 1 + index)
-            let event = numbered[index]
+        for index in numbered.indices { numbered[index].seq = UInt64(first + Int64(index)) }
+        for start in stride(from: 0, to: numbered.count, by: Self.eventsPerInsert) {
+            let chunk = numbered[start..<min(start + Self.eventsPerInsert, numbered.count)]
+            let rows = Array(repeating: "(\(Self.placeholders(17)))", count: chunk.count).joined(separator: ", ")
             try await execute(
-                "INSERT INTO change_events (\(Self.eventColumns)) VALUES (\(Self.placeholders(17)))",
-                [
-                    .integer(Int64(event.seq)), .text(event.region), .text(event.kind.rawValue),
-                    .text(event.resourceID), .text(event.type.rawValue), .text(try event.state.serialized()),
-                    try event.previous.map { .text(try $0.serialized()) } ?? .null,
-                    event.revisionBefore.map { .integer(Int64(clamping: $0)) } ?? .null,
-                    event.revisionAfter.map { .integer(Int64(clamping: $0)) } ?? .null,
-                    .text(event.actor), .text(event.requestID), .text(event.idempotencyKey), .date(event.committedAt),
-                    .text(event.ownerID), event.providerID.map { .text($0) } ?? .null,
-                    event.serviceID.map { .text($0) } ?? .null, .integer(event.providerSees ? 1 : 0),
-                ])
+                "INSERT INTO change_events (\(Self.eventColumns)) VALUES \(rows)",
+                try chunk.flatMap(Self.eventBinds))
         }
         return numbered
     }
 
+    private static func eventBinds(_ event: ChangeEvent) throws -> [PGBind] {
+        [
+            .integer(Int64(event.seq)), .text(event.region), .text(event.kind.rawValue),
+            .text(event.resourceID), .text(event.type.rawValue), .text(try event.state.serialized()),
+            try event.previous.map { .text(try $0.serialized()) } ?? .null,
+            event.revisionBefore.map { .integer(Int64(clamping: $0)) } ?? .null,
+            event.revisionAfter.map { .integer(Int64(clamping: $0)) } ?? .null,
+            .text(event.actor), .text(event.requestID), .text(event.idempotencyKey), .date(event.committedAt),
+            .text(event.ownerID), event.providerID.map { .text($0) } ?? .null,
+            event.serviceID.map { .text($0) } ?? .null, .integer(event.providerSees ? 1 : 0),
+        ]
+    }
+
     func logHead() async throws -> UInt64 {
+        // In a write batch the stored head is written back only at its end.
+        if let head { return UInt64(head.value) }
         guard let head = try await rows("SELECT seq FROM log_head WHERE id = 1").first?.int("seq") else {
             throw StoreError.corrupt("log_head")
         }

@@ -16,9 +16,13 @@ final class PostgresAccess: RegistryTransaction {
     /// is retried, whatever the body made of the error.
     let serializationFailed = Mutex(false)
 
-    init(connection: GuardedConnection, logger: Logger) {
+    /// The change log's head of the write batch this transaction runs in; nil in a read.
+    let head: BatchHead?
+
+    init(connection: GuardedConnection, logger: Logger, head: BatchHead? = nil) {
         self.connection = connection
         self.logger = logger
+        self.head = head
     }
 
     func end() {

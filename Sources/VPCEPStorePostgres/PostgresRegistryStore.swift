@@ -306,9 +306,12 @@ public final class PostgresRegistryStore: RegistryStore {
         let connection = GuardedConnection(leased)
         defer { connection.end() }
         var outcome = BatchOutcome()
-        try await always(Self.beginWrite[0], on: connection)
+        try await always(Self.beginWrite, on: connection)
+        let head: BatchHead
         do {
-            for statement in Self.beginWrite.dropFirst() { try await always(statement, on: connection) }
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: Self.lockHead), logger: logger, cancellable: false)
+            guard let row = rows.first else { throw StoreError.corrupt("log_head") }
+            head = BatchHead(Int64(try PGRow(row.makeRandomAccess()).int("seq")))
         } catch {
             await rollBack(connection)
             guard StoreError.isSerializationFailure(error) else { throw error }
@@ -323,13 +326,15 @@ public final class PostgresRegistryStore: RegistryStore {
                 continue
             }
             if savepoints { try await always("SAVEPOINT member", on: connection) }
-            let access = PostgresAccess(connection: connection, logger: logger)
+            let numbered = head.value
+            let access = PostgresAccess(connection: connection, logger: logger, head: head)
             let result = await member.run(access)
             access.end()
             switch result {
             case .success(let value):
                 outcome.committed.append((member, value))
             case .failure(let error):
+                head.reset(to: numbered)
                 if savepoints {
                     // Undoes this member only; should that fail, the transaction is lost and the
                     // batch fails with it.
@@ -351,6 +356,7 @@ public final class PostgresRegistryStore: RegistryStore {
             return outcome
         }
         do {
+            if head.moved { try await always("UPDATE log_head SET seq = \(head.value) WHERE id = 1", on: connection) }
             try await always("COMMIT", on: connection)
         } catch where StoreError.isSerializationFailure(error) {
             outcome.lost += outcome.committed.map { ($0.0, StoreError(postgres: error)) }
@@ -359,15 +365,14 @@ public final class PostgresRegistryStore: RegistryStore {
         return outcome
     }
 
-    /// Begins a write: the head row's lock, taken first and held to the end, queues the writers of
-    /// every replica. `READ COMMITTED` because each statement's snapshot is then taken after the lock
-    /// was granted; under `REPEATABLE READ` or `SERIALIZABLE` the snapshot would predate the wait, and
-    /// the head row's update would fail 40001 whenever another replica wrote meanwhile.
-    static let beginWrite = [
-        "BEGIN ISOLATION LEVEL READ COMMITTED",
-        "SELECT seq FROM log_head WHERE id = 1 FOR UPDATE",
-    ]
-    static let beginRead = ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"]
+    /// Begins a write batch; `lockHead` follows at once: the head row's lock, taken first and held to
+    /// the end, queues the writers of every replica, and gives the head the batch numbers its events
+    /// from. `READ COMMITTED` because each statement's snapshot is then taken after the lock was
+    /// granted; under `REPEATABLE READ` or `SERIALIZABLE` the snapshot would predate the wait, and the
+    /// head row's update would fail 40001 whenever another replica wrote meanwhile.
+    static let beginWrite = "BEGIN ISOLATION LEVEL READ COMMITTED"
+    static let lockHead = "SELECT seq FROM log_head WHERE id = 1 FOR UPDATE"
+    static let beginRead = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
     private enum Attempt<T: Sendable>: Sendable {
         case done(T)
@@ -379,7 +384,7 @@ public final class PostgresRegistryStore: RegistryStore {
     /// anything throws. The statements that begin and end it run even if the calling task is
     /// cancelled, so a lease never goes back to the pool inside a transaction.
     private func attempt<T: Sendable>(
-        begin: [String], _ body: @Sendable (PostgresAccess) async throws -> T
+        begin: String, _ body: @Sendable (PostgresAccess) async throws -> T
     ) async throws -> Attempt<T> {
         // The lease's wait runs in a child task; the body does not outlive this call.
         try await reachable {
@@ -428,19 +433,12 @@ public final class PostgresRegistryStore: RegistryStore {
 
     /// One attempt on a leased connection: begin, the body, commit; roll back when anything throws.
     private func run<T: Sendable>(
-        begin: [String], _ body: @Sendable (PostgresAccess) async throws -> T, on leased: PostgresConnection
+        begin: String, _ body: @Sendable (PostgresAccess) async throws -> T, on leased: PostgresConnection
     ) async throws -> Attempt<T> {
         try Task.checkCancellation()
         let connection = GuardedConnection(leased)
         defer { connection.end() }
-        try await always(begin[0], on: connection)
-        do {
-            for statement in begin.dropFirst() { try await always(statement, on: connection) }
-        } catch {
-            await rollBack(connection)
-            if StoreError.isSerializationFailure(error) { return .lost(StoreError(postgres: error)) }
-            throw error
-        }
+        try await always(begin, on: connection)
         let access = PostgresAccess(connection: connection, logger: logger)
         let value: T
         do {

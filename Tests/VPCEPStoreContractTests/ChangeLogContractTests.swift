@@ -62,6 +62,26 @@ struct ChangeLogContractTests {
         }
     }
 
+    /// More events than one statement carries (PostgreSQL writes them in chunks), numbered in order.
+    @Test(arguments: StoreKind.underTest)
+    func oneTransactionAppendsManyEventsInOrder(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            _ = try await store.transaction { tx in try await tx.appendEvents([event("first")]) }
+            let names = (0..<1_200).map { "e\($0)" }
+            let numbered = try await store.transaction { tx in
+                let numbered = try await tx.appendEvents(names.map(event))
+                // The head a transaction reads covers its own events.
+                #expect(try await tx.logHead() == 1_201)
+                return numbered
+            }
+            #expect(numbered.map(\.seq) == Array(2...1_201))
+            #expect(try await store.read { try await $0.logHead() } == 1_201)
+            let stored = try await storedIDs(store)
+            #expect(stored.map(\.0) == Array(1...1_201))
+            #expect(stored.map(\.1) == ["first"] + names)
+        }
+    }
+
     @Test(arguments: StoreKind.underTest)
     func aRolledBackTransactionLeavesNoEventAndNoHole(_ kind: StoreKind) async throws {
         try await withStore(kind) { store, database in
