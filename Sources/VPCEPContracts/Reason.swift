@@ -123,6 +123,8 @@ extension Reason {
     public static let serviceNameInvalid = Reason("SERVICE_NAME_INVALID")
     /// A description is too long or holds forbidden characters.
     public static let descriptionInvalid = Reason("DESCRIPTION_INVALID")
+    /// A request message or a decision's reason is too long or holds forbidden characters.
+    public static let messageInvalid = Reason("MESSAGE_INVALID")
     /// A CIDR's prefix length is out of range.
     public static let cidrPrefixOutOfRange = Reason("CIDR_PREFIX_OUT_OF_RANGE")
     /// Not a CIDR.
@@ -299,7 +301,7 @@ extension Reason {
 
         .regionNotServed, .callerInvalid, .concurrentModification, .storeUnavailable, .storeFailure,
         .storedDataInvalid, .enumValueUnknown, .idempotencyKeyInvalid, .idempotencyKeyReused,
-        .nameInvalid, .serviceNameInvalid, .descriptionInvalid, .cidrPrefixOutOfRange, .cidrInvalid,
+        .nameInvalid, .serviceNameInvalid, .descriptionInvalid, .messageInvalid, .cidrPrefixOutOfRange, .cidrInvalid,
         .cidrHostBitsSet, .tooManyIngressCIDRs, .portMappingsRequired, .tooManyPortMappings, .portOutOfRange,
         .protocolUnsupported, .portMappingDuplicate, .tooManyTags, .tagInvalid, .tagDuplicateKey,
         .tagFilterInvalid, .tooManyTagFilters, .permissionsRequired, .tooManyPermissions, .permissionInvalid,

@@ -22,6 +22,9 @@ public enum ChangeType: String, Sendable, Hashable, Codable, CaseIterable {
     case connectionRequested = "connection_requested"
     case connectionAccepted = "connection_accepted"
     case connectionRejected = "connection_rejected"
+    /// The provider suspended an accepted connection, or resumed a suspended one.
+    case connectionSuspended = "connection_suspended"
+    case connectionResumed = "connection_resumed"
     case permissionAdded = "permission_added"
     case permissionRemoved = "permission_removed"
     case quotaChanged = "quota_changed"

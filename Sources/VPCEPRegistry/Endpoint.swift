@@ -1,7 +1,8 @@
 import Foundation
 
-/// `pendingAcceptance | creating → accepted`, `pendingAcceptance | accepted → rejected`; `failed` when its
-/// service went away while it waited. `creating` and `deleting` are never visible (there is no data plane).
+/// `pendingAcceptance | creating → accepted`, `accepted ⇄ suspended`, `pendingAcceptance | creating | accepted |
+/// suspended → rejected`; `failed` when its service went away while it waited. `creating` and `deleting` are
+/// never visible (there is no data plane).
 public enum EndpointStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case pendingAcceptance
     case creating
@@ -9,9 +10,17 @@ public enum EndpointStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case rejected
     case failed
     case deleting
+    /// Accepted, then paused by the provider: it keeps its address and may be resumed (docs/DOMAIN.md,
+    /// "Suspend and resume").
+    case suspended
 
-    /// The states `connection_count` counts.
-    public var isConnected: Bool { self == .creating || self == .accepted }
+    /// The states `connection_count` counts, and that keep a service from being deleted without `force`:
+    /// those that hold a connection (a suspended one keeps its address).
+    public var isConnected: Bool { self == .creating || self == .accepted || self == .suspended }
+
+    /// Not yet finished: what a revocation or a forced delete affects (everything but rejected, failed and
+    /// deleting).
+    public var isLive: Bool { self == .pendingAcceptance || isConnected }
 }
 
 /// A consumer's VPC endpoint to an endpoint service.
@@ -48,13 +57,18 @@ public struct Endpoint: Sendable, Hashable, Codable {
     public var everAccepted: Bool
     public var createdAt: Date
     public var updatedAt: Date
+    /// The consumer's message to the provider, given at create.
+    public var requestMessage: String
+    /// The reason given with the last decision (accept, reject, suspend, resume), or set by the registry
+    /// when it rejected the connection itself (a revocation, a forced delete); empty when none was given.
+    public var decisionReason: String
 
     public init(
         id: String, ownerID: String, region: String, vpcID: String, subnetID: String, serviceID: String,
         serviceName: String, serviceType: ServiceType, ip: String, status: EndpointStatus, markerID: UInt64,
         dnsName: String, whitelist: [String], enableWhitelist: Bool, description: String, tags: [Tag],
         connectionDescription: String = "", decidedBy: String = "", decidedAt: Date? = nil, everAccepted: Bool,
-        createdAt: Date, updatedAt: Date
+        createdAt: Date, updatedAt: Date, requestMessage: String = "", decisionReason: String = ""
     ) {
         self.id = id
         self.ownerID = ownerID
@@ -78,11 +92,45 @@ public struct Endpoint: Sendable, Hashable, Codable {
         self.everAccepted = everAccepted
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.requestMessage = requestMessage
+        self.decisionReason = decisionReason
     }
 
-    /// Whether the IP is shown: accepted, or rejected after an acceptance (docs/DOMAIN.md, "Endpoints").
+    /// Whether the IP is shown: accepted or suspended, or rejected after an acceptance (docs/DOMAIN.md,
+    /// "Endpoints").
     public var ipVisible: Bool {
-        status == .accepted || (status == .rejected && everAccepted)
+        status == .accepted || status == .suspended || (status == .rejected && everAccepted)
+    }
+}
+
+extension Endpoint {
+    private enum CodingKeys: String, CodingKey {
+        case id, ownerID, region, vpcID, subnetID, serviceID, serviceName, serviceType, ip, status, markerID, dnsName
+        case whitelist, enableWhitelist, description, tags, connectionDescription, decidedBy, decidedAt, everAccepted
+        case createdAt, updatedAt, requestMessage, decisionReason
+    }
+
+    /// Decodes the JSON of change-log states and idempotency records written before the messages existed
+    /// (they have neither key): those read as empty.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try c.decode(String.self, forKey: .id), ownerID: try c.decode(String.self, forKey: .ownerID),
+            region: try c.decode(String.self, forKey: .region), vpcID: try c.decode(String.self, forKey: .vpcID),
+            subnetID: try c.decode(String.self, forKey: .subnetID), serviceID: try c.decode(String.self, forKey: .serviceID),
+            serviceName: try c.decode(String.self, forKey: .serviceName),
+            serviceType: try c.decode(ServiceType.self, forKey: .serviceType), ip: try c.decode(String.self, forKey: .ip),
+            status: try c.decode(EndpointStatus.self, forKey: .status), markerID: try c.decode(UInt64.self, forKey: .markerID),
+            dnsName: try c.decode(String.self, forKey: .dnsName), whitelist: try c.decode([String].self, forKey: .whitelist),
+            enableWhitelist: try c.decode(Bool.self, forKey: .enableWhitelist),
+            description: try c.decode(String.self, forKey: .description), tags: try c.decode([Tag].self, forKey: .tags),
+            connectionDescription: try c.decode(String.self, forKey: .connectionDescription),
+            decidedBy: try c.decode(String.self, forKey: .decidedBy),
+            decidedAt: try c.decodeIfPresent(Date.self, forKey: .decidedAt),
+            everAccepted: try c.decode(Bool.self, forKey: .everAccepted),
+            createdAt: try c.decode(Date.self, forKey: .createdAt), updatedAt: try c.decode(Date.self, forKey: .updatedAt),
+            requestMessage: try c.decodeIfPresent(String.self, forKey: .requestMessage) ?? "",
+            decisionReason: try c.decodeIfPresent(String.self, forKey: .decisionReason) ?? "")
     }
 }
 
@@ -100,6 +148,10 @@ public struct Connection: Sendable, Hashable, Codable {
     public var updatedAt: Date
     public var decidedBy: String
     public var decidedAt: Date?
+    /// The consumer's message given at create.
+    public var requestMessage: String
+    /// The reason of the last decision (`Endpoint.decisionReason`).
+    public var reason: String
 
     public init(_ endpoint: Endpoint) {
         id = endpoint.id
@@ -111,6 +163,31 @@ public struct Connection: Sendable, Hashable, Codable {
         updatedAt = endpoint.updatedAt
         decidedBy = endpoint.decidedBy
         decidedAt = endpoint.decidedAt
+        requestMessage = endpoint.requestMessage
+        reason = endpoint.decisionReason
+    }
+}
+
+extension Connection {
+    private enum CodingKeys: String, CodingKey {
+        case id, markerID, consumerID, status, description, createdAt, updatedAt, decidedBy, decidedAt
+        case requestMessage, reason
+    }
+
+    /// As `Endpoint`'s: idempotency records written before the messages existed read them as empty.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        markerID = try c.decode(UInt64.self, forKey: .markerID)
+        consumerID = try c.decode(String.self, forKey: .consumerID)
+        status = try c.decode(EndpointStatus.self, forKey: .status)
+        description = try c.decode(String.self, forKey: .description)
+        createdAt = try c.decode(Date.self, forKey: .createdAt)
+        updatedAt = try c.decode(Date.self, forKey: .updatedAt)
+        decidedBy = try c.decode(String.self, forKey: .decidedBy)
+        decidedAt = try c.decodeIfPresent(Date.self, forKey: .decidedAt)
+        requestMessage = try c.decodeIfPresent(String.self, forKey: .requestMessage) ?? ""
+        reason = try c.decodeIfPresent(String.self, forKey: .reason) ?? ""
     }
 }
 
@@ -127,11 +204,13 @@ public struct EndpointSpec: Sendable, Hashable, Codable {
     public var enableDNS: Bool
     public var description: String
     public var tags: [Tag]
+    /// Shown to the provider with the connection; empty for none.
+    public var requestMessage: String
 
     public init(
         serviceID: String? = nil, serviceName: String? = nil, vpcID: String, subnetID: String, ip: String? = nil,
         whitelist: [String] = [], enableWhitelist: Bool = false, enableDNS: Bool = false, description: String = "",
-        tags: [Tag] = []
+        tags: [Tag] = [], requestMessage: String = ""
     ) {
         self.serviceID = serviceID
         self.serviceName = serviceName
@@ -143,6 +222,31 @@ public struct EndpointSpec: Sendable, Hashable, Codable {
         self.enableDNS = enableDNS
         self.description = description
         self.tags = tags
+        self.requestMessage = requestMessage
+    }
+}
+
+extension EndpointSpec {
+    private enum CodingKeys: String, CodingKey {
+        case serviceID, serviceName, vpcID, subnetID, ip, whitelist, enableWhitelist, enableDNS, description, tags
+        case requestMessage
+    }
+
+    /// Idempotency fingerprints are JSON of the spec: without a message it encodes as it did before
+    /// messages existed, so a key used across an upgrade still matches its request.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(serviceID, forKey: .serviceID)
+        try c.encodeIfPresent(serviceName, forKey: .serviceName)
+        try c.encode(vpcID, forKey: .vpcID)
+        try c.encode(subnetID, forKey: .subnetID)
+        try c.encodeIfPresent(ip, forKey: .ip)
+        try c.encode(whitelist, forKey: .whitelist)
+        try c.encode(enableWhitelist, forKey: .enableWhitelist)
+        try c.encode(enableDNS, forKey: .enableDNS)
+        try c.encode(description, forKey: .description)
+        try c.encode(tags, forKey: .tags)
+        if !requestMessage.isEmpty { try c.encode(requestMessage, forKey: .requestMessage) }
     }
 }
 

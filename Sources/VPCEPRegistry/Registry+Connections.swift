@@ -19,11 +19,23 @@ extension Registry {
         }
     }
 
-    /// Accepts (`pendingAcceptance → accepted`) or rejects (`pendingAcceptance | accepted → rejected`) the named
-    /// endpoints of one service, all or none. Deciding what is already decided that way changes nothing;
-    /// a rejection is final. Owner only.
+    /// Accepts or rejects the named endpoints of one service (`decideConnections(_:serviceID:serviceName:endpointIDs:action:reason:)`
+    /// with `.accept` or `.reject` and no reason).
     public func decideConnections(
         _ ctx: CallContext, serviceID: String?, serviceName: String?, endpointIDs: [String], accept: Bool
+    ) async throws(RegistryError) -> [Connection] {
+        try await decideConnections(
+            ctx, serviceID: serviceID, serviceName: serviceName, endpointIDs: endpointIDs,
+            action: accept ? .accept : .reject, reason: "")
+    }
+
+    /// Applies `action` to the named endpoints of one service, all or none (docs/DOMAIN.md, "Connections"
+    /// and "Suspend and resume"). A connection already in the action's resulting state is left as it is
+    /// (its reason too); a rejection is final. `reason` becomes each changed connection's decision reason.
+    /// Owner only.
+    public func decideConnections(
+        _ ctx: CallContext, serviceID: String?, serviceName: String?, endpointIDs: [String],
+        action: ConnectionAction, reason: String
     ) async throws(RegistryError) -> [Connection] {
         let scope = try scope(ctx)
         let ref = try ServiceRef(id: serviceID, name: serviceName)
@@ -42,41 +54,46 @@ extension Registry {
                 throw .invalid(.endpointIDDuplicate, "the endpoint is named twice", field: "endpoint_ids[\(i)]")
             }
         }
+        try Validation.message(reason, field: "reason")
         let now = now()
-        let method = accept ? "acceptConnections" : "rejectConnections"
-        return try await write(ctx, method, request: [serviceID, serviceName, endpointIDs]) { tx in
+        // Without a reason the request fingerprints as it did before reasons existed.
+        var request: [any Encodable] = [serviceID, serviceName, endpointIDs]
+        if !reason.isEmpty { request.append(reason) }
+        return try await write(ctx, action.method, request: request) { tx in
             let service = try await Self.ownedService(tx, ref, scope: scope)
             var result: [Connection] = []
             var events: [ChangeEvent] = []
             for (i, id) in endpointIDs.enumerated() {
                 let field = "endpoint_ids[\(i)]"
                 var endpoint = try await Self.connection(tx, id: id, on: service, field: field)
-                let target: EndpointStatus = accept ? .accepted : .rejected
-                if endpoint.status != target {
-                    let allowed: Set<EndpointStatus> =
-                        accept ? [.pendingAcceptance, .creating] : [.pendingAcceptance, .creating, .accepted]
-                    guard allowed.contains(endpoint.status) else {
+                if endpoint.status != action.target {
+                    guard action.from.contains(endpoint.status) else {
                         throw RegistryError.precondition(
                             .connectionStateInvalid,
-                            "a connection that is \(endpoint.status.rawValue) cannot be \(accept ? "accepted" : "rejected")",
-                            field: field)
+                            "a connection that is \(endpoint.status.rawValue) cannot be \(action.pastTense)", field: field)
                     }
                     let before = endpoint
-                    endpoint.status = target
-                    if accept { endpoint.everAccepted = true }
-                    endpoint.decidedBy = scope.ownerID
-                    endpoint.decidedAt = now
-                    endpoint.updatedAt = now
+                    Self.decide(&endpoint, action.target, by: scope.ownerID, reason: reason, at: now)
                     try await tx.updateEndpoint(endpoint)
                     events.append(ChangeEvent(
-                        type: accept ? .connectionAccepted : .connectionRejected, state: .endpoint(endpoint),
-                        previous: .endpoint(before), providerID: service.ownerID))
+                        type: action.changeType, state: .endpoint(endpoint), previous: .endpoint(before),
+                        providerID: service.ownerID))
                 }
                 result.append(Connection(endpoint))
             }
             try await log(tx, ctx, events)
             return result
         }
+    }
+
+    /// Records a decision on a connection: its new status, who decided, when and why.
+    static func decide(_ endpoint: inout Endpoint, _ status: EndpointStatus, by ownerID: String, reason: String, at now: Date) {
+        endpoint.status = status
+        if status == .accepted { endpoint.everAccepted = true }
+        endpoint.decidedBy = ownerID
+        endpoint.decidedAt = now
+        endpoint.decisionReason = reason
+        endpoint.updatedAt = now
     }
 
     /// Sets the provider's description of one connection. Owner only.
@@ -119,5 +136,53 @@ extension Registry {
             throw RegistryError.notFound(.connectionNotFound, "no such endpoint on this service", field: field)
         }
         return endpoint
+    }
+}
+
+/// What a provider does to connections of its service.
+public enum ConnectionAction: String, Sendable, Hashable, CaseIterable {
+    case accept
+    case reject
+    case suspend
+    case resume
+
+    /// The status the action leaves a connection in.
+    public var target: EndpointStatus {
+        switch self {
+        case .accept, .resume: .accepted
+        case .reject: .rejected
+        case .suspend: .suspended
+        }
+    }
+
+    /// The statuses the action moves on to `target` (a connection already there is left alone).
+    var from: Set<EndpointStatus> {
+        switch self {
+        case .accept: [.pendingAcceptance, .creating]
+        case .reject: [.pendingAcceptance, .creating, .accepted, .suspended]
+        case .suspend: [.accepted]
+        case .resume: [.suspended]
+        }
+    }
+
+    var changeType: ChangeType {
+        switch self {
+        case .accept: .connectionAccepted
+        case .reject: .connectionRejected
+        case .suspend: .connectionSuspended
+        case .resume: .connectionResumed
+        }
+    }
+
+    /// The idempotency records' operation name; accept and reject keep theirs from before.
+    var method: String { "\(rawValue)Connections" }
+
+    var pastTense: String {
+        switch self {
+        case .accept: "accepted"
+        case .reject: "rejected"
+        case .suspend: "suspended"
+        case .resume: "resumed"
+        }
     }
 }

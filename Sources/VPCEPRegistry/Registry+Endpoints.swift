@@ -13,6 +13,7 @@ extension Registry {
         let whitelist = try Validation.whitelist(spec.whitelist)
         try Validation.description(spec.description)
         try Validation.tags(spec.tags)
+        try Validation.message(spec.requestMessage, field: "request_message")
         let id = makeID()
         let now = now()
         let stored = try await write(ctx, "createEndpoint", request: [spec]) { tx in
@@ -44,7 +45,7 @@ extension Registry {
                 status: status, markerID: markerID,
                 dnsName: spec.enableDNS ? "\(id).\(scope.region).vpcep.internal" : "", whitelist: whitelist,
                 enableWhitelist: spec.enableWhitelist, description: spec.description, tags: spec.tags,
-                everAccepted: status == .accepted, createdAt: now, updatedAt: now)
+                everAccepted: status == .accepted, createdAt: now, updatedAt: now, requestMessage: spec.requestMessage)
             try await tx.insertEndpoint(endpoint)
             try await log(tx, ctx, [ChangeEvent(
                 type: status == .pendingAcceptance ? .connectionRequested : .created, state: .endpoint(endpoint),

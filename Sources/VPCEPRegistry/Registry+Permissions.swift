@@ -45,6 +45,20 @@ extension Registry {
     public func removePermissions(
         _ ctx: CallContext, serviceID: String?, serviceName: String?, permissions: [String], ids: [String]
     ) async throws(RegistryError) -> Int {
+        try await removePermissions(
+            ctx, serviceID: serviceID, serviceName: serviceName, permissions: permissions, ids: ids,
+            onExisting: .keep, dryRun: false
+        ).removedCount
+    }
+
+    /// Removes the entries named by permission string or by id (names not on the list are ignored) and
+    /// reports the live endpoints of consumers that the remaining entries no longer admit; with
+    /// `onExisting` `.reject` those are rejected in the same transaction. A dry run answers the same
+    /// from one snapshot and changes nothing. Owner only.
+    public func removePermissions(
+        _ ctx: CallContext, serviceID: String?, serviceName: String?, permissions: [String], ids: [String],
+        onExisting: OnExisting, dryRun: Bool
+    ) async throws(RegistryError) -> PermissionRemoval {
         let scope = try scope(ctx)
         let ref = try ServiceRef(id: serviceID, name: serviceName)
         guard !permissions.isEmpty || !ids.isEmpty else {
@@ -55,19 +69,62 @@ extension Registry {
                 .tooManyPermissions, "at most \(Validation.maxPermissionsPerRequest) entries per request",
                 field: "permissions")
         }
-        let request: [any Encodable] = [serviceID, serviceName, permissions, ids]
-        return try await write(ctx, "removePermissions", request: request) { tx in
-            let service = try await Self.ownedService(tx, ref, scope: scope)
-            let names = Set(permissions)
-            let idSet = Set(ids)
-            let doomed = try await tx.permissions(serviceID: service.id, serviceVisibleTo: scope.reading)
-                .filter { names.contains($0.permission) || idSet.contains($0.id) }
-            if !doomed.isEmpty { try await tx.deletePermissions(ids: doomed.map(\.id)) }
-            try await log(tx, ctx, doomed.map {
-                ChangeEvent(type: .permissionRemoved, state: .permission($0), providerID: service.ownerID)
-            })
-            return doomed.count
+        let names = Set(permissions)
+        let idSet = Set(ids)
+        // What the removal does, worked out on any snapshot: the entries that go and the endpoints that
+        // lose their admission.
+        let plan: @Sendable (any RegistryReader) async throws -> (EndpointService, [Permission], [Endpoint]) = { reader in
+            let service = try await Self.ownedService(reader, ref, scope: scope)
+            let entries = try await reader.permissions(serviceID: service.id, serviceVisibleTo: scope.reading)
+            let doomed = entries.filter { names.contains($0.permission) || idSet.contains($0.id) }
+            guard !doomed.isEmpty else { return (service, [], []) }
+            let remaining = entries.filter { !names.contains($0.permission) && !idSet.contains($0.id) }
+            let affected = try await reader.endpoints(serviceID: service.id, serviceVisibleTo: scope.reading)
+                .filter { $0.status.isLive && !Self.admitsConsumer($0.ownerID, of: service, entries: remaining) }
+                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            return (service, doomed, affected)
         }
+        if dryRun {
+            let (_, doomed, affected) = try await read(plan)
+            return PermissionRemoval(removedCount: doomed.count, affected: affected.map(Connection.init))
+        }
+        let now = now()
+        var request: [any Encodable] = [serviceID, serviceName, permissions, ids]
+        // Keep, the default, fingerprints as the request did before the option existed.
+        if onExisting != .keep { request.append(onExisting.rawValue) }
+        return try await write(ctx, "removePermissions", request: request) { tx in
+            let (service, doomed, affected) = try await plan(tx)
+            if !doomed.isEmpty { try await tx.deletePermissions(ids: doomed.map(\.id)) }
+            var events = doomed.map {
+                ChangeEvent(type: .permissionRemoved, state: .permission($0), providerID: service.ownerID)
+            }
+            var result: [Connection] = []
+            for var endpoint in affected {
+                if onExisting == .reject {
+                    let before = endpoint
+                    Self.decide(&endpoint, .rejected, by: scope.ownerID, reason: Self.revokedReason, at: now)
+                    try await tx.updateEndpoint(endpoint)
+                    events.append(ChangeEvent(
+                        type: .connectionRejected, state: .endpoint(endpoint), previous: .endpoint(before),
+                        providerID: service.ownerID))
+                }
+                result.append(Connection(endpoint))
+            }
+            try await log(tx, ctx, events)
+            return PermissionRemoval(removedCount: doomed.count, affected: result)
+        }
+    }
+
+    /// The reason a revocation's rejection carries.
+    static let revokedReason = "the provider removed the consumer from the service's allow-list"
+
+    /// Whether `consumerID` may hold connections to `service` under the allow-list `entries`: its owner
+    /// always, anyone else through its own entry or `*`. The one place a revocation asks this, so that
+    /// richer entries (per-entry decisions, expiry) change it here.
+    static func admitsConsumer(_ consumerID: String, of service: EndpointService, entries: [Permission]) -> Bool {
+        if consumerID.utf8.elementsEqual(service.ownerID.utf8) { return true }
+        let own = Permission.domain(consumerID)
+        return entries.contains { $0.permission == Permission.everyone || $0.permission.utf8.elementsEqual(own.utf8) }
     }
 
     /// The service's entries (the owner's implicit one is not listed). Owner or operators.

@@ -59,31 +59,70 @@ extension Registry {
         return Self.present(updated)
     }
 
-    /// Deletes the service at once, with its allow-list. Refused while an endpoint is accepted or creating;
-    /// endpoints still waiting for acceptance become `failed`, rejected ones stay rejected.
+    /// Deletes the service at once, with its allow-list. Refused while an endpoint is accepted, suspended or
+    /// creating; endpoints still waiting for acceptance become `failed`, rejected ones stay rejected.
     public func deleteEndpointService(_ ctx: CallContext, id: String) async throws(RegistryError) {
+        _ = try await deleteEndpointService(ctx, id: id, force: false, dryRun: false)
+    }
+
+    /// Deletes the service at once, with its allow-list, and returns the connections whose status the
+    /// delete changed, as they are afterwards (docs/DOMAIN.md, "Force delete"). Without `force` it is
+    /// refused while an endpoint is connected (accepted, suspended or creating), and endpoints waiting for
+    /// acceptance become `failed`. With `force` every live connection is rejected, with a reason saying
+    /// the service was deleted, in the same transaction. A dry run answers the same from one snapshot
+    /// (the connections as they are now) and changes nothing.
+    @discardableResult
+    public func deleteEndpointService(
+        _ ctx: CallContext, id: String, force: Bool, dryRun: Bool
+    ) async throws(RegistryError) -> [Connection] {
         let scope = try scope(ctx)
         guard !id.isEmpty else { throw .invalid(.idRequired, "id is required", field: "id") }
         let ref = try ServiceRef(id: id, name: nil, idField: "id")
-        let now = now()
-        try await write(ctx, "deleteEndpointService", request: [id]) { tx in
-            let service = try await Self.ownedService(tx, ref, scope: scope)
-            let endpoints = try await tx.endpoints(serviceID: service.id, serviceVisibleTo: scope.reading)
+        let plan: @Sendable (any RegistryReader) async throws -> (EndpointService, [Endpoint]) = { reader in
+            let service = try await Self.ownedService(reader, ref, scope: scope)
+            let endpoints = try await reader.endpoints(serviceID: service.id, serviceVisibleTo: scope.reading)
             let connected = endpoints.filter(\.status.isConnected).count
-            guard connected == 0 else {
+            guard force || connected == 0 else {
                 throw RegistryError.precondition(
                     .serviceInUse,
-                    "the service has \(connected) accepted or creating endpoint(s); reject them or have them deleted first",
+                    "the service has \(connected) accepted, suspended or creating endpoint(s); reject them, have them deleted, or delete with force",
                     field: "id")
             }
+            let affected = endpoints
+                .filter { force ? $0.status.isLive : $0.status == .pendingAcceptance }
+                .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            return (service, affected)
+        }
+        if dryRun {
+            return try await read(plan).1.map(Connection.init)
+        }
+        return try await applyDelete(ctx, id: id, force: force, plan: plan, scope: scope).affected
+    }
+
+    private func applyDelete(
+        _ ctx: CallContext, id: String, force: Bool,
+        plan: @escaping @Sendable (any RegistryReader) async throws -> (EndpointService, [Endpoint]), scope: Scope
+    ) async throws(RegistryError) -> ServiceDeletion {
+        let now = now()
+        // Without force the request fingerprints as it did before the option existed.
+        let request: [any Encodable] = force ? [id, "force"] : [id]
+        return try await write(ctx, "deleteEndpointService", request: request) { tx in
+            let (service, affected) = try await plan(tx)
             var events: [ChangeEvent] = []
-            for var endpoint in endpoints where endpoint.status == .pendingAcceptance {
+            var result: [Connection] = []
+            for var endpoint in affected {
                 let before = endpoint
-                endpoint.status = .failed
-                endpoint.updatedAt = now
+                if force {
+                    Self.decide(&endpoint, .rejected, by: scope.ownerID, reason: Self.serviceDeletedReason, at: now)
+                } else {
+                    endpoint.status = .failed
+                    endpoint.updatedAt = now
+                }
                 try await tx.updateEndpoint(endpoint)
                 events.append(ChangeEvent(
-                    type: .updated, state: .endpoint(endpoint), previous: .endpoint(before), providerID: service.ownerID))
+                    type: force ? .connectionRejected : .updated, state: .endpoint(endpoint), previous: .endpoint(before),
+                    providerID: service.ownerID))
+                result.append(Connection(endpoint))
             }
             // The allow-list goes with the service; each entry's removal is logged like a RemovePermissions.
             for permission in try await tx.permissions(serviceID: service.id, serviceVisibleTo: scope.reading) {
@@ -92,8 +131,12 @@ extension Registry {
             try await tx.deleteEndpointService(id: service.id)
             events.append(ChangeEvent(type: .deleted, state: .endpointService(service)))
             try await log(tx, ctx, events)
+            return ServiceDeletion(affected: result)
         }
     }
+
+    /// The reason a forced delete's rejections carry.
+    static let serviceDeletedReason = "the service was deleted by its provider"
 
     /// A consumer's lookup. Answered to the owner, operators, and tenants that the allow-list admits, and for
     /// public services to everyone; anyone else learns nothing (`SERVICE_NOT_FOUND`).
@@ -117,5 +160,18 @@ extension Registry {
         let filter = EndpointServiceFilter(name: nonEmpty(name), id: nonEmpty(id), publicOnly: true)
         let result = try await read { reader in try await reader.listEndpointServices(query, filter: filter) }
         return ListResult(items: result.items.map(EndpointServiceSummary.init), totalCount: result.totalCount)
+    }
+}
+
+/// A service delete's outcome, as its idempotency record keeps it.
+struct ServiceDeletion: Sendable, Codable {
+    var affected: [Connection]
+
+    init(affected: [Connection]) { self.affected = affected }
+
+    /// Records stored before deletes reported connections hold an empty object.
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        affected = try c.decodeIfPresent([Connection].self, forKey: .affected) ?? []
     }
 }

@@ -12,6 +12,7 @@ enum Validation {
     static let maxTagFilterKeys = 10
     static let maxTagFilterValues = 10
     static let maxDecisionsPerRequest = 100
+    static let maxMessage = 255
     static let maxQuotaLimit = 10_000
 
     private static func isASCIIAlphanumeric(_ c: Character) -> Bool {
@@ -42,6 +43,17 @@ enum Validation {
                 .descriptionInvalid,
                 "description must be at most 128 characters and contain no '<', '>' or control characters",
                 field: "description")
+        }
+    }
+
+    /// A consumer's request message or a decision's reason: shown to the other party, so held to the
+    /// description's characters, with room for a sentence or two (255 characters).
+    static func message(_ text: String, field: String) throws(RegistryError) {
+        guard text.count <= maxMessage, !text.contains("<"), !text.contains(">"), !containsControlCharacter(text) else {
+            throw .invalid(
+                .messageInvalid,
+                "\(field) must be at most \(maxMessage) characters and contain no '<', '>' or control characters",
+                field: field)
         }
     }
 

@@ -13,7 +13,7 @@ struct EndpointMethods: Sendable {
                 serviceID: request.serviceId, serviceName: request.serviceName, vpcID: request.vpcId,
                 subnetID: request.subnetId, ip: request.ip, whitelist: request.whitelist,
                 enableWhitelist: request.enableWhitelist, enableDNS: request.enableDns, description: request.description,
-                tags: WireMapping.tags(request.tags))
+                tags: WireMapping.tags(request.tags), requestMessage: request.requestMessage)
             return WireMapping.endpoint(try await registry.createEndpoint(context.registryContext, spec))
         }
         router.register(EndpointsAPI.getEndpoint) { request, context in

@@ -54,8 +54,9 @@ struct EndpointServiceMethods: Sendable {
                 try await registry.updateEndpointService(context.registryContext, id: request.id, update))
         }
         router.register(EndpointServicesAPI.deleteEndpointService) { request, context in
-            try await registry.deleteEndpointService(context.registryContext, id: request.id)
-            return DeleteEndpointServiceResponse()
+            let affected = try await registry.deleteEndpointService(
+                context.registryContext, id: request.id, force: request.force, dryRun: request.dryRun)
+            return DeleteEndpointServiceResponse(affected: affected.map(WireMapping.connection))
         }
         router.register(EndpointServicesAPI.describeEndpointService) { request, context in
             WireMapping.summary(try await registry.describeEndpointService(
@@ -74,10 +75,12 @@ struct EndpointServiceMethods: Sendable {
             return AddPermissionsResponse(items: added.map(WireMapping.permission))
         }
         router.register(EndpointServicesAPI.removePermissions) { request, context in
-            let removed = try await registry.removePermissions(
+            let removal = try await registry.removePermissions(
                 context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
-                permissions: request.permissions, ids: request.ids)
-            return RemovePermissionsResponse(removedCount: UInt32(clamping: removed))
+                permissions: request.permissions, ids: request.ids,
+                onExisting: try WireMapping.onExisting(request.onExisting, field: "on_existing"), dryRun: request.dryRun)
+            return RemovePermissionsResponse(
+                removedCount: UInt32(clamping: removal.removedCount), affected: removal.affected.map(WireMapping.connection))
         }
         router.register(EndpointServicesAPI.listPermissions) { request, context in
             let result = try await registry.listPermissions(
@@ -96,17 +99,17 @@ struct EndpointServiceMethods: Sendable {
             return ListConnectionsResponse(
                 items: result.items.map(WireMapping.connection), totalCount: UInt32(clamping: result.totalCount))
         }
-        router.register(EndpointServicesAPI.acceptConnections) { request, context in
-            let decided = try await registry.decideConnections(
-                context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
-                endpointIDs: request.endpointIds, accept: true)
-            return DecideConnectionsResponse(items: decided.map(WireMapping.connection))
-        }
-        router.register(EndpointServicesAPI.rejectConnections) { request, context in
-            let decided = try await registry.decideConnections(
-                context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
-                endpointIDs: request.endpointIds, accept: false)
-            return DecideConnectionsResponse(items: decided.map(WireMapping.connection))
+        let decisions: [(MethodDescriptor<DecideConnectionsRequest, DecideConnectionsResponse>, ConnectionAction)] = [
+            (EndpointServicesAPI.acceptConnections, .accept), (EndpointServicesAPI.rejectConnections, .reject),
+            (EndpointServicesAPI.suspendConnections, .suspend), (EndpointServicesAPI.resumeConnections, .resume),
+        ]
+        for (method, action) in decisions {
+            router.register(method) { request, context in
+                let decided = try await registry.decideConnections(
+                    context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
+                    endpointIDs: request.endpointIds, action: action, reason: request.reason)
+                return DecideConnectionsResponse(items: decided.map(WireMapping.connection))
+            }
         }
         router.register(EndpointServicesAPI.updateConnectionDescription) { request, context in
             WireMapping.connection(try await registry.updateConnectionDescription(

@@ -230,6 +230,8 @@ extension WireMapping {
         case .connectionRequested: .connectionRequested
         case .connectionAccepted: .connectionAccepted
         case .connectionRejected: .connectionRejected
+        case .connectionSuspended: .connectionSuspended
+        case .connectionResumed: .connectionResumed
         case .permissionAdded: .permissionAdded
         case .permissionRemoved: .permissionRemoved
         case .quotaChanged: .quotaChanged

@@ -80,7 +80,8 @@ package enum WireMapping {
             serviceType: serviceType(endpoint.serviceType), ip: endpoint.ip, status: endpointStatus(endpoint.status),
             markerId: endpoint.markerID, dnsName: endpoint.dnsName, whitelist: endpoint.whitelist,
             enableWhitelist: endpoint.enableWhitelist, description: endpoint.description, tags: tags(endpoint.tags),
-            createdAt: timestamp(endpoint.createdAt), updatedAt: timestamp(endpoint.updatedAt))
+            createdAt: timestamp(endpoint.createdAt), updatedAt: timestamp(endpoint.updatedAt),
+            requestMessage: endpoint.requestMessage, decisionReason: endpoint.decisionReason)
     }
 
     static func connection(_ connection: VPCEPRegistry.Connection) -> VPCEPProto.Connection {
@@ -88,7 +89,8 @@ package enum WireMapping {
             id: connection.id, markerId: connection.markerID, tenantId: connection.consumerID,
             status: endpointStatus(connection.status), description: connection.description,
             createdAt: timestamp(connection.createdAt), updatedAt: timestamp(connection.updatedAt),
-            decidedBy: connection.decidedBy, decidedAt: connection.decidedAt.map(timestamp) ?? "")
+            decidedBy: connection.decidedBy, decidedAt: connection.decidedAt.map(timestamp) ?? "",
+            requestMessage: connection.requestMessage, reason: connection.reason)
     }
 
     static func endpointStatus(_ status: VPCEPRegistry.EndpointStatus) -> VPCEPProto.EndpointStatus {
@@ -99,6 +101,7 @@ package enum WireMapping {
         case .rejected: .rejected
         case .failed: .failed
         case .deleting: .deleting
+        case .suspended: .suspended
         }
     }
 
@@ -111,7 +114,17 @@ package enum WireMapping {
         case .rejected: .rejected
         case .failed: .failed
         case .deleting: .deleting
+        case .suspended: .suspended
         default: throw unknownValue(status, field: field)
+        }
+    }
+
+    /// Keep when unspecified (the default).
+    static func onExisting(_ value: VPCEPProto.OnExisting, field: String) throws(RegistryError) -> VPCEPRegistry.OnExisting {
+        switch value {
+        case .unspecified, .keep: .keep
+        case .reject: .reject
+        default: throw unknownValue(value, field: field)
         }
     }
 

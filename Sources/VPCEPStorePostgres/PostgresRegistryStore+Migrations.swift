@@ -194,6 +194,11 @@ extension PostgresRegistryStore {
             "CREATE TABLE log_compaction (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL)",
             "INSERT INTO log_compaction (id, seq) VALUES (1, 0)",
         ],
+        // 2: messages both ways on a connection (the SQLite store's migration 6).
+        [
+            "ALTER TABLE endpoints ADD COLUMN request_message TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE endpoints ADD COLUMN decision_reason TEXT NOT NULL DEFAULT ''",
+        ],
     ]
 
     /// The schema version this build writes.

@@ -156,7 +156,7 @@ final class SQLiteAccess: RegistryTransaction {
     /// What is read: the stored columns and the connection count, computed so it is always exact.
     private static let serviceColumns = serviceStoredColumns + """
         , (SELECT count(*) FROM endpoints e WHERE e.service_id = endpoint_services.id \
-        AND e.status IN ('creating', 'accepted')) AS connection_count
+        AND e.status IN ('creating', 'accepted', 'suspended')) AS connection_count
         """
 
     private static func service(_ row: SQLiteRow) throws -> EndpointService {
@@ -480,7 +480,7 @@ final class SQLiteAccess: RegistryTransaction {
     private static let endpointStoredColumns = """
         id, region, owner_id, vpc_id, subnet_id, service_id, service_name, service_type, ip, status, marker_id, \
         dns_name, whitelist, enable_whitelist, description, tags, connection_description, decided_by, decided_at, \
-        ever_accepted, created_at, updated_at
+        ever_accepted, created_at, updated_at, request_message, decision_reason
         """
 
     /// The service's current name while it exists, else the last one stored.
@@ -510,7 +510,8 @@ final class SQLiteAccess: RegistryTransaction {
             description: try row.text("description"), tags: tags.map { Tag(key: $0.key, value: $0.value) },
             connectionDescription: try row.text("connection_description"), decidedBy: try row.text("decided_by"),
             decidedAt: decidedAt, everAccepted: try row.int("ever_accepted") != 0,
-            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"))
+            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"),
+            requestMessage: try row.text("request_message"), decisionReason: try row.text("decision_reason"))
     }
 
     private static func endpointBinds(_ endpoint: Endpoint) throws -> [SQLiteData] {
@@ -523,6 +524,7 @@ final class SQLiteAccess: RegistryTransaction {
             try .json(endpoint.tags.map { TagRecord(key: $0.key, value: $0.value) }),
             .text(endpoint.connectionDescription), .text(endpoint.decidedBy), endpoint.decidedAt.map { .date($0) } ?? .null,
             .integer(endpoint.everAccepted ? 1 : 0), .date(endpoint.createdAt), .date(endpoint.updatedAt),
+            .text(endpoint.requestMessage), .text(endpoint.decisionReason),
         ]
     }
 
@@ -566,7 +568,7 @@ final class SQLiteAccess: RegistryTransaction {
 
     func insertEndpoint(_ endpoint: Endpoint) async throws {
         try await execute(
-            "INSERT INTO endpoints (\(Self.endpointStoredColumns)) VALUES (\(Self.placeholders(22)))",
+            "INSERT INTO endpoints (\(Self.endpointStoredColumns)) VALUES (\(Self.placeholders(24)))",
             try Self.endpointBinds(endpoint))
         try await execute(
             "INSERT INTO ip_allocations (subnet_id, ip, holder_id) VALUES (?, ?, ?)",

@@ -222,6 +222,12 @@ extension SQLiteRegistryStore {
             """,
             "INSERT INTO log_compaction (id, seq) VALUES (1, 0)",
         ],
+        // 6: messages both ways on a connection (docs/DOMAIN.md, "Messages"): the consumer's request message
+        // and the last decision's reason. Suspended endpoints need no schema change (status is text).
+        [
+            "ALTER TABLE endpoints ADD COLUMN request_message TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE endpoints ADD COLUMN decision_reason TEXT NOT NULL DEFAULT ''",
+        ],
     ]
 
     /// The schema version this build writes.

@@ -82,9 +82,10 @@ struct TableLayout {
         columns: [
             ("ENDPOINT", "id"), ("MARKER", "marker_id"), ("TENANT", "tenant_id"), ("STATUS", "status"),
             ("DECIDED BY", "decided_by"), ("DESCRIPTION", "description"), ("CREATED", "created_at"),
+            ("MESSAGE", "request_message"), ("REASON", "reason"),
         ],
         narrowing: [
-            .drop("created_at"), .shorten("description"), .drop("decided_by"), .drop("marker_id"), .drop("description"),
+            .shorten("request_message"), .shorten("reason"), .drop("request_message"), .drop("reason"), .drop("created_at"), .shorten("description"), .drop("decided_by"), .drop("marker_id"), .drop("description"),
             .drop("tenant_id"), .drop("status"),
         ]
     )
@@ -116,6 +117,27 @@ enum Output {
                 guard !cell.isEmpty else { continue }
                 print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + cell)
             }
+        }
+    }
+
+    /// Prints a response carrying the connections a call affected (`affected`): JSON whole; ids one per
+    /// line; for people `headline`, then the connections as a table when there are any.
+    static func printAffected(_ message: some ProtoMessage, headline: String, format: OutputFormat, terminalWidth: Int?) {
+        let json = JSONValue(encoding: message)
+        let items: [JSONValue] = if case .array(let items)? = json["affected"] { items } else { [] }
+        switch format {
+        case .json:
+            print(json.serialized())
+        case .ids:
+            for item in items {
+                if case .string(let id)? = item["id"] { print(id) }
+            }
+        case .table:
+            print(headline)
+            guard !items.isEmpty else { return }
+            let layout = TableLayout.connection
+            let rows = items.map { item in layout.columns.map { cellText(item[$0.key] ?? .null) } }
+            printTable(columns: layout.columns, rows: rows, narrowing: layout.narrowing, terminalWidth: terminalWidth)
         }
     }
 

@@ -5,7 +5,8 @@ import VPCEPTestSupport
 /// `--output json` is a contract with scripts (README "Output"). Its text, byte for byte, is what the
 /// CLI printed before it went through `Codable`, except that enum values are snake_case
 /// (`load_balancer`, `pending_acceptance`, `toa_open`): the expected texts were captured from the
-/// CLI of the Mirror-based release, with only those spellings changed.
+/// CLI of the Mirror-based release, with only those spellings changed, and fields added since
+/// (new fields are added at the end, in schema order: `request_message`, `decision_reason`).
 @Suite("CLI: JSON output text", .timeLimit(.minutes(3)))
 struct CLIJSONOutputTests {
     @Test("a service, an endpoint, a list and an error print the same JSON text as before, enums in snake_case")
@@ -130,7 +131,9 @@ struct CLIJSONOutputTests {
             }
           ],
           "created_at": "<time>",
-          "updated_at": "<time>"
+          "updated_at": "<time>",
+          "request_message": "",
+          "decision_reason": ""
         }
 
         """
@@ -161,7 +164,9 @@ struct CLIJSONOutputTests {
                 }
               ],
               "created_at": "<time>",
-              "updated_at": "<time>"
+              "updated_at": "<time>",
+              "request_message": "",
+              "decision_reason": ""
             }
           ],
           "total_count": 1

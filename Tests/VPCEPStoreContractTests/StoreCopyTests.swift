@@ -59,4 +59,42 @@ struct StoreCopyTests {
         try await postgresAdmin(["DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"])
         try? FileManager.default.removeItem(atPath: directory)
     }
+
+    /// The connection's messages and a suspended status survive `migrate-store`'s copy.
+    @Test func aSuspendedConnectionWithItsMessagesIsCopied() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vpcep-copy-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let sqlite = try await SQLiteRegistryStore.open(directory: directory)
+        let ticking = TickingClock()
+        let ids = SequentialIDs()
+        let source = Registry(store: sqlite, regions: servedRegions, clock: { ticking.now() }, makeID: { ids.next() })
+        let story = try await makeStory(source)
+        var request = endpointSpec(story)
+        request.requestMessage = "please let us in"
+        let endpoint = try await source.createEndpoint(tenantB, request)
+        for action in [ConnectionAction.accept, .suspend] {
+            _ = try await source.decideConnections(
+                tenantA, serviceID: story.service.id, serviceName: nil, endpointIDs: [endpoint.id], action: action,
+                reason: "paused")
+        }
+        let original = try await source.getEndpoint(tenantB, id: endpoint.id)
+        try await sqlite.close()
+
+        let schema = "copy_" + UUID().uuidString.prefix(8).lowercased()
+        do {
+            let configuration = try TestDatabase.postgresConfiguration(schema: schema)
+            _ = try await PostgresRegistryStore.importTables(
+                try await SQLiteRegistryStore.exportTables(directory: directory), into: configuration)
+            let postgres = try await PostgresRegistryStore.open(configuration)
+            let copy = Registry(store: postgres, regions: servedRegions)
+            let copied = try await copy.getEndpoint(tenantB, id: endpoint.id)
+            await postgres.close()
+            #expect(copied == original)
+            #expect(copied.status == .suspended && copied.requestMessage == "please let us in" && copied.decisionReason == "paused")
+        } catch {
+            _ = try? await postgresAdmin(["DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"])
+            throw error
+        }
+        try await postgresAdmin(["DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"])
+    }
 }

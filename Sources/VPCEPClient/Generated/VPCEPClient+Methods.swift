@@ -22,7 +22,7 @@ extension VPCEPClient {
         try await unary(EndpointServicesAPI.updateEndpointService, request, options: options)
     }
 
-    /// Refused while an endpoint of the service is accepted or creating.
+    /// Refused while an endpoint of the service is accepted, suspended or creating, unless force.
     public func deleteEndpointService(_ request: DeleteEndpointServiceRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DeleteEndpointServiceResponse {
         try await unary(EndpointServicesAPI.deleteEndpointService, request, options: options)
     }
@@ -57,6 +57,16 @@ extension VPCEPClient {
 
     public func rejectConnections(_ request: DecideConnectionsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DecideConnectionsResponse {
         try await unary(EndpointServicesAPI.rejectConnections, request, options: options)
+    }
+
+    /// Accepted -> suspended; the endpoint keeps its address.
+    public func suspendConnections(_ request: DecideConnectionsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DecideConnectionsResponse {
+        try await unary(EndpointServicesAPI.suspendConnections, request, options: options)
+    }
+
+    /// Suspended -> accepted.
+    public func resumeConnections(_ request: DecideConnectionsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DecideConnectionsResponse {
+        try await unary(EndpointServicesAPI.resumeConnections, request, options: options)
     }
 
     public func updateConnectionDescription(_ request: UpdateConnectionDescriptionRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> Connection {

@@ -18,8 +18,8 @@ public struct Endpoint: ProtoMessage {
     public var serviceId: String = ""
     public var serviceName: String = ""
     public var serviceType: ServiceType = .unspecified
-    /// Allocated from the subnet; shown only once accepted (and after a rejection that followed an
-    /// acceptance).
+    /// Allocated from the subnet; shown only while accepted or suspended (and after a rejection that
+    /// followed an acceptance).
     public var ip: String = ""
     public var status: EndpointStatus = .unspecified
     /// Identifies the connection to the provider (the "packet id").
@@ -32,6 +32,11 @@ public struct Endpoint: ProtoMessage {
     public var tags: [Tag] = []
     public var createdAt: String = ""
     public var updatedAt: String = ""
+    /// The consumer's message to the provider, given at create.
+    public var requestMessage: String = ""
+    /// The reason the provider gave with its last decision (accept, reject, suspend, resume), or the
+    /// registry's when it rejected the connection itself (a revocation with reject, a forced delete).
+    public var decisionReason: String = ""
 
     public init() {}
 
@@ -53,7 +58,9 @@ public struct Endpoint: ProtoMessage {
         description: String = "",
         tags: [Tag] = [],
         createdAt: String = "",
-        updatedAt: String = ""
+        updatedAt: String = "",
+        requestMessage: String = "",
+        decisionReason: String = ""
     ) {
         self.id = id
         self.tenantId = tenantId
@@ -73,6 +80,8 @@ public struct Endpoint: ProtoMessage {
         self.tags = tags
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.requestMessage = requestMessage
+        self.decisionReason = decisionReason
     }
 }
 
@@ -92,6 +101,8 @@ public struct CreateEndpointRequest: ProtoMessage {
     public var enableDns: Bool = false
     public var description: String = ""
     public var tags: [Tag] = []
+    /// Shown to the provider with the connection: at most 255 characters, no < > or control characters.
+    public var requestMessage: String = ""
 
     public init() {}
 
@@ -105,7 +116,8 @@ public struct CreateEndpointRequest: ProtoMessage {
         enableWhitelist: Bool = false,
         enableDns: Bool = false,
         description: String = "",
-        tags: [Tag] = []
+        tags: [Tag] = [],
+        requestMessage: String = ""
     ) {
         self.serviceId = serviceId
         self.serviceName = serviceName
@@ -117,6 +129,7 @@ public struct CreateEndpointRequest: ProtoMessage {
         self.enableDns = enableDns
         self.description = description
         self.tags = tags
+        self.requestMessage = requestMessage
     }
 }
 
@@ -267,6 +280,8 @@ extension Endpoint: CMessageConvertible {
         self.tags = try ProtoC.messages(m.tags, count: m.n_tags, as: Tag.self, field: "tags")
         self.createdAt = try ProtoC.string(m.created_at, field: "created_at")
         self.updatedAt = try ProtoC.string(m.updated_at, field: "updated_at")
+        self.requestMessage = try ProtoC.string(m.request_message, field: "request_message")
+        self.decisionReason = try ProtoC.string(m.decision_reason, field: "decision_reason")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__Endpoint>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -290,6 +305,8 @@ extension Endpoint: CMessageConvertible {
         c.pointee.tags = try arena.messages(self.tags, field: "tags")
         c.pointee.created_at = try arena.string(self.createdAt, field: "created_at")
         c.pointee.updated_at = try arena.string(self.updatedAt, field: "updated_at")
+        c.pointee.request_message = try arena.string(self.requestMessage, field: "request_message")
+        c.pointee.decision_reason = try arena.string(self.decisionReason, field: "decision_reason")
     }
 }
 
@@ -325,6 +342,7 @@ extension CreateEndpointRequest: CMessageConvertible {
         self.enableDns = m.enable_dns != 0
         self.description = try ProtoC.string(m.description, field: "description")
         self.tags = try ProtoC.messages(m.tags, count: m.n_tags, as: Tag.self, field: "tags")
+        self.requestMessage = try ProtoC.string(m.request_message, field: "request_message")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__CreateEndpointRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -340,6 +358,7 @@ extension CreateEndpointRequest: CMessageConvertible {
         c.pointee.description = try arena.string(self.description, field: "description")
         c.pointee.n_tags = self.tags.count
         c.pointee.tags = try arena.messages(self.tags, field: "tags")
+        c.pointee.request_message = try arena.string(self.requestMessage, field: "request_message")
     }
 }
 
@@ -561,6 +580,8 @@ extension Endpoint {
         try container.encode(self.tags, forKey: "tags")
         try container.encode(self.createdAt, forKey: "created_at")
         try container.encode(self.updatedAt, forKey: "updated_at")
+        try container.encode(self.requestMessage, forKey: "request_message")
+        try container.encode(self.decisionReason, forKey: "decision_reason")
     }
 }
 
@@ -577,6 +598,7 @@ extension CreateEndpointRequest {
         try container.encode(self.enableDns, forKey: "enable_dns")
         try container.encode(self.description, forKey: "description")
         try container.encode(self.tags, forKey: "tags")
+        try container.encode(self.requestMessage, forKey: "request_message")
     }
 }
 

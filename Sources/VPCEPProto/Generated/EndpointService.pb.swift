@@ -182,6 +182,42 @@ public struct PortProtocol: ProtoEnum {
     }
 }
 
+/// What happens to the live connections of consumers that the remaining entries no longer admit.
+public struct OnExisting: ProtoEnum {
+    public var rawValue: Int32
+
+    public init(rawValue: Int32) {
+        self.rawValue = rawValue
+    }
+
+    /// KEEP.
+    public static let unspecified = OnExisting(rawValue: 0)
+    /// They stay as they are: a removal only stops new endpoints.
+    public static let keep = OnExisting(rawValue: 1)
+    /// They are rejected in the same transaction as the removal.
+    public static let reject = OnExisting(rawValue: 2)
+
+    public static let allKnown: [OnExisting] = [.unspecified, .keep, .reject]
+
+    public var protoName: String? {
+        switch rawValue {
+        case 0: "ON_EXISTING_UNSPECIFIED"
+        case 1: "ON_EXISTING_KEEP"
+        case 2: "ON_EXISTING_REJECT"
+        default: nil
+        }
+    }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "keep"
+        case 2: "reject"
+        default: nil
+        }
+    }
+}
+
 public struct EndpointStatus: ProtoEnum {
     public var rawValue: Int32
 
@@ -196,8 +232,10 @@ public struct EndpointStatus: ProtoEnum {
     public static let rejected = EndpointStatus(rawValue: 4)
     public static let failed = EndpointStatus(rawValue: 5)
     public static let deleting = EndpointStatus(rawValue: 6)
+    /// Accepted, then suspended by the provider: keeps its address; the provider may resume it.
+    public static let suspended = EndpointStatus(rawValue: 7)
 
-    public static let allKnown: [EndpointStatus] = [.unspecified, .pendingAcceptance, .creating, .accepted, .rejected, .failed, .deleting]
+    public static let allKnown: [EndpointStatus] = [.unspecified, .pendingAcceptance, .creating, .accepted, .rejected, .failed, .deleting, .suspended]
 
     public var protoName: String? {
         switch rawValue {
@@ -208,6 +246,7 @@ public struct EndpointStatus: ProtoEnum {
         case 4: "ENDPOINT_STATUS_REJECTED"
         case 5: "ENDPOINT_STATUS_FAILED"
         case 6: "ENDPOINT_STATUS_DELETING"
+        case 7: "ENDPOINT_STATUS_SUSPENDED"
         default: nil
         }
     }
@@ -221,6 +260,7 @@ public struct EndpointStatus: ProtoEnum {
         case 4: "rejected"
         case 5: "failed"
         case 6: "deleting"
+        case 7: "suspended"
         default: nil
         }
     }
@@ -536,20 +576,40 @@ public struct DeleteEndpointServiceRequest: ProtoMessage {
     public static let protoMessageName = "vpcep.v1.DeleteEndpointServiceRequest"
 
     public var id: String = ""
+    /// Reject every live connection (pending, accepted, suspended) and delete, in one transaction,
+    /// instead of refusing while one is accepted or suspended.
+    public var force: Bool = false
+    /// Check and list what the delete would affect; change nothing.
+    public var dryRun: Bool = false
 
     public init() {}
 
     public init(
-        id: String = ""
+        id: String = "",
+        force: Bool = false,
+        dryRun: Bool = false
     ) {
         self.id = id
+        self.force = force
+        self.dryRun = dryRun
     }
 }
 
 public struct DeleteEndpointServiceResponse: ProtoMessage {
     public static let protoMessageName = "vpcep.v1.DeleteEndpointServiceResponse"
 
+    /// The connections whose status the delete changed (force: every live one, now rejected; without
+    /// force: the pending ones, now failed), oldest first. In a dry run, those it would change, as they
+    /// are now.
+    public var affected: [Connection] = []
+
     public init() {}
+
+    public init(
+        affected: [Connection] = []
+    ) {
+        self.affected = affected
+    }
 }
 
 /// A consumer's lookup: exactly one of id and service_name. Answered only to tenants the
@@ -697,6 +757,9 @@ public struct RemovePermissionsRequest: ProtoMessage {
     public var serviceName: String = ""
     public var permissions: [String] = []
     public var ids: [String] = []
+    public var onExisting: OnExisting = .unspecified
+    /// Check and list what the removal would do; change nothing.
+    public var dryRun: Bool = false
 
     public init() {}
 
@@ -704,26 +767,37 @@ public struct RemovePermissionsRequest: ProtoMessage {
         serviceId: String = "",
         serviceName: String = "",
         permissions: [String] = [],
-        ids: [String] = []
+        ids: [String] = [],
+        onExisting: OnExisting = .unspecified,
+        dryRun: Bool = false
     ) {
         self.serviceId = serviceId
         self.serviceName = serviceName
         self.permissions = permissions
         self.ids = ids
+        self.onExisting = onExisting
+        self.dryRun = dryRun
     }
 }
 
 public struct RemovePermissionsResponse: ProtoMessage {
     public static let protoMessageName = "vpcep.v1.RemovePermissionsResponse"
 
+    /// Entries removed (in a dry run: that would be removed).
     public var removedCount: UInt32 = 0
+    /// The live connections (pending, accepted, suspended) of consumers no longer admitted after the
+    /// removal, oldest first: rejected with ON_EXISTING_REJECT, unchanged otherwise; in a dry run, as
+    /// they are now.
+    public var affected: [Connection] = []
 
     public init() {}
 
     public init(
-        removedCount: UInt32 = 0
+        removedCount: UInt32 = 0,
+        affected: [Connection] = []
     ) {
         self.removedCount = removedCount
+        self.affected = affected
     }
 }
 
@@ -782,9 +856,13 @@ public struct Connection: ProtoMessage {
     public var description: String = ""
     public var createdAt: String = ""
     public var updatedAt: String = ""
-    /// Who last accepted or rejected it, and when.
+    /// Who last accepted, rejected, suspended or resumed it, and when.
     public var decidedBy: String = ""
     public var decidedAt: String = ""
+    /// The consumer's message given at create.
+    public var requestMessage: String = ""
+    /// The reason of the last decision (see Endpoint.decision_reason).
+    public var reason: String = ""
 
     public init() {}
 
@@ -797,7 +875,9 @@ public struct Connection: ProtoMessage {
         createdAt: String = "",
         updatedAt: String = "",
         decidedBy: String = "",
-        decidedAt: String = ""
+        decidedAt: String = "",
+        requestMessage: String = "",
+        reason: String = ""
     ) {
         self.id = id
         self.markerId = markerId
@@ -808,6 +888,8 @@ public struct Connection: ProtoMessage {
         self.updatedAt = updatedAt
         self.decidedBy = decidedBy
         self.decidedAt = decidedAt
+        self.requestMessage = requestMessage
+        self.reason = reason
     }
 }
 
@@ -858,24 +940,29 @@ public struct ListConnectionsResponse: ProtoMessage {
     }
 }
 
-/// Accepts or rejects the named endpoints of one service, all or none.
+/// Accepts, rejects, suspends or resumes the named endpoints of one service, all or none.
 public struct DecideConnectionsRequest: ProtoMessage {
     public static let protoMessageName = "vpcep.v1.DecideConnectionsRequest"
 
     public var serviceId: String = ""
     public var serviceName: String = ""
     public var endpointIds: [String] = []
+    /// Shown to the consumer on its endpoint (decision_reason) and in connection lists: at most 255
+    /// characters, no < > or control characters. Empty for none.
+    public var reason: String = ""
 
     public init() {}
 
     public init(
         serviceId: String = "",
         serviceName: String = "",
-        endpointIds: [String] = []
+        endpointIds: [String] = [],
+        reason: String = ""
     ) {
         self.serviceId = serviceId
         self.serviceName = serviceName
         self.endpointIds = endpointIds
+        self.reason = reason
     }
 }
 
@@ -1321,10 +1408,14 @@ extension DeleteEndpointServiceRequest: CMessageConvertible {
         let m = c.pointee
         self.init()
         self.id = try ProtoC.string(m.id, field: "id")
+        self.force = m.force != 0
+        self.dryRun = m.dry_run != 0
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__DeleteEndpointServiceRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.id = try arena.string(self.id, field: "id")
+        c.pointee.force = self.force ? 1 : 0
+        c.pointee.dry_run = self.dryRun ? 1 : 0
     }
 }
 
@@ -1348,10 +1439,14 @@ extension DeleteEndpointServiceResponse: CMessageConvertible {
     }
 
     init(c: UnsafePointer<Vpcep__V1__DeleteEndpointServiceResponse>) throws(ProtoDecodingError) {
+        let m = c.pointee
         self.init()
+        self.affected = try ProtoC.messages(m.affected, count: m.n_affected, as: Connection.self, field: "affected")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__DeleteEndpointServiceResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.n_affected = self.affected.count
+        c.pointee.affected = try arena.messages(self.affected, field: "affected")
     }
 }
 
@@ -1616,6 +1711,8 @@ extension RemovePermissionsRequest: CMessageConvertible {
         self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
         self.permissions = try ProtoC.strings(m.permissions, count: m.n_permissions, field: "permissions")
         self.ids = try ProtoC.strings(m.ids, count: m.n_ids, field: "ids")
+        self.onExisting = ProtoC.enumValue(m.on_existing)
+        self.dryRun = m.dry_run != 0
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__RemovePermissionsRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -1625,6 +1722,8 @@ extension RemovePermissionsRequest: CMessageConvertible {
         c.pointee.permissions = try arena.strings(self.permissions, field: "permissions")
         c.pointee.n_ids = self.ids.count
         c.pointee.ids = try arena.strings(self.ids, field: "ids")
+        c.pointee.on_existing = ProtoC.cEnum(self.onExisting)
+        c.pointee.dry_run = self.dryRun ? 1 : 0
     }
 }
 
@@ -1651,10 +1750,13 @@ extension RemovePermissionsResponse: CMessageConvertible {
         let m = c.pointee
         self.init()
         self.removedCount = m.removed_count
+        self.affected = try ProtoC.messages(m.affected, count: m.n_affected, as: Connection.self, field: "affected")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__RemovePermissionsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.removed_count = self.removedCount
+        c.pointee.n_affected = self.affected.count
+        c.pointee.affected = try arena.messages(self.affected, field: "affected")
     }
 }
 
@@ -1758,6 +1860,8 @@ extension Connection: CMessageConvertible {
         self.updatedAt = try ProtoC.string(m.updated_at, field: "updated_at")
         self.decidedBy = try ProtoC.string(m.decided_by, field: "decided_by")
         self.decidedAt = try ProtoC.string(m.decided_at, field: "decided_at")
+        self.requestMessage = try ProtoC.string(m.request_message, field: "request_message")
+        self.reason = try ProtoC.string(m.reason, field: "reason")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__Connection>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -1770,6 +1874,8 @@ extension Connection: CMessageConvertible {
         c.pointee.updated_at = try arena.string(self.updatedAt, field: "updated_at")
         c.pointee.decided_by = try arena.string(self.decidedBy, field: "decided_by")
         c.pointee.decided_at = try arena.string(self.decidedAt, field: "decided_at")
+        c.pointee.request_message = try arena.string(self.requestMessage, field: "request_message")
+        c.pointee.reason = try arena.string(self.reason, field: "reason")
     }
 }
 
@@ -1871,6 +1977,7 @@ extension DecideConnectionsRequest: CMessageConvertible {
         self.serviceId = try ProtoC.string(m.service_id, field: "service_id")
         self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
         self.endpointIds = try ProtoC.strings(m.endpoint_ids, count: m.n_endpoint_ids, field: "endpoint_ids")
+        self.reason = try ProtoC.string(m.reason, field: "reason")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__DecideConnectionsRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -1878,6 +1985,7 @@ extension DecideConnectionsRequest: CMessageConvertible {
         c.pointee.service_name = try arena.string(self.serviceName, field: "service_name")
         c.pointee.n_endpoint_ids = self.endpointIds.count
         c.pointee.endpoint_ids = try arena.strings(self.endpointIds, field: "endpoint_ids")
+        c.pointee.reason = try arena.string(self.reason, field: "reason")
     }
 }
 
@@ -2067,12 +2175,15 @@ extension DeleteEndpointServiceRequest {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.id, forKey: "id")
+        try container.encode(self.force, forKey: "force")
+        try container.encode(self.dryRun, forKey: "dry_run")
     }
 }
 
 extension DeleteEndpointServiceResponse {
     public func encode(to encoder: any Encoder) throws {
-        _ = encoder.container(keyedBy: ProtoFieldKey.self)
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.affected, forKey: "affected")
     }
 }
 
@@ -2143,6 +2254,8 @@ extension RemovePermissionsRequest {
         try container.encode(self.serviceName, forKey: "service_name")
         try container.encode(self.permissions, forKey: "permissions")
         try container.encode(self.ids, forKey: "ids")
+        try container.encode(self.onExisting, forKey: "on_existing")
+        try container.encode(self.dryRun, forKey: "dry_run")
     }
 }
 
@@ -2150,6 +2263,7 @@ extension RemovePermissionsResponse {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.removedCount, forKey: "removed_count")
+        try container.encode(self.affected, forKey: "affected")
     }
 }
 
@@ -2183,6 +2297,8 @@ extension Connection {
         try container.encode(self.updatedAt, forKey: "updated_at")
         try container.encode(self.decidedBy, forKey: "decided_by")
         try container.encode(self.decidedAt, forKey: "decided_at")
+        try container.encode(self.requestMessage, forKey: "request_message")
+        try container.encode(self.reason, forKey: "reason")
     }
 }
 
@@ -2212,6 +2328,7 @@ extension DecideConnectionsRequest {
         try container.encode(self.serviceId, forKey: "service_id")
         try container.encode(self.serviceName, forKey: "service_name")
         try container.encode(self.endpointIds, forKey: "endpoint_ids")
+        try container.encode(self.reason, forKey: "reason")
     }
 }
 
@@ -2262,7 +2379,7 @@ public enum EndpointServicesAPI {
         idempotency: .unknown
     )
 
-    /// Refused while an endpoint of the service is accepted or creating.
+    /// Refused while an endpoint of the service is accepted, suspended or creating, unless force.
     public static let deleteEndpointService = MethodDescriptor<DeleteEndpointServiceRequest, DeleteEndpointServiceResponse>(
         service: "vpcep.v1.EndpointServices",
         method: "DeleteEndpointService",
@@ -2326,6 +2443,22 @@ public enum EndpointServicesAPI {
         idempotency: .unknown
     )
 
+    /// Accepted -> suspended; the endpoint keeps its address.
+    public static let suspendConnections = MethodDescriptor<DecideConnectionsRequest, DecideConnectionsResponse>(
+        service: "vpcep.v1.EndpointServices",
+        method: "SuspendConnections",
+        kind: .unary,
+        idempotency: .unknown
+    )
+
+    /// Suspended -> accepted.
+    public static let resumeConnections = MethodDescriptor<DecideConnectionsRequest, DecideConnectionsResponse>(
+        service: "vpcep.v1.EndpointServices",
+        method: "ResumeConnections",
+        kind: .unary,
+        idempotency: .unknown
+    )
+
     public static let updateConnectionDescription = MethodDescriptor<UpdateConnectionDescriptionRequest, Connection>(
         service: "vpcep.v1.EndpointServices",
         method: "UpdateConnectionDescription",
@@ -2333,5 +2466,5 @@ public enum EndpointServicesAPI {
         idempotency: .unknown
     )
 
-    public static let allMethods: [any MethodDescribing] = [createEndpointService, getEndpointService, listEndpointServices, updateEndpointService, deleteEndpointService, describeEndpointService, listPublicEndpointServices, addPermissions, removePermissions, listPermissions, listConnections, acceptConnections, rejectConnections, updateConnectionDescription]
+    public static let allMethods: [any MethodDescribing] = [createEndpointService, getEndpointService, listEndpointServices, updateEndpointService, deleteEndpointService, describeEndpointService, listPublicEndpointServices, addPermissions, removePermissions, listPermissions, listConnections, acceptConnections, rejectConnections, suspendConnections, resumeConnections, updateConnectionDescription]
 }

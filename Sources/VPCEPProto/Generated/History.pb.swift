@@ -73,8 +73,11 @@ public struct ChangeType: ProtoEnum {
     public static let permissionAdded = ChangeType(rawValue: 7)
     public static let permissionRemoved = ChangeType(rawValue: 8)
     public static let quotaChanged = ChangeType(rawValue: 9)
+    /// The provider suspended an accepted connection, or resumed a suspended one.
+    public static let connectionSuspended = ChangeType(rawValue: 60)
+    public static let connectionResumed = ChangeType(rawValue: 61)
 
-    public static let allKnown: [ChangeType] = [.unspecified, .created, .updated, .deleted, .connectionRequested, .connectionAccepted, .connectionRejected, .permissionAdded, .permissionRemoved, .quotaChanged]
+    public static let allKnown: [ChangeType] = [.unspecified, .created, .updated, .deleted, .connectionRequested, .connectionAccepted, .connectionRejected, .permissionAdded, .permissionRemoved, .quotaChanged, .connectionSuspended, .connectionResumed]
 
     public var protoName: String? {
         switch rawValue {
@@ -88,6 +91,8 @@ public struct ChangeType: ProtoEnum {
         case 7: "CHANGE_TYPE_PERMISSION_ADDED"
         case 8: "CHANGE_TYPE_PERMISSION_REMOVED"
         case 9: "CHANGE_TYPE_QUOTA_CHANGED"
+        case 60: "CHANGE_TYPE_CONNECTION_SUSPENDED"
+        case 61: "CHANGE_TYPE_CONNECTION_RESUMED"
         default: nil
         }
     }
@@ -104,6 +109,8 @@ public struct ChangeType: ProtoEnum {
         case 7: "permission_added"
         case 8: "permission_removed"
         case 9: "quota_changed"
+        case 60: "connection_suspended"
+        case 61: "connection_resumed"
         default: nil
         }
     }

@@ -3,8 +3,9 @@ import VPCEPClient
 
 struct ConnectionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "connection", abstract: "Endpoints of a service you publish, as you see them: accept or reject them.",
-        subcommands: [List.self, Accept.self, Reject.self, Update.self]
+        commandName: "connection",
+        abstract: "Endpoints of a service you publish, as you see them: accept, reject, suspend or resume them.",
+        subcommands: [List.self, Accept.self, Reject.self, Suspend.self, Resume.self, Update.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -32,31 +33,64 @@ struct ConnectionCommand: AsyncParsableCommand {
             abstract: "Accept endpoints of a service: all of them or, on any error, none.",
             discussion: "Prints the connections as they are afterwards."
         )
-        @Argument(help: "Service id or service name.") var service: ServiceReference
-        @Argument(help: "Endpoint ids.") var endpoints: [String]
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup var decision: Decision
 
         func run() async throws {
-            let request = DecideConnectionsRequest(serviceId: service.id, serviceName: service.name, endpointIds: endpoints)
-            try await global.call({ client throws(VPCEPError) in
-                try await client.acceptConnections(request)
-            }, print: { Output.printList($0, layout: .connection, format: $1, terminalWidth: global.tableWidth) })
+            try await decision.run { client, request throws(VPCEPError) in try await client.acceptConnections(request) }
         }
     }
 
     struct Reject: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Reject endpoints of a service (accepted ones too): all of them or, on any error, none.",
-            discussion: "Prints the connections as they are afterwards."
+            abstract: "Reject endpoints of a service (accepted and suspended ones too): all of them or, on any error, none.",
+            discussion: "A rejection is final. Prints the connections as they are afterwards."
         )
-        @Argument(help: "Service id or service name.") var service: ServiceReference
-        @Argument(help: "Endpoint ids.") var endpoints: [String]
-        @OptionGroup var global: GlobalOptions
+        @OptionGroup var decision: Decision
 
         func run() async throws {
-            let request = DecideConnectionsRequest(serviceId: service.id, serviceName: service.name, endpointIds: endpoints)
+            try await decision.run { client, request throws(VPCEPError) in try await client.rejectConnections(request) }
+        }
+    }
+
+    struct Suspend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Suspend accepted endpoints of a service: all of them or, on any error, none.",
+            discussion: "A suspended endpoint keeps its address and may be resumed. Prints the connections as they are afterwards."
+        )
+        @OptionGroup var decision: Decision
+
+        func run() async throws {
+            try await decision.run { client, request throws(VPCEPError) in try await client.suspendConnections(request) }
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Resume suspended endpoints of a service (accepted again): all of them or, on any error, none.",
+            discussion: "Prints the connections as they are afterwards."
+        )
+        @OptionGroup var decision: Decision
+
+        func run() async throws {
+            try await decision.run { client, request throws(VPCEPError) in try await client.resumeConnections(request) }
+        }
+    }
+
+    /// What every decision takes: the service, the endpoints, an optional reason for the consumer.
+    struct Decision: ParsableArguments {
+        @Argument(help: "Service id or service name.") var service: ServiceReference
+        @Argument(help: "Endpoint ids.") var endpoints: [String]
+        @Option(help: "Why, shown to the consumer on its endpoint (up to 255 characters, no < > or control characters).")
+        var reason: String = ""
+        @OptionGroup var global: GlobalOptions
+
+        func run(
+            _ call: @escaping (VPCEPClient, DecideConnectionsRequest) async throws(VPCEPError) -> DecideConnectionsResponse
+        ) async throws {
+            let request = DecideConnectionsRequest(
+                serviceId: service.id, serviceName: service.name, endpointIds: endpoints, reason: reason)
             try await global.call({ client throws(VPCEPError) in
-                try await client.rejectConnections(request)
+                try await call(client, request)
             }, print: { Output.printList($0, layout: .connection, format: $1, terminalWidth: global.tableWidth) })
         }
     }

@@ -26,13 +26,15 @@ struct EndpointCommand: AsyncParsableCommand {
         @Flag(help: "Give the endpoint a DNS name.") var enableDns = false
         @Option(help: "Up to 128 characters, no < > or control characters.") var description: String = ""
         @Option(name: .customLong("tag"), help: "KEY=VALUE; repeatable (at most 20).") var tags: [TagArgument] = []
+        @Option(help: "A message to the provider, shown with the connection (up to 255 characters, no < > or control characters).")
+        var message: String = ""
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             let request = CreateEndpointRequest(
                 serviceId: service.id, serviceName: service.name, vpcId: vpc, subnetId: subnet, ip: ip,
                 whitelist: whitelist, enableWhitelist: enableWhitelist, enableDns: enableDns, description: description,
-                tags: tags.map(\.tag)
+                tags: tags.map(\.tag), requestMessage: message
             )
             try await global.call({ client throws(VPCEPError) in
                 try await client.createEndpoint(request)

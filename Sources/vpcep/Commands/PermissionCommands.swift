@@ -32,11 +32,18 @@ struct PermissionCommand: AsyncParsableCommand {
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove entries from a service's allow-list.",
-            discussion: "Existing endpoints stay connected. Prints how many entries were removed."
+            discussion: """
+                Existing endpoints stay connected unless --reject-existing: then the live endpoints of \
+                tenants no longer admitted are rejected in the same step. Prints how many entries were \
+                removed and the endpoints of tenants no longer admitted (affected); --dry-run prints the \
+                same and changes nothing.
+                """
         )
         @Argument(help: "Service id or service name.") var service: ServiceReference
         @Argument(help: "iam:domain::<tenant-id>, a bare tenant id (same thing), or *.") var entries: [PermissionArgument] = []
         @Option(name: .customLong("id"), help: "An entry's id (from permission list); repeatable.") var ids: [String] = []
+        @Flag(help: "Reject the live endpoints of tenants the remaining entries no longer admit.") var rejectExisting = false
+        @Flag(help: "Only show what would be removed and affected; change nothing.") var dryRun = false
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
@@ -45,11 +52,15 @@ struct PermissionCommand: AsyncParsableCommand {
 
         func run() async throws {
             let request = RemovePermissionsRequest(
-                serviceId: service.id, serviceName: service.name, permissions: entries.map(\.permission), ids: ids
+                serviceId: service.id, serviceName: service.name, permissions: entries.map(\.permission), ids: ids,
+                onExisting: rejectExisting ? .reject : .keep, dryRun: dryRun
             )
             try await global.call({ client throws(VPCEPError) in
                 try await client.removePermissions(request)
-            }, print: Output.printResource)
+            }, print: { response, format in
+                let headline = (dryRun ? "dry run: nothing was changed\n" : "") + "removed_count  \(response.removedCount)"
+                Output.printAffected(response, headline: headline, format: format, terminalWidth: global.tableWidth)
+            })
         }
     }
 

@@ -108,18 +108,32 @@ struct ServiceCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete a service you publish.",
             discussion: """
-                Refused (exit 9) while an endpoint of the service is accepted or creating: reject those \
-                connections or have their owners delete them first. Prints nothing on success.
+                Refused (exit 9) while an endpoint of the service is accepted, suspended or creating: reject \
+                those connections or have their owners delete them first, or use --force, which rejects \
+                every live connection and deletes in one step (the consumers' endpoints stay, rejected, \
+                until their owners delete them). Prints nothing on success, except with --force or \
+                --dry-run: the connections whose status the delete changes (affected); --dry-run changes \
+                nothing.
                 """
         )
         @Argument(help: "Service id, or service name ({region}.{name}.{id}).") var service: ServiceReference
+        @Flag(help: "Reject every live connection and delete the service.") var force = false
+        @Flag(help: "Only show what the delete would affect; change nothing.") var dryRun = false
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
+            let (force, dryRun) = (force, dryRun)
             try await global.call({ client throws(VPCEPError) in
                 let id = try await service.resolveID(client)
-                return try await client.deleteEndpointService(DeleteEndpointServiceRequest(id: id))
-            }, print: Output.printNothing)
+                return try await client.deleteEndpointService(DeleteEndpointServiceRequest(id: id, force: force, dryRun: dryRun))
+            }, print: { response, format in
+                // A plain delete prints nothing, as it always has.
+                guard force || dryRun else { return }
+                let count = response.affected.count
+                let headline = (dryRun ? "dry run: nothing was changed\n" : "")
+                    + "\(count) connection\(count == 1 ? "" : "s") \(dryRun ? "would be" : "were") affected"
+                Output.printAffected(response, headline: headline, format: format, terminalWidth: global.tableWidth)
+            })
         }
     }
 

@@ -368,7 +368,7 @@ void   vpcep__v1__delete_endpoint_response__free_unpacked
   assert(message->base.descriptor == &vpcep__v1__delete_endpoint_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor vpcep__v1__endpoint__field_descriptors[18] =
+static const ProtobufCFieldDescriptor vpcep__v1__endpoint__field_descriptors[20] =
 {
   {
     "id",
@@ -586,9 +586,34 @@ static const ProtobufCFieldDescriptor vpcep__v1__endpoint__field_descriptors[18]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "request_message",
+    60,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Endpoint, request_message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "decision_reason",
+    61,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Endpoint, decision_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__endpoint__field_indices_by_name[] = {
   16,   /* field[16] = created_at */
+  19,   /* field[19] = decision_reason */
   14,   /* field[14] = description */
   11,   /* field[11] = dns_name */
   13,   /* field[13] = enable_whitelist */
@@ -596,6 +621,7 @@ static const unsigned vpcep__v1__endpoint__field_indices_by_name[] = {
   8,   /* field[8] = ip */
   10,   /* field[10] = marker_id */
   2,   /* field[2] = region */
+  18,   /* field[18] = request_message */
   5,   /* field[5] = service_id */
   6,   /* field[6] = service_name */
   7,   /* field[7] = service_type */
@@ -607,10 +633,11 @@ static const unsigned vpcep__v1__endpoint__field_indices_by_name[] = {
   3,   /* field[3] = vpc_id */
   12,   /* field[12] = whitelist */
 };
-static const ProtobufCIntRange vpcep__v1__endpoint__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__endpoint__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 18 }
+  { 60, 18 },
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__endpoint__descriptor =
 {
@@ -620,14 +647,14 @@ const ProtobufCMessageDescriptor vpcep__v1__endpoint__descriptor =
   "Vpcep__V1__Endpoint",
   "vpcep.v1",
   sizeof(Vpcep__V1__Endpoint),
-  18,
+  20,
   vpcep__v1__endpoint__field_descriptors,
   vpcep__v1__endpoint__field_indices_by_name,
-  1,  vpcep__v1__endpoint__number_ranges,
+  2,  vpcep__v1__endpoint__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__endpoint__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__create_endpoint_request__field_descriptors[10] =
+static const ProtobufCFieldDescriptor vpcep__v1__create_endpoint_request__field_descriptors[11] =
 {
   {
     "service_id",
@@ -749,12 +776,25 @@ static const ProtobufCFieldDescriptor vpcep__v1__create_endpoint_request__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "request_message",
+    60,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CreateEndpointRequest, request_message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__create_endpoint_request__field_indices_by_name[] = {
   8,   /* field[8] = description */
   7,   /* field[7] = enable_dns */
   6,   /* field[6] = enable_whitelist */
   4,   /* field[4] = ip */
+  10,   /* field[10] = request_message */
   0,   /* field[0] = service_id */
   1,   /* field[1] = service_name */
   3,   /* field[3] = subnet_id */
@@ -762,10 +802,11 @@ static const unsigned vpcep__v1__create_endpoint_request__field_indices_by_name[
   2,   /* field[2] = vpc_id */
   5,   /* field[5] = whitelist */
 };
-static const ProtobufCIntRange vpcep__v1__create_endpoint_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__create_endpoint_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 60, 10 },
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__create_endpoint_request__descriptor =
 {
@@ -775,10 +816,10 @@ const ProtobufCMessageDescriptor vpcep__v1__create_endpoint_request__descriptor 
   "Vpcep__V1__CreateEndpointRequest",
   "vpcep.v1",
   sizeof(Vpcep__V1__CreateEndpointRequest),
-  10,
+  11,
   vpcep__v1__create_endpoint_request__field_descriptors,
   vpcep__v1__create_endpoint_request__field_indices_by_name,
-  1,  vpcep__v1__create_endpoint_request__number_ranges,
+  2,  vpcep__v1__create_endpoint_request__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__create_endpoint_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -2286,7 +2286,7 @@ const ProtobufCMessageDescriptor vpcep__v1__port_mappings__descriptor =
   (ProtobufCMessageInit) vpcep__v1__port_mappings__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__delete_endpoint_service_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor vpcep__v1__delete_endpoint_service_request__field_descriptors[3] =
 {
   {
     "id",
@@ -2300,14 +2300,41 @@ static const ProtobufCFieldDescriptor vpcep__v1__delete_endpoint_service_request
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "force",
+    60,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__DeleteEndpointServiceRequest, force),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dry_run",
+    61,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__DeleteEndpointServiceRequest, dry_run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__delete_endpoint_service_request__field_indices_by_name[] = {
+  2,   /* field[2] = dry_run */
+  1,   /* field[1] = force */
   0,   /* field[0] = id */
 };
-static const ProtobufCIntRange vpcep__v1__delete_endpoint_service_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__delete_endpoint_service_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 60, 1 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__delete_endpoint_service_request__descriptor =
 {
@@ -2317,16 +2344,36 @@ const ProtobufCMessageDescriptor vpcep__v1__delete_endpoint_service_request__des
   "Vpcep__V1__DeleteEndpointServiceRequest",
   "vpcep.v1",
   sizeof(Vpcep__V1__DeleteEndpointServiceRequest),
-  1,
+  3,
   vpcep__v1__delete_endpoint_service_request__field_descriptors,
   vpcep__v1__delete_endpoint_service_request__field_indices_by_name,
-  1,  vpcep__v1__delete_endpoint_service_request__number_ranges,
+  2,  vpcep__v1__delete_endpoint_service_request__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__delete_endpoint_service_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define vpcep__v1__delete_endpoint_service_response__field_descriptors NULL
-#define vpcep__v1__delete_endpoint_service_response__field_indices_by_name NULL
-#define vpcep__v1__delete_endpoint_service_response__number_ranges NULL
+static const ProtobufCFieldDescriptor vpcep__v1__delete_endpoint_service_response__field_descriptors[1] =
+{
+  {
+    "affected",
+    60,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__DeleteEndpointServiceResponse, n_affected),
+    offsetof(Vpcep__V1__DeleteEndpointServiceResponse, affected),
+    &vpcep__v1__connection__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__delete_endpoint_service_response__field_indices_by_name[] = {
+  0,   /* field[0] = affected */
+};
+static const ProtobufCIntRange vpcep__v1__delete_endpoint_service_response__number_ranges[1 + 1] =
+{
+  { 60, 0 },
+  { 0, 1 }
+};
 const ProtobufCMessageDescriptor vpcep__v1__delete_endpoint_service_response__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -2335,10 +2382,10 @@ const ProtobufCMessageDescriptor vpcep__v1__delete_endpoint_service_response__de
   "Vpcep__V1__DeleteEndpointServiceResponse",
   "vpcep.v1",
   sizeof(Vpcep__V1__DeleteEndpointServiceResponse),
-  0,
+  1,
   vpcep__v1__delete_endpoint_service_response__field_descriptors,
   vpcep__v1__delete_endpoint_service_response__field_indices_by_name,
-  0,  vpcep__v1__delete_endpoint_service_response__number_ranges,
+  1,  vpcep__v1__delete_endpoint_service_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__delete_endpoint_service_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2751,7 +2798,7 @@ const ProtobufCMessageDescriptor vpcep__v1__add_permissions_response__descriptor
   (ProtobufCMessageInit) vpcep__v1__add_permissions_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__remove_permissions_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vpcep__v1__remove_permissions_request__field_descriptors[6] =
 {
   {
     "service_id",
@@ -2801,17 +2848,44 @@ static const ProtobufCFieldDescriptor vpcep__v1__remove_permissions_request__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "on_existing",
+    60,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__RemovePermissionsRequest, on_existing),
+    &vpcep__v1__on_existing__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dry_run",
+    61,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__RemovePermissionsRequest, dry_run),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__remove_permissions_request__field_indices_by_name[] = {
+  5,   /* field[5] = dry_run */
   3,   /* field[3] = ids */
+  4,   /* field[4] = on_existing */
   2,   /* field[2] = permissions */
   0,   /* field[0] = service_id */
   1,   /* field[1] = service_name */
 };
-static const ProtobufCIntRange vpcep__v1__remove_permissions_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__remove_permissions_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 60, 4 },
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__remove_permissions_request__descriptor =
 {
@@ -2821,14 +2895,14 @@ const ProtobufCMessageDescriptor vpcep__v1__remove_permissions_request__descript
   "Vpcep__V1__RemovePermissionsRequest",
   "vpcep.v1",
   sizeof(Vpcep__V1__RemovePermissionsRequest),
-  4,
+  6,
   vpcep__v1__remove_permissions_request__field_descriptors,
   vpcep__v1__remove_permissions_request__field_indices_by_name,
-  1,  vpcep__v1__remove_permissions_request__number_ranges,
+  2,  vpcep__v1__remove_permissions_request__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__remove_permissions_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__remove_permissions_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor vpcep__v1__remove_permissions_response__field_descriptors[2] =
 {
   {
     "removed_count",
@@ -2842,14 +2916,28 @@ static const ProtobufCFieldDescriptor vpcep__v1__remove_permissions_response__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "affected",
+    60,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__RemovePermissionsResponse, n_affected),
+    offsetof(Vpcep__V1__RemovePermissionsResponse, affected),
+    &vpcep__v1__connection__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__remove_permissions_response__field_indices_by_name[] = {
+  1,   /* field[1] = affected */
   0,   /* field[0] = removed_count */
 };
-static const ProtobufCIntRange vpcep__v1__remove_permissions_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__remove_permissions_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 60, 1 },
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__remove_permissions_response__descriptor =
 {
@@ -2859,10 +2947,10 @@ const ProtobufCMessageDescriptor vpcep__v1__remove_permissions_response__descrip
   "Vpcep__V1__RemovePermissionsResponse",
   "vpcep.v1",
   sizeof(Vpcep__V1__RemovePermissionsResponse),
-  1,
+  2,
   vpcep__v1__remove_permissions_response__field_descriptors,
   vpcep__v1__remove_permissions_response__field_indices_by_name,
-  1,  vpcep__v1__remove_permissions_response__number_ranges,
+  2,  vpcep__v1__remove_permissions_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__remove_permissions_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2994,7 +3082,7 @@ const ProtobufCMessageDescriptor vpcep__v1__list_permissions_response__descripto
   (ProtobufCMessageInit) vpcep__v1__list_permissions_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__connection__field_descriptors[9] =
+static const ProtobufCFieldDescriptor vpcep__v1__connection__field_descriptors[11] =
 {
   {
     "id",
@@ -3104,6 +3192,30 @@ static const ProtobufCFieldDescriptor vpcep__v1__connection__field_descriptors[9
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "request_message",
+    60,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Connection, request_message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    61,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Connection, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__connection__field_indices_by_name[] = {
   5,   /* field[5] = created_at */
@@ -3112,14 +3224,17 @@ static const unsigned vpcep__v1__connection__field_indices_by_name[] = {
   4,   /* field[4] = description */
   0,   /* field[0] = id */
   1,   /* field[1] = marker_id */
+  10,   /* field[10] = reason */
+  9,   /* field[9] = request_message */
   3,   /* field[3] = status */
   2,   /* field[2] = tenant_id */
   6,   /* field[6] = updated_at */
 };
-static const ProtobufCIntRange vpcep__v1__connection__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__connection__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 60, 9 },
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__connection__descriptor =
 {
@@ -3129,10 +3244,10 @@ const ProtobufCMessageDescriptor vpcep__v1__connection__descriptor =
   "Vpcep__V1__Connection",
   "vpcep.v1",
   sizeof(Vpcep__V1__Connection),
-  9,
+  11,
   vpcep__v1__connection__field_descriptors,
   vpcep__v1__connection__field_indices_by_name,
-  1,  vpcep__v1__connection__number_ranges,
+  2,  vpcep__v1__connection__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__connection__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3290,7 +3405,7 @@ const ProtobufCMessageDescriptor vpcep__v1__list_connections_response__descripto
   (ProtobufCMessageInit) vpcep__v1__list_connections_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__decide_connections_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor vpcep__v1__decide_connections_request__field_descriptors[4] =
 {
   {
     "service_id",
@@ -3328,16 +3443,30 @@ static const ProtobufCFieldDescriptor vpcep__v1__decide_connections_request__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reason",
+    60,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__DecideConnectionsRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__decide_connections_request__field_indices_by_name[] = {
   2,   /* field[2] = endpoint_ids */
+  3,   /* field[3] = reason */
   0,   /* field[0] = service_id */
   1,   /* field[1] = service_name */
 };
-static const ProtobufCIntRange vpcep__v1__decide_connections_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__decide_connections_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 60, 3 },
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__decide_connections_request__descriptor =
 {
@@ -3347,10 +3476,10 @@ const ProtobufCMessageDescriptor vpcep__v1__decide_connections_request__descript
   "Vpcep__V1__DecideConnectionsRequest",
   "vpcep.v1",
   sizeof(Vpcep__V1__DecideConnectionsRequest),
-  3,
+  4,
   vpcep__v1__decide_connections_request__field_descriptors,
   vpcep__v1__decide_connections_request__field_indices_by_name,
-  1,  vpcep__v1__decide_connections_request__number_ranges,
+  2,  vpcep__v1__decide_connections_request__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__decide_connections_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3625,7 +3754,37 @@ const ProtobufCEnumDescriptor vpcep__v1__port_protocol__descriptor =
   vpcep__v1__port_protocol__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue vpcep__v1__endpoint_status__enum_values_by_number[7] =
+static const ProtobufCEnumValue vpcep__v1__on_existing__enum_values_by_number[3] =
+{
+  { "ON_EXISTING_UNSPECIFIED", "VPCEP__V1__ON_EXISTING__ON_EXISTING_UNSPECIFIED", 0 },
+  { "ON_EXISTING_KEEP", "VPCEP__V1__ON_EXISTING__ON_EXISTING_KEEP", 1 },
+  { "ON_EXISTING_REJECT", "VPCEP__V1__ON_EXISTING__ON_EXISTING_REJECT", 2 },
+};
+static const ProtobufCIntRange vpcep__v1__on_existing__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex vpcep__v1__on_existing__enum_values_by_name[3] =
+{
+  { "ON_EXISTING_KEEP", 1 },
+  { "ON_EXISTING_REJECT", 2 },
+  { "ON_EXISTING_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor vpcep__v1__on_existing__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "vpcep.v1.OnExisting",
+  "OnExisting",
+  "Vpcep__V1__OnExisting",
+  "vpcep.v1",
+  3,
+  vpcep__v1__on_existing__enum_values_by_number,
+  3,
+  vpcep__v1__on_existing__enum_values_by_name,
+  1,
+  vpcep__v1__on_existing__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue vpcep__v1__endpoint_status__enum_values_by_number[8] =
 {
   { "ENDPOINT_STATUS_UNSPECIFIED", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED", 0 },
   { "ENDPOINT_STATUS_PENDING_ACCEPTANCE", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_PENDING_ACCEPTANCE", 1 },
@@ -3634,11 +3793,12 @@ static const ProtobufCEnumValue vpcep__v1__endpoint_status__enum_values_by_numbe
   { "ENDPOINT_STATUS_REJECTED", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_REJECTED", 4 },
   { "ENDPOINT_STATUS_FAILED", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_FAILED", 5 },
   { "ENDPOINT_STATUS_DELETING", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_DELETING", 6 },
+  { "ENDPOINT_STATUS_SUSPENDED", "VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_SUSPENDED", 7 },
 };
 static const ProtobufCIntRange vpcep__v1__endpoint_status__value_ranges[] = {
-{0, 0},{0, 7}
+{0, 0},{0, 8}
 };
-static const ProtobufCEnumValueIndex vpcep__v1__endpoint_status__enum_values_by_name[7] =
+static const ProtobufCEnumValueIndex vpcep__v1__endpoint_status__enum_values_by_name[8] =
 {
   { "ENDPOINT_STATUS_ACCEPTED", 3 },
   { "ENDPOINT_STATUS_CREATING", 2 },
@@ -3646,6 +3806,7 @@ static const ProtobufCEnumValueIndex vpcep__v1__endpoint_status__enum_values_by_
   { "ENDPOINT_STATUS_FAILED", 5 },
   { "ENDPOINT_STATUS_PENDING_ACCEPTANCE", 1 },
   { "ENDPOINT_STATUS_REJECTED", 4 },
+  { "ENDPOINT_STATUS_SUSPENDED", 7 },
   { "ENDPOINT_STATUS_UNSPECIFIED", 0 },
 };
 const ProtobufCEnumDescriptor vpcep__v1__endpoint_status__descriptor =
@@ -3655,15 +3816,15 @@ const ProtobufCEnumDescriptor vpcep__v1__endpoint_status__descriptor =
   "EndpointStatus",
   "Vpcep__V1__EndpointStatus",
   "vpcep.v1",
-  7,
+  8,
   vpcep__v1__endpoint_status__enum_values_by_number,
-  7,
+  8,
   vpcep__v1__endpoint_status__enum_values_by_name,
   1,
   vpcep__v1__endpoint_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor vpcep__v1__endpoint_services__method_descriptors[14] =
+static const ProtobufCMethodDescriptor vpcep__v1__endpoint_services__method_descriptors[16] =
 {
   { "CreateEndpointService", &vpcep__v1__create_endpoint_service_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
   { "GetEndpointService", &vpcep__v1__get_endpoint_service_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
@@ -3678,6 +3839,8 @@ static const ProtobufCMethodDescriptor vpcep__v1__endpoint_services__method_desc
   { "ListConnections", &vpcep__v1__list_connections_request__descriptor, &vpcep__v1__list_connections_response__descriptor },
   { "AcceptConnections", &vpcep__v1__decide_connections_request__descriptor, &vpcep__v1__decide_connections_response__descriptor },
   { "RejectConnections", &vpcep__v1__decide_connections_request__descriptor, &vpcep__v1__decide_connections_response__descriptor },
+  { "SuspendConnections", &vpcep__v1__decide_connections_request__descriptor, &vpcep__v1__decide_connections_response__descriptor },
+  { "ResumeConnections", &vpcep__v1__decide_connections_request__descriptor, &vpcep__v1__decide_connections_response__descriptor },
   { "UpdateConnectionDescription", &vpcep__v1__update_connection_description_request__descriptor, &vpcep__v1__connection__descriptor },
 };
 const unsigned vpcep__v1__endpoint_services__method_indices_by_name[] = {
@@ -3693,7 +3856,9 @@ const unsigned vpcep__v1__endpoint_services__method_indices_by_name[] = {
   6,        /* ListPublicEndpointServices */
   12,        /* RejectConnections */
   8,        /* RemovePermissions */
-  13,        /* UpdateConnectionDescription */
+  14,        /* ResumeConnections */
+  13,        /* SuspendConnections */
+  15,        /* UpdateConnectionDescription */
   3         /* UpdateEndpointService */
 };
 const ProtobufCServiceDescriptor vpcep__v1__endpoint_services__descriptor =
@@ -3703,7 +3868,7 @@ const ProtobufCServiceDescriptor vpcep__v1__endpoint_services__descriptor =
   "EndpointServices",
   "Vpcep__V1__EndpointServices",
   "vpcep.v1",
-  14,
+  16,
   vpcep__v1__endpoint_services__method_descriptors,
   vpcep__v1__endpoint_services__method_indices_by_name
 };
@@ -3811,13 +3976,29 @@ void vpcep__v1__endpoint_services__reject_connections(ProtobufCService *service,
   assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
   service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void vpcep__v1__endpoint_services__suspend_connections(ProtobufCService *service,
+                                                       const Vpcep__V1__DecideConnectionsRequest *input,
+                                                       Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                                                       void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__resume_connections(ProtobufCService *service,
+                                                      const Vpcep__V1__DecideConnectionsRequest *input,
+                                                      Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                                                      void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void vpcep__v1__endpoint_services__update_connection_description(ProtobufCService *service,
                                                                  const Vpcep__V1__UpdateConnectionDescriptionRequest *input,
                                                                  Vpcep__V1__Connection_Closure closure,
                                                                  void *closure_data)
 {
   assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vpcep__v1__endpoint_services__init (Vpcep__V1__EndpointServices_Service *service,
                                          Vpcep__V1__EndpointServices_ServiceDestroy destroy)

@@ -888,7 +888,7 @@ const ProtobufCEnumDescriptor vpcep__v1__resource_kind__descriptor =
   vpcep__v1__resource_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue vpcep__v1__change_type__enum_values_by_number[10] =
+static const ProtobufCEnumValue vpcep__v1__change_type__enum_values_by_number[12] =
 {
   { "CHANGE_TYPE_UNSPECIFIED", "VPCEP__V1__CHANGE_TYPE__CHANGE_TYPE_UNSPECIFIED", 0 },
   { "CHANGE_TYPE_CREATED", "VPCEP__V1__CHANGE_TYPE__CHANGE_TYPE_CREATED", 1 },
@@ -900,15 +900,19 @@ static const ProtobufCEnumValue vpcep__v1__change_type__enum_values_by_number[10
   { "CHANGE_TYPE_PERMISSION_ADDED", "VPCEP__V1__CHANGE_TYPE__CHANGE_TYPE_PERMISSION_ADDED", 7 },
   { "CHANGE_TYPE_PERMISSION_REMOVED", "VPCEP__V1__CHANGE_TYPE__CHANGE_TYPE_PERMISSION_REMOVED", 8 },
   { "CHANGE_TYPE_QUOTA_CHANGED", "VPCEP__V1__CHANGE_TYPE__CHANGE_TYPE_QUOTA_CHANGED", 9 },
+  { "CHANGE_TYPE_CONNECTION_SUSPENDED", "VPCEP__V1__CHANGE_TYPE__CHANGE_TYPE_CONNECTION_SUSPENDED", 60 },
+  { "CHANGE_TYPE_CONNECTION_RESUMED", "VPCEP__V1__CHANGE_TYPE__CHANGE_TYPE_CONNECTION_RESUMED", 61 },
 };
 static const ProtobufCIntRange vpcep__v1__change_type__value_ranges[] = {
-{0, 0},{0, 10}
+{0, 0},{60, 10},{0, 12}
 };
-static const ProtobufCEnumValueIndex vpcep__v1__change_type__enum_values_by_name[10] =
+static const ProtobufCEnumValueIndex vpcep__v1__change_type__enum_values_by_name[12] =
 {
   { "CHANGE_TYPE_CONNECTION_ACCEPTED", 5 },
   { "CHANGE_TYPE_CONNECTION_REJECTED", 6 },
   { "CHANGE_TYPE_CONNECTION_REQUESTED", 4 },
+  { "CHANGE_TYPE_CONNECTION_RESUMED", 11 },
+  { "CHANGE_TYPE_CONNECTION_SUSPENDED", 10 },
   { "CHANGE_TYPE_CREATED", 1 },
   { "CHANGE_TYPE_DELETED", 3 },
   { "CHANGE_TYPE_PERMISSION_ADDED", 7 },
@@ -924,11 +928,11 @@ const ProtobufCEnumDescriptor vpcep__v1__change_type__descriptor =
   "ChangeType",
   "Vpcep__V1__ChangeType",
   "vpcep.v1",
-  10,
+  12,
   vpcep__v1__change_type__enum_values_by_number,
-  10,
+  12,
   vpcep__v1__change_type__enum_values_by_name,
-  1,
+  2,
   vpcep__v1__change_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -48,8 +48,8 @@ struct  Vpcep__V1__Endpoint
   char *service_name;
   Vpcep__V1__ServiceType service_type;
   /*
-   * Allocated from the subnet; shown only once accepted (and after a rejection that followed an
-   * acceptance).
+   * Allocated from the subnet; shown only while accepted or suspended (and after a rejection that
+   * followed an acceptance).
    */
   char *ip;
   Vpcep__V1__EndpointStatus status;
@@ -69,10 +69,19 @@ struct  Vpcep__V1__Endpoint
   Vpcep__V1__Tag **tags;
   char *created_at;
   char *updated_at;
+  /*
+   * The consumer's message to the provider, given at create.
+   */
+  char *request_message;
+  /*
+   * The reason the provider gave with its last decision (accept, reject, suspend, resume), or the
+   * registry's when it rejected the connection itself (a revocation with reject, a forced delete).
+   */
+  char *decision_reason;
 };
 #define VPCEP__V1__ENDPOINT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__endpoint__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__SERVICE_TYPE__SERVICE_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__SERVICE_TYPE__SERVICE_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -99,10 +108,14 @@ struct  Vpcep__V1__CreateEndpointRequest
   char *description;
   size_t n_tags;
   Vpcep__V1__Tag **tags;
+  /*
+   * Shown to the provider with the connection: at most 255 characters, no < > or control characters.
+   */
+  char *request_message;
 };
 #define VPCEP__V1__CREATE_ENDPOINT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__create_endpoint_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Vpcep__V1__GetEndpointRequest

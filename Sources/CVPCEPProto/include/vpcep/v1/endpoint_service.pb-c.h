@@ -103,6 +103,24 @@ typedef enum _Vpcep__V1__PortProtocol {
   VPCEP__V1__PORT_PROTOCOL__PORT_PROTOCOL_TCP = 1
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__PORT_PROTOCOL)
 } Vpcep__V1__PortProtocol;
+/*
+ * What happens to the live connections of consumers that the remaining entries no longer admit.
+ */
+typedef enum _Vpcep__V1__OnExisting {
+  /*
+   * KEEP.
+   */
+  VPCEP__V1__ON_EXISTING__ON_EXISTING_UNSPECIFIED = 0,
+  /*
+   * They stay as they are: a removal only stops new endpoints.
+   */
+  VPCEP__V1__ON_EXISTING__ON_EXISTING_KEEP = 1,
+  /*
+   * They are rejected in the same transaction as the removal.
+   */
+  VPCEP__V1__ON_EXISTING__ON_EXISTING_REJECT = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__ON_EXISTING)
+} Vpcep__V1__OnExisting;
 typedef enum _Vpcep__V1__EndpointStatus {
   VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED = 0,
   VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_PENDING_ACCEPTANCE = 1,
@@ -110,7 +128,11 @@ typedef enum _Vpcep__V1__EndpointStatus {
   VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_ACCEPTED = 3,
   VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_REJECTED = 4,
   VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_FAILED = 5,
-  VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_DELETING = 6
+  VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_DELETING = 6,
+  /*
+   * Accepted, then suspended by the provider: keeps its address; the provider may resume it.
+   */
+  VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_SUSPENDED = 7
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__ENDPOINT_STATUS)
 } Vpcep__V1__EndpointStatus;
 
@@ -340,19 +362,35 @@ struct  Vpcep__V1__DeleteEndpointServiceRequest
 {
   ProtobufCMessage base;
   char *id;
+  /*
+   * Reject every live connection (pending, accepted, suspended) and delete, in one transaction,
+   * instead of refusing while one is accepted or suspended.
+   */
+  protobuf_c_boolean force;
+  /*
+   * Check and list what the delete would affect; change nothing.
+   */
+  protobuf_c_boolean dry_run;
 };
 #define VPCEP__V1__DELETE_ENDPOINT_SERVICE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__delete_endpoint_service_request__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Vpcep__V1__DeleteEndpointServiceResponse
 {
   ProtobufCMessage base;
+  /*
+   * The connections whose status the delete changed (force: every live one, now rejected; without
+   * force: the pending ones, now failed), oldest first. In a dry run, those it would change, as they
+   * are now.
+   */
+  size_t n_affected;
+  Vpcep__V1__Connection **affected;
 };
 #define VPCEP__V1__DELETE_ENDPOINT_SERVICE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__delete_endpoint_service_response__descriptor) \
-     }
+    , 0,NULL }
 
 
 /*
@@ -467,20 +505,35 @@ struct  Vpcep__V1__RemovePermissionsRequest
   char **permissions;
   size_t n_ids;
   char **ids;
+  Vpcep__V1__OnExisting on_existing;
+  /*
+   * Check and list what the removal would do; change nothing.
+   */
+  protobuf_c_boolean dry_run;
 };
 #define VPCEP__V1__REMOVE_PERMISSIONS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__remove_permissions_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, VPCEP__V1__ON_EXISTING__ON_EXISTING_UNSPECIFIED, 0 }
 
 
 struct  Vpcep__V1__RemovePermissionsResponse
 {
   ProtobufCMessage base;
+  /*
+   * Entries removed (in a dry run: that would be removed).
+   */
   uint32_t removed_count;
+  /*
+   * The live connections (pending, accepted, suspended) of consumers no longer admitted after the
+   * removal, oldest first: rejected with ON_EXISTING_REJECT, unchanged otherwise; in a dry run, as
+   * they are now.
+   */
+  size_t n_affected;
+  Vpcep__V1__Connection **affected;
 };
 #define VPCEP__V1__REMOVE_PERMISSIONS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__remove_permissions_response__descriptor) \
-    , 0 }
+    , 0, 0,NULL }
 
 
 struct  Vpcep__V1__ListPermissionsRequest
@@ -534,14 +587,22 @@ struct  Vpcep__V1__Connection
   char *created_at;
   char *updated_at;
   /*
-   * Who last accepted or rejected it, and when.
+   * Who last accepted, rejected, suspended or resumed it, and when.
    */
   char *decided_by;
   char *decided_at;
+  /*
+   * The consumer's message given at create.
+   */
+  char *request_message;
+  /*
+   * The reason of the last decision (see Endpoint.decision_reason).
+   */
+  char *reason;
 };
 #define VPCEP__V1__CONNECTION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__connection__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Vpcep__V1__ListConnectionsRequest
@@ -575,7 +636,7 @@ struct  Vpcep__V1__ListConnectionsResponse
 
 
 /*
- * Accepts or rejects the named endpoints of one service, all or none.
+ * Accepts, rejects, suspends or resumes the named endpoints of one service, all or none.
  */
 struct  Vpcep__V1__DecideConnectionsRequest
 {
@@ -584,10 +645,15 @@ struct  Vpcep__V1__DecideConnectionsRequest
   char *service_name;
   size_t n_endpoint_ids;
   char **endpoint_ids;
+  /*
+   * Shown to the consumer on its endpoint (decision_reason) and in connection lists: at most 255
+   * characters, no < > or control characters. Empty for none.
+   */
+  char *reason;
 };
 #define VPCEP__V1__DECIDE_CONNECTIONS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__decide_connections_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Vpcep__V1__DecideConnectionsResponse
@@ -1291,6 +1357,14 @@ struct Vpcep__V1__EndpointServices_Service
                              const Vpcep__V1__DecideConnectionsRequest *input,
                              Vpcep__V1__DecideConnectionsResponse_Closure closure,
                              void *closure_data);
+  void (*suspend_connections)(Vpcep__V1__EndpointServices_Service *service,
+                              const Vpcep__V1__DecideConnectionsRequest *input,
+                              Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                              void *closure_data);
+  void (*resume_connections)(Vpcep__V1__EndpointServices_Service *service,
+                             const Vpcep__V1__DecideConnectionsRequest *input,
+                             Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                             void *closure_data);
   void (*update_connection_description)(Vpcep__V1__EndpointServices_Service *service,
                                         const Vpcep__V1__UpdateConnectionDescriptionRequest *input,
                                         Vpcep__V1__Connection_Closure closure,
@@ -1316,6 +1390,8 @@ void vpcep__v1__endpoint_services__init (Vpcep__V1__EndpointServices_Service *se
       function_prefix__ ## list_connections,\
       function_prefix__ ## accept_connections,\
       function_prefix__ ## reject_connections,\
+      function_prefix__ ## suspend_connections,\
+      function_prefix__ ## resume_connections,\
       function_prefix__ ## update_connection_description  }
 void vpcep__v1__endpoint_services__create_endpoint_service(ProtobufCService *service,
                                                            const Vpcep__V1__CreateEndpointServiceRequest *input,
@@ -1369,6 +1445,14 @@ void vpcep__v1__endpoint_services__reject_connections(ProtobufCService *service,
                                                       const Vpcep__V1__DecideConnectionsRequest *input,
                                                       Vpcep__V1__DecideConnectionsResponse_Closure closure,
                                                       void *closure_data);
+void vpcep__v1__endpoint_services__suspend_connections(ProtobufCService *service,
+                                                       const Vpcep__V1__DecideConnectionsRequest *input,
+                                                       Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                                                       void *closure_data);
+void vpcep__v1__endpoint_services__resume_connections(ProtobufCService *service,
+                                                      const Vpcep__V1__DecideConnectionsRequest *input,
+                                                      Vpcep__V1__DecideConnectionsResponse_Closure closure,
+                                                      void *closure_data);
 void vpcep__v1__endpoint_services__update_connection_description(ProtobufCService *service,
                                                                  const Vpcep__V1__UpdateConnectionDescriptionRequest *input,
                                                                  Vpcep__V1__Connection_Closure closure,
@@ -1381,6 +1465,7 @@ extern const ProtobufCEnumDescriptor    vpcep__v1__backend_type__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__service_status__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__client_ip_mode__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__port_protocol__descriptor;
+extern const ProtobufCEnumDescriptor    vpcep__v1__on_existing__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__endpoint_status__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__port_mapping__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__endpoint_service__descriptor;
