@@ -48,13 +48,16 @@ public struct Endpoint: Sendable, Hashable, Codable {
     public var everAccepted: Bool
     public var createdAt: Date
     public var updatedAt: Date
+    /// 1 at create, one more on every change of the stored record; tag changes may name the revision
+    /// they were made against (docs/DOMAIN.md, "Tags").
+    public var revision: UInt64
 
     public init(
         id: String, ownerID: String, region: String, vpcID: String, subnetID: String, serviceID: String,
         serviceName: String, serviceType: ServiceType, ip: String, status: EndpointStatus, markerID: UInt64,
         dnsName: String, whitelist: [String], enableWhitelist: Bool, description: String, tags: [Tag],
         connectionDescription: String = "", decidedBy: String = "", decidedAt: Date? = nil, everAccepted: Bool,
-        createdAt: Date, updatedAt: Date
+        createdAt: Date, updatedAt: Date, revision: UInt64 = 1
     ) {
         self.id = id
         self.ownerID = ownerID
@@ -78,11 +81,50 @@ public struct Endpoint: Sendable, Hashable, Codable {
         self.everAccepted = everAccepted
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.revision = revision
+    }
+
+    /// Marks a change of the stored record: a new revision, updated now. Every change goes through here.
+    mutating func changed(at now: Date) {
+        updatedAt = now
+        revision += 1
     }
 
     /// Whether the IP is shown: accepted, or rejected after an acceptance (docs/DOMAIN.md, "Endpoints").
     public var ipVisible: Bool {
         status == .accepted || (status == .rejected && everAccepted)
+    }
+}
+
+extension Endpoint {
+    private enum CodingKeys: String, CodingKey {
+        case id, ownerID, region, vpcID, subnetID, serviceID, serviceName, serviceType, ip, status, markerID, dnsName
+        case whitelist, enableWhitelist, description, tags, connectionDescription, decidedBy, decidedAt, everAccepted
+        case createdAt, updatedAt, revision
+    }
+
+    /// As synthesized, except that `revision` may be absent: events and idempotency records written
+    /// before endpoints had revisions hold none, and read back as revision 1.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try c.decode(String.self, forKey: .id), ownerID: try c.decode(String.self, forKey: .ownerID),
+            region: try c.decode(String.self, forKey: .region), vpcID: try c.decode(String.self, forKey: .vpcID),
+            subnetID: try c.decode(String.self, forKey: .subnetID),
+            serviceID: try c.decode(String.self, forKey: .serviceID),
+            serviceName: try c.decode(String.self, forKey: .serviceName),
+            serviceType: try c.decode(ServiceType.self, forKey: .serviceType), ip: try c.decode(String.self, forKey: .ip),
+            status: try c.decode(EndpointStatus.self, forKey: .status),
+            markerID: try c.decode(UInt64.self, forKey: .markerID), dnsName: try c.decode(String.self, forKey: .dnsName),
+            whitelist: try c.decode([String].self, forKey: .whitelist),
+            enableWhitelist: try c.decode(Bool.self, forKey: .enableWhitelist),
+            description: try c.decode(String.self, forKey: .description), tags: try c.decode([Tag].self, forKey: .tags),
+            connectionDescription: try c.decode(String.self, forKey: .connectionDescription),
+            decidedBy: try c.decode(String.self, forKey: .decidedBy),
+            decidedAt: try c.decodeIfPresent(Date.self, forKey: .decidedAt),
+            everAccepted: try c.decode(Bool.self, forKey: .everAccepted),
+            createdAt: try c.decode(Date.self, forKey: .createdAt), updatedAt: try c.decode(Date.self, forKey: .updatedAt),
+            revision: try c.decodeIfPresent(UInt64.self, forKey: .revision) ?? 1)
     }
 }
 
@@ -170,13 +212,16 @@ public struct EndpointFilter: Sendable, Hashable {
     public var markerID: UInt64?
     /// As for services: keys ANDed, a key's values ORed, an empty value matches any value.
     public var tags: [Tag]
+    /// Whether a resource must match every tag key named (the default) or any one of them.
+    public var tagMatch: TagMatch
     /// Only endpoints of this service (set by the registry for connection lists).
     public var serviceID: String?
 
     public init(
         id: String? = nil, vpcID: String? = nil, serviceName: String? = nil, status: EndpointStatus? = nil,
-        markerID: UInt64? = nil, tags: [Tag] = [], serviceID: String? = nil
+        markerID: UInt64? = nil, tags: [Tag] = [], tagMatch: TagMatch = .all, serviceID: String? = nil
     ) {
+        self.tagMatch = tagMatch
         self.id = id
         self.vpcID = vpcID
         self.serviceName = serviceName

@@ -194,6 +194,11 @@ extension PostgresRegistryStore {
             "CREATE TABLE log_compaction (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL)",
             "INSERT INTO log_compaction (id, seq) VALUES (1, 0)",
         ],
+        // 2 (issue 13, tags and pages): endpoints get a revision, for tag changes' revision checks;
+        // existing endpoints start at 1, as new ones do.
+        [
+            "ALTER TABLE endpoints ADD COLUMN revision BIGINT NOT NULL DEFAULT 1",
+        ],
     ]
 
     /// The schema version this build writes.

@@ -222,6 +222,11 @@ extension SQLiteRegistryStore {
             """,
             "INSERT INTO log_compaction (id, seq) VALUES (1, 0)",
         ],
+        // 6 (issue 13, tags and pages): endpoints get a revision, for tag changes' revision checks;
+        // existing endpoints start at 1, as new ones do.
+        [
+            "ALTER TABLE endpoints ADD COLUMN revision INTEGER NOT NULL DEFAULT 1",
+        ],
     ]
 
     /// The schema version this build writes.
