@@ -130,7 +130,8 @@ struct CLIJSONOutputTests {
             }
           ],
           "created_at": "<time>",
-          "updated_at": "<time>"
+          "updated_at": "<time>",
+          "revision": 1
         }
 
         """
@@ -161,10 +162,12 @@ struct CLIJSONOutputTests {
                 }
               ],
               "created_at": "<time>",
-              "updated_at": "<time>"
+              "updated_at": "<time>",
+              "revision": 1
             }
           ],
-          "total_count": 1
+          "total_count": 1,
+          "next_page_token": ""
         }
 
         """
