@@ -220,4 +220,39 @@ struct TagChangeTests {
             #expect(final.revision == 2 && final.tags.count == 1)
         }
     }
+
+    /// List filters: `all` (the default) needs every key named, `any` one of them; tags changed after
+    /// create are what the filters see.
+    @Test func tagFiltersMatchAllOrAnyKeyAfterChanges() async throws {
+        try await withRegistry { registry, _ in
+            let story = try await makeStory(registry, approval: false)
+            let other = try await registry.createEndpointService(
+                tenantA, spec(story.provider, ports: [PortMapping(terminalPort: 81, servicePort: 9001)]))
+            _ = try await registry.addEndpointServiceTags(tenantA, id: story.service.id, tags: [Tag(key: "team", value: "blue")])
+            _ = try await registry.addEndpointServiceTags(
+                tenantA, id: other.id, tags: [Tag(key: "team", value: "blue"), Tag(key: "env", value: "prod")])
+            let filter = [Tag(key: "team", value: "blue"), Tag(key: "env", value: "prod")]
+            func services(_ match: TagMatch) async throws -> Set<String> {
+                Set(try await registry.listEndpointServices(
+                    tenantA, filter: EndpointServiceFilter(tags: filter, tagMatch: match), page: PageRequest()).items.map(\.id))
+            }
+            #expect(try await services(.all) == [other.id])
+            #expect(try await services(.any) == [story.service.id, other.id])
+            _ = try await registry.removeEndpointServiceTags(tenantA, id: other.id, TagRemoval(keys: ["team", "env"]))
+            #expect(try await services(.all).isEmpty)
+            #expect(try await services(.any) == [story.service.id])
+
+            let endpoint = try await registry.createEndpoint(tenantB, endpointSpec(story))
+            _ = try await registry.addEndpointTags(tenantB, id: endpoint.id, tags: [Tag(key: "env", value: "prod")])
+            let any = try await registry.listEndpoints(tenantB, filter: EndpointFilter(tags: filter, tagMatch: .any), page: PageRequest())
+            #expect(any.items.map(\.id) == [endpoint.id] && any.totalCount == 1)
+            let all = try await registry.listEndpoints(tenantB, filter: EndpointFilter(tags: filter), page: PageRequest())
+            #expect(all.items.isEmpty && all.totalCount == 0)
+            // The filters' own limits hold in either mode.
+            await expectError(.invalidArgument, "TAG_FILTER_INVALID", field: "tags[0].key") {
+                try await registry.listEndpoints(
+                    tenantB, filter: EndpointFilter(tags: [Tag(key: "", value: "x")], tagMatch: .any), page: PageRequest())
+            }
+        }
+    }
 }
