@@ -173,6 +173,14 @@ extension Reason {
     public static let sortKeyInvalid = Reason("SORT_KEY_INVALID")
     /// A sort direction is not asc or desc.
     public static let sortDirInvalid = Reason("SORT_DIR_INVALID")
+    /// A page token is not one this server issued.
+    public static let pageTokenInvalid = Reason("PAGE_TOKEN_INVALID")
+    /// A page token was issued for another query (other filters, order, region or list).
+    public static let pageTokenMismatch = Reason("PAGE_TOKEN_MISMATCH")
+    /// A page token and an offset were given together.
+    public static let pageTokenWithOffset = Reason("PAGE_TOKEN_WITH_OFFSET")
+    /// A tag add or remove names no tag.
+    public static let tagsRequired = Reason("TAGS_REQUIRED")
 
     /// An id field is empty.
     public static let idRequired = Reason("ID_REQUIRED")
@@ -306,7 +314,8 @@ extension Reason {
         .protocolUnsupported, .portMappingDuplicate, .tooManyTags, .tagInvalid, .tagDuplicateKey,
         .tagFilterInvalid, .tooManyTagFilters, .permissionsRequired, .tooManyPermissions, .permissionInvalid,
         .permissionDuplicate, .permissionLimitExceeded, .tooManyWhitelistEntries, .limitOutOfRange,
-        .offsetOutOfRange, .sortKeyInvalid, .sortDirInvalid, .idRequired, .idOrNameRequired, .vpcIDRequired,
+        .offsetOutOfRange, .sortKeyInvalid, .sortDirInvalid, .pageTokenInvalid, .pageTokenMismatch,
+        .pageTokenWithOffset, .tagsRequired, .idRequired, .idOrNameRequired, .vpcIDRequired,
         .subnetIDRequired, .backendTypeRequired, .backendIDRequired, .updateEmpty, .vpcNotFound,
         .subnetNotFound, .backendNotFound, .serviceNotFound, .endpointNotFound, .connectionNotFound,
         .subnetCIDRReserved, .subnetCIDROutsideVPC, .subnetCIDROverlap, .ipInvalid, .ipOutsideSubnet,

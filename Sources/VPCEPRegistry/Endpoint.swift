@@ -62,13 +62,17 @@ public struct Endpoint: Sendable, Hashable, Codable {
     /// The reason given with the last decision (accept, reject, suspend, resume), or set by the registry
     /// when it rejected the connection itself (a revocation, a forced delete); empty when none was given.
     public var decisionReason: String
+    /// 1 at create, one more on every change of the stored record; tag changes may name the revision
+    /// they were made against (docs/DOMAIN.md, "Tags").
+    public var revision: UInt64
 
     public init(
         id: String, ownerID: String, region: String, vpcID: String, subnetID: String, serviceID: String,
         serviceName: String, serviceType: ServiceType, ip: String, status: EndpointStatus, markerID: UInt64,
         dnsName: String, whitelist: [String], enableWhitelist: Bool, description: String, tags: [Tag],
         connectionDescription: String = "", decidedBy: String = "", decidedAt: Date? = nil, everAccepted: Bool,
-        createdAt: Date, updatedAt: Date, requestMessage: String = "", decisionReason: String = ""
+        createdAt: Date, updatedAt: Date, requestMessage: String = "", decisionReason: String = "",
+        revision: UInt64 = 1
     ) {
         self.id = id
         self.ownerID = ownerID
@@ -94,6 +98,13 @@ public struct Endpoint: Sendable, Hashable, Codable {
         self.updatedAt = updatedAt
         self.requestMessage = requestMessage
         self.decisionReason = decisionReason
+        self.revision = revision
+    }
+
+    /// Marks a change of the stored record: a new revision, updated now. Every change goes through here.
+    mutating func changed(at now: Date) {
+        updatedAt = now
+        revision += 1
     }
 
     /// Whether the IP is shown: accepted or suspended, or rejected after an acceptance (docs/DOMAIN.md,
@@ -107,11 +118,11 @@ extension Endpoint {
     private enum CodingKeys: String, CodingKey {
         case id, ownerID, region, vpcID, subnetID, serviceID, serviceName, serviceType, ip, status, markerID, dnsName
         case whitelist, enableWhitelist, description, tags, connectionDescription, decidedBy, decidedAt, everAccepted
-        case createdAt, updatedAt, requestMessage, decisionReason
+        case createdAt, updatedAt, requestMessage, decisionReason, revision
     }
 
-    /// Decodes the JSON of change-log states and idempotency records written before the messages existed
-    /// (they have neither key): those read as empty.
+    /// As synthesized, except for keys that records written by earlier versions lack (change-log states
+    /// and idempotency records): messages read as empty, and the revision as 1.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
@@ -130,7 +141,8 @@ extension Endpoint {
             everAccepted: try c.decode(Bool.self, forKey: .everAccepted),
             createdAt: try c.decode(Date.self, forKey: .createdAt), updatedAt: try c.decode(Date.self, forKey: .updatedAt),
             requestMessage: try c.decodeIfPresent(String.self, forKey: .requestMessage) ?? "",
-            decisionReason: try c.decodeIfPresent(String.self, forKey: .decisionReason) ?? "")
+            decisionReason: try c.decodeIfPresent(String.self, forKey: .decisionReason) ?? "",
+            revision: try c.decodeIfPresent(UInt64.self, forKey: .revision) ?? 1)
     }
 }
 
@@ -274,13 +286,16 @@ public struct EndpointFilter: Sendable, Hashable {
     public var markerID: UInt64?
     /// As for services: keys ANDed, a key's values ORed, an empty value matches any value.
     public var tags: [Tag]
+    /// Whether a resource must match every tag key named (the default) or any one of them.
+    public var tagMatch: TagMatch
     /// Only endpoints of this service (set by the registry for connection lists).
     public var serviceID: String?
 
     public init(
         id: String? = nil, vpcID: String? = nil, serviceName: String? = nil, status: EndpointStatus? = nil,
-        markerID: UInt64? = nil, tags: [Tag] = [], serviceID: String? = nil
+        markerID: UInt64? = nil, tags: [Tag] = [], tagMatch: TagMatch = .all, serviceID: String? = nil
     ) {
+        self.tagMatch = tagMatch
         self.id = id
         self.vpcID = vpcID
         self.serviceName = serviceName

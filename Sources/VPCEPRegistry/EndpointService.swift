@@ -157,12 +157,16 @@ public struct EndpointServiceFilter: Sendable, Hashable {
     public var status: ServiceStatus?
     /// Every key must be present; a key's values are alternatives, an empty value matches any value.
     public var tags: [Tag]
+    /// Whether a service must match every tag key named (the default) or any one of them.
+    public var tagMatch: TagMatch
     /// Only services made public by operators.
     public var publicOnly: Bool
 
     public init(
-        name: String? = nil, id: String? = nil, status: ServiceStatus? = nil, tags: [Tag] = [], publicOnly: Bool = false
+        name: String? = nil, id: String? = nil, status: ServiceStatus? = nil, tags: [Tag] = [], tagMatch: TagMatch = .all,
+        publicOnly: Bool = false
     ) {
+        self.tagMatch = tagMatch
         self.name = name
         self.id = id
         self.status = status

@@ -8,12 +8,28 @@ public struct PageRequest: Sendable, Hashable {
     public var sortKey: String
     /// `desc` (default) or `asc`.
     public var sortDir: String
+    /// The `nextPageToken` of the previous page of the same query; empty for the first page.
+    public var pageToken: String
 
-    public init(limit: Int = 0, offset: Int = 0, sortKey: String = "", sortDir: String = "") {
+    public init(limit: Int = 0, offset: Int = 0, sortKey: String = "", sortDir: String = "", pageToken: String = "") {
         self.limit = limit
         self.offset = offset
         self.sortKey = sortKey
         self.sortDir = sortDir
+        self.pageToken = pageToken
+    }
+}
+
+/// A position in a list's order: the sort column's value (milliseconds) and the id of the last row
+/// of a page. The next page starts strictly after it, so rows inserted or deleted elsewhere in the
+/// order move no row that stayed across a page boundary (keyset paging).
+public struct ListCursor: Sendable, Hashable, Codable {
+    public var sortValue: Int64
+    public var id: String
+
+    public init(sortValue: Int64, id: String) {
+        self.sortValue = sortValue
+        self.id = id
     }
 }
 
@@ -21,10 +37,16 @@ public struct PageRequest: Sendable, Hashable {
 public struct ListResult<T: Sendable>: Sendable {
     public var items: [T]
     public var totalCount: Int
+    /// Set by the store: where the page's last row stands, when more rows follow it; `nil` on the last page.
+    public var next: ListCursor?
+    /// Set by the registry from `next`: the token that asks for the following page; empty on the last page.
+    public var nextPageToken: String
 
-    public init(items: [T], totalCount: Int) {
+    public init(items: [T], totalCount: Int, next: ListCursor? = nil, nextPageToken: String = "") {
         self.items = items
         self.totalCount = totalCount
+        self.next = next
+        self.nextPageToken = nextPageToken
     }
 }
 
@@ -46,13 +68,24 @@ public struct ListQuery: Sendable, Hashable {
     public var ascending: Bool
     public var limit: Int
     public var offset: Int
+    /// Only rows strictly after this position in the query's order (a page token's); `totalCount`
+    /// still counts every match.
+    public var after: ListCursor?
+    /// What a page token of this query is bound to (the list, scope, filters and order), for the
+    /// registry; stores ignore it.
+    public var tokenBinding: String
 
-    public init(region: String, ownerID: String?, sortKey: SortKey, ascending: Bool, limit: Int, offset: Int) {
+    public init(
+        region: String, ownerID: String?, sortKey: SortKey, ascending: Bool, limit: Int, offset: Int,
+        after: ListCursor? = nil, tokenBinding: String = ""
+    ) {
         self.region = region
         self.ownerID = ownerID
         self.sortKey = sortKey
         self.ascending = ascending
         self.limit = limit
         self.offset = offset
+        self.after = after
+        self.tokenBinding = tokenBinding
     }
 }

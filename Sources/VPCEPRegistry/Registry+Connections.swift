@@ -8,15 +8,15 @@ extension Registry {
     ) async throws(RegistryError) -> ListResult<Connection> {
         let scope = try scope(ctx)
         let ref = try ServiceRef(id: serviceID, name: serviceName)
-        let query = try Validation.page(page, region: scope.region, ownerID: nil)
         let base = EndpointFilter(id: nonEmpty(filter.id), status: filter.status, markerID: filter.markerID)
+        let query = try Validation.page(
+            page, region: scope.region, ownerID: nil, list: "connections", filter: [String(reflecting: base), serviceID, serviceName])
         return try await read { reader in
             let service = try await Self.readableService(reader, ref, scope: scope)
             var filter = base
             filter.serviceID = service.id
-            let result = try await reader.listEndpoints(query, filter: filter)
-            return ListResult(items: result.items.map(Connection.init), totalCount: result.totalCount)
-        }
+            return try await reader.listEndpoints(query, filter: filter).map(Connection.init)
+        }.withPageToken(for: query)
     }
 
     /// Accepts or rejects the named endpoints of one service (`decideConnections(_:serviceID:serviceName:endpointIDs:action:reason:)`
@@ -93,7 +93,7 @@ extension Registry {
         endpoint.decidedBy = ownerID
         endpoint.decidedAt = now
         endpoint.decisionReason = reason
-        endpoint.updatedAt = now
+        endpoint.changed(at: now)
     }
 
     /// Sets the provider's description of one connection. Owner only.
@@ -114,7 +114,7 @@ extension Registry {
             if endpoint.connectionDescription != description {
                 let before = endpoint
                 endpoint.connectionDescription = description
-                endpoint.updatedAt = now
+                endpoint.changed(at: now)
                 try await tx.updateEndpoint(endpoint)
                 try await log(tx, ctx, [ChangeEvent(
                     type: .updated, state: .endpoint(endpoint), previous: .endpoint(before), providerID: service.ownerID)])

@@ -74,13 +74,13 @@ extension Registry {
         _ ctx: CallContext, filter: EndpointServiceFilter, page: PageRequest
     ) async throws(RegistryError) -> ListResult<EndpointService> {
         let scope = try scope(ctx)
-        let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner)
         let filter = EndpointServiceFilter(
             name: nonEmpty(filter.name), id: nonEmpty(filter.id), status: filter.status,
-            tags: try Validation.tagFilters(filter.tags), publicOnly: filter.publicOnly)
-        var result = try await read { reader in try await reader.listEndpointServices(query, filter: filter) }
-        result.items = result.items.map(Self.present)
-        return result
+            tags: try Validation.tagFilters(filter.tags), tagMatch: filter.tagMatch, publicOnly: filter.publicOnly)
+        let query = try Validation.page(
+            page, region: scope.region, ownerID: scope.listOwner, list: "endpoint_services", filter: filter)
+        let result = try await read { reader in try await reader.listEndpointServices(query, filter: filter) }
+        return result.map(Self.present).withPageToken(for: query)
     }
 
     static func serviceName(region: String, name: String, id: String) -> String {

@@ -70,13 +70,13 @@ extension Registry {
         _ ctx: CallContext, filter: EndpointFilter, page: PageRequest
     ) async throws(RegistryError) -> ListResult<Endpoint> {
         let scope = try scope(ctx)
-        let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner)
         let filter = EndpointFilter(
             id: nonEmpty(filter.id), vpcID: nonEmpty(filter.vpcID), serviceName: nonEmpty(filter.serviceName),
-            status: filter.status, markerID: filter.markerID, tags: try Validation.tagFilters(filter.tags))
-        var result = try await read { reader in try await reader.listEndpoints(query, filter: filter) }
-        result.items = result.items.map(Self.present)
-        return result
+            status: filter.status, markerID: filter.markerID, tags: try Validation.tagFilters(filter.tags),
+            tagMatch: filter.tagMatch)
+        let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner, list: "endpoints", filter: filter)
+        let result = try await read { reader in try await reader.listEndpoints(query, filter: filter) }
+        return result.map(Self.present).withPageToken(for: query)
     }
 
     /// Changes the consumer's whitelist, its switch and the description. Owner only.
@@ -96,7 +96,7 @@ extension Registry {
             if let enable = update.enableWhitelist { endpoint.enableWhitelist = enable }
             if let description = update.description { endpoint.description = description }
             guard endpoint != before else { return endpoint }
-            endpoint.updatedAt = now
+            endpoint.changed(at: now)
             try await tx.updateEndpoint(endpoint)
             try await log(tx, ctx, [ChangeEvent(
                 type: .updated, state: .endpoint(endpoint), previous: .endpoint(before),

@@ -19,8 +19,8 @@ extension Registry {
 
     public func listVPCs(_ ctx: CallContext, page: PageRequest) async throws(RegistryError) -> ListResult<VPC> {
         let scope = try scope(ctx)
-        let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner)
-        return try await read { reader in try await reader.listVPCs(query) }
+        let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner, list: "vpcs")
+        return try await read { reader in try await reader.listVPCs(query) }.withPageToken(for: query)
     }
 
     public func createSubnet(_ ctx: CallContext, vpcID: String, name: String, cidr: String) async throws(RegistryError) -> Subnet {
@@ -57,9 +57,9 @@ extension Registry {
 
     public func listSubnets(_ ctx: CallContext, vpcID: String?, page: PageRequest) async throws(RegistryError) -> ListResult<Subnet> {
         let scope = try scope(ctx)
-        let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner)
         let vpcID = nonEmpty(vpcID)
-        return try await read { reader in try await reader.listSubnets(query, vpcID: vpcID) }
+        let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner, list: "subnets", filter: vpcID as Any)
+        return try await read { reader in try await reader.listSubnets(query, vpcID: vpcID) }.withPageToken(for: query)
     }
 
     public func createBackend(
@@ -97,9 +97,11 @@ extension Registry {
         _ ctx: CallContext, kind: BackendKind, vpcID: String?, page: PageRequest
     ) async throws(RegistryError) -> ListResult<Backend> {
         let scope = try scope(ctx)
-        let query = try Validation.page(page, region: scope.region, ownerID: scope.listOwner)
         let vpcID = nonEmpty(vpcID)
+        let query = try Validation.page(
+            page, region: scope.region, ownerID: scope.listOwner, list: "backends/\(kind.rawValue)", filter: vpcID as Any)
         return try await read { reader in try await reader.listBackends(query, kind: kind, vpcID: vpcID) }
+            .withPageToken(for: query)
     }
 
     /// The requested address (inside the subnet, not reserved, free) or the lowest free host address from .2 up.

@@ -133,12 +133,13 @@ extension Registry {
     ) async throws(RegistryError) -> ListResult<Permission> {
         let scope = try scope(ctx)
         let ref = try ServiceRef(id: serviceID, name: serviceName)
-        let query = try Validation.page(page, region: scope.region, ownerID: nil)
         let substring = nonEmpty(permission)
+        let query = try Validation.page(
+            page, region: scope.region, ownerID: nil, list: "permissions", filter: [serviceID, serviceName, substring])
         return try await read { reader in
             let service = try await Self.readableService(reader, ref, scope: scope)
             return try await reader.listPermissions(
                 query, serviceID: service.id, serviceVisibleTo: scope.reading, permission: substring)
-        }
+        }.withPageToken(for: query)
     }
 }

@@ -116,7 +116,7 @@ extension Registry {
                     Self.decide(&endpoint, .rejected, by: scope.ownerID, reason: Self.serviceDeletedReason, at: now)
                 } else {
                     endpoint.status = .failed
-                    endpoint.updatedAt = now
+                    endpoint.changed(at: now)
                 }
                 try await tx.updateEndpoint(endpoint)
                 events.append(ChangeEvent(
@@ -156,10 +156,11 @@ extension Registry {
         _ ctx: CallContext, name: String?, id: String?, page: PageRequest
     ) async throws(RegistryError) -> ListResult<EndpointServiceSummary> {
         let scope = try scope(ctx)
-        let query = try Validation.page(page, region: scope.region, ownerID: nil)
         let filter = EndpointServiceFilter(name: nonEmpty(name), id: nonEmpty(id), publicOnly: true)
+        let query = try Validation.page(
+            page, region: scope.region, ownerID: nil, list: "public_endpoint_services", filter: filter)
         let result = try await read { reader in try await reader.listEndpointServices(query, filter: filter) }
-        return ListResult(items: result.items.map(EndpointServiceSummary.init), totalCount: result.totalCount)
+        return result.map(EndpointServiceSummary.init).withPageToken(for: query)
     }
 }
 

@@ -140,12 +140,15 @@ extension Registry {
         let pageSize = 1000
         func all<T: Sendable>(_ list: (ListQuery) async throws -> ListResult<T>) async throws -> [T] {
             var items: [T] = []
+            var after: ListCursor?
+            // By keyset: each page starts at the last one's end, so no page re-reads the rows before it.
             while true {
                 let page = try await list(ListQuery(
                     region: scope.region, ownerID: owner, sortKey: .createdAt, ascending: true, limit: pageSize,
-                    offset: items.count))
+                    offset: 0, after: after))
                 items += page.items
-                if page.items.count < pageSize { return items }
+                guard let next = page.next else { return items }
+                after = next
             }
         }
         var states: [ChangeEvent] = []

@@ -232,7 +232,11 @@ enum Validation {
         return result
     }
 
-    static func page(_ page: PageRequest, region: String, ownerID: String?) throws(RegistryError) -> ListQuery {
+    /// The store's query for `page`. `list` names the list and `filter` describes every filter of the
+    /// call (a value's description), so that a page token is honoured only with the query it came from.
+    static func page(
+        _ page: PageRequest, region: String, ownerID: String?, list: String, filter: Any = ""
+    ) throws(RegistryError) -> ListQuery {
         let (limit, offset) = try limitAndOffset(page)
         let sortKey: ListQuery.SortKey
         switch page.sortKey.lowercased() {
@@ -241,13 +245,31 @@ enum Validation {
         default:
             throw .invalid(.sortKeyInvalid, "sort_key must be created_at or updated_at", field: "page.sort_key")
         }
+        let ascending = try ascending(page)
+        let binding = PageToken.binding([
+            list, region, ownerID ?? "*", sortKey.rawValue, ascending ? "asc" : "desc", String(reflecting: filter),
+        ])
+        var after: ListCursor?
+        if !page.pageToken.isEmpty {
+            guard page.offset == 0 else {
+                throw .invalid(
+                    .pageTokenWithOffset, "give either page_token or offset, not both", field: "page.offset")
+            }
+            after = try PageToken.decode(page.pageToken, binding: binding)
+        }
         return ListQuery(
-            region: region, ownerID: ownerID, sortKey: sortKey, ascending: try ascending(page), limit: limit,
-            offset: offset)
+            region: region, ownerID: ownerID, sortKey: sortKey, ascending: ascending, limit: limit,
+            offset: offset, after: after, tokenBinding: binding)
     }
 
     /// The paging of `ListHistory`: as for every list, but ordered by sequence (`sort_key` empty or `seq`).
     static func historyPage(_ page: PageRequest) throws(RegistryError) -> (ascending: Bool, limit: Int, offset: Int) {
+        // History pages by offset or by time range (`since`); its order, the sequence, only grows at one end.
+        guard page.pageToken.isEmpty else {
+            throw .invalid(
+                .pageTokenInvalid, "ListHistory takes no page_token; page with offset or since/until",
+                field: "page.page_token")
+        }
         let (limit, offset) = try limitAndOffset(page)
         guard ["", "seq"].contains(page.sortKey.lowercased()) else {
             throw .invalid(.sortKeyInvalid, "history is ordered by seq; sort_key must be seq or empty", field: "page.sort_key")

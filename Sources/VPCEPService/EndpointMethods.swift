@@ -23,11 +23,13 @@ struct EndpointMethods: Sendable {
             let filter = EndpointFilter(
                 id: request.id, vpcID: request.vpcId, serviceName: request.serviceName,
                 status: try WireMapping.endpointStatus(request.status, field: "status"),
-                tags: WireMapping.tags(request.tags))
+                tags: WireMapping.tags(request.tags),
+                tagMatch: try WireMapping.tagMatch(request.tagMatch, field: "tag_match"))
             let result = try await registry.listEndpoints(
                 context.registryContext, filter: filter, page: WireMapping.page(request.page))
             return ListEndpointsResponse(
-                items: result.items.map(WireMapping.endpoint), totalCount: UInt32(clamping: result.totalCount))
+                items: result.items.map(WireMapping.endpoint), totalCount: UInt32(clamping: result.totalCount),
+                nextPageToken: result.nextPageToken)
         }
         router.register(EndpointsAPI.updateEndpoint) { request, context in
             let update = EndpointUpdate(
@@ -38,6 +40,16 @@ struct EndpointMethods: Sendable {
         router.register(EndpointsAPI.deleteEndpoint) { request, context in
             try await registry.deleteEndpoint(context.registryContext, id: request.id)
             return DeleteEndpointResponse()
+        }
+        router.register(EndpointsAPI.addEndpointTags) { request, context in
+            WireMapping.endpoint(try await registry.addEndpointTags(
+                context.registryContext, id: request.id, tags: WireMapping.tags(request.tags),
+                expectedRevision: WireMapping.expectedRevision(request.expectedRevision)))
+        }
+        router.register(EndpointsAPI.removeEndpointTags) { request, context in
+            WireMapping.endpoint(try await registry.removeEndpointTags(
+                context.registryContext, id: request.id, WireMapping.tagRemoval(request),
+                expectedRevision: WireMapping.expectedRevision(request.expectedRevision)))
         }
     }
 }

@@ -34,13 +34,15 @@ struct EndpointServiceMethods: Sendable {
             let filter = EndpointServiceFilter(
                 name: request.name.isEmpty ? nil : request.name, id: request.id.isEmpty ? nil : request.id,
                 status: try WireMapping.serviceStatus(request.status, field: "status"),
-                tags: WireMapping.tags(request.tags)
+                tags: WireMapping.tags(request.tags),
+                tagMatch: try WireMapping.tagMatch(request.tagMatch, field: "tag_match")
             )
             let result = try await registry.listEndpointServices(
                 context.registryContext, filter: filter, page: WireMapping.page(request.page)
             )
             return ListEndpointServicesResponse(items: result.items.map(WireMapping.endpointService),
-                                                totalCount: UInt32(clamping: result.totalCount))
+                                                totalCount: UInt32(clamping: result.totalCount),
+                nextPageToken: result.nextPageToken)
         }
         router.register(EndpointServicesAPI.updateEndpointService) { request, context in
             let update = EndpointServiceUpdate(
@@ -66,7 +68,8 @@ struct EndpointServiceMethods: Sendable {
             let result = try await registry.listPublicEndpointServices(
                 context.registryContext, name: request.name, id: request.id, page: WireMapping.page(request.page))
             return ListPublicEndpointServicesResponse(
-                items: result.items.map(WireMapping.summary), totalCount: UInt32(clamping: result.totalCount))
+                items: result.items.map(WireMapping.summary), totalCount: UInt32(clamping: result.totalCount),
+                nextPageToken: result.nextPageToken)
         }
         router.register(EndpointServicesAPI.addPermissions) { request, context in
             let added = try await registry.addPermissions(
@@ -87,7 +90,8 @@ struct EndpointServiceMethods: Sendable {
                 context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
                 permission: request.permission, page: WireMapping.page(request.page))
             return ListPermissionsResponse(
-                items: result.items.map(WireMapping.permission), totalCount: UInt32(clamping: result.totalCount))
+                items: result.items.map(WireMapping.permission), totalCount: UInt32(clamping: result.totalCount),
+                nextPageToken: result.nextPageToken)
         }
         router.register(EndpointServicesAPI.listConnections) { request, context in
             let filter = EndpointFilter(
@@ -97,7 +101,8 @@ struct EndpointServiceMethods: Sendable {
                 context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName, filter: filter,
                 page: WireMapping.page(request.page))
             return ListConnectionsResponse(
-                items: result.items.map(WireMapping.connection), totalCount: UInt32(clamping: result.totalCount))
+                items: result.items.map(WireMapping.connection), totalCount: UInt32(clamping: result.totalCount),
+                nextPageToken: result.nextPageToken)
         }
         let decisions: [(MethodDescriptor<DecideConnectionsRequest, DecideConnectionsResponse>, ConnectionAction)] = [
             (EndpointServicesAPI.acceptConnections, .accept), (EndpointServicesAPI.rejectConnections, .reject),
@@ -115,6 +120,16 @@ struct EndpointServiceMethods: Sendable {
             WireMapping.connection(try await registry.updateConnectionDescription(
                 context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
                 endpointID: request.endpointId, description: request.description))
+        }
+        router.register(EndpointServicesAPI.addEndpointServiceTags) { request, context in
+            WireMapping.endpointService(try await registry.addEndpointServiceTags(
+                context.registryContext, id: request.id, tags: WireMapping.tags(request.tags),
+                expectedRevision: WireMapping.expectedRevision(request.expectedRevision)))
+        }
+        router.register(EndpointServicesAPI.removeEndpointServiceTags) { request, context in
+            WireMapping.endpointService(try await registry.removeEndpointServiceTags(
+                context.registryContext, id: request.id, WireMapping.tagRemoval(request),
+                expectedRevision: WireMapping.expectedRevision(request.expectedRevision)))
         }
     }
 }

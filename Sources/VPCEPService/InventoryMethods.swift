@@ -13,7 +13,8 @@ struct InventoryMethods: Sendable {
         }
         router.register(InventoryAPI.listVpcs) { request, context in
             let result = try await registry.listVPCs(context.registryContext, page: WireMapping.page(request.page))
-            return ListVpcsResponse(items: result.items.map(WireMapping.vpc), totalCount: UInt32(clamping: result.totalCount))
+            return ListVpcsResponse(items: result.items.map(WireMapping.vpc), totalCount: UInt32(clamping: result.totalCount),
+                nextPageToken: result.nextPageToken)
         }
         router.register(InventoryAPI.createSubnet) { request, context in
             WireMapping.subnet(try await registry.createSubnet(
@@ -24,7 +25,8 @@ struct InventoryMethods: Sendable {
             let result = try await registry.listSubnets(
                 context.registryContext, vpcID: request.vpcId.isEmpty ? nil : request.vpcId, page: WireMapping.page(request.page)
             )
-            return ListSubnetsResponse(items: result.items.map(WireMapping.subnet), totalCount: UInt32(clamping: result.totalCount))
+            return ListSubnetsResponse(items: result.items.map(WireMapping.subnet), totalCount: UInt32(clamping: result.totalCount),
+                nextPageToken: result.nextPageToken)
         }
         router.register(InventoryAPI.createLoadBalancer) { request, context in
             WireMapping.loadBalancer(try await registry.createBackend(
@@ -38,7 +40,8 @@ struct InventoryMethods: Sendable {
                 page: WireMapping.page(request.page)
             )
             return ListLoadBalancersResponse(items: result.items.map(WireMapping.loadBalancer),
-                                             totalCount: UInt32(clamping: result.totalCount))
+                                             totalCount: UInt32(clamping: result.totalCount),
+                nextPageToken: result.nextPageToken)
         }
         router.register(InventoryAPI.createVm) { request, context in
             WireMapping.vm(try await registry.createBackend(
@@ -51,7 +54,8 @@ struct InventoryMethods: Sendable {
                 context.registryContext, kind: .vm, vpcID: request.vpcId.isEmpty ? nil : request.vpcId,
                 page: WireMapping.page(request.page)
             )
-            return ListVmsResponse(items: result.items.map(WireMapping.vm), totalCount: UInt32(clamping: result.totalCount))
+            return ListVmsResponse(items: result.items.map(WireMapping.vm), totalCount: UInt32(clamping: result.totalCount),
+                nextPageToken: result.nextPageToken)
         }
         router.register(InventoryAPI.deleteVpc) { request, context in
             try await registry.deleteVPC(context.registryContext, id: request.id)

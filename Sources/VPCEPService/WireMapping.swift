@@ -12,7 +12,26 @@ package enum WireMapping {
     static func page(_ page: VPCEPProto.PageRequest?) -> VPCEPRegistry.PageRequest {
         guard let page else { return VPCEPRegistry.PageRequest() }
         return VPCEPRegistry.PageRequest(limit: Int(page.limit), offset: Int(page.offset), sortKey: page.sortKey,
-                                         sortDir: page.sortDir)
+                                         sortDir: page.sortDir, pageToken: page.pageToken)
+    }
+
+    /// ALL when unspecified.
+    static func tagMatch(_ match: VPCEPProto.TagMatch, field: String) throws(RegistryError) -> VPCEPRegistry.TagMatch {
+        switch match {
+        case .unspecified, .all: return .all
+        case .any: return .any
+        default: throw unknownValue(match, field: field)
+        }
+    }
+
+    /// A removal: keys whatever their value, tags only with exactly their value.
+    static func tagRemoval(_ request: RemoveTagsRequest) -> TagRemoval {
+        TagRemoval(keys: request.keys, tags: tags(request.tags))
+    }
+
+    /// 0 means no check.
+    static func expectedRevision(_ value: UInt64) -> UInt64? {
+        value == 0 ? nil : value
     }
 
     static func vpc(_ vpc: VPC) -> Vpc {
@@ -81,7 +100,8 @@ package enum WireMapping {
             markerId: endpoint.markerID, dnsName: endpoint.dnsName, whitelist: endpoint.whitelist,
             enableWhitelist: endpoint.enableWhitelist, description: endpoint.description, tags: tags(endpoint.tags),
             createdAt: timestamp(endpoint.createdAt), updatedAt: timestamp(endpoint.updatedAt),
-            requestMessage: endpoint.requestMessage, decisionReason: endpoint.decisionReason)
+            requestMessage: endpoint.requestMessage, decisionReason: endpoint.decisionReason,
+            revision: endpoint.revision)
     }
 
     static func connection(_ connection: VPCEPRegistry.Connection) -> VPCEPProto.Connection {

@@ -299,7 +299,7 @@ final class PostgresAccess: RegistryTransaction {
         if let id = filter.id { filters.append(("id = ?", [.text(id)])) }
         if let status = filter.status { filters.append(("status = ?", [.text(status.rawValue)])) }
         if filter.publicOnly { filters.append(("is_public = 1", [])) }
-        filters += Self.tagConditions(filter.tags, table: "endpoint_services")
+        filters += Self.tagConditions(filter.tags, match: filter.tagMatch, table: "endpoint_services")
         return try await list(
             table: "endpoint_services", columns: Self.serviceColumns, query: query, filters: filters,
             decode: Self.service)
@@ -354,15 +354,16 @@ final class PostgresAccess: RegistryTransaction {
         Array(repeating: "?", count: count).joined(separator: ", ")
     }
 
-    /// Tag filters on a table's JSON `tags` column: keys ANDed, a key's values ORed, an empty value matches any.
-    fileprivate static func tagConditions(_ tags: [Tag], table: String) -> [(String, [PGBind])] {
+    /// Tag filters on a table's JSON `tags` column: keys ANDed (`all`) or ORed (`any`), a key's values
+    /// ORed, an empty value matches any.
+    fileprivate static func tagConditions(_ tags: [Tag], match: TagMatch, table: String) -> [(String, [PGBind])] {
         var keys: [String] = []
         var values: [String: [String]] = [:]
         for tag in tags {
             if values[tag.key] == nil { keys.append(tag.key) }
             values[tag.key, default: []].append(tag.value)
         }
-        return keys.map { key in
+        let perKey = keys.map { key in
             let wanted = values[key] ?? []
             var condition = "EXISTS (SELECT 1 FROM jsonb_array_elements(\(table).tags::jsonb) AS t WHERE t.value->>'key' = ?"
             var binds: [PGBind] = [.text(key)]
@@ -372,6 +373,9 @@ final class PostgresAccess: RegistryTransaction {
             }
             return (condition + ")", binds)
         }
+        // `any`: one condition, the keys' conditions ORed.
+        guard match == .any, !perKey.isEmpty else { return perKey }
+        return [("(" + perKey.map(\.0).joined(separator: " OR ") + ")", perKey.flatMap(\.1))]
     }
 
     // MARK: Quotas
@@ -498,7 +502,7 @@ final class PostgresAccess: RegistryTransaction {
     private static let endpointStoredColumns = """
         id, region, owner_id, vpc_id, subnet_id, service_id, service_name, service_type, ip, status, marker_id, \
         dns_name, whitelist, enable_whitelist, description, tags, connection_description, decided_by, decided_at, \
-        ever_accepted, created_at, updated_at, request_message, decision_reason
+        ever_accepted, created_at, updated_at, request_message, decision_reason, revision
         """
 
     /// The service's current name while it exists, else the last one stored.
@@ -529,7 +533,8 @@ final class PostgresAccess: RegistryTransaction {
             connectionDescription: try row.text("connection_description"), decidedBy: try row.text("decided_by"),
             decidedAt: decidedAt, everAccepted: try row.int("ever_accepted") != 0,
             createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"),
-            requestMessage: try row.text("request_message"), decisionReason: try row.text("decision_reason"))
+            requestMessage: try row.text("request_message"), decisionReason: try row.text("decision_reason"),
+            revision: UInt64(max(try row.int("revision"), 1)))
     }
 
     private static func endpointBinds(_ endpoint: Endpoint) throws -> [PGBind] {
@@ -543,6 +548,7 @@ final class PostgresAccess: RegistryTransaction {
             .text(endpoint.connectionDescription), .text(endpoint.decidedBy), endpoint.decidedAt.map { .date($0) } ?? .null,
             .integer(endpoint.everAccepted ? 1 : 0), .date(endpoint.createdAt), .date(endpoint.updatedAt),
             .text(endpoint.requestMessage), .text(endpoint.decisionReason),
+            .integer(Int64(clamping: endpoint.revision)),
         ]
     }
 
@@ -560,7 +566,7 @@ final class PostgresAccess: RegistryTransaction {
         }
         if let status = filter.status { filters.append(("status = ?", [.text(status.rawValue)])) }
         if let marker = filter.markerID { filters.append(("marker_id = ?", [.integer(Int64(clamping: marker))])) }
-        filters += Self.tagConditions(filter.tags, table: "endpoints")
+        filters += Self.tagConditions(filter.tags, match: filter.tagMatch, table: "endpoints")
         return try await list(
             table: "endpoints", columns: Self.endpointColumns, query: query, filters: filters, decode: Self.endpoint)
     }
@@ -586,7 +592,7 @@ final class PostgresAccess: RegistryTransaction {
 
     func insertEndpoint(_ endpoint: Endpoint) async throws {
         try await execute(
-            "INSERT INTO endpoints (\(Self.endpointStoredColumns)) VALUES (\(Self.placeholders(24)))",
+            "INSERT INTO endpoints (\(Self.endpointStoredColumns)) VALUES (\(Self.placeholders(25)))",
             try Self.endpointBinds(endpoint))
         try await execute(
             "INSERT INTO ip_allocations (subnet_id, ip, holder_id) VALUES (?, ?, ?)",
@@ -664,14 +670,30 @@ final class PostgresAccess: RegistryTransaction {
         let whereClause = conditions.joined(separator: " AND ")
         let direction = query.ascending ? "ASC" : "DESC"
         let sortColumn = query.sortKey == .createdAt ? "created_at" : "updated_at"
-        let page = try await rows(
+        // Keyset: strictly after the cursor in the same order as ORDER BY (a row-value comparison), so
+        // the page continues where the last one ended however many rows came or went before it.
+        var pageClause = whereClause
+        var pageBinds = binds
+        if let after = query.after {
+            pageClause += " AND (\(sortColumn), id) \(query.ascending ? ">" : "<") (?, ?)"
+            pageBinds += [.integer(Int64(after.sortValue)), .text(after.id)]
+        }
+        // One row more than the page tells whether another page follows.
+        var page = try await rows(
             """
-            SELECT \(columns) FROM \(table) WHERE \(whereClause)
+            SELECT \(columns) FROM \(table) WHERE \(pageClause)
             ORDER BY \(sortColumn) \(direction), id \(direction) LIMIT ? OFFSET ?
             """,
-            binds + [.integer(Int64(query.limit)), .integer(Int64(query.offset))])
+            pageBinds + [.integer(Int64(query.limit + 1)), .integer(Int64(query.offset))])
+        var next: ListCursor?
+        if page.count > query.limit {
+            page.removeLast(page.count - query.limit)
+            if let last = page.last {
+                next = ListCursor(sortValue: Int64(try last.int(sortColumn)), id: try last.text("id"))
+            }
+        }
         let total = try await rows("SELECT count(*) AS n FROM \(table) WHERE \(whereClause)", binds).first?.int("n") ?? 0
-        return ListResult(items: try page.map(decode), totalCount: total)
+        return ListResult(items: try page.map(decode), totalCount: total, next: next)
     }
 }
 

@@ -199,6 +199,11 @@ extension PostgresRegistryStore {
             "ALTER TABLE endpoints ADD COLUMN request_message TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE endpoints ADD COLUMN decision_reason TEXT NOT NULL DEFAULT ''",
         ],
+        // 3 (issue 13, tags and pages): endpoints get a revision, for tag changes' revision checks;
+        // existing endpoints start at 1, as new ones do.
+        [
+            "ALTER TABLE endpoints ADD COLUMN revision BIGINT NOT NULL DEFAULT 1",
+        ],
     ]
 
     /// The schema version this build writes.

@@ -228,6 +228,11 @@ extension SQLiteRegistryStore {
             "ALTER TABLE endpoints ADD COLUMN request_message TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE endpoints ADD COLUMN decision_reason TEXT NOT NULL DEFAULT ''",
         ],
+        // 7 (issue 13, tags and pages): endpoints get a revision, for tag changes' revision checks;
+        // existing endpoints start at 1, as new ones do.
+        [
+            "ALTER TABLE endpoints ADD COLUMN revision INTEGER NOT NULL DEFAULT 1",
+        ],
     ]
 
     /// The schema version this build writes.

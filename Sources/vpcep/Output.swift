@@ -161,7 +161,10 @@ enum Output {
             let rows = items.map { item in layout.columns.map { cellText(item[$0.key] ?? .null) } }
             printTable(columns: layout.columns, rows: rows, narrowing: layout.narrowing,
                        terminalWidth: terminalWidth)
-            if case .number(let total)? = json["total_count"], let count = Int(total), count > items.count {
+            if case .string(let token)? = json["next_page_token"], !token.isEmpty {
+                let total = json["total_count"].map(cellText) ?? "?"
+                print("(\(items.count) of \(total) shown; the next page: --page-token \(token), or every page: --all)")
+            } else if case .number(let total)? = json["total_count"], let count = Int(total), count > items.count {
                 print("(\(items.count) of \(count) shown; use --limit and --offset for more)")
             }
         }
@@ -236,7 +239,7 @@ enum Output {
 
 extension GlobalOptions {
     /// Runs one call with a fresh client, prints the outcome, and maps failures to exit codes.
-    func call<Response: ProtoMessage>(
+    func call<Response>(
         _ body: (VPCEPClient) async throws(VPCEPError) -> Response, print render: (Response, OutputFormat) -> Void
     ) async throws {
         let format = self.format

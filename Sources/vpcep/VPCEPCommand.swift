@@ -14,7 +14,7 @@ struct VPCEPCommand: AsyncParsableCommand {
         subcommands: [
             VPCCommand.self, SubnetCommand.self, LoadBalancerCommand.self, VMCommand.self,
             ServiceCommand.self, PermissionCommand.self, ConnectionCommand.self, EndpointCommand.self, QuotaCommand.self,
-            HistoryCommand.self, WatchCommand.self, WhoAmICommand.self, ConfigCommand.self,
+            TagCommand.self, HistoryCommand.self, WatchCommand.self, WhoAmICommand.self, ConfigCommand.self,
         ]
     )
 

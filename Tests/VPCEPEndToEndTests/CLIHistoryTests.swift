@@ -44,7 +44,7 @@ struct CLIHistoryTests {
             let seenByBob = try await server.cliJSON("bob", "history", endpointID, "--sort-dir", "asc").items
             #expect(seenByBob.map { $0["type"] as? String } == seenByAlice.map { $0["type"] as? String })
             #expect(seenByBob.allSatisfy { $0["endpoint"] != nil && $0["connection"] == nil })
-            #expect(seenByBob[2]["changed_fields"] as? [String] == ["updated_at"])
+            #expect(seenByBob[2]["changed_fields"] as? [String] == ["revision", "updated_at"])
             #expect((seenByBob[1]["endpoint"] as? [String: Any])?["ip"] as? String != "")
             // Nothing of alice's service or allow-list, nor of another tenant.
             #expect(try await server.cliJSON("bob", "history", serviceID)["total_count"] as? Int == 0)

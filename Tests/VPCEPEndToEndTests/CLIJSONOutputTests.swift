@@ -133,7 +133,8 @@ struct CLIJSONOutputTests {
           "created_at": "<time>",
           "updated_at": "<time>",
           "request_message": "",
-          "decision_reason": ""
+          "decision_reason": "",
+          "revision": 1
         }
 
         """
@@ -166,10 +167,12 @@ struct CLIJSONOutputTests {
               "created_at": "<time>",
               "updated_at": "<time>",
               "request_message": "",
-              "decision_reason": ""
+              "decision_reason": "",
+              "revision": 1
             }
           ],
-          "total_count": 1
+          "total_count": 1,
+          "next_page_token": ""
         }
 
         """

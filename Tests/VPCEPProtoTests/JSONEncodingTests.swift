@@ -27,9 +27,10 @@ struct JSONEncodingTests {
         #expect(item["tags"] as? [[String: String]] == [["key": "app", "value": "shop"]])
         #expect(item.keys.sorted() == [
             "created_at", "decision_reason", "description", "dns_name", "enable_whitelist", "id", "ip", "marker_id", "region",
-            "request_message", "service_id", "service_name", "service_type", "status", "subnet_id", "tags", "tenant_id",
-            "updated_at", "vpc_id", "whitelist",
+            "request_message", "revision", "service_id", "service_name", "service_type", "status", "subnet_id", "tags",
+            "tenant_id", "updated_at", "vpc_id", "whitelist",
         ])
+        #expect(object["next_page_token"] as? String == "")
     }
 
     @Test("absent submessages and wrappers are left out; present ones are encoded")

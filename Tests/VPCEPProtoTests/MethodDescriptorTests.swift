@@ -32,8 +32,8 @@ struct MethodDescriptorTests {
         let all = InventoryAPI.allMethods + EndpointServicesAPI.allMethods + EndpointsAPI.allMethods + HealthAPI.allMethods
             + QuotasAPI.allMethods + HistoryAPI.allMethods
         #expect(InventoryAPI.allMethods.count == 12)
-        #expect(EndpointServicesAPI.allMethods.count == 16)
-        #expect(EndpointsAPI.allMethods.count == 5)
+        #expect(EndpointServicesAPI.allMethods.count == 18)
+        #expect(EndpointsAPI.allMethods.count == 7)
         #expect(QuotasAPI.allMethods.map(\.path) == ["/vpcep.v1.Quotas/ListQuotas", "/vpcep.v1.Quotas/SetQuota"])
         #expect(HealthAPI.allMethods.map(\.path) == ["/vpcep.v1.Health/Check", "/vpcep.v1.Health/WhoAmI"])
         #expect(HistoryAPI.allMethods.map(\.path) == ["/vpcep.v1.History/ListHistory", "/vpcep.v1.History/Watch"])

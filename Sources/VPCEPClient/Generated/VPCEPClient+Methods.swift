@@ -72,6 +72,14 @@ extension VPCEPClient {
     public func updateConnectionDescription(_ request: UpdateConnectionDescriptionRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> Connection {
         try await unary(EndpointServicesAPI.updateConnectionDescription, request, options: options)
     }
+
+    public func addEndpointServiceTags(_ request: AddTagsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> EndpointService {
+        try await unary(EndpointServicesAPI.addEndpointServiceTags, request, options: options)
+    }
+
+    public func removeEndpointServiceTags(_ request: RemoveTagsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> EndpointService {
+        try await unary(EndpointServicesAPI.removeEndpointServiceTags, request, options: options)
+    }
 }
 
 // MARK: - vpcep.v1.Endpoints
@@ -95,6 +103,14 @@ extension VPCEPClient {
 
     public func deleteEndpoint(_ request: DeleteEndpointRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> DeleteEndpointResponse {
         try await unary(EndpointsAPI.deleteEndpoint, request, options: options)
+    }
+
+    public func addEndpointTags(_ request: AddTagsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> Endpoint {
+        try await unary(EndpointsAPI.addEndpointTags, request, options: options)
+    }
+
+    public func removeEndpointTags(_ request: RemoveTagsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> Endpoint {
+        try await unary(EndpointsAPI.removeEndpointTags, request, options: options)
     }
 }
 

@@ -6,6 +6,42 @@
 internal import CProtobufC
 internal import CVPCEPProto
 
+/// How a list's tag filters combine across keys; a key's values are always alternatives.
+public struct TagMatch: ProtoEnum {
+    public var rawValue: Int32
+
+    public init(rawValue: Int32) {
+        self.rawValue = rawValue
+    }
+
+    /// ALL.
+    public static let unspecified = TagMatch(rawValue: 0)
+    /// Every key named, with one of its values.
+    public static let all = TagMatch(rawValue: 1)
+    /// At least one key named, with one of its values.
+    public static let any = TagMatch(rawValue: 2)
+
+    public static let allKnown: [TagMatch] = [.unspecified, .all, .any]
+
+    public var protoName: String? {
+        switch rawValue {
+        case 0: "TAG_MATCH_UNSPECIFIED"
+        case 1: "TAG_MATCH_ALL"
+        case 2: "TAG_MATCH_ANY"
+        default: nil
+        }
+    }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "all"
+        case 2: "any"
+        default: nil
+        }
+    }
+}
+
 /// A resource tag. Keys are unique per resource.
 public struct Tag: ProtoMessage {
     public static let protoMessageName = "vpcep.v1.Tag"
@@ -92,6 +128,9 @@ public struct PageRequest: ProtoMessage {
     public var offset: UInt32 = 0
     public var sortKey: String = ""
     public var sortDir: String = ""
+    /// The next_page_token of the previous page, with the same filters, sort and region; the page
+    /// continues after that page's last row. Not together with offset. ListHistory takes none.
+    public var pageToken: String = ""
 
     public init() {}
 
@@ -99,12 +138,62 @@ public struct PageRequest: ProtoMessage {
         limit: UInt32 = 0,
         offset: UInt32 = 0,
         sortKey: String = "",
-        sortDir: String = ""
+        sortDir: String = "",
+        pageToken: String = ""
     ) {
         self.limit = limit
         self.offset = offset
         self.sortKey = sortKey
         self.sortDir = sortDir
+        self.pageToken = pageToken
+    }
+}
+
+/// Adds tags to a resource; a key it already carries takes the new value.
+public struct AddTagsRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.AddTagsRequest"
+
+    public var id: String = ""
+    public var tags: [Tag] = []
+    /// When not 0, the change applies only if the resource is still at this revision (ABORTED otherwise).
+    public var expectedRevision: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        id: String = "",
+        tags: [Tag] = [],
+        expectedRevision: UInt64 = 0
+    ) {
+        self.id = id
+        self.tags = tags
+        self.expectedRevision = expectedRevision
+    }
+}
+
+/// Removes tags: each of keys whatever its value, each of tags only while it has exactly that value.
+/// A key the resource does not carry changes nothing and is no error.
+public struct RemoveTagsRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.RemoveTagsRequest"
+
+    public var id: String = ""
+    public var keys: [String] = []
+    public var tags: [Tag] = []
+    /// As in AddTagsRequest.
+    public var expectedRevision: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        id: String = "",
+        keys: [String] = [],
+        tags: [Tag] = [],
+        expectedRevision: UInt64 = 0
+    ) {
+        self.id = id
+        self.keys = keys
+        self.tags = tags
+        self.expectedRevision = expectedRevision
     }
 }
 
@@ -287,6 +376,7 @@ extension PageRequest: CMessageConvertible {
         self.offset = m.offset
         self.sortKey = try ProtoC.string(m.sort_key, field: "sort_key")
         self.sortDir = try ProtoC.string(m.sort_dir, field: "sort_dir")
+        self.pageToken = try ProtoC.string(m.page_token, field: "page_token")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__PageRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -294,6 +384,80 @@ extension PageRequest: CMessageConvertible {
         c.pointee.offset = self.offset
         c.pointee.sort_key = try arena.string(self.sortKey, field: "sort_key")
         c.pointee.sort_dir = try arena.string(self.sortDir, field: "sort_dir")
+        c.pointee.page_token = try arena.string(self.pageToken, field: "page_token")
+    }
+}
+
+extension AddTagsRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension AddTagsRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__AddTagsRequest>) {
+        vpcep__v1__add_tags_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__AddTagsRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.id = try ProtoC.string(m.id, field: "id")
+        self.tags = try ProtoC.messages(m.tags, count: m.n_tags, as: Tag.self, field: "tags")
+        self.expectedRevision = m.expected_revision
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__AddTagsRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.id = try arena.string(self.id, field: "id")
+        c.pointee.n_tags = self.tags.count
+        c.pointee.tags = try arena.messages(self.tags, field: "tags")
+        c.pointee.expected_revision = self.expectedRevision
+    }
+}
+
+extension RemoveTagsRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension RemoveTagsRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__RemoveTagsRequest>) {
+        vpcep__v1__remove_tags_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__RemoveTagsRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.id = try ProtoC.string(m.id, field: "id")
+        self.keys = try ProtoC.strings(m.keys, count: m.n_keys, field: "keys")
+        self.tags = try ProtoC.messages(m.tags, count: m.n_tags, as: Tag.self, field: "tags")
+        self.expectedRevision = m.expected_revision
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__RemoveTagsRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.id = try arena.string(self.id, field: "id")
+        c.pointee.n_keys = self.keys.count
+        c.pointee.keys = try arena.strings(self.keys, field: "keys")
+        c.pointee.n_tags = self.tags.count
+        c.pointee.tags = try arena.messages(self.tags, field: "tags")
+        c.pointee.expected_revision = self.expectedRevision
     }
 }
 
@@ -340,5 +504,25 @@ extension PageRequest {
         try container.encode(self.offset, forKey: "offset")
         try container.encode(self.sortKey, forKey: "sort_key")
         try container.encode(self.sortDir, forKey: "sort_dir")
+        try container.encode(self.pageToken, forKey: "page_token")
+    }
+}
+
+extension AddTagsRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.tags, forKey: "tags")
+        try container.encode(self.expectedRevision, forKey: "expected_revision")
+    }
+}
+
+extension RemoveTagsRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.id, forKey: "id")
+        try container.encode(self.keys, forKey: "keys")
+        try container.encode(self.tags, forKey: "tags")
+        try container.encode(self.expectedRevision, forKey: "expected_revision")
     }
 }

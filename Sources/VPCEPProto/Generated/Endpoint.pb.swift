@@ -37,6 +37,8 @@ public struct Endpoint: ProtoMessage {
     /// The reason the provider gave with its last decision (accept, reject, suspend, resume), or the
     /// registry's when it rejected the connection itself (a revocation with reject, a forced delete).
     public var decisionReason: String = ""
+    /// 1 at create, one more on every change; tag changes may name the revision they were made against.
+    public var revision: UInt64 = 0
 
     public init() {}
 
@@ -60,7 +62,8 @@ public struct Endpoint: ProtoMessage {
         createdAt: String = "",
         updatedAt: String = "",
         requestMessage: String = "",
-        decisionReason: String = ""
+        decisionReason: String = "",
+        revision: UInt64 = 0
     ) {
         self.id = id
         self.tenantId = tenantId
@@ -82,6 +85,7 @@ public struct Endpoint: ProtoMessage {
         self.updatedAt = updatedAt
         self.requestMessage = requestMessage
         self.decisionReason = decisionReason
+        self.revision = revision
     }
 }
 
@@ -158,6 +162,8 @@ public struct ListEndpointsRequest: ProtoMessage {
     public var status: EndpointStatus = .unspecified
     /// Only endpoints carrying every one of these tags; an empty value matches any value.
     public var tags: [Tag] = []
+    /// ALL (the default): every key of tags; ANY: at least one.
+    public var tagMatch: TagMatch = .unspecified
 
     public init() {}
 
@@ -167,7 +173,8 @@ public struct ListEndpointsRequest: ProtoMessage {
         vpcId: String = "",
         serviceName: String = "",
         status: EndpointStatus = .unspecified,
-        tags: [Tag] = []
+        tags: [Tag] = [],
+        tagMatch: TagMatch = .unspecified
     ) {
         self.page = page
         self.id = id
@@ -175,6 +182,7 @@ public struct ListEndpointsRequest: ProtoMessage {
         self.serviceName = serviceName
         self.status = status
         self.tags = tags
+        self.tagMatch = tagMatch
     }
 }
 
@@ -183,15 +191,19 @@ public struct ListEndpointsResponse: ProtoMessage {
 
     public var items: [Endpoint] = []
     public var totalCount: UInt32 = 0
+    /// The page_token of the next page of the same query; empty on the last page.
+    public var nextPageToken: String = ""
 
     public init() {}
 
     public init(
         items: [Endpoint] = [],
-        totalCount: UInt32 = 0
+        totalCount: UInt32 = 0,
+        nextPageToken: String = ""
     ) {
         self.items = items
         self.totalCount = totalCount
+        self.nextPageToken = nextPageToken
     }
 }
 
@@ -282,6 +294,7 @@ extension Endpoint: CMessageConvertible {
         self.updatedAt = try ProtoC.string(m.updated_at, field: "updated_at")
         self.requestMessage = try ProtoC.string(m.request_message, field: "request_message")
         self.decisionReason = try ProtoC.string(m.decision_reason, field: "decision_reason")
+        self.revision = m.revision
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__Endpoint>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -307,6 +320,7 @@ extension Endpoint: CMessageConvertible {
         c.pointee.updated_at = try arena.string(self.updatedAt, field: "updated_at")
         c.pointee.request_message = try arena.string(self.requestMessage, field: "request_message")
         c.pointee.decision_reason = try arena.string(self.decisionReason, field: "decision_reason")
+        c.pointee.revision = self.revision
     }
 }
 
@@ -420,6 +434,7 @@ extension ListEndpointsRequest: CMessageConvertible {
         self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
         self.status = ProtoC.enumValue(m.status)
         self.tags = try ProtoC.messages(m.tags, count: m.n_tags, as: Tag.self, field: "tags")
+        self.tagMatch = ProtoC.enumValue(m.tag_match)
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListEndpointsRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -430,6 +445,7 @@ extension ListEndpointsRequest: CMessageConvertible {
         c.pointee.status = ProtoC.cEnum(self.status)
         c.pointee.n_tags = self.tags.count
         c.pointee.tags = try arena.messages(self.tags, field: "tags")
+        c.pointee.tag_match = ProtoC.cEnum(self.tagMatch)
     }
 }
 
@@ -457,12 +473,14 @@ extension ListEndpointsResponse: CMessageConvertible {
         self.init()
         self.items = try ProtoC.messages(m.items, count: m.n_items, as: Endpoint.self, field: "items")
         self.totalCount = m.total_count
+        self.nextPageToken = try ProtoC.string(m.next_page_token, field: "next_page_token")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListEndpointsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.n_items = self.items.count
         c.pointee.items = try arena.messages(self.items, field: "items")
         c.pointee.total_count = self.totalCount
+        c.pointee.next_page_token = try arena.string(self.nextPageToken, field: "next_page_token")
     }
 }
 
@@ -582,6 +600,7 @@ extension Endpoint {
         try container.encode(self.updatedAt, forKey: "updated_at")
         try container.encode(self.requestMessage, forKey: "request_message")
         try container.encode(self.decisionReason, forKey: "decision_reason")
+        try container.encode(self.revision, forKey: "revision")
     }
 }
 
@@ -618,6 +637,7 @@ extension ListEndpointsRequest {
         try container.encode(self.serviceName, forKey: "service_name")
         try container.encode(self.status, forKey: "status")
         try container.encode(self.tags, forKey: "tags")
+        try container.encode(self.tagMatch, forKey: "tag_match")
     }
 }
 
@@ -626,6 +646,7 @@ extension ListEndpointsResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
+        try container.encode(self.nextPageToken, forKey: "next_page_token")
     }
 }
 
@@ -689,5 +710,19 @@ public enum EndpointsAPI {
         idempotency: .unknown
     )
 
-    public static let allMethods: [any MethodDescribing] = [createEndpoint, getEndpoint, listEndpoints, updateEndpoint, deleteEndpoint]
+    public static let addEndpointTags = MethodDescriptor<AddTagsRequest, Endpoint>(
+        service: "vpcep.v1.Endpoints",
+        method: "AddEndpointTags",
+        kind: .unary,
+        idempotency: .unknown
+    )
+
+    public static let removeEndpointTags = MethodDescriptor<RemoveTagsRequest, Endpoint>(
+        service: "vpcep.v1.Endpoints",
+        method: "RemoveEndpointTags",
+        kind: .unary,
+        idempotency: .unknown
+    )
+
+    public static let allMethods: [any MethodDescribing] = [createEndpoint, getEndpoint, listEndpoints, updateEndpoint, deleteEndpoint, addEndpointTags, removeEndpointTags]
 }

@@ -487,6 +487,8 @@ public struct ListEndpointServicesRequest: ProtoMessage {
     public var status: ServiceStatus = .unspecified
     /// Only services carrying every one of these tags; an empty value matches any value of the key.
     public var tags: [Tag] = []
+    /// ALL (the default): every key of tags; ANY: at least one.
+    public var tagMatch: TagMatch = .unspecified
 
     public init() {}
 
@@ -495,13 +497,15 @@ public struct ListEndpointServicesRequest: ProtoMessage {
         name: String = "",
         id: String = "",
         status: ServiceStatus = .unspecified,
-        tags: [Tag] = []
+        tags: [Tag] = [],
+        tagMatch: TagMatch = .unspecified
     ) {
         self.page = page
         self.name = name
         self.id = id
         self.status = status
         self.tags = tags
+        self.tagMatch = tagMatch
     }
 }
 
@@ -510,15 +514,19 @@ public struct ListEndpointServicesResponse: ProtoMessage {
 
     public var items: [EndpointService] = []
     public var totalCount: UInt32 = 0
+    /// The page_token of the next page of the same query; empty on the last page.
+    public var nextPageToken: String = ""
 
     public init() {}
 
     public init(
         items: [EndpointService] = [],
-        totalCount: UInt32 = 0
+        totalCount: UInt32 = 0,
+        nextPageToken: String = ""
     ) {
         self.items = items
         self.totalCount = totalCount
+        self.nextPageToken = nextPageToken
     }
 }
 
@@ -656,15 +664,19 @@ public struct ListPublicEndpointServicesResponse: ProtoMessage {
 
     public var items: [EndpointServiceSummary] = []
     public var totalCount: UInt32 = 0
+    /// The page_token of the next page of the same query; empty on the last page.
+    public var nextPageToken: String = ""
 
     public init() {}
 
     public init(
         items: [EndpointServiceSummary] = [],
-        totalCount: UInt32 = 0
+        totalCount: UInt32 = 0,
+        nextPageToken: String = ""
     ) {
         self.items = items
         self.totalCount = totalCount
+        self.nextPageToken = nextPageToken
     }
 }
 
@@ -830,15 +842,19 @@ public struct ListPermissionsResponse: ProtoMessage {
 
     public var items: [Permission] = []
     public var totalCount: UInt32 = 0
+    /// The page_token of the next page of the same query; empty on the last page.
+    public var nextPageToken: String = ""
 
     public init() {}
 
     public init(
         items: [Permission] = [],
-        totalCount: UInt32 = 0
+        totalCount: UInt32 = 0,
+        nextPageToken: String = ""
     ) {
         self.items = items
         self.totalCount = totalCount
+        self.nextPageToken = nextPageToken
     }
 }
 
@@ -928,15 +944,19 @@ public struct ListConnectionsResponse: ProtoMessage {
 
     public var items: [Connection] = []
     public var totalCount: UInt32 = 0
+    /// The page_token of the next page of the same query; empty on the last page.
+    public var nextPageToken: String = ""
 
     public init() {}
 
     public init(
         items: [Connection] = [],
-        totalCount: UInt32 = 0
+        totalCount: UInt32 = 0,
+        nextPageToken: String = ""
     ) {
         self.items = items
         self.totalCount = totalCount
+        self.nextPageToken = nextPageToken
     }
 }
 
@@ -1267,6 +1287,7 @@ extension ListEndpointServicesRequest: CMessageConvertible {
         self.id = try ProtoC.string(m.id, field: "id")
         self.status = ProtoC.enumValue(m.status)
         self.tags = try ProtoC.messages(m.tags, count: m.n_tags, as: Tag.self, field: "tags")
+        self.tagMatch = ProtoC.enumValue(m.tag_match)
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListEndpointServicesRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -1276,6 +1297,7 @@ extension ListEndpointServicesRequest: CMessageConvertible {
         c.pointee.status = ProtoC.cEnum(self.status)
         c.pointee.n_tags = self.tags.count
         c.pointee.tags = try arena.messages(self.tags, field: "tags")
+        c.pointee.tag_match = ProtoC.cEnum(self.tagMatch)
     }
 }
 
@@ -1303,12 +1325,14 @@ extension ListEndpointServicesResponse: CMessageConvertible {
         self.init()
         self.items = try ProtoC.messages(m.items, count: m.n_items, as: EndpointService.self, field: "items")
         self.totalCount = m.total_count
+        self.nextPageToken = try ProtoC.string(m.next_page_token, field: "next_page_token")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListEndpointServicesResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.n_items = self.items.count
         c.pointee.items = try arena.messages(self.items, field: "items")
         c.pointee.total_count = self.totalCount
+        c.pointee.next_page_token = try arena.string(self.nextPageToken, field: "next_page_token")
     }
 }
 
@@ -1540,12 +1564,14 @@ extension ListPublicEndpointServicesResponse: CMessageConvertible {
         self.init()
         self.items = try ProtoC.messages(m.items, count: m.n_items, as: EndpointServiceSummary.self, field: "items")
         self.totalCount = m.total_count
+        self.nextPageToken = try ProtoC.string(m.next_page_token, field: "next_page_token")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListPublicEndpointServicesResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.n_items = self.items.count
         c.pointee.items = try arena.messages(self.items, field: "items")
         c.pointee.total_count = self.totalCount
+        c.pointee.next_page_token = try arena.string(self.nextPageToken, field: "next_page_token")
     }
 }
 
@@ -1820,12 +1846,14 @@ extension ListPermissionsResponse: CMessageConvertible {
         self.init()
         self.items = try ProtoC.messages(m.items, count: m.n_items, as: Permission.self, field: "items")
         self.totalCount = m.total_count
+        self.nextPageToken = try ProtoC.string(m.next_page_token, field: "next_page_token")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListPermissionsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.n_items = self.items.count
         c.pointee.items = try arena.messages(self.items, field: "items")
         c.pointee.total_count = self.totalCount
+        c.pointee.next_page_token = try arena.string(self.nextPageToken, field: "next_page_token")
     }
 }
 
@@ -1943,12 +1971,14 @@ extension ListConnectionsResponse: CMessageConvertible {
         self.init()
         self.items = try ProtoC.messages(m.items, count: m.n_items, as: Connection.self, field: "items")
         self.totalCount = m.total_count
+        self.nextPageToken = try ProtoC.string(m.next_page_token, field: "next_page_token")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListConnectionsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.n_items = self.items.count
         c.pointee.items = try arena.messages(self.items, field: "items")
         c.pointee.total_count = self.totalCount
+        c.pointee.next_page_token = try arena.string(self.nextPageToken, field: "next_page_token")
     }
 }
 
@@ -2140,6 +2170,7 @@ extension ListEndpointServicesRequest {
         try container.encode(self.id, forKey: "id")
         try container.encode(self.status, forKey: "status")
         try container.encode(self.tags, forKey: "tags")
+        try container.encode(self.tagMatch, forKey: "tag_match")
     }
 }
 
@@ -2148,6 +2179,7 @@ extension ListEndpointServicesResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
+        try container.encode(self.nextPageToken, forKey: "next_page_token")
     }
 }
 
@@ -2209,6 +2241,7 @@ extension ListPublicEndpointServicesResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
+        try container.encode(self.nextPageToken, forKey: "next_page_token")
     }
 }
 
@@ -2282,6 +2315,7 @@ extension ListPermissionsResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
+        try container.encode(self.nextPageToken, forKey: "next_page_token")
     }
 }
 
@@ -2319,6 +2353,7 @@ extension ListConnectionsResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
+        try container.encode(self.nextPageToken, forKey: "next_page_token")
     }
 }
 
@@ -2466,5 +2501,19 @@ public enum EndpointServicesAPI {
         idempotency: .unknown
     )
 
-    public static let allMethods: [any MethodDescribing] = [createEndpointService, getEndpointService, listEndpointServices, updateEndpointService, deleteEndpointService, describeEndpointService, listPublicEndpointServices, addPermissions, removePermissions, listPermissions, listConnections, acceptConnections, rejectConnections, suspendConnections, resumeConnections, updateConnectionDescription]
+    public static let addEndpointServiceTags = MethodDescriptor<AddTagsRequest, EndpointService>(
+        service: "vpcep.v1.EndpointServices",
+        method: "AddEndpointServiceTags",
+        kind: .unary,
+        idempotency: .unknown
+    )
+
+    public static let removeEndpointServiceTags = MethodDescriptor<RemoveTagsRequest, EndpointService>(
+        service: "vpcep.v1.EndpointServices",
+        method: "RemoveEndpointServiceTags",
+        kind: .unary,
+        idempotency: .unknown
+    )
+
+    public static let allMethods: [any MethodDescribing] = [createEndpointService, getEndpointService, listEndpointServices, updateEndpointService, deleteEndpointService, describeEndpointService, listPublicEndpointServices, addPermissions, removePermissions, listPermissions, listConnections, acceptConnections, rejectConnections, suspendConnections, resumeConnections, updateConnectionDescription, addEndpointServiceTags, removeEndpointServiceTags]
 }

@@ -198,15 +198,19 @@ public struct ListVpcsResponse: ProtoMessage {
 
     public var items: [Vpc] = []
     public var totalCount: UInt32 = 0
+    /// The page_token of the next page of the same query; empty on the last page.
+    public var nextPageToken: String = ""
 
     public init() {}
 
     public init(
         items: [Vpc] = [],
-        totalCount: UInt32 = 0
+        totalCount: UInt32 = 0,
+        nextPageToken: String = ""
     ) {
         self.items = items
         self.totalCount = totalCount
+        self.nextPageToken = nextPageToken
     }
 }
 
@@ -253,15 +257,19 @@ public struct ListSubnetsResponse: ProtoMessage {
 
     public var items: [Subnet] = []
     public var totalCount: UInt32 = 0
+    /// The page_token of the next page of the same query; empty on the last page.
+    public var nextPageToken: String = ""
 
     public init() {}
 
     public init(
         items: [Subnet] = [],
-        totalCount: UInt32 = 0
+        totalCount: UInt32 = 0,
+        nextPageToken: String = ""
     ) {
         self.items = items
         self.totalCount = totalCount
+        self.nextPageToken = nextPageToken
     }
 }
 
@@ -314,15 +322,19 @@ public struct ListLoadBalancersResponse: ProtoMessage {
 
     public var items: [LoadBalancer] = []
     public var totalCount: UInt32 = 0
+    /// The page_token of the next page of the same query; empty on the last page.
+    public var nextPageToken: String = ""
 
     public init() {}
 
     public init(
         items: [LoadBalancer] = [],
-        totalCount: UInt32 = 0
+        totalCount: UInt32 = 0,
+        nextPageToken: String = ""
     ) {
         self.items = items
         self.totalCount = totalCount
+        self.nextPageToken = nextPageToken
     }
 }
 
@@ -374,15 +386,19 @@ public struct ListVmsResponse: ProtoMessage {
 
     public var items: [Vm] = []
     public var totalCount: UInt32 = 0
+    /// The page_token of the next page of the same query; empty on the last page.
+    public var nextPageToken: String = ""
 
     public init() {}
 
     public init(
         items: [Vm] = [],
-        totalCount: UInt32 = 0
+        totalCount: UInt32 = 0,
+        nextPageToken: String = ""
     ) {
         self.items = items
         self.totalCount = totalCount
+        self.nextPageToken = nextPageToken
     }
 }
 
@@ -677,12 +693,14 @@ extension ListVpcsResponse: CMessageConvertible {
         self.init()
         self.items = try ProtoC.messages(m.items, count: m.n_items, as: Vpc.self, field: "items")
         self.totalCount = m.total_count
+        self.nextPageToken = try ProtoC.string(m.next_page_token, field: "next_page_token")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListVpcsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.n_items = self.items.count
         c.pointee.items = try arena.messages(self.items, field: "items")
         c.pointee.total_count = self.totalCount
+        c.pointee.next_page_token = try arena.string(self.nextPageToken, field: "next_page_token")
     }
 }
 
@@ -776,12 +794,14 @@ extension ListSubnetsResponse: CMessageConvertible {
         self.init()
         self.items = try ProtoC.messages(m.items, count: m.n_items, as: Subnet.self, field: "items")
         self.totalCount = m.total_count
+        self.nextPageToken = try ProtoC.string(m.next_page_token, field: "next_page_token")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListSubnetsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.n_items = self.items.count
         c.pointee.items = try arena.messages(self.items, field: "items")
         c.pointee.total_count = self.totalCount
+        c.pointee.next_page_token = try arena.string(self.nextPageToken, field: "next_page_token")
     }
 }
 
@@ -880,12 +900,14 @@ extension ListLoadBalancersResponse: CMessageConvertible {
         self.init()
         self.items = try ProtoC.messages(m.items, count: m.n_items, as: LoadBalancer.self, field: "items")
         self.totalCount = m.total_count
+        self.nextPageToken = try ProtoC.string(m.next_page_token, field: "next_page_token")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListLoadBalancersResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.n_items = self.items.count
         c.pointee.items = try arena.messages(self.items, field: "items")
         c.pointee.total_count = self.totalCount
+        c.pointee.next_page_token = try arena.string(self.nextPageToken, field: "next_page_token")
     }
 }
 
@@ -984,12 +1006,14 @@ extension ListVmsResponse: CMessageConvertible {
         self.init()
         self.items = try ProtoC.messages(m.items, count: m.n_items, as: Vm.self, field: "items")
         self.totalCount = m.total_count
+        self.nextPageToken = try ProtoC.string(m.next_page_token, field: "next_page_token")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__ListVmsResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.n_items = self.items.count
         c.pointee.items = try arena.messages(self.items, field: "items")
         c.pointee.total_count = self.totalCount
+        c.pointee.next_page_token = try arena.string(self.nextPageToken, field: "next_page_token")
     }
 }
 
@@ -1129,6 +1153,7 @@ extension ListVpcsResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
+        try container.encode(self.nextPageToken, forKey: "next_page_token")
     }
 }
 
@@ -1154,6 +1179,7 @@ extension ListSubnetsResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
+        try container.encode(self.nextPageToken, forKey: "next_page_token")
     }
 }
 
@@ -1181,6 +1207,7 @@ extension ListLoadBalancersResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
+        try container.encode(self.nextPageToken, forKey: "next_page_token")
     }
 }
 
@@ -1208,6 +1235,7 @@ extension ListVmsResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
+        try container.encode(self.nextPageToken, forKey: "next_page_token")
     }
 }
 

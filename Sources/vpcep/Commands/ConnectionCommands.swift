@@ -23,7 +23,7 @@ struct ConnectionCommand: AsyncParsableCommand {
                 status: status?.value ?? .unspecified, id: endpoint, markerId: marker ?? 0
             )
             try await global.call({ client throws(VPCEPError) in
-                try await client.listConnections(request)
+                try await paging.fetch(request) { r throws(VPCEPError) in try await client.listConnections(r) }
             }, print: { Output.printList($0, layout: .connection, format: $1, terminalWidth: global.tableWidth) })
         }
     }

@@ -80,20 +80,21 @@ struct EndpointCommand: AsyncParsableCommand {
         @Option(help: "Only endpoints of services whose name contains this.") var service: String = ""
         @Option(help: "Only the endpoint with this id.") var id: String = ""
         @Option(name: .customLong("tag"), help: ArgumentHelp(
-            "Only endpoints with this tag: KEY=VALUE, or KEY for any value. Repeatable: every key must match; "
-                + "several values of one key are alternatives."
+            "Only endpoints with this tag: KEY=VALUE, or KEY for any value. Repeatable: every key must match "
+                + "(or one, with --match any); several values of one key are alternatives."
         ))
         var tags: [TagArgument] = []
+        @Option(help: "How --tag filters combine across keys: all (default) or any.") var match: EnumArgument<TagMatch>?
         @OptionGroup var paging: PageOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             let request = ListEndpointsRequest(
                 page: paging.page, id: id, vpcId: vpc, serviceName: service, status: status?.value ?? .unspecified,
-                tags: tags.map(\.tag)
+                tags: tags.map(\.tag), tagMatch: match?.value ?? .unspecified
             )
             try await global.call({ client throws(VPCEPError) in
-                try await client.listEndpoints(request)
+                try await paging.fetch(request) { r throws(VPCEPError) in try await client.listEndpoints(r) }
             }, print: { Output.printList($0, layout: .endpoint, format: $1, terminalWidth: global.tableWidth) })
         }
     }

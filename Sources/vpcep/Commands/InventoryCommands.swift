@@ -3,13 +3,68 @@ import VPCEPClient
 
 /// Paging flags shared by list commands.
 struct PageOptions: ParsableArguments {
-    @Option(help: "At most this many items (1-1000; server default 10).") var limit: UInt32 = 0
-    @Option(help: "Skip this many items.") var offset: UInt32 = 0
+    @Option(help: "At most this many items (1-1000; server default 10); with --all, per page.") var limit: UInt32 = 0
+    @Option(help: "Skip this many items (not with --page-token).") var offset: UInt32 = 0
     @Option(help: "created_at or updated_at.") var sortKey: String = ""
     @Option(help: "desc (default) or asc.") var sortDir: String = ""
+    @Option(help: "Continue after the page that printed this token (same filters and sort).") var pageToken: String = ""
+    @Flag(help: "Follow page tokens to the end and print every item.") var all = false
 
-    var page: PageRequest { PageRequest(limit: limit, offset: offset, sortKey: sortKey, sortDir: sortDir) }
+    var page: PageRequest {
+        PageRequest(limit: limit, offset: offset, sortKey: sortKey, sortDir: sortDir, pageToken: pageToken)
+    }
+
+    /// One page of `request`, or with --all every page, each asking for the one after the last
+    /// (by token, so items that come or go meanwhile shift nothing), merged into one response.
+    func fetch<Request: PagedRequest, Response: PagedResponse>(
+        _ request: Request, _ call: (Request) async throws(VPCEPError) -> Response
+    ) async throws(VPCEPError) -> Response {
+        var request = request
+        request.page = page
+        var response = try await call(request)
+        guard all else { return response }
+        while !response.nextPageToken.isEmpty {
+            request.page = PageRequest(limit: limit, sortKey: sortKey, sortDir: sortDir, pageToken: response.nextPageToken)
+            let next = try await call(request)
+            response.items += next.items
+            response.totalCount = next.totalCount
+            response.nextPageToken = next.nextPageToken
+        }
+        return response
+    }
 }
+
+/// A list request: its paging can be set.
+protocol PagedRequest: Sendable {
+    var page: PageRequest? { get set }
+}
+
+/// A list response: a page of items and the token of the next page.
+protocol PagedResponse: Sendable {
+    associatedtype Item
+    var items: [Item] { get set }
+    var totalCount: UInt32 { get set }
+    var nextPageToken: String { get set }
+}
+
+extension ListVpcsRequest: PagedRequest {}
+extension ListVpcsResponse: PagedResponse {}
+extension ListSubnetsRequest: PagedRequest {}
+extension ListSubnetsResponse: PagedResponse {}
+extension ListLoadBalancersRequest: PagedRequest {}
+extension ListLoadBalancersResponse: PagedResponse {}
+extension ListVmsRequest: PagedRequest {}
+extension ListVmsResponse: PagedResponse {}
+extension ListEndpointServicesRequest: PagedRequest {}
+extension ListEndpointServicesResponse: PagedResponse {}
+extension ListPublicEndpointServicesRequest: PagedRequest {}
+extension ListPublicEndpointServicesResponse: PagedResponse {}
+extension ListPermissionsRequest: PagedRequest {}
+extension ListPermissionsResponse: PagedResponse {}
+extension ListConnectionsRequest: PagedRequest {}
+extension ListConnectionsResponse: PagedResponse {}
+extension ListEndpointsRequest: PagedRequest {}
+extension ListEndpointsResponse: PagedResponse {}
 
 struct VPCCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,7 +91,7 @@ struct VPCCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await global.call({ client throws(VPCEPError) in
-                try await client.listVpcs(ListVpcsRequest(page: paging.page))
+                try await paging.fetch(ListVpcsRequest()) { r throws(VPCEPError) in try await client.listVpcs(r) }
             }, print: { Output.printList($0, layout: .vpc, format: $1, terminalWidth: global.tableWidth) })
         }
     }
@@ -84,7 +139,7 @@ struct SubnetCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await global.call({ client throws(VPCEPError) in
-                try await client.listSubnets(ListSubnetsRequest(page: paging.page, vpcId: vpc))
+                try await paging.fetch(ListSubnetsRequest(vpcId: vpc)) { r throws(VPCEPError) in try await client.listSubnets(r) }
             }, print: { Output.printList($0, layout: .subnet, format: $1, terminalWidth: global.tableWidth) })
         }
     }
@@ -143,7 +198,9 @@ struct LoadBalancerCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await global.call({ client throws(VPCEPError) in
-                try await client.listLoadBalancers(ListLoadBalancersRequest(page: paging.page, vpcId: vpc))
+                try await paging.fetch(ListLoadBalancersRequest(vpcId: vpc)) { r throws(VPCEPError) in
+                    try await client.listLoadBalancers(r)
+                }
             }, print: { Output.printList($0, layout: .backend, format: $1, terminalWidth: global.tableWidth) })
         }
     }
@@ -192,7 +249,7 @@ struct VMCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await global.call({ client throws(VPCEPError) in
-                try await client.listVms(ListVmsRequest(page: paging.page, vpcId: vpc))
+                try await paging.fetch(ListVmsRequest(vpcId: vpc)) { r throws(VPCEPError) in try await client.listVms(r) }
             }, print: { Output.printList($0, layout: .backend, format: $1, terminalWidth: global.tableWidth) })
         }
     }

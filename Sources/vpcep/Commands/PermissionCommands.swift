@@ -76,7 +76,7 @@ struct PermissionCommand: AsyncParsableCommand {
                 serviceId: service.id, serviceName: service.name, page: paging.page, permission: permission
             )
             try await global.call({ client throws(VPCEPError) in
-                try await client.listPermissions(request)
+                try await paging.fetch(request) { r throws(VPCEPError) in try await client.listPermissions(r) }
             }, print: { Output.printList($0, layout: .permission, format: $1, terminalWidth: global.tableWidth) })
         }
     }

@@ -57,19 +57,21 @@ struct ServiceCommand: AsyncParsableCommand {
         @Option(help: "Only the service with this id.") var id: String = ""
         @Option(help: "Only services in this status.") var status: EnumArgument<ServiceStatus>?
         @Option(name: .customLong("tag"), help: ArgumentHelp(
-            "Only services with this tag: KEY=VALUE, or KEY for any value. Repeatable: every key must match; "
-                + "several values of one key are alternatives."
+            "Only services with this tag: KEY=VALUE, or KEY for any value. Repeatable: every key must match "
+                + "(or one, with --match any); several values of one key are alternatives."
         ))
         var tags: [TagArgument] = []
+        @Option(help: "How --tag filters combine across keys: all (default) or any.") var match: EnumArgument<TagMatch>?
         @OptionGroup var paging: PageOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             let request = ListEndpointServicesRequest(
-                page: paging.page, name: name, id: id, status: status?.value ?? .unspecified, tags: tags.map(\.tag)
+                page: paging.page, name: name, id: id, status: status?.value ?? .unspecified, tags: tags.map(\.tag),
+                tagMatch: match?.value ?? .unspecified
             )
             try await global.call({ client throws(VPCEPError) in
-                try await client.listEndpointServices(request)
+                try await paging.fetch(request) { r throws(VPCEPError) in try await client.listEndpointServices(r) }
             }, print: { Output.printList($0, layout: .service, format: $1, terminalWidth: global.tableWidth) })
         }
     }
@@ -168,7 +170,7 @@ struct ServiceCommand: AsyncParsableCommand {
         func run() async throws {
             let request = ListPublicEndpointServicesRequest(page: paging.page, name: name, id: id)
             try await global.call({ client throws(VPCEPError) in
-                try await client.listPublicEndpointServices(request)
+                try await paging.fetch(request) { r throws(VPCEPError) in try await client.listPublicEndpointServices(r) }
             }, print: { Output.printList($0, layout: .serviceSummary, format: $1, terminalWidth: global.tableWidth) })
         }
     }

@@ -278,6 +278,96 @@ void   vpcep__v1__page_request__free_unpacked
   assert(message->base.descriptor == &vpcep__v1__page_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vpcep__v1__add_tags_request__init
+                     (Vpcep__V1__AddTagsRequest         *message)
+{
+  static const Vpcep__V1__AddTagsRequest init_value = VPCEP__V1__ADD_TAGS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__add_tags_request__get_packed_size
+                     (const Vpcep__V1__AddTagsRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__add_tags_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__add_tags_request__pack
+                     (const Vpcep__V1__AddTagsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__add_tags_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__add_tags_request__pack_to_buffer
+                     (const Vpcep__V1__AddTagsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__add_tags_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__AddTagsRequest *
+       vpcep__v1__add_tags_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__AddTagsRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__add_tags_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__add_tags_request__free_unpacked
+                     (Vpcep__V1__AddTagsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__add_tags_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__remove_tags_request__init
+                     (Vpcep__V1__RemoveTagsRequest         *message)
+{
+  static const Vpcep__V1__RemoveTagsRequest init_value = VPCEP__V1__REMOVE_TAGS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__remove_tags_request__get_packed_size
+                     (const Vpcep__V1__RemoveTagsRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__remove_tags_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__remove_tags_request__pack
+                     (const Vpcep__V1__RemoveTagsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__remove_tags_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__remove_tags_request__pack_to_buffer
+                     (const Vpcep__V1__RemoveTagsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__remove_tags_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__RemoveTagsRequest *
+       vpcep__v1__remove_tags_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__RemoveTagsRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__remove_tags_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__remove_tags_request__free_unpacked
+                     (Vpcep__V1__RemoveTagsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__remove_tags_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor vpcep__v1__tag__field_descriptors[2] =
 {
   {
@@ -481,7 +571,7 @@ const ProtobufCMessageDescriptor vpcep__v1__string_list__descriptor =
   (ProtobufCMessageInit) vpcep__v1__string_list__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__page_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vpcep__v1__page_request__field_descriptors[5] =
 {
   {
     "limit",
@@ -531,17 +621,31 @@ static const ProtobufCFieldDescriptor vpcep__v1__page_request__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "page_token",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__PageRequest, page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__page_request__field_indices_by_name[] = {
   0,   /* field[0] = limit */
   1,   /* field[1] = offset */
+  4,   /* field[4] = page_token */
   3,   /* field[3] = sort_dir */
   2,   /* field[2] = sort_key */
 };
-static const ProtobufCIntRange vpcep__v1__page_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__page_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 80, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__page_request__descriptor =
 {
@@ -551,10 +655,181 @@ const ProtobufCMessageDescriptor vpcep__v1__page_request__descriptor =
   "Vpcep__V1__PageRequest",
   "vpcep.v1",
   sizeof(Vpcep__V1__PageRequest),
-  4,
+  5,
   vpcep__v1__page_request__field_descriptors,
   vpcep__v1__page_request__field_indices_by_name,
-  1,  vpcep__v1__page_request__number_ranges,
+  2,  vpcep__v1__page_request__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__page_request__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__add_tags_request__field_descriptors[3] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__AddTagsRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tags",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__AddTagsRequest, n_tags),
+    offsetof(Vpcep__V1__AddTagsRequest, tags),
+    &vpcep__v1__tag__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expected_revision",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__AddTagsRequest, expected_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__add_tags_request__field_indices_by_name[] = {
+  2,   /* field[2] = expected_revision */
+  0,   /* field[0] = id */
+  1,   /* field[1] = tags */
+};
+static const ProtobufCIntRange vpcep__v1__add_tags_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__add_tags_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.AddTagsRequest",
+  "AddTagsRequest",
+  "Vpcep__V1__AddTagsRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__AddTagsRequest),
+  3,
+  vpcep__v1__add_tags_request__field_descriptors,
+  vpcep__v1__add_tags_request__field_indices_by_name,
+  1,  vpcep__v1__add_tags_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__add_tags_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__remove_tags_request__field_descriptors[4] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__RemoveTagsRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "keys",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vpcep__V1__RemoveTagsRequest, n_keys),
+    offsetof(Vpcep__V1__RemoveTagsRequest, keys),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tags",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vpcep__V1__RemoveTagsRequest, n_tags),
+    offsetof(Vpcep__V1__RemoveTagsRequest, tags),
+    &vpcep__v1__tag__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expected_revision",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__RemoveTagsRequest, expected_revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__remove_tags_request__field_indices_by_name[] = {
+  3,   /* field[3] = expected_revision */
+  0,   /* field[0] = id */
+  1,   /* field[1] = keys */
+  2,   /* field[2] = tags */
+};
+static const ProtobufCIntRange vpcep__v1__remove_tags_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__remove_tags_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.RemoveTagsRequest",
+  "RemoveTagsRequest",
+  "Vpcep__V1__RemoveTagsRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__RemoveTagsRequest),
+  4,
+  vpcep__v1__remove_tags_request__field_descriptors,
+  vpcep__v1__remove_tags_request__field_indices_by_name,
+  1,  vpcep__v1__remove_tags_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__remove_tags_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue vpcep__v1__tag_match__enum_values_by_number[3] =
+{
+  { "TAG_MATCH_UNSPECIFIED", "VPCEP__V1__TAG_MATCH__TAG_MATCH_UNSPECIFIED", 0 },
+  { "TAG_MATCH_ALL", "VPCEP__V1__TAG_MATCH__TAG_MATCH_ALL", 1 },
+  { "TAG_MATCH_ANY", "VPCEP__V1__TAG_MATCH__TAG_MATCH_ANY", 2 },
+};
+static const ProtobufCIntRange vpcep__v1__tag_match__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex vpcep__v1__tag_match__enum_values_by_name[3] =
+{
+  { "TAG_MATCH_ALL", 1 },
+  { "TAG_MATCH_ANY", 2 },
+  { "TAG_MATCH_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor vpcep__v1__tag_match__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "vpcep.v1.TagMatch",
+  "TagMatch",
+  "Vpcep__V1__TagMatch",
+  "vpcep.v1",
+  3,
+  vpcep__v1__tag_match__enum_values_by_number,
+  3,
+  vpcep__v1__tag_match__enum_values_by_name,
+  1,
+  vpcep__v1__tag_match__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

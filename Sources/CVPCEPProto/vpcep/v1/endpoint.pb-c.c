@@ -368,7 +368,7 @@ void   vpcep__v1__delete_endpoint_response__free_unpacked
   assert(message->base.descriptor == &vpcep__v1__delete_endpoint_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor vpcep__v1__endpoint__field_descriptors[20] =
+static const ProtobufCFieldDescriptor vpcep__v1__endpoint__field_descriptors[21] =
 {
   {
     "id",
@@ -610,6 +610,18 @@ static const ProtobufCFieldDescriptor vpcep__v1__endpoint__field_descriptors[20]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "revision",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Endpoint, revision),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__endpoint__field_indices_by_name[] = {
   16,   /* field[16] = created_at */
@@ -622,6 +634,7 @@ static const unsigned vpcep__v1__endpoint__field_indices_by_name[] = {
   10,   /* field[10] = marker_id */
   2,   /* field[2] = region */
   18,   /* field[18] = request_message */
+  20,   /* field[20] = revision */
   5,   /* field[5] = service_id */
   6,   /* field[6] = service_name */
   7,   /* field[7] = service_type */
@@ -633,11 +646,12 @@ static const unsigned vpcep__v1__endpoint__field_indices_by_name[] = {
   3,   /* field[3] = vpc_id */
   12,   /* field[12] = whitelist */
 };
-static const ProtobufCIntRange vpcep__v1__endpoint__number_ranges[2 + 1] =
+static const ProtobufCIntRange vpcep__v1__endpoint__number_ranges[3 + 1] =
 {
   { 1, 0 },
   { 60, 18 },
-  { 0, 20 }
+  { 80, 20 },
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__endpoint__descriptor =
 {
@@ -647,10 +661,10 @@ const ProtobufCMessageDescriptor vpcep__v1__endpoint__descriptor =
   "Vpcep__V1__Endpoint",
   "vpcep.v1",
   sizeof(Vpcep__V1__Endpoint),
-  20,
+  21,
   vpcep__v1__endpoint__field_descriptors,
   vpcep__v1__endpoint__field_indices_by_name,
-  2,  vpcep__v1__endpoint__number_ranges,
+  3,  vpcep__v1__endpoint__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__endpoint__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -861,7 +875,7 @@ const ProtobufCMessageDescriptor vpcep__v1__get_endpoint_request__descriptor =
   (ProtobufCMessageInit) vpcep__v1__get_endpoint_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_endpoints_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_endpoints_request__field_descriptors[7] =
 {
   {
     "page",
@@ -935,19 +949,33 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_endpoints_request__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "tag_match",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListEndpointsRequest, tag_match),
+    &vpcep__v1__tag_match__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_endpoints_request__field_indices_by_name[] = {
   1,   /* field[1] = id */
   0,   /* field[0] = page */
   3,   /* field[3] = service_name */
   4,   /* field[4] = status */
+  6,   /* field[6] = tag_match */
   5,   /* field[5] = tags */
   2,   /* field[2] = vpc_id */
 };
-static const ProtobufCIntRange vpcep__v1__list_endpoints_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__list_endpoints_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 80, 6 },
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_endpoints_request__descriptor =
 {
@@ -957,14 +985,14 @@ const ProtobufCMessageDescriptor vpcep__v1__list_endpoints_request__descriptor =
   "Vpcep__V1__ListEndpointsRequest",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListEndpointsRequest),
-  6,
+  7,
   vpcep__v1__list_endpoints_request__field_descriptors,
   vpcep__v1__list_endpoints_request__field_indices_by_name,
-  1,  vpcep__v1__list_endpoints_request__number_ranges,
+  2,  vpcep__v1__list_endpoints_request__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_endpoints_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_endpoints_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_endpoints_response__field_descriptors[3] =
 {
   {
     "items",
@@ -990,15 +1018,29 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_endpoints_response__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_page_token",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListEndpointsResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_endpoints_response__field_indices_by_name[] = {
   0,   /* field[0] = items */
+  2,   /* field[2] = next_page_token */
   1,   /* field[1] = total_count */
 };
-static const ProtobufCIntRange vpcep__v1__list_endpoints_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__list_endpoints_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 80, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_endpoints_response__descriptor =
 {
@@ -1008,10 +1050,10 @@ const ProtobufCMessageDescriptor vpcep__v1__list_endpoints_response__descriptor 
   "Vpcep__V1__ListEndpointsResponse",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListEndpointsResponse),
-  2,
+  3,
   vpcep__v1__list_endpoints_response__field_descriptors,
   vpcep__v1__list_endpoints_response__field_indices_by_name,
-  1,  vpcep__v1__list_endpoints_response__number_ranges,
+  2,  vpcep__v1__list_endpoints_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_endpoints_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1148,19 +1190,23 @@ const ProtobufCMessageDescriptor vpcep__v1__delete_endpoint_response__descriptor
   (ProtobufCMessageInit) vpcep__v1__delete_endpoint_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor vpcep__v1__endpoints__method_descriptors[5] =
+static const ProtobufCMethodDescriptor vpcep__v1__endpoints__method_descriptors[7] =
 {
   { "CreateEndpoint", &vpcep__v1__create_endpoint_request__descriptor, &vpcep__v1__endpoint__descriptor },
   { "GetEndpoint", &vpcep__v1__get_endpoint_request__descriptor, &vpcep__v1__endpoint__descriptor },
   { "ListEndpoints", &vpcep__v1__list_endpoints_request__descriptor, &vpcep__v1__list_endpoints_response__descriptor },
   { "UpdateEndpoint", &vpcep__v1__update_endpoint_request__descriptor, &vpcep__v1__endpoint__descriptor },
   { "DeleteEndpoint", &vpcep__v1__delete_endpoint_request__descriptor, &vpcep__v1__delete_endpoint_response__descriptor },
+  { "AddEndpointTags", &vpcep__v1__add_tags_request__descriptor, &vpcep__v1__endpoint__descriptor },
+  { "RemoveEndpointTags", &vpcep__v1__remove_tags_request__descriptor, &vpcep__v1__endpoint__descriptor },
 };
 const unsigned vpcep__v1__endpoints__method_indices_by_name[] = {
+  5,        /* AddEndpointTags */
   0,        /* CreateEndpoint */
   4,        /* DeleteEndpoint */
   1,        /* GetEndpoint */
   2,        /* ListEndpoints */
+  6,        /* RemoveEndpointTags */
   3         /* UpdateEndpoint */
 };
 const ProtobufCServiceDescriptor vpcep__v1__endpoints__descriptor =
@@ -1170,7 +1216,7 @@ const ProtobufCServiceDescriptor vpcep__v1__endpoints__descriptor =
   "Endpoints",
   "Vpcep__V1__Endpoints",
   "vpcep.v1",
-  5,
+  7,
   vpcep__v1__endpoints__method_descriptors,
   vpcep__v1__endpoints__method_indices_by_name
 };
@@ -1213,6 +1259,22 @@ void vpcep__v1__endpoints__delete_endpoint(ProtobufCService *service,
 {
   assert(service->descriptor == &vpcep__v1__endpoints__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoints__add_endpoint_tags(ProtobufCService *service,
+                                             const Vpcep__V1__AddTagsRequest *input,
+                                             Vpcep__V1__Endpoint_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoints__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoints__remove_endpoint_tags(ProtobufCService *service,
+                                                const Vpcep__V1__RemoveTagsRequest *input,
+                                                Vpcep__V1__Endpoint_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoints__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vpcep__v1__endpoints__init (Vpcep__V1__Endpoints_Service *service,
                                  Vpcep__V1__Endpoints_ServiceDestroy destroy)

@@ -1991,7 +1991,7 @@ const ProtobufCMessageDescriptor vpcep__v1__get_endpoint_service_request__descri
   (ProtobufCMessageInit) vpcep__v1__get_endpoint_service_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_endpoint_services_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_endpoint_services_request__field_descriptors[6] =
 {
   {
     "page",
@@ -2053,18 +2053,32 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_endpoint_services_request_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "tag_match",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListEndpointServicesRequest, tag_match),
+    &vpcep__v1__tag_match__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_endpoint_services_request__field_indices_by_name[] = {
   2,   /* field[2] = id */
   1,   /* field[1] = name */
   0,   /* field[0] = page */
   3,   /* field[3] = status */
+  5,   /* field[5] = tag_match */
   4,   /* field[4] = tags */
 };
-static const ProtobufCIntRange vpcep__v1__list_endpoint_services_request__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__list_endpoint_services_request__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 80, 5 },
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_endpoint_services_request__descriptor =
 {
@@ -2074,14 +2088,14 @@ const ProtobufCMessageDescriptor vpcep__v1__list_endpoint_services_request__desc
   "Vpcep__V1__ListEndpointServicesRequest",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListEndpointServicesRequest),
-  5,
+  6,
   vpcep__v1__list_endpoint_services_request__field_descriptors,
   vpcep__v1__list_endpoint_services_request__field_indices_by_name,
-  1,  vpcep__v1__list_endpoint_services_request__number_ranges,
+  2,  vpcep__v1__list_endpoint_services_request__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_endpoint_services_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_endpoint_services_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_endpoint_services_response__field_descriptors[3] =
 {
   {
     "items",
@@ -2107,15 +2121,29 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_endpoint_services_response
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_page_token",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListEndpointServicesResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_endpoint_services_response__field_indices_by_name[] = {
   0,   /* field[0] = items */
+  2,   /* field[2] = next_page_token */
   1,   /* field[1] = total_count */
 };
-static const ProtobufCIntRange vpcep__v1__list_endpoint_services_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__list_endpoint_services_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 80, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_endpoint_services_response__descriptor =
 {
@@ -2125,10 +2153,10 @@ const ProtobufCMessageDescriptor vpcep__v1__list_endpoint_services_response__des
   "Vpcep__V1__ListEndpointServicesResponse",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListEndpointServicesResponse),
-  2,
+  3,
   vpcep__v1__list_endpoint_services_response__field_descriptors,
   vpcep__v1__list_endpoint_services_response__field_indices_by_name,
-  1,  vpcep__v1__list_endpoint_services_response__number_ranges,
+  2,  vpcep__v1__list_endpoint_services_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_endpoint_services_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2504,7 +2532,7 @@ const ProtobufCMessageDescriptor vpcep__v1__list_public_endpoint_services_reques
   (ProtobufCMessageInit) vpcep__v1__list_public_endpoint_services_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_public_endpoint_services_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_public_endpoint_services_response__field_descriptors[3] =
 {
   {
     "items",
@@ -2530,15 +2558,29 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_public_endpoint_services_r
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_page_token",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListPublicEndpointServicesResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_public_endpoint_services_response__field_indices_by_name[] = {
   0,   /* field[0] = items */
+  2,   /* field[2] = next_page_token */
   1,   /* field[1] = total_count */
 };
-static const ProtobufCIntRange vpcep__v1__list_public_endpoint_services_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__list_public_endpoint_services_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 80, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_public_endpoint_services_response__descriptor =
 {
@@ -2548,10 +2590,10 @@ const ProtobufCMessageDescriptor vpcep__v1__list_public_endpoint_services_respon
   "Vpcep__V1__ListPublicEndpointServicesResponse",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListPublicEndpointServicesResponse),
-  2,
+  3,
   vpcep__v1__list_public_endpoint_services_response__field_descriptors,
   vpcep__v1__list_public_endpoint_services_response__field_indices_by_name,
-  1,  vpcep__v1__list_public_endpoint_services_response__number_ranges,
+  2,  vpcep__v1__list_public_endpoint_services_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_public_endpoint_services_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3031,7 +3073,7 @@ const ProtobufCMessageDescriptor vpcep__v1__list_permissions_request__descriptor
   (ProtobufCMessageInit) vpcep__v1__list_permissions_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_permissions_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_permissions_response__field_descriptors[3] =
 {
   {
     "items",
@@ -3057,15 +3099,29 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_permissions_response__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_page_token",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListPermissionsResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_permissions_response__field_indices_by_name[] = {
   0,   /* field[0] = items */
+  2,   /* field[2] = next_page_token */
   1,   /* field[1] = total_count */
 };
-static const ProtobufCIntRange vpcep__v1__list_permissions_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__list_permissions_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 80, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_permissions_response__descriptor =
 {
@@ -3075,10 +3131,10 @@ const ProtobufCMessageDescriptor vpcep__v1__list_permissions_response__descripto
   "Vpcep__V1__ListPermissionsResponse",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListPermissionsResponse),
-  2,
+  3,
   vpcep__v1__list_permissions_response__field_descriptors,
   vpcep__v1__list_permissions_response__field_indices_by_name,
-  1,  vpcep__v1__list_permissions_response__number_ranges,
+  2,  vpcep__v1__list_permissions_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_permissions_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3354,7 +3410,7 @@ const ProtobufCMessageDescriptor vpcep__v1__list_connections_request__descriptor
   (ProtobufCMessageInit) vpcep__v1__list_connections_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_connections_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_connections_response__field_descriptors[3] =
 {
   {
     "items",
@@ -3380,15 +3436,29 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_connections_response__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_page_token",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListConnectionsResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_connections_response__field_indices_by_name[] = {
   0,   /* field[0] = items */
+  2,   /* field[2] = next_page_token */
   1,   /* field[1] = total_count */
 };
-static const ProtobufCIntRange vpcep__v1__list_connections_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__list_connections_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 80, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_connections_response__descriptor =
 {
@@ -3398,10 +3468,10 @@ const ProtobufCMessageDescriptor vpcep__v1__list_connections_response__descripto
   "Vpcep__V1__ListConnectionsResponse",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListConnectionsResponse),
-  2,
+  3,
   vpcep__v1__list_connections_response__field_descriptors,
   vpcep__v1__list_connections_response__field_indices_by_name,
-  1,  vpcep__v1__list_connections_response__number_ranges,
+  2,  vpcep__v1__list_connections_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_connections_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3824,7 +3894,7 @@ const ProtobufCEnumDescriptor vpcep__v1__endpoint_status__descriptor =
   vpcep__v1__endpoint_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor vpcep__v1__endpoint_services__method_descriptors[16] =
+static const ProtobufCMethodDescriptor vpcep__v1__endpoint_services__method_descriptors[18] =
 {
   { "CreateEndpointService", &vpcep__v1__create_endpoint_service_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
   { "GetEndpointService", &vpcep__v1__get_endpoint_service_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
@@ -3842,9 +3912,12 @@ static const ProtobufCMethodDescriptor vpcep__v1__endpoint_services__method_desc
   { "SuspendConnections", &vpcep__v1__decide_connections_request__descriptor, &vpcep__v1__decide_connections_response__descriptor },
   { "ResumeConnections", &vpcep__v1__decide_connections_request__descriptor, &vpcep__v1__decide_connections_response__descriptor },
   { "UpdateConnectionDescription", &vpcep__v1__update_connection_description_request__descriptor, &vpcep__v1__connection__descriptor },
+  { "AddEndpointServiceTags", &vpcep__v1__add_tags_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
+  { "RemoveEndpointServiceTags", &vpcep__v1__remove_tags_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
 };
 const unsigned vpcep__v1__endpoint_services__method_indices_by_name[] = {
   11,        /* AcceptConnections */
+  16,        /* AddEndpointServiceTags */
   7,        /* AddPermissions */
   0,        /* CreateEndpointService */
   4,        /* DeleteEndpointService */
@@ -3855,6 +3928,7 @@ const unsigned vpcep__v1__endpoint_services__method_indices_by_name[] = {
   9,        /* ListPermissions */
   6,        /* ListPublicEndpointServices */
   12,        /* RejectConnections */
+  17,        /* RemoveEndpointServiceTags */
   8,        /* RemovePermissions */
   14,        /* ResumeConnections */
   13,        /* SuspendConnections */
@@ -3868,7 +3942,7 @@ const ProtobufCServiceDescriptor vpcep__v1__endpoint_services__descriptor =
   "EndpointServices",
   "Vpcep__V1__EndpointServices",
   "vpcep.v1",
-  16,
+  18,
   vpcep__v1__endpoint_services__method_descriptors,
   vpcep__v1__endpoint_services__method_indices_by_name
 };
@@ -3999,6 +4073,22 @@ void vpcep__v1__endpoint_services__update_connection_description(ProtobufCServic
 {
   assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
   service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__add_endpoint_service_tags(ProtobufCService *service,
+                                                             const Vpcep__V1__AddTagsRequest *input,
+                                                             Vpcep__V1__EndpointService_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__remove_endpoint_service_tags(ProtobufCService *service,
+                                                                const Vpcep__V1__RemoveTagsRequest *input,
+                                                                Vpcep__V1__EndpointService_Closure closure,
+                                                                void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vpcep__v1__endpoint_services__init (Vpcep__V1__EndpointServices_Service *service,
                                          Vpcep__V1__EndpointServices_ServiceDestroy destroy)

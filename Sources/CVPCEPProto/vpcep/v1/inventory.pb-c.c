@@ -1462,7 +1462,7 @@ const ProtobufCMessageDescriptor vpcep__v1__list_vpcs_request__descriptor =
   (ProtobufCMessageInit) vpcep__v1__list_vpcs_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_vpcs_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_vpcs_response__field_descriptors[3] =
 {
   {
     "items",
@@ -1488,15 +1488,29 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_vpcs_response__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_page_token",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListVpcsResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_vpcs_response__field_indices_by_name[] = {
   0,   /* field[0] = items */
+  2,   /* field[2] = next_page_token */
   1,   /* field[1] = total_count */
 };
-static const ProtobufCIntRange vpcep__v1__list_vpcs_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__list_vpcs_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 80, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_vpcs_response__descriptor =
 {
@@ -1506,10 +1520,10 @@ const ProtobufCMessageDescriptor vpcep__v1__list_vpcs_response__descriptor =
   "Vpcep__V1__ListVpcsResponse",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListVpcsResponse),
-  2,
+  3,
   vpcep__v1__list_vpcs_response__field_descriptors,
   vpcep__v1__list_vpcs_response__field_indices_by_name,
-  1,  vpcep__v1__list_vpcs_response__number_ranges,
+  2,  vpcep__v1__list_vpcs_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_vpcs_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1628,7 +1642,7 @@ const ProtobufCMessageDescriptor vpcep__v1__list_subnets_request__descriptor =
   (ProtobufCMessageInit) vpcep__v1__list_subnets_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_subnets_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_subnets_response__field_descriptors[3] =
 {
   {
     "items",
@@ -1654,15 +1668,29 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_subnets_response__field_de
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_page_token",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListSubnetsResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_subnets_response__field_indices_by_name[] = {
   0,   /* field[0] = items */
+  2,   /* field[2] = next_page_token */
   1,   /* field[1] = total_count */
 };
-static const ProtobufCIntRange vpcep__v1__list_subnets_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__list_subnets_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 80, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_subnets_response__descriptor =
 {
@@ -1672,10 +1700,10 @@ const ProtobufCMessageDescriptor vpcep__v1__list_subnets_response__descriptor =
   "Vpcep__V1__ListSubnetsResponse",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListSubnetsResponse),
-  2,
+  3,
   vpcep__v1__list_subnets_response__field_descriptors,
   vpcep__v1__list_subnets_response__field_indices_by_name,
-  1,  vpcep__v1__list_subnets_response__number_ranges,
+  2,  vpcep__v1__list_subnets_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_subnets_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -1820,7 +1848,7 @@ const ProtobufCMessageDescriptor vpcep__v1__list_load_balancers_request__descrip
   (ProtobufCMessageInit) vpcep__v1__list_load_balancers_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_load_balancers_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_load_balancers_response__field_descriptors[3] =
 {
   {
     "items",
@@ -1846,15 +1874,29 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_load_balancers_response__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_page_token",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListLoadBalancersResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_load_balancers_response__field_indices_by_name[] = {
   0,   /* field[0] = items */
+  2,   /* field[2] = next_page_token */
   1,   /* field[1] = total_count */
 };
-static const ProtobufCIntRange vpcep__v1__list_load_balancers_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__list_load_balancers_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 80, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_load_balancers_response__descriptor =
 {
@@ -1864,10 +1906,10 @@ const ProtobufCMessageDescriptor vpcep__v1__list_load_balancers_response__descri
   "Vpcep__V1__ListLoadBalancersResponse",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListLoadBalancersResponse),
-  2,
+  3,
   vpcep__v1__list_load_balancers_response__field_descriptors,
   vpcep__v1__list_load_balancers_response__field_indices_by_name,
-  1,  vpcep__v1__list_load_balancers_response__number_ranges,
+  2,  vpcep__v1__list_load_balancers_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_load_balancers_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2012,7 +2054,7 @@ const ProtobufCMessageDescriptor vpcep__v1__list_vms_request__descriptor =
   (ProtobufCMessageInit) vpcep__v1__list_vms_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__list_vms_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vpcep__v1__list_vms_response__field_descriptors[3] =
 {
   {
     "items",
@@ -2038,15 +2080,29 @@ static const ProtobufCFieldDescriptor vpcep__v1__list_vms_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "next_page_token",
+    80,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__ListVmsResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__list_vms_response__field_indices_by_name[] = {
   0,   /* field[0] = items */
+  2,   /* field[2] = next_page_token */
   1,   /* field[1] = total_count */
 };
-static const ProtobufCIntRange vpcep__v1__list_vms_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__list_vms_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 80, 2 },
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__list_vms_response__descriptor =
 {
@@ -2056,10 +2112,10 @@ const ProtobufCMessageDescriptor vpcep__v1__list_vms_response__descriptor =
   "Vpcep__V1__ListVmsResponse",
   "vpcep.v1",
   sizeof(Vpcep__V1__ListVmsResponse),
-  2,
+  3,
   vpcep__v1__list_vms_response__field_descriptors,
   vpcep__v1__list_vms_response__field_indices_by_name,
-  1,  vpcep__v1__list_vms_response__number_ranges,
+  2,  vpcep__v1__list_vms_response__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__list_vms_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

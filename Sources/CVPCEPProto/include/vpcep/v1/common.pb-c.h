@@ -22,10 +22,30 @@ typedef struct Vpcep__V1__StringValue Vpcep__V1__StringValue;
 typedef struct Vpcep__V1__UInt32Value Vpcep__V1__UInt32Value;
 typedef struct Vpcep__V1__StringList Vpcep__V1__StringList;
 typedef struct Vpcep__V1__PageRequest Vpcep__V1__PageRequest;
+typedef struct Vpcep__V1__AddTagsRequest Vpcep__V1__AddTagsRequest;
+typedef struct Vpcep__V1__RemoveTagsRequest Vpcep__V1__RemoveTagsRequest;
 
 
 /* --- enums --- */
 
+/*
+ * How a list's tag filters combine across keys; a key's values are always alternatives.
+ */
+typedef enum _Vpcep__V1__TagMatch {
+  /*
+   * ALL.
+   */
+  VPCEP__V1__TAG_MATCH__TAG_MATCH_UNSPECIFIED = 0,
+  /*
+   * Every key named, with one of its values.
+   */
+  VPCEP__V1__TAG_MATCH__TAG_MATCH_ALL = 1,
+  /*
+   * At least one key named, with one of its values.
+   */
+  VPCEP__V1__TAG_MATCH__TAG_MATCH_ANY = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__TAG_MATCH)
+} Vpcep__V1__TagMatch;
 
 /* --- messages --- */
 
@@ -102,10 +122,56 @@ struct  Vpcep__V1__PageRequest
   uint32_t offset;
   char *sort_key;
   char *sort_dir;
+  /*
+   * The next_page_token of the previous page, with the same filters, sort and region; the page
+   * continues after that page's last row. Not together with offset. ListHistory takes none.
+   */
+  char *page_token;
 };
 #define VPCEP__V1__PAGE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__page_request__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Adds tags to a resource; a key it already carries takes the new value.
+ */
+struct  Vpcep__V1__AddTagsRequest
+{
+  ProtobufCMessage base;
+  char *id;
+  size_t n_tags;
+  Vpcep__V1__Tag **tags;
+  /*
+   * When not 0, the change applies only if the resource is still at this revision (ABORTED otherwise).
+   */
+  uint64_t expected_revision;
+};
+#define VPCEP__V1__ADD_TAGS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__add_tags_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, 0 }
+
+
+/*
+ * Removes tags: each of keys whatever its value, each of tags only while it has exactly that value.
+ * A key the resource does not carry changes nothing and is no error.
+ */
+struct  Vpcep__V1__RemoveTagsRequest
+{
+  ProtobufCMessage base;
+  char *id;
+  size_t n_keys;
+  char **keys;
+  size_t n_tags;
+  Vpcep__V1__Tag **tags;
+  /*
+   * As in AddTagsRequest.
+   */
+  uint64_t expected_revision;
+};
+#define VPCEP__V1__REMOVE_TAGS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__remove_tags_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0 }
 
 
 /* Vpcep__V1__Tag methods */
@@ -222,6 +288,44 @@ Vpcep__V1__PageRequest *
 void   vpcep__v1__page_request__free_unpacked
                      (Vpcep__V1__PageRequest *message,
                       ProtobufCAllocator *allocator);
+/* Vpcep__V1__AddTagsRequest methods */
+void   vpcep__v1__add_tags_request__init
+                     (Vpcep__V1__AddTagsRequest         *message);
+size_t vpcep__v1__add_tags_request__get_packed_size
+                     (const Vpcep__V1__AddTagsRequest   *message);
+size_t vpcep__v1__add_tags_request__pack
+                     (const Vpcep__V1__AddTagsRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__add_tags_request__pack_to_buffer
+                     (const Vpcep__V1__AddTagsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__AddTagsRequest *
+       vpcep__v1__add_tags_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__add_tags_request__free_unpacked
+                     (Vpcep__V1__AddTagsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__RemoveTagsRequest methods */
+void   vpcep__v1__remove_tags_request__init
+                     (Vpcep__V1__RemoveTagsRequest         *message);
+size_t vpcep__v1__remove_tags_request__get_packed_size
+                     (const Vpcep__V1__RemoveTagsRequest   *message);
+size_t vpcep__v1__remove_tags_request__pack
+                     (const Vpcep__V1__RemoveTagsRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__remove_tags_request__pack_to_buffer
+                     (const Vpcep__V1__RemoveTagsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__RemoveTagsRequest *
+       vpcep__v1__remove_tags_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__remove_tags_request__free_unpacked
+                     (Vpcep__V1__RemoveTagsRequest *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vpcep__V1__Tag_Closure)
@@ -242,18 +346,27 @@ typedef void (*Vpcep__V1__StringList_Closure)
 typedef void (*Vpcep__V1__PageRequest_Closure)
                  (const Vpcep__V1__PageRequest *message,
                   void *closure_data);
+typedef void (*Vpcep__V1__AddTagsRequest_Closure)
+                 (const Vpcep__V1__AddTagsRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__RemoveTagsRequest_Closure)
+                 (const Vpcep__V1__RemoveTagsRequest *message,
+                  void *closure_data);
 
 /* --- services --- */
 
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    vpcep__v1__tag_match__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__tag__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__bool_value__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__string_value__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__uint32_value__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__string_list__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__page_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__add_tags_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__remove_tags_request__descriptor;
 
 PROTOBUF_C__END_DECLS
 

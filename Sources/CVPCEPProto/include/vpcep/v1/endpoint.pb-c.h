@@ -78,10 +78,14 @@ struct  Vpcep__V1__Endpoint
    * registry's when it rejected the connection itself (a revocation with reject, a forced delete).
    */
   char *decision_reason;
+  /*
+   * 1 at create, one more on every change; tag changes may name the revision they were made against.
+   */
+  uint64_t revision;
 };
 #define VPCEP__V1__ENDPOINT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__endpoint__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__SERVICE_TYPE__SERVICE_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__SERVICE_TYPE__SERVICE_TYPE_UNSPECIFIED, (char *)protobuf_c_empty_string, VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
@@ -144,10 +148,14 @@ struct  Vpcep__V1__ListEndpointsRequest
    */
   size_t n_tags;
   Vpcep__V1__Tag **tags;
+  /*
+   * ALL (the default): every key of tags; ANY: at least one.
+   */
+  Vpcep__V1__TagMatch tag_match;
 };
 #define VPCEP__V1__LIST_ENDPOINTS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_endpoints_request__descriptor) \
-    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED, 0,NULL }
+    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED, 0,NULL, VPCEP__V1__TAG_MATCH__TAG_MATCH_UNSPECIFIED }
 
 
 struct  Vpcep__V1__ListEndpointsResponse
@@ -156,10 +164,14 @@ struct  Vpcep__V1__ListEndpointsResponse
   size_t n_items;
   Vpcep__V1__Endpoint **items;
   uint32_t total_count;
+  /*
+   * The page_token of the next page of the same query; empty on the last page.
+   */
+  char *next_page_token;
 };
 #define VPCEP__V1__LIST_ENDPOINTS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_endpoints_response__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -405,6 +417,14 @@ struct Vpcep__V1__Endpoints_Service
                           const Vpcep__V1__DeleteEndpointRequest *input,
                           Vpcep__V1__DeleteEndpointResponse_Closure closure,
                           void *closure_data);
+  void (*add_endpoint_tags)(Vpcep__V1__Endpoints_Service *service,
+                            const Vpcep__V1__AddTagsRequest *input,
+                            Vpcep__V1__Endpoint_Closure closure,
+                            void *closure_data);
+  void (*remove_endpoint_tags)(Vpcep__V1__Endpoints_Service *service,
+                               const Vpcep__V1__RemoveTagsRequest *input,
+                               Vpcep__V1__Endpoint_Closure closure,
+                               void *closure_data);
 };
 typedef void (*Vpcep__V1__Endpoints_ServiceDestroy)(Vpcep__V1__Endpoints_Service *);
 void vpcep__v1__endpoints__init (Vpcep__V1__Endpoints_Service *service,
@@ -417,7 +437,9 @@ void vpcep__v1__endpoints__init (Vpcep__V1__Endpoints_Service *service,
       function_prefix__ ## get_endpoint,\
       function_prefix__ ## list_endpoints,\
       function_prefix__ ## update_endpoint,\
-      function_prefix__ ## delete_endpoint  }
+      function_prefix__ ## delete_endpoint,\
+      function_prefix__ ## add_endpoint_tags,\
+      function_prefix__ ## remove_endpoint_tags  }
 void vpcep__v1__endpoints__create_endpoint(ProtobufCService *service,
                                            const Vpcep__V1__CreateEndpointRequest *input,
                                            Vpcep__V1__Endpoint_Closure closure,
@@ -438,6 +460,14 @@ void vpcep__v1__endpoints__delete_endpoint(ProtobufCService *service,
                                            const Vpcep__V1__DeleteEndpointRequest *input,
                                            Vpcep__V1__DeleteEndpointResponse_Closure closure,
                                            void *closure_data);
+void vpcep__v1__endpoints__add_endpoint_tags(ProtobufCService *service,
+                                             const Vpcep__V1__AddTagsRequest *input,
+                                             Vpcep__V1__Endpoint_Closure closure,
+                                             void *closure_data);
+void vpcep__v1__endpoints__remove_endpoint_tags(ProtobufCService *service,
+                                                const Vpcep__V1__RemoveTagsRequest *input,
+                                                Vpcep__V1__Endpoint_Closure closure,
+                                                void *closure_data);
 
 /* --- descriptors --- */
 

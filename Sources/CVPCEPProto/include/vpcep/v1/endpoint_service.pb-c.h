@@ -301,10 +301,14 @@ struct  Vpcep__V1__ListEndpointServicesRequest
    */
   size_t n_tags;
   Vpcep__V1__Tag **tags;
+  /*
+   * ALL (the default): every key of tags; ANY: at least one.
+   */
+  Vpcep__V1__TagMatch tag_match;
 };
 #define VPCEP__V1__LIST_ENDPOINT_SERVICES_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_endpoint_services_request__descriptor) \
-    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__SERVICE_STATUS__SERVICE_STATUS_UNSPECIFIED, 0,NULL }
+    , NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__SERVICE_STATUS__SERVICE_STATUS_UNSPECIFIED, 0,NULL, VPCEP__V1__TAG_MATCH__TAG_MATCH_UNSPECIFIED }
 
 
 struct  Vpcep__V1__ListEndpointServicesResponse
@@ -313,10 +317,14 @@ struct  Vpcep__V1__ListEndpointServicesResponse
   size_t n_items;
   Vpcep__V1__EndpointService **items;
   uint32_t total_count;
+  /*
+   * The page_token of the next page of the same query; empty on the last page.
+   */
+  char *next_page_token;
 };
 #define VPCEP__V1__LIST_ENDPOINT_SERVICES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_endpoint_services_response__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -426,10 +434,14 @@ struct  Vpcep__V1__ListPublicEndpointServicesResponse
   size_t n_items;
   Vpcep__V1__EndpointServiceSummary **items;
   uint32_t total_count;
+  /*
+   * The page_token of the next page of the same query; empty on the last page.
+   */
+  char *next_page_token;
 };
 #define VPCEP__V1__LIST_PUBLIC_ENDPOINT_SERVICES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_public_endpoint_services_response__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -558,10 +570,14 @@ struct  Vpcep__V1__ListPermissionsResponse
   size_t n_items;
   Vpcep__V1__Permission **items;
   uint32_t total_count;
+  /*
+   * The page_token of the next page of the same query; empty on the last page.
+   */
+  char *next_page_token;
 };
 #define VPCEP__V1__LIST_PERMISSIONS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_permissions_response__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -629,10 +645,14 @@ struct  Vpcep__V1__ListConnectionsResponse
   size_t n_items;
   Vpcep__V1__Connection **items;
   uint32_t total_count;
+  /*
+   * The page_token of the next page of the same query; empty on the last page.
+   */
+  char *next_page_token;
 };
 #define VPCEP__V1__LIST_CONNECTIONS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_connections_response__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -1369,6 +1389,14 @@ struct Vpcep__V1__EndpointServices_Service
                                         const Vpcep__V1__UpdateConnectionDescriptionRequest *input,
                                         Vpcep__V1__Connection_Closure closure,
                                         void *closure_data);
+  void (*add_endpoint_service_tags)(Vpcep__V1__EndpointServices_Service *service,
+                                    const Vpcep__V1__AddTagsRequest *input,
+                                    Vpcep__V1__EndpointService_Closure closure,
+                                    void *closure_data);
+  void (*remove_endpoint_service_tags)(Vpcep__V1__EndpointServices_Service *service,
+                                       const Vpcep__V1__RemoveTagsRequest *input,
+                                       Vpcep__V1__EndpointService_Closure closure,
+                                       void *closure_data);
 };
 typedef void (*Vpcep__V1__EndpointServices_ServiceDestroy)(Vpcep__V1__EndpointServices_Service *);
 void vpcep__v1__endpoint_services__init (Vpcep__V1__EndpointServices_Service *service,
@@ -1392,7 +1420,9 @@ void vpcep__v1__endpoint_services__init (Vpcep__V1__EndpointServices_Service *se
       function_prefix__ ## reject_connections,\
       function_prefix__ ## suspend_connections,\
       function_prefix__ ## resume_connections,\
-      function_prefix__ ## update_connection_description  }
+      function_prefix__ ## update_connection_description,\
+      function_prefix__ ## add_endpoint_service_tags,\
+      function_prefix__ ## remove_endpoint_service_tags  }
 void vpcep__v1__endpoint_services__create_endpoint_service(ProtobufCService *service,
                                                            const Vpcep__V1__CreateEndpointServiceRequest *input,
                                                            Vpcep__V1__EndpointService_Closure closure,
@@ -1457,6 +1487,14 @@ void vpcep__v1__endpoint_services__update_connection_description(ProtobufCServic
                                                                  const Vpcep__V1__UpdateConnectionDescriptionRequest *input,
                                                                  Vpcep__V1__Connection_Closure closure,
                                                                  void *closure_data);
+void vpcep__v1__endpoint_services__add_endpoint_service_tags(ProtobufCService *service,
+                                                             const Vpcep__V1__AddTagsRequest *input,
+                                                             Vpcep__V1__EndpointService_Closure closure,
+                                                             void *closure_data);
+void vpcep__v1__endpoint_services__remove_endpoint_service_tags(ProtobufCService *service,
+                                                                const Vpcep__V1__RemoveTagsRequest *input,
+                                                                Vpcep__V1__EndpointService_Closure closure,
+                                                                void *closure_data);
 
 /* --- descriptors --- */
 

@@ -160,10 +160,14 @@ struct  Vpcep__V1__ListVpcsResponse
   size_t n_items;
   Vpcep__V1__Vpc **items;
   uint32_t total_count;
+  /*
+   * The page_token of the next page of the same query; empty on the last page.
+   */
+  char *next_page_token;
 };
 #define VPCEP__V1__LIST_VPCS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_vpcs_response__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Vpcep__V1__CreateSubnetRequest
@@ -198,10 +202,14 @@ struct  Vpcep__V1__ListSubnetsResponse
   size_t n_items;
   Vpcep__V1__Subnet **items;
   uint32_t total_count;
+  /*
+   * The page_token of the next page of the same query; empty on the last page.
+   */
+  char *next_page_token;
 };
 #define VPCEP__V1__LIST_SUBNETS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_subnets_response__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Vpcep__V1__CreateLoadBalancerRequest
@@ -239,10 +247,14 @@ struct  Vpcep__V1__ListLoadBalancersResponse
   size_t n_items;
   Vpcep__V1__LoadBalancer **items;
   uint32_t total_count;
+  /*
+   * The page_token of the next page of the same query; empty on the last page.
+   */
+  char *next_page_token;
 };
 #define VPCEP__V1__LIST_LOAD_BALANCERS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_load_balancers_response__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Vpcep__V1__CreateVmRequest
@@ -277,10 +289,14 @@ struct  Vpcep__V1__ListVmsResponse
   size_t n_items;
   Vpcep__V1__Vm **items;
   uint32_t total_count;
+  /*
+   * The page_token of the next page of the same query; empty on the last page.
+   */
+  char *next_page_token;
 };
 #define VPCEP__V1__LIST_VMS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__list_vms_response__descriptor) \
-    , 0,NULL, 0 }
+    , 0,NULL, 0, (char *)protobuf_c_empty_string }
 
 
 /*
