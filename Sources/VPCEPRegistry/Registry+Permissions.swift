@@ -2,7 +2,9 @@ import Foundation
 
 /// The allow-list of a service: who, besides the owner, may create endpoints to it.
 extension Registry {
-    /// Adds entries; an entry already on the list is kept as it was and returned. Owner only.
+    /// Adds entries with their terms (decision, connection limit, expiry). An entry already on the list
+    /// keeps its id and creation time and takes the given terms and description (an `updated` event when
+    /// anything changed; nothing when all is as given), as a declarative tool expects. Owner only.
     public func addPermissions(
         _ ctx: CallContext, serviceID: String?, serviceName: String?, entries: [PermissionEntry]
     ) async throws(RegistryError) -> [Permission] {
@@ -16,9 +18,37 @@ extension Registry {
             var existing = try await tx.permissions(serviceID: service.id, serviceVisibleTo: scope.reading)
             var result: [Permission] = []
             var events: [ChangeEvent] = []
-            for (entry, id) in zip(entries, ids) {
-                if let present = existing.first(where: { $0.permission == entry.permission }) {
-                    result.append(present)
+            for (i, (entry, id)) in zip(entries, ids).enumerated() {
+                let present = existing.firstIndex { $0.permission == entry.permission }
+                // An unchanged expiry may lie in the past (a re-applied configuration); a new one may not.
+                if let expiresAt = entry.expiresAt, expiresAt <= now,
+                    present.map({ existing[$0].expiresAt != expiresAt }) ?? true
+                {
+                    throw RegistryError.invalid(
+                        .expiryInPast, "expires_at must be later than now", field: "entries[\(i)].expires_at")
+                }
+                if let present {
+                    let before = existing[present]
+                    guard before.terms != entry else {
+                        result.append(before)
+                        continue
+                    }
+                    var after = before
+                    after.description = entry.description
+                    after.decision = entry.decision
+                    after.connectionLimit = entry.connectionLimit
+                    after.onExpiry = entry.onExpiry
+                    if after.expiresAt != entry.expiresAt {
+                        after.expiresAt = entry.expiresAt
+                        after.expiryHandled = false
+                    }
+                    after.updatedAt = now
+                    try await tx.updatePermission(after)
+                    existing[present] = after
+                    result.append(after)
+                    events.append(ChangeEvent(
+                        type: .updated, state: .permission(after), previous: .permission(before),
+                        providerID: service.ownerID))
                     continue
                 }
                 guard existing.count < Validation.maxPermissions else {
@@ -29,7 +59,8 @@ extension Registry {
                 }
                 let permission = Permission(
                     id: id, serviceID: service.id, permission: entry.permission, description: entry.description,
-                    region: service.region, createdAt: now)
+                    region: service.region, createdAt: now, decision: entry.decision,
+                    connectionLimit: entry.connectionLimit, expiresAt: entry.expiresAt, onExpiry: entry.onExpiry)
                 try await tx.insertPermission(permission)
                 existing.append(permission)
                 result.append(permission)

@@ -65,6 +65,6 @@ struct MigrationTests {
             throw error
         }
         try await store.close()
-        #expect(SQLiteRegistryStore.schemaVersion == 5)
+        #expect(SQLiteRegistryStore.schemaVersion == 6)
     }
 }

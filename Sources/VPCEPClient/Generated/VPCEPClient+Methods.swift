@@ -62,6 +62,10 @@ extension VPCEPClient {
     public func updateConnectionDescription(_ request: UpdateConnectionDescriptionRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> Connection {
         try await unary(EndpointServicesAPI.updateConnectionDescription, request, options: options)
     }
+
+    public func checkAccess(_ request: CheckAccessRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> CheckAccessResponse {
+        try await unary(EndpointServicesAPI.checkAccess, request, options: options)
+    }
 }
 
 // MARK: - vpcep.v1.Endpoints
