@@ -13,7 +13,7 @@ struct VPCEPCommand: AsyncParsableCommand {
             """,
         subcommands: [
             VPCCommand.self, SubnetCommand.self, LoadBalancerCommand.self, VMCommand.self,
-            ServiceCommand.self, PermissionCommand.self, ConnectionCommand.self, EndpointCommand.self, QuotaCommand.self,
+            ServiceCommand.self, PermissionCommand.self, AccessCommand.self, ConnectionCommand.self, EndpointCommand.self, QuotaCommand.self,
             HistoryCommand.self, WatchCommand.self, WhoAmICommand.self, ConfigCommand.self,
         ]
     )
