@@ -115,6 +115,17 @@ struct AccessPolicyEndToEndTests {
             // bob's connections were admitted by his own entry: untouched.
             let connections = try await server.cliJSON("alice", "connection", "list", service)
             #expect(connections.items.filter { $0["status"] as? String == "accepted" }.count == 2)
+
+            // Adding bob's entry again with other terms replaces them: an `updated` event naming what changed.
+            let bobID = try #require(bobEntry.items.first?["id"] as? String)
+            let replaced = try await server.cliJSON("alice", "permission", "add", service, "bob", "--limit", "3")
+            #expect(replaced.items.first?["id"] as? String == bobID)
+            #expect(replaced.items.first?["decision"] as? String == "manual")
+            let entryHistory = try await server.cliJSON("alice", "history", bobID)
+            #expect(entryHistory.items.first?["type"] as? String == "updated")
+            let changed = entryHistory.items.first?["changed_fields"] as? [String] ?? []
+            #expect(changed.contains("decision") && changed.contains("connection_limit") && changed.contains("updated_at"))
+            #expect(try await server.cliJSON("bob", "access", "check", service)["remaining"] as? Int == 1)
         }
     }
 }
