@@ -42,8 +42,8 @@ extension Registry {
             try await Self.checkQuota(tx, scope: scope, type: .endpoint, used: used)
             let ip = try await Self.allocateIP(tx, subnet: subnet, requested: requested)
             let markerID = try await tx.nextMarkerID()
-            // No data plane: with approval off the endpoint is accepted at once, with nothing to provision
-            // (docs/DOMAIN.md, "Endpoints").
+            // No data plane: an endpoint the provider need not review (approval off, or an auto_accept
+            // entry) is accepted at once, with nothing to provision (docs/DOMAIN.md, "Endpoints").
             let status = admission.initialStatus(approvalEnabled: service.approvalEnabled)
             let endpoint = Endpoint(
                 id: id, ownerID: scope.ownerID, region: scope.region, vpcID: spec.vpcID, subnetID: subnet.id,
