@@ -33,27 +33,6 @@ struct AccessPolicyEndToEndTests {
             #expect(bobEntry.items.first?["decision"] as? String == "auto_accept")
             #expect(bobEntry.items.first?["connection_limit"] as? Int == 2)
             _ = try await server.cliJSON("alice", "permission", "add", service, "dave", "--deny")
-            // A whole second some seconds ahead, passing during the test.
-            let expiry = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 10).rounded(.up))
-            let expires = expiry.formatted(.iso8601)
-            let carolEntry = try await server.cliJSON(
-                "alice", "permission", "add", service, "carol", "--auto-accept", "--expires", expires, "--on-expiry", "reject")
-            #expect(carolEntry.items.first?["on_expiry"] as? String == "reject")
-            // carol connects before her entry expires.
-            let carol = try await create("carol", carolNet)
-            #expect(carol.status == 0, "\(carol.stderr)")
-            let carolEndpoint = try #require(try carol.json()["id"] as? String)
-            let carolCheck = try await server.cliJSON("carol", "access", "check", service)
-            #expect(carolCheck["admitted"] as? Bool == true)
-            #expect(carolCheck["initial_status"] as? String == "accepted")
-            #expect((carolEntry.items.first?["expires_at"] as? String)?.hasPrefix(String(expires.dropLast())) == true)
-
-            let table = try await server.cli("alice", "permission", "list", service, "--wide")
-            #expect(table.status == 0, "\(table.stderr)")
-            for column in ["DECISION", "LIMIT", "EXPIRES", "ON EXPIRY", "auto_accept", "deny", "reject"] {
-                #expect(table.stdout.contains(column), "\(column) in \(table.stdout)")
-            }
-
             for _ in 0..<2 {
                 let bob = try await create("bob", bobNet)
                 #expect(bob.status == 0, "\(bob.stderr)")
@@ -94,9 +73,31 @@ struct AccessPolicyEndToEndTests {
             try await server.cliFailure(
                 "erin", "access", "check", service, exit: 4, code: "NOT_FOUND", reason: "SERVICE_NOT_FOUND")
 
+            // carol is let in until a whole second some seconds ahead, which passes during the test (added
+            // after the before/after comparisons above, which her connection's rejection would disturb).
+            let expiry = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 15).rounded(.up))
+            let expires = expiry.formatted(.iso8601)
+            let carolEntry = try await server.cliJSON(
+                "alice", "permission", "add", service, "carol", "--auto-accept", "--expires", expires, "--on-expiry", "reject")
+            #expect(carolEntry.items.first?["on_expiry"] as? String == "reject")
+            // carol connects before her entry expires.
+            let carol = try await create("carol", carolNet)
+            #expect(carol.status == 0, "\(carol.stderr)")
+            let carolEndpoint = try #require(try carol.json()["id"] as? String)
+            let carolCheck = try await server.cliJSON("carol", "access", "check", service)
+            #expect(carolCheck["admitted"] as? Bool == true)
+            #expect(carolCheck["initial_status"] as? String == "accepted")
+            #expect((carolEntry.items.first?["expires_at"] as? String)?.hasPrefix(String(expires.dropLast())) == true)
+
+            let table = try await server.cli("alice", "permission", "list", service, "--wide")
+            #expect(table.status == 0, "\(table.stderr)")
+            for column in ["DECISION", "LIMIT", "EXPIRES", "ON EXPIRY", "auto_accept", "deny", "reject"] {
+                #expect(table.stdout.contains(column), "\(column) in \(table.stdout)")
+            }
+
             // The sweep rejects carol's connection once her entry's time has come.
             var status = ""
-            for _ in 0..<300 {
+            for _ in 0..<600 {
                 status = try await server.cliJSON("carol", "endpoint", "get", carolEndpoint)["status"] as? String ?? ""
                 if status == "rejected" { break }
                 try await Task.sleep(for: .milliseconds(100))
