@@ -118,4 +118,38 @@ struct AccessPolicyContractTests {
             #expect(try await registry.listEndpoints(tenantB, filter: .init(status: .rejected), page: .init()).totalCount == 3)
         }
     }
+
+    /// Creates racing an entry's expiry: none is admitted at or after its time, on every store.
+    @Test(arguments: StoreKind.underTest)
+    func anEntryExpiringWhileCreatesRaceAdmitsNoneAfterItsTime(_ kind: StoreKind) async throws {
+        // Every reading of the clock moves it on 10 ms, so the entry's time passes in the middle of the race.
+        let clock = SteppingClock(step: 0.01)
+        try await withStore(kind) { store, _ in
+            let registry = Registry(store: store, regions: servedRegions, clock: { clock.now() })
+            let story = try await makeStory(registry, approval: false, allow: [])
+            let expires = clock.now() + 0.4
+            _ = try await registry.addPermissions(
+                tenantA, serviceID: story.service.id, serviceName: nil,
+                entries: [PermissionEntry(permission: "iam:domain::tenant-b", decision: .autoAccept, expiresAt: expires)])
+            let refusals = await withTaskGroup(of: String?.self) { group in
+                for _ in 0..<40 {
+                    group.addTask {
+                        do {
+                            _ = try await registry.createEndpoint(tenantB, endpointSpec(story))
+                            return nil
+                        } catch let error as RegistryError {
+                            return error.reason.rawValue
+                        } catch {
+                            return "\(error)"
+                        }
+                    }
+                }
+                return await group.reduce(into: [String]()) { if let reason = $1 { $0.append(reason) } }
+            }
+            let endpoints = try await registry.listEndpoints(tenantB, filter: .init(), page: PageRequest(limit: 100)).items
+            #expect(!endpoints.isEmpty && !refusals.isEmpty, "the expiry fell inside the race")
+            #expect(Set(refusals) == ["ACCESS_EXPIRED"])
+            #expect(endpoints.allSatisfy { $0.createdAt < expires })
+        }
+    }
 }
