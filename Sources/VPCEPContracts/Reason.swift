@@ -251,6 +251,18 @@ extension Reason {
     public static let serviceInUse = Reason("SERVICE_IN_USE")
     /// The service's allow-list does not admit the caller.
     public static let notAllowedByService = Reason("NOT_ALLOWED_BY_SERVICE")
+    /// The allow-list entry that decides for the caller denies it.
+    public static let accessDenied = Reason("ACCESS_DENIED")
+    /// The allow-list entry that admitted the caller has expired, and no other admits it.
+    public static let accessExpired = Reason("ACCESS_EXPIRED")
+    /// The caller already holds as many endpoints on the service as its entry's connection limit.
+    public static let connectionLimitExceeded = Reason("CONNECTION_LIMIT_EXCEEDED")
+    /// An entry's connection limit is out of range.
+    public static let connectionLimitOutOfRange = Reason("CONNECTION_LIMIT_OUT_OF_RANGE")
+    /// An entry's new expiry time is not in the future.
+    public static let expiryInPast = Reason("EXPIRY_IN_PAST")
+    /// An entry asks for an action on expiry but has no expiry time.
+    public static let expiryRequired = Reason("EXPIRY_REQUIRED")
     /// No endpoint id given.
     public static let endpointIDsRequired = Reason("ENDPOINT_IDS_REQUIRED")
     /// Too many endpoint ids in one request.
@@ -321,7 +333,8 @@ extension Reason {
         .subnetCIDRReserved, .subnetCIDROutsideVPC, .subnetCIDROverlap, .ipInvalid, .ipOutsideSubnet,
         .ipReserved, .ipInUse, .subnetFull, .subnetNotInVPC, .backendNotInVPC, .resourceInUse,
         .gatewayRequiresOperator, .publicRequiresOperator, .operatorRequired, .ownerOnly, .servicePortConflict,
-        .revisionMismatch, .serviceNotAvailable, .serviceInUse, .notAllowedByService, .endpointIDsRequired,
+        .revisionMismatch, .serviceNotAvailable, .serviceInUse, .notAllowedByService, .accessDenied, .accessExpired,
+        .connectionLimitExceeded, .connectionLimitOutOfRange, .expiryInPast, .expiryRequired, .endpointIDsRequired,
         .tooManyEndpointIDs, .endpointIDRequired, .endpointIDDuplicate, .connectionStateInvalid,
         .quotaExceeded, .tenantIDInvalid, .quotaTypeRequired, .quotaLimitOutOfRange, .timeInvalid,
         .historyRangeInvalid, .watchStartInvalid, .sequenceCompacted, .sequenceBeyondHead, .watchTooSlow,

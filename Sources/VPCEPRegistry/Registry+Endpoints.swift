@@ -15,7 +15,6 @@ extension Registry {
         try Validation.tags(spec.tags)
         try Validation.message(spec.requestMessage, field: "request_message")
         let id = makeID()
-        let now = now()
         let stored = try await write(ctx, "createEndpoint", request: [spec]) { tx in
             // The service first: one the caller cannot see is not found, whatever else is wrong.
             guard let (service, permissions) = try await Self.seenService(tx, ref, scope: scope) else {
@@ -25,6 +24,14 @@ extension Registry {
                 throw RegistryError(
                     code: .permissionDenied, reason: .notAllowedByService,
                     message: "the service's allow-list does not admit the caller", field: ref.field)
+            }
+            // The clock is read here, after the store's write lock, so that a create ordered after the
+            // expiry sweep also sees the expiry (docs/DOMAIN.md, "Access policies").
+            let now = self.now()
+            let admission = try await Self.admission(
+                tx, service: service, permissions: permissions, tenant: scope.ownerID, now: now)
+            if let refusal = admission.refusal {
+                throw Self.refusal(refusal, admission, tenant: scope.ownerID, service: service, field: ref.field)
             }
             guard service.status == .available else {
                 throw RegistryError.precondition(
@@ -36,9 +43,9 @@ extension Registry {
             try await Self.checkQuota(tx, scope: scope, type: .endpoint, used: used)
             let ip = try await Self.allocateIP(tx, subnet: subnet, requested: requested)
             let markerID = try await tx.nextMarkerID()
-            // No data plane: with approval off the endpoint is accepted at once, with nothing to provision
-            // (docs/DOMAIN.md, "Endpoints").
-            let status: EndpointStatus = service.approvalEnabled ? .pendingAcceptance : .accepted
+            // No data plane: an endpoint the provider need not review (approval off, or an auto_accept
+            // entry) is accepted at once, with nothing to provision (docs/DOMAIN.md, "Endpoints").
+            let status = admission.initialStatus(approvalEnabled: service.approvalEnabled)
             let endpoint = Endpoint(
                 id: id, ownerID: scope.ownerID, region: scope.region, vpcID: spec.vpcID, subnetID: subnet.id,
                 serviceID: service.id, serviceName: service.serviceName, serviceType: service.serviceType, ip: ip,

@@ -39,13 +39,21 @@ extension Registry {
     /// Appends a mutation's events to the change log inside its transaction, stamped with the call's
     /// actor, request id and idempotency key (docs/DOMAIN.md, "Change log").
     func log(_ tx: any RegistryTransaction, _ ctx: CallContext, _ events: [ChangeEvent]) async throws {
+        try await log(tx, actor: ctx.caller.ownerID, requestID: ctx.requestID, idempotencyKey: ctx.idempotencyKey, events)
+    }
+
+    /// The same for changes no call made (the server's own sweeps): `actor` names the server's job.
+    func log(
+        _ tx: any RegistryTransaction, actor: String, requestID: String = "", idempotencyKey: String = "",
+        _ events: [ChangeEvent]
+    ) async throws {
         guard !events.isEmpty else { return }
         let now = now()
         let stamped = events.map { event in
             var event = event
-            event.actor = ctx.caller.ownerID
-            event.requestID = ctx.requestID
-            event.idempotencyKey = ctx.idempotencyKey
+            event.actor = actor
+            event.requestID = requestID
+            event.idempotencyKey = idempotencyKey
             event.committedAt = now
             return event
         }

@@ -2,7 +2,9 @@ import Foundation
 
 /// The allow-list of a service: who, besides the owner, may create endpoints to it.
 extension Registry {
-    /// Adds entries; an entry already on the list is kept as it was and returned. Owner only.
+    /// Adds entries with their terms (decision, connection limit, expiry). An entry already on the list
+    /// keeps its id and creation time and takes the given terms and description (an `updated` event when
+    /// anything changed; nothing when all is as given), as a declarative tool expects. Owner only.
     public func addPermissions(
         _ ctx: CallContext, serviceID: String?, serviceName: String?, entries: [PermissionEntry]
     ) async throws(RegistryError) -> [Permission] {
@@ -16,9 +18,37 @@ extension Registry {
             var existing = try await tx.permissions(serviceID: service.id, serviceVisibleTo: scope.reading)
             var result: [Permission] = []
             var events: [ChangeEvent] = []
-            for (entry, id) in zip(entries, ids) {
-                if let present = existing.first(where: { $0.permission == entry.permission }) {
-                    result.append(present)
+            for (i, (entry, id)) in zip(entries, ids).enumerated() {
+                let present = existing.firstIndex { $0.permission == entry.permission }
+                // An unchanged expiry may lie in the past (a re-applied configuration); a new one may not.
+                if let expiresAt = entry.expiresAt, expiresAt <= now,
+                    present.map({ existing[$0].expiresAt != expiresAt }) ?? true
+                {
+                    throw RegistryError.invalid(
+                        .expiryInPast, "expires_at must be later than now", field: "entries[\(i)].expires_at")
+                }
+                if let present {
+                    let before = existing[present]
+                    guard before.terms != entry else {
+                        result.append(before)
+                        continue
+                    }
+                    var after = before
+                    after.description = entry.description
+                    after.decision = entry.decision
+                    after.connectionLimit = entry.connectionLimit
+                    after.onExpiry = entry.onExpiry
+                    if after.expiresAt != entry.expiresAt {
+                        after.expiresAt = entry.expiresAt
+                        after.expiryHandled = false
+                    }
+                    after.updatedAt = now
+                    try await tx.updatePermission(after)
+                    existing[present] = after
+                    result.append(after)
+                    events.append(ChangeEvent(
+                        type: .updated, state: .permission(after), previous: .permission(before),
+                        providerID: service.ownerID))
                     continue
                 }
                 guard existing.count < Validation.maxPermissions else {
@@ -29,7 +59,8 @@ extension Registry {
                 }
                 let permission = Permission(
                     id: id, serviceID: service.id, permission: entry.permission, description: entry.description,
-                    region: service.region, createdAt: now)
+                    region: service.region, createdAt: now, decision: entry.decision,
+                    connectionLimit: entry.connectionLimit, expiresAt: entry.expiresAt, onExpiry: entry.onExpiry)
                 try await tx.insertPermission(permission)
                 existing.append(permission)
                 result.append(permission)
@@ -71,6 +102,7 @@ extension Registry {
         }
         let names = Set(permissions)
         let idSet = Set(ids)
+        let now = now()
         // What the removal does, worked out on any snapshot: the entries that go and the endpoints that
         // lose their admission.
         let plan: @Sendable (any RegistryReader) async throws -> (EndpointService, [Permission], [Endpoint]) = { reader in
@@ -80,7 +112,7 @@ extension Registry {
             guard !doomed.isEmpty else { return (service, [], []) }
             let remaining = entries.filter { !names.contains($0.permission) && !idSet.contains($0.id) }
             let affected = try await reader.endpoints(serviceID: service.id, serviceVisibleTo: scope.reading)
-                .filter { $0.status.isLive && !Self.admitsConsumer($0.ownerID, of: service, entries: remaining) }
+                .filter { $0.status.isLive && !Self.admitsConsumer($0.ownerID, of: service, entries: remaining, at: now) }
                 .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
             return (service, doomed, affected)
         }
@@ -88,7 +120,6 @@ extension Registry {
             let (_, doomed, affected) = try await read(plan)
             return PermissionRemoval(removedCount: doomed.count, affected: affected.map(Connection.init))
         }
-        let now = now()
         var request: [any Encodable] = [serviceID, serviceName, permissions, ids]
         // Keep, the default, fingerprints as the request did before the option existed.
         if onExisting != .keep { request.append(onExisting.rawValue) }
@@ -118,13 +149,12 @@ extension Registry {
     /// The reason a revocation's rejection carries.
     static let revokedReason = "the provider removed the consumer from the service's allow-list"
 
-    /// Whether `consumerID` may hold connections to `service` under the allow-list `entries`: its owner
-    /// always, anyone else through its own entry or `*`. The one place a revocation asks this, so that
-    /// richer entries (per-entry decisions, expiry) change it here.
-    static func admitsConsumer(_ consumerID: String, of service: EndpointService, entries: [Permission]) -> Bool {
-        if consumerID.utf8.elementsEqual(service.ownerID.utf8) { return true }
-        let own = Permission.domain(consumerID)
-        return entries.contains { $0.permission == Permission.everyone || $0.permission.utf8.elementsEqual(own.utf8) }
+    /// Whether `consumerID` may keep its connections to `service` under the allow-list `entries` at
+    /// `now`: as the expiry sweep judges (docs/DOMAIN.md, "Access policies"), admitted by a live entry
+    /// that does not deny it; a reached limit does not take away what is held.
+    static func admitsConsumer(_ consumerID: String, of service: EndpointService, entries: [Permission], at now: Date) -> Bool {
+        let admission = Admission.evaluate(entries: entries, tenant: consumerID, serviceOwner: service.ownerID, now: now, held: 0)
+        return admission.basis != .none && admission.refusal != .accessDenied
     }
 
     /// The service's entries (the owner's implicit one is not listed). Owner or operators.

@@ -102,6 +102,10 @@ public protocol RegistryReader: Sendable {
     func listPermissions(
         _ query: ListQuery, serviceID: String, serviceVisibleTo visibility: Visibility, permission: String?
     ) async throws -> ListResult<Permission>
+    /// Up to `limit` entries of any service and region whose `onExpiry` is `reject`, whose `expiresAt` is
+    /// at or before `date` and whose expiry is not yet handled, earliest expiry first. The registry's own
+    /// bookkeeping (the expiry sweep), never shown to a caller.
+    func permissionsDueForExpiry(by date: Date, limit: Int) async throws -> [Permission]
 
     /// The endpoint when `visibility` admits it; `nil` when it does not exist and equally when it is
     /// hidden. `serviceName` is the service's current name while it exists.
@@ -112,6 +116,9 @@ public protocol RegistryReader: Sendable {
     func endpoints(serviceID: String, serviceVisibleTo visibility: Visibility) async throws -> [Endpoint]
     /// Endpoints of one owner in one region, in any status.
     func countEndpoints(ownerID: String, region: String) async throws -> Int
+    /// Endpoints of one owner on one service whose status is not one of `excludingStatuses` (a rule's
+    /// count, made with keys a scoped look-up found).
+    func countEndpoints(serviceID: String, ownerID: String, excludingStatuses: [EndpointStatus]) async throws -> Int
 
     /// What still refers to a VPC, a subnet or a backend.
     func usage(vpcID: String) async throws -> InventoryUsage
@@ -162,6 +169,8 @@ public protocol RegistryTransaction: RegistryReader {
     func deleteEndpointService(id: String) async throws
 
     func insertPermission(_ permission: Permission) async throws
+    /// Replaces the stored terms of an existing entry (its id, service, permission and creation time stay).
+    func updatePermission(_ permission: Permission) async throws
     func deletePermissions(ids: [String]) async throws
 
     /// The next marker id: unique and never reused.

@@ -8,6 +8,8 @@ enum Validation {
     static let defaultListLimit = 10
     static let maxPermissions = 500
     static let maxPermissionsPerRequest = 100
+    /// The largest connection limit an entry may set (the quota's largest endpoint limit).
+    static let maxConnectionLimit = 10_000
     static let maxWhitelist = 20
     static let maxTagFilterKeys = 10
     static let maxTagFilterValues = 10
@@ -197,6 +199,15 @@ enum Validation {
                 try description(entry.description)
             } catch {
                 throw .invalid(error.reason, error.message, field: "entries[\(i)].description")
+            }
+            if let limit = entry.connectionLimit, !(0...maxConnectionLimit).contains(limit) {
+                throw .invalid(
+                    .connectionLimitOutOfRange, "a connection limit is 0-\(maxConnectionLimit)",
+                    field: "entries[\(i)].connection_limit")
+            }
+            if entry.onExpiry == .reject, entry.expiresAt == nil {
+                throw .invalid(
+                    .expiryRequired, "on_expiry reject needs an expires_at", field: "entries[\(i)].on_expiry")
             }
         }
     }

@@ -74,7 +74,9 @@ struct EndpointServiceMethods: Sendable {
         router.register(EndpointServicesAPI.addPermissions) { request, context in
             let added = try await registry.addPermissions(
                 context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
-                entries: request.entries.map { PermissionEntry(permission: $0.permission, description: $0.description) })
+                entries: try request.entries.enumerated().map { i, entry throws(RegistryError) in
+                    try WireMapping.permissionEntry(entry, index: i)
+                })
             return AddPermissionsResponse(items: added.map(WireMapping.permission))
         }
         router.register(EndpointServicesAPI.removePermissions) { request, context in
@@ -115,6 +117,11 @@ struct EndpointServiceMethods: Sendable {
                     endpointIDs: request.endpointIds, action: action, reason: request.reason)
                 return DecideConnectionsResponse(items: decided.map(WireMapping.connection))
             }
+        }
+        router.register(EndpointServicesAPI.checkAccess) { request, context in
+            WireMapping.accessCheck(try await registry.checkAccess(
+                context.registryContext, serviceID: request.serviceId, serviceName: request.serviceName,
+                tenantID: request.tenantId))
         }
         router.register(EndpointServicesAPI.updateConnectionDescription) { request, context in
             WireMapping.connection(try await registry.updateConnectionDescription(

@@ -86,12 +86,6 @@ package enum WireMapping {
         tags.map { VPCEPProto.Tag(key: $0.key, value: $0.value) }
     }
 
-    static func permission(_ permission: VPCEPRegistry.Permission) -> VPCEPProto.Permission {
-        VPCEPProto.Permission(
-            id: permission.id, permission: permission.permission, permissionType: permission.permissionType,
-            description: permission.description, createdAt: timestamp(permission.createdAt))
-    }
-
     static func endpoint(_ endpoint: VPCEPRegistry.Endpoint) -> VPCEPProto.Endpoint {
         VPCEPProto.Endpoint(
             id: endpoint.id, tenantId: endpoint.ownerID, region: endpoint.region, vpcId: endpoint.vpcID,

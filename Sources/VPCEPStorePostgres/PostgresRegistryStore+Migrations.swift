@@ -204,6 +204,18 @@ extension PostgresRegistryStore {
         [
             "ALTER TABLE endpoints ADD COLUMN revision BIGINT NOT NULL DEFAULT 1",
         ],
+        // 4: access policies on allow-list entries (issue 13), as SQLite's migration 8.
+        [
+            "ALTER TABLE permissions ADD COLUMN decision TEXT NOT NULL DEFAULT 'manual'",
+            "ALTER TABLE permissions ADD COLUMN connection_limit BIGINT",
+            "ALTER TABLE permissions ADD COLUMN expires_at BIGINT",
+            "ALTER TABLE permissions ADD COLUMN on_expiry TEXT NOT NULL DEFAULT 'keep'",
+            "ALTER TABLE permissions ADD COLUMN expiry_handled BIGINT NOT NULL DEFAULT 0",
+            """
+            CREATE INDEX permissions_expiry_due ON permissions (expires_at)
+            WHERE on_expiry = 'reject' AND expiry_handled = 0
+            """,
+        ],
     ]
 
     /// The schema version this build writes.

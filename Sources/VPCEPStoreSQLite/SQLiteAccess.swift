@@ -429,14 +429,35 @@ final class SQLiteAccess: RegistryTransaction {
 
     // MARK: Permissions
 
-    private static let permissionColumns =
-        "id, service_id, region, permission, permission_type, description, created_at, updated_at"
+    private static let permissionColumns = """
+        id, service_id, region, permission, permission_type, description, created_at, updated_at, decision, \
+        connection_limit, expires_at, on_expiry, expiry_handled
+        """
 
     private static func permission(_ row: SQLiteRow) throws -> Permission {
-        Permission(
+        func decode<E: RawRepresentable<String>>(_ column: String, as: E.Type) throws -> E {
+            let text = try row.text(column)
+            guard let value = E(rawValue: text) else { throw StoreError.corrupt("\(column) \(text)") }
+            return value
+        }
+        let limit: Int? = if case .integer? = row.column("connection_limit") { try row.int("connection_limit") } else { nil }
+        let expiresAt: Date? = if case .integer? = row.column("expires_at") { try row.date("expires_at") } else { nil }
+        return Permission(
             id: try row.text("id"), serviceID: try row.text("service_id"), permission: try row.text("permission"),
             permissionType: try row.text("permission_type"), description: try row.text("description"),
-            region: try row.text("region"), createdAt: try row.date("created_at"))
+            region: try row.text("region"), createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"),
+            decision: try decode("decision", as: AccessDecision.self), connectionLimit: limit, expiresAt: expiresAt,
+            onExpiry: try decode("on_expiry", as: ExpiryAction.self), expiryHandled: try row.int("expiry_handled") != 0)
+    }
+
+    private static func permissionBinds(_ permission: Permission) -> [SQLiteData] {
+        [
+            .text(permission.id), .text(permission.serviceID), .text(permission.region), .text(permission.permission),
+            .text(permission.permissionType), .text(permission.description), .date(permission.createdAt),
+            .date(permission.updatedAt), .text(permission.decision.rawValue),
+            permission.connectionLimit.map { .integer(.init($0)) } ?? .null, permission.expiresAt.map { .date($0) } ?? .null,
+            .text(permission.onExpiry.rawValue), .integer(permission.expiryHandled ? 1 : 0),
+        ]
     }
 
     func permissions(serviceID: String, serviceVisibleTo visibility: Visibility) async throws -> [Permission] {
@@ -466,12 +487,30 @@ final class SQLiteAccess: RegistryTransaction {
 
     func insertPermission(_ permission: Permission) async throws {
         try await execute(
-            "INSERT INTO permissions (\(Self.permissionColumns)) VALUES (\(Self.placeholders(8)))",
-            [
-                .text(permission.id), .text(permission.serviceID), .text(permission.region), .text(permission.permission),
-                .text(permission.permissionType), .text(permission.description), .date(permission.createdAt),
-                .date(permission.createdAt),
-            ])
+            "INSERT INTO permissions (\(Self.permissionColumns)) VALUES (\(Self.placeholders(13)))",
+            Self.permissionBinds(permission))
+    }
+
+    func updatePermission(_ permission: Permission) async throws {
+        try await execute(
+            """
+            UPDATE permissions SET description = ?, updated_at = ?, decision = ?, connection_limit = ?, expires_at = ?,
+                on_expiry = ?, expiry_handled = ?
+            WHERE id = ?
+            """,
+            // description, then updated_at through expiry_handled, in the column order of `permissionBinds`.
+            [.text(permission.description)] + Self.permissionBinds(permission)[7...] + [.text(permission.id)])
+    }
+
+    func permissionsDueForExpiry(by date: Date, limit: Int) async throws -> [Permission] {
+        try await rows(
+            """
+            SELECT \(Self.permissionColumns) FROM permissions
+            WHERE on_expiry = 'reject' AND expiry_handled = 0 AND expires_at <= ?
+            ORDER BY expires_at, id LIMIT ?
+            """,
+            [.date(date), .integer(.init(limit))]
+        ).map(Self.permission)
     }
 
     func deletePermissions(ids: [String]) async throws {
@@ -563,6 +602,13 @@ final class SQLiteAccess: RegistryTransaction {
 
     func countEndpoints(ownerID: String, region: String) async throws -> Int {
         try await count("SELECT count(*) AS n FROM endpoints WHERE owner_id = ? AND region = ?", [.text(ownerID), .text(region)])
+    }
+
+    func countEndpoints(serviceID: String, ownerID: String, excludingStatuses: [EndpointStatus]) async throws -> Int {
+        let excluded = excludingStatuses.isEmpty ? "" : " AND status NOT IN (\(Self.placeholders(excludingStatuses.count)))"
+        return try await count(
+            "SELECT count(*) AS n FROM endpoints WHERE service_id = ? AND owner_id = ?\(excluded)",
+            [.text(serviceID), .text(ownerID)] + excludingStatuses.map { .text($0.rawValue) })
     }
 
     func nextMarkerID() async throws -> UInt64 {

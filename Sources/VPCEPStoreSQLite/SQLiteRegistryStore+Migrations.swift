@@ -233,6 +233,19 @@ extension SQLiteRegistryStore {
         [
             "ALTER TABLE endpoints ADD COLUMN revision INTEGER NOT NULL DEFAULT 1",
         ],
+        // 8: access policies on allow-list entries (issue 13): decision, connection limit, expiry; existing
+        // entries keep today's meaning (manual, no limit, never expire). The partial index is the sweep's.
+        [
+            "ALTER TABLE permissions ADD COLUMN decision TEXT NOT NULL DEFAULT 'manual'",
+            "ALTER TABLE permissions ADD COLUMN connection_limit INTEGER",
+            "ALTER TABLE permissions ADD COLUMN expires_at INTEGER",
+            "ALTER TABLE permissions ADD COLUMN on_expiry TEXT NOT NULL DEFAULT 'keep'",
+            "ALTER TABLE permissions ADD COLUMN expiry_handled INTEGER NOT NULL DEFAULT 0",
+            """
+            CREATE INDEX permissions_expiry_due ON permissions (expires_at)
+            WHERE on_expiry = 'reject' AND expiry_handled = 0
+            """,
+        ],
     ]
 
     /// The schema version this build writes.

@@ -66,6 +66,9 @@ struct ServerOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Seconds a Watch may stay blocked on a reader that does not read before it ends. [env: VPCEP_WATCH_SLOW_TIMEOUT] (default: 30)", valueName: "seconds"))
     var watchSlowTimeout: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Milliseconds between sweeps that reject the connections of expired allow-list entries with on_expiry reject. [env: VPCEP_PERMISSION_SWEEP_INTERVAL_MS] (default: 1000)", valueName: "ms"))
+    var permissionSweepIntervalMs: Int?
 }
 
 /// One resolved setting and where it came from, for --print-config.
@@ -97,11 +100,12 @@ struct ServerSettings {
     var historyRetentionDays: Sourced<Int>
     var watchBookmarkInterval: Sourced<Int>
     var watchSlowTimeout: Sourced<Int>
+    var permissionSweepInterval: Sourced<Int>
 
     static let fileKeys: Set<String> = [
         "listen", "admin_listen", "data_dir", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_groups", "regions", "log_level",
         "shutdown_grace", "history_retention_days", "watch_bookmark_interval", "watch_slow_timeout",
-        "store", "store_password_file", "store_ca", "store_pool_size",
+        "permission_sweep_interval_ms", "store", "store_password_file", "store_ca", "store_pool_size",
     ]
 
     /// The flag that sets each file key, for sources.
@@ -110,7 +114,8 @@ struct ServerSettings {
         "tls_cert": "--tls-cert", "tls_key": "--tls-key", "tls_crl": "--tls-crl", "tls_groups": "--tls-groups",
         "regions": "--region", "log_level": "--log-level", "shutdown_grace": "--shutdown-grace",
         "history_retention_days": "--history-retention-days", "watch_bookmark_interval": "--watch-bookmark-interval",
-        "watch_slow_timeout": "--watch-slow-timeout", "store": "--store", "store_password_file": "--store-password-file",
+        "watch_slow_timeout": "--watch-slow-timeout",
+        "permission_sweep_interval_ms": "--permission-sweep-interval-ms", "store": "--store", "store_password_file": "--store-password-file",
         "store_ca": "--store-ca", "store_pool_size": "--store-pool-size",
     ]
 
@@ -125,6 +130,7 @@ struct ServerSettings {
         ["history_retention_days"]: "7",
         ["watch_bookmark_interval"]: "10",
         ["watch_slow_timeout"]: "30",
+        ["permission_sweep_interval_ms"]: "1000",
         ["store_pool_size"]: "10",
     ]
 
@@ -231,6 +237,8 @@ struct ServerSettings {
         historyRetentionDays = try integer("history_retention_days", 1...3650, "history retention days")
         watchBookmarkInterval = try integer("watch_bookmark_interval", 1...3600, "watch bookmark interval seconds")
         watchSlowTimeout = try integer("watch_slow_timeout", 1...3600, "watch slow timeout seconds")
+        permissionSweepInterval = try integer(
+            "permission_sweep_interval_ms", 10...3_600_000, "permission sweep interval milliseconds")
         storePoolSize = try integer("store_pool_size", 1...1000, "store pool size")
     }
 
@@ -245,6 +253,7 @@ struct ServerSettings {
             ("history_retention_days", options.historyRetentionDays.map(String.init)),
             ("watch_bookmark_interval", options.watchBookmarkInterval.map(String.init)),
             ("watch_slow_timeout", options.watchSlowTimeout.map(String.init)),
+            ("permission_sweep_interval_ms", options.permissionSweepIntervalMs.map(String.init)),
             ("store", options.store), ("store_password_file", options.storePasswordFile), ("store_ca", options.storeCA),
             ("store_pool_size", options.storePoolSize.map(String.init)),
         ]
@@ -292,6 +301,7 @@ struct ServerSettings {
             ("history_retention_days = \(historyRetentionDays.value)", historyRetentionDays.source),
             ("watch_bookmark_interval = \(watchBookmarkInterval.value)", watchBookmarkInterval.source),
             ("watch_slow_timeout = \(watchSlowTimeout.value)", watchSlowTimeout.source),
+            ("permission_sweep_interval_ms = \(permissionSweepInterval.value)", permissionSweepInterval.source),
         ]
         if let url = store.value {
             lines.append(("store = \(quoted(url))", store.source))

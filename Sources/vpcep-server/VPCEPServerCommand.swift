@@ -99,6 +99,8 @@ struct ServeCommand: AsyncParsableCommand {
             ))
             services.append(ChangeLogCompactionService(
                 registry: registry, retention: .seconds(86_400 * settings.historyRetentionDays.value), logger: logger))
+            services.append(PermissionExpiryService(
+                registry: registry, interval: .milliseconds(settings.permissionSweepInterval.value), logger: logger))
             try await ServiceGroup(configuration: ServiceGroupConfiguration(
                 services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
             )).run()

@@ -50,12 +50,13 @@ struct TableLayout {
     )
     static let permission = TableLayout(
         columns: [
-            ("ID", "id"), ("PERMISSION", "permission"), ("TYPE", "permission_type"), ("DESCRIPTION", "description"),
-            ("CREATED", "created_at"),
+            ("ID", "id"), ("PERMISSION", "permission"), ("TYPE", "permission_type"), ("DECISION", "decision"),
+            ("LIMIT", "connection_limit"), ("EXPIRES", "expires_at"), ("ON EXPIRY", "on_expiry"),
+            ("DESCRIPTION", "description"), ("CREATED", "created_at"),
         ],
         narrowing: [
             .drop("created_at"), .shorten("description"), .drop("permission_type"), .drop("description"),
-            .drop("permission"),
+            .drop("on_expiry"), .drop("expires_at"), .drop("connection_limit"), .drop("decision"), .drop("permission"),
         ]
     )
     static let endpoint = TableLayout(

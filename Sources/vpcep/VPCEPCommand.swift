@@ -13,8 +13,8 @@ struct VPCEPCommand: AsyncParsableCommand {
             """,
         subcommands: [
             VPCCommand.self, SubnetCommand.self, LoadBalancerCommand.self, VMCommand.self,
-            ServiceCommand.self, PermissionCommand.self, ConnectionCommand.self, EndpointCommand.self, QuotaCommand.self,
-            TagCommand.self, HistoryCommand.self, WatchCommand.self, WhoAmICommand.self, ConfigCommand.self,
+            ServiceCommand.self, PermissionCommand.self, AccessCommand.self, ConnectionCommand.self, EndpointCommand.self,
+            QuotaCommand.self, TagCommand.self, HistoryCommand.self, WatchCommand.self, WhoAmICommand.self, ConfigCommand.self,
         ]
     )
 

@@ -32,7 +32,7 @@ struct MethodDescriptorTests {
         let all = InventoryAPI.allMethods + EndpointServicesAPI.allMethods + EndpointsAPI.allMethods + HealthAPI.allMethods
             + QuotasAPI.allMethods + HistoryAPI.allMethods
         #expect(InventoryAPI.allMethods.count == 12)
-        #expect(EndpointServicesAPI.allMethods.count == 18)
+        #expect(EndpointServicesAPI.allMethods.count == 19)
         #expect(EndpointsAPI.allMethods.count == 7)
         #expect(QuotasAPI.allMethods.map(\.path) == ["/vpcep.v1.Quotas/ListQuotas", "/vpcep.v1.Quotas/SetQuota"])
         #expect(HealthAPI.allMethods.map(\.path) == ["/vpcep.v1.Health/Check", "/vpcep.v1.Health/WhoAmI"])
@@ -75,7 +75,7 @@ struct MethodDescriptorTests {
         // The reads of docs/PROTOCOL.md §9 are all marked, and nothing else is.
         let safe = Set(Self.all.filter(\.idempotency.isSafeToRetry).map(\.path))
         #expect(safe == Set(schema.filter { $0.value == "NO_SIDE_EFFECTS" }.keys))
-        #expect(safe.count == 17)
+        #expect(safe.count == 18)
         #expect(!InventoryAPI.createVpc.idempotency.isSafeToRetry && HealthAPI.whoAmI.idempotency == .noSideEffects)
     }
 }

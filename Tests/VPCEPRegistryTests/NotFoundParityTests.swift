@@ -243,6 +243,13 @@ private final class RecordingAccess: RegistryTransaction {
     func countEndpoints(ownerID: String, region: String) async throws -> Int {
         note(); return try await base.countEndpoints(ownerID: ownerID, region: region)
     }
+    func countEndpoints(serviceID: String, ownerID: String, excludingStatuses: [EndpointStatus]) async throws -> Int {
+        note()
+        return try await base.countEndpoints(serviceID: serviceID, ownerID: ownerID, excludingStatuses: excludingStatuses)
+    }
+    func permissionsDueForExpiry(by date: Date, limit: Int) async throws -> [Permission] {
+        note(); return try await base.permissionsDueForExpiry(by: date, limit: limit)
+    }
     func usage(vpcID: String) async throws -> InventoryUsage { note(); return try await base.usage(vpcID: vpcID) }
     func usage(subnetID: String) async throws -> InventoryUsage { note(); return try await base.usage(subnetID: subnetID) }
     func usage(backendID: String) async throws -> InventoryUsage { note(); return try await base.usage(backendID: backendID) }
@@ -264,6 +271,7 @@ private final class RecordingAccess: RegistryTransaction {
     func updateEndpointService(_ service: EndpointService) async throws { note(); try await tx.updateEndpointService(service) }
     func deleteEndpointService(id: String) async throws { note(); try await tx.deleteEndpointService(id: id) }
     func insertPermission(_ permission: Permission) async throws { note(); try await tx.insertPermission(permission) }
+    func updatePermission(_ permission: Permission) async throws { note(); try await tx.updatePermission(permission) }
     func deletePermissions(ids: [String]) async throws { note(); try await tx.deletePermissions(ids: ids) }
     func nextMarkerID() async throws -> UInt64 { note(); return try await tx.nextMarkerID() }
     func insertEndpoint(_ endpoint: Endpoint) async throws { note(); try await tx.insertEndpoint(endpoint) }

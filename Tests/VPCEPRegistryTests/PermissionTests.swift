@@ -18,10 +18,10 @@ struct PermissionTests {
             #expect(added[0].description == "partner")
             #expect(added[0].permissionType == "domainId")
             #expect(!added[0].id.isEmpty && added[0].id != added[1].id)
-            // Adding an entry again returns it unchanged.
+            // Adding an entry again with the same terms returns it unchanged.
             let again = try await registry.addPermissions(
                 tenantA, serviceID: nil, serviceName: story.service.serviceName,
-                entries: [PermissionEntry(permission: "*", description: "other")])
+                entries: [PermissionEntry(permission: "*")])
             #expect(again == [added[1]])
 
             let listed = try await registry.listPermissions(

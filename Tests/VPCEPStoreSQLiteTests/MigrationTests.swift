@@ -65,6 +65,55 @@ struct MigrationTests {
             throw error
         }
         try await store.close()
-        #expect(SQLiteRegistryStore.schemaVersion == 7)
+        #expect(SQLiteRegistryStore.schemaVersion == 8)
+    }
+
+    /// An allow-list entry written before access policies (schema 5) reads back as what it meant then:
+    /// manual, no limit, never expiring; and the sweep finds nothing due.
+    @Test func aVersionFiveEntryKeepsItsMeaning() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/" + SQLiteRegistryStore.fileName
+        let connection = try await SQLiteConnection.open(storage: .file(path: path))
+        for migration in SQLiteRegistryStore.migrations[0..<5] {
+            for statement in migration { _ = try await connection.query(statement) }
+        }
+        let rows = [
+            "INSERT INTO vpcs VALUES ('vpc-1', 'r1', 'tenant-a', 'vpc', '10.0.0.0/16', 1000, 1000)",
+            "INSERT INTO subnets VALUES ('subnet-1', 'vpc-1', 'r1', 'tenant-a', 'subnet', '10.0.1.0/24', 1000, 1000)",
+            """
+            INSERT INTO backends VALUES ('lb-1', 'load_balancer', 'vpc-1', 'subnet-1', 'r1', 'tenant-a', 'lb', '10.0.1.2',
+                '["198.19.128.0/17"]', 1000, 1000)
+            """,
+            """
+            INSERT INTO endpoint_services VALUES ('svc-1', 'r1.web.svc-1', 'web', 'r1', 'tenant-a', 'vpc-1', 'interface',
+                'load_balancer', 'lb-1', '[{"proto":"TCP","service":8080,"terminal":80}]', 1, 'close', 'old', '[]',
+                'available', 2000, 3000, 4, '[]', 0)
+            """,
+            "INSERT INTO permissions VALUES ('p-1', 'svc-1', 'r1', 'iam:domain::tenant-b', 'domainId', 'b', 5000, 5000)",
+            "PRAGMA user_version = 5",
+        ]
+        for statement in rows { _ = try await connection.query(statement) }
+        try await connection.close()
+
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        do {
+            let entries = try await store.read { reader in
+                try await reader.permissions(serviceID: "svc-1", serviceVisibleTo: .anyOwner(in: "r1"))
+            }
+            #expect(entries == [Permission(
+                id: "p-1", serviceID: "svc-1", permission: "iam:domain::tenant-b", description: "b", region: "r1",
+                createdAt: Date(timeIntervalSince1970: 5))])
+            #expect(entries.first?.decision == .manual && entries.first?.onExpiry == .keep)
+            let due = try await store.read { reader in
+                try await reader.permissionsDueForExpiry(by: Date(timeIntervalSince1970: 4_000_000_000), limit: 10)
+            }
+            #expect(due.isEmpty)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
     }
 }

@@ -172,3 +172,29 @@ public func endpointSpec(_ story: Story, ip: String? = nil) -> EndpointSpec {
 public func connectionCount(_ registry: Registry, _ service: EndpointService) async throws -> Int {
     try await registry.getEndpointService(operatorR1, id: service.id, serviceName: nil).connectionCount
 }
+
+/// A clock the test sets; it stands still between settings.
+public final class SettableClock: Sendable {
+    private let current: Mutex<Date>
+    public init(_ start: Date = Date(timeIntervalSince1970: 1_700_000_000)) { current = Mutex(start) }
+    public func now() -> Date { current.withLock { $0 } }
+    public func set(_ date: Date) { current.withLock { $0 = date } }
+    public func advance(by seconds: TimeInterval) { current.withLock { $0 += seconds } }
+}
+
+/// A clock that advances `step` seconds per reading from `start`, however many tasks read it.
+public final class SteppingClock: Sendable {
+    private let readings = Mutex(0)
+    private let start: Date
+    private let step: TimeInterval
+    public init(start: Date = Date(timeIntervalSince1970: 1_700_000_000), step: TimeInterval) {
+        self.start = start
+        self.step = step
+    }
+    public func now() -> Date {
+        readings.withLock { count in
+            defer { count += 1 }
+            return start + step * Double(count)
+        }
+    }
+}

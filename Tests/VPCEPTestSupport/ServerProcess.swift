@@ -159,8 +159,10 @@ public struct ServerStartFailure: Error, CustomStringConvertible {
 }
 
 /// Runs `body` against a fresh server and always stops the server afterwards.
-public func withServer<T>(dataDirectory: URL? = nil, _ body: (ServerProcess) async throws -> T) async throws -> T {
-    let server = try await ServerProcess.start(dataDirectory: dataDirectory)
+public func withServer<T>(
+    dataDirectory: URL? = nil, extraArguments: [String] = [], _ body: (ServerProcess) async throws -> T
+) async throws -> T {
+    let server = try await ServerProcess.start(dataDirectory: dataDirectory, extraArguments: extraArguments)
     do {
         let result = try await body(server)
         await server.stop()

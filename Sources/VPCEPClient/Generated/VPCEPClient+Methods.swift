@@ -80,6 +80,10 @@ extension VPCEPClient {
     public func removeEndpointServiceTags(_ request: RemoveTagsRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> EndpointService {
         try await unary(EndpointServicesAPI.removeEndpointServiceTags, request, options: options)
     }
+
+    public func checkAccess(_ request: CheckAccessRequest, options: CallOptions = CallOptions()) async throws(VPCEPError) -> CheckAccessResponse {
+        try await unary(EndpointServicesAPI.checkAccess, request, options: options)
+    }
 }
 
 // MARK: - vpcep.v1.Endpoints

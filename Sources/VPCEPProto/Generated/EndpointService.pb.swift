@@ -182,6 +182,82 @@ public struct PortProtocol: ProtoEnum {
     }
 }
 
+/// What an allow-list entry does with the endpoints of the consumers it admits.
+public struct PermissionDecision: ProtoEnum {
+    public var rawValue: Int32
+
+    public init(rawValue: Int32) {
+        self.rawValue = rawValue
+    }
+
+    /// Read as MANUAL in requests; never sent.
+    public static let unspecified = PermissionDecision(rawValue: 0)
+    /// The service's approval setting decides (the default).
+    public static let manual = PermissionDecision(rawValue: 1)
+    /// Accepted at once, even when the service requires approval.
+    public static let autoAccept = PermissionDecision(rawValue: 2)
+    /// Refused, even when "*" admits everyone.
+    public static let deny = PermissionDecision(rawValue: 3)
+
+    public static let allKnown: [PermissionDecision] = [.unspecified, .manual, .autoAccept, .deny]
+
+    public var protoName: String? {
+        switch rawValue {
+        case 0: "PERMISSION_DECISION_UNSPECIFIED"
+        case 1: "PERMISSION_DECISION_MANUAL"
+        case 2: "PERMISSION_DECISION_AUTO_ACCEPT"
+        case 3: "PERMISSION_DECISION_DENY"
+        default: nil
+        }
+    }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "manual"
+        case 2: "auto_accept"
+        case 3: "deny"
+        default: nil
+        }
+    }
+}
+
+/// What happens to the live connections an entry admitted once it expires.
+public struct ExpiryAction: ProtoEnum {
+    public var rawValue: Int32
+
+    public init(rawValue: Int32) {
+        self.rawValue = rawValue
+    }
+
+    /// Read as KEEP in requests; never sent.
+    public static let unspecified = ExpiryAction(rawValue: 0)
+    /// They stay; the entry only stops admitting new endpoints (the default).
+    public static let keep = ExpiryAction(rawValue: 1)
+    /// The server rejects them soon after expires_at.
+    public static let reject = ExpiryAction(rawValue: 2)
+
+    public static let allKnown: [ExpiryAction] = [.unspecified, .keep, .reject]
+
+    public var protoName: String? {
+        switch rawValue {
+        case 0: "EXPIRY_ACTION_UNSPECIFIED"
+        case 1: "EXPIRY_ACTION_KEEP"
+        case 2: "EXPIRY_ACTION_REJECT"
+        default: nil
+        }
+    }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "keep"
+        case 2: "reject"
+        default: nil
+        }
+    }
+}
+
 /// What happens to the live connections of consumers that the remaining entries no longer admit.
 public struct OnExisting: ProtoEnum {
     public var rawValue: Int32
@@ -261,6 +337,49 @@ public struct EndpointStatus: ProtoEnum {
         case 5: "failed"
         case 6: "deleting"
         case 7: "suspended"
+        default: nil
+        }
+    }
+}
+
+/// What decided a CheckAccess answer.
+public struct AccessBasis: ProtoEnum {
+    public var rawValue: Int32
+
+    public init(rawValue: Int32) {
+        self.rawValue = rawValue
+    }
+
+    public static let unspecified = AccessBasis(rawValue: 0)
+    /// The tenant owns the service.
+    public static let owner = AccessBasis(rawValue: 1)
+    /// The tenant's own entry, iam:domain::<tenant>.
+    public static let tenantEntry = AccessBasis(rawValue: 2)
+    /// The "*" entry.
+    public static let everyoneEntry = AccessBasis(rawValue: 3)
+    /// No live entry names the tenant.
+    public static let none = AccessBasis(rawValue: 4)
+
+    public static let allKnown: [AccessBasis] = [.unspecified, .owner, .tenantEntry, .everyoneEntry, .none]
+
+    public var protoName: String? {
+        switch rawValue {
+        case 0: "ACCESS_BASIS_UNSPECIFIED"
+        case 1: "ACCESS_BASIS_OWNER"
+        case 2: "ACCESS_BASIS_TENANT_ENTRY"
+        case 3: "ACCESS_BASIS_EVERYONE_ENTRY"
+        case 4: "ACCESS_BASIS_NONE"
+        default: nil
+        }
+    }
+
+    public var shortName: String? {
+        switch rawValue {
+        case 0: "unspecified"
+        case 1: "owner"
+        case 2: "tenant_entry"
+        case 3: "everyone_entry"
+        case 4: "none"
         default: nil
         }
     }
@@ -691,6 +810,14 @@ public struct Permission: ProtoMessage {
     public var permissionType: String = ""
     public var description: String = ""
     public var createdAt: String = ""
+    public var decision: PermissionDecision = .unspecified
+    /// The most endpoints one consumer may hold on the service through this entry; absent for no limit.
+    public var connectionLimit: UInt32? = nil
+    /// RFC 3339; from then on the entry admits no one. Empty: never.
+    public var expiresAt: String = ""
+    public var onExpiry: ExpiryAction = .unspecified
+    /// When the entry's terms last changed (created_at until then).
+    public var updatedAt: String = ""
 
     public init() {}
 
@@ -699,30 +826,57 @@ public struct Permission: ProtoMessage {
         permission: String = "",
         permissionType: String = "",
         description: String = "",
-        createdAt: String = ""
+        createdAt: String = "",
+        decision: PermissionDecision = .unspecified,
+        connectionLimit: UInt32? = nil,
+        expiresAt: String = "",
+        onExpiry: ExpiryAction = .unspecified,
+        updatedAt: String = ""
     ) {
         self.id = id
         self.permission = permission
         self.permissionType = permissionType
         self.description = description
         self.createdAt = createdAt
+        self.decision = decision
+        self.connectionLimit = connectionLimit
+        self.expiresAt = expiresAt
+        self.onExpiry = onExpiry
+        self.updatedAt = updatedAt
     }
 }
 
+/// An entry to add; an entry already on the list takes these terms and description.
 public struct PermissionEntry: ProtoMessage {
     public static let protoMessageName = "vpcep.v1.PermissionEntry"
 
     public var permission: String = ""
     public var description: String = ""
+    /// MANUAL when unspecified.
+    public var decision: PermissionDecision = .unspecified
+    /// 0-10000; absent for no limit.
+    public var connectionLimit: UInt32? = nil
+    /// RFC 3339, later than now (unless unchanged on an existing entry); empty for never.
+    public var expiresAt: String = ""
+    /// KEEP when unspecified; REJECT needs expires_at.
+    public var onExpiry: ExpiryAction = .unspecified
 
     public init() {}
 
     public init(
         permission: String = "",
-        description: String = ""
+        description: String = "",
+        decision: PermissionDecision = .unspecified,
+        connectionLimit: UInt32? = nil,
+        expiresAt: String = "",
+        onExpiry: ExpiryAction = .unspecified
     ) {
         self.permission = permission
         self.description = description
+        self.decision = decision
+        self.connectionLimit = connectionLimit
+        self.expiresAt = expiresAt
+        self.onExpiry = onExpiry
     }
 }
 
@@ -1020,6 +1174,86 @@ public struct UpdateConnectionDescriptionRequest: ProtoMessage {
         self.serviceName = serviceName
         self.endpointId = endpointId
         self.description = description
+    }
+}
+
+/// Would tenant_id be admitted to the service now? The service's owner (and operators) may ask about
+/// any tenant; any other caller only about itself (tenant_id empty or its own).
+public struct CheckAccessRequest: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.CheckAccessRequest"
+
+    public var serviceId: String = ""
+    public var serviceName: String = ""
+    /// Empty: the caller.
+    public var tenantId: String = ""
+
+    public init() {}
+
+    public init(
+        serviceId: String = "",
+        serviceName: String = "",
+        tenantId: String = ""
+    ) {
+        self.serviceId = serviceId
+        self.serviceName = serviceName
+        self.tenantId = tenantId
+    }
+}
+
+public struct CheckAccessResponse: ProtoMessage {
+    public static let protoMessageName = "vpcep.v1.CheckAccessResponse"
+
+    public var tenantId: String = ""
+    public var admitted: Bool = false
+    public var basis: AccessBasis = .unspecified
+    /// The deciding entry (with basis NONE: the expired entry that would have decided, if any). A caller
+    /// that does not own the service gets it without id and description.
+    public var entry: Permission? = nil
+    /// The deciding entry's decision; MANUAL for the owner; UNSPECIFIED with basis NONE.
+    public var decision: PermissionDecision = .unspecified
+    /// The service's approval setting, which MANUAL defers to.
+    public var approvalEnabled: Bool = false
+    /// The status a new endpoint would get; UNSPECIFIED when not admitted.
+    public var initialStatus: EndpointStatus = .unspecified
+    /// Endpoints of the tenant on the service that hold a connection (every status but rejected, failed, deleting).
+    public var held: UInt32 = 0
+    /// How many more the entry's limit allows; absent when there is no limit.
+    public var remaining: UInt32? = nil
+    /// The deciding entry's expiry (RFC 3339); empty for never.
+    public var expiresAt: String = ""
+    /// Empty when admitted; else NOT_ALLOWED_BY_SERVICE, ACCESS_DENIED, ACCESS_EXPIRED or CONNECTION_LIMIT_EXCEEDED.
+    public var refusalReason: String = ""
+    /// Why, in one sentence.
+    public var explanation: String = ""
+
+    public init() {}
+
+    public init(
+        tenantId: String = "",
+        admitted: Bool = false,
+        basis: AccessBasis = .unspecified,
+        entry: Permission? = nil,
+        decision: PermissionDecision = .unspecified,
+        approvalEnabled: Bool = false,
+        initialStatus: EndpointStatus = .unspecified,
+        held: UInt32 = 0,
+        remaining: UInt32? = nil,
+        expiresAt: String = "",
+        refusalReason: String = "",
+        explanation: String = ""
+    ) {
+        self.tenantId = tenantId
+        self.admitted = admitted
+        self.basis = basis
+        self.entry = entry
+        self.decision = decision
+        self.approvalEnabled = approvalEnabled
+        self.initialStatus = initialStatus
+        self.held = held
+        self.remaining = remaining
+        self.expiresAt = expiresAt
+        self.refusalReason = refusalReason
+        self.explanation = explanation
     }
 }
 
@@ -1602,6 +1836,11 @@ extension Permission: CMessageConvertible {
         self.permissionType = try ProtoC.string(m.permission_type, field: "permission_type")
         self.description = try ProtoC.string(m.description, field: "description")
         self.createdAt = try ProtoC.string(m.created_at, field: "created_at")
+        self.decision = ProtoC.enumValue(m.decision)
+        self.connectionLimit = try ProtoC.message(m.connection_limit, as: UInt32Value.self, field: "connection_limit")?.value
+        self.expiresAt = try ProtoC.string(m.expires_at, field: "expires_at")
+        self.onExpiry = ProtoC.enumValue(m.on_expiry)
+        self.updatedAt = try ProtoC.string(m.updated_at, field: "updated_at")
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__Permission>, arena: ProtoArena) throws(ProtoEncodingError) {
@@ -1610,6 +1849,11 @@ extension Permission: CMessageConvertible {
         c.pointee.permission_type = try arena.string(self.permissionType, field: "permission_type")
         c.pointee.description = try arena.string(self.description, field: "description")
         c.pointee.created_at = try arena.string(self.createdAt, field: "created_at")
+        c.pointee.decision = ProtoC.cEnum(self.decision)
+        c.pointee.connection_limit = try arena.message(self.connectionLimit.map { UInt32Value(value: $0) }, field: "connection_limit")
+        c.pointee.expires_at = try arena.string(self.expiresAt, field: "expires_at")
+        c.pointee.on_expiry = ProtoC.cEnum(self.onExpiry)
+        c.pointee.updated_at = try arena.string(self.updatedAt, field: "updated_at")
     }
 }
 
@@ -1637,11 +1881,19 @@ extension PermissionEntry: CMessageConvertible {
         self.init()
         self.permission = try ProtoC.string(m.permission, field: "permission")
         self.description = try ProtoC.string(m.description, field: "description")
+        self.decision = ProtoC.enumValue(m.decision)
+        self.connectionLimit = try ProtoC.message(m.connection_limit, as: UInt32Value.self, field: "connection_limit")?.value
+        self.expiresAt = try ProtoC.string(m.expires_at, field: "expires_at")
+        self.onExpiry = ProtoC.enumValue(m.on_expiry)
     }
 
     func fill(_ c: UnsafeMutablePointer<Vpcep__V1__PermissionEntry>, arena: ProtoArena) throws(ProtoEncodingError) {
         c.pointee.permission = try arena.string(self.permission, field: "permission")
         c.pointee.description = try arena.string(self.description, field: "description")
+        c.pointee.decision = ProtoC.cEnum(self.decision)
+        c.pointee.connection_limit = try arena.message(self.connectionLimit.map { UInt32Value(value: $0) }, field: "connection_limit")
+        c.pointee.expires_at = try arena.string(self.expiresAt, field: "expires_at")
+        c.pointee.on_expiry = ProtoC.cEnum(self.onExpiry)
     }
 }
 
@@ -2086,6 +2338,92 @@ extension UpdateConnectionDescriptionRequest: CMessageConvertible {
     }
 }
 
+extension CheckAccessRequest {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension CheckAccessRequest: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__CheckAccessRequest>) {
+        vpcep__v1__check_access_request__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__CheckAccessRequest>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.serviceId = try ProtoC.string(m.service_id, field: "service_id")
+        self.serviceName = try ProtoC.string(m.service_name, field: "service_name")
+        self.tenantId = try ProtoC.string(m.tenant_id, field: "tenant_id")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__CheckAccessRequest>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.service_id = try arena.string(self.serviceId, field: "service_id")
+        c.pointee.service_name = try arena.string(self.serviceName, field: "service_name")
+        c.pointee.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+    }
+}
+
+extension CheckAccessResponse {
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try ProtoC.decode(bytes)
+    }
+
+    public func serializedBytes() throws(ProtoEncodingError) -> [UInt8] {
+        try ProtoC.encode(self)
+    }
+
+    public func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try ProtoC.withEncoded(self, body)
+    }
+}
+
+extension CheckAccessResponse: CMessageConvertible {
+    static func cInit(_ c: UnsafeMutablePointer<Vpcep__V1__CheckAccessResponse>) {
+        vpcep__v1__check_access_response__init(c)
+    }
+
+    init(c: UnsafePointer<Vpcep__V1__CheckAccessResponse>) throws(ProtoDecodingError) {
+        let m = c.pointee
+        self.init()
+        self.tenantId = try ProtoC.string(m.tenant_id, field: "tenant_id")
+        self.admitted = m.admitted != 0
+        self.basis = ProtoC.enumValue(m.basis)
+        self.entry = try ProtoC.message(m.entry, as: Permission.self, field: "entry")
+        self.decision = ProtoC.enumValue(m.decision)
+        self.approvalEnabled = m.approval_enabled != 0
+        self.initialStatus = ProtoC.enumValue(m.initial_status)
+        self.held = m.held
+        self.remaining = try ProtoC.message(m.remaining, as: UInt32Value.self, field: "remaining")?.value
+        self.expiresAt = try ProtoC.string(m.expires_at, field: "expires_at")
+        self.refusalReason = try ProtoC.string(m.refusal_reason, field: "refusal_reason")
+        self.explanation = try ProtoC.string(m.explanation, field: "explanation")
+    }
+
+    func fill(_ c: UnsafeMutablePointer<Vpcep__V1__CheckAccessResponse>, arena: ProtoArena) throws(ProtoEncodingError) {
+        c.pointee.tenant_id = try arena.string(self.tenantId, field: "tenant_id")
+        c.pointee.admitted = self.admitted ? 1 : 0
+        c.pointee.basis = ProtoC.cEnum(self.basis)
+        c.pointee.entry = try arena.message(self.entry, field: "entry")
+        c.pointee.decision = ProtoC.cEnum(self.decision)
+        c.pointee.approval_enabled = self.approvalEnabled ? 1 : 0
+        c.pointee.initial_status = ProtoC.cEnum(self.initialStatus)
+        c.pointee.held = self.held
+        c.pointee.remaining = try arena.message(self.remaining.map { UInt32Value(value: $0) }, field: "remaining")
+        c.pointee.expires_at = try arena.string(self.expiresAt, field: "expires_at")
+        c.pointee.refusal_reason = try arena.string(self.refusalReason, field: "refusal_reason")
+        c.pointee.explanation = try arena.string(self.explanation, field: "explanation")
+    }
+}
+
 extension PortMapping {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
@@ -2253,6 +2591,11 @@ extension Permission {
         try container.encode(self.permissionType, forKey: "permission_type")
         try container.encode(self.description, forKey: "description")
         try container.encode(self.createdAt, forKey: "created_at")
+        try container.encode(self.decision, forKey: "decision")
+        try container.encodeIfPresent(self.connectionLimit, forKey: "connection_limit")
+        try container.encode(self.expiresAt, forKey: "expires_at")
+        try container.encode(self.onExpiry, forKey: "on_expiry")
+        try container.encode(self.updatedAt, forKey: "updated_at")
     }
 }
 
@@ -2261,6 +2604,10 @@ extension PermissionEntry {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.permission, forKey: "permission")
         try container.encode(self.description, forKey: "description")
+        try container.encode(self.decision, forKey: "decision")
+        try container.encodeIfPresent(self.connectionLimit, forKey: "connection_limit")
+        try container.encode(self.expiresAt, forKey: "expires_at")
+        try container.encode(self.onExpiry, forKey: "on_expiry")
     }
 }
 
@@ -2381,6 +2728,33 @@ extension UpdateConnectionDescriptionRequest {
         try container.encode(self.serviceName, forKey: "service_name")
         try container.encode(self.endpointId, forKey: "endpoint_id")
         try container.encode(self.description, forKey: "description")
+    }
+}
+
+extension CheckAccessRequest {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.serviceId, forKey: "service_id")
+        try container.encode(self.serviceName, forKey: "service_name")
+        try container.encode(self.tenantId, forKey: "tenant_id")
+    }
+}
+
+extension CheckAccessResponse {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ProtoFieldKey.self)
+        try container.encode(self.tenantId, forKey: "tenant_id")
+        try container.encode(self.admitted, forKey: "admitted")
+        try container.encode(self.basis, forKey: "basis")
+        try container.encodeIfPresent(self.entry, forKey: "entry")
+        try container.encode(self.decision, forKey: "decision")
+        try container.encode(self.approvalEnabled, forKey: "approval_enabled")
+        try container.encode(self.initialStatus, forKey: "initial_status")
+        try container.encode(self.held, forKey: "held")
+        try container.encodeIfPresent(self.remaining, forKey: "remaining")
+        try container.encode(self.expiresAt, forKey: "expires_at")
+        try container.encode(self.refusalReason, forKey: "refusal_reason")
+        try container.encode(self.explanation, forKey: "explanation")
     }
 }
 
@@ -2515,5 +2889,12 @@ public enum EndpointServicesAPI {
         idempotency: .unknown
     )
 
-    public static let allMethods: [any MethodDescribing] = [createEndpointService, getEndpointService, listEndpointServices, updateEndpointService, deleteEndpointService, describeEndpointService, listPublicEndpointServices, addPermissions, removePermissions, listPermissions, listConnections, acceptConnections, rejectConnections, suspendConnections, resumeConnections, updateConnectionDescription, addEndpointServiceTags, removeEndpointServiceTags]
+    public static let checkAccess = MethodDescriptor<CheckAccessRequest, CheckAccessResponse>(
+        service: "vpcep.v1.EndpointServices",
+        method: "CheckAccess",
+        kind: .unary,
+        idempotency: .noSideEffects
+    )
+
+    public static let allMethods: [any MethodDescribing] = [createEndpointService, getEndpointService, listEndpointServices, updateEndpointService, deleteEndpointService, describeEndpointService, listPublicEndpointServices, addPermissions, removePermissions, listPermissions, listConnections, acceptConnections, rejectConnections, suspendConnections, resumeConnections, updateConnectionDescription, addEndpointServiceTags, removeEndpointServiceTags, checkAccess]
 }

@@ -1268,6 +1268,96 @@ void   vpcep__v1__update_connection_description_request__free_unpacked
   assert(message->base.descriptor == &vpcep__v1__update_connection_description_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vpcep__v1__check_access_request__init
+                     (Vpcep__V1__CheckAccessRequest         *message)
+{
+  static const Vpcep__V1__CheckAccessRequest init_value = VPCEP__V1__CHECK_ACCESS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__check_access_request__get_packed_size
+                     (const Vpcep__V1__CheckAccessRequest *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__check_access_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__check_access_request__pack
+                     (const Vpcep__V1__CheckAccessRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__check_access_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__check_access_request__pack_to_buffer
+                     (const Vpcep__V1__CheckAccessRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__check_access_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__CheckAccessRequest *
+       vpcep__v1__check_access_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__CheckAccessRequest *)
+     protobuf_c_message_unpack (&vpcep__v1__check_access_request__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__check_access_request__free_unpacked
+                     (Vpcep__V1__CheckAccessRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__check_access_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   vpcep__v1__check_access_response__init
+                     (Vpcep__V1__CheckAccessResponse         *message)
+{
+  static const Vpcep__V1__CheckAccessResponse init_value = VPCEP__V1__CHECK_ACCESS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t vpcep__v1__check_access_response__get_packed_size
+                     (const Vpcep__V1__CheckAccessResponse *message)
+{
+  assert(message->base.descriptor == &vpcep__v1__check_access_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t vpcep__v1__check_access_response__pack
+                     (const Vpcep__V1__CheckAccessResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &vpcep__v1__check_access_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t vpcep__v1__check_access_response__pack_to_buffer
+                     (const Vpcep__V1__CheckAccessResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &vpcep__v1__check_access_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Vpcep__V1__CheckAccessResponse *
+       vpcep__v1__check_access_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Vpcep__V1__CheckAccessResponse *)
+     protobuf_c_message_unpack (&vpcep__v1__check_access_response__descriptor,
+                                allocator, len, data);
+}
+void   vpcep__v1__check_access_response__free_unpacked
+                     (Vpcep__V1__CheckAccessResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &vpcep__v1__check_access_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor vpcep__v1__port_mapping__field_descriptors[3] =
 {
   {
@@ -2597,7 +2687,7 @@ const ProtobufCMessageDescriptor vpcep__v1__list_public_endpoint_services_respon
   (ProtobufCMessageInit) vpcep__v1__list_public_endpoint_services_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__permission__field_descriptors[5] =
+static const ProtobufCFieldDescriptor vpcep__v1__permission__field_descriptors[10] =
 {
   {
     "id",
@@ -2659,18 +2749,84 @@ static const ProtobufCFieldDescriptor vpcep__v1__permission__field_descriptors[5
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "decision",
+    40,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Permission, decision),
+    &vpcep__v1__permission_decision__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connection_limit",
+    41,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Permission, connection_limit),
+    &vpcep__v1__uint32_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at",
+    42,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Permission, expires_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "on_expiry",
+    43,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Permission, on_expiry),
+    &vpcep__v1__expiry_action__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_at",
+    44,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__Permission, updated_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__permission__field_indices_by_name[] = {
+  6,   /* field[6] = connection_limit */
   4,   /* field[4] = created_at */
+  5,   /* field[5] = decision */
   3,   /* field[3] = description */
+  7,   /* field[7] = expires_at */
   0,   /* field[0] = id */
+  8,   /* field[8] = on_expiry */
   1,   /* field[1] = permission */
   2,   /* field[2] = permission_type */
+  9,   /* field[9] = updated_at */
 };
-static const ProtobufCIntRange vpcep__v1__permission__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__permission__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 40, 5 },
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__permission__descriptor =
 {
@@ -2680,14 +2836,14 @@ const ProtobufCMessageDescriptor vpcep__v1__permission__descriptor =
   "Vpcep__V1__Permission",
   "vpcep.v1",
   sizeof(Vpcep__V1__Permission),
-  5,
+  10,
   vpcep__v1__permission__field_descriptors,
   vpcep__v1__permission__field_indices_by_name,
-  1,  vpcep__v1__permission__number_ranges,
+  2,  vpcep__v1__permission__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__permission__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vpcep__v1__permission_entry__field_descriptors[2] =
+static const ProtobufCFieldDescriptor vpcep__v1__permission_entry__field_descriptors[6] =
 {
   {
     "permission",
@@ -2713,15 +2869,68 @@ static const ProtobufCFieldDescriptor vpcep__v1__permission_entry__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "decision",
+    40,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__PermissionEntry, decision),
+    &vpcep__v1__permission_decision__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "connection_limit",
+    41,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__PermissionEntry, connection_limit),
+    &vpcep__v1__uint32_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at",
+    42,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__PermissionEntry, expires_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "on_expiry",
+    43,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__PermissionEntry, on_expiry),
+    &vpcep__v1__expiry_action__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vpcep__v1__permission_entry__field_indices_by_name[] = {
+  3,   /* field[3] = connection_limit */
+  2,   /* field[2] = decision */
   1,   /* field[1] = description */
+  4,   /* field[4] = expires_at */
+  5,   /* field[5] = on_expiry */
   0,   /* field[0] = permission */
 };
-static const ProtobufCIntRange vpcep__v1__permission_entry__number_ranges[1 + 1] =
+static const ProtobufCIntRange vpcep__v1__permission_entry__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 40, 2 },
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor vpcep__v1__permission_entry__descriptor =
 {
@@ -2731,10 +2940,10 @@ const ProtobufCMessageDescriptor vpcep__v1__permission_entry__descriptor =
   "Vpcep__V1__PermissionEntry",
   "vpcep.v1",
   sizeof(Vpcep__V1__PermissionEntry),
-  2,
+  6,
   vpcep__v1__permission_entry__field_descriptors,
   vpcep__v1__permission_entry__field_indices_by_name,
-  1,  vpcep__v1__permission_entry__number_ranges,
+  2,  vpcep__v1__permission_entry__number_ranges,
   (ProtobufCMessageInit) vpcep__v1__permission_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3668,6 +3877,251 @@ const ProtobufCMessageDescriptor vpcep__v1__update_connection_description_reques
   (ProtobufCMessageInit) vpcep__v1__update_connection_description_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor vpcep__v1__check_access_request__field_descriptors[3] =
+{
+  {
+    "service_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessRequest, service_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessRequest, service_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tenant_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessRequest, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__check_access_request__field_indices_by_name[] = {
+  0,   /* field[0] = service_id */
+  1,   /* field[1] = service_name */
+  2,   /* field[2] = tenant_id */
+};
+static const ProtobufCIntRange vpcep__v1__check_access_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__check_access_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.CheckAccessRequest",
+  "CheckAccessRequest",
+  "Vpcep__V1__CheckAccessRequest",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__CheckAccessRequest),
+  3,
+  vpcep__v1__check_access_request__field_descriptors,
+  vpcep__v1__check_access_request__field_indices_by_name,
+  1,  vpcep__v1__check_access_request__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__check_access_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vpcep__v1__check_access_response__field_descriptors[12] =
+{
+  {
+    "tenant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, tenant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "admitted",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, admitted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "basis",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, basis),
+    &vpcep__v1__access_basis__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entry",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, entry),
+    &vpcep__v1__permission__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "decision",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, decision),
+    &vpcep__v1__permission_decision__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "approval_enabled",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, approval_enabled),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "initial_status",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, initial_status),
+    &vpcep__v1__endpoint_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "held",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, held),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "remaining",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, remaining),
+    &vpcep__v1__uint32_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, expires_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "refusal_reason",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, refusal_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "explanation",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vpcep__V1__CheckAccessResponse, explanation),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vpcep__v1__check_access_response__field_indices_by_name[] = {
+  1,   /* field[1] = admitted */
+  5,   /* field[5] = approval_enabled */
+  2,   /* field[2] = basis */
+  4,   /* field[4] = decision */
+  3,   /* field[3] = entry */
+  9,   /* field[9] = expires_at */
+  11,   /* field[11] = explanation */
+  7,   /* field[7] = held */
+  6,   /* field[6] = initial_status */
+  10,   /* field[10] = refusal_reason */
+  8,   /* field[8] = remaining */
+  0,   /* field[0] = tenant_id */
+};
+static const ProtobufCIntRange vpcep__v1__check_access_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 12 }
+};
+const ProtobufCMessageDescriptor vpcep__v1__check_access_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vpcep.v1.CheckAccessResponse",
+  "CheckAccessResponse",
+  "Vpcep__V1__CheckAccessResponse",
+  "vpcep.v1",
+  sizeof(Vpcep__V1__CheckAccessResponse),
+  12,
+  vpcep__v1__check_access_response__field_descriptors,
+  vpcep__v1__check_access_response__field_indices_by_name,
+  1,  vpcep__v1__check_access_response__number_ranges,
+  (ProtobufCMessageInit) vpcep__v1__check_access_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue vpcep__v1__service_type__enum_values_by_number[3] =
 {
   { "SERVICE_TYPE_UNSPECIFIED", "VPCEP__V1__SERVICE_TYPE__SERVICE_TYPE_UNSPECIFIED", 0 },
@@ -3824,6 +4278,68 @@ const ProtobufCEnumDescriptor vpcep__v1__port_protocol__descriptor =
   vpcep__v1__port_protocol__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
+static const ProtobufCEnumValue vpcep__v1__permission_decision__enum_values_by_number[4] =
+{
+  { "PERMISSION_DECISION_UNSPECIFIED", "VPCEP__V1__PERMISSION_DECISION__PERMISSION_DECISION_UNSPECIFIED", 0 },
+  { "PERMISSION_DECISION_MANUAL", "VPCEP__V1__PERMISSION_DECISION__PERMISSION_DECISION_MANUAL", 1 },
+  { "PERMISSION_DECISION_AUTO_ACCEPT", "VPCEP__V1__PERMISSION_DECISION__PERMISSION_DECISION_AUTO_ACCEPT", 2 },
+  { "PERMISSION_DECISION_DENY", "VPCEP__V1__PERMISSION_DECISION__PERMISSION_DECISION_DENY", 3 },
+};
+static const ProtobufCIntRange vpcep__v1__permission_decision__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex vpcep__v1__permission_decision__enum_values_by_name[4] =
+{
+  { "PERMISSION_DECISION_AUTO_ACCEPT", 2 },
+  { "PERMISSION_DECISION_DENY", 3 },
+  { "PERMISSION_DECISION_MANUAL", 1 },
+  { "PERMISSION_DECISION_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor vpcep__v1__permission_decision__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "vpcep.v1.PermissionDecision",
+  "PermissionDecision",
+  "Vpcep__V1__PermissionDecision",
+  "vpcep.v1",
+  4,
+  vpcep__v1__permission_decision__enum_values_by_number,
+  4,
+  vpcep__v1__permission_decision__enum_values_by_name,
+  1,
+  vpcep__v1__permission_decision__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue vpcep__v1__expiry_action__enum_values_by_number[3] =
+{
+  { "EXPIRY_ACTION_UNSPECIFIED", "VPCEP__V1__EXPIRY_ACTION__EXPIRY_ACTION_UNSPECIFIED", 0 },
+  { "EXPIRY_ACTION_KEEP", "VPCEP__V1__EXPIRY_ACTION__EXPIRY_ACTION_KEEP", 1 },
+  { "EXPIRY_ACTION_REJECT", "VPCEP__V1__EXPIRY_ACTION__EXPIRY_ACTION_REJECT", 2 },
+};
+static const ProtobufCIntRange vpcep__v1__expiry_action__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex vpcep__v1__expiry_action__enum_values_by_name[3] =
+{
+  { "EXPIRY_ACTION_KEEP", 1 },
+  { "EXPIRY_ACTION_REJECT", 2 },
+  { "EXPIRY_ACTION_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor vpcep__v1__expiry_action__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "vpcep.v1.ExpiryAction",
+  "ExpiryAction",
+  "Vpcep__V1__ExpiryAction",
+  "vpcep.v1",
+  3,
+  vpcep__v1__expiry_action__enum_values_by_number,
+  3,
+  vpcep__v1__expiry_action__enum_values_by_name,
+  1,
+  vpcep__v1__expiry_action__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
 static const ProtobufCEnumValue vpcep__v1__on_existing__enum_values_by_number[3] =
 {
   { "ON_EXISTING_UNSPECIFIED", "VPCEP__V1__ON_EXISTING__ON_EXISTING_UNSPECIFIED", 0 },
@@ -3894,7 +4410,41 @@ const ProtobufCEnumDescriptor vpcep__v1__endpoint_status__descriptor =
   vpcep__v1__endpoint_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor vpcep__v1__endpoint_services__method_descriptors[18] =
+static const ProtobufCEnumValue vpcep__v1__access_basis__enum_values_by_number[5] =
+{
+  { "ACCESS_BASIS_UNSPECIFIED", "VPCEP__V1__ACCESS_BASIS__ACCESS_BASIS_UNSPECIFIED", 0 },
+  { "ACCESS_BASIS_OWNER", "VPCEP__V1__ACCESS_BASIS__ACCESS_BASIS_OWNER", 1 },
+  { "ACCESS_BASIS_TENANT_ENTRY", "VPCEP__V1__ACCESS_BASIS__ACCESS_BASIS_TENANT_ENTRY", 2 },
+  { "ACCESS_BASIS_EVERYONE_ENTRY", "VPCEP__V1__ACCESS_BASIS__ACCESS_BASIS_EVERYONE_ENTRY", 3 },
+  { "ACCESS_BASIS_NONE", "VPCEP__V1__ACCESS_BASIS__ACCESS_BASIS_NONE", 4 },
+};
+static const ProtobufCIntRange vpcep__v1__access_basis__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex vpcep__v1__access_basis__enum_values_by_name[5] =
+{
+  { "ACCESS_BASIS_EVERYONE_ENTRY", 3 },
+  { "ACCESS_BASIS_NONE", 4 },
+  { "ACCESS_BASIS_OWNER", 1 },
+  { "ACCESS_BASIS_TENANT_ENTRY", 2 },
+  { "ACCESS_BASIS_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor vpcep__v1__access_basis__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "vpcep.v1.AccessBasis",
+  "AccessBasis",
+  "Vpcep__V1__AccessBasis",
+  "vpcep.v1",
+  5,
+  vpcep__v1__access_basis__enum_values_by_number,
+  5,
+  vpcep__v1__access_basis__enum_values_by_name,
+  1,
+  vpcep__v1__access_basis__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCMethodDescriptor vpcep__v1__endpoint_services__method_descriptors[19] =
 {
   { "CreateEndpointService", &vpcep__v1__create_endpoint_service_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
   { "GetEndpointService", &vpcep__v1__get_endpoint_service_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
@@ -3914,11 +4464,13 @@ static const ProtobufCMethodDescriptor vpcep__v1__endpoint_services__method_desc
   { "UpdateConnectionDescription", &vpcep__v1__update_connection_description_request__descriptor, &vpcep__v1__connection__descriptor },
   { "AddEndpointServiceTags", &vpcep__v1__add_tags_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
   { "RemoveEndpointServiceTags", &vpcep__v1__remove_tags_request__descriptor, &vpcep__v1__endpoint_service__descriptor },
+  { "CheckAccess", &vpcep__v1__check_access_request__descriptor, &vpcep__v1__check_access_response__descriptor },
 };
 const unsigned vpcep__v1__endpoint_services__method_indices_by_name[] = {
   11,        /* AcceptConnections */
   16,        /* AddEndpointServiceTags */
   7,        /* AddPermissions */
+  18,        /* CheckAccess */
   0,        /* CreateEndpointService */
   4,        /* DeleteEndpointService */
   5,        /* DescribeEndpointService */
@@ -3942,7 +4494,7 @@ const ProtobufCServiceDescriptor vpcep__v1__endpoint_services__descriptor =
   "EndpointServices",
   "Vpcep__V1__EndpointServices",
   "vpcep.v1",
-  18,
+  19,
   vpcep__v1__endpoint_services__method_descriptors,
   vpcep__v1__endpoint_services__method_indices_by_name
 };
@@ -4089,6 +4641,14 @@ void vpcep__v1__endpoint_services__remove_endpoint_service_tags(ProtobufCService
 {
   assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
   service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void vpcep__v1__endpoint_services__check_access(ProtobufCService *service,
+                                                const Vpcep__V1__CheckAccessRequest *input,
+                                                Vpcep__V1__CheckAccessResponse_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &vpcep__v1__endpoint_services__descriptor);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void vpcep__v1__endpoint_services__init (Vpcep__V1__EndpointServices_Service *service,
                                          Vpcep__V1__EndpointServices_ServiceDestroy destroy)

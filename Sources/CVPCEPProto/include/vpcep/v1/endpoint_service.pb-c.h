@@ -45,6 +45,8 @@ typedef struct Vpcep__V1__ListConnectionsResponse Vpcep__V1__ListConnectionsResp
 typedef struct Vpcep__V1__DecideConnectionsRequest Vpcep__V1__DecideConnectionsRequest;
 typedef struct Vpcep__V1__DecideConnectionsResponse Vpcep__V1__DecideConnectionsResponse;
 typedef struct Vpcep__V1__UpdateConnectionDescriptionRequest Vpcep__V1__UpdateConnectionDescriptionRequest;
+typedef struct Vpcep__V1__CheckAccessRequest Vpcep__V1__CheckAccessRequest;
+typedef struct Vpcep__V1__CheckAccessResponse Vpcep__V1__CheckAccessResponse;
 
 
 /* --- enums --- */
@@ -104,6 +106,46 @@ typedef enum _Vpcep__V1__PortProtocol {
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__PORT_PROTOCOL)
 } Vpcep__V1__PortProtocol;
 /*
+ * What an allow-list entry does with the endpoints of the consumers it admits.
+ */
+typedef enum _Vpcep__V1__PermissionDecision {
+  /*
+   * Read as MANUAL in requests; never sent.
+   */
+  VPCEP__V1__PERMISSION_DECISION__PERMISSION_DECISION_UNSPECIFIED = 0,
+  /*
+   * The service's approval setting decides (the default).
+   */
+  VPCEP__V1__PERMISSION_DECISION__PERMISSION_DECISION_MANUAL = 1,
+  /*
+   * Accepted at once, even when the service requires approval.
+   */
+  VPCEP__V1__PERMISSION_DECISION__PERMISSION_DECISION_AUTO_ACCEPT = 2,
+  /*
+   * Refused, even when "*" admits everyone.
+   */
+  VPCEP__V1__PERMISSION_DECISION__PERMISSION_DECISION_DENY = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__PERMISSION_DECISION)
+} Vpcep__V1__PermissionDecision;
+/*
+ * What happens to the live connections an entry admitted once it expires.
+ */
+typedef enum _Vpcep__V1__ExpiryAction {
+  /*
+   * Read as KEEP in requests; never sent.
+   */
+  VPCEP__V1__EXPIRY_ACTION__EXPIRY_ACTION_UNSPECIFIED = 0,
+  /*
+   * They stay; the entry only stops admitting new endpoints (the default).
+   */
+  VPCEP__V1__EXPIRY_ACTION__EXPIRY_ACTION_KEEP = 1,
+  /*
+   * The server rejects them soon after expires_at.
+   */
+  VPCEP__V1__EXPIRY_ACTION__EXPIRY_ACTION_REJECT = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__EXPIRY_ACTION)
+} Vpcep__V1__ExpiryAction;
+/*
  * What happens to the live connections of consumers that the remaining entries no longer admit.
  */
 typedef enum _Vpcep__V1__OnExisting {
@@ -135,6 +177,29 @@ typedef enum _Vpcep__V1__EndpointStatus {
   VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_SUSPENDED = 7
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__ENDPOINT_STATUS)
 } Vpcep__V1__EndpointStatus;
+/*
+ * What decided a CheckAccess answer.
+ */
+typedef enum _Vpcep__V1__AccessBasis {
+  VPCEP__V1__ACCESS_BASIS__ACCESS_BASIS_UNSPECIFIED = 0,
+  /*
+   * The tenant owns the service.
+   */
+  VPCEP__V1__ACCESS_BASIS__ACCESS_BASIS_OWNER = 1,
+  /*
+   * The tenant's own entry, iam:domain::<tenant>.
+   */
+  VPCEP__V1__ACCESS_BASIS__ACCESS_BASIS_TENANT_ENTRY = 2,
+  /*
+   * The "*" entry.
+   */
+  VPCEP__V1__ACCESS_BASIS__ACCESS_BASIS_EVERYONE_ENTRY = 3,
+  /*
+   * No live entry names the tenant.
+   */
+  VPCEP__V1__ACCESS_BASIS__ACCESS_BASIS_NONE = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VPCEP__V1__ACCESS_BASIS)
+} Vpcep__V1__AccessBasis;
 
 /* --- messages --- */
 
@@ -461,21 +526,54 @@ struct  Vpcep__V1__Permission
   char *permission_type;
   char *description;
   char *created_at;
+  Vpcep__V1__PermissionDecision decision;
+  /*
+   * The most endpoints one consumer may hold on the service through this entry; absent for no limit.
+   */
+  Vpcep__V1__UInt32Value *connection_limit;
+  /*
+   * RFC 3339; from then on the entry admits no one. Empty: never.
+   */
+  char *expires_at;
+  Vpcep__V1__ExpiryAction on_expiry;
+  /*
+   * When the entry's terms last changed (created_at until then).
+   */
+  char *updated_at;
 };
 #define VPCEP__V1__PERMISSION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__permission__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__PERMISSION_DECISION__PERMISSION_DECISION_UNSPECIFIED, NULL, (char *)protobuf_c_empty_string, VPCEP__V1__EXPIRY_ACTION__EXPIRY_ACTION_UNSPECIFIED, (char *)protobuf_c_empty_string }
 
 
+/*
+ * An entry to add; an entry already on the list takes these terms and description.
+ */
 struct  Vpcep__V1__PermissionEntry
 {
   ProtobufCMessage base;
   char *permission;
   char *description;
+  /*
+   * MANUAL when unspecified.
+   */
+  Vpcep__V1__PermissionDecision decision;
+  /*
+   * 0-10000; absent for no limit.
+   */
+  Vpcep__V1__UInt32Value *connection_limit;
+  /*
+   * RFC 3339, later than now (unless unchanged on an existing entry); empty for never.
+   */
+  char *expires_at;
+  /*
+   * KEEP when unspecified; REJECT needs expires_at.
+   */
+  Vpcep__V1__ExpiryAction on_expiry;
 };
 #define VPCEP__V1__PERMISSION_ENTRY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__permission_entry__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, VPCEP__V1__PERMISSION_DECISION__PERMISSION_DECISION_UNSPECIFIED, NULL, (char *)protobuf_c_empty_string, VPCEP__V1__EXPIRY_ACTION__EXPIRY_ACTION_UNSPECIFIED }
 
 
 /*
@@ -698,6 +796,74 @@ struct  Vpcep__V1__UpdateConnectionDescriptionRequest
 #define VPCEP__V1__UPDATE_CONNECTION_DESCRIPTION_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__update_connection_description_request__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Would tenant_id be admitted to the service now? The service's owner (and operators) may ask about
+ * any tenant; any other caller only about itself (tenant_id empty or its own).
+ */
+struct  Vpcep__V1__CheckAccessRequest
+{
+  ProtobufCMessage base;
+  char *service_id;
+  char *service_name;
+  /*
+   * Empty: the caller.
+   */
+  char *tenant_id;
+};
+#define VPCEP__V1__CHECK_ACCESS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__check_access_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Vpcep__V1__CheckAccessResponse
+{
+  ProtobufCMessage base;
+  char *tenant_id;
+  protobuf_c_boolean admitted;
+  Vpcep__V1__AccessBasis basis;
+  /*
+   * The deciding entry (with basis NONE: the expired entry that would have decided, if any). A caller
+   * that does not own the service gets it without id and description.
+   */
+  Vpcep__V1__Permission *entry;
+  /*
+   * The deciding entry's decision; MANUAL for the owner; UNSPECIFIED with basis NONE.
+   */
+  Vpcep__V1__PermissionDecision decision;
+  /*
+   * The service's approval setting, which MANUAL defers to.
+   */
+  protobuf_c_boolean approval_enabled;
+  /*
+   * The status a new endpoint would get; UNSPECIFIED when not admitted.
+   */
+  Vpcep__V1__EndpointStatus initial_status;
+  /*
+   * Endpoints of the tenant on the service that hold a connection (every status but rejected, failed, deleting).
+   */
+  uint32_t held;
+  /*
+   * How many more the entry's limit allows; absent when there is no limit.
+   */
+  Vpcep__V1__UInt32Value *remaining;
+  /*
+   * The deciding entry's expiry (RFC 3339); empty for never.
+   */
+  char *expires_at;
+  /*
+   * Empty when admitted; else NOT_ALLOWED_BY_SERVICE, ACCESS_DENIED, ACCESS_EXPIRED or CONNECTION_LIMIT_EXCEEDED.
+   */
+  char *refusal_reason;
+  /*
+   * Why, in one sentence.
+   */
+  char *explanation;
+};
+#define VPCEP__V1__CHECK_ACCESS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vpcep__v1__check_access_response__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, VPCEP__V1__ACCESS_BASIS__ACCESS_BASIS_UNSPECIFIED, NULL, VPCEP__V1__PERMISSION_DECISION__PERMISSION_DECISION_UNSPECIFIED, 0, VPCEP__V1__ENDPOINT_STATUS__ENDPOINT_STATUS_UNSPECIFIED, 0, NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /* Vpcep__V1__PortMapping methods */
@@ -1232,6 +1398,44 @@ Vpcep__V1__UpdateConnectionDescriptionRequest *
 void   vpcep__v1__update_connection_description_request__free_unpacked
                      (Vpcep__V1__UpdateConnectionDescriptionRequest *message,
                       ProtobufCAllocator *allocator);
+/* Vpcep__V1__CheckAccessRequest methods */
+void   vpcep__v1__check_access_request__init
+                     (Vpcep__V1__CheckAccessRequest         *message);
+size_t vpcep__v1__check_access_request__get_packed_size
+                     (const Vpcep__V1__CheckAccessRequest   *message);
+size_t vpcep__v1__check_access_request__pack
+                     (const Vpcep__V1__CheckAccessRequest   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__check_access_request__pack_to_buffer
+                     (const Vpcep__V1__CheckAccessRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__CheckAccessRequest *
+       vpcep__v1__check_access_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__check_access_request__free_unpacked
+                     (Vpcep__V1__CheckAccessRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Vpcep__V1__CheckAccessResponse methods */
+void   vpcep__v1__check_access_response__init
+                     (Vpcep__V1__CheckAccessResponse         *message);
+size_t vpcep__v1__check_access_response__get_packed_size
+                     (const Vpcep__V1__CheckAccessResponse   *message);
+size_t vpcep__v1__check_access_response__pack
+                     (const Vpcep__V1__CheckAccessResponse   *message,
+                      uint8_t             *out);
+size_t vpcep__v1__check_access_response__pack_to_buffer
+                     (const Vpcep__V1__CheckAccessResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Vpcep__V1__CheckAccessResponse *
+       vpcep__v1__check_access_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   vpcep__v1__check_access_response__free_unpacked
+                     (Vpcep__V1__CheckAccessResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Vpcep__V1__PortMapping_Closure)
@@ -1318,6 +1522,12 @@ typedef void (*Vpcep__V1__DecideConnectionsResponse_Closure)
 typedef void (*Vpcep__V1__UpdateConnectionDescriptionRequest_Closure)
                  (const Vpcep__V1__UpdateConnectionDescriptionRequest *message,
                   void *closure_data);
+typedef void (*Vpcep__V1__CheckAccessRequest_Closure)
+                 (const Vpcep__V1__CheckAccessRequest *message,
+                  void *closure_data);
+typedef void (*Vpcep__V1__CheckAccessResponse_Closure)
+                 (const Vpcep__V1__CheckAccessResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1397,6 +1607,10 @@ struct Vpcep__V1__EndpointServices_Service
                                        const Vpcep__V1__RemoveTagsRequest *input,
                                        Vpcep__V1__EndpointService_Closure closure,
                                        void *closure_data);
+  void (*check_access)(Vpcep__V1__EndpointServices_Service *service,
+                       const Vpcep__V1__CheckAccessRequest *input,
+                       Vpcep__V1__CheckAccessResponse_Closure closure,
+                       void *closure_data);
 };
 typedef void (*Vpcep__V1__EndpointServices_ServiceDestroy)(Vpcep__V1__EndpointServices_Service *);
 void vpcep__v1__endpoint_services__init (Vpcep__V1__EndpointServices_Service *service,
@@ -1422,7 +1636,8 @@ void vpcep__v1__endpoint_services__init (Vpcep__V1__EndpointServices_Service *se
       function_prefix__ ## resume_connections,\
       function_prefix__ ## update_connection_description,\
       function_prefix__ ## add_endpoint_service_tags,\
-      function_prefix__ ## remove_endpoint_service_tags  }
+      function_prefix__ ## remove_endpoint_service_tags,\
+      function_prefix__ ## check_access  }
 void vpcep__v1__endpoint_services__create_endpoint_service(ProtobufCService *service,
                                                            const Vpcep__V1__CreateEndpointServiceRequest *input,
                                                            Vpcep__V1__EndpointService_Closure closure,
@@ -1495,6 +1710,10 @@ void vpcep__v1__endpoint_services__remove_endpoint_service_tags(ProtobufCService
                                                                 const Vpcep__V1__RemoveTagsRequest *input,
                                                                 Vpcep__V1__EndpointService_Closure closure,
                                                                 void *closure_data);
+void vpcep__v1__endpoint_services__check_access(ProtobufCService *service,
+                                                const Vpcep__V1__CheckAccessRequest *input,
+                                                Vpcep__V1__CheckAccessResponse_Closure closure,
+                                                void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1503,8 +1722,11 @@ extern const ProtobufCEnumDescriptor    vpcep__v1__backend_type__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__service_status__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__client_ip_mode__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__port_protocol__descriptor;
+extern const ProtobufCEnumDescriptor    vpcep__v1__permission_decision__descriptor;
+extern const ProtobufCEnumDescriptor    vpcep__v1__expiry_action__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__on_existing__descriptor;
 extern const ProtobufCEnumDescriptor    vpcep__v1__endpoint_status__descriptor;
+extern const ProtobufCEnumDescriptor    vpcep__v1__access_basis__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__port_mapping__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__endpoint_service__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__endpoint_service_summary__descriptor;
@@ -1533,6 +1755,8 @@ extern const ProtobufCMessageDescriptor vpcep__v1__list_connections_response__de
 extern const ProtobufCMessageDescriptor vpcep__v1__decide_connections_request__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__decide_connections_response__descriptor;
 extern const ProtobufCMessageDescriptor vpcep__v1__update_connection_description_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__check_access_request__descriptor;
+extern const ProtobufCMessageDescriptor vpcep__v1__check_access_response__descriptor;
 extern const ProtobufCServiceDescriptor vpcep__v1__endpoint_services__descriptor;
 
 PROTOBUF_C__END_DECLS
