@@ -96,7 +96,7 @@ struct AccessPolicyTests {
     }
 
     @Test func whatHoldsAConnection() {
-        #expect(EndpointStatus.allCases.filter(Admission.holds) == [.pendingAcceptance, .creating, .accepted])
+        #expect(EndpointStatus.allCases.filter(Admission.holds) == [.pendingAcceptance, .creating, .accepted, .suspended])
     }
 
     // MARK: Adding entries with terms

@@ -38,7 +38,9 @@ struct AccessPolicyAPITests {
                 try await alice.addPermissions(AddPermissionsRequest(
                     serviceId: service.id, entries: [PermissionEntry(permission: "*", expiresAt: "soon")]))
             }
-            #expect(try await alice.listPermissions(ListPermissionsRequest(serviceId: service.id)).items == added.items)
+            // Entries added by one call share their creation time: the list orders those by id.
+            let listed = try await alice.listPermissions(ListPermissionsRequest(serviceId: service.id)).items
+            #expect(listed.sorted { $0.id < $1.id } == added.items.sorted { $0.id < $1.id })
 
             let endpoint = try await bob.createEndpoint(consumer.endpoint(serviceID: service.id))
             #expect(endpoint.status == .accepted)

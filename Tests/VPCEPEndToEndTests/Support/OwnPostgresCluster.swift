@@ -112,21 +112,32 @@ struct OwnPostgresCluster {
         try #require(status == 0, "\(executable.lastPathComponent) \(arguments.joined(separator: " ")): wait status \(status)")
     }
 
-    /// A port nothing listens on now (the cluster takes it a moment later).
+    /// A port nothing uses now (the cluster takes it a moment later), below the kernel's ephemeral
+    /// range (32768-60999 by default): the cluster must get the same port back when it restarts, and
+    /// while it is down the kernel hands ephemeral ports to other tests' listeners and to the local
+    /// side of every outgoing connection.
     private static func freePort() throws -> Int {
+        for _ in 0..<100 {
+            let port = Int.random(in: 20_000..<32_000)
+            if canBind(port) { return port }
+        }
+        throw NoFreePort()
+    }
+
+    struct NoFreePort: Error, CustomStringConvertible {
+        var description: String { "no free port below the ephemeral range after 100 tries" }
+    }
+
+    private static func canBind(_ port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0
-            }
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 }
         }
-        try #require(bound, "no free port")
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
