@@ -318,6 +318,19 @@ public final class PostgresRegistryStore: RegistryStore {
             outcome.lost = members.map { ($0, StoreError(postgres: error)) }
             return outcome
         }
+        do {
+            return try await runMembers(members, head: head, on: connection)
+        } catch {
+            // The transaction cannot go on (a savepoint, its rollback or the commit failed): end it, or
+            // close the connection, rather than hand the lease back inside it.
+            await rollBack(connection)
+            throw error
+        }
+    }
+
+    /// The members one after another, each in its savepoint, then the head and the commit.
+    private func runMembers(_ members: [BatchMember], head: BatchHead, on connection: GuardedConnection) async throws -> BatchOutcome {
+        var outcome = BatchOutcome()
         // A lone member needs no savepoint: its failure rolls back the whole transaction.
         let savepoints = members.count > 1
         for member in members {
