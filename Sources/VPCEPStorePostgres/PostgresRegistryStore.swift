@@ -164,6 +164,7 @@ public final class PostgresRegistryStore: RegistryStore {
     private let state = Mutex(State())
     private let batches = BatchQueue()
     private let head = CoalescedQuery<UInt64>()
+    private let headReader: HeadReader
 
     private struct State {
         var isClosed = false
@@ -176,6 +177,7 @@ public final class PostgresRegistryStore: RegistryStore {
         self.client = client
         self.runner = runner
         self.logger = logger
+        headReader = HeadReader(configuration: configuration, logger: logger)
     }
 
     public var readinessProblem: String? { state.withLock { $0.problem } }
@@ -221,6 +223,7 @@ public final class PostgresRegistryStore: RegistryStore {
             return state.isClosed
         }
         if alreadyClosed { return }
+        await headReader.close()
         runner.cancel()
         await runner.value
         logger.info("closed the registry store", metadata: ["store": "\(configuration.redacted)"])
@@ -528,18 +531,7 @@ public final class PostgresRegistryStore: RegistryStore {
     }
 
     private func readHead() async throws -> UInt64 {
-        let logger = self.logger
-        return try await reachable {
-            try await leased { connection -> UInt64 in
-                let guarded = GuardedConnection(connection)
-                defer { guarded.end() }
-                let rows = try await guarded.query("SELECT seq FROM log_head WHERE id = 1", logger: logger)
-                guard let row = rows.first else {
-                    throw StoreError(code: .internalError, message: "the change log has no head row")
-                }
-                return UInt64(try PGRow(row.makeRandomAccess()).int("seq"))
-            }
-        }
+        try await reachable { try await headReader.read() }
     }
 
     // MARK: Readiness
