@@ -9,7 +9,9 @@ public final class ServerProcess: Sendable {
 
     public let dataDirectory: URL
     public let port: Int
-    private let process: Process
+    private let process: ChildProcess
+    /// Its standard error, which the log is read from: kept, or the handle closes when it goes.
+    private let stderr: FileHandle
     private let log: LogBuffer
 
     /// Starts a server; `dataDirectory` lets a second server reopen the first one's data.
@@ -21,16 +23,12 @@ public final class ServerProcess: Sendable {
         let tls = tlsFiles ?? (certificates.ca, certificates.serverCertificate, certificates.serverKey)
         let directory = dataDirectory
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("vpcep-e2e-data-\(UUID().uuidString)")
-        let process = Process()
-        process.executableURL = RepositoryPaths.executable("vpcep-server")
-        process.arguments = [
+        let arguments = [
             "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", directory.path,
             "--tls-ca", tls.ca, "--tls-cert", tls.cert, "--tls-key", tls.key,
         ] + regions.flatMap { ["--region", $0] } + extraArguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VPCEP_") }
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VPCEP_") }
         let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
 
         let log = LogBuffer()
         let (stream, continuation) = AsyncStream<Int>.makeStream()
@@ -39,12 +37,23 @@ public final class ServerProcess: Sendable {
             guard !data.isEmpty else {
                 handle.readabilityHandler = nil
                 continuation.finish()
+                log.end()
                 return
             }
             let all = log.append(String(decoding: data, as: UTF8.self))
             if let port = listeningPort(in: all) { continuation.yield(port) }
         }
-        try process.run()
+        let process: ChildProcess
+        do {
+            process = try ChildProcess.spawn(
+                RepositoryPaths.executable("vpcep-server").path, arguments, environment: environment,
+                stderr: .descriptor(pipe.fileHandleForWriting.fileDescriptor))
+        } catch {
+            try? pipe.fileHandleForWriting.close()
+            throw error
+        }
+        // The child has its copy: the stream ends when the server exits.
+        try? pipe.fileHandleForWriting.close()
 
         let port = await withTaskGroup(of: Int?.self) { group in
             group.addTask {
@@ -60,14 +69,16 @@ public final class ServerProcess: Sendable {
             return first
         }
         guard let port else {
-            process.terminate()
+            process.send(SIGTERM)
+            _ = await process.wait()
             throw ServerStartFailure(log: log.text)
         }
-        return ServerProcess(process: process, port: port, dataDirectory: directory, log: log)
+        return ServerProcess(process: process, stderr: pipe.fileHandleForReading, port: port, dataDirectory: directory, log: log)
     }
 
-    private init(process: Process, port: Int, dataDirectory: URL, log: LogBuffer) {
+    private init(process: ChildProcess, stderr: FileHandle, port: Int, dataDirectory: URL, log: LogBuffer) {
         self.process = process
+        self.stderr = stderr
         self.port = port
         self.dataDirectory = dataDirectory
         self.log = log
@@ -91,7 +102,7 @@ public final class ServerProcess: Sendable {
 
     /// Resident memory now, from /proc (Linux); nil where there is none.
     public var residentBytes: Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+        guard let status = try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
               let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
         else { return nil }
@@ -100,21 +111,21 @@ public final class ServerProcess: Sendable {
 
     /// Sends a signal (SIGHUP, SIGTERM, …) without waiting.
     public func send(_ signal: Int32) {
-        kill(process.processIdentifier, signal)
+        process.send(signal)
     }
 
     /// Waits for the process to exit by itself; returns the exit status.
     public func waitForExit() async -> Int32 {
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-        return process.terminationStatus
+        let status = await process.wait()
+        await log.drained()
+        return status
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit status.
     @discardableResult
     public func stop() async -> Int32 {
-        if process.isRunning { process.terminate() }
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-        return process.terminationStatus
+        process.send(SIGTERM)
+        return await waitForExit()
     }
 
     public func client(
@@ -144,6 +155,7 @@ public final class ServerProcess: Sendable {
 /// The server's stderr, collected as it arrives.
 final class LogBuffer: Sendable {
     private let storage = Mutex("")
+    private let ended = Atomic<Bool>(false)
 
     /// Appends and returns everything so far.
     func append(_ text: String) -> String {
@@ -151,6 +163,18 @@ final class LogBuffer: Sendable {
     }
 
     var text: String { storage.withLock { $0 } }
+
+    /// The server's stream reached its end (the server exited).
+    func end() { ended.store(true, ordering: .releasing) }
+
+    /// Waits until everything the server wrote has been read, or a bound passes (a grandchild could
+    /// hold the stream open).
+    func drained() async {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !ended.load(ordering: .acquiring), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
 }
 
 public struct ServerStartFailure: Error, CustomStringConvertible {

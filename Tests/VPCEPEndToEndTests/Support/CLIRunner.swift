@@ -44,23 +44,16 @@ func runCommand(_ executable: URL, _ arguments: [String], environment: [String: 
     }
     let outHandle = try FileHandle(forWritingTo: outURL)
     let errHandle = try FileHandle(forWritingTo: errURL)
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    process.environment = environment
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = outHandle
-    process.standardError = errHandle
-    let (exited, continuation) = AsyncStream<Int32>.makeStream()
-    process.terminationHandler = { process in
-        continuation.yield(process.terminationStatus)
-        continuation.finish()
-    }
-    try process.run()
-    var status: Int32 = -1
-    for await code in exited {
-        status = code
-        break
+    let status: Int32
+    do {
+        let child = try ChildProcess.spawn(
+            executable.path, arguments, environment: environment,
+            stdout: .descriptor(outHandle.fileDescriptor), stderr: .descriptor(errHandle.fileDescriptor))
+        status = await child.wait()
+    } catch {
+        try? outHandle.close()
+        try? errHandle.close()
+        throw error
     }
     try? outHandle.close()
     try? errHandle.close()
