@@ -32,10 +32,10 @@ extension SQLiteRegistryStore {
                 tables.append(try await table(name, on: connection, path: path))
             }
             try await connection.execute("COMMIT")
-            try await connection.close()
+            try await closeRegardless(connection)
             return tables
         } catch {
-            try? await connection.close()
+            try? await closeRegardless(connection)
             if let error = error as? SQLiteStoreError { throw error }
             throw SQLiteStoreError(path: path, message: "cannot read the database: \(StoreError(sqlite: error).message)")
         }

@@ -122,16 +122,21 @@ public final class SQLiteRegistryStore: RegistryStore {
             try await configure(writer, readOnly: false, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
             try await migrate(writer)
         } catch {
-            try? await writer.close()
+            try? await closeRegardless(writer)
             lock.release()
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
         }
         let reader: SQLiteConnection
         do {
             reader = try await connect(path: path, logger: logger)
-            try await configure(reader, readOnly: true, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+            do {
+                try await configure(reader, readOnly: true, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+            } catch {
+                try? await closeRegardless(reader)
+                throw error
+            }
         } catch {
-            try? await writer.close()
+            try? await closeRegardless(writer)
             lock.release()
             if let error = error as? SQLiteStoreError { throw error }
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
@@ -139,6 +144,13 @@ public final class SQLiteRegistryStore: RegistryStore {
         logger.info("opened the registry store", metadata: ["path": "\(path)", "schema": "\(schemaVersion)"])
         return SQLiteRegistryStore(path: path, lock: lock, writer: writer, reader: reader, logger: logger,
                                    busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+    }
+
+    /// Closes `connection` even when the calling task is cancelled: sqlite-nio does not run a close
+    /// asked for by a cancelled task, and a connection released unclosed traps in debug builds (and
+    /// keeps its file open otherwise). A cancelled open or close must not do either.
+    static func closeRegardless(_ connection: SQLiteConnection) async throws {
+        try await Task { try await connection.close() }.value
     }
 
     static func connect(path: String, logger: Logger) async throws -> SQLiteConnection {
@@ -181,8 +193,8 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
         if alreadyClosed { return }
         var failure: (any Error)?
-        do { try await reader.close() } catch { failure = error }
-        do { try await writer.close() } catch { failure = failure ?? error }
+        do { try await Self.closeRegardless(reader) } catch { failure = error }
+        do { try await Self.closeRegardless(writer) } catch { failure = failure ?? error }
         lock.release()
         if let failure { throw StoreError(sqlite: failure) }
         logger.info("closed the registry store", metadata: ["path": "\(path)"])
@@ -463,13 +475,13 @@ public final class SQLiteRegistryStore: RegistryStore {
                 try await fresh.executeAlways(begin)
                 try await fresh.executeAlways("ROLLBACK")
             } catch {
-                try? await fresh.close()
+                try? await Self.closeRegardless(fresh)
                 throw error
             }
             state.withLock { state in
                 if role == .writer { state.writer = fresh } else { state.reader = fresh }
             }
-            try? await current.close()
+            try? await Self.closeRegardless(current)
             logger.notice("registry store connection reopened", metadata: ["connection": "\(role.rawValue)"])
             return true
         } catch {

@@ -11,6 +11,22 @@ import VPCEPTestSupport
 /// nothing for other callers but success.
 @Suite("SQLite store under cancellation")
 struct StoreCancellationTests {
+    /// Opens cancelled at moments spread over the open (connect, configure, migrate): none traps on a
+    /// connection released unclosed (a fresh-clone run did), and each leaves the directory's lock
+    /// released and the database openable.
+    @Test func opensCancelledPartwayLeaveNothingOpen() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for round in 0..<40 {
+            let task = Task { try await SQLiteRegistryStore.open(directory: directory) }
+            try await Task.sleep(for: .microseconds(250 * (round % 20)))
+            task.cancel()
+            if let store = try? await task.value { try await store.close() }
+        }
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        try await store.close()
+    }
+
     @Test func callsCancelledAtRandomMomentsLeaveTheStoreWorking() async throws {
         try await withRegistry { registry, store in
             let tally = Tally()
