@@ -5,8 +5,8 @@
 # services, and first and deep pages of filtered lists (BENCHMARKS.md, "Scale (issue 14)").
 #   Benchmarks/scale.sh [--sizes 1000,100000] [--rounds N] [--reseed]
 # Knobs (environment): SCRATCH (.build-bench), SKIP_BUILD, SCALE_SIZES, SCALE_ROUNDS (1), SCALE_SEED (14),
-# WARMUP (3 s), DURATION (6 s). Raw data: Benchmarks/.work/scale.json (appended) and a copy of this
-# run's lines in Benchmarks/results/.
+# WARMUP (3 s), DURATION (6 s). Raw data: Benchmarks/.work/scale.json (appended) and the same lines
+# appended to Benchmarks/results/DATE-COMMIT-scale.json.
 set -euo pipefail
 cd "$(dirname "$0")"
 bench=$(pwd)
@@ -27,4 +27,4 @@ rm -f "$run"
 python3 scale.py --server "$bin/vpcep-server" --scale "$bin/vpcep-scale" --work "$bench/.work" --certs "$bench/.work/certs" \
   --out "$run" "$@"
 cat "$run" >> .work/scale.json
-cp "$run" "results/$(date -u +%Y-%m-%d)-$(git rev-parse --short HEAD)-scale.json"
+cat "$run" >> "results/$(date -u +%Y-%m-%d)-$(git rev-parse --short HEAD)-scale.json"  # runs of one day and commit add up
