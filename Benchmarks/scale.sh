@@ -5,6 +5,7 @@
 # services, and first and deep pages of filtered lists (BENCHMARKS.md, "Scale (issue 14)").
 #   Benchmarks/scale.sh [--sizes 1000,100000] [--rounds N] [--reseed]
 # Knobs (environment): SCRATCH (.build-bench), SKIP_BUILD, SCALE_SIZES, SCALE_ROUNDS (1), SCALE_SEED (14),
+# SCALE_LIST_CALLS (200 timed calls per list page; fewer for 1,000,000, where a page takes seconds),
 # WARMUP (3 s), DURATION (6 s). Raw data: Benchmarks/.work/scale.json (appended) and the same lines
 # appended to Benchmarks/results/DATE-COMMIT-scale.json.
 set -euo pipefail
