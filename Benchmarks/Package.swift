@@ -29,6 +29,9 @@ let package = Package(
             name: "vpcep-grpc-peer",
             dependencies: ["GRPCPeerService", vpcep, vpcepSupport, grpcCore, grpcHTTP2]
         ),
+        // Issue 14's scale scenario: seeds a store through the registry and measures; no gRPC, so it
+        // builds with the main package alone (Benchmarks/scale.sh).
+        .executableTarget(name: "vpcep-scale", dependencies: [vpcep, vpcepSupport]),
         .executableTarget(
             name: "vpcep-bench",
             dependencies: [

@@ -3,8 +3,8 @@
 # release, mints a benchmark PKI, seeds one SQLite registry, then runs vpcep, grpc-swift-2 and
 # (where `apt-get install nginx wrk` was done) nginx alternately for ROUNDS rounds and prints
 # the Markdown table of BENCHMARKS.md, then the overload scenarios of overload.py and the
-# NOT_FOUND timing of not_found_timing.py, the watch scenario of watch.sh and the PostgreSQL
-# benchmark of postgres.sh. Raw results:
+# NOT_FOUND timing of not_found_timing.py, the watch scenario of watch.sh, the PostgreSQL
+# benchmark of postgres.sh and the scale scenario of scale.sh. Raw results:
 # Benchmarks/.work/results.json and Benchmarks/.work/overload.json.
 # Knobs (environment): SCRATCH (.build-bench, the build folder), ROUNDS (3), WARMUP (3 s), DURATION (6 s), HS_SECONDS (4), IDLE_CONNS (10000).
 set -euo pipefail
@@ -46,3 +46,8 @@ SKIP_BUILD=1 ./watch.sh
 # Debian's postgresql when missing). Its table is BENCHMARKS.md's "PostgreSQL beside pgbench (issue 12)";
 # raw: Benchmarks/.work/postgres.json.
 SKIP_BUILD=1 ./postgres.sh
+
+# Issue 14: the scale scenario, registries of 1,000 to 1,000,000 records (the seeding, timed apart, is
+# the long part the first time; its data directories are kept in .work/ and reused). Its table is
+# BENCHMARKS.md's "Scale (issue 14)"; raw: Benchmarks/.work/scale.json.
+SKIP_BUILD=1 ./scale.sh
