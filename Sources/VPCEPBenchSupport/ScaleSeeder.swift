@@ -108,7 +108,7 @@ public enum ScaleSeeder {
                             }
                             if plan.perTenantTransaction {
                                 mine.add(try await store.transaction { tx in
-                                    try await TenantTransactionStore.$current.withValue(tx) { try await run() }
+                                    try await TenantTransactionStore.$current.withValue(SeedTransaction(tx)) { try await run() }
                                 })
                             } else {
                                 mine.add(try await run())
