@@ -128,12 +128,12 @@ struct ScaleError: Error, CustomStringConvertible {
 }
 
 /// `callers` callers, each one call in flight, for `duration` after `warmup`: a call is a get (as the
-/// operator, of services w, w+callers, … of the shuffled list), a list (a page of 20 of the caller's
-/// tenant's own services or endpoints), or, with `writes`, one of the tenant's writes; kinds drawn
+/// operator, of services w, w+callers, … of the shuffled list), a list (as the caller's tenant, a page
+/// of 20 of its own services or endpoints), or, with `writes`, one of the tenant's writes; kinds drawn
 /// per call from the caller's seeded generator: 80% gets / 10% lists / 10% writes with writes, 8:1
 /// gets to lists without. Every call counts; a failed one is an error of its kind.
 func runMix(
-    name: String, readers: [BenchConnection], writers: [WriteTarget]?, services: [String], seed: UInt64,
+    name: String, readers: [BenchConnection], targets: [WriteTarget], writes: Bool, services: [String], seed: UInt64,
     warmup: Double, duration: Double, pid: Int
 ) async -> [String: Any] {
     let timeout = Duration.seconds(30)
@@ -150,9 +150,9 @@ func runMix(
     let outcomes = await withTaskGroup(of: Outcome.self) { group in
         for w in 0..<callers {
             let reader = readers[w]
-            let initialTarget = writers?[w]
-            group.addTask(executorPreference: reader.taskExecutor) {
-                var target = initialTarget
+            let target = targets[w]
+            group.addTask(executorPreference: reader.taskExecutor) { [target] in
+                var target = target
                 var rng = SplitMix64Bench(seed: seed &+ UInt64(w) &* 0x9E37_79B9_7F4A_7C15)
                 var outcome: Outcome = [:]
                 var i = w
@@ -161,9 +161,9 @@ func runMix(
                     let t0 = clock.now
                     if t0 >= measureEnd { break }
                     let draw = Int(rng.next() % 100)
-                    var kind: CallKind = target == nil ? (draw < 89 ? .get : .list) : draw < 80 ? .get : draw < 90 ? .list
+                    var kind: CallKind = !writes ? (draw < 89 ? .get : .list) : draw < 80 ? .get : draw < 90 ? .list
                         : draw < 93 ? .update : draw < 96 ? .create : .decide
-                    if kind == .decide && target!.pending.isEmpty { kind = .update }
+                    if kind == .decide && target.pending.isEmpty { kind = .update }
                     n += 1
                     var failed = false
                     do {
@@ -174,7 +174,7 @@ func runMix(
                                                        region: region, timeout: timeout)
                             i += callers
                         case .list:
-                            let lister = target?.tenant ?? reader
+                            let lister = target.tenant
                             if n % 2 == 0 {
                                 _ = try await lister.unary(EndpointServicesAPI.listEndpointServices,
                                                            ListEndpointServicesRequest(page: PageRequest(limit: 20)),
@@ -185,25 +185,25 @@ func runMix(
                                                            region: region, timeout: timeout)
                             }
                         case .update:
-                            let t = target!
+                            let t = target
                             _ = try await t.tenant.unary(
                                 EndpointServicesAPI.updateEndpointService,
                                 UpdateEndpointServiceRequest(id: t.services[n % t.services.count], description: "mixed \(w) \(n)"),
                                 region: region, timeout: timeout)
                         case .create:
-                            let t = target!
+                            let t = target
                             let endpoint = try await t.tenant.unary(
                                 EndpointsAPI.createEndpoint,
                                 CreateEndpointRequest(serviceId: t.services[n % t.services.count], vpcId: t.vpcID,
                                                       subnetId: t.subnetID, description: "mixed \(w) \(n)"),
                                 region: region, timeout: timeout)
                             if endpoint.status == .pendingAcceptance {
-                                target!.pending.append((endpoint.serviceId, endpoint.id))
+                                target.pending.append((endpoint.serviceId, endpoint.id))
                             }
                         case .decide:
-                            let (service, endpoint) = target!.pending.removeLast()
+                            let (service, endpoint) = target.pending.removeLast()
                             let request = DecideConnectionsRequest(serviceId: service, endpointIds: [endpoint])
-                            _ = try await target!.tenant.unary(
+                            _ = try await target.tenant.unary(
                                 n % 2 == 0 ? EndpointServicesAPI.acceptConnections : EndpointServicesAPI.rejectConnections,
                                 request, region: region, timeout: timeout)
                         }
@@ -482,11 +482,11 @@ case "mixed":
         writers.append(try await prepareWrites(ops: readers[0], tenant: tenant, tenantID: tenantID))
     }
     // The same callers and read mix without writes first, then with them, in one process and one server.
-    var readOnly = await runMix(name: "read-only", readers: readers, writers: nil, services: services, seed: seed,
+    var readOnly = await runMix(name: "read-only", readers: readers, targets: writers, writes: false, services: services, seed: seed,
                                 warmup: warmup, duration: duration, pid: pid)
     readOnly["distinct_services"] = services.count
     json(readOnly)
-    let mixed = await runMix(name: "mixed", readers: readers, writers: writers, services: services, seed: seed,
+    let mixed = await runMix(name: "mixed", readers: readers, targets: writers, writes: true, services: services, seed: seed,
                              warmup: warmup, duration: duration, pid: pid)
     json(mixed)
     for c in readers { await c.close() }
