@@ -47,7 +47,7 @@ SKIP_BUILD=1 ./watch.sh
 # raw: Benchmarks/.work/postgres.json.
 SKIP_BUILD=1 ./postgres.sh
 
-# Issue 14: the scale scenario, registries of 1,000 to 1,000,000 records (the seeding, timed apart, is
-# the long part the first time; its data directories are kept in .work/ and reused). Its table is
-# BENCHMARKS.md's "Scale (issue 14)"; raw: Benchmarks/.work/scale.json.
+# Issue 14: the scale, cold and mixed scenarios, registries of 1,000 to 1,000,000 records (the seeding,
+# timed apart, is the long part the first time; its data directories are kept in .work/ and reused).
+# Its table is BENCHMARKS.md's "Scale (issue 14)"; raw: Benchmarks/.work/scale.json.
 SKIP_BUILD=1 ./scale.sh
