@@ -293,9 +293,11 @@ final class SQLiteAccess: RegistryTransaction {
         if filter.publicOnly { filters.append(("is_public = 1", [])) }
         let (driver, tagFilters) = tagPlan(
             filter.tags, match: filter.tagMatch, query: query, table: "endpoint_services", tagTable: "endpoint_service_tags")
+        let counter = filter.name == nil && filter.id == nil && !filter.publicOnly
+            ? CountKey(status: filter.status?.rawValue, tags: filter.tags) : nil
         return listStatements(
             table: "endpoint_services", columns: serviceColumns, query: query, filters: filters + tagFilters,
-            tagDriver: driver)
+            tagDriver: driver, counter: counter)
     }
 
     func countEndpointServices(ownerID: String, region: String) async throws -> Int {
@@ -631,8 +633,11 @@ final class SQLiteAccess: RegistryTransaction {
         if let marker = filter.markerID { filters.append(("marker_id = ?", [.integer(SQLiteInt64(clamping: marker))])) }
         let (driver, tagFilters) = tagPlan(
             filter.tags, match: filter.tagMatch, query: query, table: "endpoints", tagTable: "endpoint_tags")
+        let counter = filter.id == nil && filter.vpcID == nil && filter.serviceID == nil && filter.serviceName == nil
+            && filter.markerID == nil ? CountKey(status: filter.status?.rawValue, tags: filter.tags) : nil
         return listStatements(
-            table: "endpoints", columns: endpointColumns, query: query, filters: filters + tagFilters, tagDriver: driver)
+            table: "endpoints", columns: endpointColumns, query: query, filters: filters + tagFilters, tagDriver: driver,
+            counter: counter)
     }
 
     func endpoints(serviceID: String, serviceVisibleTo visibility: Visibility) async throws -> [Endpoint] {
@@ -729,7 +734,7 @@ final class SQLiteAccess: RegistryTransaction {
         decode: (SQLiteRow) throws -> T
     ) async throws -> ListResult<T> {
         try await list(
-            Self.listStatements(table: table, columns: columns, query: query, filters: filters, tagDriver: nil),
+            Self.listStatements(table: table, columns: columns, query: query, filters: filters, tagDriver: nil, counter: nil),
             query: query, decode: decode)
     }
 
@@ -760,7 +765,8 @@ final class SQLiteAccess: RegistryTransaction {
     /// index gives the order); the tag rows' copies of region and created_at equal the resource's (the
     /// triggers of migration 9).
     static func listStatements(
-        table: String, columns: String, query: ListQuery, filters: [(String, [SQLiteData])], tagDriver: TagDriver?
+        table: String, columns: String, query: ListQuery, filters: [(String, [SQLiteData])], tagDriver: TagDriver?,
+        counter: CountKey?
     ) -> ListStatements {
         let source: String
         var conditions: [String]
@@ -801,11 +807,37 @@ final class SQLiteAccess: RegistryTransaction {
             ORDER BY \(sortColumns.0) \(direction), \(sortColumns.1) \(direction) LIMIT ? OFFSET ?
             """
         pageBinds += [.integer(SQLiteInt64(query.limit + 1)), .integer(SQLiteInt64(query.offset))]
-        // The count walks the same index range as the page, covering (no row of `table` is read) when the
+        if let counter {
+            // One row of `list_counts` (migration 9), whatever the number of matches; none is 0.
+            let count = "SELECT n FROM list_counts WHERE tbl = ? AND region = ? AND owner_id = ? AND dim = ? AND k = ? AND v = ?"
+            let countBinds: [SQLiteData] = [
+                .text(table), .text(query.region), .text(query.ownerID ?? ""), .text(counter.dimension), .text(counter.key),
+                .text(counter.value),
+            ]
+            return ListStatements(page: (pageSQL, pageBinds), count: (count, countBinds))
+        }
+        // Other shapes walk the same index range as the page, covering (no row of `table` is read) when the
         // filter is the index's own or the driver's alone: exact, at the cost of the matches' index entries.
         let countSource = if let tagDriver, filters.isEmpty { "\(tagDriver.tagTable) AS d" } else { source }
         return ListStatements(
             page: (pageSQL, pageBinds), count: ("SELECT count(*) AS n FROM \(countSource) WHERE \(whereClause)", binds))
+    }
+
+    /// The row of `list_counts` that holds a list's `total_count`, for the shapes it keeps: no filter,
+    /// a status alone, or one tag `key=value` alone.
+    struct CountKey {
+        var dimension: String
+        var key: String
+        var value: String
+
+        init?(status: String?, tags: [Tag]) {
+            switch (status, tags.count) {
+            case (nil, 0): (dimension, key, value) = ("all", "", "")
+            case (let status?, 0): (dimension, key, value) = ("status", status, "")
+            case (nil, 1) where !tags[0].value.isEmpty: (dimension, key, value) = ("tag", tags[0].key, tags[0].value)
+            default: return nil
+            }
+        }
     }
 }
 

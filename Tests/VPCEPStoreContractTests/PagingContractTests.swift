@@ -172,11 +172,11 @@ struct PagingContractTests {
     /// A tag filter sees every write that sets tags (create, add, remove, delete), in the default order
     /// over the region (read from the tag table's index, issue 14) and in one owner's list or by
     /// updated_at (each row's tags probed), with an exact `totalCount` and token pages that neither
-    /// repeat nor skip.
+    /// repeat nor skip; status counts follow decisions and deletes.
     @Test(arguments: StoreKind.underTest)
     func tagFiltersFollowEveryTagWrite(_ kind: StoreKind) async throws {
         try await withRegistry(kind) { registry, store in
-            let story = try await makeStory(registry, approval: false)
+            let story = try await makeStory(registry, approval: true)
             var made: [Endpoint] = []
             for i in 0..<5 {
                 var request = endpointSpec(story)
@@ -218,6 +218,22 @@ struct PagingContractTests {
             #expect(try await matches(dev + [Tag(key: "app", value: "a2")]) == Array(repeating: [ids[2]], count: 3))
             #expect(try await matches([Tag(key: "env", value: "prod")]) == Array(repeating: [ids[3]], count: 3))
             #expect(try await matches([Tag(key: "env", value: "")]) == Array(repeating: [ids[1], ids[2], ids[3]], count: 3))
+
+            // Status filters' counts follow decisions (an update of the status) and deletes.
+            _ = try await registry.decideConnections(
+                tenantA, serviceID: story.service.id, serviceName: nil, endpointIDs: [ids[1], ids[2]], accept: true)
+            try await registry.deleteEndpoint(tenantB, id: ids[0])
+            for owner in [nil, "tenant-b"] {
+                for (status, expected) in [(EndpointStatus.accepted, [ids[1], ids[2]]), (.pendingAcceptance, [ids[3]])] {
+                    let page = try await store.read {
+                        try await $0.listEndpoints(listQuery(owner: owner), filter: EndpointFilter(status: status))
+                    }
+                    #expect(Set(page.items.map(\.id)) == Set(expected), "\(status) \(owner ?? "region")")
+                    #expect(page.totalCount == expected.count, "\(status) \(owner ?? "region")")
+                }
+                let all = try await store.read { try await $0.listEndpoints(listQuery(owner: owner), filter: EndpointFilter()) }
+                #expect(all.totalCount == 3 && all.items.count == 3)
+            }
         }
     }
 

@@ -94,7 +94,8 @@ struct ListPlanTests {
     }
 
     /// The common tag filter, `key=value` over the region in the default order, reads the tag table's
-    /// index in order and joins each row by id: the page reads ~a page of tag rows.
+    /// index in order and joins each row by id: the page reads ~a page of tag rows; its count is one
+    /// row of `list_counts`.
     @Test func aTagFilterIsDrivenByTheTagIndex() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -118,7 +119,7 @@ struct ListPlanTests {
                     "\(plan)")
                 let count = try await connection.query("EXPLAIN QUERY PLAN " + statements.count.sql, statements.count.binds)
                     .compactMap { $0.column("detail")?.string }
-                #expect(count == ["SEARCH d USING COVERING INDEX \(index) (resource_region=? AND key=? AND value=?)"])
+                #expect(count.contains { $0.hasPrefix("SEARCH list_counts USING PRIMARY KEY") }, "\(count)")
             }
         } catch {
             try? await connection.close()
