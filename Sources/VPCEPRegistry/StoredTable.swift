@@ -20,7 +20,8 @@ public struct StoredTable: Sendable {
 
     /// Every table of the registry, parents before the tables whose foreign keys point at them.
     /// `sequences`, `log_head` and `log_compaction` hold one row per counter; a new store already
-    /// has them, at zero.
+    /// has them, at zero. The tag tables (`endpoint_tags`, `endpoint_service_tags`) are not copied: each
+    /// store's triggers derive them from the `tags` columns as the rows are inserted.
     public static let registryTables = [
         "vpcs", "subnets", "backends", "ip_allocations", "endpoint_services", "quota_limits", "permissions", "endpoints",
         "sequences", "idempotency_records", "log_head", "change_events", "log_compaction",

@@ -299,10 +299,11 @@ final class PostgresAccess: RegistryTransaction {
         if let id = filter.id { filters.append(("id = ?", [.text(id)])) }
         if let status = filter.status { filters.append(("status = ?", [.text(status.rawValue)])) }
         if filter.publicOnly { filters.append(("is_public = 1", [])) }
-        filters += Self.tagConditions(filter.tags, match: filter.tagMatch, table: "endpoint_services")
+        let (driver, tagFilters) = Self.tagPlan(
+            filter.tags, match: filter.tagMatch, query: query, table: "endpoint_services", tagTable: "endpoint_service_tags")
         return try await list(
-            table: "endpoint_services", columns: Self.serviceColumns, query: query, filters: filters,
-            decode: Self.service)
+            table: "endpoint_services", columns: Self.serviceColumns, query: query, filters: filters + tagFilters,
+            tagDriver: driver, decode: Self.service)
     }
 
     func countEndpointServices(ownerID: String, region: String) async throws -> Int {
@@ -354,21 +355,49 @@ final class PostgresAccess: RegistryTransaction {
         Array(repeating: "?", count: count).joined(separator: ", ")
     }
 
-    /// Tag filters on a table's JSON `tags` column: keys ANDed (`all`) or ORed (`any`), a key's values
-    /// ORed, an empty value matches any.
-    fileprivate static func tagConditions(_ tags: [Tag], match: TagMatch, table: String) -> [(String, [PGBind])] {
+    /// A `key=value` tag filter that drives a list from its tag table's `…_page` index (migration 5).
+    struct TagDriver {
+        var tagTable: String
+        var key: String
+        var value: String
+    }
+
+    /// How a list applies its tag filter: as the SQLite store's `tagPlan` (the shapes and their costs are
+    /// described there), with the same tables and indexes.
+    static func tagPlan(
+        _ tags: [Tag], match: TagMatch, query: ListQuery, table: String, tagTable: String
+    ) -> (TagDriver?, [(String, [PGBind])]) {
+        let groups = tagGroups(tags)
+        guard query.ownerID == nil, query.sortKey == .createdAt, match == .all || groups.count == 1,
+            let first = groups.first, first.values.count == 1, let value = first.values.first, !value.isEmpty
+        else {
+            return (nil, tagConditions(groups, match: match, table: table, tagTable: tagTable))
+        }
+        let driver = TagDriver(tagTable: tagTable, key: first.key, value: value)
+        return (driver, tagConditions(Array(groups.dropFirst()), match: match, table: table, tagTable: tagTable))
+    }
+
+    /// The filter's keys in their first order, each with the values asked for.
+    private static func tagGroups(_ tags: [Tag]) -> [(key: String, values: [String])] {
         var keys: [String] = []
         var values: [String: [String]] = [:]
         for tag in tags {
             if values[tag.key] == nil { keys.append(tag.key) }
             values[tag.key, default: []].append(tag.value)
         }
-        let perKey = keys.map { key in
-            let wanted = values[key] ?? []
-            var condition = "EXISTS (SELECT 1 FROM jsonb_array_elements(\(table).tags::jsonb) AS t WHERE t.value->>'key' = ?"
+        return keys.map { ($0, values[$0] ?? []) }
+    }
+
+    /// Tag filters as probes of the tag table's primary key: keys ANDed (`all`) or ORed (`any`), a key's
+    /// values ORed, an empty value matches any.
+    private static func tagConditions(
+        _ groups: [(key: String, values: [String])], match: TagMatch, table: String, tagTable: String
+    ) -> [(String, [PGBind])] {
+        let perKey = groups.map { key, wanted in
+            var condition = "EXISTS (SELECT 1 FROM \(tagTable) AS t WHERE t.resource_id = \(table).id AND t.key = ?"
             var binds: [PGBind] = [.text(key)]
             if !wanted.contains("") {
-                condition += " AND t.value->>'value' IN (\(placeholders(wanted.count)))"
+                condition += " AND t.value IN (\(placeholders(wanted.count)))"
                 binds += wanted.map { .text($0) }
             }
             return (condition + ")", binds)
@@ -605,9 +634,11 @@ final class PostgresAccess: RegistryTransaction {
         }
         if let status = filter.status { filters.append(("status = ?", [.text(status.rawValue)])) }
         if let marker = filter.markerID { filters.append(("marker_id = ?", [.integer(Int64(clamping: marker))])) }
-        filters += Self.tagConditions(filter.tags, match: filter.tagMatch, table: "endpoints")
+        let (driver, tagFilters) = Self.tagPlan(
+            filter.tags, match: filter.tagMatch, query: query, table: "endpoints", tagTable: "endpoint_tags")
         return try await list(
-            table: "endpoints", columns: Self.endpointColumns, query: query, filters: filters, decode: Self.endpoint)
+            table: "endpoints", columns: Self.endpointColumns, query: query, filters: filters + tagFilters,
+            tagDriver: driver, decode: Self.endpoint)
     }
 
     func endpoints(serviceID: String, serviceVisibleTo visibility: Visibility) async throws -> [Endpoint] {
@@ -701,13 +732,28 @@ final class PostgresAccess: RegistryTransaction {
     /// One page in the query's order (ties by id), and the count of every match.
     private func list<T: Sendable>(
         table: String, columns: String, query: ListQuery, filters: [(String, [PGBind])],
-        decode: (PGRow) throws -> T
+        tagDriver: TagDriver? = nil, decode: (PGRow) throws -> T
     ) async throws -> ListResult<T> {
-        var conditions = ["region = ?"]
-        var binds: [PGBind] = [.text(query.region)]
-        if let ownerID = query.ownerID {
-            conditions.append("owner_id = ?")
-            binds.append(.text(ownerID))
+        // With a tag driver the rows come from the tag table's `…_page` index joined to `table` by id; the
+        // tag rows' copies of region and created_at equal the resource's (the triggers of migration 5).
+        let source: String
+        var conditions: [String]
+        var binds: [PGBind]
+        let sortColumns: (String, String)
+        if let tagDriver {
+            source = "\(tagDriver.tagTable) AS d JOIN \(table) ON \(table).id = d.resource_id"
+            conditions = ["d.resource_region = ?", "d.key = ?", "d.value = ?"]
+            binds = [.text(query.region), .text(tagDriver.key), .text(tagDriver.value)]
+            sortColumns = ("d.resource_created_at", "d.resource_id")
+        } else {
+            source = table
+            conditions = ["\(table).region = ?"]
+            binds = [.text(query.region)]
+            if let ownerID = query.ownerID {
+                conditions.append("\(table).owner_id = ?")
+                binds.append(.text(ownerID))
+            }
+            sortColumns = ("\(table).\(query.sortKey.rawValue)", "\(table).id")
         }
         for (condition, values) in filters {
             conditions.append(condition)
@@ -715,30 +761,32 @@ final class PostgresAccess: RegistryTransaction {
         }
         let whereClause = conditions.joined(separator: " AND ")
         let direction = query.ascending ? "ASC" : "DESC"
-        let sortColumn = query.sortKey == .createdAt ? "created_at" : "updated_at"
-        // Keyset: strictly after the cursor in the same order as ORDER BY (a row-value comparison), so
-        // the page continues where the last one ended however many rows came or went before it.
+        // Keyset: strictly after the cursor in the same order as ORDER BY (a row-value comparison, which
+        // the order index turns into the start of its range), so the page continues where the last one
+        // ended however many rows came or went before it.
         var pageClause = whereClause
         var pageBinds = binds
         if let after = query.after {
-            pageClause += " AND (\(sortColumn), id) \(query.ascending ? ">" : "<") (?, ?)"
+            pageClause += " AND (\(sortColumns.0), \(sortColumns.1)) \(query.ascending ? ">" : "<") (?, ?)"
             pageBinds += [.integer(Int64(after.sortValue)), .text(after.id)]
         }
         // One row more than the page tells whether another page follows.
         var page = try await rows(
             """
-            SELECT \(columns) FROM \(table) WHERE \(pageClause)
-            ORDER BY \(sortColumn) \(direction), id \(direction) LIMIT ? OFFSET ?
+            SELECT \(columns) FROM \(source) WHERE \(pageClause)
+            ORDER BY \(sortColumns.0) \(direction), \(sortColumns.1) \(direction) LIMIT ? OFFSET ?
             """,
             pageBinds + [.integer(Int64(query.limit + 1)), .integer(Int64(query.offset))])
         var next: ListCursor?
         if page.count > query.limit {
             page.removeLast(page.count - query.limit)
             if let last = page.last {
-                next = ListCursor(sortValue: Int64(try last.int(sortColumn)), id: try last.text("id"))
+                next = ListCursor(sortValue: Int64(try last.int(query.sortKey.rawValue)), id: try last.text("id"))
             }
         }
-        let total = try await rows("SELECT count(*) AS n FROM \(table) WHERE \(whereClause)", binds).first?.int("n") ?? 0
+        // The same index range as the page; the tag table's alone when the driver is the only filter.
+        let countSource = if let tagDriver, filters.isEmpty { "\(tagDriver.tagTable) AS d" } else { source }
+        let total = try await rows("SELECT count(*) AS n FROM \(countSource) WHERE \(whereClause)", binds).first?.int("n") ?? 0
         return ListResult(items: try page.map(decode), totalCount: total, next: next)
     }
 }

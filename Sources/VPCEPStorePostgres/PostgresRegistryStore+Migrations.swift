@@ -216,6 +216,112 @@ extension PostgresRegistryStore {
             WHERE on_expiry = 'reject' AND expiry_handled = 0
             """,
         ],
+        // 5 (issue 14, lists that read a page): SQLite's migration 9 (the reasons are there): six order
+        // indexes per listed table, and the tag tables kept in step with the JSON column by triggers.
+        [
+            "DROP INDEX endpoints_by_owner",
+            "CREATE INDEX endpoints_by_owner_created ON endpoints (region, owner_id, created_at, id)",
+            "CREATE INDEX endpoints_by_created ON endpoints (region, created_at, id)",
+            "CREATE INDEX endpoints_by_status_created ON endpoints (region, status, created_at, id)",
+            "CREATE INDEX endpoints_by_owner_status_created ON endpoints (region, owner_id, status, created_at, id)",
+            "CREATE INDEX endpoints_by_updated ON endpoints (region, updated_at, id)",
+            "CREATE INDEX endpoints_by_owner_updated ON endpoints (region, owner_id, updated_at, id)",
+            "DROP INDEX endpoint_services_by_owner",
+            "CREATE INDEX endpoint_services_by_owner_created ON endpoint_services (region, owner_id, created_at, id)",
+            "CREATE INDEX endpoint_services_by_created ON endpoint_services (region, created_at, id)",
+            "CREATE INDEX endpoint_services_by_status_created ON endpoint_services (region, status, created_at, id)",
+            "CREATE INDEX endpoint_services_by_owner_status_created ON endpoint_services (region, owner_id, status, created_at, id)",
+            "CREATE INDEX endpoint_services_by_updated ON endpoint_services (region, updated_at, id)",
+            "CREATE INDEX endpoint_services_by_owner_updated ON endpoint_services (region, owner_id, updated_at, id)",
+            """
+            CREATE TABLE endpoint_tags (
+                resource_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                resource_region TEXT NOT NULL,
+                resource_owner_id TEXT NOT NULL,
+                resource_created_at BIGINT NOT NULL,
+                PRIMARY KEY (resource_id, key, value)
+            )
+            """,
+            "CREATE INDEX endpoint_tags_page ON endpoint_tags (resource_region, key, value, resource_created_at, resource_id)",
+            """
+            INSERT INTO endpoint_tags
+            SELECT r.id, t.value->>'key', t.value->>'value', r.region, r.owner_id, r.created_at
+            FROM endpoints AS r, jsonb_array_elements(r.tags::jsonb) AS t
+            ON CONFLICT DO NOTHING
+            """,
+            """
+            CREATE FUNCTION endpoint_tags_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP IN ('UPDATE', 'DELETE') THEN
+                    DELETE FROM endpoint_tags WHERE resource_id = OLD.id;
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    INSERT INTO endpoint_tags
+                    SELECT NEW.id, t.value->>'key', t.value->>'value', NEW.region, NEW.owner_id, NEW.created_at
+                    FROM jsonb_array_elements(NEW.tags::jsonb) AS t
+                    ON CONFLICT DO NOTHING;
+                END IF;
+                RETURN NULL;
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER endpoint_tags_insert_delete AFTER INSERT OR DELETE ON endpoints
+            FOR EACH ROW EXECUTE FUNCTION endpoint_tags_sync()
+            """,
+            """
+            CREATE TRIGGER endpoint_tags_update AFTER UPDATE OF tags, region, owner_id, created_at ON endpoints
+            FOR EACH ROW WHEN (OLD.tags IS DISTINCT FROM NEW.tags OR OLD.region IS DISTINCT FROM NEW.region
+                OR OLD.owner_id IS DISTINCT FROM NEW.owner_id OR OLD.created_at IS DISTINCT FROM NEW.created_at)
+            EXECUTE FUNCTION endpoint_tags_sync()
+            """,
+            """
+            CREATE TABLE endpoint_service_tags (
+                resource_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                resource_region TEXT NOT NULL,
+                resource_owner_id TEXT NOT NULL,
+                resource_created_at BIGINT NOT NULL,
+                PRIMARY KEY (resource_id, key, value)
+            )
+            """,
+            "CREATE INDEX endpoint_service_tags_page ON endpoint_service_tags (resource_region, key, value, resource_created_at, resource_id)",
+            """
+            INSERT INTO endpoint_service_tags
+            SELECT r.id, t.value->>'key', t.value->>'value', r.region, r.owner_id, r.created_at
+            FROM endpoint_services AS r, jsonb_array_elements(r.tags::jsonb) AS t
+            ON CONFLICT DO NOTHING
+            """,
+            """
+            CREATE FUNCTION endpoint_service_tags_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP IN ('UPDATE', 'DELETE') THEN
+                    DELETE FROM endpoint_service_tags WHERE resource_id = OLD.id;
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    INSERT INTO endpoint_service_tags
+                    SELECT NEW.id, t.value->>'key', t.value->>'value', NEW.region, NEW.owner_id, NEW.created_at
+                    FROM jsonb_array_elements(NEW.tags::jsonb) AS t
+                    ON CONFLICT DO NOTHING;
+                END IF;
+                RETURN NULL;
+            END
+            $$
+            """,
+            """
+            CREATE TRIGGER endpoint_service_tags_insert_delete AFTER INSERT OR DELETE ON endpoint_services
+            FOR EACH ROW EXECUTE FUNCTION endpoint_service_tags_sync()
+            """,
+            """
+            CREATE TRIGGER endpoint_service_tags_update AFTER UPDATE OF tags, region, owner_id, created_at ON endpoint_services
+            FOR EACH ROW WHEN (OLD.tags IS DISTINCT FROM NEW.tags OR OLD.region IS DISTINCT FROM NEW.region
+                OR OLD.owner_id IS DISTINCT FROM NEW.owner_id OR OLD.created_at IS DISTINCT FROM NEW.created_at)
+            EXECUTE FUNCTION endpoint_service_tags_sync()
+            """,
+        ],
     ]
 
     /// The schema version this build writes.

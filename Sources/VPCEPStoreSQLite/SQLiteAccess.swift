@@ -282,15 +282,22 @@ final class SQLiteAccess: RegistryTransaction {
     }
 
     func listEndpointServices(_ query: ListQuery, filter: EndpointServiceFilter) async throws -> ListResult<EndpointService> {
+        try await list(Self.serviceListStatements(query, filter: filter), query: query, decode: Self.service)
+    }
+
+    static func serviceListStatements(_ query: ListQuery, filter: EndpointServiceFilter) -> ListStatements {
         var filters: [(String, [SQLiteData])] = []
         if let name = filter.name { filters.append(("instr(lower(name), lower(?)) > 0", [.text(name)])) }
         if let id = filter.id { filters.append(("id = ?", [.text(id)])) }
         if let status = filter.status { filters.append(("status = ?", [.text(status.rawValue)])) }
         if filter.publicOnly { filters.append(("is_public = 1", [])) }
-        filters += Self.tagConditions(filter.tags, match: filter.tagMatch, table: "endpoint_services")
-        return try await list(
-            table: "endpoint_services", columns: Self.serviceColumns, query: query, filters: filters,
-            decode: Self.service)
+        let (driver, tagFilters) = tagPlan(
+            filter.tags, match: filter.tagMatch, query: query, table: "endpoint_services", tagTable: "endpoint_service_tags")
+        let counter = filter.name == nil && filter.id == nil && !filter.publicOnly
+            ? CountKey(status: filter.status?.rawValue, tags: filter.tags) : nil
+        return listStatements(
+            table: "endpoint_services", columns: serviceColumns, query: query, filters: filters + tagFilters,
+            tagDriver: driver, counter: counter)
     }
 
     func countEndpointServices(ownerID: String, region: String) async throws -> Int {
@@ -342,21 +349,54 @@ final class SQLiteAccess: RegistryTransaction {
         Array(repeating: "?", count: count).joined(separator: ", ")
     }
 
-    /// Tag filters on a table's JSON `tags` column: keys ANDed (`all`) or ORed (`any`), a key's values
-    /// ORed, an empty value matches any.
-    fileprivate static func tagConditions(_ tags: [Tag], match: TagMatch, table: String) -> [(String, [SQLiteData])] {
+    /// A `key=value` tag filter that drives a list from its tag table's `…_page` index (migration 9).
+    struct TagDriver {
+        var tagTable: String
+        var key: String
+        var value: String
+    }
+
+    /// How a list applies its tag filter. The common case, one key with one value (or several keys under
+    /// `all`, the first of which has one value), in the default order over the whole region, is driven
+    /// from the tag table's index in the list's order, so a page reads ~a page of tag rows; any other keys
+    /// become conditions. Every other shape (`any` over several keys, several values or any value of a
+    /// key, updated_at order, one owner's list) walks the table's own order index and probes each row's
+    /// tags by primary key: no sort, but it reads rows until a page of them matches, so a rare tag costs
+    /// more (one owner's list reads at most that owner's rows).
+    static func tagPlan(
+        _ tags: [Tag], match: TagMatch, query: ListQuery, table: String, tagTable: String
+    ) -> (TagDriver?, [(String, [SQLiteData])]) {
+        let groups = tagGroups(tags)
+        guard query.ownerID == nil, query.sortKey == .createdAt, match == .all || groups.count == 1,
+            let first = groups.first, first.values.count == 1, let value = first.values.first, !value.isEmpty
+        else {
+            return (nil, tagConditions(groups, match: match, table: table, tagTable: tagTable))
+        }
+        let driver = TagDriver(tagTable: tagTable, key: first.key, value: value)
+        return (driver, tagConditions(Array(groups.dropFirst()), match: match, table: table, tagTable: tagTable))
+    }
+
+    /// The filter's keys in their first order, each with the values asked for.
+    private static func tagGroups(_ tags: [Tag]) -> [(key: String, values: [String])] {
         var keys: [String] = []
         var values: [String: [String]] = [:]
         for tag in tags {
             if values[tag.key] == nil { keys.append(tag.key) }
             values[tag.key, default: []].append(tag.value)
         }
-        let perKey = keys.map { key in
-            let wanted = values[key] ?? []
-            var condition = "EXISTS (SELECT 1 FROM json_each(\(table).tags) AS t WHERE json_extract(t.value, '$.key') = ?"
+        return keys.map { ($0, values[$0] ?? []) }
+    }
+
+    /// Tag filters as probes of the tag table's primary key: keys ANDed (`all`) or ORed (`any`), a key's
+    /// values ORed, an empty value matches any.
+    private static func tagConditions(
+        _ groups: [(key: String, values: [String])], match: TagMatch, table: String, tagTable: String
+    ) -> [(String, [SQLiteData])] {
+        let perKey = groups.map { key, wanted in
+            var condition = "EXISTS (SELECT 1 FROM \(tagTable) AS t WHERE t.resource_id = \(table).id AND t.key = ?"
             var binds: [SQLiteData] = [.text(key)]
             if !wanted.contains("") {
-                condition += " AND json_extract(t.value, '$.value') IN (\(placeholders(wanted.count)))"
+                condition += " AND t.value IN (\(placeholders(wanted.count)))"
                 binds += wanted.map { .text($0) }
             }
             return (condition + ")", binds)
@@ -578,18 +618,26 @@ final class SQLiteAccess: RegistryTransaction {
     }
 
     func listEndpoints(_ query: ListQuery, filter: EndpointFilter) async throws -> ListResult<Endpoint> {
+        try await list(Self.endpointListStatements(query, filter: filter), query: query, decode: Self.endpoint)
+    }
+
+    static func endpointListStatements(_ query: ListQuery, filter: EndpointFilter) -> ListStatements {
         var filters: [(String, [SQLiteData])] = []
         if let id = filter.id { filters.append(("id = ?", [.text(id)])) }
         if let vpcID = filter.vpcID { filters.append(("vpc_id = ?", [.text(vpcID)])) }
         if let serviceID = filter.serviceID { filters.append(("service_id = ?", [.text(serviceID)])) }
         if let name = filter.serviceName {
-            filters.append(("instr(lower(\(Self.endpointServiceName)), lower(?)) > 0", [.text(name)]))
+            filters.append(("instr(lower(\(endpointServiceName)), lower(?)) > 0", [.text(name)]))
         }
         if let status = filter.status { filters.append(("status = ?", [.text(status.rawValue)])) }
         if let marker = filter.markerID { filters.append(("marker_id = ?", [.integer(SQLiteInt64(clamping: marker))])) }
-        filters += Self.tagConditions(filter.tags, match: filter.tagMatch, table: "endpoints")
-        return try await list(
-            table: "endpoints", columns: Self.endpointColumns, query: query, filters: filters, decode: Self.endpoint)
+        let (driver, tagFilters) = tagPlan(
+            filter.tags, match: filter.tagMatch, query: query, table: "endpoints", tagTable: "endpoint_tags")
+        let counter = filter.id == nil && filter.vpcID == nil && filter.serviceID == nil && filter.serviceName == nil
+            && filter.markerID == nil ? CountKey(status: filter.status?.rawValue, tags: filter.tags) : nil
+        return listStatements(
+            table: "endpoints", columns: endpointColumns, query: query, filters: filters + tagFilters, tagDriver: driver,
+            counter: counter)
     }
 
     func endpoints(serviceID: String, serviceVisibleTo visibility: Visibility) async throws -> [Endpoint] {
@@ -685,11 +733,59 @@ final class SQLiteAccess: RegistryTransaction {
         table: String, columns: String, query: ListQuery, filters: [(String, [SQLiteData])],
         decode: (SQLiteRow) throws -> T
     ) async throws -> ListResult<T> {
-        var conditions = ["region = ?"]
-        var binds: [SQLiteData] = [.text(query.region)]
-        if let ownerID = query.ownerID {
-            conditions.append("owner_id = ?")
-            binds.append(.text(ownerID))
+        try await list(
+            Self.listStatements(table: table, columns: columns, query: query, filters: filters, tagDriver: nil, counter: nil),
+            query: query, decode: decode)
+    }
+
+    private func list<T: Sendable>(
+        _ statements: ListStatements, query: ListQuery, decode: (SQLiteRow) throws -> T
+    ) async throws -> ListResult<T> {
+        var page = try await rows(statements.page.sql, statements.page.binds)
+        var next: ListCursor?
+        if page.count > query.limit {
+            page.removeLast(page.count - query.limit)
+            if let last = page.last {
+                next = ListCursor(sortValue: Int64(try last.int(query.sortKey.rawValue)), id: try last.text("id"))
+            }
+        }
+        let total = try await rows(statements.count.sql, statements.count.binds).first?.int("n") ?? 0
+        return ListResult(items: try page.map(decode), totalCount: total, next: next)
+    }
+
+    /// A list's two statements: the page (one row more than the limit, which tells whether another page
+    /// follows) and the count of every match.
+    struct ListStatements {
+        var page: (sql: String, binds: [SQLiteData])
+        var count: (sql: String, binds: [SQLiteData])
+    }
+
+    /// The page in the query's order (ties by id) and the count. With a tag driver the rows come from the
+    /// tag table's `…_page` index joined to `table` by id (CROSS JOIN keeps the tag table outside, so its
+    /// index gives the order); the tag rows' copies of region and created_at equal the resource's (the
+    /// triggers of migration 9).
+    static func listStatements(
+        table: String, columns: String, query: ListQuery, filters: [(String, [SQLiteData])], tagDriver: TagDriver?,
+        counter: CountKey?
+    ) -> ListStatements {
+        let source: String
+        var conditions: [String]
+        var binds: [SQLiteData]
+        let sortColumns: (String, String)
+        if let tagDriver {
+            source = "\(tagDriver.tagTable) AS d CROSS JOIN \(table) ON \(table).id = d.resource_id"
+            conditions = ["d.resource_region = ?", "d.key = ?", "d.value = ?"]
+            binds = [.text(query.region), .text(tagDriver.key), .text(tagDriver.value)]
+            sortColumns = ("d.resource_created_at", "d.resource_id")
+        } else {
+            source = table
+            conditions = ["\(table).region = ?"]
+            binds = [.text(query.region)]
+            if let ownerID = query.ownerID {
+                conditions.append("\(table).owner_id = ?")
+                binds.append(.text(ownerID))
+            }
+            sortColumns = ("\(table).\(query.sortKey.rawValue)", "\(table).id")
         }
         for (condition, values) in filters {
             conditions.append(condition)
@@ -697,31 +793,51 @@ final class SQLiteAccess: RegistryTransaction {
         }
         let whereClause = conditions.joined(separator: " AND ")
         let direction = query.ascending ? "ASC" : "DESC"
-        let sortColumn = query.sortKey == .createdAt ? "created_at" : "updated_at"
-        // Keyset: strictly after the cursor in the same order as ORDER BY (a row-value comparison), so
-        // the page continues where the last one ended however many rows came or went before it.
+        // Keyset: strictly after the cursor in the same order as ORDER BY (a row-value comparison, which
+        // the order index turns into the start of its range), so the page continues where the last one
+        // ended however many rows came or went before it.
         var pageClause = whereClause
         var pageBinds = binds
         if let after = query.after {
-            pageClause += " AND (\(sortColumn), id) \(query.ascending ? ">" : "<") (?, ?)"
+            pageClause += " AND (\(sortColumns.0), \(sortColumns.1)) \(query.ascending ? ">" : "<") (?, ?)"
             pageBinds += [.integer(SQLiteInt64(after.sortValue)), .text(after.id)]
         }
-        // One row more than the page tells whether another page follows.
-        var page = try await rows(
+        let pageSQL = """
+            SELECT \(columns) FROM \(source) WHERE \(pageClause)
+            ORDER BY \(sortColumns.0) \(direction), \(sortColumns.1) \(direction) LIMIT ? OFFSET ?
             """
-            SELECT \(columns) FROM \(table) WHERE \(pageClause)
-            ORDER BY \(sortColumn) \(direction), id \(direction) LIMIT ? OFFSET ?
-            """,
-            pageBinds + [.integer(SQLiteInt64(query.limit + 1)), .integer(SQLiteInt64(query.offset))])
-        var next: ListCursor?
-        if page.count > query.limit {
-            page.removeLast(page.count - query.limit)
-            if let last = page.last {
-                next = ListCursor(sortValue: Int64(try last.int(sortColumn)), id: try last.text("id"))
+        pageBinds += [.integer(SQLiteInt64(query.limit + 1)), .integer(SQLiteInt64(query.offset))]
+        if let counter {
+            // One row of `list_counts` (migration 9), whatever the number of matches; none is 0.
+            let count = "SELECT n FROM list_counts WHERE tbl = ? AND region = ? AND owner_id = ? AND dim = ? AND k = ? AND v = ?"
+            let countBinds: [SQLiteData] = [
+                .text(table), .text(query.region), .text(query.ownerID ?? ""), .text(counter.dimension), .text(counter.key),
+                .text(counter.value),
+            ]
+            return ListStatements(page: (pageSQL, pageBinds), count: (count, countBinds))
+        }
+        // Other shapes walk the same index range as the page, covering (no row of `table` is read) when the
+        // filter is the index's own or the driver's alone: exact, at the cost of the matches' index entries.
+        let countSource = if let tagDriver, filters.isEmpty { "\(tagDriver.tagTable) AS d" } else { source }
+        return ListStatements(
+            page: (pageSQL, pageBinds), count: ("SELECT count(*) AS n FROM \(countSource) WHERE \(whereClause)", binds))
+    }
+
+    /// The row of `list_counts` that holds a list's `total_count`, for the shapes it keeps: no filter,
+    /// a status alone, or one tag `key=value` alone.
+    struct CountKey {
+        var dimension: String
+        var key: String
+        var value: String
+
+        init?(status: String?, tags: [Tag]) {
+            switch (status, tags.count) {
+            case (nil, 0): (dimension, key, value) = ("all", "", "")
+            case (let status?, 0): (dimension, key, value) = ("status", status, "")
+            case (nil, 1) where !tags[0].value.isEmpty: (dimension, key, value) = ("tag", tags[0].key, tags[0].value)
+            default: return nil
             }
         }
-        let total = try await rows("SELECT count(*) AS n FROM \(table) WHERE \(whereClause)", binds).first?.int("n") ?? 0
-        return ListResult(items: try page.map(decode), totalCount: total, next: next)
     }
 }
 

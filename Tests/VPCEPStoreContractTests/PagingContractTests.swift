@@ -169,6 +169,74 @@ struct PagingContractTests {
         }
     }
 
+    /// A tag filter sees every write that sets tags (create, add, remove, delete), in the default order
+    /// over the region (read from the tag table's index, issue 14) and in one owner's list or by
+    /// updated_at (each row's tags probed), with an exact `totalCount` and token pages that neither
+    /// repeat nor skip; status counts follow decisions and deletes.
+    @Test(arguments: StoreKind.underTest)
+    func tagFiltersFollowEveryTagWrite(_ kind: StoreKind) async throws {
+        try await withRegistry(kind) { registry, store in
+            let story = try await makeStory(registry, approval: true)
+            var made: [Endpoint] = []
+            for i in 0..<5 {
+                var request = endpointSpec(story)
+                request.tags = [Tag(key: "env", value: i % 2 == 0 ? "dev" : "prod"), Tag(key: "app", value: "a\(i)")]
+                made.append(try await registry.createEndpoint(tenantB, request))
+            }
+            let queries = [
+                listQuery(ascending: false, limit: 2), listQuery(owner: "tenant-b", limit: 2),
+                listQuery(sortKey: .updatedAt, limit: 2),
+            ]
+            func matches(_ tags: [Tag], _ match: TagMatch = .all) async throws -> [Set<String>] {
+                var results: [Set<String>] = []
+                for query in queries {
+                    var query = query
+                    var seen: [String] = []
+                    var total: Set<Int> = []
+                    while true {
+                        let page = try await store.read { [query] in
+                            try await $0.listEndpoints(query, filter: EndpointFilter(tags: tags, tagMatch: match))
+                        }
+                        seen += page.items.map(\.id)
+                        total.insert(page.totalCount)
+                        guard let next = page.next else { break }
+                        query.after = next
+                    }
+                    #expect(Set(seen).count == seen.count, "\(query): a row repeated")
+                    #expect(total == [seen.count], "\(query): totalCount \(total), rows \(seen.count)")
+                    results.append(Set(seen))
+                }
+                return results
+            }
+            let ids = made.map(\.id)
+            let dev = [Tag(key: "env", value: "dev")]
+            #expect(try await matches(dev) == Array(repeating: [ids[0], ids[2], ids[4]], count: 3))
+            _ = try await registry.addEndpointTags(tenantB, id: ids[1], tags: [Tag(key: "env", value: "dev")])
+            _ = try await registry.removeEndpointTags(tenantB, id: ids[0], TagRemoval(keys: ["env"]))
+            try await registry.deleteEndpoint(tenantB, id: ids[4])
+            #expect(try await matches(dev) == Array(repeating: [ids[1], ids[2]], count: 3))
+            #expect(try await matches(dev + [Tag(key: "app", value: "a2")]) == Array(repeating: [ids[2]], count: 3))
+            #expect(try await matches([Tag(key: "env", value: "prod")]) == Array(repeating: [ids[3]], count: 3))
+            #expect(try await matches([Tag(key: "env", value: "")]) == Array(repeating: [ids[1], ids[2], ids[3]], count: 3))
+
+            // Status filters' counts follow decisions (an update of the status) and deletes.
+            _ = try await registry.decideConnections(
+                tenantA, serviceID: story.service.id, serviceName: nil, endpointIDs: [ids[1], ids[2]], accept: true)
+            try await registry.deleteEndpoint(tenantB, id: ids[0])
+            for owner in [nil, "tenant-b"] {
+                for (status, expected) in [(EndpointStatus.accepted, [ids[1], ids[2]]), (.pendingAcceptance, [ids[3]])] {
+                    let page = try await store.read {
+                        try await $0.listEndpoints(listQuery(owner: owner), filter: EndpointFilter(status: status))
+                    }
+                    #expect(Set(page.items.map(\.id)) == Set(expected), "\(status) \(owner ?? "region")")
+                    #expect(page.totalCount == expected.count, "\(status) \(owner ?? "region")")
+                }
+                let all = try await store.read { try await $0.listEndpoints(listQuery(owner: owner), filter: EndpointFilter()) }
+                #expect(all.totalCount == 3 && all.items.count == 3)
+            }
+        }
+    }
+
     /// An endpoint's revision is stored and read back as written.
     @Test(arguments: StoreKind.underTest)
     func endpointRevisionsAreStored(_ kind: StoreKind) async throws {

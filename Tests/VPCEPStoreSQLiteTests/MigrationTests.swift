@@ -65,7 +65,7 @@ struct MigrationTests {
             throw error
         }
         try await store.close()
-        #expect(SQLiteRegistryStore.schemaVersion == 8)
+        #expect(SQLiteRegistryStore.schemaVersion == 9)
     }
 
     /// An allow-list entry written before access policies (schema 5) reads back as what it meant then:
@@ -110,6 +110,54 @@ struct MigrationTests {
                 try await reader.permissionsDueForExpiry(by: Date(timeIntervalSince1970: 4_000_000_000), limit: 10)
             }
             #expect(due.isEmpty)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+    }
+
+    /// Migration 9 fills the tag tables from the tags already stored, so a tag filter finds a service
+    /// written at schema 8, through the tag table's index (region-wide) and through the per-row probe
+    /// (one owner's list) alike.
+    @Test func migrationNineBackfillsTheTagTables() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/" + SQLiteRegistryStore.fileName
+        let connection = try await SQLiteConnection.open(storage: .file(path: path))
+        for migration in SQLiteRegistryStore.migrations[0..<8] {
+            for statement in migration { _ = try await connection.query(statement) }
+        }
+        let rows = [
+            "INSERT INTO vpcs VALUES ('vpc-1', 'r1', 'tenant-a', 'vpc', '10.0.0.0/16', 1000, 1000)",
+            "INSERT INTO subnets VALUES ('subnet-1', 'vpc-1', 'r1', 'tenant-a', 'subnet', '10.0.1.0/24', 1000, 1000)",
+            """
+            INSERT INTO backends VALUES ('lb-1', 'load_balancer', 'vpc-1', 'subnet-1', 'r1', 'tenant-a', 'lb', '10.0.1.2',
+                '["198.19.128.0/17"]', 1000, 1000)
+            """,
+            """
+            INSERT INTO endpoint_services VALUES ('svc-1', 'r1.web.svc-1', 'web', 'r1', 'tenant-a', 'vpc-1', 'interface',
+                'load_balancer', 'lb-1', '[{"proto":"TCP","service":8080,"terminal":80}]', 1, 'close', 'old',
+                '[{"key":"env","value":"prod"},{"key":"team","value":"blue"}]', 'available', 2000, 3000, 4, '[]', 0)
+            """,
+            "PRAGMA user_version = 8",
+        ]
+        for statement in rows { _ = try await connection.query(statement) }
+        try await connection.close()
+
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        do {
+            for owner in [nil, "tenant-a"] {
+                let query = ListQuery(region: "r1", ownerID: owner, sortKey: .createdAt, ascending: false, limit: 10, offset: 0)
+                for (tag, expected) in [(Tag(key: "env", value: "prod"), ["svc-1"]), (Tag(key: "env", value: "dev"), [])] {
+                    let page = try await store.read { reader in
+                        try await reader.listEndpointServices(query, filter: EndpointServiceFilter(tags: [tag]))
+                    }
+                    #expect(page.items.map(\.id) == expected, "\(owner ?? "region") \(tag)")
+                    #expect(page.totalCount == expected.count)
+                }
+            }
         } catch {
             try? await store.close()
             throw error

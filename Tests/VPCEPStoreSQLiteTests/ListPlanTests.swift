@@ -1,0 +1,130 @@
+import Foundation
+import SQLiteNIO
+import Testing
+@testable import VPCEPRegistry
+@testable import VPCEPStoreSQLite
+import VPCEPTestSupport
+
+/// Every list filter shape the registry issues for endpoints and services is an index range in the
+/// list's order (issue 14): no full scan of the table, no sort of the matches, for the page (first or
+/// by token) and for its count. What the lists return is the store contract's concern
+/// (Tests/VPCEPStoreContractTests); this checks only how SQLite plans them.
+@Suite("List pages are index ranges")
+struct ListPlanTests {
+    struct Shape: CustomStringConvertible {
+        var name: String
+        var statements: SQLiteAccess.ListStatements
+
+        var description: String { name }
+    }
+
+    /// Region-wide (an operator) and one owner's; both orders, both directions; first page and by token.
+    static func queries() -> [ListQuery] {
+        var queries: [ListQuery] = []
+        for ownerID in [nil, "tenant-a"] {
+            for sortKey in [ListQuery.SortKey.createdAt, .updatedAt] {
+                for ascending in [false, true] {
+                    for after in [nil, ListCursor(sortValue: 1_700_000_000_000, id: "ep-1")] {
+                        queries.append(
+                            ListQuery(
+                                region: "r1", ownerID: ownerID, sortKey: sortKey, ascending: ascending, limit: 100,
+                                offset: 0, after: after))
+                    }
+                }
+            }
+        }
+        return queries
+    }
+
+    static func name(_ query: ListQuery, _ filter: String) -> String {
+        "\(filter) \(query.ownerID == nil ? "region" : "owner") \(query.sortKey.rawValue) "
+            + "\(query.ascending ? "asc" : "desc") \(query.after == nil ? "first" : "token")"
+    }
+
+    static func shapes() -> [Shape] {
+        let endpointFilters: [(String, EndpointFilter)] = [
+            ("endpoints", EndpointFilter()),
+            ("endpoints status", EndpointFilter(status: .pendingAcceptance)),
+            ("endpoints tag", EndpointFilter(tags: [Tag(key: "env", value: "dev")])),
+            ("endpoints tag+status", EndpointFilter(status: .accepted, tags: [Tag(key: "env", value: "dev")])),
+            ("endpoints two tags", EndpointFilter(tags: [Tag(key: "env", value: "dev"), Tag(key: "app", value: "a")])),
+            ("endpoints tag any value", EndpointFilter(tags: [Tag(key: "env", value: "")])),
+            (
+                "endpoints tags any",
+                EndpointFilter(tags: [Tag(key: "env", value: "dev"), Tag(key: "app", value: "a")], tagMatch: .any)
+            ),
+        ]
+        let serviceFilters: [(String, EndpointServiceFilter)] = [
+            ("services", EndpointServiceFilter()),
+            ("services status", EndpointServiceFilter(status: .available)),
+            ("services tag", EndpointServiceFilter(tags: [Tag(key: "env", value: "dev")])),
+            ("services tag+status", EndpointServiceFilter(status: .available, tags: [Tag(key: "env", value: "dev")])),
+        ]
+        return queries().flatMap { query in
+            endpointFilters.map { name, filter in
+                Shape(name: Self.name(query, name), statements: SQLiteAccess.endpointListStatements(query, filter: filter))
+            }
+                + serviceFilters.map { name, filter in
+                    Shape(name: Self.name(query, name), statements: SQLiteAccess.serviceListStatements(query, filter: filter))
+                }
+        }
+    }
+
+    @Test func everyFilterShapeIsAnIndexRangeInOrder() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let connection = try await SQLiteConnection.open(storage: .file(path: directory + "/plan.sqlite"))
+        do {
+            for statement in SQLiteRegistryStore.migrations.joined() { _ = try await connection.query(statement) }
+            for shape in Self.shapes() {
+                for (sql, binds) in [shape.statements.page, shape.statements.count] {
+                    let plan = try await connection.query("EXPLAIN QUERY PLAN " + sql, binds)
+                        .compactMap { $0.column("detail")?.string }
+                    #expect(plan.contains { $0.hasPrefix("SEARCH") }, "\(shape): \(plan)")
+                    #expect(!plan.contains { $0.hasPrefix("SCAN") }, "\(shape): \(plan)")
+                    #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(shape): \(plan)")
+                }
+            }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
+    /// The common tag filter, `key=value` over the region in the default order, reads the tag table's
+    /// index in order and joins each row by id: the page reads ~a page of tag rows; its count is one
+    /// row of `list_counts`.
+    @Test func aTagFilterIsDrivenByTheTagIndex() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let connection = try await SQLiteConnection.open(storage: .file(path: directory + "/plan.sqlite"))
+        do {
+            for statement in SQLiteRegistryStore.migrations.joined() { _ = try await connection.query(statement) }
+            let query = ListQuery(
+                region: "r1", ownerID: nil, sortKey: .createdAt, ascending: false, limit: 100, offset: 0,
+                after: ListCursor(sortValue: 1, id: "ep-1"))
+            let endpoints = SQLiteAccess.endpointListStatements(query, filter: EndpointFilter(tags: [Tag(key: "env", value: "dev")]))
+            let services = SQLiteAccess.serviceListStatements(
+                query, filter: EndpointServiceFilter(tags: [Tag(key: "env", value: "dev")]))
+            for (statements, index) in [(endpoints, "endpoint_tags_page"), (services, "endpoint_service_tags_page")] {
+                let plan = try await connection.query("EXPLAIN QUERY PLAN " + statements.page.sql, statements.page.binds)
+                    .compactMap { $0.column("detail")?.string }
+                #expect(
+                    plan.first
+                        == "SEARCH d USING COVERING INDEX \(index) "
+                        + "(resource_region=? AND key=? AND value=? AND (resource_created_at,resource_id)<(?,?))",
+                    "\(plan)")
+                let count = try await connection.query("EXPLAIN QUERY PLAN " + statements.count.sql, statements.count.binds)
+                    .compactMap { $0.column("detail")?.string }
+                #expect(count.contains { $0.hasPrefix("SEARCH list_counts USING PRIMARY KEY") }, "\(count)")
+            }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+}
