@@ -70,7 +70,7 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Milliseconds between sweeps that reject the connections of expired allow-list entries with on_expiry reject. [env: VPCEP_PERMISSION_SWEEP_INTERVAL_MS] (default: 1000)", valueName: "ms"))
     var permissionSweepIntervalMs: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Memory for GetEndpointService's read cache, in MiB (approximate); 0 turns it off. [env: VPCEP_SERVICE_CACHE_MIB] (default: 128)", valueName: "mib"))
+    @Option(name: .long, help: ArgumentHelp("Memory for GetEndpointService's read cache, in MiB (approximate); 0 turns it off. [env: VPCEP_SERVICE_CACHE_MIB] (default: 192)", valueName: "mib"))
     var serviceCacheMib: Int?
 }
 
@@ -137,7 +137,7 @@ struct ServerSettings {
         ["watch_slow_timeout"]: "30",
         ["permission_sweep_interval_ms"]: "1000",
         ["store_pool_size"]: "10",
-        ["service_cache_mib"]: "128",
+        ["service_cache_mib"]: "192",
     ]
 
     init(_ options: ServerOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
