@@ -27,6 +27,9 @@ final class HeadReader: Sendable {
 
     /// How many services one round lists at most; beyond that the cache is dropped as a whole.
     static let maxServicesPerRound = 4096
+    /// How many events one round looks through at most (after a long quiet spell of this server's
+    /// reads, say); beyond that the cache is dropped as a whole rather than the log scanned.
+    static let maxEventsPerRound: Int64 = 65_536
 
     /// `log_head.seq` now and, when `previous` is given, the services named by events after it, in one
     /// statement (one snapshot). Rounds must not overlap (the caller's `CoalescedQuery` runs one at a time).
@@ -41,7 +44,8 @@ final class HeadReader: Sendable {
                 FROM log_head h CROSS JOIN log_compaction c
                 LEFT JOIN LATERAL (
                     SELECT DISTINCT e.service_id FROM change_events e
-                    WHERE e.seq > \(after) AND e.seq <= h.seq AND e.service_id IS NOT NULL
+                    WHERE e.seq > \(after) AND e.seq <= h.seq AND h.seq - \(after) <= \(Self.maxEventsPerRound)
+                        AND e.service_id IS NOT NULL
                     LIMIT \(Self.maxServicesPerRound + 1)
                 ) d ON TRUE
                 WHERE h.id = 1 AND c.id = 1
@@ -60,7 +64,9 @@ final class HeadReader: Sendable {
             guard let head else {
                 throw StoreError(code: .internalError, message: "the change log has no head row")
             }
-            guard let previous, compacted <= previous, services.count <= Self.maxServicesPerRound else {
+            guard let previous, compacted <= previous, services.count <= Self.maxServicesPerRound,
+                head <= previous || Int64(clamping: head - previous) <= Self.maxEventsPerRound
+            else {
                 return Round(head: head, services: nil)
             }
             return Round(head: head, services: services)

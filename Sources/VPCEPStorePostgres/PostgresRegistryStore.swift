@@ -26,7 +26,9 @@ import VPCEPRegistry
 ///
 /// Other replicas write the same database, so this store cannot count commits itself: its commit
 /// version is the change log's head, read from PostgreSQL by `currentCommitVersion()` (one query for
-/// all the reads waiting for it), which every write transaction moves (docs/DOMAIN.md, "Read cache").
+/// all the reads waiting for it), which every write transaction moves; the same query lists the
+/// services named by the events since the previous round, so that `commitChanges(since:)` tells the
+/// read cache which services to drop (docs/DOMAIN.md, "Read cache across servers").
 public final class PostgresRegistryStore: RegistryStore {
     public struct Configuration: Sendable {
         public enum TLSMode: String, Sendable {
