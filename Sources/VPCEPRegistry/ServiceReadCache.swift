@@ -200,11 +200,14 @@ extension Registry {
             visibility.admits(region: service.region, ownerID: service.ownerID)
         }
         let since = serviceCache.validThrough
-        let changes: CommitChanges?
-        do {
-            changes = try await store.commitChanges(since: since)
-        } catch {
-            throw RegistryError(wrapping: error)
+        var changes: CommitChanges?
+        // A cache with no room (turned off) need not ask what changed.
+        if serviceCache.byteBudget > 0 {
+            do {
+                changes = try await store.commitChanges(since: since)
+            } catch {
+                throw RegistryError(wrapping: error)
+            }
         }
         guard let changes else {
             return try await read { reader in try await ref.find(reader, visibleTo: visibility) }
