@@ -5,7 +5,9 @@ import Foundation
 /// that cannot count every commit).
 public final class Registry: Sendable {
     let store: any RegistryStore
-    let serviceCache = ServiceReadCache()
+    let serviceCache: ServiceReadCache
+    /// The read cache's default memory budget (`serviceCacheBytes`), in bytes.
+    public static let defaultServiceCacheBytes = ServiceReadCache.defaultByteBudget
     /// The regions this registry serves; a call for any other fails with `REGION_NOT_SERVED`.
     public let regions: Set<String>
     private let clock: @Sendable () -> Date
@@ -16,8 +18,9 @@ public final class Registry: Sendable {
     public init(
         store: any RegistryStore, regions: Set<String>, clock: @escaping @Sendable () -> Date = Date.init,
         makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
-        changeFeed: ChangeFeedConfiguration = .defaults
+        changeFeed: ChangeFeedConfiguration = .defaults, serviceCacheBytes: Int = Registry.defaultServiceCacheBytes
     ) {
+        serviceCache = ServiceReadCache(byteBudget: serviceCacheBytes)
         self.changeFeed = ChangeFeed(store: store, configuration: changeFeed)
         self.store = store
         self.regions = regions

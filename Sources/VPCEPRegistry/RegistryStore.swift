@@ -32,6 +32,11 @@ public protocol RegistryStore: Sendable {
     /// by several servers asks its database.
     func currentCommitVersion() async throws -> UInt64?
 
+    /// `currentCommitVersion()` (with the same guarantee) and the services that commits after `since`
+    /// up to it may have changed, so that the read cache drops only those; `nil` turns the cache off.
+    /// By default any commit is said to change every service (`services` nil).
+    func commitChanges(since: UInt64) async throws -> CommitChanges?
+
     /// Why the store cannot serve calls now (a connection that failed and is being repaired), or
     /// `nil` when it can. A store repairs itself; this is what readiness probes report meanwhile.
     var readinessProblem: String? { get }
@@ -40,6 +45,10 @@ public protocol RegistryStore: Sendable {
 extension RegistryStore {
     public var commitVersion: UInt64? { nil }
     public func currentCommitVersion() async throws -> UInt64? { commitVersion }
+    public func commitChanges(since: UInt64) async throws -> CommitChanges? {
+        guard let version = try await currentCommitVersion() else { return nil }
+        return CommitChanges(version: version, services: version <= since ? [] : nil)
+    }
     public var readinessProblem: String? { nil }
 }
 

@@ -3,8 +3,8 @@ import PostgresNIO
 import Synchronization
 import VPCEPRegistry
 
-/// The connection, outside the pool, on which the store reads the change log's head for the read
-/// cache. Heads are read in rounds, one at a time (`CoalescedQuery`), so one connection serves them all,
+/// The connection, outside the pool, on which the store reads the change log's head, and which
+/// services the events since the last round name, for the read cache. Heads are read in rounds, one at a time (`CoalescedQuery`), so one connection serves them all,
 /// without a pool lease (and its wait's timer task) per round. A connection that failed is dropped and
 /// the next round makes a new one.
 final class HeadReader: Sendable {
@@ -18,15 +18,58 @@ final class HeadReader: Sendable {
         self.logger = logger
     }
 
-    /// `log_head.seq` now. Rounds must not overlap (the caller's `CoalescedQuery` runs one at a time).
-    func read() async throws -> UInt64 {
+    /// What one round learns: the log's head now, and the services its events after the previous
+    /// round's head name (nil when the log cannot say: compacted past it, or too many to list).
+    struct Round: Sendable {
+        var head: UInt64
+        var services: Set<String>?
+    }
+
+    /// How many services one round lists at most; beyond that the cache is dropped as a whole.
+    static let maxServicesPerRound = 4096
+    /// How many events one round looks through at most (after a long quiet spell of this server's
+    /// reads, say); beyond that the cache is dropped as a whole rather than the log scanned.
+    static let maxEventsPerRound: Int64 = 65_536
+
+    /// `log_head.seq` now and, when `previous` is given, the services named by events after it, in one
+    /// statement (one snapshot). Rounds must not overlap (the caller's `CoalescedQuery` runs one at a time).
+    func read(after previous: UInt64?) async throws -> Round {
         let connection = try await usableConnection()
         do {
-            let rows = try await connection.query("SELECT seq FROM log_head WHERE id = 1", logger: logger)
-            guard let row = rows.first else {
+            // Without a previous head the lateral part finds nothing (no sequence is above Int64.max).
+            let after = previous.map { Int64(clamping: $0) } ?? Int64.max
+            let rows = try await connection.query(
+                """
+                SELECT h.seq AS head, c.seq AS compacted, d.service_id AS service_id
+                FROM log_head h CROSS JOIN log_compaction c
+                LEFT JOIN LATERAL (
+                    SELECT DISTINCT e.service_id FROM change_events e
+                    WHERE e.seq > \(after) AND e.seq <= h.seq AND h.seq - \(after) <= \(Self.maxEventsPerRound)
+                        AND e.service_id IS NOT NULL
+                    LIMIT \(Self.maxServicesPerRound + 1)
+                ) d ON TRUE
+                WHERE h.id = 1 AND c.id = 1
+                """, logger: logger)
+            var head: UInt64?
+            var compacted: UInt64 = 0
+            var services = Set<String>()
+            for row in rows {
+                let row = PGRow(row.makeRandomAccess())
+                if head == nil {
+                    head = UInt64(max(try row.int("head"), 0))
+                    compacted = UInt64(max(try row.int("compacted"), 0))
+                }
+                if case .text(let id)? = row.column("service_id") { services.insert(id) }
+            }
+            guard let head else {
                 throw StoreError(code: .internalError, message: "the change log has no head row")
             }
-            return UInt64(try PGRow(row.makeRandomAccess()).int("seq"))
+            guard let previous, compacted <= previous, services.count <= Self.maxServicesPerRound,
+                head <= previous || Int64(clamping: head - previous) <= Self.maxEventsPerRound
+            else {
+                return Round(head: head, services: nil)
+            }
+            return Round(head: head, services: services)
         } catch {
             await drop(connection)
             throw error

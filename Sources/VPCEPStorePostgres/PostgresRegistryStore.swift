@@ -26,7 +26,9 @@ import VPCEPRegistry
 ///
 /// Other replicas write the same database, so this store cannot count commits itself: its commit
 /// version is the change log's head, read from PostgreSQL by `currentCommitVersion()` (one query for
-/// all the reads waiting for it), which every write transaction moves (docs/DOMAIN.md, "Read cache").
+/// all the reads waiting for it), which every write transaction moves; the same query lists the
+/// services named by the events since the previous round, so that `commitChanges(since:)` tells the
+/// read cache which services to drop (docs/DOMAIN.md, "Read cache across servers").
 public final class PostgresRegistryStore: RegistryStore {
     public struct Configuration: Sendable {
         public enum TLSMode: String, Sendable {
@@ -165,6 +167,8 @@ public final class PostgresRegistryStore: RegistryStore {
     private let batches = BatchQueue()
     private let head = CoalescedQuery<UInt64>()
     private let headReader: HeadReader
+    /// What each round of `head` learnt, for `commitChanges(since:)`.
+    private let serviceChanges = ServiceChangeHistory(startingAt: nil)
 
     private struct State {
         var isClosed = false
@@ -530,8 +534,20 @@ public final class PostgresRegistryStore: RegistryStore {
         try await head.next { [self] in try await readHead() }
     }
 
+    /// Services the commits after `since` up to the head may have changed, known from the rounds that
+    /// read the head (each lists the services named by the events since the round before it), so the
+    /// look-up stays one query per round.
+    public func commitChanges(since: UInt64) async throws -> CommitChanges? {
+        let version = try await head.next { [self] in try await readHead() }
+        return CommitChanges(version: version, services: serviceChanges.changes(after: since, through: version))
+    }
+
+    /// Runs in the rounds' task, one at a time, so each round starts from the head the previous one
+    /// recorded; recorded before any caller is answered.
     private func readHead() async throws -> UInt64 {
-        try await reachable { try await headReader.read() }
+        let round = try await reachable { [serviceChanges] in try await headReader.read(after: serviceChanges.latest) }
+        serviceChanges.record(through: round.head, services: round.services)
+        return round.head
     }
 
     // MARK: Readiness

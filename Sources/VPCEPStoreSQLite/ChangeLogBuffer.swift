@@ -34,6 +34,10 @@ final class ChangeLogBuffer: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The services the batch's events name, members rolled back included (a superset does no harm):
+    /// what the registry's read cache drops when the batch commits. Kept apart from `state`, which
+    /// `forget` resets.
+    private let services = Mutex<Set<String>>([])
 
     var head: UInt64? { state.withLock { $0.head } }
 
@@ -95,6 +99,18 @@ final class ChangeLogBuffer: Sendable {
         state.withLock { state in
             guard !state.headWritten, let head = state.head else { return nil }
             return Pending(rows: state.rows, head: head)
+        }
+    }
+
+    func noteServices(_ ids: some Sequence<String>) {
+        services.withLock { $0.formUnion(ids) }
+    }
+
+    /// The services noted since the last call.
+    func takeServices() -> Set<String> {
+        services.withLock { services in
+            defer { services = [] }
+            return services
         }
     }
 

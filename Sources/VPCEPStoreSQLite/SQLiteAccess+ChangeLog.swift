@@ -25,6 +25,7 @@ extension SQLiteAccess {
             rows.append(try Self.eventRow(numbered[index]))
         }
         log.append(rows, after: head)
+        log.noteServices(events.lazy.compactMap(\.serviceID))
         return numbered
     }
 

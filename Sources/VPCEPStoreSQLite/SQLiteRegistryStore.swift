@@ -47,6 +47,8 @@ public final class SQLiteRegistryStore: RegistryStore {
     private let state: Mutex<State>
     private let lock: DirectoryLock
     private let commits = Atomic<UInt64>(0)
+    /// Which services each commit counted by `commits` changed, for the read cache.
+    private let serviceChanges = ServiceChangeHistory(startingAt: 0)
     /// The open batch's change-log events, written just before its commit.
     private let changeLog = ChangeLogBuffer()
 
@@ -82,6 +84,11 @@ public final class SQLiteRegistryStore: RegistryStore {
     public var readinessProblem: String? { state.withLock { $0.problem } }
 
     public var commitVersion: UInt64? { commits.load(ordering: .acquiring) }
+
+    public func commitChanges(since: UInt64) async throws -> CommitChanges? {
+        let version = commits.load(ordering: .acquiring)
+        return CommitChanges(version: version, services: serviceChanges.changes(after: since, through: version))
+    }
 
     /// Opens (creating the directory and the database if missing) and migrates the store.
     public static func open(directory: String, logger: Logger? = nil) async throws -> SQLiteRegistryStore {
@@ -347,6 +354,9 @@ public final class SQLiteRegistryStore: RegistryStore {
         var result: Result<Void, StoreError>
         let writer = self.writer
         let (failed, changes) = state.withLock { ($0.batchFailure, $0.batchChanges) }
+        let touched = changeLog.takeServices()
+        // Whether the commit is known to have written exactly the batch's work (else every service may differ).
+        var committedCleanly = false
         // Whether the database may now differ from what readers cached. A batch whose members all
         // failed changed nothing: counting it would let any caller empty every cache with one
         // refused write (and make its next read measurably slower, an existence oracle).
@@ -367,6 +377,7 @@ public final class SQLiteRegistryStore: RegistryStore {
                 try await writeHeldEvents(on: writer)
                 try await writer.executeAlways("COMMIT")
                 changeLog.committed()
+                committedCleanly = true
                 result = .success(())
             } catch {
                 changeLog.forget()
@@ -384,7 +395,11 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
         // Before any member returns: a read that starts after a commit was acknowledged must not be
         // answered from what was cached before it.
-        if changed { commits.add(1, ordering: .releasing) }
+        if changed {
+            // Recorded first: a reader that sees the new count finds what it changed.
+            serviceChanges.record(through: commits.load(ordering: .relaxed) + 1, services: committedCleanly ? touched : nil)
+            commits.add(1, ordering: .releasing)
+        }
         let waiting = state.withLock { state in
             defer {
                 state.batchOpen = false

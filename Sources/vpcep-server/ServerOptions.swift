@@ -69,6 +69,9 @@ struct ServerOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Milliseconds between sweeps that reject the connections of expired allow-list entries with on_expiry reject. [env: VPCEP_PERMISSION_SWEEP_INTERVAL_MS] (default: 1000)", valueName: "ms"))
     var permissionSweepIntervalMs: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Memory for GetEndpointService's read cache, in MiB (approximate); 0 turns it off. [env: VPCEP_SERVICE_CACHE_MIB] (default: 192)", valueName: "mib"))
+    var serviceCacheMib: Int?
 }
 
 /// One resolved setting and where it came from, for --print-config.
@@ -101,11 +104,13 @@ struct ServerSettings {
     var watchBookmarkInterval: Sourced<Int>
     var watchSlowTimeout: Sourced<Int>
     var permissionSweepInterval: Sourced<Int>
+    var serviceCacheMiB: Sourced<Int>
 
     static let fileKeys: Set<String> = [
         "listen", "admin_listen", "data_dir", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_groups", "regions", "log_level",
         "shutdown_grace", "history_retention_days", "watch_bookmark_interval", "watch_slow_timeout",
         "permission_sweep_interval_ms", "store", "store_password_file", "store_ca", "store_pool_size",
+        "service_cache_mib",
     ]
 
     /// The flag that sets each file key, for sources.
@@ -116,7 +121,7 @@ struct ServerSettings {
         "history_retention_days": "--history-retention-days", "watch_bookmark_interval": "--watch-bookmark-interval",
         "watch_slow_timeout": "--watch-slow-timeout",
         "permission_sweep_interval_ms": "--permission-sweep-interval-ms", "store": "--store", "store_password_file": "--store-password-file",
-        "store_ca": "--store-ca", "store_pool_size": "--store-pool-size",
+        "store_ca": "--store-ca", "store_pool_size": "--store-pool-size", "service_cache_mib": "--service-cache-mib",
     ]
 
     private static let defaults: [AbsoluteConfigKey: ConfigValue] = [
@@ -132,6 +137,7 @@ struct ServerSettings {
         ["watch_slow_timeout"]: "30",
         ["permission_sweep_interval_ms"]: "1000",
         ["store_pool_size"]: "10",
+        ["service_cache_mib"]: "192",
     ]
 
     init(_ options: ServerOptions, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
@@ -240,6 +246,7 @@ struct ServerSettings {
         permissionSweepInterval = try integer(
             "permission_sweep_interval_ms", 10...3_600_000, "permission sweep interval milliseconds")
         storePoolSize = try integer("store_pool_size", 1...1000, "store pool size")
+        serviceCacheMiB = try integer("service_cache_mib", 0...65_536, "service cache MiB")
     }
 
     /// Flags, then `VPCEP_*` variables, then the file, then defaults; an empty flag or variable
@@ -256,6 +263,7 @@ struct ServerSettings {
             ("permission_sweep_interval_ms", options.permissionSweepIntervalMs.map(String.init)),
             ("store", options.store), ("store_password_file", options.storePasswordFile), ("store_ca", options.storeCA),
             ("store_pool_size", options.storePoolSize.map(String.init)),
+            ("service_cache_mib", options.serviceCacheMib.map(String.init)),
         ]
         for case let (key, value?) in flagValues where !value.isEmpty {
             flags[AbsoluteConfigKey([key])] = ConfigValue(.string(value), isSecret: false)
@@ -302,6 +310,7 @@ struct ServerSettings {
             ("watch_bookmark_interval = \(watchBookmarkInterval.value)", watchBookmarkInterval.source),
             ("watch_slow_timeout = \(watchSlowTimeout.value)", watchSlowTimeout.source),
             ("permission_sweep_interval_ms = \(permissionSweepInterval.value)", permissionSweepInterval.source),
+            ("service_cache_mib = \(serviceCacheMiB.value)", serviceCacheMiB.source),
         ]
         if let url = store.value {
             lines.append(("store = \(quoted(url))", store.source))

@@ -66,7 +66,8 @@ struct ServeCommand: AsyncParsableCommand {
             changeFeed: .defaults {
                 $0.bookmarkInterval = .seconds(settings.watchBookmarkInterval.value)
                 $0.slowWatcherTimeout = .seconds(settings.watchSlowTimeout.value)
-            })
+            },
+            serviceCacheBytes: settings.serviceCacheMiB.value << 20)
         let server = RPCServer(router: VPCEPAPI.makeRouter(registry: registry), tlsContext: tlsContext, group: group,
                                logger: logger)
 

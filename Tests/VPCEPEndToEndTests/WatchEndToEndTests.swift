@@ -58,4 +58,22 @@ struct WatchEndToEndTests {
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("history retention days must be 1-3650"))
     }
+
+    @Test("--print-config shows the service cache's budget, from its default, a flag or the environment")
+    func printServiceCacheBudget() async throws {
+        let certificates = TestCertificates.shared
+        let tls = ["--tls-ca", certificates.ca, "--tls-cert", certificates.serverCertificate, "--tls-key", certificates.serverKey]
+        let clean = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("VPCEP_") }
+        let server = RepositoryPaths.executable("vpcep-server")
+        let byDefault = try await runCommand(server, tls + ["--print-config"], environment: clean)
+        #expect(byDefault.stdout.contains("service_cache_mib = 192"), "\(byDefault.stdout)")
+        let byFlag = try await runCommand(server, tls + ["--service-cache-mib", "0", "--print-config"], environment: clean)
+        #expect(byFlag.stdout.split(separator: "\n").contains { $0.hasPrefix("service_cache_mib = 0") && $0.hasSuffix("# flag --service-cache-mib") })
+        let byEnvironment = try await runCommand(
+            server, tls + ["--print-config"], environment: clean.merging(["VPCEP_SERVICE_CACHE_MIB": "64"]) { $1 })
+        #expect(byEnvironment.stdout.contains("service_cache_mib = 64"))
+        let refused = try await runCommand(server, tls + ["--service-cache-mib=65537", "--print-config"], environment: clean)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("service cache MiB must be 0-65536"))
+    }
 }

@@ -34,6 +34,53 @@ struct CommitVersionContractTests {
         }
     }
 
+    private static func serviceEvent(_ id: String) -> ChangeEvent {
+        let at = Date(timeIntervalSince1970: 1_700_000_000)
+        let service = EndpointService(
+            id: id, serviceName: "r1.\(id)", name: "", ownerID: "tenant-a", region: "r1", vpcID: "vpc-1",
+            serviceType: .interface, backendKind: .loadBalancer, backendID: "lb-1",
+            ports: [PortMapping(terminalPort: 80, servicePort: 8080)], approvalEnabled: true, clientIPMode: .close,
+            description: "", tags: [], status: .available, connectionCount: 0, createdAt: at, updatedAt: at,
+            revision: 1, warnings: [], clientIPNote: "")
+        return ChangeEvent(type: .created, state: .endpointService(service), actor: "tenant-a", committedAt: at)
+    }
+
+    /// What lets the read cache keep the services a commit did not touch: the services named by the
+    /// events of every commit since, by this store or another replica, and nothing else.
+    @Test(arguments: StoreKind.underTest)
+    func theChangesNameTheServicesOfEveryReplicasCommits(_ kind: StoreKind) async throws {
+        try await withStore(kind) { reader, database in
+            let writer = kind.sharesDatabase ? try await database.open() : reader
+            let base = try #require(try await reader.commitChanges(since: 0)).version
+            _ = try await writer.transaction { tx in try await tx.appendEvents([Self.serviceEvent("svc-1")]) }
+            _ = try await writer.transaction { tx in try await tx.appendEvents([Self.event("vpc-1")]) }
+            let changes = try #require(try await reader.commitChanges(since: base))
+            #expect(changes.version > base)
+            #expect(changes.services == ["svc-1"])
+            let none = try #require(try await reader.commitChanges(since: changes.version))
+            #expect(none.services == [])
+            _ = try await writer.transaction { tx in try await tx.appendEvents([Self.serviceEvent("svc-2")]) }
+            // From the older version still: both.
+            #expect(try await reader.commitChanges(since: base)?.services == ["svc-1", "svc-2"])
+        }
+    }
+
+    /// The log no longer holds what happened after the version asked about: the store cannot say.
+    @Test(arguments: StoreKind.underTest.filter(\.sharesDatabase))
+    func changesRetentionRemovedAreUnknown(_ kind: StoreKind) async throws {
+        try await withStore(kind) { reader, database in
+            let writer = try await database.open()
+            let base = try #require(try await reader.commitChanges(since: 0)).version
+            _ = try await writer.transaction { tx in try await tx.appendEvents([Self.serviceEvent("svc-1")]) }
+            _ = try await writer.transaction { tx in
+                try await tx.compactEvents(committedBefore: Date(timeIntervalSince1970: 2_000_000_000), limit: 1000)
+            }
+            let changes = try #require(try await reader.commitChanges(since: base))
+            #expect(changes.version > base)
+            #expect(changes.services == nil)
+        }
+    }
+
     @Test(arguments: StoreKind.underTest)
     func aReadOnlyStoreUseLeavesTheVersion(_ kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
