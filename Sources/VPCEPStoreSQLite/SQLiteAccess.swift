@@ -166,7 +166,7 @@ final class SQLiteAccess: RegistryTransaction {
             return value
         }
         let ports: [PortRecord] = try row.json("ports")
-        let tags: [TagRecord] = try row.json("tags")
+        let tags = try row.tagRecords("tags")
         let revision = try row.int("revision")
         return EndpointService(
             id: try row.text("id"), serviceName: try row.text("service_name"), name: try row.text("name"),
@@ -179,7 +179,7 @@ final class SQLiteAccess: RegistryTransaction {
             description: try row.text("description"), tags: tags.map { Tag(key: $0.key, value: $0.value) },
             status: try decode("status", as: ServiceStatus.self), connectionCount: try row.int("connection_count"),
             createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"),
-            revision: UInt64(max(revision, 0)), warnings: try row.json("warnings"), clientIPNote: "",
+            revision: UInt64(max(revision, 0)), warnings: try row.strings("warnings"), clientIPNote: "",
             isPublic: try row.int("is_public") != 0)
     }
 
@@ -581,7 +581,7 @@ final class SQLiteAccess: RegistryTransaction {
             guard let value = E(rawValue: text) else { throw StoreError.corrupt("\(column) \(text)") }
             return value
         }
-        let tags: [TagRecord] = try row.json("tags")
+        let tags = try row.tagRecords("tags")
         let decidedAt: Date? = if case .integer? = row.column("decided_at") { try row.date("decided_at") } else { nil }
         return Endpoint(
             id: try row.text("id"), ownerID: try row.text("owner_id"), region: try row.text("region"),
@@ -589,7 +589,7 @@ final class SQLiteAccess: RegistryTransaction {
             serviceName: try row.text("service_name"), serviceType: try decode("service_type", as: ServiceType.self),
             ip: try row.text("ip"), status: try decode("status", as: EndpointStatus.self),
             markerID: UInt64(max(try row.int("marker_id"), 0)), dnsName: try row.text("dns_name"),
-            whitelist: try row.json("whitelist"), enableWhitelist: try row.int("enable_whitelist") != 0,
+            whitelist: try row.strings("whitelist"), enableWhitelist: try row.int("enable_whitelist") != 0,
             description: try row.text("description"), tags: tags.map { Tag(key: $0.key, value: $0.value) },
             connectionDescription: try row.text("connection_description"), decidedBy: try row.text("decided_by"),
             decidedAt: decidedAt, everAccepted: try row.int("ever_accepted") != 0,
@@ -853,6 +853,22 @@ private struct TagRecord: Codable {
     var value: String
 }
 
+extension SQLiteRow {
+    /// A `[TagRecord]` column, read by `StoredJSON` (written with sorted keys: `key`, then `value`).
+    fileprivate func tagRecords(_ column: String) throws -> [TagRecord] {
+        if let objects = StoredJSON.objects(try text(column)) {
+            var records: [TagRecord] = []
+            records.reserveCapacity(objects.count)
+            for members in objects {
+                guard members.count == 2, members[0].0 == "key", members[1].0 == "value" else { return try json(column) }
+                records.append(TagRecord(key: members[0].1, value: members[1].1))
+            }
+            return records
+        }
+        return try json(column)
+    }
+}
+
 extension StoreError {
     static func corrupt(_ what: String) -> StoreError {
         StoreError(code: .internalError, message: "unreadable stored value: \(what)")
@@ -885,6 +901,12 @@ extension SQLiteRow {
 
     func date(_ column: String) throws -> Date {
         Date(timeIntervalSince1970: Double(try int(column)) / 1000)
+    }
+
+    /// A `[String]` column, read by `StoredJSON`, or by `JSONDecoder` when it declines.
+    func strings(_ column: String) throws -> [String] {
+        if let values = StoredJSON.strings(try text(column)) { return values }
+        return try json(column)
     }
 
     func json<T: Decodable>(_ column: String) throws -> T {

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+@testable import VPCEPStoreSQLite
+
+@Suite("Reading the store's JSON columns without JSONDecoder")
+struct StoredJSONTests {
+    private struct Pair: Codable, Equatable {
+        var key: String
+        var value: String
+    }
+
+    /// Strings that exercise every escape JSONEncoder writes and raw UTF-8 beside them.
+    private static let awkward = [
+        "", "env", "a/b", "quote \" and backslash \\", "tab\tnew\nline\r", "\u{01}\u{1F}", "ünïcødé", "😀 emoji",
+        "mixed \"ü\" \\ / 😀\u{08}\u{0C}", String(repeating: "x", count: 300),
+    ]
+
+    private static func encoded(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    @Test("string arrays read back as JSONDecoder reads them")
+    func stringArrays() throws {
+        for strings in [[], Self.awkward, ["10.0.0.0/8", "192.168.1.0/24"]] {
+            let text = try Self.encoded(strings)
+            #expect(StoredJSON.strings(text) == strings, "\(text)")
+        }
+    }
+
+    @Test("arrays of flat objects keep their members in the order written")
+    func objectArrays() throws {
+        let pairs = zip(Self.awkward, Self.awkward.reversed()).map { Pair(key: $0, value: $1) }
+        let text = try Self.encoded(pairs)
+        let read = try #require(StoredJSON.objects(text))
+        #expect(read.map { Pair(key: $0[0].1, value: $0[1].1) } == pairs)
+        #expect(read.allSatisfy { $0.map(\.0) == ["key", "value"] })
+        #expect(StoredJSON.objects("[]")?.isEmpty == true)
+    }
+
+    @Test("escapes JSONEncoder does not write, surrogate pairs included, are read too")
+    func otherEscapes() {
+        #expect(StoredJSON.strings(#"["\u00e9\ud83d\ude00\/", " x "]"#) == ["é😀/", " x "])
+        #expect(StoredJSON.strings(" [ \"a\" , \"b\" ] ") == ["a", "b"])
+    }
+
+    @Test("anything else is declined, for JSONDecoder to judge", arguments: [
+        "", "[", "[\"a\"", "[\"a\",]", "[1]", "{\"a\":\"b\"}", "[\"a\"] x", "[\"\\x\"]", "[\"\\ud800\"]",
+        "[\"\\u12\"]", "[\"raw\u{01}control\"]", "[[\"a\"]]", "[null]",
+    ])
+    func declines(text: String) {
+        #expect(StoredJSON.strings(text) == nil)
+        #expect(StoredJSON.objects(text) == nil)
+    }
+
+    @Test("objects with a non-string member are declined")
+    func objectsWithNumbers() {
+        #expect(StoredJSON.objects(#"[{"proto":"TCP","service":80}]"#) == nil)
+        #expect(StoredJSON.objects(#"[{"a":"b"},{"c":"d"}]"#)?.count == 2)
+    }
+}
