@@ -5,7 +5,7 @@
 //                       --operator ops --per-record] --ids-out FILE  -> the mix seeded and its time; service
 //                       ids to FILE. --per-record: one store transaction per registry call (the old, slow way)
 //   vpcep-scale measure --port P --ids FILE --tls-ca CA --tls-cert CRT --tls-key KEY (an operator's)
-//                       [--callers 64 --warmup 3 --duration 6 --list-calls 200 --server-pids PID]
+//                       [--callers 64 --warm-pass 1 --warmup 3 --duration 6 --list-calls 200 --server-pids PID]
 //                       -> one JSON line per scenario: get, then each list's first and deep pages
 //   vpcep-scale mixed   --port P --ids FILE --tls-ca CA --tls-cert CRT --tls-key KEY (an operator's)
 //                       --tenant-certs DIR --tenants t00000,t00001,… [--callers 64 --warmup 3 --duration 6
@@ -330,6 +330,27 @@ case "measure":
         connections.append(try await BenchConnection.connect(host: "127.0.0.1", port: port, tls: tls, serverHostname: "localhost"))
     }
     let pool = connections
+    // The steady state, not first reads (those are the cold scenario's): every service is read once
+    // before the warm-up, by whichever caller is free, unless `--warm-pass 0`.
+    var warmPassSeconds = 0.0
+    if option("--warm-pass", "1") != "0" {
+        let passStart = clock.now
+        let next = NextIndex()
+        await withTaskGroup(of: Void.self) { group in
+            for w in 0..<callers {
+                group.addTask(executorPreference: pool[w].taskExecutor) {
+                    while true {
+                        let n = next.value.add(1, ordering: .relaxed).oldValue
+                        guard n < services.count else { return }
+                        _ = try? await pool[w].unary(
+                            EndpointServicesAPI.getEndpointService, GetEndpointServiceRequest(id: services[n]),
+                            region: region, timeout: timeout)
+                    }
+                }
+            }
+        }
+        warmPassSeconds = microseconds(clock.now - passStart) / 1e6
+    }
     let measureStart = clock.now + .milliseconds(Int(warmup * 1000))
     let measureEnd = measureStart + .milliseconds(Int(duration * 1000))
     let sampler = Task { () -> ((cpu: Double, rssKiB: Int), (cpu: Double, rssKiB: Int)) in
@@ -382,6 +403,7 @@ case "measure":
     get["rps"] = Double(latencies.count) / duration
     get["distinct_services"] = services.count
     get["calls_incl_warmup"] = calls
+    get["warm_pass_s"] = warmPassSeconds
     get["server_cpu_us_per_call"] = latencies.isEmpty ? 0 : (after.cpu - before.cpu) / Double(latencies.count) * 1e6
     get["server_rss_kib"] = after.rssKiB
     json(get)
