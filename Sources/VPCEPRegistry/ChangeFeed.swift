@@ -361,10 +361,16 @@ public final class ChangeFeed: Sendable {
             for waiter in woken { waiter.continuation.resume(returning: waiter.cursor) }
             return false
         }
-        var unread = EventQuery(viewer: .system, afterSeq: head, limit: pageSize)
-        unread.countsTotal = false
-        let query = unread
-        let events = try await store.read { reader in try await reader.listEvents(query).items }
+        let events: [ChangeEvent]
+        // A local commit's events, when the store still holds them: no read, and no decoding of states.
+        if let recent = store.recentEvents(after: head, limit: pageSize) {
+            events = recent
+        } else {
+            var unread = EventQuery(viewer: .system, afterSeq: head, limit: pageSize)
+            unread.countsTotal = false
+            let query = unread
+            events = try await store.read { reader in try await reader.listEvents(query).items }
+        }
         guard !events.isEmpty else { return false }
         let sizes = events.map(Self.estimatedSize)
         let woken: [Waiter] = state.withLock { state in
@@ -423,11 +429,11 @@ public final class ChangeFeed: Sendable {
         for waiter in expired { waiter.continuation.resume(returning: waiter.cursor) }
     }
 
-    /// Roughly what an event holds in memory: its strings and its states' encodings.
+    /// Roughly what an event holds in memory: its strings and its states (`ResourceState.estimatedBytes`,
+    /// which costs no encoding: the feed estimates every event it reads).
     static func estimatedSize(_ event: ChangeEvent) -> Int {
-        let states = ((try? event.state.serialized())?.utf8.count ?? 512)
-            + ((try? event.previous?.serialized())?.utf8.count ?? 0)
-        return 256 + states + event.actor.utf8.count + event.requestID.utf8.count + event.idempotencyKey.utf8.count
+        256 + event.state.estimatedBytes + (event.previous?.estimatedBytes ?? 0) + event.actor.utf8.count
+            + event.requestID.utf8.count + event.idempotencyKey.utf8.count
     }
 }
 

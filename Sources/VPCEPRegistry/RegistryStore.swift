@@ -40,6 +40,12 @@ public protocol RegistryStore: Sendable {
     /// Why the store cannot serve calls now (a connection that failed and is being repaired), or
     /// `nil` when it can. A store repairs itself; this is what readiness probes report meanwhile.
     var readinessProblem: String? { get }
+
+    /// The change-log events committed after `seq` (at most `limit`, from `seq + 1` on, without a gap),
+    /// as `listEvents` with the system's view would return them, when this process still holds them in
+    /// memory; `[]` when nothing was committed after `seq`; nil when it cannot say (not held, or other
+    /// processes write the log), and the caller reads the store. By default nil.
+    func recentEvents(after seq: UInt64, limit: Int) -> [ChangeEvent]?
 }
 
 extension RegistryStore {
@@ -50,6 +56,7 @@ extension RegistryStore {
         return CommitChanges(version: version, services: version <= since ? [] : nil)
     }
     public var readinessProblem: String? { nil }
+    public func recentEvents(after seq: UInt64, limit: Int) -> [ChangeEvent]? { nil }
 }
 
 /// Primitive reads.

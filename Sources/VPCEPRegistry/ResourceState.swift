@@ -129,3 +129,34 @@ public indirect enum ResourceState: Sendable, Hashable {
         }
     }
 }
+
+extension ResourceState {
+    /// About the size of `serialized()`, without encoding: a base per kind (the fixed fields, their keys,
+    /// ids) plus the free-form text and lists. For bounds on memory, not for anything exact.
+    var estimatedBytes: Int {
+        func text(_ values: [String]) -> Int { values.reduce(0) { $0 + $1.utf8.count + 3 } }
+        func tags(_ tags: [Tag]) -> Int { tags.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 24 } }
+        switch self {
+        case .vpc(let vpc):
+            return 300 + vpc.name.utf8.count
+        case .subnet(let subnet):
+            return 340 + subnet.name.utf8.count
+        case .backend(let backend):
+            return 420 + backend.name.utf8.count + text(backend.ingressCIDRs)
+        case .endpointService(let service):
+            return 700 + service.name.utf8.count + service.description.utf8.count + tags(service.tags)
+                + service.ports.count * 60 + text(service.warnings) + service.clientIPNote.utf8.count
+        case .permission(let permission):
+            return 420 + permission.permission.utf8.count + permission.description.utf8.count
+        case .endpoint(let endpoint):
+            return 900 + endpoint.description.utf8.count + tags(endpoint.tags) + text(endpoint.whitelist)
+                + endpoint.connectionDescription.utf8.count + endpoint.requestMessage.utf8.count
+                + endpoint.decisionReason.utf8.count
+        case .connection(let connection):
+            return 500 + connection.description.utf8.count + connection.requestMessage.utf8.count
+                + connection.reason.utf8.count
+        case .quota:
+            return 120
+        }
+    }
+}

@@ -1,5 +1,6 @@
 internal import SQLiteNIO
 import Synchronization
+import VPCEPRegistry
 
 /// The change log's writes of the open batch, held in memory and written in one multi-row `INSERT` (and
 /// one `UPDATE log_head`) just before the batch commits. sqlite-nio runs every statement on its thread
@@ -23,6 +24,9 @@ final class ChangeLogBuffer: Sendable {
         var head: UInt64?
         /// Numbered events of the batch not yet written, as `change_events` row values.
         var rows: [[SQLiteData]] = []
+        /// Every numbered event of the batch, written or not, for `RecentEvents` once it commits.
+        var events: [ChangeEvent] = []
+        var memberEvents = 0
         /// Where the current member began, to go back to if it rolls back.
         var memberHead: UInt64?
         var memberRows = 0
@@ -34,6 +38,8 @@ final class ChangeLogBuffer: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The events of the last commits, for the change feed (`RegistryStore.recentEvents`).
+    let recent = RecentEvents()
     /// The services the batch's events name, members rolled back included (a superset does no harm):
     /// what the registry's read cache drops when the batch commits. Kept apart from `state`, which
     /// `forget` resets.
@@ -50,11 +56,13 @@ final class ChangeLogBuffer: Sendable {
         }
     }
 
-    /// Holds `rows`, numbered from `head + 1`, whose head was read with `head` just before.
-    func append(_ rows: [[SQLiteData]], after head: UInt64) {
+    /// Holds `rows` (the row values of `events`), numbered from `head + 1`, whose head was read with
+    /// `head` just before.
+    func append(_ rows: [[SQLiteData]], events: [ChangeEvent], after head: UInt64) {
         state.withLock { state in
             precondition(state.head == head, "the change log's head moved while a member numbered its events")
             state.rows += rows
+            state.events += events
             state.head = head + UInt64(rows.count)
             state.headWritten = false
         }
@@ -64,6 +72,7 @@ final class ChangeLogBuffer: Sendable {
         state.withLock { state in
             state.memberHead = state.head
             state.memberRows = state.rows.count
+            state.memberEvents = state.events.count
             state.writtenInMember = []
         }
     }
@@ -77,6 +86,7 @@ final class ChangeLogBuffer: Sendable {
         state.withLock { state in
             state.rows = state.writtenInMember + state.rows[..<state.memberRows]
             state.memberRows = state.rows.count
+            state.events.removeSubrange(state.memberEvents...)
             state.writtenInMember = []
             state.head = state.memberHead
         }
@@ -114,18 +124,27 @@ final class ChangeLogBuffer: Sendable {
         }
     }
 
-    /// The batch committed with everything held.
+    /// The batch committed with everything held: its events go to `recent`, before any member's
+    /// commit is acknowledged.
     func committed() {
-        state.withLock { state in
-            state.rows = []
-            state.memberRows = 0
-            state.writtenInMember = []
-            state.headWritten = true
+        let events = state.withLock { state in
+            defer {
+                state.rows = []
+                state.memberRows = 0
+                state.events = []
+                state.memberEvents = 0
+                state.writtenInMember = []
+                state.headWritten = true
+            }
+            return state.events
         }
+        recent.committed(events)
     }
 
-    /// The batch rolled back, or the writer is in doubt: the head is read again.
+    /// The batch rolled back, or the writer is in doubt: the head is read again, and `recent` vouches
+    /// for nothing until the next commit.
     func forget() {
         state.withLock { $0 = State() }
+        recent.forget()
     }
 }

@@ -24,7 +24,7 @@ extension SQLiteAccess {
             numbered[index].seq = head + 1 + UInt64(index)
             rows.append(try Self.eventRow(numbered[index]))
         }
-        log.append(rows, after: head)
+        log.append(rows, events: numbered, after: head)
         log.noteServices(events.lazy.compactMap(\.serviceID))
         return numbered
     }

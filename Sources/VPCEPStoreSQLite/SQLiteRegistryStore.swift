@@ -85,6 +85,12 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     public var commitVersion: UInt64? { commits.load(ordering: .acquiring) }
 
+    /// From memory: this store is its database's only writer (the data directory's lock), and every
+    /// commit hands its events over before it is acknowledged (`ChangeLogBuffer.committed`).
+    public func recentEvents(after seq: UInt64, limit: Int) -> [ChangeEvent]? {
+        changeLog.recent.events(after: seq, limit: limit)
+    }
+
     public func commitChanges(since: UInt64) async throws -> CommitChanges? {
         let version = commits.load(ordering: .acquiring)
         return CommitChanges(version: version, services: serviceChanges.changes(after: since, through: version))

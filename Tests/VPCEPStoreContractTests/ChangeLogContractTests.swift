@@ -206,4 +206,58 @@ struct ChangeLogContractTests {
             #expect(next.map(\.seq) == [46])
         }
     }
+
+    /// What a store hands the change feed from memory (`recentEvents`) is exactly what the feed would
+    /// read back: every committed event after the sequence asked about, in order, none of a refused
+    /// member's, equal field by field (times as the registry's clock makes them: whole milliseconds of
+    /// today's dates, which a stored state's JSON carries as numbers). A store that does not hold them
+    /// says so (nil) rather than answer from a partial view.
+    @Test(arguments: StoreKind.underTest)
+    func recentEventsAreTheCommittedEventsAsTheStoreReadsThem(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            @Sendable func event(_ index: Int, _ part: Int) -> ChangeEvent {
+                // Milliseconds of late 2026 with every last digit, as `Registry.now()` makes them.
+                let at = Date(timeIntervalSince1970: Double(1_764_583_200_000 + index * 7 + part) / 1000)
+                let service = EndpointService(
+                    id: "svc-\(index)-\(part)", serviceName: "r1.svc", name: "n\(index)", ownerID: "tenant-a", region: "r1",
+                    vpcID: "vpc-1", serviceType: .interface, backendKind: .loadBalancer, backendID: "lb-1",
+                    ports: [PortMapping(terminalPort: 80, servicePort: 8000 + index)], approvalEnabled: true,
+                    clientIPMode: .close, description: "d \u{e9}\u{1F600} \"q\"", tags: [Tag(key: "env", value: "e\(part)")],
+                    status: .available, connectionCount: index, createdAt: at, updatedAt: at, revision: UInt64(part + 1),
+                    warnings: ["w"], clientIPNote: "")
+                var previous = service
+                previous.revision = UInt64(part)
+                var made = ChangeEvent(
+                    type: part == 0 ? .created : .updated, state: .endpointService(service),
+                    previous: part == 0 ? nil : .endpointService(previous), actor: "tenant-a", committedAt: at)
+                made.requestID = "req-\(index)"
+                made.idempotencyKey = index % 2 == 0 ? "key-\(index)" : ""
+                return made
+            }
+            _ = try await store.transaction { tx in try await tx.appendEvents([event(0, 0)]) }
+            // Concurrent writers share batches; every third is refused after appending, so its numbers go back.
+            await withTaskGroup(of: Void.self) { group in
+                for index in 1...60 {
+                    group.addTask {
+                        _ = try? await store.transaction { tx in
+                            _ = try await tx.appendEvents([event(index, 0), event(index, 1)])
+                            if index % 3 == 0 { throw Refused() }
+                        }
+                    }
+                }
+            }
+            let stored = try await store.read { try await $0.listEvents(EventQuery(viewer: .system, limit: 10_000)) }.items
+            #expect(stored.count == 1 + 40 * 2)
+            guard let recent = store.recentEvents(after: 0, limit: 10_000) else {
+                // Only a store that is its database's only writer may answer from memory.
+                #expect(kind.sharesDatabase)
+                return
+            }
+            #expect(!kind.sharesDatabase)
+            #expect(recent == stored)
+            #expect(store.recentEvents(after: 5, limit: 3) == Array(stored[5..<8]))
+            #expect(store.recentEvents(after: UInt64(stored.count), limit: 10) == [])
+            #expect(store.recentEvents(after: UInt64(stored.count) + 1, limit: 10) == nil)
+        }
+    }
 }

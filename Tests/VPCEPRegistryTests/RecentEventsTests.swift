@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+import VPCEPRegistry
+
+/// What `RecentEvents` vouches for: the committed events after a sequence, only while it holds every
+/// one of them without a gap.
+@Suite("Recent events")
+struct RecentEventsTests {
+    private static func events(_ seqs: ClosedRange<UInt64>) -> [ChangeEvent] {
+        seqs.map { seq in
+            let at = Date(timeIntervalSince1970: 1)
+            let vpc = VPC(id: "vpc-\(seq)", name: "v", cidr: "10.0.0.0/16", region: "r1", ownerID: "t", createdAt: at, updatedAt: at)
+            return ChangeEvent(seq: seq, type: .created, state: .vpc(vpc), committedAt: at)
+        }
+    }
+
+    @Test func nothingIsVouchedForBeforeTheFirstCommitOrAfterForget() {
+        let recent = RecentEvents()
+        #expect(recent.events(after: 0, limit: 10) == nil)
+        recent.committed(Self.events(1...3))
+        #expect(recent.events(after: 0, limit: 10) == Self.events(1...3))
+        recent.forget()
+        #expect(recent.events(after: 0, limit: 10) == nil)
+        #expect(recent.events(after: 3, limit: 10) == nil)
+    }
+
+    @Test func answersOnlyFromWhereItHoldsEveryEvent() {
+        let recent = RecentEvents()
+        recent.committed(Self.events(5...7))
+        recent.committed(Self.events(8...8))
+        #expect(recent.events(after: 4, limit: 10) == Self.events(5...8))
+        #expect(recent.events(after: 6, limit: 10) == Self.events(7...8))
+        #expect(recent.events(after: 5, limit: 2) == Self.events(6...7))
+        #expect(recent.events(after: 8, limit: 10) == [])
+        // Before what it holds, or beyond the last commit it saw: not its to say.
+        #expect(recent.events(after: 3, limit: 10) == nil)
+        #expect(recent.events(after: 9, limit: 10) == nil)
+    }
+
+    @Test func aGapStartsAfresh() {
+        let recent = RecentEvents()
+        recent.committed(Self.events(1...2))
+        recent.committed(Self.events(5...6))
+        #expect(recent.events(after: 0, limit: 10) == nil)
+        #expect(recent.events(after: 2, limit: 10) == nil)
+        #expect(recent.events(after: 4, limit: 10) == Self.events(5...6))
+    }
+
+    @Test func keepsTheNewestUpToItsCapacity() {
+        let recent = RecentEvents(capacity: 4)
+        for seq in UInt64(1)...20 { recent.committed(Self.events(seq...seq)) }
+        #expect(recent.events(after: 16, limit: 10) == Self.events(17...20))
+        #expect(recent.events(after: 15, limit: 10) == nil)
+        recent.committed(Self.events(21...30))
+        #expect(recent.events(after: 26, limit: 10) == Self.events(27...30))
+        #expect(recent.events(after: 25, limit: 10) == nil)
+    }
+}
