@@ -70,7 +70,7 @@ let package = Package(
             name: "VPCEPStorePostgres",
             dependencies: [
                 "VPCEPRegistry", .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"), logging,
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), nioCore, logging,
             ],
             swiftSettings: strict
         ),

@@ -10,22 +10,30 @@ import Synchronization
 final class CoalescedQuery<Value: Sendable>: Sendable {
     private struct State {
         var running = false
-        var waiting: [CheckedContinuation<Value, any Error>] = []
+        var waiting: [UnsafeContinuation<Value, any Error>] = []
     }
 
     private let state = Mutex(State())
+    private let executor: (any TaskExecutor)?
+
+    /// `executor`: where the rounds run (nil: the global executor).
+    init(executor: (any TaskExecutor)? = nil) {
+        self.executor = executor
+    }
 
     /// The value of a `query` that began after this call did. `query` runs in a task of its own, for
     /// this caller and every other waiting one; it must not depend on the calling task.
     func next(_ query: @escaping @Sendable () async throws -> Value) async throws -> Value {
-        try await withCheckedThrowingContinuation { continuation in
+        // Unsafe rather than checked: every continuation is resumed exactly once, by the round that
+        // takes it out of `waiting`, and the checked kind costs an allocation per read.
+        try await withUnsafeThrowingContinuation { continuation in
             let startRounds = state.withLock { state in
                 state.waiting.append(continuation)
                 defer { state.running = true }
                 return !state.running
             }
             if startRounds {
-                Task { await self.runRounds(query) }
+                Task(executorPreference: executor) { await self.runRounds(query) }
             }
         }
     }

@@ -16,6 +16,8 @@ final class GuardedConnection: Sendable {
     static let pollInterval: Duration = .milliseconds(100)
 
     let connection: PostgresConnection
+    /// Where statements run (nil: the global executor).
+    private let executor: (any TaskExecutor)?
     private let pending = Mutex<Pending?>(nil)
     private let watchdog = Mutex<Task<Void, Never>?>(nil)
 
@@ -28,8 +30,9 @@ final class GuardedConnection: Sendable {
         StoreError(code: .unavailable, message: "PostgreSQL closed the connection")
     }
 
-    init(_ connection: PostgresConnection) {
+    init(_ connection: PostgresConnection, executor: (any TaskExecutor)? = nil) {
         self.connection = connection
+        self.executor = executor
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: Self.pollInterval)
@@ -56,26 +59,46 @@ final class GuardedConnection: Sendable {
     /// Runs `sql`, its rows collected. With `cancellable` false the statement runs to its end even if the
     /// calling task is cancelled (those that begin and end transactions).
     func query(_ query: PostgresQuery, logger: Logger, cancellable: Bool = true) async throws -> [PostgresRow] {
+        let connection = self.connection
+        return try await guarded(cancellable: cancellable) {
+            try await connection.query(query, logger: logger).collect()
+        }
+    }
+
+    /// Runs a prepared statement (prepared on this connection the first time), its rows collected.
+    func execute<Statement: PostgresPreparedStatement>(_ statement: Statement, logger: Logger) async throws
+        -> [Statement.Row] where Statement.Row: Sendable
+    {
+        let connection = self.connection
+        return try await guarded(cancellable: true) {
+            var rows: [Statement.Row] = []
+            for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
+            return rows
+        }
+    }
+
+    /// `work` (one statement on `connection`), failed as soon as the watchdog finds the connection closed.
+    private func guarded<T: Sendable>(cancellable: Bool, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
         guard !connection.isClosed else { throw Self.closed }
         let connection = self.connection
-        let once = Once<[PostgresRow]>()
-        let work = Task {
+        let once = Once<T>()
+        let task = Task(executorPreference: executor) {
             do {
-                once.resume(with: .success(try await connection.query(query, logger: logger).collect()))
+                once.resume(with: .success(try await work()))
             } catch {
                 once.resume(with: .failure(error))
             }
         }
         defer { pending.withLock { $0 = nil } }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[PostgresRow], any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 once.set(continuation)
                 pending.withLock { $0 = Pending(fail: { once.resume(with: .failure($0)) }) }
                 // Closed between the check above and now: the watchdog may have looked already.
                 if connection.isClosed { failPending() }
             }
         } onCancel: {
-            if cancellable { work.cancel() }
+            if cancellable { task.cancel() }
         }
     }
 }

@@ -165,7 +165,7 @@ public final class PostgresRegistryStore: RegistryStore {
     private let logger: Logger
     private let state = Mutex(State())
     private let batches = BatchQueue()
-    private let head = CoalescedQuery<UInt64>()
+    private let head: CoalescedQuery<UInt64>
     private let headReader: HeadReader
     /// What each round of `head` learnt, for `commitChanges(since:)`.
     private let serviceChanges = ServiceChangeHistory(startingAt: nil)
@@ -182,6 +182,7 @@ public final class PostgresRegistryStore: RegistryStore {
         self.runner = runner
         self.logger = logger
         headReader = HeadReader(configuration: configuration, logger: logger)
+        head = CoalescedQuery(executor: headReader.executor)
     }
 
     public var readinessProblem: String? { state.withLock { $0.problem } }

@@ -51,6 +51,8 @@ struct PostgresStoreTests {
         do {
             _ = try await registry.createVPC(tenantA, name: "before", cidr: "10.0.0.0/16")
             #expect(store.readinessProblem == nil)
+            // The head round's statement is prepared on the head reader's connection, which the outage ends.
+            let versionBefore = try #require(try await store.currentCommitVersion())
 
             try await postgresAdmin([
                 "ALTER ROLE \(role) CONNECTION LIMIT 0",
@@ -70,6 +72,8 @@ struct PostgresStoreTests {
             _ = try await registry.createVPC(tenantA, name: "after", cidr: "10.2.0.0/16")
             let names = try await registry.listVPCs(tenantA, page: PageRequest()).items.map(\.name).sorted()
             #expect(names == ["after", "before"])
+            // A new head connection prepares it again, and the head covers the write made since.
+            #expect(try #require(try await store.currentCommitVersion()) > versionBefore)
         } catch {
             await store.close()
             throw error
