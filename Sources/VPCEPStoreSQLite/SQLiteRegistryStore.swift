@@ -14,10 +14,8 @@ import VPCEPRegistry
 /// connection's statements on a thread pool, so statements of two transactions would otherwise
 /// interleave) and *group-committed*: each runs inside a savepoint of a shared `BEGIN IMMEDIATE`
 /// transaction, and while others are queued the commit (and its fsync) is left to the last of them.
-/// Every member of a batch returns only after that commit, and fails if it fails. Reads use
-/// `readerCount` read-only connections (WAL readers block neither each other nor the writer), each
-/// read in its own snapshot on one of them. Each connection has a thread of its own (`SQLiteThread`)
-/// on which its transactions run from their first statement to their last.
+/// Every member of a batch returns only after that commit, and fails if it fails. Reads use a second,
+/// read-only connection, each in its own snapshot.
 ///
 /// Cancellation ends a caller's work, never a transaction: the statements that open and end
 /// transactions run whether or not the task that issues them is cancelled (sqlite-nio's async API
@@ -39,19 +37,13 @@ public final class SQLiteRegistryStore: RegistryStore {
     static let defaultBusyTimeoutMilliseconds = 5000
     /// How long the repair task waits between attempts.
     static let repairInterval: Duration = .seconds(1)
-    /// Reader connections: one per core of the machines measured (2), so that a list does not queue
-    /// behind another while a core is free. Each has its own page cache (`pageCacheKiB`).
-    static let readerCount = 2
 
     /// The database file.
     public let path: String
     private let logger: Logger
     private let busyTimeoutMilliseconds: Int
     private let writeLock = AsyncLock()
-    private let readerSlots = ReaderSlots(count: readerCount)
-    private let writerThread: SQLiteThread
-    /// `readerThreads[i]` runs `State.readers[i]`.
-    private let readerThreads: [SQLiteThread]
+    private let readLock = AsyncLock()
     private let state: Mutex<State>
     private let lock: DirectoryLock
     private let commits = Atomic<UInt64>(0)
@@ -62,7 +54,7 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     private struct State {
         var writer: SQLiteConnection
-        var readers: [SQLiteConnection]
+        var reader: SQLiteConnection
         var isClosed = false
         /// Why a connection is out of order, while it is; a repair task is then running.
         var problem: String?
@@ -77,35 +69,17 @@ public final class SQLiteRegistryStore: RegistryStore {
         var waiting: [CheckedContinuation<Void, any Error>] = []
     }
 
-    private init(path: String, lock: DirectoryLock, threads: Threads, writer: SQLiteConnection, readers: [SQLiteConnection],
-                 logger: Logger, busyTimeoutMilliseconds: Int) {
+    private init(path: String, lock: DirectoryLock, writer: SQLiteConnection, reader: SQLiteConnection, logger: Logger,
+                 busyTimeoutMilliseconds: Int) {
         self.path = path
         self.lock = lock
-        self.writerThread = threads.writer
-        self.readerThreads = threads.readers
-        self.state = Mutex(State(writer: writer, readers: readers))
+        self.state = Mutex(State(writer: writer, reader: reader))
         self.logger = logger
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
     }
 
-    deinit {
-        // Dropped without `close` (its connections are then never closed either): the threads at least end.
-        writerThread.shutdownSoon()
-        for thread in readerThreads { thread.shutdownSoon() }
-    }
-
     private var writer: SQLiteConnection { state.withLock { $0.writer } }
-
-    /// The connections' threads, made before the connections that run on them.
-    private struct Threads {
-        let writer = SQLiteThread()
-        let readers = (0..<SQLiteRegistryStore.readerCount).map { _ in SQLiteThread() }
-
-        func shutdown() async {
-            await writer.shutdown()
-            for reader in readers { await reader.shutdown() }
-        }
-    }
+    private var reader: SQLiteConnection { state.withLock { $0.reader } }
 
     public var readinessProblem: String? { state.withLock { $0.problem } }
 
@@ -149,13 +123,11 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
         let path = directory + "/" + fileName
         let lock = try await DirectoryLock.acquire(path: directory + "/" + lockFileName)
-        let threads = Threads()
 
         let writer: SQLiteConnection
         do {
-            writer = try await connect(path: path, logger: logger, on: threads.writer)
+            writer = try await connect(path: path, logger: logger)
         } catch {
-            await threads.shutdown()
             lock.release()
             throw error
         }
@@ -164,32 +136,26 @@ public final class SQLiteRegistryStore: RegistryStore {
             try await migrate(writer)
         } catch {
             try? await closeRegardless(writer)
-            await threads.shutdown()
             lock.release()
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
         }
-        var readers: [SQLiteConnection] = []
+        let reader: SQLiteConnection
         do {
-            for thread in threads.readers {
-                let reader = try await connect(path: path, logger: logger, on: thread)
-                do {
-                    try await configure(reader, readOnly: true, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
-                } catch {
-                    try? await closeRegardless(reader)
-                    throw error
-                }
-                readers.append(reader)
+            reader = try await connect(path: path, logger: logger)
+            do {
+                try await configure(reader, readOnly: true, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+            } catch {
+                try? await closeRegardless(reader)
+                throw error
             }
         } catch {
-            for reader in readers { try? await closeRegardless(reader) }
             try? await closeRegardless(writer)
-            await threads.shutdown()
             lock.release()
             if let error = error as? SQLiteStoreError { throw error }
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
         }
         logger.info("opened the registry store", metadata: ["path": "\(path)", "schema": "\(schemaVersion)"])
-        return SQLiteRegistryStore(path: path, lock: lock, threads: threads, writer: writer, readers: readers, logger: logger,
+        return SQLiteRegistryStore(path: path, lock: lock, writer: writer, reader: reader, logger: logger,
                                    busyTimeoutMilliseconds: busyTimeoutMilliseconds)
     }
 
@@ -200,10 +166,8 @@ public final class SQLiteRegistryStore: RegistryStore {
         try await Task { try await connection.close() }.value
     }
 
-    /// A connection whose statements run on `thread`, or on sqlite-nio's shared thread pool.
-    static func connect(path: String, logger: Logger, on thread: SQLiteThread? = nil) async throws -> SQLiteConnection {
+    static func connect(path: String, logger: Logger) async throws -> SQLiteConnection {
         do {
-            if let thread { return try await thread.open(path: path, logger: logger) }
             return try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         } catch {
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
@@ -231,29 +195,25 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    /// Finishes queued transactions, then closes the connections. Later calls fail as unavailable.
+    /// Finishes queued transactions, then closes both connections. Later calls fail as unavailable.
     public func close() async throws {
         await writeLock.lock()
         if state.withLock({ $0.batchOpen }) {
-            _ = await withTaskExecutorPreference(writerThread) { await finishBatch() }
+            _ = await finishBatch()
         }
-        await readerSlots.takeAll()
-        let (alreadyClosed, writer, readers) = state.withLock { state in
+        await readLock.lock()
+        let (alreadyClosed, writer, reader) = state.withLock { state in
             defer { state.isClosed = true }
-            return (state.isClosed, state.writer, state.readers)
+            return (state.isClosed, state.writer, state.reader)
         }
         defer {
-            readerSlots.giveAll()
+            readLock.unlock()
             writeLock.unlock()
         }
         if alreadyClosed { return }
         var failure: (any Error)?
-        for reader in readers {
-            do { try await Self.closeRegardless(reader) } catch { failure = failure ?? error }
-        }
+        do { try await Self.closeRegardless(reader) } catch { failure = error }
         do { try await Self.closeRegardless(writer) } catch { failure = failure ?? error }
-        await writerThread.shutdown()
-        for thread in readerThreads { await thread.shutdown() }
         lock.release()
         if let failure { throw StoreError(sqlite: failure) }
         logger.info("closed the registry store", metadata: ["path": "\(path)"])
@@ -264,24 +224,14 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     private func readMeasured<T: Sendable>(_ body: @Sendable (any RegistryReader) async throws -> T) async throws -> T {
-        let slot = await readerSlots.take()
-        defer { readerSlots.give(slot) }
-        let (closed, reader) = state.withLock { ($0.isClosed, $0.readers[slot]) }
+        await readLock.lock()
+        defer { readLock.unlock() }
+        let (closed, reader) = state.withLock { ($0.isClosed, $0.reader) }
         guard !closed else { throw StoreError.closed }
         // A caller that has gone while it queued is not served late.
         try Task.checkCancellation()
-        let thread = readerThreads[slot]
-        return try await withTaskExecutorPreference(thread) {
-            try await readSnapshot(body, on: reader, thread: thread)
-        }
-    }
-
-    /// One read in its own snapshot, on the reader's thread.
-    private func readSnapshot<T: Sendable>(
-        _ body: @Sendable (any RegistryReader) async throws -> T, on reader: SQLiteConnection, thread: SQLiteThread
-    ) async throws -> T {
         do {
-            try await reader.executeAlways("BEGIN", on: thread)
+            try await reader.executeAlways("BEGIN")
         } catch {
             throw connectionFailed(.reader, error)
         }
@@ -292,7 +242,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         } catch {
             access.end()
             do {
-                try await reader.executeAlways("ROLLBACK", on: thread)
+                try await reader.executeAlways("ROLLBACK")
             } catch let rollbackError {
                 _ = connectionFailed(.reader, rollbackError)
             }
@@ -300,7 +250,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
         access.end()
         do {
-            try await reader.executeAlways("COMMIT", on: thread)
+            try await reader.executeAlways("COMMIT")
         } catch {
             throw connectionFailed(.reader, error)
         }
@@ -318,14 +268,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    /// On the writer's thread, from the wait for the write lock (which hands it over there) to the commit.
     private func transactionMeasured<T: Sendable>(
-        _ body: @Sendable (any RegistryTransaction) async throws -> T
-    ) async throws -> T {
-        try await withTaskExecutorPreference(writerThread) { try await transactionOnWriterThread(body) }
-    }
-
-    private func transactionOnWriterThread<T: Sendable>(
         _ body: @Sendable (any RegistryTransaction) async throws -> T
     ) async throws -> T {
         await writeLock.lock()
@@ -343,7 +286,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
         if !batchOpen {
             do {
-                try await writer.executeAlways("BEGIN IMMEDIATE", on: writerThread)
+                try await writer.executeAlways("BEGIN IMMEDIATE")
             } catch {
                 writeLock.unlock()
                 throw connectionFailed(.writer, error)
@@ -382,7 +325,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         _ body: @Sendable (any RegistryTransaction) async throws -> T, on writer: SQLiteConnection
     ) async -> Result<T, any Error> {
         do {
-            try await writer.executeAlways("SAVEPOINT member", on: writerThread)
+            try await writer.executeAlways("SAVEPOINT member")
         } catch {
             return .failure(failBatch(error))
         }
@@ -391,15 +334,15 @@ public final class SQLiteRegistryStore: RegistryStore {
         do {
             let value = try await body(access)
             access.end()
-            try await writer.executeAlways("RELEASE member", on: writerThread)
+            try await writer.executeAlways("RELEASE member")
             changeLog.memberReleased()
             return .success(value)
         } catch {
             access.end()
             do {
-                try await writer.executeAlways("ROLLBACK TO member", on: writerThread)
+                try await writer.executeAlways("ROLLBACK TO member")
                 changeLog.memberRolledBack()
-                try await writer.executeAlways("RELEASE member", on: writerThread)
+                try await writer.executeAlways("RELEASE member")
             } catch let rollbackError {
                 // SQLite rolled the whole transaction back (I/O error, disk full): the batch is lost.
                 return .failure(failBatch(rollbackError))
@@ -435,7 +378,7 @@ public final class SQLiteRegistryStore: RegistryStore {
             changed = false
             changeLog.forget()
             do {
-                try await writer.executeAlways("ROLLBACK", on: writerThread)
+                try await writer.executeAlways("ROLLBACK")
             } catch {
                 changed = true
                 _ = connectionFailed(.writer, error)
@@ -444,7 +387,7 @@ public final class SQLiteRegistryStore: RegistryStore {
             changed = changes
             do {
                 try await writeHeldEvents(on: writer)
-                try await writer.executeAlways("COMMIT", on: writerThread)
+                try await writer.executeAlways("COMMIT")
                 changeLog.committed()
                 committedCleanly = true
                 result = .success(())
@@ -456,7 +399,7 @@ public final class SQLiteRegistryStore: RegistryStore {
                 logger.error("registry store commit failed", metadata: ["error": "\(failure.message)"])
                 result = .failure(failure)
                 do {
-                    try await writer.executeAlways("ROLLBACK", on: writerThread)
+                    try await writer.executeAlways("ROLLBACK")
                 } catch let rollbackError {
                     _ = connectionFailed(.writer, rollbackError)
                 }
@@ -489,11 +432,9 @@ public final class SQLiteRegistryStore: RegistryStore {
     /// calling task's cancellation.
     private func writeHeldEvents(on writer: SQLiteConnection) async throws {
         guard let pending = changeLog.pendingForCommit() else { return }
-        try await SQLiteAccess.insertEventRows(pending.rows) { sql, binds in
-            try await writer.executeAlways(sql, binds, on: writerThread)
-        }
+        try await SQLiteAccess.insertEventRows(pending.rows) { sql, binds in try await writer.executeAlways(sql, binds) }
         try await writer.executeAlways(
-            "UPDATE log_head SET seq = ? WHERE id = 1", [.integer(SQLiteInt64(clamping: pending.head))], on: writerThread)
+            "UPDATE log_head SET seq = ? WHERE id = 1", [.integer(SQLiteInt64(clamping: pending.head))])
     }
 
     // MARK: Repair
@@ -520,11 +461,11 @@ public final class SQLiteRegistryStore: RegistryStore {
         return failure
     }
 
-    /// Checks every connection, reopening one that cannot run a transaction, until all can.
+    /// Checks both connections, reopening one that cannot run a transaction, until both can.
     private func repairUntilHealthy() async {
         while true {
-            var repaired = await repairWriter()
-            if repaired { repaired = await repairReaders() }
+            var repaired = await repair(.writer)
+            if repaired { repaired = await repair(.reader) }
             let done = state.withLock { state in
                 if repaired || state.isClosed { state.problem = nil }
                 return repaired || state.isClosed
@@ -537,64 +478,44 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    /// The writer, under the write lock (a batch left open is finished first).
-    private func repairWriter() async -> Bool {
-        await withTaskExecutorPreference(writerThread) {
-            await writeLock.lock()
-            defer { writeLock.unlock() }
-            if state.withLock({ $0.batchOpen }) {
-                _ = await finishBatch()
-            }
-            let (closed, current) = state.withLock { ($0.isClosed, $0.writer) }
-            if closed { return true }
-            guard let usable = await usable(.writer, current, on: writerThread) else { return false }
-            state.withLock { $0.writer = usable }
+    /// One attempt at making a connection usable, under its lock: end whatever transaction it is
+    /// in, prove that a new one opens and ends, and failing that replace the connection (closing it
+    /// rolls back what it held).
+    private func repair(_ role: Role) async -> Bool {
+        let lock = role == .writer ? writeLock : readLock
+        await lock.lock()
+        defer { lock.unlock() }
+        if role == .writer, state.withLock({ $0.batchOpen }) {
+            _ = await finishBatch()
+        }
+        let (closed, current) = state.withLock { ($0.isClosed, role == .writer ? $0.writer : $0.reader) }
+        if closed { return true }
+        let begin = role == .writer ? "BEGIN IMMEDIATE" : "BEGIN"
+        try? await current.executeAlways("ROLLBACK")
+        if (try? await current.executeAlways(begin)) != nil, (try? await current.executeAlways("ROLLBACK")) != nil {
             return true
         }
-    }
-
-    /// Every reader, while no read runs.
-    private func repairReaders() async -> Bool {
-        await readerSlots.takeAll()
-        defer { readerSlots.giveAll() }
-        for (slot, thread) in readerThreads.enumerated() {
-            let (closed, current) = state.withLock { ($0.isClosed, $0.readers[slot]) }
-            if closed { return true }
-            guard let usable = await usable(.reader, current, on: thread) else { return false }
-            state.withLock { $0.readers[slot] = usable }
-        }
-        return true
-    }
-
-    /// One attempt at making a connection usable, with nothing else using it: end whatever
-    /// transaction it is in, prove that a new one opens and ends, and failing that replace the
-    /// connection (closing it rolls back what it held). Returns the connection to use from now on,
-    /// or nil while that fails.
-    private func usable(_ role: Role, _ current: SQLiteConnection, on thread: SQLiteThread) async -> SQLiteConnection? {
-        let begin = role == .writer ? "BEGIN IMMEDIATE" : "BEGIN"
-        try? await current.executeAlways("ROLLBACK", on: thread)
-        if (try? await current.executeAlways(begin, on: thread)) != nil,
-            (try? await current.executeAlways("ROLLBACK", on: thread)) != nil {
-            return current
-        }
         do {
-            let fresh = try await Self.connect(path: path, logger: logger, on: thread)
+            let fresh = try await Self.connect(path: path, logger: logger)
             do {
                 try await Self.configure(fresh, readOnly: role == .reader, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
-                try await fresh.executeAlways(begin, on: thread)
-                try await fresh.executeAlways("ROLLBACK", on: thread)
+                try await fresh.executeAlways(begin)
+                try await fresh.executeAlways("ROLLBACK")
             } catch {
                 try? await Self.closeRegardless(fresh)
                 throw error
             }
+            state.withLock { state in
+                if role == .writer { state.writer = fresh } else { state.reader = fresh }
+            }
             try? await Self.closeRegardless(current)
             logger.notice("registry store connection reopened", metadata: ["connection": "\(role.rawValue)"])
-            return fresh
+            return true
         } catch {
             logger.warning("registry store connection still failing", metadata: [
                 "connection": "\(role.rawValue)", "error": "\(StoreError(sqlite: error).message)",
             ])
-            return nil
+            return false
         }
     }
 }
@@ -653,5 +574,15 @@ extension SQLiteConnection {
     /// Runs one statement, discarding any rows.
     func execute(_ sql: String, _ binds: [SQLiteData] = []) async throws {
         try await query(sql, binds) { _ in }
+    }
+}
+
+extension SQLiteConnection {
+    /// Runs one statement that must run even when the calling task is cancelled: sqlite-nio's async
+    /// `query` skips queued work once its task is cancelled, while the future-returning one does not,
+    /// and awaiting a future does not observe cancellation. For statements that open or end a
+    /// transaction, so that a cancelled call never leaves one open.
+    func executeAlways(_ sql: String, _ binds: [SQLiteData] = []) async throws {
+        try await query(sql, binds, logger: logger) { _ in }.get()
     }
 }
