@@ -43,7 +43,7 @@ public struct RPCRouter: Sendable {
         _ method: MethodDescriptor<Request, Response>, handler: @escaping ServerStreamingHandler<Request, Response>
     ) {
         precondition(method.kind == .serverStreaming, "\(method.path) is not server streaming")
-        routes[method.path] = Route(path: method.path) { requestBytes, context, sink in
+        routes[method.path] = Route(path: method.path, isStreaming: true) { requestBytes, context, sink in
             let request: Request
             switch Self.decode(Request.self, requestBytes, context) {
             case .success(let decoded): request = decoded
@@ -98,6 +98,8 @@ public struct RPCRouter: Sendable {
 /// that ended with OK, or the error status.
 struct Route: Sendable {
     let path: String
+    /// A stream may live for hours (a Watch): what its task holds, it holds as long.
+    var isStreaming = false
     let handle: @Sendable (ByteBuffer, ServerCallContext, StreamSink) async -> Result<[UInt8]?, VPCEPError>
 }
 

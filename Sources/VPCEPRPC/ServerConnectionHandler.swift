@@ -237,7 +237,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             deadline: call.deadline, logger: serverLogger, peerAddress: remoteAddress
         )
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let message = call.message
+        var message = call.message
+        if route.isStreaming {
+            // The request is a slice of the connection's read buffer, which the call's task would keep
+            // alive for the stream's whole life (a 2 KiB TLS read buffer under every idle Watch).
+            var copy = context.channel.allocator.buffer(capacity: message.readableBytes)
+            copy.writeImmutableBuffer(message)
+            message = copy
+        }
         let eventLoop = context.eventLoop
         let sink = StreamSink(callID: callID, eventLoop: eventLoop, handler: bound)
         // Started before the call is recorded, but its first step runs only after this read
