@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import VPCEPProto
 
@@ -11,6 +12,10 @@ public struct RPCRouter: Sendable {
     /// stream ends with OK) or throws (it ends with that status).
     public typealias ServerStreamingHandler<Request: ProtoMessage, Response: ProtoMessage> =
         @Sendable (Request, ServerCallContext, ServerStreamWriter<Response>) async throws -> Void
+
+    /// A server-streaming handler that hands its stream on (`registerDetachedStreaming`).
+    public typealias DetachedStreamingHandler<Request: ProtoMessage, Response: ProtoMessage> =
+        @Sendable (Request, ServerCallContext, DetachedServerStream<Response>) async throws -> Void
 
     private var routes: [String: Route] = [:]
 
@@ -26,14 +31,14 @@ public struct RPCRouter: Sendable {
             let request: Request
             switch Self.decode(Request.self, requestBytes, context) {
             case .success(let decoded): request = decoded
-            case .failure(let error): return .failure(error)
+            case .failure(let error): return .failed(error)
             }
             do {
                 let response = try await handler(request, context)
                 try Task.checkCancellation()
-                return .success(try response.serializedBytes())
+                return .response(try response.serializedBytes())
             } catch {
-                return .failure(Self.status(of: error, context))
+                return .failed(Self.status(of: error, context))
             }
         }
     }
@@ -47,14 +52,37 @@ public struct RPCRouter: Sendable {
             let request: Request
             switch Self.decode(Request.self, requestBytes, context) {
             case .success(let decoded): request = decoded
-            case .failure(let error): return .failure(error)
+            case .failure(let error): return .failed(error)
             }
             do {
                 try await handler(request, context, ServerStreamWriter(sink: sink))
                 try Task.checkCancellation()
-                return .success(nil)
+                return .ended
             } catch {
-                return .failure(Self.status(of: error, context))
+                return .failed(Self.status(of: error, context))
+            }
+        }
+    }
+
+    /// Registers a server-streaming method whose stream outlives its handler (`DetachedServerStream`):
+    /// the handler sets the stream up and returns; the stream stays open until its owner finishes it
+    /// or the call ends otherwise. A handler that throws ends the stream with that status.
+    public mutating func registerDetachedStreaming<Request, Response>(
+        _ method: MethodDescriptor<Request, Response>, handler: @escaping DetachedStreamingHandler<Request, Response>
+    ) {
+        precondition(method.kind == .serverStreaming, "\(method.path) is not server streaming")
+        routes[method.path] = Route(path: method.path, isStreaming: true, detaches: true) { requestBytes, context, sink in
+            let request: Request
+            switch Self.decode(Request.self, requestBytes, context) {
+            case .success(let decoded): request = decoded
+            case .failure(let error): return .failed(error)
+            }
+            precondition(sink.cancellation != nil, "a detached stream's sink has no cancellation")
+            do {
+                try await handler(request, context, DetachedServerStream(sink: sink))
+                return .detached
+            } catch {
+                return .failed(Self.status(of: error, context))
             }
         }
     }
@@ -74,17 +102,21 @@ public struct RPCRouter: Sendable {
     }
 
     private static func status(of error: any Error, _ context: ServerCallContext) -> VPCEPError {
+        status(of: error, requestID: context.requestID, logger: context.logger)
+    }
+
+    /// The status a handler's error ends its call with; `logger` logs an error no status describes.
+    static func status(of error: any Error, requestID: String, logger: @autoclosure () -> Logger) -> VPCEPError {
         switch error {
         case let error as any VPCEPErrorConvertible:
             var status = error.vpcepError
-            status.requestID = context.requestID
+            status.requestID = requestID
             return status
         case is CancellationError:
-            return VPCEPError(code: .cancelled, reason: .cancelled, message: "the call was cancelled",
-                              requestID: context.requestID)
+            return VPCEPError(code: .cancelled, reason: .cancelled, message: "the call was cancelled", requestID: requestID)
         default:
-            context.logger.error("handler failed", metadata: ["error": "\(String(reflecting: error))"])
-            return .internalError(context.requestID)
+            logger().error("handler failed", metadata: ["error": "\(String(reflecting: error))", "request_id": "\(requestID)"])
+            return .internalError(requestID)
         }
     }
 
@@ -94,13 +126,25 @@ public struct RPCRouter: Sendable {
 }
 
 /// One registered method, with request decoding and response encoding folded in so that the
-/// connection handler deals in bytes only. The outcome is the unary response, nil for a stream
-/// that ended with OK, or the error status.
+/// connection handler deals in bytes only.
 struct Route: Sendable {
     let path: String
     /// A stream may live for hours (a Watch): what its task holds, it holds as long.
     var isStreaming = false
-    let handle: @Sendable (ByteBuffer, ServerCallContext, StreamSink) async -> Result<[UInt8]?, VPCEPError>
+    /// The stream outlives the handler's task (`DetachedServerStream`).
+    var detaches = false
+    let handle: @Sendable (ByteBuffer, ServerCallContext, StreamSink) async -> CallOutcome
+}
+
+/// How a call's handler ended.
+enum CallOutcome: Sendable {
+    /// A unary call's response.
+    case response([UInt8])
+    /// A stream ended with OK.
+    case ended
+    case failed(VPCEPError)
+    /// The stream lives on without the handler's task; its owner finishes it.
+    case detached
 }
 
 /// Sends the messages of one server-streaming call.

@@ -4,7 +4,10 @@ import NIOCore
 /// server's calls in flight while it is here. Used on the connection's event loop only.
 struct RunningCalls {
     struct Call {
+        /// Nil once a detached stream's handler returned: the stream lives on without it.
         var task: Task<Void, Never>?
+        /// A detached stream's: tells its owner when the call ends without the owner's `finish`.
+        var stream: StreamCancellation?
         var deadline: NIODeadline?
         let method: String
         let region: String
@@ -23,11 +26,18 @@ struct RunningCalls {
 
     func contains(_ callID: UInt32) -> Bool { calls[callID] != nil }
 
+    func requestID(_ callID: UInt32) -> String? { calls[callID]?.requestID }
+
     mutating func insert(_ call: Call, callID: UInt32) {
         // One insertion of the whole record: mutating a stored dictionary value in place goes
         // through a coroutine whose frame is heap-allocated for a value this size.
         calls.updateValue(call, forKey: callID)
         statistics.adjustCallsInFlight(1)
+    }
+
+    /// A detached stream's handler returned: its task is over, the call goes on.
+    mutating func detach(_ callID: UInt32) {
+        calls[callID]?.task = nil
     }
 
     mutating func remove(_ callID: UInt32) -> Call? {
@@ -46,4 +56,12 @@ struct RunningCalls {
 
     /// The running calls' ids and deadlines, for the connection's deadline timer.
     var deadlines: some Sequence<(UInt32, NIODeadline?)> { calls.lazy.map { ($0.key, $0.value.deadline) } }
+}
+
+extension RunningCalls.Call {
+    /// Stops the call's work: its task, and a detached stream's owner.
+    func cancel() {
+        task?.cancel()
+        stream?.cancel()
+    }
 }

@@ -27,7 +27,7 @@ extension ServerConnectionHandler {
     func graceExpired(context: ChannelHandlerContext) {
         for (callID, call) in calls.removeAll() {
             parkedSends.fail(callID)
-            call.task?.cancel()
+            call.cancel()
             let error = VPCEPError(code: .unavailable, reason: .shutdownGraceExpired,
                                    message: "the server shut down before the call finished", requestID: call.requestID)
             writeStatus(error, callID: callID, context: context)

@@ -123,7 +123,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         machine.close()
         deadlineTimer.cancel()
         // Their tasks will find no record when they finish.
-        for (_, call) in calls.removeAll() { call.task?.cancel() }
+        for (_, call) in calls.removeAll() { call.cancel() }
         while waiting.popFirst() != nil {}
         overallBudgetRetry?.cancel()
         overallBudgetRetry = nil
@@ -246,10 +246,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             message = copy
         }
         let eventLoop = context.eventLoop
-        let sink = StreamSink(callID: callID, eventLoop: eventLoop, handler: bound)
+        let executor = taskExecutor(for: eventLoop)
+        var sink = StreamSink(callID: callID, eventLoop: eventLoop, handler: bound)
+        if route.detaches {
+            sink.cancellation = StreamCancellation()
+            sink.taskExecutor = executor
+        }
         // Started before the call is recorded, but its first step runs only after this read
         // (on this loop) or finishes through this loop: either way after the record is there.
-        let task = Task(executorPreference: taskExecutor(for: eventLoop)) {
+        let task = Task(executorPreference: executor) { [sink] in
             let outcome = await route.handle(message, callContext, sink)
             if eventLoop.inEventLoop {
                 let (handler, context) = bound.value
@@ -261,8 +266,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
                 }
             }
         }
-        calls.insert(RunningCalls.Call(task: task, deadline: call.deadline, method: header.method, region: header.region,
-                                       requestID: requestID, started: .now()), callID: callID)
+        calls.insert(RunningCalls.Call(task: task, stream: sink.cancellation, deadline: call.deadline, method: header.method,
+                                       region: header.region, requestID: requestID, started: .now()), callID: callID)
         if let deadline = call.deadline { armDeadlineTimer(at: deadline, context: context) }
     }
 
@@ -294,22 +299,36 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
         relievePressure(context: context)
     }
 
-    private func finish(_ callID: UInt32, _ outcome: Result<[UInt8]?, VPCEPError>, context: ChannelHandlerContext) {
+    /// A call's handler ended (or a detached stream's owner finished it); nothing when the call is
+    /// already over.
+    func finish(_ callID: UInt32, _ outcome: CallOutcome, context: ChannelHandlerContext) {
+        if case .detached = outcome {
+            calls.detach(callID)
+            return
+        }
         guard let call = removeCall(callID) else { return }
+        call.stream?.finished()
         switch outcome {
-        case .success(let bytes?):
+        case .response(let bytes):
             enqueue(context: context) { buffer in
                 buffer.writeFrame(type: .message, flags: .endOK, callID: callID) { $0.writeBytes(bytes) }
             }
             log(call, status: .ok, reason: .ok)
-        case .success(nil):
+        case .ended, .detached:
             writeStatus(Status(code: StatusCode.ok.rawValue, requestId: call.requestID), callID: callID, context: context)
             log(call, status: .ok, reason: .ok)
-        case .failure(let error):
+        case .failed(let error):
             writeStatus(error, callID: callID, context: context)
             log(call, status: error.code, reason: error.reason)
         }
         callGone(callID, context: context)
+    }
+
+    /// A detached stream's owner ended it: with OK when `error` is nil, else with the status it maps to.
+    func finishDetached(_ callID: UInt32, throwing error: (any Error)?, context: ChannelHandlerContext) {
+        guard let requestID = calls.requestID(callID) else { return }
+        let outcome: CallOutcome = error.map { .failed(RPCRouter.status(of: $0, requestID: requestID, logger: logger)) } ?? .ended
+        finish(callID, outcome, context: context)
     }
 
     func expire(_ callID: UInt32, context: ChannelHandlerContext) {
@@ -320,7 +339,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
             return
         }
         guard let call = removeCall(callID) else { return }
-        call.task?.cancel()
+        call.cancel()
         let error = VPCEPError(code: .deadlineExceeded, reason: .deadlineExceeded,
                                message: "the call did not finish before its deadline", requestID: call.requestID)
         writeStatus(error, callID: callID, context: context)
@@ -332,7 +351,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, CallDeadlineOwner {
     private func cancelCall(_ callID: UInt32, context: ChannelHandlerContext) {
         if waiting.remove(callID) == nil {
             guard let call = removeCall(callID) else { return }
-            call.task?.cancel()
+            call.cancel()
             log(call, status: .cancelled, reason: .cancelled)
         }
         callGone(callID, context: context)

@@ -6,6 +6,9 @@ struct StreamSink: Sendable {
     let callID: UInt32
     let eventLoop: any EventLoop
     let handler: NIOLoopBound<(ServerConnectionHandler, ChannelHandlerContext)>
+    /// A detached stream's (`DetachedServerStream`); nil for every other call.
+    var cancellation: StreamCancellation?
+    var taskExecutor: (any TaskExecutor)?
 
     /// Cancelling the sending task ends a wait for the buffer to drain (the message stays queued):
     /// a handler can give up on a reader that does not read (docs/PROTOCOL.md §4.4).

@@ -30,10 +30,11 @@ public struct ChangeFeedConfiguration: Sendable, Hashable {
 
 /// The registry's one reader of its change log for every watcher (docs/DOMAIN.md, "Watch"). It learns
 /// that the log's head moved (`headMoved()`, after each local commit; a poll as the safety net),
-/// reads the new events once, keeps a bounded window of them and wakes the watchers waiting. A watcher
-/// is a cursor and a filter in its own task; it filters the window itself, and reads from the store
-/// when it is behind the window. Correctness never rests on a wake-up: events are always taken by
-/// sequence, so a lost one costs latency only.
+/// reads the new events once, keeps a bounded window of them and wakes the watchers parked on it. A
+/// watcher is a cursor and a filter; while it has something to send it runs in a task of its own,
+/// filtering the window itself (reading from the store when it is behind the window), and once it is
+/// caught up it parks here and its task ends, so an idle watcher holds no task. Correctness never
+/// rests on a wake-up: events are always taken by sequence, so a lost one costs latency only.
 public final class ChangeFeed: Sendable {
     public let configuration: ChangeFeedConfiguration
     private let store: any RegistryStore
@@ -51,18 +52,19 @@ public final class ChangeFeed: Sendable {
         case starting
     }
 
+    /// A parked watcher.
     private struct Waiter {
         /// Moves past new events none of which `interest` matches: the watcher is not woken for them.
         var cursor: UInt64
         var deadline: ContinuousClock.Instant
         /// What the watcher may see (an interned query); nil: every event wakes it.
         var interest: Int?
-        var continuation: CheckedContinuation<UInt64, Never>
+        let watcher: any ParkedWatcher
     }
 
     private struct Watcher {
         var interest: Int?
-        var task: Task<Void, any Error>?
+        let watcher: any ParkedWatcher
         var sendingSince: ContinuousClock.Instant?
         var tooSlow = false
     }
@@ -79,11 +81,9 @@ public final class ChangeFeed: Sendable {
         var bytes = 0
         /// The last sequence the feed has read; nil until it has looked at the log.
         var head: UInt64?
+        /// The parked watchers, by watcher id.
         var waiters: [UInt64: Waiter] = [:]
-        /// Waits cancelled before they were registered.
-        var cancelledWaits: Set<UInt64> = []
-        var nextWaitID: UInt64 = 0
-        /// Every registered watcher: its task, and since when its current send has been waiting.
+        /// Every registered watcher, and since when its current send has been waiting.
         var watchers: [UInt64: Watcher] = [:]
         var nextWatcherID: UInt64 = 0
         /// The watchers' queries, interned: many watchers share one (a view and a filter), and a read
@@ -111,7 +111,7 @@ public final class ChangeFeed: Sendable {
     /// How many watchers are registered now.
     public var watcherCount: Int { state.withLock { $0.watchers.count } }
 
-    /// How many times new events woke a waiting watcher: the fan-out's cost in task wake-ups.
+    /// How many times new events woke a parked watcher: the fan-out's cost in task starts.
     var wakeUpCount: Int { state.withLock { $0.wakeUps } }
 
     /// Whether the server is shutting down: watchers end (docs/DOMAIN.md, "Watch").
@@ -130,18 +130,24 @@ public final class ChangeFeed: Sendable {
             defer { state.waiters = [:] }
             return Array(state.waiters.values)
         }
-        for waiter in waiters { waiter.continuation.resume(returning: waiter.cursor) }
+        for waiter in waiters { waiter.watcher.wake(reaching: waiter.cursor) }
     }
 
     // MARK: Watchers
 
-    /// A watcher begins, following what `interest` matches (nil: it is woken for every event); the
-    /// first one starts the feed's loop, which runs while anybody watches.
-    func register(interest: EventQuery? = nil) -> UInt64 {
+    /// An id for a watcher that will `register`.
+    func newWatcherID() -> UInt64 {
         state.withLock { state in
             state.nextWatcherID += 1
-            let id = state.nextWatcherID
-            var watcher = Watcher()
+            return state.nextWatcherID
+        }
+    }
+
+    /// Watcher `id` begins, following what `interest` matches (nil: it is woken for every event); the
+    /// first one starts the feed's loop, which runs while anybody watches.
+    func register(_ id: UInt64, _ parked: any ParkedWatcher, interest: EventQuery? = nil) {
+        state.withLock { state in
+            var watcher = Watcher(watcher: parked)
             if var query = interest {
                 query.afterSeq = 0
                 if let known = state.interests[query] {
@@ -155,17 +161,11 @@ public final class ChangeFeed: Sendable {
                 }
             }
             state.watchers[id] = watcher
-            guard state.loop == nil else { return id }
+            guard state.loop == nil else { return }
             let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             state.signal = continuation
             state.loop = Task { [self] in await self.run(signals: stream) }
-            return id
         }
-    }
-
-    /// The task running the watcher's loop, which the feed cancels when a send stays blocked too long.
-    func attach(_ id: UInt64, task: Task<Void, any Error>) {
-        state.withLock { $0.watchers[id]?.task = task }
     }
 
     /// A send begins; until `sendEnded`, the loop's tick checks how long it takes.
@@ -184,6 +184,7 @@ public final class ChangeFeed: Sendable {
 
     func deregister(_ id: UInt64) {
         let loop: Task<Void, Never>? = state.withLock { state in
+            state.waiters[id] = nil
             if let interest = state.watchers.removeValue(forKey: id)?.interest,
                 let query = state.interestQueries[interest]
             {
@@ -220,42 +221,25 @@ public final class ChangeFeed: Sendable {
         }
     }
 
-    /// Returns once the feed has read past `cursor` an event that watcher `watcher`'s interest matches
-    /// (any event when it has none), at `deadline`, at shutdown or when the task is cancelled, whichever
-    /// is first. Returns the sequence up to which the feed found nothing for it: the cursor may move
-    /// there. A waiting watcher holds only this entry, and a write it may not see does not wake it.
-    func wait(after cursor: UInt64, until deadline: ContinuousClock.Instant, watcher: UInt64? = nil) async -> UInt64 {
-        let id = state.withLock { state in
-            state.nextWaitID += 1
-            return state.nextWaitID
+    /// Parks watcher `id` at `cursor` until the feed has read past it an event that its interest
+    /// matches (any event when it has none), until `deadline`, or until shutdown, whichever is first:
+    /// then the feed wakes it (`ParkedWatcher.wake(reaching:)`) with the sequence up to which it found
+    /// nothing for it. False, and nothing parked, when one of those has already happened or the
+    /// watcher was cancelled: the caller goes on instead. A parked watcher holds only this entry, and
+    /// a write it may not see does not wake it.
+    func park(_ id: UInt64, after cursor: UInt64, until deadline: ContinuousClock.Instant) -> Bool {
+        state.withLock { state in
+            guard let watcher = state.watchers[id], !watcher.watcher.isCancelled, !state.shuttingDown,
+                (state.head ?? 0) <= cursor, ContinuousClock.now < deadline
+            else { return false }
+            state.waiters[id] = Waiter(cursor: cursor, deadline: deadline, interest: watcher.interest, watcher: watcher.watcher)
+            return true
         }
-        let reached = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<UInt64, Never>) in
-                let resumeNow = state.withLock { state in
-                    if state.cancelledWaits.remove(id) != nil || state.shuttingDown || (state.head ?? 0) > cursor
-                        || ContinuousClock.now >= deadline
-                    {
-                        return true
-                    }
-                    let interest = watcher.flatMap { state.watchers[$0]?.interest }
-                    state.waiters[id] = Waiter(cursor: cursor, deadline: deadline, interest: interest, continuation: continuation)
-                    return false
-                }
-                if resumeNow { continuation.resume(returning: cursor) }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state in
-                guard let waiter = state.waiters.removeValue(forKey: id) else {
-                    state.cancelledWaits.insert(id)
-                    return Waiter?.none
-                }
-                return waiter
-            }
-            waiter?.continuation.resume(returning: waiter?.cursor ?? 0)
-        }
-        // A wait that ended otherwise leaves no mark behind.
-        state.withLock { _ = $0.cancelledWaits.remove(id) }
-        return max(reached, cursor)
+    }
+
+    /// Takes a parked watcher off the feed; false when it was not parked (it runs, or is being woken).
+    func unpark(_ id: UInt64) -> Bool {
+        state.withLock { $0.waiters.removeValue(forKey: id) != nil }
     }
 
     /// The waiters to wake now that the feed read `events` after `previousHead` (contiguous when the
@@ -266,8 +250,15 @@ public final class ChangeFeed: Sendable {
     ) -> [Waiter] {
         let newHead = state.head ?? 0
         var verdicts: [Int: Bool] = [:]
-        var woken: [Waiter] = []
-        for (id, waiter) in state.waiters where waiter.cursor < newHead {
+        var wokenIDs: [UInt64] = []
+        // By index, so that moving a cursor writes in place: iterating the dictionary itself would
+        // copy it at the first write, on every read of new events.
+        var index = state.waiters.startIndex
+        while index != state.waiters.endIndex {
+            defer { index = state.waiters.index(after: index) }
+            let (id, waiter) = state.waiters[index]
+            // The first read of the head wakes everyone: a watcher that parked before it was known waits for it.
+            guard waiter.cursor < newHead || previousHead == nil else { continue }
             if contiguous, let previousHead, let interestID = waiter.interest,
                 let interest = state.interestQueries[interestID], waiter.cursor >= previousHead
             {
@@ -283,13 +274,13 @@ public final class ChangeFeed: Sendable {
                     sees = events.contains { $0.seq > waiter.cursor && interest.matches($0) }
                 }
                 if !sees {
-                    state.waiters[id]?.cursor = newHead
+                    state.waiters.values[index].cursor = newHead
                     continue
                 }
             }
-            state.waiters[id] = nil
-            woken.append(waiter)
+            wokenIDs.append(id)
         }
+        let woken = wokenIDs.compactMap { state.waiters.removeValue(forKey: $0) }
         state.wakeUps += woken.count
         return woken
     }
@@ -358,7 +349,7 @@ public final class ChangeFeed: Sendable {
                 state.head = head
                 return Self.wake(&state, after: nil, contiguous: false, events: [])
             }
-            for waiter in woken { waiter.continuation.resume(returning: waiter.cursor) }
+            for waiter in woken { waiter.watcher.wake(reaching: waiter.cursor) }
             return false
         }
         let events: [ChangeEvent]
@@ -398,25 +389,25 @@ public final class ChangeFeed: Sendable {
             }
             return Self.wake(&state, after: head, contiguous: contiguous, events: events)
         }
-        for waiter in woken { waiter.continuation.resume(returning: waiter.cursor) }
+        for waiter in woken { waiter.watcher.wake(reaching: waiter.cursor) }
         return events.count == pageSize
     }
 
-    /// Cancels the watchers whose send has waited longer than `slowWatcherTimeout`: their send stops
-    /// waiting (the sink honours cancellation) and they end with `WATCH_TOO_SLOW`. One timer for all,
-    /// so a send costs no timer of its own.
+    /// Stops the sends that have waited longer than `slowWatcherTimeout`: the send stops waiting (the
+    /// sink honours its task's cancellation) and the watcher ends with `WATCH_TOO_SLOW`. One timer for
+    /// all, so a send costs no timer of its own.
     private func cancelSlowSends() {
         let cutoff = ContinuousClock.now - configuration.slowWatcherTimeout
-        let slow: [Task<Void, any Error>] = state.withLock { state in
-            var tasks: [Task<Void, any Error>] = []
+        let slow: [any ParkedWatcher] = state.withLock { state in
+            var slow: [any ParkedWatcher] = []
             for (id, watcher) in state.watchers {
-                guard let since = watcher.sendingSince, since <= cutoff, let task = watcher.task else { continue }
+                guard let since = watcher.sendingSince, since <= cutoff else { continue }
                 state.watchers[id]?.tooSlow = true
-                tasks.append(task)
+                slow.append(watcher.watcher)
             }
-            return tasks
+            return slow
         }
-        for task in slow { task.cancel() }
+        for watcher in slow { watcher.stopSending() }
     }
 
     private func expireWaits() {
@@ -426,7 +417,7 @@ public final class ChangeFeed: Sendable {
             for id in due.keys { state.waiters[id] = nil }
             return Array(due.values)
         }
-        for waiter in expired { waiter.continuation.resume(returning: waiter.cursor) }
+        for waiter in expired { waiter.watcher.wake(reaching: waiter.cursor) }
     }
 
     /// Roughly what an event holds in memory: its strings and its states (`ResourceState.estimatedBytes`,
@@ -435,6 +426,17 @@ public final class ChangeFeed: Sendable {
         256 + event.state.estimatedBytes + (event.previous?.estimatedBytes ?? 0) + event.actor.utf8.count
             + event.requestID.utf8.count + event.idempotencyKey.utf8.count
     }
+}
+
+/// A watcher as the feed sees it: parked on the feed while it is caught up, woken to run again.
+protocol ParkedWatcher: AnyObject, Sendable {
+    /// The feed found something for it after `reaching`, its deadline came, or the server shuts down:
+    /// it runs again, its cursor at least at `reaching` (the feed found nothing for it up to there).
+    func wake(reaching: UInt64)
+    /// Whether its watch is over: the feed does not park it.
+    var isCancelled: Bool { get }
+    /// Its send has waited too long: the running send is to give up (`WATCH_TOO_SLOW`).
+    func stopSending()
 }
 
 /// Encoded watch messages of recent events, by sequence and viewer: the watchers of one view share

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Which changes a Watch follows; the filters combine with AND, an empty one matches everything.
 public struct WatchFilter: Sendable, Hashable {
@@ -56,44 +57,36 @@ extension Registry {
         encode: @escaping @Sendable (WatchMessage) throws -> Encoded,
         send: @escaping @Sendable (Encoded) async throws -> Void
     ) async throws {
-        let output = WatchOutput(
-            encoding: ObjectIdentifier(Encoded.self), encode: { try encode($0) }, send: { try await send($0 as! Encoded) })
-        let scope = try scope(ctx)
-        let viewer = scope.viewer
-        let feed = changeFeed
-        let configuration = feed.configuration
-        guard !feed.isShuttingDown else { throw Self.shuttingDown(after: nil) }
-        var filtered = EventQuery(
-            viewer: viewer, resourceID: nonEmpty(filter.resourceID), kinds: filter.kinds, types: filter.types,
-            serviceID: nonEmpty(filter.serviceID), limit: configuration.pageSize)
-        filtered.countsTotal = false
-        let query = filtered
-
-        let id = feed.register(interest: query)
-        defer { feed.deregister(id) }
-        // The loop runs in a task of its own so that the feed can cancel a send that stays blocked.
-        let loop = Task { [self] in
-            try await follow(id: id, query: query, scope: scope, start: start, output: output)
-        }
-        feed.attach(id, task: loop)
+        let watch = try makeWatch(ctx, filter: filter, start: start, encode: encode, send: send)
         try await withTaskCancellationHandler {
-            try await loop.value
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                watch.start { error in continuation.resume(throwing: error) }
+            }
         } onCancel: {
-            loop.cancel()
+            watch.cancel()
         }
     }
 
-    /// The watch's loop. Its frame is what an idle watcher keeps while it waits, so the work between
-    /// waits is done in `WatchCursor`'s methods, whose frames are gone when they return.
-    private func follow(id: UInt64, query: EventQuery, scope: Scope, start: WatchStart, output: WatchOutput) async throws {
-        let watcher = WatchCursor(registry: self, id: id, query: query, scope: scope, output: output)
-        try await watcher.begin(start)
-        while true {
-            if let deadline = try await watcher.advance() {
-                // Events the watcher may not see do not wake it; its cursor moves past them.
-                watcher.cursor = await changeFeed.wait(after: watcher.cursor, until: deadline, watcher: id)
-            }
-        }
+    /// A watch that runs on its own once started (`Watch.start`), with no task waiting for it: while it
+    /// is caught up it is parked on the change feed and holds no task (docs/DOMAIN.md, "Watch"). Its
+    /// tasks prefer `executor` (a server's connection's event loop, where `send` goes). Throws what the
+    /// caller's scope and the server's state refuse at once; everything later ends the watch through
+    /// `start`'s `ended`.
+    public func makeWatch<Encoded: Sendable>(
+        _ ctx: CallContext, filter: WatchFilter, start: WatchStart, executor: (any TaskExecutor)? = nil,
+        encode: @escaping @Sendable (WatchMessage) throws -> Encoded,
+        send: @escaping @Sendable (Encoded) async throws -> Void
+    ) throws(RegistryError) -> Watch {
+        let output = WatchOutput(
+            encoding: ObjectIdentifier(Encoded.self), encode: { try encode($0) }, send: { try await send($0 as! Encoded) })
+        let scope = try scope(ctx)
+        let feed = changeFeed
+        guard !feed.isShuttingDown else { throw Self.shuttingDown(after: nil) }
+        var filtered = EventQuery(
+            viewer: scope.viewer, resourceID: nonEmpty(filter.resourceID), kinds: filter.kinds, types: filter.types,
+            serviceID: nonEmpty(filter.serviceID), limit: feed.configuration.pageSize)
+        filtered.countsTotal = false
+        return Watch(registry: self, query: filtered, scope: scope, output: output, start: start, executor: executor)
     }
 
     /// Removes the change log's events older than `retention`, in batches (docs/DOMAIN.md, "Watch").
@@ -106,17 +99,6 @@ extension Registry {
             removed += count
             if count < batch { return removed }
         }
-    }
-
-    /// A store read in a child task of its own. A task keeps the memory its deepest call needed until it
-    /// ends; a watcher lives long, and a read goes deep, so its reads run apart and an idle watcher holds
-    /// only its own few frames (docs/DOMAIN.md, "Watch").
-    func readApart<T: Sendable>(
-        _ body: @escaping @Sendable (any RegistryReader) async throws -> T
-    ) async throws -> T {
-        // Not `async let`: its child is carved from this task's memory, which keeps the high mark.
-        let task = Task { () async throws -> T in try await read(body) }
-        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
     }
 
     static func compacted(_ compacted: UInt64) -> RegistryError {
@@ -195,7 +177,122 @@ private struct WatchOutput: Sendable {
     let send: @Sendable (any Sendable) async throws -> Void
 }
 
-/// One watch's position and what it has sent (docs/DOMAIN.md, "Watch"); used by its loop's task only.
+/// A running watch (docs/DOMAIN.md, "Watch"). It runs in a task while it has something to do: its
+/// start, then sending what the feed has after its cursor. Caught up, it parks on the change feed and
+/// its task ends; the feed wakes it with a new task when something it may see arrives, its bookmark is
+/// due or the server shuts down. So a watch that waits holds its cursor and its registrations, no task.
+public final class Watch: ParkedWatcher, @unchecked Sendable {
+    // @unchecked: `cursor` is used by one task at a time. A task hands it on only by parking, under the
+    // feed's lock, which the waking side takes too; `state` guards the rest.
+    private let feed: ChangeFeed
+    private let cursor: WatchCursor
+    private let executor: (any TaskExecutor)?
+    private let id: UInt64
+    private let cancelled = Atomic(false)
+    private let state: Mutex<RunState>
+
+    private struct RunState {
+        var start: WatchStart?
+        var ended: (@Sendable (any Error) -> Void)?
+        var isOver = false
+        /// The task running now (when its spawner still knew it), for `cancel` and slow sends.
+        var task: Task<Void, Never>?
+        var runs: UInt64 = 0
+    }
+
+    fileprivate init(
+        registry: Registry, query: EventQuery, scope: Scope, output: WatchOutput, start: WatchStart,
+        executor: (any TaskExecutor)?
+    ) {
+        feed = registry.changeFeed
+        id = feed.newWatcherID()
+        cursor = WatchCursor(registry: registry, id: id, query: query, scope: scope, output: output)
+        self.executor = executor
+        state = Mutex(RunState(start: start))
+    }
+
+    /// Starts the watch. `ended` is called once, with why the watch ended (it never ends normally: see
+    /// `Registry.watch`), after the feed has let it go.
+    public func start(ended: @escaping @Sendable (any Error) -> Void) {
+        state.withLock { $0.ended = ended }
+        feed.register(id, self, interest: cursor.query)
+        run(reaching: nil)
+    }
+
+    /// Ends the watch with `CancellationError`: at once when it is parked, else when its task sees it.
+    public func cancel() {
+        cancelled.store(true, ordering: .releasing)
+        let task = state.withLock { $0.task }
+        task?.cancel()
+        if feed.unpark(id) { end(CancellationError()) }
+    }
+
+    var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
+
+    func wake(reaching: UInt64) {
+        run(reaching: reaching)
+    }
+
+    func stopSending() {
+        state.withLock { $0.task }?.cancel()
+    }
+
+    private func run(reaching: UInt64?) {
+        let run = state.withLock { state -> UInt64? in
+            guard !state.isOver else { return nil }
+            state.runs += 1
+            return state.runs
+        }
+        guard let run else { return }
+        let task = Task(executorPreference: executor) { await self.step(reaching: reaching, run: run) }
+        let cancelNow = state.withLock { state in
+            // A later run may have started (this one parked already): only the newest is kept.
+            if state.runs == run { state.task = task }
+            return isCancelled
+        }
+        if cancelNow { task.cancel() }
+    }
+
+    /// One run: what there is to send, then park (the task ends) or end.
+    private func step(reaching: UInt64?, run: UInt64) async {
+        do {
+            if let start = state.withLock({ state in defer { state.start = nil }; return state.start }) {
+                try await cursor.begin(start)
+            } else if let reaching {
+                cursor.cursor = max(cursor.cursor, reaching)
+            }
+            while true {
+                if isCancelled { throw CancellationError() }
+                if let deadline = try await cursor.advance(),
+                    feed.park(id, after: cursor.cursor, until: deadline)
+                {
+                    // A finished task keeps its memory while a handle to it lives: a parked watch keeps none.
+                    state.withLock { state in
+                        if state.runs == run { state.task = nil }
+                    }
+                    return
+                }
+            }
+        } catch {
+            end(error)
+        }
+    }
+
+    private func end(_ error: any Error) {
+        let ended = state.withLock { state -> (@Sendable (any Error) -> Void)? in
+            guard !state.isOver else { return nil }
+            state.isOver = true
+            state.task = nil
+            defer { state.ended = nil }
+            return state.ended
+        }
+        guard let ended else { return }
+        feed.deregister(id)
+        ended(error)
+    }
+}
+
+/// One watch's position and what it has sent (docs/DOMAIN.md, "Watch"); used by one task at a time.
 private final class WatchCursor {
     let registry: Registry
     let id: UInt64
@@ -208,9 +305,7 @@ private final class WatchCursor {
     var bookmarkDue = false
     var lastSent = ContinuousClock.now
 
-    init(
-        registry: Registry, id: UInt64, query: EventQuery, scope: Scope, output: WatchOutput
-    ) {
+    init(registry: Registry, id: UInt64, query: EventQuery, scope: Scope, output: WatchOutput) {
         self.registry = registry
         self.id = id
         self.query = query
@@ -249,13 +344,13 @@ private final class WatchCursor {
     func begin(_ start: WatchStart) async throws {
         switch start {
         case .now:
-            cursor = try await registry.readApart { reader in try await reader.logHead() }
+            cursor = try await registry.read { reader in try await reader.logHead() }
             delivered = cursor
             // At once, so that a client whose stream breaks before the first event still has a
             // position to resume from: "now" again would skip what was committed meanwhile.
             bookmarkDue = true
         case .afterSeq(let seq):
-            let (head, compacted) = try await registry.readApart { reader in
+            let (head, compacted) = try await registry.read { reader in
                 (try await reader.logHead(), try await reader.logCompacted())
             }
             guard seq <= head else {
@@ -272,14 +367,12 @@ private final class WatchCursor {
         }
     }
 
-    /// The snapshot, then its bookmark. Out of line, so that only a watch that starts with a snapshot
-    /// keeps frames of its size.
-    @inline(never)
+    /// The snapshot, then its bookmark.
     private func beginWithSnapshot() async throws {
         var snapshotQuery = query
         snapshotQuery.types = []
         let scope = scope
-        let (states, head) = try await registry.readApart { reader in
+        let (states, head) = try await registry.read { reader in
             (try await Registry.snapshot(reader, scope), try await reader.logHead())
         }
         let viewer = scope.viewer
@@ -321,8 +414,7 @@ private final class WatchCursor {
     }
 
     /// What the watcher may see of `events` (the feed's are unfiltered; the view decides, as for every
-    /// read), each encoded once for every watcher of this view. Out of line, as `readBehind`.
-    @inline(never)
+    /// read), each encoded once for every watcher of this view.
     private func deliverEvents(_ events: [ChangeEvent]) async throws {
         let viewer = scope.viewer
         let encodings = feed.encodings
@@ -336,14 +428,12 @@ private final class WatchCursor {
         }
     }
 
-    /// The page after the cursor from the store, the cursor moved past it. Out of line, so that its
-    /// values are not part of `advance`'s frame.
-    @inline(never)
+    /// The page after the cursor from the store, the cursor moved past it.
     private func readBehind() async throws -> [ChangeEvent] {
         var next = query
         next.afterSeq = cursor
         let page = next
-        let (found, head, compacted) = try await registry.readApart { reader in
+        let (found, head, compacted) = try await registry.read { reader in
             (try await reader.listEvents(page).items, try await reader.logHead(), try await reader.logCompacted())
         }
         if cursor < compacted { throw Registry.compacted(compacted) }

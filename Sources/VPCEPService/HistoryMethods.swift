@@ -17,13 +17,16 @@ struct HistoryMethods: Sendable {
             return ListHistoryResponse(
                 items: result.items.map(WireMapping.historyEntry), totalCount: UInt32(clamping: result.totalCount))
         }
-        router.registerServerStreaming(HistoryAPI.watch) { request, context, writer in
+        // Detached: a Watch that waits holds no task on the server (docs/DOMAIN.md, "Watch").
+        router.registerDetachedStreaming(HistoryAPI.watch) { request, context, stream in
             let (filter, start) = try Self.watchRequest(request)
             // An event's response is mapped and encoded once for all the watchers of one view.
-            try await registry.watch(
-                context.registryContext, filter: filter, start: start,
+            let watch = try registry.makeWatch(
+                context.registryContext, filter: filter, start: start, executor: stream.taskExecutor,
                 encode: { message in try WireMapping.watchResponse(message).serializedBytes() as [UInt8] },
-                send: { bytes in try await writer.send(serialized: bytes) })
+                send: { bytes in try await stream.send(serialized: bytes) })
+            stream.onCancel { watch.cancel() }
+            watch.start { error in stream.finish(throwing: error) }
         }
     }
 
