@@ -108,6 +108,9 @@ public final class ChangeFeed: Sendable {
         self.configuration = configuration
     }
 
+    /// How many watchers are parked now (caught up, holding no task).
+    var parkedCount: Int { state.withLock { $0.waiters.count } }
+
     /// How many watchers are registered now.
     public var watcherCount: Int { state.withLock { $0.watchers.count } }
 

@@ -229,6 +229,9 @@ public final class Watch: ParkedWatcher, @unchecked Sendable {
 
     var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
 
+    /// Whether a task of this watch's runs now (or its spawner still holds it); false once it parked.
+    var hasTask: Bool { state.withLock { $0.task != nil } }
+
     func wake(reaching: UInt64) {
         run(reaching: reaching)
     }

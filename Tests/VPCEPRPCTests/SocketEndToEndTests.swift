@@ -171,6 +171,65 @@ struct SocketEndToEndTests {
         }
     }
 
+    @Test("a detached stream sends from its owner's task and ends with the owner's status, OK or an error")
+    func detachedStreamEnds() async throws {
+        try await withServer { server in
+            let connection = try await server.connect()
+            defer { Task { await connection.close() } }
+            var ids: [String] = []
+            for try await item in connection.serverStreaming(
+                TestAPI.detached, WhoAmIResponse(kind: .tenant, id: "3", region: "ok", regions: []), metadata: metadata()) {
+                ids.append(item.id)
+            }
+            #expect(ids == ["0", "1", "2"])
+            ids = []
+            let error = await #expect(throws: VPCEPError.self) {
+                for try await item in connection.serverStreaming(
+                    TestAPI.detached, WhoAmIResponse(kind: .tenant, id: "2", region: "fail", regions: []), metadata: metadata()) {
+                    ids.append(item.id)
+                }
+            }
+            #expect(ids == ["0", "1"])
+            #expect(error?.code == .failedPrecondition && error?.reason.rawValue == "TEST_FAILURE")
+            #expect(server.probe.cancelledCount == 0)
+            #expect(server.statistics.callsInFlight == 0)
+        }
+    }
+
+    @Test("a detached stream with no task left ends by CANCEL, deadline, connection close and shutdown; its owner hears each and is freed")
+    func detachedStreamCancelled() async throws {
+        try await withServer { server in
+            let idle = WhoAmIResponse(kind: .tenant, id: "1", region: "", regions: [])
+            let connection = try await server.connect()
+            // CANCEL: leaving the stream after its one message.
+            for try await _ in connection.serverStreaming(TestAPI.detached, idle, metadata: metadata(nil)) { break }
+            await server.probe.wait { _, cancelled in cancelled == 1 }
+            // Its deadline.
+            let expired = await #expect(throws: VPCEPError.self) {
+                for try await _ in connection.serverStreaming(TestAPI.detached, idle, metadata: metadata(.milliseconds(300))) {}
+            }
+            #expect(expired?.code == .deadlineExceeded)
+            await server.probe.wait { _, cancelled in cancelled == 2 }
+            #expect(try await connection.unary(TestAPI.echo, message("still"), metadata: metadata()).id == "still")
+            // The connection's close.
+            let open = Task { for try await _ in connection.serverStreaming(TestAPI.detached, idle, metadata: metadata(nil)) {} }
+            await server.probe.wait { started, _ in started == 3 }
+            await connection.close()
+            _ = await open.result
+            await server.probe.wait { _, cancelled in cancelled == 3 }
+            // Shutdown: still open when the grace period ends.
+            let other = try await server.connect()
+            var stream = other.serverStreaming(TestAPI.detached, idle, metadata: metadata(nil)).makeAsyncIterator()
+            #expect(try await stream.next()?.id == "0")
+            await server.server.shutdown(gracePeriod: .milliseconds(100))
+            let shutDown = await #expect(throws: VPCEPError.self) { while try await stream.next() != nil {} }
+            #expect(shutDown?.code == .unavailable)
+            await server.probe.wait { _, cancelled in cancelled == 4 }
+            await other.close()
+            #expect(server.probe.releasedOwnerCount == 4)
+        }
+    }
+
     @Test("§4.7 a stream whose sends never wait does not starve its connection: a unary call on it is answered")
     func fastStreamDoesNotStarveReads() async throws {
         try await withServer { server in

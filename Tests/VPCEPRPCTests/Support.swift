@@ -27,6 +27,13 @@ enum TestAPI {
     static let abandonedSend = MethodDescriptor<WhoAmIResponse, WhoAmIResponse>(
         service: "test.Echo", method: "AbandonedSend", kind: .serverStreaming)
 
+    /// A detached stream (`DetachedServerStream`): a task of the handler's sends `Int(id)` messages and
+    /// ends; then the stream ends with OK when `region` is "ok", FAILED_PRECONDITION when "fail", and
+    /// otherwise stays open with no task until the call ends, which its owner hears (`probe.cancelled()`).
+    /// The owner (a `DetachedOwner`, which holds the stream) counts in `probe.released` once freed.
+    static let detached = MethodDescriptor<WhoAmIResponse, WhoAmIResponse>(
+        service: "test.Echo", method: "Detached", kind: .serverStreaming)
+
     /// Answers with its context's deadline (`id`: uptime nanoseconds, or "none").
     static let deadline = MethodDescriptor<WhoAmIResponse, WhoAmIResponse>(service: "test.Echo", method: "Deadline", kind: .unary)
 
@@ -80,6 +87,28 @@ enum TestAPI {
             send.cancel()
             if case .failure = await send.result { probe.cancelled() }
         }
+        router.registerDetachedStreaming(detached) { request, _, stream in
+            probe.started()
+            let owner = DetachedOwner(stream: stream, probe: probe)
+            // The owner is kept only by the stream's cancellation action: a cycle the call's end breaks.
+            stream.onCancel {
+                probe.cancelled()
+                // After the call ended: a no-op.
+                owner.stream.finish(throwing: nil)
+            }
+            Task {
+                for index in 0..<(Int(request.id) ?? 0) {
+                    try await stream.send(serialized: encoded(WhoAmIResponse(kind: .tenant, id: "\(index)", region: "", regions: [])))
+                }
+                switch request.region {
+                case "ok": stream.finish(throwing: nil)
+                case "fail":
+                    stream.finish(throwing: VPCEPError(code: .failedPrecondition, reason: .init(rawValue: "TEST_FAILURE"),
+                                                       message: "failed on purpose"))
+                default: break
+                }
+            }
+        }
         router.registerServerStreaming(failingStream) { _, _, writer in
             try await writer.send(WhoAmIResponse(kind: .tenant, id: "one", region: "", regions: []))
             try await writer.send(WhoAmIResponse(kind: .tenant, id: "two", region: "", regions: []))
@@ -89,11 +118,25 @@ enum TestAPI {
     }
 }
 
+/// The owner of a detached test stream; counts its release.
+final class DetachedOwner: Sendable {
+    let stream: DetachedServerStream<WhoAmIResponse>
+    let probe: Probe
+
+    init(stream: DetachedServerStream<WhoAmIResponse>, probe: Probe) {
+        self.stream = stream
+        self.probe = probe
+    }
+
+    deinit { probe.releasedOwner() }
+}
+
 /// What the test handlers saw, with waits that end on an event rather than after a time.
 final class Probe: Sendable {
     private struct State {
         var started = 0
         var cancelled = 0
+        var releasedOwners = 0
         var released = false
         var releaseWaiters: [CheckedContinuation<Void, Never>] = []
         var waiters: [(condition: @Sendable (Int, Int) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
@@ -104,8 +147,11 @@ final class Probe: Sendable {
     var startedCount: Int { state.withLock { $0.started } }
     var cancelledCount: Int { state.withLock { $0.cancelled } }
 
+    var releasedOwnerCount: Int { state.withLock { $0.releasedOwners } }
+
     func started() { update { $0.started += 1 } }
     func cancelled() { update { $0.cancelled += 1 } }
+    func releasedOwner() { state.withLock { $0.releasedOwners += 1 } }
 
     private func update(_ change: (inout State) -> Void) {
         let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in

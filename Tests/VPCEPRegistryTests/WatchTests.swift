@@ -454,7 +454,85 @@ extension WatchFanOutTests {
     }
 }
 
-/// How many times each event was encoded, across watchers.
+/// A watch that waits holds no task (issue 11's idle cost): caught up, it parks on the feed.
+@Suite("Watch: parked watchers", .timeLimit(.minutes(1)))
+struct ParkedWatchTests {
+    private static let still = ChangeFeedConfiguration.defaults {
+        $0.pollInterval = .seconds(600)
+        $0.bookmarkInterval = .seconds(600)
+    }
+
+    @Test("a caught-up watch is parked with no task; an event wakes it, it sends and parks again; a cancel ends it at once")
+    func parkedWatchHoldsNoTask() async throws {
+        try await withRegistry(changeFeed: Self.still) { registry, store in
+            let feed = registry.changeFeed
+            let (messages, continuation) = AsyncStream.makeStream(of: WatchMessage.self)
+            let (ends, ended) = AsyncStream.makeStream(of: (any Error).self)
+            let watch = try registry.makeWatch(
+                tenantA, filter: WatchFilter(), start: .now, encode: { $0 }, send: { continuation.yield($0) })
+            watch.start { error in ended.yield(error) }
+            var iterator = messages.makeAsyncIterator()
+            guard case .bookmark = await iterator.next() else { throw CancellationError() }
+            try await parked(watch, feed)
+
+            let vpc = try await registry.createVPC(tenantA, name: "one", cidr: "10.1.0.0/16")
+            guard case .event(let entry) = await iterator.next() else { throw CancellationError() }
+            let seq = try await head(store)
+            #expect(entry.resourceID == vpc.id && entry.seq == seq)
+            try await parked(watch, feed)
+
+            watch.cancel()
+            var endings = ends.makeAsyncIterator()
+            #expect(await endings.next() is CancellationError)
+            #expect(feed.watcherCount == 0 && feed.parkedCount == 0)
+        }
+    }
+
+    /// Returns once `watch` is parked (its task ends just after it parks).
+    private func parked(_ watch: Watch, _ feed: ChangeFeed) async throws {
+        while watch.hasTask || feed.parkedCount != 1 { try await Task.sleep(for: .milliseconds(2)) }
+    }
+
+    @Test("watches cancelled at random moments while writes run each end once, and the feed lets every one go")
+    func cancelledAtRandom() async throws {
+        try await withRegistry(changeFeed: .defaults { $0.pollInterval = .milliseconds(20) }) { registry, _ in
+            let feed = registry.changeFeed
+            let endings = EncodeCounts()
+            let writes = Task {
+                for index in 0..<40 {
+                    _ = try await registry.createVPC(tenantA, name: "w\(index)", cidr: "10.\(index).0.0/16")
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<60 {
+                    group.addTask {
+                        let start: WatchStart = index % 3 == 0 ? .snapshot : index % 3 == 1 ? .now : .afterSeq(0)
+                        let watch = try registry.makeWatch(
+                            index % 2 == 0 ? tenantA : tenantB, filter: WatchFilter(), start: start, encode: { $0 },
+                            send: { _ in if index % 4 == 0 { await Task.yield() } })
+                        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                            watch.start { _ in
+                                endings.count(UInt64(index))
+                                done.resume()
+                            }
+                            Task {
+                                try? await Task.sleep(for: .microseconds(Int.random(in: 0...30_000)))
+                                watch.cancel()
+                                if index % 5 == 0 { watch.cancel() }
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await writes.value
+            #expect((0..<60).allSatisfy { endings[UInt64($0)] == 1 })
+            #expect(feed.watcherCount == 0 && feed.parkedCount == 0)
+        }
+    }
+}
+
+/// How many times each event was encoded, across watchers (or anything else counted by number).
 private final class EncodeCounts: Sendable {
     private let counts = Mutex<[UInt64: Int]>([:])
 
