@@ -229,11 +229,14 @@ public final class ChangeFeed: Sendable {
     /// then the feed wakes it (`ParkedWatcher.wake(reaching:)`) with the sequence up to which it found
     /// nothing for it. False, and nothing parked, when one of those has already happened or the
     /// watcher was cancelled: the caller goes on instead. A parked watcher holds only this entry, and
-    /// a write it may not see does not wake it.
-    func park(_ id: UInt64, after cursor: UInt64, until deadline: ContinuousClock.Instant) -> Bool {
+    /// a write it may not see does not wake it. `waitsForHead`: the watcher found the feed `.starting`;
+    /// if the feed has read its head since, there is nothing to wait for.
+    func park(
+        _ id: UInt64, after cursor: UInt64, until deadline: ContinuousClock.Instant, waitsForHead: Bool = false
+    ) -> Bool {
         state.withLock { state in
             guard let watcher = state.watchers[id], !watcher.watcher.isCancelled, !state.shuttingDown,
-                (state.head ?? 0) <= cursor, ContinuousClock.now < deadline
+                (state.head ?? 0) <= cursor, !(waitsForHead && state.head != nil), ContinuousClock.now < deadline
             else { return false }
             state.waiters[id] = Waiter(cursor: cursor, deadline: deadline, interest: watcher.interest, watcher: watcher.watcher)
             return true

@@ -267,7 +267,7 @@ public final class Watch: ParkedWatcher, @unchecked Sendable {
             while true {
                 if isCancelled { throw CancellationError() }
                 if let deadline = try await cursor.advance(),
-                    feed.park(id, after: cursor.cursor, until: deadline)
+                    feed.park(id, after: cursor.cursor, until: deadline, waitsForHead: cursor.feedWasStarting)
                 {
                     // A finished task keeps its memory while a handle to it lives: a parked watch keeps none.
                     state.withLock { state in
@@ -307,6 +307,8 @@ private final class WatchCursor {
     var delivered: UInt64?
     var bookmarkDue = false
     var lastSent = ContinuousClock.now
+    /// The last `advance` found the feed yet to read the log's head.
+    var feedWasStarting = false
 
     init(registry: Registry, id: UInt64, query: EventQuery, scope: Scope, output: WatchOutput) {
         self.registry = registry
@@ -396,7 +398,9 @@ private final class WatchCursor {
         guard !feed.isShuttingDown else { throw Registry.shuttingDown(after: delivered.map { max($0, cursor) } ?? cursor) }
         let configuration = feed.configuration
         var events: [ChangeEvent] = []
-        switch feed.batch(after: cursor, limit: configuration.pageSize) {
+        let batch = feed.batch(after: cursor, limit: configuration.pageSize)
+        if case .starting = batch { feedWasStarting = true } else { feedWasStarting = false }
+        switch batch {
         case .events(let window, let through):
             events = window.filter(query.matches)
             cursor = through
