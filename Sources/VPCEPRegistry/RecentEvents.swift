@@ -15,6 +15,9 @@ public final class RecentEvents: Sendable {
         var events: [ChangeEvent] = []
         /// Events before this index are dropped (removed in bulk, not one at a time).
         var first = 0
+        /// The newest committed sequence, when it vouches for it: the last event handed over, or the
+        /// head it was given when the store opened (`seed`) and nothing was committed since.
+        var head: UInt64?
     }
 
     private let capacity: Int
@@ -24,14 +27,26 @@ public final class RecentEvents: Sendable {
         self.capacity = max(capacity, 1)
     }
 
+    /// The log's head when the store opened, before anything was committed: the newest committed
+    /// sequence until the first commit. Ignored once it knows more.
+    public func seed(head: UInt64) {
+        state.withLock { state in
+            if state.head == nil, state.events.isEmpty { state.head = head }
+        }
+    }
+
+    /// The newest committed sequence, when it can vouch for it (nil: read the store).
+    public var head: UInt64? { state.withLock { $0.head } }
+
     /// A commit's events, in sequence order. Events that do not follow the last kept one start the
     /// memory afresh.
     public func committed(_ events: [ChangeEvent]) {
-        guard let firstSeq = events.first?.seq else { return }
+        guard let firstSeq = events.first?.seq, let lastSeq = events.last?.seq else { return }
         state.withLock { state in
-            if let last = state.events.last?.seq, last + 1 != firstSeq {
+            if let last = state.events.last?.seq ?? state.head, last + 1 != firstSeq {
                 state = State()
             }
+            state.head = lastSeq
             state.events += events
             let kept = state.events.count - state.first
             if kept > capacity { state.first += kept - capacity }
@@ -51,6 +66,7 @@ public final class RecentEvents: Sendable {
     /// kept one; nil when an event after `seq` is not kept (or nothing is).
     public func events(after seq: UInt64, limit: Int) -> [ChangeEvent]? {
         state.withLock { state in
+            if seq == state.head { return [] }
             guard state.first < state.events.count, let last = state.events.last?.seq else { return nil }
             let oldest = state.events[state.first].seq
             guard oldest <= seq + 1, seq <= last else { return nil }

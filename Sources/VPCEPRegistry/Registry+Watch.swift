@@ -349,7 +349,12 @@ private final class WatchCursor {
     func begin(_ start: WatchStart) async throws {
         switch start {
         case .now:
-            cursor = try await registry.read { reader in try await reader.logHead() }
+            // From memory when the store can vouch for it: a burst of new watches then costs no reads.
+            if let head = registry.store.recentHead {
+                cursor = head
+            } else {
+                cursor = try await registry.read { reader in try await reader.logHead() }
+            }
             delivered = cursor
             // At once, so that a client whose stream breaks before the first event still has a
             // position to resume from: "now" again would skip what was committed meanwhile.

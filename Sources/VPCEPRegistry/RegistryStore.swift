@@ -46,6 +46,10 @@ public protocol RegistryStore: Sendable {
     /// memory; `[]` when nothing was committed after `seq`; nil when it cannot say (not held, or other
     /// processes write the log), and the caller reads the store. By default nil.
     func recentEvents(after seq: UInt64, limit: Int) -> [ChangeEvent]?
+
+    /// The change log's head (the newest committed sequence) from memory, when this process can vouch
+    /// for it as `recentEvents` does; nil when the caller must read the store. By default nil.
+    var recentHead: UInt64? { get }
 }
 
 extension RegistryStore {
@@ -57,6 +61,7 @@ extension RegistryStore {
     }
     public var readinessProblem: String? { nil }
     public func recentEvents(after seq: UInt64, limit: Int) -> [ChangeEvent]? { nil }
+    public var recentHead: UInt64? { nil }
 }
 
 /// Primitive reads.

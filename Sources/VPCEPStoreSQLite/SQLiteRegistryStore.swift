@@ -91,6 +91,8 @@ public final class SQLiteRegistryStore: RegistryStore {
         changeLog.recent.events(after: seq, limit: limit)
     }
 
+    public var recentHead: UInt64? { changeLog.recent.head }
+
     public func commitChanges(since: UInt64) async throws -> CommitChanges? {
         let version = commits.load(ordering: .acquiring)
         return CommitChanges(version: version, services: serviceChanges.changes(after: since, through: version))
@@ -155,8 +157,11 @@ public final class SQLiteRegistryStore: RegistryStore {
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
         }
         logger.info("opened the registry store", metadata: ["path": "\(path)", "schema": "\(schemaVersion)"])
-        return SQLiteRegistryStore(path: path, lock: lock, writer: writer, reader: reader, logger: logger,
-                                   busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        let store = SQLiteRegistryStore(path: path, lock: lock, writer: writer, reader: reader, logger: logger,
+                                        busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        // The log's head while nothing writes yet: a Watch starting "now" then needs no read of the store.
+        if let head = try? await store.read({ try await $0.logHead() }) { store.changeLog.recent.seed(head: head) }
+        return store
     }
 
     /// Closes `connection` even when the calling task is cancelled: sqlite-nio does not run a close

@@ -37,6 +37,30 @@ struct RecentEventsTests {
         #expect(recent.events(after: 9, limit: 10) == nil)
     }
 
+    @Test func theHeadIsTheSeedUntilTheFirstCommitThenTheLastCommittedAndNothingAfterForget() {
+        let recent = RecentEvents()
+        #expect(recent.head == nil)
+        recent.seed(head: 4)
+        #expect(recent.head == 4)
+        #expect(recent.events(after: 4, limit: 10) == [])
+        #expect(recent.events(after: 3, limit: 10) == nil)
+        recent.committed(Self.events(5...6))
+        #expect(recent.head == 6)
+        #expect(recent.events(after: 4, limit: 10) == Self.events(5...6))
+        // A seed after commits is ignored: the commits know better.
+        recent.seed(head: 2)
+        #expect(recent.head == 6)
+        recent.forget()
+        #expect(recent.head == nil)
+        #expect(recent.events(after: 6, limit: 10) == nil)
+        // Events that do not follow the seeded head start afresh, and vouch for their own last.
+        let reseeded = RecentEvents()
+        reseeded.seed(head: 4)
+        reseeded.committed(Self.events(9...9))
+        #expect(reseeded.head == 9)
+        #expect(reseeded.events(after: 4, limit: 10) == nil)
+    }
+
     @Test func aGapStartsAfresh() {
         let recent = RecentEvents()
         recent.committed(Self.events(1...2))

@@ -215,6 +215,8 @@ struct ChangeLogContractTests {
     @Test(arguments: StoreKind.underTest)
     func recentEventsAreTheCommittedEventsAsTheStoreReadsThem(_ kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
+            // A fresh store's head, before any commit.
+            #expect(store.recentHead == (kind.sharesDatabase ? nil : 0))
             @Sendable func event(_ index: Int, _ part: Int) -> ChangeEvent {
                 // Milliseconds of late 2026 with every last digit, as `Registry.now()` makes them.
                 let at = Date(timeIntervalSince1970: Double(1_764_583_200_000 + index * 7 + part) / 1000)
@@ -255,6 +257,7 @@ struct ChangeLogContractTests {
             }
             #expect(!kind.sharesDatabase)
             #expect(recent == stored)
+            #expect(store.recentHead == stored.last?.seq)
             #expect(store.recentEvents(after: 5, limit: 3) == Array(stored[5..<8]))
             #expect(store.recentEvents(after: UInt64(stored.count), limit: 10) == [])
             #expect(store.recentEvents(after: UInt64(stored.count) + 1, limit: 10) == nil)

@@ -30,6 +30,9 @@ struct StoreTests {
         let reopened = try await SQLiteRegistryStore.open(directory: directory)
         let again = Registry(store: reopened, regions: servedRegions, clock: clock)
         #expect(try await snapshot(again) == before)
+        // The log's head, known from the start (a Watch starting "now" takes it from memory).
+        let storedHead = try await reopened.read { try await $0.logHead() }
+        #expect(storedHead > 0 && reopened.recentHead == storedHead)
         #expect(try await again.getEndpointService(tenantA, id: nil, serviceName: service.serviceName) == service)
         #expect(try await again.listQuotas(tenantA, type: .endpointService) == [Quota(type: .endpointService, used: 1, limit: 5)])
         // Allocation continues from the stored state.

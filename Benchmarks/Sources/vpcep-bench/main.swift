@@ -11,7 +11,7 @@
 //                       --layout all|spread (all: every watcher sees every write; spread: watcher i one
 //                       resource of its own, see Watch.swift); vpcep's spread also: --operator-cert CRT
 //                       --operator-key KEY (to raise --tenant's service quota; tenant default alice)
-//   vpcep-bench idle-watches --port P --conns N --settle S --server-pids PID (+ TLS options)
+//   vpcep-bench idle-watches --port P --conns N --settle S --server-pids PID [--watch-batch N] (+ TLS options)
 //                       -> the server's RSS for N idle connections, then with one idle Watch on each
 //
 // Latency percentiles are exact (every call's latency is kept and sorted), not histogram buckets.
@@ -281,6 +281,8 @@ case "idle-watches":
     // Issue 11's bound: an idle watch costs at most 2 KiB of server memory beyond its connection.
     let count = Int(option("--conns", "1000"))!
     let settle = Double(option("--settle", "3"))!
+    // Watches started at a time: all at once by default; 50 starts them as connections are opened.
+    let watchBatch = max(Int(option("--watch-batch", "0"))!, 0)
     let tls = try clientTLS()
     func open(_ n: Int) async throws -> [BenchConnection] {
         var opened: [BenchConnection] = []
@@ -298,7 +300,16 @@ case "idle-watches":
     }
     /// One Watch (start now) per connection, each held by a task until cancelled; returns once every
     /// watch has had its first message (the bookmark of its start), so the server has set it up.
+    /// `--watch-batch N`: N at a time, each batch set up before the next starts.
     func watch(_ connections: [BenchConnection]) async -> [Task<Void, Never>] {
+        guard watchBatch > 0, connections.count > watchBatch else { return await watchAll(connections) }
+        var tasks: [Task<Void, Never>] = []
+        for start in stride(from: 0, to: connections.count, by: watchBatch) {
+            tasks += await watchAll(Array(connections[start..<min(start + watchBatch, connections.count)]))
+        }
+        return tasks
+    }
+    func watchAll(_ connections: [BenchConnection]) async -> [Task<Void, Never>] {
         let sent = WatchRequest()  // start now
         let (started, signal) = AsyncStream.makeStream(of: Void.self)
         let tasks = connections.map { connection in
@@ -331,7 +342,7 @@ case "idle-watches":
     try await pause()
     let idleWatches = ProcSample.take(serverPIDs)
     json([
-        "scenario": "idle watches (\(count))", "rss_start_kib": empty.rssKiB, "rss_after_warmup_kib": base.rssKiB,
+        "scenario": "idle watches (\(count))", "watch_batch": watchBatch, "rss_start_kib": empty.rssKiB, "rss_after_warmup_kib": base.rssKiB,
         "rss_idle_conns_kib": idleConnections.rssKiB, "rss_idle_watches_kib": idleWatches.rssKiB,
         "bytes_per_conn": (idleConnections.rssKiB - base.rssKiB) * 1024 / count,
         "bytes_per_watch": (idleWatches.rssKiB - idleConnections.rssKiB) * 1024 / count,
