@@ -169,6 +169,8 @@ public final class PostgresRegistryStore: RegistryStore {
     private let batches = BatchQueue()
     private let head: CoalescedQuery<UInt64>
     private let headReader: HeadReader
+    /// Write batches that ran again with a savepoint per member (`runDeferring`): what failures cost.
+    let batchesRunAgain = Atomic<Int>(0)
     /// What each round of `head` learnt, for `commitChanges(since:)`.
     private let serviceChanges = ServiceChangeHistory(startingAt: nil)
 
@@ -338,6 +340,7 @@ public final class PostgresRegistryStore: RegistryStore {
                     // Run again from the start, each member in its savepoint and every statement sent at
                     // once, so that a failure is its member's alone.
                     await rollBack(connection)
+                    batchesRunAgain.add(1, ordering: .relaxed)
                     pending = unanswered
                     deferring = false
                 }
