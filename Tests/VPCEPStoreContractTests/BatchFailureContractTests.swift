@@ -98,6 +98,56 @@ struct BatchFailureContractTests {
         }
     }
 
+    /// Transactions with more rows than one statement may carry (PostgreSQL takes 65,535 values a
+    /// statement; 4,000 events are 68,000) commit whole among others, on PostgreSQL without a second
+    /// run; one that throws after as many leaves none of them.
+    @Test(arguments: StoreKind.underTest)
+    func transactionsOfManyRowsCommitOrFailWhole(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            let many = 4_000
+            let postgres = store as? PostgresRegistryStore
+            let runAgainBefore = postgres?.batchesRunAgain.load(ordering: .relaxed)
+            // Two of twelve carry many events; none fails.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<12 {
+                    group.addTask {
+                        let own = vpc("vpc-\(i)", at: Double(i))
+                        try await store.transaction { tx in
+                            try await tx.insertVPC(own)
+                            _ = try await tx.appendEvents(Array(repeating: Self.created(own), count: i % 6 == 0 ? many : 1))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            if let postgres { #expect(postgres.batchesRunAgain.load(ordering: .relaxed) == runAgainBefore) }
+            // One of six carries many events and throws after them.
+            await withTaskGroup(of: Void.self) { group in
+                for i in 12..<18 {
+                    group.addTask {
+                        let own = vpc("vpc-\(i)", at: Double(i))
+                        do {
+                            try await store.transaction { tx in
+                                try await tx.insertVPC(own)
+                                _ = try await tx.appendEvents(Array(repeating: Self.created(own), count: i == 12 ? many : 1))
+                                if i == 12 { throw Refused() }
+                            }
+                            #expect(i != 12)
+                        } catch {
+                            #expect(i == 12 && error is Refused, "\(i): \(error)")
+                        }
+                    }
+                }
+            }
+            let committed = Set((0..<18).filter { $0 != 12 }.map { "vpc-\($0)" })
+            let events = try await store.read { try await $0.listEvents(EventQuery(viewer: .system, limit: 10_000)) }.items
+            #expect(events.map(\.seq) == Array(1...UInt64(2 * many + 15)))
+            #expect(Set(events.map(\.resourceID)) == committed)
+            let stored = try await store.read { try await $0.listVPCs(listQuery(limit: 100)) }.items
+            #expect(Set(stored.map(\.id)) == committed)
+        }
+    }
+
     private static func created(_ vpc: VPC) -> ChangeEvent {
         ChangeEvent(type: .created, state: .vpc(vpc), actor: "tenant-a", committedAt: vpc.createdAt)
     }
