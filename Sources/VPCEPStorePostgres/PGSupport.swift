@@ -4,7 +4,7 @@ import VPCEPRegistry
 
 /// A statement parameter. Statements are written with `?` placeholders, numbered `$1`, `$2`, … when
 /// they are sent, so that the SQL reads like the SQLite store's (no statement uses a literal `?`).
-enum PGBind: Sendable {
+enum PGBind: Sendable, Equatable {
     case text(String)
     case integer(Int64)
     case null
@@ -21,15 +21,18 @@ enum PGBind: Sendable {
     }
 
     static func query(_ sql: String, _ binds: [PGBind]) throws -> PostgresQuery {
-        var numbered = ""
-        numbered.reserveCapacity(sql.count + binds.count * 2)
+        // By UTF-8 byte, not by Character: `?` is one byte in UTF-8 and never part of another
+        // character's; a batch's statement can be long (this function was 4% of the server's CPU in creates).
+        var numbered: [UInt8] = []
+        numbered.reserveCapacity(sql.utf8.count + binds.count * 4)
         var next = 1
-        for character in sql {
-            if character == "?" {
-                numbered += "$\(next)"
+        for byte in sql.utf8 {
+            if byte == UInt8(ascii: "?") {
+                numbered.append(UInt8(ascii: "$"))
+                numbered.append(contentsOf: String(next).utf8)
                 next += 1
             } else {
-                numbered.append(character)
+                numbered.append(byte)
             }
         }
         guard next - 1 == binds.count else {
@@ -43,7 +46,7 @@ enum PGBind: Sendable {
             case .null: bindings.appendNull()
             }
         }
-        return PostgresQuery(unsafeSQL: numbered, binds: bindings)
+        return PostgresQuery(unsafeSQL: String(decoding: numbered, as: UTF8.self), binds: bindings)
     }
 }
 

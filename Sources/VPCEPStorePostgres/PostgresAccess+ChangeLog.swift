@@ -24,10 +24,7 @@ extension PostgresAccess {
         for index in numbered.indices { numbered[index].seq = UInt64(first + Int64(index)) }
         for start in stride(from: 0, to: numbered.count, by: Self.eventsPerInsert) {
             let chunk = numbered[start..<min(start + Self.eventsPerInsert, numbered.count)]
-            let rows = Array(repeating: "(\(Self.placeholders(17)))", count: chunk.count).joined(separator: ", ")
-            try await execute(
-                "INSERT INTO change_events (\(Self.eventColumns)) VALUES \(rows)",
-                try chunk.flatMap(Self.eventBinds))
+            try await insert(into: "change_events", columns: Self.eventColumns, width: 17, try chunk.flatMap(Self.eventBinds))
         }
         return numbered
     }

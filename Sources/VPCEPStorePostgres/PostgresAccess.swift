@@ -18,11 +18,21 @@ final class PostgresAccess: RegistryTransaction {
 
     /// The change log's head of the write batch this transaction runs in; nil in a read.
     let head: BatchHead?
+    /// Where plain inserts wait in a batch that defers them; nil: every statement is sent at once.
+    private let deferred: DeferredInserts?
+    /// The number of this transaction's first deferred insert.
+    private let firstInsert: Int
+    /// Some of this transaction's deferred inserts were sent: a failure can no longer take them back.
+    let sentOwnInserts = Atomic<Bool>(false)
+    /// A statement failed: the PostgreSQL transaction is aborted (or, cancelled, in doubt).
+    let statementFailed = Atomic<Bool>(false)
 
-    init(connection: GuardedConnection, logger: Logger, head: BatchHead? = nil) {
+    init(connection: GuardedConnection, logger: Logger, head: BatchHead? = nil, deferred: DeferredInserts? = nil) {
         self.connection = connection
         self.logger = logger
         self.head = head
+        self.deferred = deferred
+        firstInsert = deferred?.total ?? 0
     }
 
     func end() {
@@ -33,22 +43,55 @@ final class PostgresAccess: RegistryTransaction {
         guard isActive.withLock({ $0 }) else {
             throw StoreError(code: .internalError, message: "a transaction was used after it ended")
         }
-        do {
-            let query = try PGBind.query(sql, binds)
-            return try await connection.query(query, logger: logger).map { PGRow($0.makeRandomAccess()) }
-        } catch is CancellationError {
-            // The calling task was cancelled: the transaction rolls back, and the caller learns that
-            // it was cancelled, not that the store failed.
-            throw CancellationError()
-        } catch {
-            let failure = StoreError(postgres: error)
-            if StoreError.isSerializationFailure(error) { serializationFailed.withLock { $0 = true } }
-            throw failure
-        }
+        // Whatever this statement is, it must come after the inserts made before it.
+        if let deferred, !deferred.isEmpty { try await sendDeferred(deferred) }
+        return try await send(sql, binds)
     }
 
     func execute(_ sql: String, _ binds: [PGBind]) async throws {
         _ = try await rows(sql, binds)
+    }
+
+    /// `INSERT INTO table (columns) VALUES …`, one row per `width` binds: held back in a batch that
+    /// defers inserts, else sent at once.
+    func insert(into table: String, columns: String, width: Int, _ binds: [PGBind]) async throws {
+        precondition(width > 0 && !binds.isEmpty && binds.count % width == 0, "an insert of whole rows")
+        guard let deferred else {
+            let row = "(" + Self.placeholders(width) + ")"
+            let rows = Array(repeating: row, count: binds.count / width).joined(separator: ", ")
+            try await execute("INSERT INTO \(table) (\(columns)) VALUES \(rows)", binds)
+            return
+        }
+        guard isActive.withLock({ $0 }) else {
+            throw StoreError(code: .internalError, message: "a transaction was used after it ended")
+        }
+        if deferred.add(DeferredInserts.Insert(table: table, columns: columns, width: width, binds: binds)) {
+            try await sendDeferred(deferred)
+        }
+    }
+
+    private func sendDeferred(_ deferred: DeferredInserts) async throws {
+        let (inserts, numbers) = deferred.take()
+        if numbers.upperBound > firstInsert { sentOwnInserts.store(true, ordering: .relaxed) }
+        guard let (sql, binds) = DeferredInserts.statement(inserts) else { return }
+        _ = try await send(sql, binds)
+    }
+
+    private func send(_ sql: String, _ binds: [PGBind]) async throws -> [PGRow] {
+        do {
+            let query = try PGBind.query(sql, binds)
+            return try await connection.query(query, logger: logger).map { PGRow($0.makeRandomAccess()) }
+        } catch is CancellationError {
+            statementFailed.store(true, ordering: .relaxed)
+            // The calling task was cancelled: the transaction rolls back, and the caller learns that
+            // it was cancelled, not that the store failed.
+            throw CancellationError()
+        } catch {
+            statementFailed.store(true, ordering: .relaxed)
+            let failure = StoreError(postgres: error)
+            if StoreError.isSerializationFailure(error) { serializationFailed.withLock { $0 = true } }
+            throw failure
+        }
     }
 
     // MARK: VPCs
@@ -71,8 +114,8 @@ final class PostgresAccess: RegistryTransaction {
     }
 
     func insertVPC(_ vpc: VPC) async throws {
-        try await execute(
-            "INSERT INTO vpcs (\(Self.vpcColumns)) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        try await insert(
+            into: "vpcs", columns: Self.vpcColumns, width: 7,
             [
                 .text(vpc.id), .text(vpc.region), .text(vpc.ownerID), .text(vpc.name), .text(vpc.cidr),
                 .date(vpc.createdAt), .date(vpc.updatedAt),
@@ -105,8 +148,8 @@ final class PostgresAccess: RegistryTransaction {
     }
 
     func insertSubnet(_ subnet: Subnet) async throws {
-        try await execute(
-            "INSERT INTO subnets (\(Self.subnetColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        try await insert(
+            into: "subnets", columns: Self.subnetColumns, width: 8,
             [
                 .text(subnet.id), .text(subnet.vpcID), .text(subnet.region), .text(subnet.ownerID),
                 .text(subnet.name), .text(subnet.cidr), .date(subnet.createdAt), .date(subnet.updatedAt),
@@ -139,20 +182,22 @@ final class PostgresAccess: RegistryTransaction {
             table: "backends", columns: Self.backendColumns, query: query, filters: filters, decode: Self.backend)
     }
 
+    private static let allocationColumns = "subnet_id, ip, holder_id"
+
     func allocatedIPs(subnetID: String) async throws -> [String] {
         try await rows("SELECT ip FROM ip_allocations WHERE subnet_id = ?", [.text(subnetID)]).map { try $0.text("ip") }
     }
 
     func insertBackend(_ backend: Backend) async throws {
-        try await execute(
-            "INSERT INTO backends (\(Self.backendColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        try await insert(
+            into: "backends", columns: Self.backendColumns, width: 11,
             [
                 .text(backend.id), .text(backend.kind.rawValue), .text(backend.vpcID), .text(backend.subnetID),
                 .text(backend.region), .text(backend.ownerID), .text(backend.name), .text(backend.ip),
                 try .json(backend.ingressCIDRs), .date(backend.createdAt), .date(backend.updatedAt),
             ])
-        try await execute(
-            "INSERT INTO ip_allocations (subnet_id, ip, holder_id) VALUES (?, ?, ?)",
+        try await insert(
+            into: "ip_allocations", columns: Self.allocationColumns, width: 3,
             [.text(backend.subnetID), .text(backend.ip), .text(backend.id)])
     }
 
@@ -328,9 +373,8 @@ final class PostgresAccess: RegistryTransaction {
     }
 
     func insertEndpointService(_ service: EndpointService) async throws {
-        try await execute(
-            "INSERT INTO endpoint_services (\(Self.serviceStoredColumns)) VALUES (\(Self.placeholders(20)))",
-            try Self.serviceBinds(service))
+        try await insert(
+            into: "endpoint_services", columns: Self.serviceStoredColumns, width: 20, try Self.serviceBinds(service))
     }
 
     func updateEndpointService(_ service: EndpointService) async throws {
@@ -533,9 +577,8 @@ final class PostgresAccess: RegistryTransaction {
     }
 
     func insertPermission(_ permission: Permission) async throws {
-        try await execute(
-            "INSERT INTO permissions (\(Self.permissionColumns)) VALUES (\(Self.placeholders(13)))",
-            Self.permissionBinds(permission))
+        try await insert(
+            into: "permissions", columns: Self.permissionColumns, width: 13, Self.permissionBinds(permission))
     }
 
     func updatePermission(_ permission: Permission) async throws {
@@ -668,11 +711,10 @@ final class PostgresAccess: RegistryTransaction {
     }
 
     func insertEndpoint(_ endpoint: Endpoint) async throws {
-        try await execute(
-            "INSERT INTO endpoints (\(Self.endpointStoredColumns)) VALUES (\(Self.placeholders(25)))",
-            try Self.endpointBinds(endpoint))
-        try await execute(
-            "INSERT INTO ip_allocations (subnet_id, ip, holder_id) VALUES (?, ?, ?)",
+        try await insert(
+            into: "endpoints", columns: Self.endpointStoredColumns, width: 25, try Self.endpointBinds(endpoint))
+        try await insert(
+            into: "ip_allocations", columns: Self.allocationColumns, width: 3,
             [.text(endpoint.subnetID), .text(endpoint.ip), .text(endpoint.id)])
     }
 

@@ -8,7 +8,9 @@ import VPCEPRegistry
 /// The registry store on PostgreSQL, for several replicas sharing one database.
 ///
 /// Write transactions are group-committed: those waiting when a batch starts run in it, one after
-/// another, each in a savepoint of its own, and are answered after its one commit (`runBatch`).
+/// another, and are answered after its one commit (`runBatch`). Their plain inserts are held back and
+/// sent together (`DeferredInserts`), without a savepoint per member; when a failure needs one, the
+/// batch runs again with each member in a savepoint of its own.
 /// Every batch first locks the change log's head row (`SELECT … FOR UPDATE`), so the
 /// writers of every replica run one at a time, each at `READ COMMITTED`: every statement after the
 /// lock sees every earlier writer's commit, and no other writer can commit before this one ends. The
@@ -167,6 +169,8 @@ public final class PostgresRegistryStore: RegistryStore {
     private let batches = BatchQueue()
     private let head: CoalescedQuery<UInt64>
     private let headReader: HeadReader
+    /// Write batches that ran again with a savepoint per member (`runDeferring`): what failures cost.
+    let batchesRunAgain = Atomic<Int>(0)
     /// What each round of `head` learnt, for `commitChanges(since:)`.
     private let serviceChanges = ServiceChangeHistory(startingAt: nil)
 
@@ -313,27 +317,101 @@ public final class PostgresRegistryStore: RegistryStore {
     private func runBatch(_ members: [BatchMember], on leased: PostgresConnection) async throws -> BatchOutcome {
         let connection = GuardedConnection(leased)
         defer { connection.end() }
+        var pending = members
+        var deferring = true
+        while true {
+            try await always(Self.beginWrite, on: connection)
+            let head: BatchHead
+            do {
+                let rows = try await connection.query(PostgresQuery(unsafeSQL: Self.lockHead), logger: logger, cancellable: false)
+                guard let row = rows.first else { throw StoreError.corrupt("log_head") }
+                head = BatchHead(Int64(try PGRow(row.makeRandomAccess()).int("seq")))
+            } catch {
+                await rollBack(connection)
+                guard StoreError.isSerializationFailure(error) else { throw error }
+                return BatchOutcome(lost: pending.map { ($0, StoreError(postgres: error)) })
+            }
+            do {
+                guard deferring else { return try await runMembers(pending, head: head, on: connection) }
+                switch try await runDeferring(pending, head: head, on: connection) {
+                case .done(let outcome):
+                    return outcome
+                case .again(let unanswered):
+                    // Run again from the start, each member in its savepoint and every statement sent at
+                    // once, so that a failure is its member's alone.
+                    await rollBack(connection)
+                    batchesRunAgain.add(1, ordering: .relaxed)
+                    pending = unanswered
+                    deferring = false
+                }
+            } catch {
+                // The transaction cannot go on (a savepoint, its rollback or the commit failed): end it, or
+                // close the connection, rather than hand the lease back inside it.
+                await rollBack(connection)
+                throw error
+            }
+        }
+    }
+
+    private enum DeferringOutcome {
+        case done(BatchOutcome)
+        /// Something failed that only this member's savepoint could have undone: these members, not
+        /// answered yet, must run again in a new transaction.
+        case again([BatchMember])
+    }
+
+    /// The members one after another with their plain inserts held back (`DeferredInserts`), sent
+    /// before any other statement and, for the rest, in one statement with the head just before the
+    /// commit; no savepoints. A member that fails before any of its inserts was sent takes them back
+    /// and gets its error; any other failure (a statement's, or a member's whose inserts were sent)
+    /// leaves the batch to run again with a savepoint per member.
+    private func runDeferring(_ members: [BatchMember], head: BatchHead, on connection: GuardedConnection) async throws
+        -> DeferringOutcome
+    {
         var outcome = BatchOutcome()
-        try await always(Self.beginWrite, on: connection)
-        let head: BatchHead
-        do {
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: Self.lockHead), logger: logger, cancellable: false)
-            guard let row = rows.first else { throw StoreError.corrupt("log_head") }
-            head = BatchHead(Int64(try PGRow(row.makeRandomAccess()).int("seq")))
-        } catch {
+        let deferred = DeferredInserts()
+        for (index, member) in members.enumerated() {
+            if member.isCancelled {
+                member.finish(.failure(CancellationError()))
+                continue
+            }
+            let numbered = head.value
+            let firstInsert = deferred.total
+            let access = PostgresAccess(connection: connection, logger: logger, head: head, deferred: deferred)
+            let result = await member.run(access)
+            access.end()
+            let aborted = access.statementFailed.load(ordering: .relaxed)
+            switch result {
+            case .success(let value) where !aborted:
+                outcome.committed.append((member, value))
+            case .failure(let error) where !aborted && !access.sentOwnInserts.load(ordering: .relaxed):
+                // Nothing of it reached PostgreSQL but its reads.
+                deferred.drop(from: firstInsert)
+                head.reset(to: numbered)
+                member.finish(.failure(error))
+            default:
+                return .again(outcome.committed.map(\.0) + members[index...])
+            }
+        }
+        guard !outcome.committed.isEmpty else {
             await rollBack(connection)
-            guard StoreError.isSerializationFailure(error) else { throw error }
-            outcome.lost = members.map { ($0, StoreError(postgres: error)) }
-            return outcome
+            return .done(outcome)
+        }
+        if let (sql, binds) = DeferredInserts.statement(deferred.take().inserts, head: head.moved ? head.value : nil) {
+            do {
+                _ = try await connection.query(try PGBind.query(sql, binds), logger: logger, cancellable: false)
+            } catch {
+                // Which member's insert failed is not known: each learns it in its savepoint.
+                return .again(outcome.committed.map(\.0))
+            }
         }
         do {
-            return try await runMembers(members, head: head, on: connection)
-        } catch {
-            // The transaction cannot go on (a savepoint, its rollback or the commit failed): end it, or
-            // close the connection, rather than hand the lease back inside it.
-            await rollBack(connection)
-            throw error
+            try await always("COMMIT", on: connection)
+        } catch where StoreError.isSerializationFailure(error) {
+            outcome.lost = outcome.committed.map { ($0.0, StoreError(postgres: error)) }
+            outcome.committed = []
         }
+        return .done(outcome)
     }
 
     /// The members one after another, each in its savepoint, then the head and the commit.
