@@ -22,8 +22,9 @@ final class PostgresAccess: RegistryTransaction {
     private let deferred: DeferredInserts?
     /// The number of this transaction's first deferred insert.
     private let firstInsert: Int
-    /// Some of this transaction's deferred inserts were sent: a failure can no longer take them back.
-    let sentOwnInserts = Atomic<Bool>(false)
+    /// Some of this transaction's writes reached PostgreSQL (deferred inserts that were sent, or any
+    /// statement that is not a plain read): a failure can no longer take them back.
+    let sentOwnWrites = Atomic<Bool>(false)
     /// A statement failed: the PostgreSQL transaction is aborted (or, cancelled, in doubt).
     let statementFailed = Atomic<Bool>(false)
 
@@ -45,6 +46,7 @@ final class PostgresAccess: RegistryTransaction {
         }
         // Whatever this statement is, it must come after the inserts made before it.
         if let deferred, !deferred.isEmpty { try await sendDeferred(deferred) }
+        if !Self.onlyReads(sql) { sentOwnWrites.store(true, ordering: .relaxed) }
         return try await send(sql, binds)
     }
 
@@ -72,9 +74,14 @@ final class PostgresAccess: RegistryTransaction {
 
     private func sendDeferred(_ deferred: DeferredInserts) async throws {
         let (inserts, numbers) = deferred.take()
-        if numbers.upperBound > firstInsert { sentOwnInserts.store(true, ordering: .relaxed) }
+        if numbers.upperBound > firstInsert { sentOwnWrites.store(true, ordering: .relaxed) }
         guard let (sql, binds) = DeferredInserts.statement(inserts) else { return }
         _ = try await send(sql, binds)
+    }
+
+    /// A statement that changes nothing (a `SELECT`; its row locks go with the transaction either way).
+    static func onlyReads(_ sql: String) -> Bool {
+        sql.drop { $0 == " " || $0 == "\n" }.hasPrefix("SELECT")
     }
 
     private func send(_ sql: String, _ binds: [PGBind]) async throws -> [PGRow] {

@@ -384,7 +384,7 @@ public final class PostgresRegistryStore: RegistryStore {
             switch result {
             case .success(let value) where !aborted:
                 outcome.committed.append((member, value))
-            case .failure(let error) where !aborted && !access.sentOwnInserts.load(ordering: .relaxed):
+            case .failure(let error) where !aborted && !access.sentOwnWrites.load(ordering: .relaxed):
                 // Nothing of it reached PostgreSQL but its reads.
                 deferred.drop(from: firstInsert)
                 head.reset(to: numbered)

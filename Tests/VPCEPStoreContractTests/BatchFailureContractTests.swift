@@ -23,6 +23,9 @@ struct BatchFailureContractTests {
         /// Then inserts a subnet of that VPC with nothing read in between (a foreign key to a row
         /// inserted in the same transaction).
         case insertsAChild
+        /// Sets a quota first (a statement that is no plain insert, sent before any of its inserts),
+        /// then inserts and throws: the quota must go with the rest.
+        case writesThenThrows
     }
 
     /// Rounds of concurrent transactions, each round mixing the ways that commit with one way to fail
@@ -32,7 +35,7 @@ struct BatchFailureContractTests {
     /// inserted with it.
     private static let rounds: [(ways: [Way], mayRunAgain: Bool)] = [
         ([.commits, .throwsAtOnce], false), ([.commits, .duplicate], true), ([.commits, .readsThenThrows], true),
-        ([.commits, .insertsAChild], false), (Way.allCases, true),
+        ([.commits, .insertsAChild], false), ([.commits, .writesThenThrows], true), (Way.allCases, true),
     ]
 
     @Test(arguments: StoreKind.underTest)
@@ -77,8 +80,12 @@ struct BatchFailureContractTests {
                         parents.insert(id)
                     case .duplicate:
                         #expect((error as? StoreError)?.code == .conflict, "\(id): \(String(describing: error))")
-                    case .readsThenThrows, .throwsAtOnce:
+                    case .readsThenThrows, .throwsAtOnce, .writesThenThrows:
                         #expect(error is Refused, "\(id): \(String(describing: error))")
+                    }
+                    if ways[i % ways.count] == .writesThenThrows {
+                        let quota = try await store.read { try await $0.quotaLimit(ownerID: "owner-" + id, region: "r1", type: .endpointService) }
+                        #expect(quota == nil, "\(id): a refused transaction's quota was stored")
                     }
                 }
                 if let runAgainBefore, let postgres = store as? PostgresRegistryStore, !mayRunAgain {
@@ -153,6 +160,9 @@ struct BatchFailureContractTests {
     }
 
     private static func run(_ way: Way, _ own: VPC, _ tx: any RegistryTransaction, taken: VPC) async throws {
+        if way == .writesThenThrows {
+            try await tx.setQuotaLimit(ownerID: "owner-" + own.id, region: "r1", type: .endpointService, limit: 7)
+        }
         try await tx.insertVPC(own)
         _ = try await tx.appendEvents([created(own)])
         switch way {
@@ -163,7 +173,7 @@ struct BatchFailureContractTests {
         case .readsThenThrows:
             #expect(try await tx.vpc(id: own.id, visibleTo: .anyOwner(in: "r1")) == own)
             throw Refused()
-        case .throwsAtOnce:
+        case .throwsAtOnce, .writesThenThrows:
             throw Refused()
         case .insertsAChild:
             try await tx.insertSubnet(
