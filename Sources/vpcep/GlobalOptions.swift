@@ -22,7 +22,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Region of the call. [env: VPCEP_REGION]", valueName: "name"))
     var region: String?
 
-    @Option(name: .long, help: ArgumentHelp("table or json. [env: VPCEP_OUTPUT] (default: table)", valueName: "format"))
+    @Option(name: [.customShort("o"), .long], help: ArgumentHelp("table or json. [env: VPCEP_OUTPUT] (default: table)", valueName: "format"))
     var output: OutputFormat?
 
     @Option(name: .long, help: ArgumentHelp("Seconds to wait for the server. [env: VPCEP_TIMEOUT] (default: 30)", valueName: "seconds"))

@@ -53,7 +53,7 @@ extension VPCEPCommand {
 enum GlobalOptionPlacement {
     /// Global options that take a value, and those that do not.
     static let valued: Set<String> = [
-        "--server", "--ca", "--cert", "--key", "--region", "--output", "--timeout", "--profile", "--config",
+        "--server", "--ca", "--cert", "--key", "--region", "--output", "-o", "--timeout", "--profile", "--config",
     ]
     static let flags: Set<String> = ["--quiet", "-q"]
 

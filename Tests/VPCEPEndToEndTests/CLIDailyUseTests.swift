@@ -51,6 +51,12 @@ struct CLIDailyUseTests {
             #expect(whoami.status == 0, "\(whoami.stderr)")
             #expect(try whoami.json()["id"] as? String == "alice")
             #expect(try whoami.json()["region"] as? String == "eu-west-1")
+            // The short form kubectl users type, after the command words or before them.
+            for arguments in [["whoami", "-o", "json"], ["-o", "json", "whoami"]] {
+                let short = try await runCommand(vpcep, arguments, environment: environment)
+                #expect(short.status == 0, "\(arguments): \(short.stderr)")
+                #expect(try short.json()["id"] as? String == "alice")
+            }
 
             let bob = try await runCommand(vpcep, ["--profile", "bob-north", "whoami"], environment: environment)
             #expect(bob.status == 0, "\(bob.stderr)")
