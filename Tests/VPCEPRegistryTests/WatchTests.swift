@@ -73,6 +73,12 @@ private final class ManualClock: Sendable {
     func set(_ date: Date) { time.withLock { $0 = date } }
 }
 
+/// Long enough that neither the poll nor a bookmark wakes anybody during a test.
+private let stillFeed = ChangeFeedConfiguration.defaults {
+    $0.pollInterval = .seconds(600)
+    $0.bookmarkInterval = .seconds(600)
+}
+
 private let quick = ChangeFeedConfiguration.defaults {
     $0.pollInterval = .milliseconds(10)
     $0.bookmarkInterval = .milliseconds(50)
@@ -326,11 +332,7 @@ struct WatchTests {
 /// of one view share one encoding of an event.
 @Suite("Watch fan-out", .timeLimit(.minutes(1)))
 struct WatchFanOutTests {
-    /// Long enough that neither the poll nor a bookmark wakes anybody during the test.
-    private static let still = ChangeFeedConfiguration.defaults {
-        $0.pollInterval = .seconds(600)
-        $0.bookmarkInterval = .seconds(600)
-    }
+    private static let still = stillFeed
 
     /// Returns once the feed has read the log up to `seq`.
     private func feedReads(_ feed: ChangeFeed, through seq: UInt64) async throws {
@@ -457,10 +459,7 @@ extension WatchFanOutTests {
 /// A watch that waits holds no task (issue 11's idle cost): caught up, it parks on the feed.
 @Suite("Watch: parked watchers", .timeLimit(.minutes(1)))
 struct ParkedWatchTests {
-    private static let still = ChangeFeedConfiguration.defaults {
-        $0.pollInterval = .seconds(600)
-        $0.bookmarkInterval = .seconds(600)
-    }
+    private static let still = stillFeed
 
     @Test("a caught-up watch is parked with no task; an event wakes it, it sends and parks again; a cancel ends it at once")
     func parkedWatchHoldsNoTask() async throws {
