@@ -13,7 +13,9 @@ import VPCEPRegistry
 /// Writes go through one connection. Transactions are serialized by an async lock (sqlite-nio runs a
 /// connection's statements on a thread pool, so statements of two transactions would otherwise
 /// interleave) and *group-committed*: each runs inside a savepoint of a shared `BEGIN IMMEDIATE`
-/// transaction, and while others are queued the commit (and its fsync) is left to the last of them.
+/// transaction (but the first, whose failure rolls the whole transaction back: two statements fewer
+/// for a write that has the batch to itself), and while others are queued the commit (and its fsync)
+/// is left to the last of them.
 /// Every member of a batch returns only after that commit, and fails if it fails. Reads use a second,
 /// read-only connection, each in its own snapshot.
 ///
@@ -289,7 +291,8 @@ public final class SQLiteRegistryStore: RegistryStore {
             writeLock.unlock()
             throw CancellationError()
         }
-        if !batchOpen {
+        let first = !batchOpen
+        if first {
             do {
                 try await writer.executeAlways("BEGIN IMMEDIATE")
             } catch {
@@ -299,7 +302,19 @@ public final class SQLiteRegistryStore: RegistryStore {
             state.withLock { $0.batchOpen = true }
         }
 
-        let outcome: Result<T, any Error> = dropped ? .failure(CancellationError()) : await runInSavepoint(body, on: writer)
+        let outcome: Result<T, any Error>
+        if dropped {
+            outcome = .failure(CancellationError())
+        } else if first {
+            outcome = await runFirst(body, on: writer)
+            if case .failure = outcome, state.withLock({ !$0.batchOpen }) {
+                // Rolled back whole: there is no batch to hand over or commit.
+                writeLock.unlock()
+                return try outcome.get()
+            }
+        } else {
+            outcome = await runInSavepoint(body, on: writer)
+        }
 
         let handOver = state.withLock { state in
             if !dropped { state.batchSize += 1 }
@@ -323,6 +338,31 @@ public final class SQLiteRegistryStore: RegistryStore {
         writeLock.unlock()
         if !dropped { try committed.get() }
         return try outcome.get()
+    }
+
+    /// Runs the batch's first member with no savepoint: nothing else is in the transaction, so its failure
+    /// rolls it back whole and closes the batch (the next writer begins another).
+    private func runFirst<T: Sendable>(
+        _ body: @Sendable (any RegistryTransaction) async throws -> T, on writer: SQLiteConnection
+    ) async -> Result<T, any Error> {
+        changeLog.memberBegan()
+        let access = SQLiteAccess(connection: writer, log: changeLog)
+        do {
+            let value = try await body(access)
+            access.end()
+            changeLog.memberReleased()
+            return .success(value)
+        } catch {
+            access.end()
+            do {
+                try await writer.executeAlways("ROLLBACK")
+            } catch let rollbackError {
+                return .failure(failBatch(rollbackError))
+            }
+            changeLog.memberRolledBack()
+            state.withLock { $0.batchOpen = false }
+            return .failure(error is SQLiteError ? StoreError(sqlite: error) : error)
+        }
     }
 
     /// Runs one member of the batch in its own savepoint, so its failure undoes only its own work.

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import VPCEPClient
 
-@Suite("Health", .timeLimit(.minutes(1)))
+@Suite("Health", .timeLimit(.minutes(3)))  // a hang guard: a loaded full run took over a minute
 struct HealthAPITests {
     @Test("§4.3 Check and WhoAmI in a served region answer; regions come sorted")
     func servedRegion() async throws {

@@ -155,6 +155,56 @@ struct BatchFailureContractTests {
         }
     }
 
+    /// A transaction that has the store to itself (nothing else in its batch: on SQLite it runs with no
+    /// savepoint) writes, lets others queue behind it, then fails: nothing of it stays, and the queued
+    /// transactions commit in a transaction of their own, their events following the log's head.
+    @Test(arguments: StoreKind.underTest)
+    func aLoneTransactionThatFailsWithOthersQueuedLeavesNothing(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            let first = vpc("vpc-first")
+            _ = try await store.transaction { tx in
+                try await tx.insertVPC(first)
+                return try await tx.appendEvents([Self.created(first)])
+            }
+            let (wrote, wroteSignal) = AsyncStream.makeStream(of: Void.self)
+            let (release, releaseSignal) = AsyncStream.makeStream(of: Void.self)
+            let failing = Task {
+                try await store.transaction { tx in
+                    let own = vpc("vpc-failed", at: 2)
+                    try await tx.insertVPC(own)
+                    _ = try await tx.appendEvents([Self.created(own)])
+                    try await tx.setQuotaLimit(ownerID: "owner-failed", region: "r1", type: .endpointService, limit: 3)
+                    wroteSignal.yield()
+                    // Finished, not yielded to: a body PostgreSQL's batch runs again does not wait twice.
+                    for await _ in release {}
+                    throw Refused()
+                }
+            }
+            for await _ in wrote { break }
+            // These queue behind the failing one (a store runs one write at a time, or in one batch).
+            let queued = (0..<8).map { i in
+                Task {
+                    let own = vpc("vpc-queued-\(i)", at: Double(3 + i))
+                    try await store.transaction { tx in
+                        try await tx.insertVPC(own)
+                        _ = try await tx.appendEvents([Self.created(own)])
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            releaseSignal.finish()
+            await #expect(throws: Refused.self) { try await failing.value }
+            for task in queued { try await task.value }
+            let stored = try await store.read { try await $0.listVPCs(listQuery(limit: 100)) }.items
+            #expect(Set(stored.map(\.id)) == Set(["vpc-first"] + (0..<8).map { "vpc-queued-\($0)" }))
+            #expect(try await store.read { try await $0.quotaLimit(ownerID: "owner-failed", region: "r1", type: .endpointService) } == nil)
+            let events = try await store.read { try await $0.listEvents(EventQuery(viewer: .system, limit: 100)) }.items
+            #expect(events.map(\.seq) == Array(1...9))
+            #expect(!events.map(\.resourceID).contains("vpc-failed"))
+            #expect(try await store.read { try await $0.logHead() } == 9)
+        }
+    }
+
     private static func created(_ vpc: VPC) -> ChangeEvent {
         ChangeEvent(type: .created, state: .vpc(vpc), actor: "tenant-a", committedAt: vpc.createdAt)
     }
