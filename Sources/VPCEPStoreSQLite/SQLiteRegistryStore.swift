@@ -302,18 +302,11 @@ public final class SQLiteRegistryStore: RegistryStore {
             state.withLock { $0.batchOpen = true }
         }
 
-        let outcome: Result<T, any Error>
-        if dropped {
-            outcome = .failure(CancellationError())
-        } else if first {
-            outcome = await runFirst(body, on: writer)
-            if case .failure = outcome, state.withLock({ !$0.batchOpen }) {
-                // Rolled back whole: there is no batch to hand over or commit.
-                writeLock.unlock()
-                return try outcome.get()
-            }
-        } else {
-            outcome = await runInSavepoint(body, on: writer)
+        let outcome: Result<T, any Error> = dropped ? .failure(CancellationError()) : await runMember(body, on: writer, first: first)
+        if first, case .failure = outcome, state.withLock({ !$0.batchOpen }) {
+            // Rolled back whole: there is no batch to hand over or commit.
+            writeLock.unlock()
+            return try outcome.get()
         }
 
         let handOver = state.withLock { state in
@@ -340,54 +333,40 @@ public final class SQLiteRegistryStore: RegistryStore {
         return try outcome.get()
     }
 
-    /// Runs the batch's first member with no savepoint: nothing else is in the transaction, so its failure
-    /// rolls it back whole and closes the batch (the next writer begins another).
-    private func runFirst<T: Sendable>(
-        _ body: @Sendable (any RegistryTransaction) async throws -> T, on writer: SQLiteConnection
+    /// Runs one member of the batch in a savepoint of its own, so that its failure undoes only its own
+    /// work; the batch's first with none: nothing else is in the transaction, so its failure rolls it
+    /// back whole and closes the batch (the next writer begins another), two statements fewer for a
+    /// write that has the batch to itself.
+    private func runMember<T: Sendable>(
+        _ body: @Sendable (any RegistryTransaction) async throws -> T, on writer: SQLiteConnection, first: Bool
     ) async -> Result<T, any Error> {
-        changeLog.memberBegan()
-        let access = SQLiteAccess(connection: writer, log: changeLog)
-        do {
-            let value = try await body(access)
-            access.end()
-            changeLog.memberReleased()
-            return .success(value)
-        } catch {
-            access.end()
+        if !first {
             do {
-                try await writer.executeAlways("ROLLBACK")
-            } catch let rollbackError {
-                return .failure(failBatch(rollbackError))
+                try await writer.executeAlways("SAVEPOINT member")
+            } catch {
+                return .failure(failBatch(error))
             }
-            changeLog.memberRolledBack()
-            state.withLock { $0.batchOpen = false }
-            return .failure(error is SQLiteError ? StoreError(sqlite: error) : error)
-        }
-    }
-
-    /// Runs one member of the batch in its own savepoint, so its failure undoes only its own work.
-    private func runInSavepoint<T: Sendable>(
-        _ body: @Sendable (any RegistryTransaction) async throws -> T, on writer: SQLiteConnection
-    ) async -> Result<T, any Error> {
-        do {
-            try await writer.executeAlways("SAVEPOINT member")
-        } catch {
-            return .failure(failBatch(error))
         }
         changeLog.memberBegan()
         let access = SQLiteAccess(connection: writer, log: changeLog)
         do {
             let value = try await body(access)
             access.end()
-            try await writer.executeAlways("RELEASE member")
+            if !first { try await writer.executeAlways("RELEASE member") }
             changeLog.memberReleased()
             return .success(value)
         } catch {
             access.end()
             do {
-                try await writer.executeAlways("ROLLBACK TO member")
-                changeLog.memberRolledBack()
-                try await writer.executeAlways("RELEASE member")
+                if first {
+                    try await writer.executeAlways("ROLLBACK")
+                    changeLog.memberRolledBack()
+                    state.withLock { $0.batchOpen = false }
+                } else {
+                    try await writer.executeAlways("ROLLBACK TO member")
+                    changeLog.memberRolledBack()
+                    try await writer.executeAlways("RELEASE member")
+                }
             } catch let rollbackError {
                 // SQLite rolled the whole transaction back (I/O error, disk full): the batch is lost.
                 return .failure(failBatch(rollbackError))

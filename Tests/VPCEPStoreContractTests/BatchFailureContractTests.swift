@@ -42,10 +42,7 @@ struct BatchFailureContractTests {
     func everyMemberCommitsOrFailsOnItsOwn(_ kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
             let taken = vpc("vpc-taken")
-            _ = try await store.transaction { tx in
-                try await tx.insertVPC(taken)
-                return try await tx.appendEvents([Self.created(taken)])
-            }
+            try await Self.commit(taken, store)
             var committed: Set<String> = [taken.id]
             var parents: Set<String> = []
             for (round, (ways, mayRunAgain)) in Self.rounds.enumerated() {
@@ -161,11 +158,7 @@ struct BatchFailureContractTests {
     @Test(arguments: StoreKind.underTest)
     func aLoneTransactionThatFailsWithOthersQueuedLeavesNothing(_ kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
-            let first = vpc("vpc-first")
-            _ = try await store.transaction { tx in
-                try await tx.insertVPC(first)
-                return try await tx.appendEvents([Self.created(first)])
-            }
+            try await Self.commit(vpc("vpc-first"), store)
             let (wrote, wroteSignal) = AsyncStream.makeStream(of: Void.self)
             let (release, releaseSignal) = AsyncStream.makeStream(of: Void.self)
             let failing = Task {
@@ -202,6 +195,14 @@ struct BatchFailureContractTests {
             #expect(events.map(\.seq) == Array(1...9))
             #expect(!events.map(\.resourceID).contains("vpc-failed"))
             #expect(try await store.read { try await $0.logHead() } == 9)
+        }
+    }
+
+    /// Commits `vpc` and its event alone.
+    private static func commit(_ vpc: VPC, _ store: any RegistryStore) async throws {
+        _ = try await store.transaction { tx in
+            try await tx.insertVPC(vpc)
+            return try await tx.appendEvents([created(vpc)])
         }
     }
 
