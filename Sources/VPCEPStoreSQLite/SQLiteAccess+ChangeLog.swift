@@ -158,7 +158,7 @@ extension SQLiteAccess {
         )
     }
 
-    private static func event(_ row: SQLiteRow) throws -> ChangeEvent {
+    private static func event(_ row: StoreRow) throws -> ChangeEvent {
         func decode<E: RawRepresentable<String>>(_ column: String, as: E.Type) throws -> E {
             let text = try row.text(column)
             guard let value = E(rawValue: text) else { throw StoreError.corrupt("\(column) \(text)") }

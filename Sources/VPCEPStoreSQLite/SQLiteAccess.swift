@@ -7,12 +7,15 @@ import VPCEPRegistry
 /// the transaction ends; the store serializes all use of the connection.
 final class SQLiteAccess: RegistryTransaction {
     private let connection: SQLiteConnection
+    /// The connection's prepared statements; nil when sqlite-nio's handle cannot be read.
+    private let statements: StatementCache?
     private let isActive = Mutex(true)
     /// The batch's held change-log events; nil on the read connection.
     let log: ChangeLogBuffer?
 
     init(connection: SQLiteConnection, log: ChangeLogBuffer? = nil) {
         self.connection = connection
+        self.statements = StatementCache.of(connection)
         self.log = log
     }
 
@@ -20,12 +23,13 @@ final class SQLiteAccess: RegistryTransaction {
         isActive.withLock { $0 = false }
     }
 
-    func rows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+    func rows(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [StoreRow] {
         guard isActive.withLock({ $0 }) else {
             throw StoreError(code: .internalError, message: "a transaction was used after it ended")
         }
         do {
-            return try await connection.query(sql, binds)
+            if let statements { return try await statements.rows(sql, binds) }
+            return try await connection.query(sql, binds).map(StoreRow.init)
         } catch is CancellationError {
             // The calling task was cancelled and sqlite-nio skipped the statement: the transaction
             // rolls back, and the caller learns that it was cancelled, not that the store failed.
@@ -43,7 +47,7 @@ final class SQLiteAccess: RegistryTransaction {
 
     private static let vpcColumns = "id, region, owner_id, name, cidr, created_at, updated_at"
 
-    private static func vpc(_ row: SQLiteRow) throws -> VPC {
+    private static func vpc(_ row: StoreRow) throws -> VPC {
         VPC(
             id: try row.text("id"), name: try row.text("name"), cidr: try row.text("cidr"),
             region: try row.text("region"), ownerID: try row.text("owner_id"), createdAt: try row.date("created_at"),
@@ -71,7 +75,7 @@ final class SQLiteAccess: RegistryTransaction {
 
     private static let subnetColumns = "id, vpc_id, region, owner_id, name, cidr, created_at, updated_at"
 
-    private static func subnet(_ row: SQLiteRow) throws -> Subnet {
+    private static func subnet(_ row: StoreRow) throws -> Subnet {
         Subnet(
             id: try row.text("id"), vpcID: try row.text("vpc_id"), name: try row.text("name"),
             cidr: try row.text("cidr"), region: try row.text("region"), ownerID: try row.text("owner_id"),
@@ -106,7 +110,7 @@ final class SQLiteAccess: RegistryTransaction {
     private static let backendColumns =
         "id, kind, vpc_id, subnet_id, region, owner_id, name, ip, ingress_cidrs, created_at, updated_at"
 
-    private static func backend(_ row: SQLiteRow) throws -> Backend {
+    private static func backend(_ row: StoreRow) throws -> Backend {
         let kindText = try row.text("kind")
         guard let kind = BackendKind(rawValue: kindText) else { throw StoreError.corrupt("backend kind \(kindText)") }
         return Backend(
@@ -159,7 +163,7 @@ final class SQLiteAccess: RegistryTransaction {
         AND e.status IN ('creating', 'accepted', 'suspended')) AS connection_count
         """
 
-    private static func service(_ row: SQLiteRow) throws -> EndpointService {
+    private static func service(_ row: StoreRow) throws -> EndpointService {
         func decode<E: RawRepresentable<String>>(_ column: String, as: E.Type) throws -> E {
             let text = try row.text(column)
             guard let value = E(rawValue: text) else { throw StoreError.corrupt("\(column) \(text)") }
@@ -252,7 +256,7 @@ final class SQLiteAccess: RegistryTransaction {
     /// One row of `table` by its id, filtered by `visibility` in the same statement, so that a row the
     /// caller may not see comes back as no row, exactly like a missing id: nothing of it is decoded.
     /// The primary key finds the row; the visibility terms are evaluated on it inside the database.
-    private func row(table: String, columns: String, id: String, visibleTo visibility: Visibility) async throws -> SQLiteRow? {
+    private func row(table: String, columns: String, id: String, visibleTo visibility: Visibility) async throws -> StoreRow? {
         let (condition, binds) = try Self.visibilityCondition(visibility, table: table)
         return try await rows(
             "SELECT \(columns) FROM \(table) WHERE \(table).id = ? AND \(condition)", [.text(id)] + binds
@@ -474,7 +478,7 @@ final class SQLiteAccess: RegistryTransaction {
         connection_limit, expires_at, on_expiry, expiry_handled
         """
 
-    private static func permission(_ row: SQLiteRow) throws -> Permission {
+    private static func permission(_ row: StoreRow) throws -> Permission {
         func decode<E: RawRepresentable<String>>(_ column: String, as: E.Type) throws -> E {
             let text = try row.text(column)
             guard let value = E(rawValue: text) else { throw StoreError.corrupt("\(column) \(text)") }
@@ -575,7 +579,7 @@ final class SQLiteAccess: RegistryTransaction {
     private static let endpointColumns = endpointStoredColumns.replacingOccurrences(
         of: "service_id, service_name,", with: "service_id, \(endpointServiceName) AS service_name,")
 
-    private static func endpoint(_ row: SQLiteRow) throws -> Endpoint {
+    private static func endpoint(_ row: StoreRow) throws -> Endpoint {
         func decode<E: RawRepresentable<String>>(_ column: String, as: E.Type) throws -> E {
             let text = try row.text(column)
             guard let value = E(rawValue: text) else { throw StoreError.corrupt("\(column) \(text)") }
@@ -731,7 +735,7 @@ final class SQLiteAccess: RegistryTransaction {
     /// One page in the query's order (ties by id), and the count of every match.
     private func list<T: Sendable>(
         table: String, columns: String, query: ListQuery, filters: [(String, [SQLiteData])],
-        decode: (SQLiteRow) throws -> T
+        decode: (StoreRow) throws -> T
     ) async throws -> ListResult<T> {
         try await list(
             Self.listStatements(table: table, columns: columns, query: query, filters: filters, tagDriver: nil, counter: nil),
@@ -739,7 +743,7 @@ final class SQLiteAccess: RegistryTransaction {
     }
 
     private func list<T: Sendable>(
-        _ statements: ListStatements, query: ListQuery, decode: (SQLiteRow) throws -> T
+        _ statements: ListStatements, query: ListQuery, decode: (StoreRow) throws -> T
     ) async throws -> ListResult<T> {
         var page = try await rows(statements.page.sql, statements.page.binds)
         var next: ListCursor?
@@ -853,7 +857,7 @@ private struct TagRecord: Codable {
     var value: String
 }
 
-extension SQLiteRow {
+extension StoreRow {
     /// A `[TagRecord]` column, read by `StoredJSON` (written with sorted keys: `key`, then `value`).
     fileprivate func tagRecords(_ column: String) throws -> [TagRecord] {
         if let objects = StoredJSON.objects(try text(column)) {
@@ -888,7 +892,7 @@ extension SQLiteData {
     }
 }
 
-extension SQLiteRow {
+extension StoreRow {
     func text(_ column: String) throws -> String {
         guard case .text(let value)? = self.column(column) else { throw StoreError.corrupt(column) }
         return value

@@ -170,6 +170,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     /// asked for by a cancelled task, and a connection released unclosed traps in debug builds (and
     /// keeps its file open otherwise). A cancelled open or close must not do either.
     static func closeRegardless(_ connection: SQLiteConnection) async throws {
+        await StatementCache.release(connection)
         try await Task { try await connection.close() }.value
     }
 

@@ -1,4 +1,5 @@
 internal import SQLiteNIO
+internal import VaporCSQLite
 import VPCEPRegistry
 
 /// Opening the store failed: names the path at fault and why.
@@ -24,6 +25,10 @@ extension StoreError {
             self = error
             return
         }
+        if let error = error as? SQLiteStatementError {
+            self.init(statement: error)
+            return
+        }
         guard let error = error as? SQLiteError else {
             self.init(code: .internalError, message: String(describing: error))
             return
@@ -44,3 +49,29 @@ extension StoreError {
         self.init(code: code, message: "SQLite \(reason): \(error.message)")
     }
 }
+
+extension StoreError {
+    /// The same classes for a statement of the `StatementCache`, by SQLite's result codes.
+    init(statement error: SQLiteStatementError) {
+        let code: Code
+        switch error.code {
+        case SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_ROWID, SQLITE_BUSY_SNAPSHOT:
+            code = .conflict
+        default:
+            switch error.primary {
+            case SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL, SQLITE_NOMEM, SQLITE_INTERRUPT, SQLITE_READONLY,
+                SQLITE_CANTOPEN, SQLITE_IOERR:
+                code = .unavailable
+            default:
+                code = .internalError
+            }
+        }
+        self.init(code: code, message: "SQLite \(error)")
+    }
+}
+
+// Extended result codes, which the C importer does not bring in (they are macros of expressions).
+private let SQLITE_CONSTRAINT_UNIQUE: Int32 = SQLITE_CONSTRAINT | (8 << 8)
+private let SQLITE_CONSTRAINT_PRIMARYKEY: Int32 = SQLITE_CONSTRAINT | (6 << 8)
+private let SQLITE_CONSTRAINT_ROWID: Int32 = SQLITE_CONSTRAINT | (10 << 8)
+private let SQLITE_BUSY_SNAPSHOT: Int32 = SQLITE_BUSY | (2 << 8)
