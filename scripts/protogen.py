@@ -1063,6 +1063,27 @@ class SwiftFileGen:
                 o(f"try container.encodeIfPresent(self.{prop}, forKey: {swift_string(oname)})")
         o.dedent()
         o("}")
+        o()
+        # Which fields two values differ in, by the names their JSON uses: what a change event lists as
+        # changed, without encoding both values to compare them.
+        o.doc("The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.")
+        o("public func fieldsDiffering(from other: Self) -> [String] {")
+        o.indent()
+        if members:
+            o("var names: [String] = []")
+            for kind, item in members:
+                if kind == "field":
+                    fg = item  # type: ignore[assignment]
+                    o(f"if self.{fg.swift_name} != other.{fg.swift_name} {{ names.append({swift_string(fg.f.name)}) }}")
+                else:
+                    oname = m.oneofs[item]  # type: ignore[index]
+                    prop = escape(snake_to_lower_camel(oname))
+                    o(f"if self.{prop} != other.{prop} {{ names.append({swift_string(oname)}) }}")
+            o("return names")
+        else:
+            o("[]")
+        o.dedent()
+        o("}")
         o.dedent()
         o("}")
         o()

@@ -28,6 +28,9 @@ public protocol ProtoMessage: Sendable, Hashable, Encodable {
     /// The buffer is only valid inside `body`. Throws a ``ProtoEncodingError`` like
     /// ``serializedBytes()``, or whatever `body` throws.
     func withSerializedBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    func fieldsDiffering(from other: Self) -> [String]
 }
 
 extension ProtoMessage {

@@ -81,7 +81,7 @@ extension WireMapping {
         let after = StateMessage(entry.state)
         after.set(on: &wire)
         if let previous = entry.previous {
-            wire.changedFields = changedFields(StateMessage(previous).json, after.json)
+            wire.changedFields = after.fieldsDiffering(from: StateMessage(previous))
         }
         return wire
     }
@@ -284,7 +284,28 @@ private enum StateMessage {
         }
     }
 
-    /// The message's JSON (proto field names), for comparing two states field by field.
+    /// The fields (their JSON names, sorted) whose values differ from `previous`'s. Compared as values:
+    /// encoding both states to JSON to compare them cost most of a watched update's way out.
+    func fieldsDiffering(from previous: StateMessage) -> [String] {
+        let names: [String]
+        switch (self, previous) {
+        case (.vpc(let new), .vpc(let old)): names = new.fieldsDiffering(from: old)
+        case (.subnet(let new), .subnet(let old)): names = new.fieldsDiffering(from: old)
+        case (.loadBalancer(let new), .loadBalancer(let old)): names = new.fieldsDiffering(from: old)
+        case (.vm(let new), .vm(let old)): names = new.fieldsDiffering(from: old)
+        case (.endpointService(let new), .endpointService(let old)): names = new.fieldsDiffering(from: old)
+        case (.permission(let new), .permission(let old)): names = new.fieldsDiffering(from: old)
+        case (.endpoint(let new), .endpoint(let old)): names = new.fieldsDiffering(from: old)
+        case (.connection(let new), .connection(let old)): names = new.fieldsDiffering(from: old)
+        case (.quota(let new), .quota(let old)): names = new.fieldsDiffering(from: old)
+        default:
+            // Two kinds of message (a stored state of another shape): their JSON decides.
+            return WireMapping.changedFields(previous.json, json)
+        }
+        return names.sorted()
+    }
+
+    /// The message's JSON (proto field names), for comparing two states of different kinds.
     var json: Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys

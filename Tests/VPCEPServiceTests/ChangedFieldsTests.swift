@@ -71,4 +71,32 @@ struct ChangedFieldsTests {
         #expect(WireMapping.changedFields(Data(#"{"ab":1}"#.utf8), Data(#"{"a\u0062":2}"#.utf8)) == ["ab"])
         #expect(WireMapping.topLevelMembers(Data("{}".utf8))?.isEmpty == true)
     }
+
+    /// The generated comparison of values names what the JSON comparison names, for one change of each
+    /// field and for several at once.
+    @Test("comparing the values names the fields that comparing their JSON names")
+    func valuesAgreeWithJSON() throws {
+        let changes: [(inout VPCEPProto.EndpointService) -> Void] = [
+            { $0.id = "eps-2" }, { $0.serviceName = "x" }, { $0.name = "n" }, { $0.tenantId = "t" },
+            { $0.region = "r" }, { $0.vpcId = "v" }, { $0.serviceType = .gateway }, { $0.backendType = .vm },
+            { $0.backendId = "b" }, { $0.ports.append(PortMapping(terminalPort: 1, servicePort: 2, protocol: .tcp)) },
+            { $0.ports[0].terminalPort = 81 }, { $0.approvalEnabled = true }, { $0.clientIpMode = .proxyOpen },
+            { $0.description = "d" }, { $0.tags = [] }, { $0.tags[1].value = "y" }, { $0.status = .available },
+            { $0.connectionCount = 3 }, { $0.createdAt = "c" }, { $0.updatedAt = "u" }, { $0.revision = 9 },
+            { $0.warnings = [] }, { $0.clientIpNote = "note" }, { $0.public = true },
+        ]
+        var everything = Self.before
+        for (index, change) in changes.enumerated() {
+            var after = Self.before
+            change(&after)
+            if index % 3 == 0 { change(&everything) }
+            let oracle = WireMapping.changedFieldsReparsed(try Self.json(Self.before), try Self.json(after))
+            #expect(oracle.count == 1)
+            #expect(after.fieldsDiffering(from: Self.before).sorted() == oracle)
+        }
+        let oracle = WireMapping.changedFieldsReparsed(try Self.json(Self.before), try Self.json(everything))
+        #expect(oracle.count == 8)
+        #expect(everything.fieldsDiffering(from: Self.before).sorted() == oracle)
+        #expect(Self.before.fieldsDiffering(from: Self.before).isEmpty)
+    }
 }

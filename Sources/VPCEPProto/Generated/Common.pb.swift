@@ -467,12 +467,27 @@ extension Tag {
         try container.encode(self.key, forKey: "key")
         try container.encode(self.value, forKey: "value")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.key != other.key { names.append("key") }
+        if self.value != other.value { names.append("value") }
+        return names
+    }
 }
 
 extension BoolValue {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.value, forKey: "value")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.value != other.value { names.append("value") }
+        return names
     }
 }
 
@@ -481,6 +496,13 @@ extension StringValue {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.value, forKey: "value")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.value != other.value { names.append("value") }
+        return names
+    }
 }
 
 extension UInt32Value {
@@ -488,12 +510,26 @@ extension UInt32Value {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.value, forKey: "value")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.value != other.value { names.append("value") }
+        return names
+    }
 }
 
 extension StringList {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.values, forKey: "values")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.values != other.values { names.append("values") }
+        return names
     }
 }
 
@@ -506,6 +542,17 @@ extension PageRequest {
         try container.encode(self.sortDir, forKey: "sort_dir")
         try container.encode(self.pageToken, forKey: "page_token")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.limit != other.limit { names.append("limit") }
+        if self.offset != other.offset { names.append("offset") }
+        if self.sortKey != other.sortKey { names.append("sort_key") }
+        if self.sortDir != other.sortDir { names.append("sort_dir") }
+        if self.pageToken != other.pageToken { names.append("page_token") }
+        return names
+    }
 }
 
 extension AddTagsRequest {
@@ -514,6 +561,15 @@ extension AddTagsRequest {
         try container.encode(self.id, forKey: "id")
         try container.encode(self.tags, forKey: "tags")
         try container.encode(self.expectedRevision, forKey: "expected_revision")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.tags != other.tags { names.append("tags") }
+        if self.expectedRevision != other.expectedRevision { names.append("expected_revision") }
+        return names
     }
 }
 
@@ -524,5 +580,15 @@ extension RemoveTagsRequest {
         try container.encode(self.keys, forKey: "keys")
         try container.encode(self.tags, forKey: "tags")
         try container.encode(self.expectedRevision, forKey: "expected_revision")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.keys != other.keys { names.append("keys") }
+        if self.tags != other.tags { names.append("tags") }
+        if self.expectedRevision != other.expectedRevision { names.append("expected_revision") }
+        return names
     }
 }

@@ -602,6 +602,33 @@ extension Endpoint {
         try container.encode(self.decisionReason, forKey: "decision_reason")
         try container.encode(self.revision, forKey: "revision")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.tenantId != other.tenantId { names.append("tenant_id") }
+        if self.region != other.region { names.append("region") }
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        if self.subnetId != other.subnetId { names.append("subnet_id") }
+        if self.serviceId != other.serviceId { names.append("service_id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.serviceType != other.serviceType { names.append("service_type") }
+        if self.ip != other.ip { names.append("ip") }
+        if self.status != other.status { names.append("status") }
+        if self.markerId != other.markerId { names.append("marker_id") }
+        if self.dnsName != other.dnsName { names.append("dns_name") }
+        if self.whitelist != other.whitelist { names.append("whitelist") }
+        if self.enableWhitelist != other.enableWhitelist { names.append("enable_whitelist") }
+        if self.description != other.description { names.append("description") }
+        if self.tags != other.tags { names.append("tags") }
+        if self.createdAt != other.createdAt { names.append("created_at") }
+        if self.updatedAt != other.updatedAt { names.append("updated_at") }
+        if self.requestMessage != other.requestMessage { names.append("request_message") }
+        if self.decisionReason != other.decisionReason { names.append("decision_reason") }
+        if self.revision != other.revision { names.append("revision") }
+        return names
+    }
 }
 
 extension CreateEndpointRequest {
@@ -619,12 +646,36 @@ extension CreateEndpointRequest {
         try container.encode(self.tags, forKey: "tags")
         try container.encode(self.requestMessage, forKey: "request_message")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.serviceId != other.serviceId { names.append("service_id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        if self.subnetId != other.subnetId { names.append("subnet_id") }
+        if self.ip != other.ip { names.append("ip") }
+        if self.whitelist != other.whitelist { names.append("whitelist") }
+        if self.enableWhitelist != other.enableWhitelist { names.append("enable_whitelist") }
+        if self.enableDns != other.enableDns { names.append("enable_dns") }
+        if self.description != other.description { names.append("description") }
+        if self.tags != other.tags { names.append("tags") }
+        if self.requestMessage != other.requestMessage { names.append("request_message") }
+        return names
+    }
 }
 
 extension GetEndpointRequest {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.id, forKey: "id")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        return names
     }
 }
 
@@ -639,6 +690,19 @@ extension ListEndpointsRequest {
         try container.encode(self.tags, forKey: "tags")
         try container.encode(self.tagMatch, forKey: "tag_match")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.page != other.page { names.append("page") }
+        if self.id != other.id { names.append("id") }
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.status != other.status { names.append("status") }
+        if self.tags != other.tags { names.append("tags") }
+        if self.tagMatch != other.tagMatch { names.append("tag_match") }
+        return names
+    }
 }
 
 extension ListEndpointsResponse {
@@ -647,6 +711,15 @@ extension ListEndpointsResponse {
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
         try container.encode(self.nextPageToken, forKey: "next_page_token")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        if self.totalCount != other.totalCount { names.append("total_count") }
+        if self.nextPageToken != other.nextPageToken { names.append("next_page_token") }
+        return names
     }
 }
 
@@ -658,6 +731,16 @@ extension UpdateEndpointRequest {
         try container.encodeIfPresent(self.enableWhitelist, forKey: "enable_whitelist")
         try container.encodeIfPresent(self.description, forKey: "description")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.whitelist != other.whitelist { names.append("whitelist") }
+        if self.enableWhitelist != other.enableWhitelist { names.append("enable_whitelist") }
+        if self.description != other.description { names.append("description") }
+        return names
+    }
 }
 
 extension DeleteEndpointRequest {
@@ -665,11 +748,23 @@ extension DeleteEndpointRequest {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.id, forKey: "id")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        return names
+    }
 }
 
 extension DeleteEndpointResponse {
     public func encode(to encoder: any Encoder) throws {
         _ = encoder.container(keyedBy: ProtoFieldKey.self)
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        []
     }
 }
 

@@ -2431,6 +2431,15 @@ extension PortMapping {
         try container.encode(self.servicePort, forKey: "service_port")
         try container.encode(self.`protocol`, forKey: "protocol")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.terminalPort != other.terminalPort { names.append("terminal_port") }
+        if self.servicePort != other.servicePort { names.append("service_port") }
+        if self.`protocol` != other.`protocol` { names.append("protocol") }
+        return names
+    }
 }
 
 extension EndpointService {
@@ -2459,6 +2468,34 @@ extension EndpointService {
         try container.encode(self.clientIpNote, forKey: "client_ip_note")
         try container.encode(self.`public`, forKey: "public")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.name != other.name { names.append("name") }
+        if self.tenantId != other.tenantId { names.append("tenant_id") }
+        if self.region != other.region { names.append("region") }
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        if self.serviceType != other.serviceType { names.append("service_type") }
+        if self.backendType != other.backendType { names.append("backend_type") }
+        if self.backendId != other.backendId { names.append("backend_id") }
+        if self.ports != other.ports { names.append("ports") }
+        if self.approvalEnabled != other.approvalEnabled { names.append("approval_enabled") }
+        if self.clientIpMode != other.clientIpMode { names.append("client_ip_mode") }
+        if self.description != other.description { names.append("description") }
+        if self.tags != other.tags { names.append("tags") }
+        if self.status != other.status { names.append("status") }
+        if self.connectionCount != other.connectionCount { names.append("connection_count") }
+        if self.createdAt != other.createdAt { names.append("created_at") }
+        if self.updatedAt != other.updatedAt { names.append("updated_at") }
+        if self.revision != other.revision { names.append("revision") }
+        if self.warnings != other.warnings { names.append("warnings") }
+        if self.clientIpNote != other.clientIpNote { names.append("client_ip_note") }
+        if self.`public` != other.`public` { names.append("public") }
+        return names
+    }
 }
 
 extension EndpointServiceSummary {
@@ -2472,6 +2509,20 @@ extension EndpointServiceSummary {
         try container.encode(self.approvalEnabled, forKey: "approval_enabled")
         try container.encode(self.`public`, forKey: "public")
         try container.encode(self.owner, forKey: "owner")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.serviceType != other.serviceType { names.append("service_type") }
+        if self.region != other.region { names.append("region") }
+        if self.createdAt != other.createdAt { names.append("created_at") }
+        if self.approvalEnabled != other.approvalEnabled { names.append("approval_enabled") }
+        if self.`public` != other.`public` { names.append("public") }
+        if self.owner != other.owner { names.append("owner") }
+        return names
     }
 }
 
@@ -2490,6 +2541,23 @@ extension CreateEndpointServiceRequest {
         try container.encode(self.serviceType, forKey: "service_type")
         try container.encode(self.`public`, forKey: "public")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        if self.backendType != other.backendType { names.append("backend_type") }
+        if self.backendId != other.backendId { names.append("backend_id") }
+        if self.ports != other.ports { names.append("ports") }
+        if self.name != other.name { names.append("name") }
+        if self.approvalEnabled != other.approvalEnabled { names.append("approval_enabled") }
+        if self.clientIpMode != other.clientIpMode { names.append("client_ip_mode") }
+        if self.description != other.description { names.append("description") }
+        if self.tags != other.tags { names.append("tags") }
+        if self.serviceType != other.serviceType { names.append("service_type") }
+        if self.`public` != other.`public` { names.append("public") }
+        return names
+    }
 }
 
 extension GetEndpointServiceRequest {
@@ -2497,6 +2565,14 @@ extension GetEndpointServiceRequest {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.id, forKey: "id")
         try container.encode(self.serviceName, forKey: "service_name")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        return names
     }
 }
 
@@ -2510,6 +2586,18 @@ extension ListEndpointServicesRequest {
         try container.encode(self.tags, forKey: "tags")
         try container.encode(self.tagMatch, forKey: "tag_match")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.page != other.page { names.append("page") }
+        if self.name != other.name { names.append("name") }
+        if self.id != other.id { names.append("id") }
+        if self.status != other.status { names.append("status") }
+        if self.tags != other.tags { names.append("tags") }
+        if self.tagMatch != other.tagMatch { names.append("tag_match") }
+        return names
+    }
 }
 
 extension ListEndpointServicesResponse {
@@ -2518,6 +2606,15 @@ extension ListEndpointServicesResponse {
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
         try container.encode(self.nextPageToken, forKey: "next_page_token")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        if self.totalCount != other.totalCount { names.append("total_count") }
+        if self.nextPageToken != other.nextPageToken { names.append("next_page_token") }
+        return names
     }
 }
 
@@ -2532,12 +2629,32 @@ extension UpdateEndpointServiceRequest {
         try container.encodeIfPresent(self.description, forKey: "description")
         try container.encode(self.expectedRevision, forKey: "expected_revision")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.approvalEnabled != other.approvalEnabled { names.append("approval_enabled") }
+        if self.name != other.name { names.append("name") }
+        if self.ports != other.ports { names.append("ports") }
+        if self.clientIpMode != other.clientIpMode { names.append("client_ip_mode") }
+        if self.description != other.description { names.append("description") }
+        if self.expectedRevision != other.expectedRevision { names.append("expected_revision") }
+        return names
+    }
 }
 
 extension PortMappings {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        return names
     }
 }
 
@@ -2548,12 +2665,28 @@ extension DeleteEndpointServiceRequest {
         try container.encode(self.force, forKey: "force")
         try container.encode(self.dryRun, forKey: "dry_run")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.force != other.force { names.append("force") }
+        if self.dryRun != other.dryRun { names.append("dry_run") }
+        return names
+    }
 }
 
 extension DeleteEndpointServiceResponse {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.affected, forKey: "affected")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.affected != other.affected { names.append("affected") }
+        return names
     }
 }
 
@@ -2562,6 +2695,14 @@ extension DescribeEndpointServiceRequest {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.id, forKey: "id")
         try container.encode(self.serviceName, forKey: "service_name")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        return names
     }
 }
 
@@ -2572,6 +2713,15 @@ extension ListPublicEndpointServicesRequest {
         try container.encode(self.name, forKey: "name")
         try container.encode(self.id, forKey: "id")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.page != other.page { names.append("page") }
+        if self.name != other.name { names.append("name") }
+        if self.id != other.id { names.append("id") }
+        return names
+    }
 }
 
 extension ListPublicEndpointServicesResponse {
@@ -2580,6 +2730,15 @@ extension ListPublicEndpointServicesResponse {
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
         try container.encode(self.nextPageToken, forKey: "next_page_token")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        if self.totalCount != other.totalCount { names.append("total_count") }
+        if self.nextPageToken != other.nextPageToken { names.append("next_page_token") }
+        return names
     }
 }
 
@@ -2597,6 +2756,22 @@ extension Permission {
         try container.encode(self.onExpiry, forKey: "on_expiry")
         try container.encode(self.updatedAt, forKey: "updated_at")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.permission != other.permission { names.append("permission") }
+        if self.permissionType != other.permissionType { names.append("permission_type") }
+        if self.description != other.description { names.append("description") }
+        if self.createdAt != other.createdAt { names.append("created_at") }
+        if self.decision != other.decision { names.append("decision") }
+        if self.connectionLimit != other.connectionLimit { names.append("connection_limit") }
+        if self.expiresAt != other.expiresAt { names.append("expires_at") }
+        if self.onExpiry != other.onExpiry { names.append("on_expiry") }
+        if self.updatedAt != other.updatedAt { names.append("updated_at") }
+        return names
+    }
 }
 
 extension PermissionEntry {
@@ -2609,6 +2784,18 @@ extension PermissionEntry {
         try container.encode(self.expiresAt, forKey: "expires_at")
         try container.encode(self.onExpiry, forKey: "on_expiry")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.permission != other.permission { names.append("permission") }
+        if self.description != other.description { names.append("description") }
+        if self.decision != other.decision { names.append("decision") }
+        if self.connectionLimit != other.connectionLimit { names.append("connection_limit") }
+        if self.expiresAt != other.expiresAt { names.append("expires_at") }
+        if self.onExpiry != other.onExpiry { names.append("on_expiry") }
+        return names
+    }
 }
 
 extension AddPermissionsRequest {
@@ -2618,12 +2805,28 @@ extension AddPermissionsRequest {
         try container.encode(self.serviceName, forKey: "service_name")
         try container.encode(self.entries, forKey: "entries")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.serviceId != other.serviceId { names.append("service_id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.entries != other.entries { names.append("entries") }
+        return names
+    }
 }
 
 extension AddPermissionsResponse {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        return names
     }
 }
 
@@ -2637,6 +2840,18 @@ extension RemovePermissionsRequest {
         try container.encode(self.onExisting, forKey: "on_existing")
         try container.encode(self.dryRun, forKey: "dry_run")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.serviceId != other.serviceId { names.append("service_id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.permissions != other.permissions { names.append("permissions") }
+        if self.ids != other.ids { names.append("ids") }
+        if self.onExisting != other.onExisting { names.append("on_existing") }
+        if self.dryRun != other.dryRun { names.append("dry_run") }
+        return names
+    }
 }
 
 extension RemovePermissionsResponse {
@@ -2644,6 +2859,14 @@ extension RemovePermissionsResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.removedCount, forKey: "removed_count")
         try container.encode(self.affected, forKey: "affected")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.removedCount != other.removedCount { names.append("removed_count") }
+        if self.affected != other.affected { names.append("affected") }
+        return names
     }
 }
 
@@ -2655,6 +2878,16 @@ extension ListPermissionsRequest {
         try container.encodeIfPresent(self.page, forKey: "page")
         try container.encode(self.permission, forKey: "permission")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.serviceId != other.serviceId { names.append("service_id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.page != other.page { names.append("page") }
+        if self.permission != other.permission { names.append("permission") }
+        return names
+    }
 }
 
 extension ListPermissionsResponse {
@@ -2663,6 +2896,15 @@ extension ListPermissionsResponse {
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
         try container.encode(self.nextPageToken, forKey: "next_page_token")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        if self.totalCount != other.totalCount { names.append("total_count") }
+        if self.nextPageToken != other.nextPageToken { names.append("next_page_token") }
+        return names
     }
 }
 
@@ -2681,6 +2923,23 @@ extension Connection {
         try container.encode(self.requestMessage, forKey: "request_message")
         try container.encode(self.reason, forKey: "reason")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.markerId != other.markerId { names.append("marker_id") }
+        if self.tenantId != other.tenantId { names.append("tenant_id") }
+        if self.status != other.status { names.append("status") }
+        if self.description != other.description { names.append("description") }
+        if self.createdAt != other.createdAt { names.append("created_at") }
+        if self.updatedAt != other.updatedAt { names.append("updated_at") }
+        if self.decidedBy != other.decidedBy { names.append("decided_by") }
+        if self.decidedAt != other.decidedAt { names.append("decided_at") }
+        if self.requestMessage != other.requestMessage { names.append("request_message") }
+        if self.reason != other.reason { names.append("reason") }
+        return names
+    }
 }
 
 extension ListConnectionsRequest {
@@ -2693,6 +2952,18 @@ extension ListConnectionsRequest {
         try container.encode(self.id, forKey: "id")
         try container.encode(self.markerId, forKey: "marker_id")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.serviceId != other.serviceId { names.append("service_id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.page != other.page { names.append("page") }
+        if self.status != other.status { names.append("status") }
+        if self.id != other.id { names.append("id") }
+        if self.markerId != other.markerId { names.append("marker_id") }
+        return names
+    }
 }
 
 extension ListConnectionsResponse {
@@ -2701,6 +2972,15 @@ extension ListConnectionsResponse {
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
         try container.encode(self.nextPageToken, forKey: "next_page_token")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        if self.totalCount != other.totalCount { names.append("total_count") }
+        if self.nextPageToken != other.nextPageToken { names.append("next_page_token") }
+        return names
     }
 }
 
@@ -2712,12 +2992,29 @@ extension DecideConnectionsRequest {
         try container.encode(self.endpointIds, forKey: "endpoint_ids")
         try container.encode(self.reason, forKey: "reason")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.serviceId != other.serviceId { names.append("service_id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.endpointIds != other.endpointIds { names.append("endpoint_ids") }
+        if self.reason != other.reason { names.append("reason") }
+        return names
+    }
 }
 
 extension DecideConnectionsResponse {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        return names
     }
 }
 
@@ -2729,6 +3026,16 @@ extension UpdateConnectionDescriptionRequest {
         try container.encode(self.endpointId, forKey: "endpoint_id")
         try container.encode(self.description, forKey: "description")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.serviceId != other.serviceId { names.append("service_id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.endpointId != other.endpointId { names.append("endpoint_id") }
+        if self.description != other.description { names.append("description") }
+        return names
+    }
 }
 
 extension CheckAccessRequest {
@@ -2737,6 +3044,15 @@ extension CheckAccessRequest {
         try container.encode(self.serviceId, forKey: "service_id")
         try container.encode(self.serviceName, forKey: "service_name")
         try container.encode(self.tenantId, forKey: "tenant_id")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.serviceId != other.serviceId { names.append("service_id") }
+        if self.serviceName != other.serviceName { names.append("service_name") }
+        if self.tenantId != other.tenantId { names.append("tenant_id") }
+        return names
     }
 }
 
@@ -2755,6 +3071,24 @@ extension CheckAccessResponse {
         try container.encode(self.expiresAt, forKey: "expires_at")
         try container.encode(self.refusalReason, forKey: "refusal_reason")
         try container.encode(self.explanation, forKey: "explanation")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.tenantId != other.tenantId { names.append("tenant_id") }
+        if self.admitted != other.admitted { names.append("admitted") }
+        if self.basis != other.basis { names.append("basis") }
+        if self.entry != other.entry { names.append("entry") }
+        if self.decision != other.decision { names.append("decision") }
+        if self.approvalEnabled != other.approvalEnabled { names.append("approval_enabled") }
+        if self.initialStatus != other.initialStatus { names.append("initial_status") }
+        if self.held != other.held { names.append("held") }
+        if self.remaining != other.remaining { names.append("remaining") }
+        if self.expiresAt != other.expiresAt { names.append("expires_at") }
+        if self.refusalReason != other.refusalReason { names.append("refusal_reason") }
+        if self.explanation != other.explanation { names.append("explanation") }
+        return names
     }
 }
 

@@ -606,6 +606,32 @@ extension HistoryEntry {
         try container.encodeIfPresent(self.connection, forKey: "connection")
         try container.encodeIfPresent(self.quota, forKey: "quota")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.seq != other.seq { names.append("seq") }
+        if self.kind != other.kind { names.append("kind") }
+        if self.resourceId != other.resourceId { names.append("resource_id") }
+        if self.region != other.region { names.append("region") }
+        if self.type != other.type { names.append("type") }
+        if self.actor != other.actor { names.append("actor") }
+        if self.time != other.time { names.append("time") }
+        if self.requestId != other.requestId { names.append("request_id") }
+        if self.revisionBefore != other.revisionBefore { names.append("revision_before") }
+        if self.revisionAfter != other.revisionAfter { names.append("revision_after") }
+        if self.changedFields != other.changedFields { names.append("changed_fields") }
+        if self.vpc != other.vpc { names.append("vpc") }
+        if self.subnet != other.subnet { names.append("subnet") }
+        if self.loadBalancer != other.loadBalancer { names.append("load_balancer") }
+        if self.vm != other.vm { names.append("vm") }
+        if self.endpointService != other.endpointService { names.append("endpoint_service") }
+        if self.permission != other.permission { names.append("permission") }
+        if self.endpoint != other.endpoint { names.append("endpoint") }
+        if self.connection != other.connection { names.append("connection") }
+        if self.quota != other.quota { names.append("quota") }
+        return names
+    }
 }
 
 extension ListHistoryRequest {
@@ -616,6 +642,16 @@ extension ListHistoryRequest {
         try container.encode(self.until, forKey: "until")
         try container.encodeIfPresent(self.page, forKey: "page")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.resourceId != other.resourceId { names.append("resource_id") }
+        if self.since != other.since { names.append("since") }
+        if self.until != other.until { names.append("until") }
+        if self.page != other.page { names.append("page") }
+        return names
+    }
 }
 
 extension ListHistoryResponse {
@@ -623,6 +659,14 @@ extension ListHistoryResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        if self.totalCount != other.totalCount { names.append("total_count") }
+        return names
     }
 }
 
@@ -636,6 +680,18 @@ extension WatchRequest {
         try container.encode(self.start, forKey: "start")
         try container.encode(self.afterSeq, forKey: "after_seq")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.kinds != other.kinds { names.append("kinds") }
+        if self.resourceId != other.resourceId { names.append("resource_id") }
+        if self.serviceId != other.serviceId { names.append("service_id") }
+        if self.types != other.types { names.append("types") }
+        if self.start != other.start { names.append("start") }
+        if self.afterSeq != other.afterSeq { names.append("after_seq") }
+        return names
+    }
 }
 
 extension WatchResponse {
@@ -644,6 +700,15 @@ extension WatchResponse {
         try container.encode(self.kind, forKey: "kind")
         try container.encodeIfPresent(self.entry, forKey: "entry")
         try container.encode(self.seq, forKey: "seq")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.kind != other.kind { names.append("kind") }
+        if self.entry != other.entry { names.append("entry") }
+        if self.seq != other.seq { names.append("seq") }
+        return names
     }
 }
 

@@ -1085,6 +1085,19 @@ extension Vpc {
         try container.encode(self.createdAt, forKey: "created_at")
         try container.encode(self.updatedAt, forKey: "updated_at")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.name != other.name { names.append("name") }
+        if self.cidr != other.cidr { names.append("cidr") }
+        if self.region != other.region { names.append("region") }
+        if self.tenantId != other.tenantId { names.append("tenant_id") }
+        if self.createdAt != other.createdAt { names.append("created_at") }
+        if self.updatedAt != other.updatedAt { names.append("updated_at") }
+        return names
+    }
 }
 
 extension Subnet {
@@ -1098,6 +1111,20 @@ extension Subnet {
         try container.encode(self.tenantId, forKey: "tenant_id")
         try container.encode(self.createdAt, forKey: "created_at")
         try container.encode(self.updatedAt, forKey: "updated_at")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        if self.name != other.name { names.append("name") }
+        if self.cidr != other.cidr { names.append("cidr") }
+        if self.region != other.region { names.append("region") }
+        if self.tenantId != other.tenantId { names.append("tenant_id") }
+        if self.createdAt != other.createdAt { names.append("created_at") }
+        if self.updatedAt != other.updatedAt { names.append("updated_at") }
+        return names
     }
 }
 
@@ -1115,6 +1142,22 @@ extension LoadBalancer {
         try container.encode(self.createdAt, forKey: "created_at")
         try container.encode(self.updatedAt, forKey: "updated_at")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        if self.subnetId != other.subnetId { names.append("subnet_id") }
+        if self.name != other.name { names.append("name") }
+        if self.ip != other.ip { names.append("ip") }
+        if self.ingressCidrs != other.ingressCidrs { names.append("ingress_cidrs") }
+        if self.region != other.region { names.append("region") }
+        if self.tenantId != other.tenantId { names.append("tenant_id") }
+        if self.createdAt != other.createdAt { names.append("created_at") }
+        if self.updatedAt != other.updatedAt { names.append("updated_at") }
+        return names
+    }
 }
 
 extension Vm {
@@ -1131,6 +1174,22 @@ extension Vm {
         try container.encode(self.createdAt, forKey: "created_at")
         try container.encode(self.updatedAt, forKey: "updated_at")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        if self.subnetId != other.subnetId { names.append("subnet_id") }
+        if self.name != other.name { names.append("name") }
+        if self.ip != other.ip { names.append("ip") }
+        if self.ingressCidrs != other.ingressCidrs { names.append("ingress_cidrs") }
+        if self.region != other.region { names.append("region") }
+        if self.tenantId != other.tenantId { names.append("tenant_id") }
+        if self.createdAt != other.createdAt { names.append("created_at") }
+        if self.updatedAt != other.updatedAt { names.append("updated_at") }
+        return names
+    }
 }
 
 extension CreateVpcRequest {
@@ -1139,12 +1198,27 @@ extension CreateVpcRequest {
         try container.encode(self.name, forKey: "name")
         try container.encode(self.cidr, forKey: "cidr")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.name != other.name { names.append("name") }
+        if self.cidr != other.cidr { names.append("cidr") }
+        return names
+    }
 }
 
 extension ListVpcsRequest {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encodeIfPresent(self.page, forKey: "page")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.page != other.page { names.append("page") }
+        return names
     }
 }
 
@@ -1155,6 +1229,15 @@ extension ListVpcsResponse {
         try container.encode(self.totalCount, forKey: "total_count")
         try container.encode(self.nextPageToken, forKey: "next_page_token")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        if self.totalCount != other.totalCount { names.append("total_count") }
+        if self.nextPageToken != other.nextPageToken { names.append("next_page_token") }
+        return names
+    }
 }
 
 extension CreateSubnetRequest {
@@ -1164,6 +1247,15 @@ extension CreateSubnetRequest {
         try container.encode(self.name, forKey: "name")
         try container.encode(self.cidr, forKey: "cidr")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        if self.name != other.name { names.append("name") }
+        if self.cidr != other.cidr { names.append("cidr") }
+        return names
+    }
 }
 
 extension ListSubnetsRequest {
@@ -1171,6 +1263,14 @@ extension ListSubnetsRequest {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encodeIfPresent(self.page, forKey: "page")
         try container.encode(self.vpcId, forKey: "vpc_id")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.page != other.page { names.append("page") }
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        return names
     }
 }
 
@@ -1180,6 +1280,15 @@ extension ListSubnetsResponse {
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
         try container.encode(self.nextPageToken, forKey: "next_page_token")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        if self.totalCount != other.totalCount { names.append("total_count") }
+        if self.nextPageToken != other.nextPageToken { names.append("next_page_token") }
+        return names
     }
 }
 
@@ -1192,6 +1301,17 @@ extension CreateLoadBalancerRequest {
         try container.encode(self.ip, forKey: "ip")
         try container.encode(self.ingressCidrs, forKey: "ingress_cidrs")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        if self.subnetId != other.subnetId { names.append("subnet_id") }
+        if self.name != other.name { names.append("name") }
+        if self.ip != other.ip { names.append("ip") }
+        if self.ingressCidrs != other.ingressCidrs { names.append("ingress_cidrs") }
+        return names
+    }
 }
 
 extension ListLoadBalancersRequest {
@@ -1199,6 +1319,14 @@ extension ListLoadBalancersRequest {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encodeIfPresent(self.page, forKey: "page")
         try container.encode(self.vpcId, forKey: "vpc_id")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.page != other.page { names.append("page") }
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        return names
     }
 }
 
@@ -1208,6 +1336,15 @@ extension ListLoadBalancersResponse {
         try container.encode(self.items, forKey: "items")
         try container.encode(self.totalCount, forKey: "total_count")
         try container.encode(self.nextPageToken, forKey: "next_page_token")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        if self.totalCount != other.totalCount { names.append("total_count") }
+        if self.nextPageToken != other.nextPageToken { names.append("next_page_token") }
+        return names
     }
 }
 
@@ -1220,6 +1357,17 @@ extension CreateVmRequest {
         try container.encode(self.ip, forKey: "ip")
         try container.encode(self.ingressCidrs, forKey: "ingress_cidrs")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        if self.subnetId != other.subnetId { names.append("subnet_id") }
+        if self.name != other.name { names.append("name") }
+        if self.ip != other.ip { names.append("ip") }
+        if self.ingressCidrs != other.ingressCidrs { names.append("ingress_cidrs") }
+        return names
+    }
 }
 
 extension ListVmsRequest {
@@ -1227,6 +1375,14 @@ extension ListVmsRequest {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encodeIfPresent(self.page, forKey: "page")
         try container.encode(self.vpcId, forKey: "vpc_id")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.page != other.page { names.append("page") }
+        if self.vpcId != other.vpcId { names.append("vpc_id") }
+        return names
     }
 }
 
@@ -1237,6 +1393,15 @@ extension ListVmsResponse {
         try container.encode(self.totalCount, forKey: "total_count")
         try container.encode(self.nextPageToken, forKey: "next_page_token")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        if self.totalCount != other.totalCount { names.append("total_count") }
+        if self.nextPageToken != other.nextPageToken { names.append("next_page_token") }
+        return names
+    }
 }
 
 extension DeleteResourceRequest {
@@ -1244,11 +1409,23 @@ extension DeleteResourceRequest {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.id, forKey: "id")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.id != other.id { names.append("id") }
+        return names
+    }
 }
 
 extension DeleteResourceResponse {
     public func encode(to encoder: any Encoder) throws {
         _ = encoder.container(keyedBy: ProtoFieldKey.self)
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        []
     }
 }
 

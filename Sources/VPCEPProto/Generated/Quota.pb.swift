@@ -244,6 +244,15 @@ extension Quota {
         try container.encode(self.used, forKey: "used")
         try container.encode(self.quota, forKey: "quota")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.type != other.type { names.append("type") }
+        if self.used != other.used { names.append("used") }
+        if self.quota != other.quota { names.append("quota") }
+        return names
+    }
 }
 
 extension ListQuotasRequest {
@@ -251,12 +260,26 @@ extension ListQuotasRequest {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.type, forKey: "type")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.type != other.type { names.append("type") }
+        return names
+    }
 }
 
 extension ListQuotasResponse {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.items, forKey: "items")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.items != other.items { names.append("items") }
+        return names
     }
 }
 
@@ -266,6 +289,15 @@ extension SetQuotaRequest {
         try container.encode(self.tenantId, forKey: "tenant_id")
         try container.encode(self.type, forKey: "type")
         try container.encode(self.limit, forKey: "limit")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.tenantId != other.tenantId { names.append("tenant_id") }
+        if self.type != other.type { names.append("type") }
+        if self.limit != other.limit { names.append("limit") }
+        return names
     }
 }
 

@@ -455,6 +455,17 @@ extension CallHeader {
         try container.encode(self.requestId, forKey: "request_id")
         try container.encode(self.idempotencyKey, forKey: "idempotency_key")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.method != other.method { names.append("method") }
+        if self.region != other.region { names.append("region") }
+        if self.timeoutMs != other.timeoutMs { names.append("timeout_ms") }
+        if self.requestId != other.requestId { names.append("request_id") }
+        if self.idempotencyKey != other.idempotencyKey { names.append("idempotency_key") }
+        return names
+    }
 }
 
 extension FieldViolation {
@@ -463,6 +474,15 @@ extension FieldViolation {
         try container.encode(self.field, forKey: "field")
         try container.encode(self.reason, forKey: "reason")
         try container.encode(self.description, forKey: "description")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.field != other.field { names.append("field") }
+        if self.reason != other.reason { names.append("reason") }
+        if self.description != other.description { names.append("description") }
+        return names
     }
 }
 
@@ -476,11 +496,28 @@ extension Status {
         try container.encode(self.retryAfterMs, forKey: "retry_after_ms")
         try container.encode(self.requestId, forKey: "request_id")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.code != other.code { names.append("code") }
+        if self.reason != other.reason { names.append("reason") }
+        if self.message != other.message { names.append("message") }
+        if self.fieldViolations != other.fieldViolations { names.append("field_violations") }
+        if self.retryAfterMs != other.retryAfterMs { names.append("retry_after_ms") }
+        if self.requestId != other.requestId { names.append("request_id") }
+        return names
+    }
 }
 
 extension HealthCheckRequest {
     public func encode(to encoder: any Encoder) throws {
         _ = encoder.container(keyedBy: ProtoFieldKey.self)
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        []
     }
 }
 
@@ -489,11 +526,23 @@ extension HealthCheckResponse {
         var container = encoder.container(keyedBy: ProtoFieldKey.self)
         try container.encode(self.status, forKey: "status")
     }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.status != other.status { names.append("status") }
+        return names
+    }
 }
 
 extension WhoAmIRequest {
     public func encode(to encoder: any Encoder) throws {
         _ = encoder.container(keyedBy: ProtoFieldKey.self)
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        []
     }
 }
 
@@ -504,6 +553,16 @@ extension WhoAmIResponse {
         try container.encode(self.id, forKey: "id")
         try container.encode(self.region, forKey: "region")
         try container.encode(self.regions, forKey: "regions")
+    }
+
+    /// The names (as in the JSON form) of the fields whose values differ from `other`'s, in field order.
+    public func fieldsDiffering(from other: Self) -> [String] {
+        var names: [String] = []
+        if self.kind != other.kind { names.append("kind") }
+        if self.id != other.id { names.append("id") }
+        if self.region != other.region { names.append("region") }
+        if self.regions != other.regions { names.append("regions") }
+        return names
     }
 }
 
