@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "VPCEPStoreSQLite",
             dependencies: [
-                "VPCEPRegistry", .product(name: "SQLiteNIO", package: "sqlite-nio"), logging,
+                "VPCEPRegistry", .product(name: "SQLiteNIO", package: "sqlite-nio"), logging, nioCore, nioPosix,
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict

@@ -6,16 +6,13 @@ import VPCEPRegistry
 /// The reads and writes of one transaction (or read snapshot) on one connection. Valid only until
 /// the transaction ends; the store serializes all use of the connection.
 final class SQLiteAccess: RegistryTransaction {
-    private let connection: SQLiteConnection
-    /// The connection's prepared statements; nil when sqlite-nio's handle cannot be read.
-    private let statements: StatementCache?
+    private let connection: StoreConnection
     private let isActive = Mutex(true)
     /// The batch's held change-log events; nil on the read connection.
     let log: ChangeLogBuffer?
 
-    init(connection: SQLiteConnection, log: ChangeLogBuffer? = nil) {
+    init(connection: StoreConnection, log: ChangeLogBuffer? = nil) {
         self.connection = connection
-        self.statements = StatementCache.of(connection)
         self.log = log
     }
 
@@ -28,8 +25,7 @@ final class SQLiteAccess: RegistryTransaction {
             throw StoreError(code: .internalError, message: "a transaction was used after it ended")
         }
         do {
-            if let statements { return try await statements.rows(sql, binds) }
-            return try await connection.query(sql, binds).map(StoreRow.init)
+            return try await connection.query(sql, binds)
         } catch is CancellationError {
             // The calling task was cancelled and sqlite-nio skipped the statement: the transaction
             // rolls back, and the caller learns that it was cancelled, not that the store failed.

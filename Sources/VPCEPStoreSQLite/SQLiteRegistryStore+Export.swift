@@ -41,7 +41,7 @@ extension SQLiteRegistryStore {
         }
     }
 
-    private static func table(_ name: String, on connection: SQLiteConnection, path: String) async throws -> StoredTable {
+    private static func table(_ name: String, on connection: StoreConnection, path: String) async throws -> StoredTable {
         // Column names from the schema, so an empty table still has them.
         let columns = try await connection.query("SELECT name FROM pragma_table_info(?) ORDER BY cid", [.text(name)])
             .compactMap { $0.column("name")?.string }

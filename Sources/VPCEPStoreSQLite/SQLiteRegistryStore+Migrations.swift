@@ -508,7 +508,7 @@ extension SQLiteRegistryStore {
     public static var schemaVersion: Int { migrations.count }
 
     /// Brings the schema up to `schemaVersion`; refuses a database written by a newer build.
-    static func migrate(_ connection: SQLiteConnection) async throws {
+    static func migrate(_ connection: StoreConnection) async throws {
         try await connection.execute("BEGIN IMMEDIATE")
         do {
             let version = try await connection.query("PRAGMA user_version").first?.column("user_version")?.integer ?? 0

@@ -55,8 +55,8 @@ public final class SQLiteRegistryStore: RegistryStore {
     private let changeLog = ChangeLogBuffer()
 
     private struct State {
-        var writer: SQLiteConnection
-        var reader: SQLiteConnection
+        var writer: StoreConnection
+        var reader: StoreConnection
         var isClosed = false
         /// Why a connection is out of order, while it is; a repair task is then running.
         var problem: String?
@@ -71,7 +71,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         var waiting: [CheckedContinuation<Void, any Error>] = []
     }
 
-    private init(path: String, lock: DirectoryLock, writer: SQLiteConnection, reader: SQLiteConnection, logger: Logger,
+    private init(path: String, lock: DirectoryLock, writer: StoreConnection, reader: StoreConnection, logger: Logger,
                  busyTimeoutMilliseconds: Int) {
         self.path = path
         self.lock = lock
@@ -80,8 +80,8 @@ public final class SQLiteRegistryStore: RegistryStore {
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
     }
 
-    private var writer: SQLiteConnection { state.withLock { $0.writer } }
-    private var reader: SQLiteConnection { state.withLock { $0.reader } }
+    private var writer: StoreConnection { state.withLock { $0.writer } }
+    private var reader: StoreConnection { state.withLock { $0.reader } }
 
     public var readinessProblem: String? { state.withLock { $0.problem } }
 
@@ -128,7 +128,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         let path = directory + "/" + fileName
         let lock = try await DirectoryLock.acquire(path: directory + "/" + lockFileName)
 
-        let writer: SQLiteConnection
+        let writer: StoreConnection
         do {
             writer = try await connect(path: path, logger: logger)
         } catch {
@@ -143,7 +143,7 @@ public final class SQLiteRegistryStore: RegistryStore {
             lock.release()
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
         }
-        let reader: SQLiteConnection
+        let reader: StoreConnection
         do {
             reader = try await connect(path: path, logger: logger)
             do {
@@ -169,14 +169,13 @@ public final class SQLiteRegistryStore: RegistryStore {
     /// Closes `connection` even when the calling task is cancelled: sqlite-nio does not run a close
     /// asked for by a cancelled task, and a connection released unclosed traps in debug builds (and
     /// keeps its file open otherwise). A cancelled open or close must not do either.
-    static func closeRegardless(_ connection: SQLiteConnection) async throws {
-        await StatementCache.release(connection)
-        try await Task { try await connection.close() }.value
+    static func closeRegardless(_ connection: StoreConnection) async throws {
+        try await connection.close()
     }
 
-    static func connect(path: String, logger: Logger) async throws -> SQLiteConnection {
+    static func connect(path: String, logger: Logger) async throws -> StoreConnection {
         do {
-            return try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            return try await StoreConnection.open(path: path)
         } catch {
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
         }
@@ -185,7 +184,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     /// Each connection's page cache: bounded, so that the server's memory stays flat as the registry grows.
     static let pageCacheKiB = 32 << 10
 
-    private static func configure(_ connection: SQLiteConnection, readOnly: Bool, busyTimeoutMilliseconds: Int) async throws {
+    private static func configure(_ connection: StoreConnection, readOnly: Bool, busyTimeoutMilliseconds: Int) async throws {
         // Replaces sqlite-nio's retry-forever busy handler: wait a bounded time for other processes.
         try await connection.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
         try await connection.execute("PRAGMA foreign_keys = ON")
@@ -254,7 +253,7 @@ public final class SQLiteRegistryStore: RegistryStore {
             } catch let rollbackError {
                 _ = connectionFailed(.reader, rollbackError)
             }
-            throw error is SQLiteError ? StoreError(sqlite: error) : error
+            throw StoreError.isSQLite(error) ? StoreError(sqlite: error) : error
         }
         access.end()
         do {
@@ -339,7 +338,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     /// back whole and closes the batch (the next writer begins another), two statements fewer for a
     /// write that has the batch to itself.
     private func runMember<T: Sendable>(
-        _ body: @Sendable (any RegistryTransaction) async throws -> T, on writer: SQLiteConnection, first: Bool
+        _ body: @Sendable (any RegistryTransaction) async throws -> T, on writer: StoreConnection, first: Bool
     ) async -> Result<T, any Error> {
         if !first {
             do {
@@ -372,7 +371,7 @@ public final class SQLiteRegistryStore: RegistryStore {
                 // SQLite rolled the whole transaction back (I/O error, disk full): the batch is lost.
                 return .failure(failBatch(rollbackError))
             }
-            return .failure(error is SQLiteError ? StoreError(sqlite: error) : error)
+            return .failure(StoreError.isSQLite(error) ? StoreError(sqlite: error) : error)
         }
     }
 
@@ -455,7 +454,7 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     /// The batch's events and the log's new head, before its commit; like the commit, whatever the
     /// calling task's cancellation.
-    private func writeHeldEvents(on writer: SQLiteConnection) async throws {
+    private func writeHeldEvents(on writer: StoreConnection) async throws {
         guard let pending = changeLog.pendingForCommit() else { return }
         try await SQLiteAccess.insertEventRows(pending.rows) { sql, binds in try await writer.executeAlways(sql, binds) }
         try await writer.executeAlways(
@@ -593,21 +592,4 @@ final class DirectoryLock: Sendable {
     }
 
     deinit { release() }
-}
-
-extension SQLiteConnection {
-    /// Runs one statement, discarding any rows.
-    func execute(_ sql: String, _ binds: [SQLiteData] = []) async throws {
-        try await query(sql, binds) { _ in }
-    }
-}
-
-extension SQLiteConnection {
-    /// Runs one statement that must run even when the calling task is cancelled: sqlite-nio's async
-    /// `query` skips queued work once its task is cancelled, while the future-returning one does not,
-    /// and awaiting a future does not observe cancellation. For statements that open or end a
-    /// transaction, so that a cancelled call never leaves one open.
-    func executeAlways(_ sql: String, _ binds: [SQLiteData] = []) async throws {
-        try await query(sql, binds, logger: logger) { _ in }.get()
-    }
 }

@@ -51,7 +51,12 @@ extension StoreError {
 }
 
 extension StoreError {
-    /// The same classes for a statement of the `StatementCache`, by SQLite's result codes.
+    /// Whether `error` came from SQLite (through sqlite-nio or a `StoreConnection`).
+    static func isSQLite(_ error: any Error) -> Bool {
+        error is SQLiteError || error is SQLiteStatementError
+    }
+
+    /// The same classes for a statement of a `StoreConnection`, by SQLite's result codes.
     init(statement error: SQLiteStatementError) {
         let code: Code
         switch error.code {
