@@ -198,6 +198,8 @@ public final class Watch: ParkedWatcher, @unchecked Sendable {
         /// The task running now (when its spawner still knew it), for `cancel` and slow sends.
         var task: Task<Void, Never>?
         var runs: UInt64 = 0
+        /// The last run that parked: its task may end before its spawner stores the handle.
+        var parkedRun: UInt64 = 0
     }
 
     fileprivate init(
@@ -249,8 +251,9 @@ public final class Watch: ParkedWatcher, @unchecked Sendable {
         guard let run else { return }
         let task = Task(executorPreference: executor) { await self.step(reaching: reaching, run: run) }
         let cancelNow = state.withLock { state in
-            // A later run may have started (this one parked already): only the newest is kept.
-            if state.runs == run { state.task = task }
+            // A later run may have started, or this one parked or ended already: only a running one is kept
+            // (a finished task's handle keeps its memory).
+            if state.runs == run, state.parkedRun != run, !state.isOver { state.task = task }
             return isCancelled
         }
         if cancelNow { task.cancel() }
@@ -271,6 +274,7 @@ public final class Watch: ParkedWatcher, @unchecked Sendable {
                 {
                     // A finished task keeps its memory while a handle to it lives: a parked watch keeps none.
                     state.withLock { state in
+                        state.parkedRun = run
                         if state.runs == run { state.task = nil }
                     }
                     return
