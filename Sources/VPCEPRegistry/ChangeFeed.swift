@@ -52,16 +52,6 @@ public final class ChangeFeed: Sendable {
         case starting
     }
 
-    /// A parked watcher.
-    private struct Waiter {
-        /// Moves past new events none of which `interest` matches: the watcher is not woken for them.
-        var cursor: UInt64
-        var deadline: ContinuousClock.Instant
-        /// What the watcher may see (an interned query); nil: every event wakes it.
-        var interest: Int?
-        let watcher: any ParkedWatcher
-    }
-
     private struct Watcher {
         var interest: Int?
         let watcher: any ParkedWatcher
@@ -81,8 +71,8 @@ public final class ChangeFeed: Sendable {
         var bytes = 0
         /// The last sequence the feed has read; nil until it has looked at the log.
         var head: UInt64?
-        /// The parked watchers, by watcher id.
-        var waiters: [UInt64: Waiter] = [:]
+        /// The parked watchers, by what may wake them.
+        var parked = ParkedWaiters()
         /// Every registered watcher, and since when its current send has been waiting.
         var watchers: [UInt64: Watcher] = [:]
         var nextWatcherID: UInt64 = 0
@@ -90,6 +80,11 @@ public final class ChangeFeed: Sendable {
         /// tests each once.
         var interests: [EventQuery: Interest] = [:]
         var interestQueries: [Int: EventQuery] = [:]
+        /// The interests by the one resource or service they follow, and those that follow neither:
+        /// a new event is tested against its resource's and service's interests and the broad ones only.
+        var interestsByResource: [String: Set<Int>] = [:]
+        var interestsByService: [String: Set<Int>] = [:]
+        var broadInterests: Set<Int> = []
         var nextInterestID = 0
         /// How many times a read of new events woke a waiting watcher.
         var wakeUps = 0
@@ -98,6 +93,29 @@ public final class ChangeFeed: Sendable {
         var refreshing = false
         var dirty = false
         var shuttingDown = false
+
+        /// Files a new interest under the resource or service it follows, or among the broad ones.
+        mutating func index(interest: Int, _ query: EventQuery) {
+            if let resource = query.resourceID {
+                interestsByResource[resource, default: []].insert(interest)
+            } else if let service = query.serviceID {
+                interestsByService[service, default: []].insert(interest)
+            } else {
+                broadInterests.insert(interest)
+            }
+        }
+
+        mutating func unindex(interest: Int, _ query: EventQuery) {
+            if let resource = query.resourceID {
+                interestsByResource[resource]?.remove(interest)
+                if interestsByResource[resource]?.isEmpty == true { interestsByResource[resource] = nil }
+            } else if let service = query.serviceID {
+                interestsByService[service]?.remove(interest)
+                if interestsByService[service]?.isEmpty == true { interestsByService[service] = nil }
+            } else {
+                broadInterests.remove(interest)
+            }
+        }
     }
 
     /// Each event's message encoded once per viewer, for every watcher with that view.
@@ -109,7 +127,7 @@ public final class ChangeFeed: Sendable {
     }
 
     /// How many watchers are parked now (caught up, holding no task).
-    var parkedCount: Int { state.withLock { $0.waiters.count } }
+    var parkedCount: Int { state.withLock { $0.parked.count } }
 
     /// How many watchers are registered now.
     public var watcherCount: Int { state.withLock { $0.watchers.count } }
@@ -130,10 +148,9 @@ public final class ChangeFeed: Sendable {
     public func shutDown() {
         let waiters = state.withLock { state in
             state.shuttingDown = true
-            defer { state.waiters = [:] }
-            return Array(state.waiters.values)
+            return state.parked.removeAll()
         }
-        for waiter in waiters { waiter.watcher.wake(reaching: waiter.cursor) }
+        for waiter in waiters { waiter.watcher.wake(reaching: waiter.parkedAt) }
     }
 
     // MARK: Watchers
@@ -160,6 +177,7 @@ public final class ChangeFeed: Sendable {
                     state.nextInterestID += 1
                     state.interests[query] = Interest(id: state.nextInterestID, users: 1)
                     state.interestQueries[state.nextInterestID] = query
+                    state.index(interest: state.nextInterestID, query)
                     watcher.interest = state.nextInterestID
                 }
             }
@@ -187,7 +205,7 @@ public final class ChangeFeed: Sendable {
 
     func deregister(_ id: UInt64) {
         let loop: Task<Void, Never>? = state.withLock { state in
-            state.waiters[id] = nil
+            state.parked.remove(id)
             if let interest = state.watchers.removeValue(forKey: id)?.interest,
                 let query = state.interestQueries[interest]
             {
@@ -195,6 +213,7 @@ public final class ChangeFeed: Sendable {
                 if state.interests[query]?.users == 0 {
                     state.interests[query] = nil
                     state.interestQueries[interest] = nil
+                    state.unindex(interest: interest, query)
                 }
             }
             guard state.watchers.isEmpty, let loop = state.loop else { return nil }
@@ -206,6 +225,7 @@ public final class ChangeFeed: Sendable {
             state.sizes = []
             state.bytes = 0
             state.head = nil
+            state.parked.resetFloor()
             return loop
         }
         if loop != nil { encodings.removeAll() }
@@ -238,55 +258,48 @@ public final class ChangeFeed: Sendable {
             guard let watcher = state.watchers[id], !watcher.watcher.isCancelled, !state.shuttingDown,
                 (state.head ?? 0) <= cursor, !(waitsForHead && state.head != nil), ContinuousClock.now < deadline
             else { return false }
-            state.waiters[id] = Waiter(cursor: cursor, deadline: deadline, interest: watcher.interest, watcher: watcher.watcher)
+            state.parked.insert(id, .init(parkedAt: cursor, deadline: deadline, interest: watcher.interest, watcher: watcher.watcher))
             return true
         }
     }
 
     /// Takes a parked watcher off the feed; false when it was not parked (it runs, or is being woken).
     func unpark(_ id: UInt64) -> Bool {
-        state.withLock { $0.waiters.removeValue(forKey: id) != nil }
+        state.withLock { $0.parked.remove(id) != nil }
     }
 
     /// The waiters to wake now that the feed read `events` after `previousHead` (contiguous when the
-    /// window went on from there): those that may see one of them. The others' cursors move past them.
-    /// Interests are shared by many watchers (one view, one filter), so each is tested once per read.
+    /// window went on from there): those that may see one of them; the others stand at the new head.
+    /// Each event is tested against the interests of its resource and its service and the broad ones,
+    /// each interest once per event, and only the watchers of an interest that matched are visited.
     private static func wake(
         _ state: inout State, after previousHead: UInt64?, contiguous: Bool, events: [ChangeEvent]
-    ) -> [Waiter] {
+    ) -> [ParkedWaiters.Waiter] {
         let newHead = state.head ?? 0
-        var verdicts: [Int: Bool] = [:]
-        var wokenIDs: [UInt64] = []
-        // By index, so that moving a cursor writes in place: iterating the dictionary itself would
-        // copy it at the first write, on every read of new events.
-        var index = state.waiters.startIndex
-        while index != state.waiters.endIndex {
-            defer { index = state.waiters.index(after: index) }
-            let (id, waiter) = state.waiters[index]
+        let woken: [ParkedWaiters.Waiter]
+        if previousHead == nil {
             // The first read of the head wakes everyone: a watcher that parked before it was known waits for it.
-            guard waiter.cursor < newHead || previousHead == nil else { continue }
-            if contiguous, let previousHead, let interestID = waiter.interest,
-                let interest = state.interestQueries[interestID], waiter.cursor >= previousHead
-            {
-                let sees: Bool
-                if waiter.cursor == previousHead {
-                    if let known = verdicts[interestID] {
-                        sees = known
-                    } else {
-                        sees = events.contains(where: interest.matches)
-                        verdicts[interestID] = sees
+            woken = state.parked.removeAll()
+        } else if !contiguous {
+            woken = state.parked.removeAll(before: newHead)
+        } else {
+            // Per interest, the last event it matched: a watcher standing before it may see it.
+            var lastMatch: [Int: UInt64] = [:]
+            for event in events {
+                func test(_ interests: Set<Int>?) {
+                    for interest in interests ?? [] where state.parked.hasWaiters(interest: interest) {
+                        if state.interestQueries[interest]?.matches(event) ?? true { lastMatch[interest] = event.seq }
                     }
-                } else {
-                    sees = events.contains { $0.seq > waiter.cursor && interest.matches($0) }
                 }
-                if !sees {
-                    state.waiters.values[index].cursor = newHead
-                    continue
-                }
+                test(state.interestsByResource[event.resourceID])
+                if let service = event.serviceID { test(state.interestsByService[service]) }
+                test(state.broadInterests)
             }
-            wokenIDs.append(id)
+            var ids = Set(state.parked.uninterested(before: newHead))
+            for (interest, seq) in lastMatch { ids.formUnion(state.parked.waiting(interest: interest, before: seq)) }
+            woken = ids.compactMap { state.parked.remove($0) }
         }
-        let woken = wokenIDs.compactMap { state.waiters.removeValue(forKey: $0) }
+        state.parked.raiseFloor(to: newHead)
         state.wakeUps += woken.count
         return woken
     }
@@ -350,12 +363,12 @@ public final class ChangeFeed: Sendable {
         let pageSize = configuration.pageSize
         guard let head = state.withLock({ $0.head }) else {
             let head = try await store.read { reader in try await reader.logHead() }
-            let woken: [Waiter] = state.withLock { state in
+            let woken: [ParkedWaiters.Waiter] = state.withLock { state in
                 guard state.head == nil else { return [] }
                 state.head = head
                 return Self.wake(&state, after: nil, contiguous: false, events: [])
             }
-            for waiter in woken { waiter.watcher.wake(reaching: waiter.cursor) }
+            for waiter in woken { waiter.watcher.wake(reaching: waiter.parkedAt) }
             return false
         }
         let events: [ChangeEvent]
@@ -370,7 +383,7 @@ public final class ChangeFeed: Sendable {
         }
         guard !events.isEmpty else { return false }
         let sizes = events.map(Self.estimatedSize)
-        let woken: [Waiter] = state.withLock { state in
+        let woken: [ParkedWaiters.Waiter] = state.withLock { state in
             // Only a contiguous continuation of the window is kept; anything else starts it afresh.
             let contiguous = state.head == head && events.first?.seq == head + 1
             if !contiguous {
@@ -395,7 +408,7 @@ public final class ChangeFeed: Sendable {
             }
             return Self.wake(&state, after: head, contiguous: contiguous, events: events)
         }
-        for waiter in woken { waiter.watcher.wake(reaching: waiter.cursor) }
+        for waiter in woken { waiter.watcher.wake(reaching: waiter.parkedAt) }
         return events.count == pageSize
     }
 
@@ -418,12 +431,8 @@ public final class ChangeFeed: Sendable {
 
     private func expireWaits() {
         let now = ContinuousClock.now
-        let expired: [Waiter] = state.withLock { state in
-            let due = state.waiters.filter { $0.value.deadline <= now }
-            for id in due.keys { state.waiters[id] = nil }
-            return Array(due.values)
-        }
-        for waiter in expired { waiter.watcher.wake(reaching: waiter.cursor) }
+        let expired = state.withLock { $0.parked.removeExpired(at: now) }
+        for waiter in expired { waiter.watcher.wake(reaching: waiter.parkedAt) }
     }
 
     /// Roughly what an event holds in memory: its strings and its states (`ResourceState.estimatedBytes`,

@@ -53,6 +53,14 @@ private func head(_ store: SQLiteRegistryStore) async throws -> UInt64 {
     try await store.read { try await $0.logHead() }
 }
 
+/// Returns once the feed has read the log up to `seq`.
+private func feedReads(_ feed: ChangeFeed, through seq: UInt64) async throws {
+    while true {
+        if case .events = feed.batch(after: seq - 1, limit: 1) { return }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
+
 /// Changes of every kind, by two tenants, with a refused one among them.
 private func someChanges(_ registry: Registry) async throws {
     let story = try await makeStory(registry, approval: true)
@@ -334,14 +342,6 @@ struct WatchTests {
 struct WatchFanOutTests {
     private static let still = stillFeed
 
-    /// Returns once the feed has read the log up to `seq`.
-    private func feedReads(_ feed: ChangeFeed, through seq: UInt64) async throws {
-        while true {
-            if case .events = feed.batch(after: seq - 1, limit: 1) { return }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
-
     @Test("a write the watcher may not see does not wake it; one it may see does, with no gap")
     func unseenWriteWakesNobody() async throws {
         try await withRegistry(changeFeed: Self.still) { registry, store in
@@ -484,6 +484,67 @@ struct ParkedWatchTests {
             var endings = ends.makeAsyncIterator()
             #expect(await endings.next() is CancellationError)
             #expect(feed.watcherCount == 0 && feed.parkedCount == 0)
+        }
+    }
+
+    @Test("watchers of a resource each: a write wakes only its own; one parked through the others' writes gets its own with no gap")
+    func aWriteWakesOnlyTheWatchersOfItsResource() async throws {
+        try await withRegistry(changeFeed: Self.still) { registry, store in
+            let feed = registry.changeFeed
+            var vpcs: [VPC] = []
+            for index in 0..<8 { vpcs.append(try await registry.createVPC(tenantA, name: "v\(index)", cidr: "10.\(index).0.0/16")) }
+            // Watchers of one VPC each, and one of a service filter nobody writes to, and one of everything.
+            var streams: [AsyncStream<WatchMessage>.Iterator] = []
+            var watches: [Watch] = []
+            let filters = vpcs.map { WatchFilter(resourceID: $0.id) } + [WatchFilter(serviceID: "eps-none"), WatchFilter()]
+            for filter in filters {
+                let (messages, continuation) = AsyncStream.makeStream(of: WatchMessage.self)
+                let watch = try registry.makeWatch(tenantA, filter: filter, start: .now, encode: { $0 }, send: { continuation.yield($0) })
+                watch.start { _ in continuation.finish() }
+                var iterator = messages.makeAsyncIterator()
+                guard case .bookmark = await iterator.next() else { throw CancellationError() }
+                streams.append(iterator)
+                watches.append(watch)
+            }
+            let all = watches
+            @Sendable func allParked() async throws {
+                while all.contains(where: \.hasTask) || feed.parkedCount != filters.count {
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+            }
+            try await allParked()
+
+            // VPCs 1...7 deleted one by one, a new VPC nobody follows between them; VPC 0's watcher sleeps through it all.
+            for index in 1..<8 {
+                var before = feed.wakeUpCount
+                try await registry.deleteVPC(tenantA, id: vpcs[index].id)
+                try await feedReads(feed, through: try await head(store))
+                // Its own watcher and the watcher of everything; nobody else.
+                #expect(feed.wakeUpCount - before == 2)
+                guard case .event(let entry) = await streams[index].next() else { throw CancellationError() }
+                #expect(entry.resourceID == vpcs[index].id && entry.type == .deleted)
+                guard case .event(let seen) = await streams[filters.count - 1].next() else { throw CancellationError() }
+                #expect(seen.seq == entry.seq)
+                try await allParked()
+
+                before = feed.wakeUpCount
+                let other = try await registry.createVPC(tenantA, name: "other\(index)", cidr: "10.\(100 + index).0.0/16")
+                try await feedReads(feed, through: try await head(store))
+                #expect(feed.wakeUpCount - before == 1)
+                guard case .event(let created) = await streams[filters.count - 1].next() else { throw CancellationError() }
+                #expect(created.resourceID == other.id)
+                try await allParked()
+            }
+            let before = feed.wakeUpCount
+            try await registry.deleteVPC(tenantA, id: vpcs[0].id)
+            let seq = try await head(store)
+            try await feedReads(feed, through: seq)
+            #expect(feed.wakeUpCount - before == 2)
+            guard case .event(let entry) = await streams[0].next() else { throw CancellationError() }
+            #expect(entry.resourceID == vpcs[0].id && entry.seq == seq)
+            for watch in watches { watch.cancel() }
+            while feed.watcherCount != 0 { try await Task.sleep(for: .milliseconds(2)) }
+            #expect(feed.parkedCount == 0)
         }
     }
 
