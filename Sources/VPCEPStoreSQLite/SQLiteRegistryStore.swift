@@ -410,8 +410,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         } else {
             changed = changes
             do {
-                try await writeHeldEvents(on: writer)
-                try await writer.executeAlways("COMMIT")
+                try await writer.executeAlways(try await heldEventsThenCommit())
                 changeLog.committed()
                 committedCleanly = true
                 result = .success(())
@@ -452,13 +451,15 @@ public final class SQLiteRegistryStore: RegistryStore {
         return result
     }
 
-    /// The batch's events and the log's new head, before its commit; like the commit, whatever the
-    /// calling task's cancellation.
-    private func writeHeldEvents(on writer: StoreConnection) async throws {
-        guard let pending = changeLog.pendingForCommit() else { return }
-        try await SQLiteAccess.insertEventRows(pending.rows) { sql, binds in try await writer.executeAlways(sql, binds) }
-        try await writer.executeAlways(
-            "UPDATE log_head SET seq = ? WHERE id = 1", [.integer(SQLiteInt64(clamping: pending.head))])
+    /// The statements that end a batch: its events, the log's new head, and `COMMIT`, run as one job.
+    private func heldEventsThenCommit() async throws -> [(sql: String, binds: [SQLiteData])] {
+        var statements: [(sql: String, binds: [SQLiteData])] = []
+        if let pending = changeLog.pendingForCommit() {
+            try await SQLiteAccess.insertEventRows(pending.rows) { sql, binds in statements.append((sql, binds)) }
+            statements.append(("UPDATE log_head SET seq = ? WHERE id = 1", [.integer(SQLiteInt64(clamping: pending.head))]))
+        }
+        statements.append(("COMMIT", []))
+        return statements
     }
 
     // MARK: Repair

@@ -75,6 +75,15 @@ final class StoreConnection: Sendable {
         _ = try await Self.always { try self.run(sql, binds) }
     }
 
+    /// Runs `statements` in order as one job on the thread pool, whatever the calling task's
+    /// cancellation, stopping at the first that fails: a commit and the writes just before it cost
+    /// one hand-off to the pool and back, not one each.
+    func executeAlways(_ statements: [(sql: String, binds: [SQLiteData])]) async throws {
+        try await Self.always {
+            for statement in statements { _ = try self.run(statement.sql, statement.binds) }
+        }
+    }
+
     /// Finalizes the statements and closes the connection, whatever the calling task's cancellation
     /// (SQLite does not close a connection that still has statements).
     func close() async throws {
