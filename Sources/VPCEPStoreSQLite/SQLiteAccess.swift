@@ -329,7 +329,7 @@ final class SQLiteAccess: RegistryTransaction {
 
     func updateEndpointService(_ service: EndpointService) async throws {
         try await execute(
-            Self.updateStatement(table: "endpoint_services", columns: Self.serviceStoredColumns),
+            Self.updateServiceStatement,
             try Self.serviceBinds(service).dropFirst() + [.text(service.id)])
     }
 
@@ -337,6 +337,10 @@ final class SQLiteAccess: RegistryTransaction {
         try await execute("DELETE FROM permissions WHERE service_id = ?", [.text(id)])
         try await execute("DELETE FROM endpoint_services WHERE id = ?", [.text(id)])
     }
+
+    /// Built once: each update looks its prepared statement up by this text.
+    private static let updateServiceStatement = updateStatement(table: "endpoint_services", columns: serviceStoredColumns)
+    private static let updateEndpointStatement = updateStatement(table: "endpoints", columns: endpointStoredColumns)
 
     /// `UPDATE table SET c2 = ?, c3 = ?, … WHERE id = ?` for a column list whose first column is `id`.
     private static func updateStatement(table: String, columns: String) -> String {
@@ -677,7 +681,7 @@ final class SQLiteAccess: RegistryTransaction {
 
     func updateEndpoint(_ endpoint: Endpoint) async throws {
         try await execute(
-            Self.updateStatement(table: "endpoints", columns: Self.endpointStoredColumns),
+            Self.updateEndpointStatement,
             try Self.endpointBinds(endpoint).dropFirst() + [.text(endpoint.id)])
     }
 
