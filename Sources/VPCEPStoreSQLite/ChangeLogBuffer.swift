@@ -3,8 +3,8 @@ import Synchronization
 import VPCEPRegistry
 
 /// The change log's writes of the open batch, held in memory and written in one multi-row `INSERT` (and
-/// one `UPDATE log_head`) just before the batch commits. sqlite-nio runs every statement on its thread
-/// pool and comes back, and those hand-offs were most of a durable create's CPU: two statements per
+/// one `UPDATE log_head`) just before the batch commits. Every statement runs on the thread pool and
+/// comes back (`StoreConnection`), and those hand-offs were most of a durable create's CPU: two statements per
 /// transaction for the log had doubled it (BENCHMARKS.md, 2026-11-30).
 ///
 /// Numbers are given out from `head`, which is the log's head as the open batch sees it. Members run

@@ -27,7 +27,7 @@ final class SQLiteAccess: RegistryTransaction {
         do {
             return try await connection.query(sql, binds)
         } catch is CancellationError {
-            // The calling task was cancelled and sqlite-nio skipped the statement: the transaction
+            // The calling task was cancelled and the statement was skipped: the transaction
             // rolls back, and the caller learns that it was cancelled, not that the store failed.
             throw CancellationError()
         } catch {

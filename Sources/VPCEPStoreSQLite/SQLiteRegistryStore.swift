@@ -10,8 +10,8 @@ import VPCEPRegistry
 /// The embedded registry store: one SQLite file, `<directory>/vpcep.sqlite3`, in WAL mode with
 /// `synchronous=FULL`, so a transaction that returned has been fsynced and survives `kill -9`.
 ///
-/// Writes go through one connection. Transactions are serialized by an async lock (sqlite-nio runs a
-/// connection's statements on a thread pool, so statements of two transactions would otherwise
+/// Writes go through one connection. Transactions are serialized by an async lock (a connection's
+/// statements run on a thread pool, `StoreConnection`, so statements of two transactions would otherwise
 /// interleave) and *group-committed*: each runs inside a savepoint of a shared `BEGIN IMMEDIATE`
 /// transaction (but the first, whose failure rolls the whole transaction back: two statements fewer
 /// for a write that has the batch to itself), and while others are queued the commit (and its fsync)
@@ -20,8 +20,8 @@ import VPCEPRegistry
 /// read-only connection, each in its own snapshot.
 ///
 /// Cancellation ends a caller's work, never a transaction: the statements that open and end
-/// transactions run whether or not the task that issues them is cancelled (sqlite-nio's async API
-/// skips the queued work of a cancelled task, which would leave a transaction open on a connection
+/// transactions run whether or not the task that issues them is cancelled (other statements are
+/// skipped once their task is cancelled, which would leave a transaction open on a connection
 /// that every call shares), and work whose caller is cancelled (or past its deadline) before its
 /// transaction begins is dropped rather than done late. Should a connection ever be left unusable
 /// all the same, `readinessProblem` says so and the store repairs it in the background.
@@ -166,9 +166,8 @@ public final class SQLiteRegistryStore: RegistryStore {
         return store
     }
 
-    /// Closes `connection` even when the calling task is cancelled: sqlite-nio does not run a close
-    /// asked for by a cancelled task, and a connection released unclosed traps in debug builds (and
-    /// keeps its file open otherwise). A cancelled open or close must not do either.
+    /// Closes `connection` even when the calling task is cancelled (`StoreConnection.close` runs
+    /// regardless): a connection left unclosed keeps its file open.
     static func closeRegardless(_ connection: StoreConnection) async throws {
         try await connection.close()
     }
@@ -185,7 +184,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     static let pageCacheKiB = 32 << 10
 
     private static func configure(_ connection: StoreConnection, readOnly: Bool, busyTimeoutMilliseconds: Int) async throws {
-        // Replaces sqlite-nio's retry-forever busy handler: wait a bounded time for other processes.
+        // SQLite would fail at once on another process's lock: wait a bounded time for it instead.
         try await connection.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
         try await connection.execute("PRAGMA foreign_keys = ON")
         try await connection.execute("PRAGMA synchronous = FULL")
