@@ -226,7 +226,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any RegistryReader) async throws -> T) async throws -> T {
-        try await StoreMetrics.measure(StoreMetrics.readDuration) { try await readMeasured(body) }
+        try await StoreMetrics.measure(StoreMetrics.readDuration) { try await StoreExecutor.run { try await readMeasured(body) } }
     }
 
     private func readMeasured<T: Sendable>(_ body: @Sendable (any RegistryReader) async throws -> T) async throws -> T {
@@ -265,7 +265,9 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     public func transaction<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws -> T {
         do {
-            return try await StoreMetrics.measure(StoreMetrics.transactionDuration) { try await transactionMeasured(body) }
+            return try await StoreMetrics.measure(StoreMetrics.transactionDuration) {
+                try await StoreExecutor.run { try await transactionMeasured(body) }
+            }
         } catch is CancellationError {
             throw CancellationError()
         } catch {

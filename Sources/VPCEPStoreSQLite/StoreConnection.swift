@@ -12,7 +12,8 @@ internal import VaporCSQLite
 /// program every time (`perf` of issue 11's spread scenario: `sqlite3_prepare` 13-16% of the server's
 /// CPU, running the statements 5-10%). sqlite-nio keeps its connection's `sqlite3*` to itself, so the
 /// store opens its connections here, with sqlite-nio's SQLite, and runs their statements on sqlite-nio's
-/// thread pool, one job per statement as before. A statement is prepared on its first run and reset
+/// thread pool: inline when the caller already runs there (`StoreExecutor`, which the store's reads and
+/// transactions run on), otherwise as one job per statement. A statement is prepared on its first run and reset
 /// after each, so between runs it holds no snapshot and no lock.
 ///
 /// The store uses a connection from one transaction at a time; the lock only makes that visible to
@@ -24,6 +25,9 @@ final class StoreConnection: Sendable {
 
     let path: String
     private let state: Mutex<State>
+    /// Statements handed to the pool because their caller was not on it (tests check that a
+    /// transaction on `StoreExecutor` hands off none).
+    private let handOffs = Atomic<Int>(0)
 
     private struct State {
         /// nil once closed.
@@ -61,7 +65,12 @@ final class StoreConnection: Sendable {
     /// The rows of `sql` run with `binds`; skipped, with `CancellationError`, when the calling task
     /// is cancelled before it starts.
     func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [StoreRow] {
-        try await NIOThreadPool.singleton.runIfActive { try self.run(sql, binds) }
+        if StoreExecutor.isCurrentThread {
+            try Task.checkCancellation()
+            return try run(sql, binds)
+        }
+        handOffs.add(1, ordering: .relaxed)
+        return try await NIOThreadPool.singleton.runIfActive { try self.run(sql, binds) }
     }
 
     /// Runs one statement, discarding any rows; skipped when the calling task is cancelled.
@@ -72,6 +81,11 @@ final class StoreConnection: Sendable {
     /// Runs one statement whatever the calling task's cancellation: for those that open or end a
     /// transaction, so that a cancelled call never leaves one open.
     func executeAlways(_ sql: String, _ binds: [SQLiteData] = []) async throws {
+        if StoreExecutor.isCurrentThread {
+            _ = try run(sql, binds)
+            return
+        }
+        handOffs.add(1, ordering: .relaxed)
         _ = try await Self.always { try self.run(sql, binds) }
     }
 
@@ -79,6 +93,11 @@ final class StoreConnection: Sendable {
     /// cancellation, stopping at the first that fails: a commit and the writes just before it cost
     /// one hand-off to the pool and back, not one each.
     func executeAlways(_ statements: [(sql: String, binds: [SQLiteData])]) async throws {
+        if StoreExecutor.isCurrentThread {
+            for statement in statements { _ = try run(statement.sql, statement.binds) }
+            return
+        }
+        handOffs.add(1, ordering: .relaxed)
         try await Self.always {
             for statement in statements { _ = try self.run(statement.sql, statement.binds) }
         }
@@ -106,6 +125,9 @@ final class StoreConnection: Sendable {
 
     /// Statements kept now.
     var count: Int { state.withLock { $0.statements.count } }
+
+    /// Runs handed to the pool so far.
+    var handOffCount: Int { handOffs.load(ordering: .relaxed) }
 
     /// Runs `body` on the thread pool and waits for it, even when the calling task is cancelled.
     private static func always<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {

@@ -84,24 +84,54 @@ struct StoreConnectionTests {
         }
     }
 
-    /// A cancelled caller's statement is skipped, but one that opens or ends a transaction runs.
-    @Test func aCancelledTaskSkipsItsStatementsExceptTheAlwaysOnes() async throws {
+    /// A cancelled caller's statement is skipped, but one that opens or ends a transaction runs: handed
+    /// to the pool, and inline when the caller runs on the store's executor.
+    @Test(arguments: [false, true])
+    func aCancelledTaskSkipsItsStatementsExceptTheAlwaysOnes(onStoreExecutor: Bool) async throws {
         try await withConnection { connection, _ in
             try await connection.execute("CREATE TABLE c (v INTEGER)")
             let task = Task {
-                withUnsafeCurrentTask { $0?.cancel() }
-                let skipped: Bool
-                do {
-                    try await connection.execute("INSERT INTO c VALUES (1)")
-                    skipped = false
-                } catch is CancellationError {
-                    skipped = true
+                let statements = {
+                    withUnsafeCurrentTask { $0?.cancel() }
+                    let skipped: Bool
+                    do {
+                        try await connection.execute("INSERT INTO c VALUES (1)")
+                        skipped = false
+                    } catch is CancellationError {
+                        skipped = true
+                    }
+                    try await connection.executeAlways("INSERT INTO c VALUES (2)")
+                    try await connection.executeAlways([(sql: "INSERT INTO c VALUES (3)", binds: [])])
+                    return skipped
                 }
-                try await connection.executeAlways("INSERT INTO c VALUES (2)")
-                return skipped
+                return onStoreExecutor ? try await StoreExecutor.run(statements) : try await statements()
             }
             #expect(try await task.value)
-            #expect(try await connection.query("SELECT v FROM c").map { $0.column("v") } == [.integer(2)])
+            #expect(try await connection.query("SELECT v FROM c ORDER BY v").map { $0.column("v") } == [.integer(2), .integer(3)])
+        }
+    }
+
+    /// On the store's executor a transaction's statements run on the thread it is on, with no hand-off to
+    /// the pool; elsewhere each is one. Both answer alike.
+    @Test func statementsOnTheStoreExecutorRunWithoutHandOffs() async throws {
+        try await withConnection { connection, _ in
+            try await connection.execute("CREATE TABLE h (v INTEGER)")
+            #expect(!StoreExecutor.isCurrentThread)
+            let before = connection.handOffCount
+            let sum = try await StoreExecutor.run {
+                #expect(StoreExecutor.isCurrentThread)
+                try await connection.executeAlways("BEGIN IMMEDIATE")
+                for value in 1...10 { try await connection.execute("INSERT INTO h VALUES (?)", [.integer(value)]) }
+                await Task.yield()
+                let rows = try await connection.query("SELECT sum(v) AS s FROM h")
+                try await connection.executeAlways([(sql: "COMMIT", binds: [])])
+                return rows.first?.column("s")
+            }
+            #expect(sum == .integer(55))
+            #expect(connection.handOffCount == before)
+            #expect(!StoreExecutor.isCurrentThread)
+            #expect(try await connection.query("SELECT count(*) AS c FROM h").first?.column("c") == .integer(10))
+            #expect(connection.handOffCount == before + 1)
         }
     }
 
