@@ -43,6 +43,7 @@ let package = Package(
         .target(name: "CVPCEPProto", dependencies: ["CProtobufC"]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
+        .target(name: "CSQLiteShims", dependencies: [.product(name: "SQLiteNIO", package: "sqlite-nio")]),
 
         // Swift layers, bottom up.
         .target(name: "VPCEPContracts", swiftSettings: strict),
@@ -61,7 +62,7 @@ let package = Package(
         .target(
             name: "VPCEPStoreSQLite",
             dependencies: [
-                "VPCEPRegistry", .product(name: "SQLiteNIO", package: "sqlite-nio"), logging, nioCore, nioPosix,
+                "VPCEPRegistry", "CSQLiteShims", .product(name: "SQLiteNIO", package: "sqlite-nio"), logging, nioCore, nioPosix,
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict

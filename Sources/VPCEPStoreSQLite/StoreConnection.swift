@@ -1,3 +1,4 @@
+internal import CSQLiteShims
 internal import NIOPosix
 internal import SQLiteNIO
 import Synchronization
@@ -52,6 +53,14 @@ final class StoreConnection: Sendable {
                 let message = handle.flatMap { sqlite_nio_sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "out of memory"
                 if let handle { sqlite_nio_sqlite3_close_v2(handle) }
                 throw SQLiteStatementError(code: result, fallback: result, message: message)
+            }
+            // Plans that do not depend on bound values: without this, SQLite prepares a kept statement
+            // again whenever a parameter it planned with is bound anew (an equality before an ORDER BY,
+            // a LIMIT), which the store's lists and writes are on every run.
+            let stable = vpcep_sqlite_enable_stable_plans(UnsafeMutableRawPointer(handle))
+            guard stable == SQLITE_OK else {
+                sqlite_nio_sqlite3_close_v2(handle)
+                throw SQLiteStatementError(code: stable, fallback: stable, message: "cannot make query plans stable")
             }
             return Database(raw: handle)
         }
@@ -125,6 +134,16 @@ final class StoreConnection: Sendable {
 
     /// Statements kept now.
     var count: Int { state.withLock { $0.statements.count } }
+
+    /// How many times SQLite has had to prepare the kept statements again (a schema change, or a
+    /// parameter its plan depends on bound anew); tests hold the store's statements at none.
+    var reprepares: Int {
+        state.withLock { state in
+            state.statements.values.reduce(0) {
+                $0 + Int(sqlite_nio_sqlite3_stmt_status($1.handle, SQLITE_STMTSTATUS_REPREPARE, 0))
+            }
+        }
+    }
 
     /// Runs handed to the pool so far.
     var handOffCount: Int { handOffs.load(ordering: .relaxed) }

@@ -74,7 +74,7 @@ struct ListPlanTests {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let connection = try await SQLiteConnection.open(storage: .file(path: directory + "/plan.sqlite"))
+        let connection = try await StoreConnection.open(path: directory + "/plan.sqlite")
         do {
             for statement in SQLiteRegistryStore.migrations.joined() { _ = try await connection.query(statement) }
             for shape in Self.shapes() {
@@ -93,6 +93,42 @@ struct ListPlanTests {
         try await connection.close()
     }
 
+    /// A kept statement is prepared once: binding other values does not make SQLite prepare it again.
+    /// Without the stable-plan setting of the store's connections, SQLite would for each of these: a
+    /// bare `LIMIT ?`, an equality on a column before an ORDER BY, every list page.
+    @Test func anotherBindingDoesNotPrepareAStatementAgain() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let connection = try await StoreConnection.open(path: directory + "/plan.sqlite")
+        do {
+            for statement in SQLiteRegistryStore.migrations.joined() { _ = try await connection.query(statement) }
+            let migrationStatements = connection.count
+            for limit in [1, 2, 3] { _ = try await connection.query("SELECT 1 AS one LIMIT ?", [.integer(limit)]) }
+            for region in ["a", "b", "c"] {
+                _ = try await connection.query("SELECT id FROM vpcs WHERE region = ? ORDER BY name", [.text(region)])
+            }
+            for (offset, limit) in [(0, 100), (0, 20), (40, 20)] {
+                for ownerID in ["tenant-a", "tenant-b"] {
+                    let query = ListQuery(region: "r1", ownerID: ownerID, sortKey: .createdAt, ascending: false,
+                                          limit: limit, offset: offset, after: nil)
+                    let statements = [
+                        SQLiteAccess.endpointListStatements(query, filter: EndpointFilter(status: .pendingAcceptance)),
+                        SQLiteAccess.serviceListStatements(query, filter: EndpointServiceFilter(tags: [Tag(key: "env", value: "dev")])),
+                    ]
+                    for statement in statements { _ = try await connection.query(statement.page.sql, statement.page.binds) }
+                }
+            }
+            // One statement each, whatever the values: the lists' text does not carry them.
+            #expect(connection.count == migrationStatements + 4)
+            #expect(connection.reprepares == 0)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
     /// The common tag filter, `key=value` over the region in the default order, reads the tag table's
     /// index in order and joins each row by id: the page reads ~a page of tag rows; its count is one
     /// row of `list_counts`.
@@ -100,7 +136,7 @@ struct ListPlanTests {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let connection = try await SQLiteConnection.open(storage: .file(path: directory + "/plan.sqlite"))
+        let connection = try await StoreConnection.open(path: directory + "/plan.sqlite")
         do {
             for statement in SQLiteRegistryStore.migrations.joined() { _ = try await connection.query(statement) }
             let query = ListQuery(
