@@ -70,13 +70,24 @@ struct ListPlanTests {
         }
     }
 
-    @Test func everyFilterShapeIsAnIndexRangeInOrder() async throws {
+    /// A store connection on a fresh database with every migration applied, closed afterwards.
+    private static func withMigratedConnection(_ body: (StoreConnection) async throws -> Void) async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let connection = try await StoreConnection.open(path: directory + "/plan.sqlite")
         do {
             for statement in SQLiteRegistryStore.migrations.joined() { _ = try await connection.query(statement) }
+            try await body(connection)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
+    @Test func everyFilterShapeIsAnIndexRangeInOrder() async throws {
+        try await Self.withMigratedConnection { connection in
             for shape in Self.shapes() {
                 for (sql, binds) in [shape.statements.page, shape.statements.count] {
                     let plan = try await connection.query("EXPLAIN QUERY PLAN " + sql, binds)
@@ -86,23 +97,14 @@ struct ListPlanTests {
                     #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(shape): \(plan)")
                 }
             }
-        } catch {
-            try? await connection.close()
-            throw error
         }
-        try await connection.close()
     }
 
     /// A kept statement is prepared once: binding other values does not make SQLite prepare it again.
     /// Without the stable-plan setting of the store's connections, SQLite would for each of these: a
     /// bare `LIMIT ?`, an equality on a column before an ORDER BY, every list page.
     @Test func anotherBindingDoesNotPrepareAStatementAgain() async throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let connection = try await StoreConnection.open(path: directory + "/plan.sqlite")
-        do {
-            for statement in SQLiteRegistryStore.migrations.joined() { _ = try await connection.query(statement) }
+        try await Self.withMigratedConnection { connection in
             let migrationStatements = connection.count
             for limit in [1, 2, 3] { _ = try await connection.query("SELECT 1 AS one LIMIT ?", [.integer(limit)]) }
             for region in ["a", "b", "c"] {
@@ -122,23 +124,14 @@ struct ListPlanTests {
             // One statement each, whatever the values: the lists' text does not carry them.
             #expect(connection.count == migrationStatements + 4)
             #expect(connection.reprepares == 0)
-        } catch {
-            try? await connection.close()
-            throw error
         }
-        try await connection.close()
     }
 
     /// The common tag filter, `key=value` over the region in the default order, reads the tag table's
     /// index in order and joins each row by id: the page reads ~a page of tag rows; its count is one
     /// row of `list_counts`.
     @Test func aTagFilterIsDrivenByTheTagIndex() async throws {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let connection = try await StoreConnection.open(path: directory + "/plan.sqlite")
-        do {
-            for statement in SQLiteRegistryStore.migrations.joined() { _ = try await connection.query(statement) }
+        try await Self.withMigratedConnection { connection in
             let query = ListQuery(
                 region: "r1", ownerID: nil, sortKey: .createdAt, ascending: false, limit: 100, offset: 0,
                 after: ListCursor(sortValue: 1, id: "ep-1"))
@@ -157,10 +150,6 @@ struct ListPlanTests {
                     .compactMap { $0.column("detail")?.string }
                 #expect(count.contains { $0.hasPrefix("SEARCH list_counts USING PRIMARY KEY") }, "\(count)")
             }
-        } catch {
-            try? await connection.close()
-            throw error
         }
-        try await connection.close()
     }
 }
