@@ -71,6 +71,12 @@ public indirect enum ResourceState: Sendable, Hashable {
     /// The stable serialized form a store keeps: the resource's JSON with sorted keys and times in
     /// milliseconds since 1970. Decoded again by `init(kind:serialized:)`.
     public func serialized() throws -> String {
+        // The kinds written most, directly (the same bytes; `StableJSON`).
+        switch self {
+        case .vpc(let value): return value.stableJSON()
+        case .endpointService(let value): return value.stableJSON()
+        default: break
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         encoder.dateEncodingStrategy = .millisecondsSince1970
