@@ -75,6 +75,7 @@ public indirect enum ResourceState: Sendable, Hashable {
         switch self {
         case .vpc(let value): return value.stableJSON()
         case .endpointService(let value): return value.stableJSON()
+        case .endpoint(let value): return value.stableJSON()
         default: break
         }
         let encoder = JSONEncoder()

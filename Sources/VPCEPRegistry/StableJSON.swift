@@ -1,6 +1,7 @@
 import Foundation
 
-/// The stored form of the most written resources (`ResourceState.serialized`), written directly: the same
+/// The stored form of the most written resources (`ResourceState.serialized`: VPCs, services and
+/// endpoints), written directly: the same
 /// bytes as Foundation's `JSONEncoder` with sorted keys and millisecond dates, at a fraction of its
 /// cost. Every write stores its event's state (and an update its previous state too) this way, and the
 /// encoder was the largest single item of a write (issue 11's throughput phases: 14-15% of the server's
@@ -20,6 +21,13 @@ struct StableJSON {
         bytes.append(UInt8(ascii: "{"))
         body(&self)
         bytes.append(UInt8(ascii: "}"))
+    }
+
+    mutating func tag(_ tag: Tag) {
+        object { json in
+            json.key("key"); json.string(tag.key)
+            json.key("value"); json.string(tag.value)
+        }
     }
 
     /// A member's key; its value follows.
@@ -126,16 +134,48 @@ extension EndpointService {
             json.key("serviceType"); json.string(serviceType.rawValue)
             json.key("status"); json.string(status.rawValue)
             json.key("tags")
-            json.array(tags) { json, tag in
-                json.object { json in
-                    json.key("key"); json.string(tag.key)
-                    json.key("value"); json.string(tag.value)
-                }
-            }
+            json.array(tags) { json, tag in json.tag(tag) }
             json.key("updatedAt"); json.date(updatedAt)
             json.key("vpcID"); json.string(vpcID)
             json.key("warnings")
             json.array(warnings) { json, warning in json.string(warning) }
+        }
+        return json.string
+    }
+}
+
+extension Endpoint {
+    /// `JSONEncoder`'s bytes (sorted keys, millisecond dates, no `decidedAt` when there is none).
+    func stableJSON() -> String {
+        var json = StableJSON()
+        json.object { json in
+            json.key("connectionDescription"); json.string(connectionDescription)
+            json.key("createdAt"); json.date(createdAt)
+            if let decidedAt { json.key("decidedAt"); json.date(decidedAt) }
+            json.key("decidedBy"); json.string(decidedBy)
+            json.key("decisionReason"); json.string(decisionReason)
+            json.key("description"); json.string(description)
+            json.key("dnsName"); json.string(dnsName)
+            json.key("enableWhitelist"); json.bool(enableWhitelist)
+            json.key("everAccepted"); json.bool(everAccepted)
+            json.key("id"); json.string(id)
+            json.key("ip"); json.string(ip)
+            json.key("markerID"); json.integer(markerID)
+            json.key("ownerID"); json.string(ownerID)
+            json.key("region"); json.string(region)
+            json.key("requestMessage"); json.string(requestMessage)
+            json.key("revision"); json.integer(revision)
+            json.key("serviceID"); json.string(serviceID)
+            json.key("serviceName"); json.string(serviceName)
+            json.key("serviceType"); json.string(serviceType.rawValue)
+            json.key("status"); json.string(status.rawValue)
+            json.key("subnetID"); json.string(subnetID)
+            json.key("tags")
+            json.array(tags) { json, tag in json.tag(tag) }
+            json.key("updatedAt"); json.date(updatedAt)
+            json.key("vpcID"); json.string(vpcID)
+            json.key("whitelist")
+            json.array(whitelist) { json, entry in json.string(entry) }
         }
         return json.string
     }

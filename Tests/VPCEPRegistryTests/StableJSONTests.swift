@@ -50,6 +50,29 @@ struct StableJSONTests {
         }
     }
 
+    static func endpoint(_ seed: Int) -> Endpoint {
+        var random = SystemRandomNumberGenerator()
+        func text() -> String { awkward[Int.random(in: 0..<awkward.count, using: &random)] }
+        func date() -> Date { dates[Int.random(in: 0..<dates.count, using: &random)] }
+        return Endpoint(
+            id: text(), ownerID: text(), region: text(), vpcID: text(), subnetID: text(), serviceID: text(),
+            serviceName: text(), serviceType: ServiceType.allCases.randomElement()!, ip: text(),
+            status: EndpointStatus.allCases.randomElement()!, markerID: [0, 7, UInt64.max][seed % 3], dnsName: text(),
+            whitelist: (0..<(seed % 3)).map { _ in text() }, enableWhitelist: seed % 2 == 1, description: text(),
+            tags: (0..<(seed % 4)).map { _ in Tag(key: text(), value: text()) }, connectionDescription: text(),
+            decidedBy: text(), decidedAt: seed % 2 == 0 ? nil : date(), everAccepted: seed % 3 == 1,
+            createdAt: date(), updatedAt: date(), requestMessage: text(), decisionReason: text(),
+            revision: [1, 42, UInt64.max][seed % 3])
+    }
+
+    @Test func endpointsAreJSONEncodersBytes() throws {
+        for seed in 0..<400 {
+            let endpoint = Self.endpoint(seed)
+            #expect(endpoint.stableJSON() == (try Self.encoded(endpoint)), "\(endpoint)")
+            #expect(try ResourceState.endpoint(endpoint).serialized() == (try Self.encoded(endpoint)))
+        }
+    }
+
     @Test func vpcsAreJSONEncodersBytes() throws {
         for (index, text) in Self.awkward.enumerated() {
             for date in Self.dates {
@@ -68,6 +91,12 @@ struct StableJSONTests {
             service.updatedAt = service.createdAt
             let state = try ResourceState(kind: .endpointService, serialized: try ResourceState.endpointService(service).serialized())
             #expect(state == .endpointService(service))
+            var endpoint = Self.endpoint(seed)
+            endpoint.createdAt = service.createdAt
+            endpoint.updatedAt = service.createdAt
+            endpoint.decidedAt = seed % 2 == 0 ? nil : service.createdAt
+            let read = try ResourceState(kind: .endpoint, serialized: try ResourceState.endpoint(endpoint).serialized())
+            #expect(read == .endpoint(endpoint))
         }
     }
 }
