@@ -1,12 +1,11 @@
 import Foundation
 
 /// The stored form of the most written resources (`ResourceState.serialized`: VPCs, services and
-/// endpoints), written directly: the same
-/// bytes as Foundation's `JSONEncoder` with sorted keys and millisecond dates, at a fraction of its
-/// cost. Every write stores its event's state (and an update its previous state too) this way, and the
-/// encoder was the largest single item of a write (issue 11's throughput phases: 14-15% of the server's
-/// CPU). `StableJSONTests` holds every field of these kinds byte-equal to `JSONEncoder`'s output; the
-/// other kinds still go through `JSONEncoder`.
+/// endpoints), written directly: the same bytes as Foundation's `JSONEncoder` with sorted keys and
+/// millisecond dates, at a fraction of its cost. Every write stores its event's state (an update its
+/// previous state too), and the encoder was the largest single item of a write (issue 11's throughput
+/// phases: 14-15% of the server's CPU). `StableJSONTests` holds every field of these kinds byte-equal to
+/// `JSONEncoder`'s output; the other kinds still go through `JSONEncoder`.
 struct StableJSON {
     private(set) var bytes: [UInt8] = []
 
@@ -23,6 +22,7 @@ struct StableJSON {
         bytes.append(UInt8(ascii: "}"))
     }
 
+    /// A tag, as services and endpoints hold them.
     mutating func tag(_ tag: Tag) {
         object { json in
             json.key("key"); json.string(tag.key)
@@ -47,6 +47,8 @@ struct StableJSON {
         bytes.append(UInt8(ascii: "]"))
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     mutating func string(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         for byte in value.utf8 {
@@ -60,10 +62,9 @@ struct StableJSON {
             case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
             case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
             case 0x00..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
                 bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
-                bytes.append(hex[Int(byte >> 4)])
-                bytes.append(hex[Int(byte & 0xF)])
+                bytes.append(Self.hexDigits[Int(byte >> 4)])
+                bytes.append(Self.hexDigits[Int(byte & 0xF)])
             default: bytes.append(byte)
             }
         }
