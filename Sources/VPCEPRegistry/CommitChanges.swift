@@ -25,13 +25,13 @@ public final class ServiceChangeHistory: Sendable {
     /// How many service ids are remembered in all, over every remembered version.
     public static let defaultCapacity = 65_536
 
-    private struct Entry {
+    fileprivate struct Entry {
         /// The entry covers the versions after the previous entry's (or the floor) up to this one.
         var version: UInt64
         var services: Set<String>
     }
 
-    private struct State {
+    fileprivate struct State {
         /// Versions after `floor` up to `latest` are known; nil before the first.
         var floor: UInt64?
         var latest: UInt64?
@@ -74,15 +74,26 @@ public final class ServiceChangeHistory: Sendable {
             guard !services.isEmpty else { return }
             state.entries.append(Entry(version: version, services: services))
             state.remembered += services.count
-            while state.remembered > capacity, state.first < state.entries.count {
-                state.remembered -= state.entries[state.first].services.count
-                state.floor = state.entries[state.first].version
-                state.first += 1
+            state.forgetBeyondCapacity(capacity)
+        }
+    }
+
+    /// Records the commits after `since` up to `version`, which changed `services`, when everything up
+    /// to `since` is already recorded (a writer that knows every commit in between: its own, made under
+    /// a lock that kept every other writer out). True when `version` is now covered (recorded here or
+    /// by someone before); false when versions before `since` are missing, so the caller must look.
+    public func record(after since: UInt64, through version: UInt64, services: Set<String>) -> Bool {
+        state.withLock { state in
+            guard let latest = state.latest else { return false }
+            if latest >= version { return true }
+            guard latest == since else { return false }
+            state.latest = version
+            if !services.isEmpty {
+                state.entries.append(Entry(version: version, services: services))
+                state.remembered += services.count
+                state.forgetBeyondCapacity(capacity)
             }
-            if state.first > 64, state.first * 2 > state.entries.count {
-                state.entries.removeFirst(state.first)
-                state.first = 0
-            }
+            return true
         }
     }
 
@@ -99,6 +110,21 @@ public final class ServiceChangeHistory: Sendable {
                 index -= 1
             }
             return changed
+        }
+    }
+}
+
+extension ServiceChangeHistory.State {
+    /// Forgets the oldest versions until at most `capacity` service ids are remembered.
+    fileprivate mutating func forgetBeyondCapacity(_ capacity: Int) {
+        while remembered > capacity, first < entries.count {
+            remembered -= entries[first].services.count
+            floor = entries[first].version
+            first += 1
+        }
+        if first > 64, first * 2 > entries.count {
+            entries.removeFirst(first)
+            first = 0
         }
     }
 }

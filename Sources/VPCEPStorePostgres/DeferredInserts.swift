@@ -72,8 +72,11 @@ final class DeferredInserts: Sendable {
 
     /// One statement for `inserts` (a table's rows in one multi-row `INSERT`, tables in the order they
     /// first appear, several as data-modifying `WITH` parts) and, when `head` is given, the head's
-    /// update; nil when there is nothing to send. `?` placeholders, binds in their order.
-    static func statement(_ inserts: [Insert], head: Int64? = nil) -> (sql: String, binds: [PGBind])? {
+    /// update, with `returning` as its `RETURNING` list; nil when there is nothing to send. `?`
+    /// placeholders, binds in their order.
+    static func statement(_ inserts: [Insert], head: Int64? = nil, returning: (sql: String, binds: [PGBind])? = nil)
+        -> (sql: String, binds: [PGBind])?
+    {
         var groups: [Insert] = []
         var index: [String: Int] = [:]
         for insert in inserts {
@@ -94,8 +97,9 @@ final class DeferredInserts: Sendable {
             binds += group.binds
         }
         if let head {
-            parts.append("UPDATE log_head SET seq = ? WHERE id = 1")
+            parts.append("UPDATE log_head SET seq = ? WHERE id = 1" + (returning.map { " RETURNING " + $0.sql } ?? ""))
             binds.append(.integer(head))
+            binds += returning?.binds ?? []
         }
         guard let last = parts.last else { return nil }
         // Parts of a WITH run to completion whether or not anything reads them; they see one snapshot,

@@ -111,6 +111,8 @@ final class BatchHead: Sendable {
     private struct State {
         let initial: Int64
         var value: Int64
+        /// Every service the batch's events named, its failed members' included (a superset is fine).
+        var services: Set<String> = []
     }
 
     private let state: Mutex<State>
@@ -120,6 +122,16 @@ final class BatchHead: Sendable {
     }
 
     var value: Int64 { state.withLock { $0.value } }
+
+    /// The head the batch locked, before it numbered anything.
+    var initial: Int64 { state.withLock { $0.initial } }
+
+    var services: Set<String> { state.withLock { $0.services } }
+
+    /// The batch's events name these services, for the read cache (`ServiceChangeHistory`).
+    func note<Services: Sequence<String>>(_ services: Services) {
+        state.withLock { $0.services.formUnion(services) }
+    }
 
     /// Whether the batch numbered anything, so that `log_head` must be written.
     var moved: Bool { state.withLock { $0.value != $0.initial } }

@@ -20,6 +20,7 @@ extension PostgresAccess {
             throw StoreError(code: .internalError, message: "change events appended outside a write transaction")
         }
         let first = head.take(events.count)
+        head.note(events.lazy.compactMap(\.serviceID))
         var numbered = events
         for index in numbered.indices { numbered[index].seq = UInt64(first + Int64(index)) }
         for start in stride(from: 0, to: numbered.count, by: Self.eventsPerInsert) {

@@ -322,6 +322,18 @@ extension PostgresRegistryStore {
             EXECUTE FUNCTION endpoint_service_tags_sync()
             """,
         ],
+        // 6: read leases (docs/DOMAIN.md, "Read cache across servers"): one row per running server, until
+        // when (by PostgreSQL's clock) it may answer reads from memory, and the log head its cache has
+        // applied. A writer waits for every live lease to have seen its commit before answering.
+        [
+            """
+            CREATE TABLE replica_leases (
+                replica_id TEXT PRIMARY KEY,
+                expires_at TIMESTAMPTZ NOT NULL,
+                seen_seq BIGINT NOT NULL
+            )
+            """,
+        ],
     ]
 
     /// The schema version this build writes.

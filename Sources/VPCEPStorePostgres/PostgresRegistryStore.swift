@@ -63,6 +63,10 @@ public final class PostgresRegistryStore: RegistryStore {
         public var acquireTimeout: Duration = .seconds(5)
         /// How many times a transaction runs before a conflict is reported.
         public var maxAttempts: Int = 8
+        /// Whether the server holds a read lease (`LeaseKeeper`), so that cached reads need no query while
+        /// it does; without one every cached read waits for a head round that began after it arrived.
+        public var readLeases = true
+        var leaseTiming = LeaseKeeper.Timing()
 
         public init(host: String, port: Int = 5432, username: String, password: String? = nil, database: String) {
             self.host = host
@@ -169,6 +173,12 @@ public final class PostgresRegistryStore: RegistryStore {
     private let batches = BatchQueue()
     private let head: CoalescedQuery<UInt64>
     private let headReader: HeadReader
+    /// This server's read lease; nil when `readLeases` is off.
+    private let keeper: LeaseKeeper?
+    /// Head rounds run (`readHead`), and those a read waited for: what reads cost PostgreSQL when they
+    /// are not answered from memory.
+    let headRounds = Atomic<Int>(0)
+    let readsAfterRounds = Atomic<Int>(0)
     /// Write batches that ran again with a savepoint per member (`runDeferring`): what failures cost.
     let batchesRunAgain = Atomic<Int>(0)
     /// What each round of `head` learnt, for `commitChanges(since:)`.
@@ -187,9 +197,14 @@ public final class PostgresRegistryStore: RegistryStore {
         self.logger = logger
         headReader = HeadReader(configuration: configuration, logger: logger)
         head = CoalescedQuery(executor: headReader.executor)
+        keeper = configuration.readLeases
+            ? LeaseKeeper(configuration: configuration, timing: configuration.leaseTiming, logger: logger) : nil
     }
 
     public var readinessProblem: String? { state.withLock { $0.problem } }
+
+    /// Whether reads are answered from memory now (`LeaseKeeper`), and will be for `margin` more.
+    func holdsReadLease(for margin: Duration = .zero) -> Bool { keeper?.serves(at: .now + margin) ?? false }
 
     /// Connects, creates the schema when it is missing, and migrates it.
     public static func open(_ configuration: Configuration, logger: Logger? = nil) async throws -> PostgresRegistryStore {
@@ -215,6 +230,9 @@ public final class PostgresRegistryStore: RegistryStore {
             }
             throw StoreError(postgres: error)
         }
+        store.keeper?.start(
+            round: { [store] in _ = try await store.freshHead() },
+            seen: { [store] in store.serviceChanges.latest })
         logger.info("opened the registry store", metadata: [
             "store": "\(configuration.redacted)", "schema": "\(schemaVersion)",
         ])
@@ -232,6 +250,7 @@ public final class PostgresRegistryStore: RegistryStore {
             return state.isClosed
         }
         if alreadyClosed { return }
+        await keeper?.close()
         await headReader.close()
         runner.cancel()
         await runner.value
@@ -296,7 +315,7 @@ public final class PostgresRegistryStore: RegistryStore {
             for member in members { member.finish(.failure(error)) }
             return
         }
-        for (member, value) in outcome.committed { member.finish(.success(value)) }
+        answer(outcome)
         for (member, conflict) in outcome.lost {
             if member.attempts.add(1, ordering: .relaxed).newValue >= configuration.maxAttempts {
                 logger.warning("registry store transaction kept conflicting", metadata: ["attempts": "\(configuration.maxAttempts)"])
@@ -312,6 +331,76 @@ public final class PostgresRegistryStore: RegistryStore {
         var committed: [(BatchMember, any Sendable)] = []
         /// Members that lost a conflict with a concurrent transaction and were rolled back.
         var lost: [(BatchMember, StoreError)] = []
+        /// What the committed batch appended to the log, when it appended anything.
+        var written: Written?
+    }
+
+    /// A committed batch's events: after which head, up to which, naming which services, and whether
+    /// another server with a live read lease had not seen it when it committed.
+    private struct Written: Sendable {
+        var after: UInt64
+        var through: UInt64
+        var services: Set<String>
+        var othersBehind: Bool
+    }
+
+    /// Answers the batch's committed members once no read cache can answer from before their commit:
+    /// this server's (its own commits are recorded before any caller is answered; when another server's
+    /// commit came in between and is not known yet, a head round first) and every other server holding
+    /// a read lease (`LeaseKeeper.awaitOthers`). That wait is in a task of its own, so the next batch
+    /// need not wait for it.
+    private func answer(_ outcome: BatchOutcome) {
+        guard !outcome.committed.isEmpty else { return }
+        guard let written = outcome.written else {
+            for (member, value) in outcome.committed { member.finish(.success(value)) }
+            return
+        }
+        // Without a lease held now, after the commit, this server's lease (if it takes one) is trusted only
+        // after a round that begins later, which covers the commit: nothing to record first.
+        let recorded = serviceChanges.record(after: written.after, through: written.through, services: written.services)
+            || !(keeper?.isHolding ?? false)
+        guard !recorded || written.othersBehind else {
+            for (member, value) in outcome.committed { member.finish(.success(value)) }
+            return
+        }
+        Task { [self] in
+            var failure: (any Error)?
+            if !recorded {
+                do {
+                    _ = try await freshHead()
+                } catch {
+                    // The cache cannot be told; no reads from memory until the lease's next catch-up.
+                    keeper?.lapse()
+                }
+            }
+            if written.othersBehind, let keeper {
+                do {
+                    try await keeper.awaitOthers(seen: written.through)
+                } catch {
+                    failure = error
+                }
+            }
+            for (member, value) in outcome.committed { member.finish(failure.map { .failure($0) } ?? .success(value)) }
+        }
+    }
+
+    /// The `RETURNING` list of a batch's head update: 1 when another server whose read lease has not
+    /// expired has not seen the batch's last event (and a `NOTIFY` to wake those up, sent at the commit).
+    private func othersBehind(through last: Int64) -> (sql: String, binds: [PGBind])? {
+        guard let keeper else { return nil }
+        return (
+            """
+            (SELECT count(*) FROM (SELECT pg_notify('\(LeaseKeeper.commitChannel)', '') FROM replica_leases
+            WHERE replica_id <> ? AND expires_at > clock_timestamp() AND seen_seq < ? LIMIT 1) AS behind) AS behind
+            """,
+            [.text(keeper.replicaID), .integer(last)]
+        )
+    }
+
+    /// Whether the head update's answer (`othersBehind(through:)`) says another server must be waited for.
+    private static func othersBehind(in rows: [PostgresRow]) throws -> Bool {
+        guard let row = rows.first else { return false }
+        return try row.decode(Int64.self) > 0
     }
 
     private func runBatch(_ members: [BatchMember], on leased: PostgresConnection) async throws -> BatchOutcome {
@@ -397,9 +486,14 @@ public final class PostgresRegistryStore: RegistryStore {
             await rollBack(connection)
             return .done(outcome)
         }
-        if let (sql, binds) = DeferredInserts.statement(deferred.take().inserts, head: head.moved ? head.value : nil) {
+        let moved = head.moved
+        var othersBehind = false
+        if let (sql, binds) = DeferredInserts.statement(
+            deferred.take().inserts, head: moved ? head.value : nil, returning: moved ? self.othersBehind(through: head.value) : nil)
+        {
             do {
-                _ = try await connection.query(try PGBind.query(sql, binds), logger: logger, cancellable: false)
+                let rows = try await connection.query(try PGBind.query(sql, binds), logger: logger, cancellable: false)
+                if moved { othersBehind = try Self.othersBehind(in: rows) }
             } catch {
                 // Which member's insert failed is not known: each learns it in its savepoint.
                 return .again(outcome.committed.map(\.0))
@@ -407,6 +501,7 @@ public final class PostgresRegistryStore: RegistryStore {
         }
         do {
             try await always("COMMIT", on: connection)
+            if moved { outcome.written = Self.written(head, othersBehind: othersBehind) }
         } catch where StoreError.isSerializationFailure(error) {
             outcome.lost = outcome.committed.map { ($0.0, StoreError(postgres: error)) }
             outcome.committed = []
@@ -455,13 +550,28 @@ public final class PostgresRegistryStore: RegistryStore {
             return outcome
         }
         do {
-            if head.moved { try await always("UPDATE log_head SET seq = \(head.value) WHERE id = 1", on: connection) }
+            var othersBehind = false
+            if head.moved {
+                let returning = self.othersBehind(through: head.value)
+                let (sql, binds) = (
+                    "UPDATE log_head SET seq = ? WHERE id = 1" + (returning.map { " RETURNING " + $0.sql } ?? ""),
+                    [PGBind.integer(head.value)] + (returning?.binds ?? []))
+                let rows = try await connection.query(try PGBind.query(sql, binds), logger: logger, cancellable: false)
+                othersBehind = try Self.othersBehind(in: rows)
+            }
             try await always("COMMIT", on: connection)
+            if head.moved { outcome.written = Self.written(head, othersBehind: othersBehind) }
         } catch where StoreError.isSerializationFailure(error) {
             outcome.lost += outcome.committed.map { ($0.0, StoreError(postgres: error)) }
             outcome.committed = []
         }
         return outcome
+    }
+
+    private static func written(_ head: BatchHead, othersBehind: Bool) -> Written {
+        Written(
+            after: UInt64(max(head.initial, 0)), through: UInt64(max(head.value, 0)), services: head.services,
+            othersBehind: othersBehind)
     }
 
     /// Begins a write batch; `lockHead` follows at once: the head row's lock, taken first and held to
@@ -610,20 +720,38 @@ public final class PostgresRegistryStore: RegistryStore {
     /// The change log's head as it stands after every commit acknowledged before this call: every
     /// registry write appends events, so the head moves with every commit that changes anything.
     public func currentCommitVersion() async throws -> UInt64? {
-        try await head.next { [self] in try await readHead() }
+        try await coveringHead()
     }
 
     /// Services the commits after `since` up to the head may have changed, known from the rounds that
     /// read the head (each lists the services named by the events since the round before it), so the
     /// look-up stays one query per round.
     public func commitChanges(since: UInt64) async throws -> CommitChanges? {
-        let version = try await head.next { [self] in try await readHead() }
+        let version = try await coveringHead()
         return CommitChanges(version: version, services: serviceChanges.changes(after: since, through: version))
+    }
+
+    /// A head that covers every commit acknowledged before this call: from memory while the read lease
+    /// is trusted (every server's writer waited until this server had recorded its commit), else from a
+    /// head round that began after this call.
+    private func coveringHead() async throws -> UInt64 {
+        if let keeper {
+            keeper.noteRead()
+            if keeper.serves(), let latest = serviceChanges.latest { return latest }
+        }
+        readsAfterRounds.add(1, ordering: .relaxed)
+        return try await freshHead()
+    }
+
+    /// The head from a round that began after this call (`CoalescedQuery`), recorded before it returns.
+    private func freshHead() async throws -> UInt64 {
+        try await head.next { [self] in try await readHead() }
     }
 
     /// Runs in the rounds' task, one at a time, so each round starts from the head the previous one
     /// recorded; recorded before any caller is answered.
     private func readHead() async throws -> UInt64 {
+        headRounds.add(1, ordering: .relaxed)
         let round = try await reachable { [serviceChanges] in try await headReader.read(after: serviceChanges.latest) }
         serviceChanges.record(through: round.head, services: round.services)
         return round.head

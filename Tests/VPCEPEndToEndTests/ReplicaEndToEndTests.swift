@@ -135,6 +135,40 @@ struct ReplicaEndToEndTests {
         }
     }
 
+    /// Reads on a replica are answered from memory while it holds its read lease; a writer elsewhere waits
+    /// until the lease has seen its commit or has expired. Paused for less than the lease, the replica
+    /// holds the write up until it resumes; paused for longer, the write goes on without it, and the
+    /// replica must not answer from its old cache when it comes back.
+    @Test("a paused replica holds writes up at most its lease, and answers no read from before them when it resumes")
+    func aPausedReplicaAnswersNothingStale() async throws {
+        try await withReplicas(2, store: try store()) { servers in
+            let writer = try servers[0].client("alice", timeout: .seconds(60))
+            let reader = try servers[1].client("alice", timeout: .seconds(60))
+            defer { for client in [writer, reader] { Task { await client.close() } } }
+            let network = try await Network.make(writer)
+            let service = try await writer.createEndpointService(network.serviceRequest())
+            var stale = 0
+            for (round, pause) in [100, 2_500, 700, 3_000, 1_200, 300].enumerated() {
+                // Cached on the reader (and its lease renewed a few times).
+                for _ in 0..<5 {
+                    _ = try await reader.getEndpointService(GetEndpointServiceRequest(id: service.id))
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                servers[1].send(SIGSTOP)
+                var update = UpdateEndpointServiceRequest()
+                update.id = service.id
+                update.description = "paused \(round)"
+                let write = Task { try await writer.updateEndpointService(update) }
+                try await Task.sleep(for: .milliseconds(pause))
+                servers[1].send(SIGCONT)
+                let written = try await write.value
+                let read = try await reader.getEndpointService(GetEndpointServiceRequest(id: service.id))
+                if read.revision != written.revision || read.description != written.description { stale += 1 }
+            }
+            #expect(stale == 0, "\(stale) of 6 reads after a pause were stale")
+        }
+    }
+
     @Test("a watcher on the third replica sees the writes of the other two in sequence, without gap")
     func aWatchOnCSeesAAndB() async throws {
         try await withReplicas(3, store: try store(), extraArguments: ["--watch-bookmark-interval", "1"]) { servers in

@@ -65,7 +65,9 @@ struct CommitVersionContractTests {
         }
     }
 
-    /// The log no longer holds what happened after the version asked about: the store cannot say.
+    /// The log no longer holds what happened after the version asked about: the store cannot say,
+    /// unless it learnt it before retention removed it (a replica holding a read lease has to, before
+    /// the writer answers); it never leaves the service out.
     @Test(arguments: StoreKind.underTest.filter(\.sharesDatabase))
     func changesRetentionRemovedAreUnknown(_ kind: StoreKind) async throws {
         try await withStore(kind) { reader, database in
@@ -77,7 +79,7 @@ struct CommitVersionContractTests {
             }
             let changes = try #require(try await reader.commitChanges(since: base))
             #expect(changes.version > base)
-            #expect(changes.services == nil)
+            #expect(changes.services == nil || changes.services == ["svc-1"])
         }
     }
 

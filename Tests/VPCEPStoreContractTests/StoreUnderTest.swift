@@ -47,7 +47,7 @@ struct PostgresAvailability {
 /// stores can be opened, closed and opened again, and for PostgreSQL several at once.
 final class TestDatabase: Sendable {
     let kind: StoreKind
-    private let location: String
+    let location: String
     private let opened = Mutex<[any ClosableStore]>([])
 
     init(_ kind: StoreKind) {
