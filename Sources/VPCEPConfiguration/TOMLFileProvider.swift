@@ -129,9 +129,12 @@ struct TOMLSnapshot: ConfigSnapshot {
     func value(forKey key: AbsoluteConfigKey, type: ConfigType) throws -> LookupResult {
         let encodedKey = key.components.joined(separator: ".")
         guard let value = values[encodedKey] else { return LookupResult(encodedKey: encodedKey, value: nil) }
-        // A number where text is asked for is taken as its text (`timeout = 5`, `shutdown_grace = 10`):
-        // the settings are validated as text by their readers, as files of earlier releases expect.
+        // A number or a boolean where text is asked for is taken as its text (`timeout = 5`,
+        // `shutdown_grace = 10`, `store_read_leases = false`): the settings are validated as text by
+        // their readers, as files of earlier releases expect.
         switch (value.content, type) {
+        case (.bool(let flag), .string):
+            return LookupResult(encodedKey: encodedKey, value: ConfigValue(.string(flag ? "true" : "false"), isSecret: value.isSecret))
         case (.int(let number), .string):
             return LookupResult(encodedKey: encodedKey, value: ConfigValue(.string(String(number)), isSecret: value.isSecret))
         case (.double(let number), .string):

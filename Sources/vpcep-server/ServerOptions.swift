@@ -34,6 +34,9 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Most connections to PostgreSQL at once. [env: VPCEP_STORE_POOL_SIZE] (default: 10)", valueName: "n"))
     var storePoolSize: Int?
 
+    @Option(name: .long, help: ArgumentHelp("on: answer cached reads from memory while this server holds a read lease in PostgreSQL (every write then waits until the other servers holding one have seen it; a server that stops without closing holds writes up to 1.5 s); off: every cached read asks PostgreSQL. [env: VPCEP_STORE_READ_LEASES] (default: on)", valueName: "on|off"))
+    var storeReadLeases: String?
+
     @Option(name: .customLong("tls-ca"), help: ArgumentHelp("PEM bundle of the CA that signs client certificates. [env: VPCEP_TLS_CA]", valueName: "file"))
     var tlsCA: String?
 
@@ -92,6 +95,7 @@ struct ServerSettings {
     var storePasswordFile: Sourced<String?>
     var storeCA: Sourced<String?>
     var storePoolSize: Sourced<Int>
+    var storeReadLeases: Sourced<Bool>
     var caFile: Sourced<String>
     var certificateFile: Sourced<String>
     var keyFile: Sourced<String>
@@ -110,7 +114,7 @@ struct ServerSettings {
         "listen", "admin_listen", "data_dir", "tls_ca", "tls_cert", "tls_key", "tls_crl", "tls_groups", "regions", "log_level",
         "shutdown_grace", "history_retention_days", "watch_bookmark_interval", "watch_slow_timeout",
         "permission_sweep_interval_ms", "store", "store_password_file", "store_ca", "store_pool_size",
-        "service_cache_mib",
+        "store_read_leases", "service_cache_mib",
     ]
 
     /// The flag that sets each file key, for sources.
@@ -121,7 +125,8 @@ struct ServerSettings {
         "history_retention_days": "--history-retention-days", "watch_bookmark_interval": "--watch-bookmark-interval",
         "watch_slow_timeout": "--watch-slow-timeout",
         "permission_sweep_interval_ms": "--permission-sweep-interval-ms", "store": "--store", "store_password_file": "--store-password-file",
-        "store_ca": "--store-ca", "store_pool_size": "--store-pool-size", "service_cache_mib": "--service-cache-mib",
+        "store_ca": "--store-ca", "store_pool_size": "--store-pool-size", "store_read_leases": "--store-read-leases",
+        "service_cache_mib": "--service-cache-mib",
     ]
 
     private static let defaults: [AbsoluteConfigKey: ConfigValue] = [
@@ -137,6 +142,7 @@ struct ServerSettings {
         ["watch_slow_timeout"]: "30",
         ["permission_sweep_interval_ms"]: "1000",
         ["store_pool_size"]: "10",
+        ["store_read_leases"]: "on",
         ["service_cache_mib"]: "192",
     ]
 
@@ -246,6 +252,12 @@ struct ServerSettings {
         permissionSweepInterval = try integer(
             "permission_sweep_interval_ms", 10...3_600_000, "permission sweep interval milliseconds")
         storePoolSize = try integer("store_pool_size", 1...1000, "store pool size")
+        let leasesText = defaulted(try string("store_read_leases"), "store_read_leases")
+        switch leasesText.value {
+        case "on", "true": storeReadLeases = .init(value: true, source: leasesText.source)
+        case "off", "false": storeReadLeases = .init(value: false, source: leasesText.source)
+        default: throw ValidationError("store read leases must be on or off (\(leasesText.source))")
+        }
         serviceCacheMiB = try integer("service_cache_mib", 0...65_536, "service cache MiB")
     }
 
@@ -262,7 +274,7 @@ struct ServerSettings {
             ("watch_slow_timeout", options.watchSlowTimeout.map(String.init)),
             ("permission_sweep_interval_ms", options.permissionSweepIntervalMs.map(String.init)),
             ("store", options.store), ("store_password_file", options.storePasswordFile), ("store_ca", options.storeCA),
-            ("store_pool_size", options.storePoolSize.map(String.init)),
+            ("store_pool_size", options.storePoolSize.map(String.init)), ("store_read_leases", options.storeReadLeases),
             ("service_cache_mib", options.serviceCacheMib.map(String.init)),
         ]
         for case let (key, value?) in flagValues where !value.isEmpty {
@@ -317,6 +329,7 @@ struct ServerSettings {
             if let file = storePasswordFile.value { lines.append(("store_password_file = \(quoted(file))", storePasswordFile.source)) }
             if let ca = storeCA.value { lines.append(("store_ca = \(quoted(ca))", storeCA.source)) }
             lines.append(("store_pool_size = \(storePoolSize.value)", storePoolSize.source))
+            lines.append(("store_read_leases = \(quoted(storeReadLeases.value ? "on" : "off"))", storeReadLeases.source))
         }
         let width = lines.map(\.0.count).max() ?? 0
         return lines.map { $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  # " + $0.1 }.joined(separator: "\n")

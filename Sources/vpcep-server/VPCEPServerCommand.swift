@@ -136,6 +136,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.caFile = settings.storeCA.value
         configuration.maximumConnections = settings.storePoolSize.value
+        configuration.readLeases = settings.storeReadLeases.value
         do {
             let store = try await PostgresRegistryStore.open(configuration, logger: logger)
             return (store, { await store.close() }, configuration.redacted)

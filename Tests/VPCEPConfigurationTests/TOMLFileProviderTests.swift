@@ -46,11 +46,14 @@ struct TOMLFileProviderTests {
         #expect(reader.double(forKey: "timeout") == 2.5)
     }
 
-    @Test("a number asked for as text is its text; a value of another type is refused, naming the file and the key")
+    @Test("a number or a boolean asked for as text is its text; a value of another type is refused, naming the file and the key")
     func types() throws {
-        let file = try TOMLFileProvider(parsing: "shutdown_grace = 10\nregions = \"eu-west-1\"\n", path: "types.toml")
+        let file = try TOMLFileProvider(
+            parsing: "shutdown_grace = 10\nregions = \"eu-west-1\"\nstore_read_leases = false\n", path: "types.toml")
         #expect(try file.value(forKey: ["shutdown_grace"], type: .string).value == "10")
         #expect(try file.value(forKey: ["shutdown_grace"], type: .int).value == 10)
+        #expect(try file.value(forKey: ["store_read_leases"], type: .string).value == "false")
+        #expect(try file.value(forKey: ["store_read_leases"], type: .bool).value == false)
         do {
             _ = try file.value(forKey: ["regions"], type: .stringArray)
             Issue.record("a string was accepted as an array")

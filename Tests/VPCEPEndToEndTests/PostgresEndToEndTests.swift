@@ -97,6 +97,18 @@ struct PostgresEndToEndTests {
         #expect(printed.stdout.contains("# flag --store"))
         #expect(printed.stdout.contains("store_password_file = "))
         #expect(!printed.stdout.contains(Self.password))
+        #expect(printed.stdout.contains("store_read_leases = \"on\""))
+
+        // Read leases off, from the file as a TOML boolean; a value that is neither is refused.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vpcep-leases-\(UUID().uuidString).toml")
+        try "store_read_leases = false\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let off = try await runCommand(server, store + tls + ["--config", file.path, "--print-config"], environment: environment)
+        #expect(off.status == 0)
+        #expect(off.stdout.contains("store_read_leases = \"off\""))
+        let bad = try await runCommand(server, store + tls + ["--store-read-leases", "maybe", "--print-config"], environment: environment)
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("store read leases must be on or off (flag --store-read-leases)"))
 
         let url = try #require(postgresURL)
         var components = try #require(URLComponents(string: url))
