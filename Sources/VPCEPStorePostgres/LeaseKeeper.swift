@@ -268,14 +268,11 @@ final class LeaseKeeper: Sendable {
 
     private func releaseWaiters() async {
         while true {
-            let lowest = waiters.withLock { waiters -> Int64? in
-                guard let lowest = waiters.list.map(\.seq).min() else {
-                    waiters.running = false
-                    return nil
-                }
-                return lowest
+            let idle = waiters.withLock { waiters in
+                if waiters.list.isEmpty { waiters.running = false }
+                return waiters.list.isEmpty
             }
-            guard lowest != nil else { return }
+            if idle { return }
             var released: [Waiter] = []
             var failed: [Waiter] = []
             do {
