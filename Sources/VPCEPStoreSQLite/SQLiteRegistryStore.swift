@@ -17,7 +17,9 @@ import VPCEPRegistry
 /// for a write that has the batch to itself), and while others are queued the commit (and its fsync)
 /// is left to the last of them.
 /// Every member of a batch returns only after that commit, and fails if it fails. Reads use a second,
-/// read-only connection, each in its own snapshot.
+/// read-only connection, each in its own snapshot. A third copies the log into the database file
+/// (SQLite's checkpoint) every few commits, beside the writer rather than inside its commits
+/// (`checkpointInBackground`).
 ///
 /// Cancellation ends a caller's work, never a transaction: the statements that open and end
 /// transactions run whether or not the task that issues them is cancelled (other statements are
@@ -57,6 +59,10 @@ public final class SQLiteRegistryStore: RegistryStore {
     private struct State {
         var writer: StoreConnection
         var reader: StoreConnection
+        var checkpointer: StoreConnection
+        /// The background checkpoint running now, if one is.
+        var checkpoint: Task<Void, Never>?
+        var commitsSinceCheckpoint = 0
         var isClosed = false
         /// Why a connection is out of order, while it is; a repair task is then running.
         var problem: String?
@@ -71,11 +77,11 @@ public final class SQLiteRegistryStore: RegistryStore {
         var waiting: [CheckedContinuation<Void, any Error>] = []
     }
 
-    private init(path: String, lock: DirectoryLock, writer: StoreConnection, reader: StoreConnection, logger: Logger,
-                 busyTimeoutMilliseconds: Int) {
+    private init(path: String, lock: DirectoryLock, writer: StoreConnection, reader: StoreConnection,
+                 checkpointer: StoreConnection, logger: Logger, busyTimeoutMilliseconds: Int) {
         self.path = path
         self.lock = lock
-        self.state = Mutex(State(writer: writer, reader: reader))
+        self.state = Mutex(State(writer: writer, reader: reader, checkpointer: checkpointer))
         self.logger = logger
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
     }
@@ -158,9 +164,23 @@ public final class SQLiteRegistryStore: RegistryStore {
             if let error = error as? SQLiteStoreError { throw error }
             throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
         }
+        let checkpointer: StoreConnection
+        do {
+            checkpointer = try await connect(path: path, logger: logger)
+            try await checkpointer.execute("PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
+            // A checkpoint fsyncs the log before it copies it and the database file before the log may be
+            // overwritten: at FULL, as on the writer.
+            try await checkpointer.execute("PRAGMA synchronous = FULL")
+        } catch {
+            try? await closeRegardless(reader)
+            try? await closeRegardless(writer)
+            lock.release()
+            if let error = error as? SQLiteStoreError { throw error }
+            throw SQLiteStoreError(path: path, message: "cannot open the database: \(StoreError(sqlite: error).message)")
+        }
         logger.info("opened the registry store", metadata: ["path": "\(path)", "schema": "\(schemaVersion)"])
-        let store = SQLiteRegistryStore(path: path, lock: lock, writer: writer, reader: reader, logger: logger,
-                                        busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        let store = SQLiteRegistryStore(path: path, lock: lock, writer: writer, reader: reader, checkpointer: checkpointer,
+                                        logger: logger, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         // The log's head while nothing writes yet: a Watch starting "now" then needs no read of the store.
         if let head = try? await store.read({ try await $0.logHead() }) { store.changeLog.recent.seed(head: head) }
         return store
@@ -194,6 +214,14 @@ public final class SQLiteRegistryStore: RegistryStore {
         if readOnly {
             try await connection.execute("PRAGMA query_only = ON")
         } else {
+            // Each member of a batch runs in a savepoint, whose journal keeps the first copy of every
+            // page the member changes. SQLite keeps that journal in memory up to 64 KiB and then in a
+            // temporary file: at 100,000 records a service update or an endpoint create changes more
+            // than that, and the copies went through the kernel to disk, 11.5% of the server's samples
+            // under writes alone (BENCHMARKS.md, "The writer's disk work"). In memory it holds the pages
+            // one member (or one statement) changes, and is emptied when the member ends.
+            try await connection.execute("PRAGMA temp_store = MEMORY")
+            try await connection.execute("PRAGMA wal_autocheckpoint = \(writerCheckpointPages)")
             let mode = try await connection.query("PRAGMA journal_mode = WAL").first?.column("journal_mode")?.string
             guard mode == "wal" else {
                 throw StoreError(code: .internalError, message: "cannot switch to WAL (journal_mode is \(mode ?? "unknown"))")
@@ -208,10 +236,11 @@ public final class SQLiteRegistryStore: RegistryStore {
             _ = await finishBatch()
         }
         await readLock.lock()
-        let (alreadyClosed, writer, reader) = state.withLock { state in
+        let (alreadyClosed, writer, reader, checkpointer, checkpoint) = state.withLock { state in
             defer { state.isClosed = true }
-            return (state.isClosed, state.writer, state.reader)
+            return (state.isClosed, state.writer, state.reader, state.checkpointer, state.checkpoint)
         }
+        await checkpoint?.value
         defer {
             readLock.unlock()
             writeLock.unlock()
@@ -219,6 +248,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         if alreadyClosed { return }
         var failure: (any Error)?
         do { try await Self.closeRegardless(reader) } catch { failure = error }
+        do { try await Self.closeRegardless(checkpointer) } catch { failure = failure ?? error }
         do { try await Self.closeRegardless(writer) } catch { failure = failure ?? error }
         lock.release()
         if let failure { throw StoreError(sqlite: failure) }
@@ -414,6 +444,7 @@ public final class SQLiteRegistryStore: RegistryStore {
                 try await writer.executeAlways(try await heldEventsThenCommit())
                 changeLog.committed()
                 committedCleanly = true
+                checkpointInBackground()
                 result = .success(())
             } catch {
                 changeLog.forget()
@@ -450,6 +481,40 @@ public final class SQLiteRegistryStore: RegistryStore {
             member.resume(with: result.mapError { $0 as any Error })
         }
         return result
+    }
+
+    /// Pages of log (4 KiB each) after which the writer checkpoints inside its own commit, as SQLite
+    /// does by default at 1,000: here the bound on the log should the background checkpoints fall
+    /// behind.
+    static let writerCheckpointPages = 10_000
+    /// Commits between two background checkpoints: often enough that each copies little.
+    static let commitsPerCheckpoint = 8
+
+    /// Starts a passive checkpoint on the checkpoint connection unless one is running.
+    ///
+    /// SQLite's own checkpoint runs in the commit that takes the log past its threshold, so one write
+    /// in some hundred waited for the copy of every page the others had changed, and the one writer
+    /// held every queued write up meanwhile: at 100,000 records the checkpoint was 17–19% of the
+    /// server's samples under writes alone, all of it on the writer's path. A passive checkpoint on
+    /// another connection copies beside the writer and never waits for it (WAL mode allows one
+    /// checkpointer beside one writer); the writer's own, at `writerCheckpointPages`, finds the pages
+    /// already copied and only restarts the log (BENCHMARKS.md, "The writer's disk work").
+    /// A failed checkpoint is retried by the next; nothing depends on it but the log's length.
+    private func checkpointInBackground() {
+        state.withLock { state in
+            state.commitsSinceCheckpoint += 1
+            guard !state.isClosed, state.checkpoint == nil, state.commitsSinceCheckpoint >= Self.commitsPerCheckpoint else { return }
+            state.commitsSinceCheckpoint = 0
+            let connection = state.checkpointer
+            state.checkpoint = Task.detached { [weak self] in
+                do {
+                    try await connection.executeAlways("PRAGMA wal_checkpoint(PASSIVE)")
+                } catch {
+                    self?.logger.debug("background checkpoint failed", metadata: ["error": "\(StoreError(sqlite: error).message)"])
+                }
+                self?.state.withLock { $0.checkpoint = nil }
+            }
+        }
     }
 
     /// The statements that end a batch: its events, the log's new head, and `COMMIT`, run as one job.

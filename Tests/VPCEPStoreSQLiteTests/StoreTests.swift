@@ -155,6 +155,36 @@ struct StoreTests {
         let reopened = try await SQLiteRegistryStore.open(directory: directory)
         try await reopened.close()
     }
+
+    /// The log is copied into the database file while the store is open, by the checkpoint connection:
+    /// the writer's own checkpoint waits for 10,000 pages of log, which these writes are far from.
+    @Test func theLogIsCheckpointedInTheBackground() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        func databaseBytes() throws -> Int {
+            try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int ?? 0
+        }
+        let before = try databaseBytes()
+        // One commit each: a caller that awaits its write has the batch to itself.
+        for owner in 0..<24 {  // three times the commits between two background checkpoints
+            try await store.quotaOverride(owner: "tenant-\(owner)", limit: owner + 1)
+        }
+        var after = try databaseBytes()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while after <= before, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            after = try databaseBytes()
+        }
+        #expect(after > before, "the database file stayed at \(before) bytes: nothing was checkpointed")
+        try await store.close()
+        let reopened = try await SQLiteRegistryStore.open(directory: directory)
+        let limits = try await reopened.read { reader in
+            try await reader.quotaLimit(ownerID: "tenant-5", region: "r1", type: .endpointService)
+        }
+        #expect(limits == 6)
+        try await reopened.close()
+    }
 }
 
 extension SQLiteRegistryStore {
