@@ -9,8 +9,10 @@
 //                       -> one JSON line per scenario: get, then each list's first and deep pages
 //   vpcep-scale mixed   --port P --ids FILE --tls-ca CA --tls-cert CRT --tls-key KEY (an operator's)
 //                       --tenant-certs DIR --tenants t00000,t00001,… [--callers 64 --warmup 3 --duration 6
-//                       --seed 14 --server-pids PID]
-//                       -> "read-only" then "mixed": calls/s and latencies, overall and per kind
+//                       --seed 14 --server-pids PID --writes-only]
+//                       -> "read-only" then "mixed": calls/s and latencies, overall and per kind; with
+//                       --writes-only the second phase is "writes-only" (the mixed phase's writes, no reads:
+//                       what the one writer gives by itself)
 //   vpcep-scale cold    --port P --ids FILE --tls-… (an operator's) [--services 100000 --callers 64 --seed 14]
 //                       -> the first GetEndpointService of each service after a restart
 import Foundation
@@ -133,7 +135,8 @@ struct ScaleError: Error, CustomStringConvertible {
 /// per call from the caller's seeded generator: 80% gets / 10% lists / 10% writes with writes, 8:1
 /// gets to lists without. Every call counts; a failed one is an error of its kind.
 func runMix(
-    name: String, readers: [BenchConnection], targets: [WriteTarget], writes: Bool, services: [String], seed: UInt64,
+    name: String, readers: [BenchConnection], targets: [WriteTarget], writes: Bool, writesOnly: Bool = false,
+    services: [String], seed: UInt64,
     warmup: Double, duration: Double, pid: Int
 ) async -> [String: Any] {
     let timeout = Duration.seconds(30)
@@ -160,7 +163,7 @@ func runMix(
                 while true {
                     let t0 = clock.now
                     if t0 >= measureEnd { break }
-                    let draw = Int(rng.next() % 100)
+                    let draw = writesOnly ? 90 + Int(rng.next() % 10) : Int(rng.next() % 100)
                     var kind: CallKind = !writes ? (draw < 89 ? .get : .list) : draw < 80 ? .get : draw < 90 ? .list
                         : draw < 93 ? .update : draw < 96 ? .create : .decide
                     if kind == .decide && target.pending.isEmpty { kind = .update }
@@ -508,8 +511,9 @@ case "mixed":
                                 warmup: warmup, duration: duration, pid: pid)
     readOnly["distinct_services"] = services.count
     json(readOnly)
-    let mixed = await runMix(name: "mixed", readers: readers, targets: writers, writes: true, services: services, seed: seed,
-                             warmup: warmup, duration: duration, pid: pid)
+    let writesOnly = CommandLine.arguments.contains("--writes-only")
+    let mixed = await runMix(name: writesOnly ? "writes-only" : "mixed", readers: readers, targets: writers, writes: true,
+                             writesOnly: writesOnly, services: services, seed: seed, warmup: warmup, duration: duration, pid: pid)
     json(mixed)
     for c in readers { await c.close() }
     for t in writers { await t.tenant.close() }
