@@ -497,8 +497,8 @@ public final class SQLiteRegistryStore: RegistryStore {
     /// held every queued write up meanwhile: at 100,000 records the checkpoint was 17–19% of the
     /// server's samples under writes alone, all of it on the writer's path. A passive checkpoint on
     /// another connection copies beside the writer and never waits for it (WAL mode allows one
-    /// checkpointer beside one writer); the writer's own, at `writerCheckpointPages`, finds the pages
-    /// already copied and only restarts the log (BENCHMARKS.md, "The writer's disk work").
+    /// checkpointer beside one writer); the writer's own, at `writerCheckpointPages`, finds most pages
+    /// already copied, and lets the log start over (BENCHMARKS.md, "The writer's disk work").
     /// A failed checkpoint is retried by the next; nothing depends on it but the log's length.
     private func checkpointInBackground() {
         state.withLock { state in
