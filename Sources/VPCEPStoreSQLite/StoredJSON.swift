@@ -1,5 +1,5 @@
-/// A reader for the small JSON values the store writes into list columns (tags, addresses, warnings):
-/// arrays of strings and arrays of flat objects of strings. Foundation's `JSONDecoder` costs more than
+/// A reader for the small JSON values the store writes into list columns (tags, addresses, warnings,
+/// ports): arrays of strings and arrays of flat objects of strings and integers. Foundation's `JSONDecoder` costs more than
 /// the SQL of a list page (a fifth of the server's time on a page of 100 endpoints), so rows are read
 /// here, and anything this reader does not expect (another shape, a number where a string was
 /// written, invalid escapes) returns `nil`, for the caller to fall back to `JSONDecoder`.
@@ -30,6 +30,37 @@ enum StoredJSON {
                 guard reader.object({ key, reader in
                     guard let value = reader.string() else { return false }
                     members.append((key, value))
+                    return true
+                }) else { return false }
+                values.append(members)
+                return true
+            }), reader.atEnd else { return nil }
+            return values
+        }
+    }
+
+    /// A member of the objects `records(_:)` reads.
+    enum Member: Equatable {
+        case string(String)
+        case integer(Int)
+    }
+
+    /// `[{"k": "v", "n": 80}, …]`: each object's string and integer members, in the order written.
+    static func records(_ text: String) -> [[(String, Member)]]? {
+        var copy = text
+        return copy.withUTF8 { bytes in
+            var reader = Reader(bytes: bytes)
+            var values: [[(String, Member)]] = []
+            guard reader.array({ reader in
+                var members: [(String, Member)] = []
+                guard reader.object({ key, reader in
+                    if let value = reader.string() {
+                        members.append((key, .string(value)))
+                    } else if let value = reader.integer() {
+                        members.append((key, .integer(value)))
+                    } else {
+                        return false
+                    }
                     return true
                 }) else { return false }
                 values.append(members)
@@ -85,6 +116,29 @@ enum StoredJSON {
                 guard let key = string(), take(UInt8(ascii: ":")), member(key, &self) else { return false }
             } while take(UInt8(ascii: ","))
             return take(UInt8(ascii: "}"))
+        }
+
+        /// An integer as JSON writes it (`-`, then `0` or digits without a leading zero) that fits an
+        /// `Int`; `nil`, reading nothing, for anything else (a fraction or an exponent included).
+        mutating func integer() -> Int? {
+            skipSpace()
+            var at = index
+            let negative = at < bytes.count && bytes[at] == UInt8(ascii: "-")
+            if negative { at += 1 }
+            let digits = at
+            var value = 0
+            while at < bytes.count, bytes[at] >= UInt8(ascii: "0"), bytes[at] <= UInt8(ascii: "9") {
+                let digit = Int(bytes[at] - UInt8(ascii: "0"))
+                let (times, overflowTimes) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflowSum) = negative ? times.subtractingReportingOverflow(digit) : times.addingReportingOverflow(digit)
+                guard !overflowTimes, !overflowSum else { return nil }
+                value = sum
+                at += 1
+            }
+            guard at > digits, !(bytes[digits] == UInt8(ascii: "0") && at - digits > 1) else { return nil }
+            if at < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[at]) { return nil }
+            index = at
+            return value
         }
 
         /// A string with the escapes JSON allows; `nil` for anything else.

@@ -60,4 +60,36 @@ struct StoredJSONTests {
         #expect(StoredJSON.objects(#"[{"proto":"TCP","service":80}]"#) == nil)
         #expect(StoredJSON.objects(#"[{"a":"b"},{"c":"d"}]"#)?.count == 2)
     }
+
+    private struct Port: Codable, Equatable {
+        var terminal: Int
+        var service: Int
+        var proto: String
+    }
+
+    @Test("records with integer members read back as JSONDecoder reads them")
+    func integerMembers() throws {
+        let ports = [Port(terminal: 8080, service: 80, proto: "TCP"), Port(terminal: 0, service: 65535, proto: "UDP"),
+                     Port(terminal: -7, service: Int.max, proto: "ü \" /"), Port(terminal: Int.min, service: 1, proto: "")]
+        let text = try Self.encoded(ports)
+        let read = try #require(StoredJSON.records(text))
+        #expect(read.map { $0.map(\.0) } == Array(repeating: ["proto", "service", "terminal"], count: ports.count))
+        let decoded = read.map { members -> Port? in
+            guard case .string(let proto) = members[0].1, case .integer(let service) = members[1].1,
+                case .integer(let terminal) = members[2].1 else { return nil }
+            return Port(terminal: terminal, service: service, proto: proto)
+        }
+        #expect(decoded == ports.map { $0 })
+        #expect(try JSONDecoder().decode([Port].self, from: Data(text.utf8)) == ports)
+        #expect(StoredJSON.records(" [ { \"n\" : -0 } ] ")?.first?.first?.1 == .integer(0))
+    }
+
+    @Test("numbers that are not integers as JSON writes them are declined", arguments: [
+        #"[{"n":1.5}]"#, #"[{"n":1e3}]"#, #"[{"n":2E1}]"#, #"[{"n":01}]"#, #"[{"n":-}]"#, #"[{"n":+1}]"#,
+        #"[{"n":99999999999999999999}]"#, #"[{"n":-9223372036854775809}]"#, #"[{"n":true}]"#, #"[{"n":null}]"#,
+        #"[{"n":[1]}]"#, #"[{"n":1}"#, #"[1]"#,
+    ])
+    func declinesOtherNumbers(text: String) {
+        #expect(StoredJSON.records(text) == nil)
+    }
 }
