@@ -21,22 +21,7 @@ enum StoredJSON {
 
     /// `[{"k1": "v", "k2": "w"}, …]`: each object's string members, in the order written.
     static func objects(_ text: String) -> [[(String, String)]]? {
-        var copy = text
-        return copy.withUTF8 { bytes in
-            var reader = Reader(bytes: bytes)
-            var values: [[(String, String)]] = []
-            guard reader.array({ reader in
-                var members: [(String, String)] = []
-                guard reader.object({ key, reader in
-                    guard let value = reader.string() else { return false }
-                    members.append((key, value))
-                    return true
-                }) else { return false }
-                values.append(members)
-                return true
-            }), reader.atEnd else { return nil }
-            return values
-        }
+        flatObjects(text) { $0.string() }
     }
 
     /// A member of the objects `records(_:)` reads.
@@ -47,20 +32,23 @@ enum StoredJSON {
 
     /// `[{"k": "v", "n": 80}, …]`: each object's string and integer members, in the order written.
     static func records(_ text: String) -> [[(String, Member)]]? {
+        flatObjects(text) { reader in
+            if let value = reader.string() { return .string(value) }
+            return reader.integer().map { .integer($0) }
+        }
+    }
+
+    /// An array of flat objects whose every member `value` reads.
+    private static func flatObjects<Value>(_ text: String, _ value: (inout Reader) -> Value?) -> [[(String, Value)]]? {
         var copy = text
         return copy.withUTF8 { bytes in
             var reader = Reader(bytes: bytes)
-            var values: [[(String, Member)]] = []
+            var values: [[(String, Value)]] = []
             guard reader.array({ reader in
-                var members: [(String, Member)] = []
+                var members: [(String, Value)] = []
                 guard reader.object({ key, reader in
-                    if let value = reader.string() {
-                        members.append((key, .string(value)))
-                    } else if let value = reader.integer() {
-                        members.append((key, .integer(value)))
-                    } else {
-                        return false
-                    }
+                    guard let member = value(&reader) else { return false }
+                    members.append((key, member))
                     return true
                 }) else { return false }
                 values.append(members)
