@@ -17,7 +17,7 @@ public final class Registry: Sendable {
 
     public init(
         store: any RegistryStore, regions: Set<String>, clock: @escaping @Sendable () -> Date = Date.init,
-        makeID: @escaping @Sendable () -> String = { UUID().uuidString.lowercased() },
+        makeID: @escaping @Sendable () -> String = ResourceID.make,
         changeFeed: ChangeFeedConfiguration = .defaults, serviceCacheBytes: Int = Registry.defaultServiceCacheBytes
     ) {
         serviceCache = ServiceReadCache(byteBudget: serviceCacheBytes)
