@@ -328,9 +328,8 @@ final class SQLiteAccess: RegistryTransaction {
     }
 
     func updateEndpointService(_ service: EndpointService) async throws {
-        try await execute(
-            Self.updateServiceStatement,
-            try Self.serviceBinds(service).dropFirst() + [.text(service.id)])
+        try await updateChangedColumns(table: "endpoint_services", columns: Self.serviceStoredColumnNames,
+                                       binds: try Self.serviceBinds(service))
     }
 
     func deleteEndpointService(id: String) async throws {
@@ -338,15 +337,38 @@ final class SQLiteAccess: RegistryTransaction {
         try await execute("DELETE FROM endpoint_services WHERE id = ?", [.text(id)])
     }
 
-    /// Built once: each update looks its prepared statement up by this text.
-    private static let updateServiceStatement = updateStatement(table: "endpoint_services", columns: serviceStoredColumns)
-    private static let updateEndpointStatement = updateStatement(table: "endpoints", columns: endpointStoredColumns)
+    private static let serviceStoredColumnNames = columnNames(serviceStoredColumns)
+    private static let endpointStoredColumnNames = columnNames(endpointStoredColumns)
 
-    /// `UPDATE table SET c2 = ?, c3 = ?, … WHERE id = ?` for a column list whose first column is `id`.
-    private static func updateStatement(table: String, columns: String) -> String {
+    /// The names of a column list whose first column is `id`.
+    private static func columnNames(_ columns: String) -> [String] {
         let names = columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         precondition(names.first == "id", "the first column must be id")
-        return "UPDATE \(table) SET \(names.dropFirst().map { "\($0) = ?" }.joined(separator: ", ")) WHERE id = ?"
+        return names
+    }
+
+    /// Stores a record's new values (`binds`, in the order of `columns`, the first being its id),
+    /// setting only the columns whose value differs from the stored one.
+    ///
+    /// SQLite rewrites the entry of every index that holds a column named in an UPDATE's SET list,
+    /// changed or not, and a service or endpoint is in nine or ten: setting every column made a
+    /// description change dirty about nine pages, each written to the log and copied back by the
+    /// checkpoint; setting what changed, about three (BENCHMARKS.md). The stored row is on a page the
+    /// transaction has just read, so reading it again costs little.
+    private func updateChangedColumns(table: String, columns: [String], binds: [SQLiteData]) async throws {
+        let id = binds[0]
+        let stored = try await rows(
+            "SELECT \(columns.dropFirst().joined(separator: ", ")) FROM \(table) WHERE id = ?", [id])
+        // No such row: an UPDATE would change nothing either.
+        guard let stored = stored.first else { return }
+        var assignments: [String] = []
+        var values: [SQLiteData] = []
+        for index in 1..<columns.count where stored.values[index - 1] != binds[index] {
+            assignments.append("\(columns[index]) = ?")
+            values.append(binds[index])
+        }
+        guard !assignments.isEmpty else { return }
+        try await execute("UPDATE \(table) SET \(assignments.joined(separator: ", ")) WHERE id = ?", values + [id])
     }
 
     static func placeholders(_ count: Int) -> String {
@@ -680,9 +702,8 @@ final class SQLiteAccess: RegistryTransaction {
     }
 
     func updateEndpoint(_ endpoint: Endpoint) async throws {
-        try await execute(
-            Self.updateEndpointStatement,
-            try Self.endpointBinds(endpoint).dropFirst() + [.text(endpoint.id)])
+        try await updateChangedColumns(table: "endpoints", columns: Self.endpointStoredColumnNames,
+                                       binds: try Self.endpointBinds(endpoint))
     }
 
     func deleteEndpoint(id: String) async throws {
