@@ -22,6 +22,41 @@ struct QuotaTests {
         }
     }
 
+    /// What a quota says is used is what the owner has, however its records came and went (the SQLite
+    /// store reads it from the counts its triggers keep, not by counting rows).
+    @Test func usageFollowsCreatesAndDeletes() async throws {
+        try await withRegistry { registry, _ in
+            let network = try await makeNetwork(registry, tenantA)
+            var services: [EndpointService] = []
+            for i in 0..<5 {
+                services.append(try await registry.createEndpointService(
+                    tenantA, spec(network, ports: [PortMapping(terminalPort: 80, servicePort: 1000 + i)])))
+            }
+            let consumer = try await makeNetwork(registry, tenantB, cidr: "10.1.0.0/16")
+            var endpoints: [Endpoint] = []
+            for service in services.prefix(3) {
+                _ = try await registry.addPermissions(tenantA, serviceID: service.id, serviceName: nil, entries: [PermissionEntry(permission: "*")])
+                endpoints.append(try await registry.createEndpoint(
+                    tenantB, EndpointSpec(serviceID: service.id, vpcID: consumer.vpc.id, subnetID: consumer.subnet.id)))
+            }
+            try await registry.deleteEndpoint(tenantB, id: endpoints[0].id)
+            try await registry.deleteEndpointService(tenantA, id: services[4].id)
+            // Others' records in the region count for them only.
+            _ = try await registry.createEndpointService(tenantB, spec(consumer))
+            _ = try await registry.createEndpoint(
+                tenantA, EndpointSpec(serviceID: services[3].id, vpcID: network.vpc.id, subnetID: network.subnet.id))
+            let ownServices = try await registry.listEndpointServices(
+                tenantA, filter: EndpointServiceFilter(), page: PageRequest(limit: 1000)).items.filter { $0.ownerID == tenantA.caller.ownerID }
+            let ownEndpoints = try await registry.listEndpoints(tenantB, filter: EndpointFilter(), page: PageRequest(limit: 1000)).items
+            #expect(ownServices.count == 4 && ownEndpoints.count == 2)
+            #expect(try await registry.listQuotas(tenantA, type: .endpointService) == [Quota(type: .endpointService, used: 4, limit: 20)])
+            #expect(try await registry.listQuotas(tenantA, type: .endpoint) == [Quota(type: .endpoint, used: 1, limit: 50)])
+            #expect(try await registry.listQuotas(tenantB, type: .endpoint) == [Quota(type: .endpoint, used: 2, limit: 50)])
+            #expect(try await registry.listQuotas(tenantB, type: .endpointService) == [Quota(type: .endpointService, used: 1, limit: 20)])
+            #expect(try await registry.listQuotas(tenantAInR2, type: .endpointService) == [Quota(type: .endpointService, used: 0, limit: 20)])
+        }
+    }
+
     @Test func defaultLimitIsEnforced() async throws {
         try await withRegistry { registry, _ in
             let network = try await makeNetwork(registry, tenantA)
