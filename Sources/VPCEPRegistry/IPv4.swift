@@ -7,22 +7,50 @@ struct IPv4Address: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     init?(_ text: some StringProtocol) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
+        // On the UTF-8 bytes: Character-wise splitting and digit tests were 2-3% of a create's CPU.
         var value: UInt32 = 0
-        for part in parts {
-            guard let octet = Self.decimal(part, max: 255) else { return nil }
-            value = value << 8 | UInt32(octet)
+        var octets = 0
+        var digits = Decimal()
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard let octet = digits.value(max: 255), octets < 3 else { return nil }
+                value = value << 8 | UInt32(octet)
+                octets += 1
+                digits = Decimal()
+            } else {
+                guard digits.append(byte) else { return nil }
+            }
         }
-        self.value = value
+        guard let octet = digits.value(max: 255), octets == 3 else { return nil }
+        self.value = value << 8 | UInt32(octet)
     }
 
     /// A canonical decimal number (no sign, no leading zero) not above `max`.
     static func decimal(_ text: some StringProtocol, max: Int) -> Int? {
-        guard !text.isEmpty, text.count <= 3, text.allSatisfy({ $0.isASCII && $0.isNumber }),
-            text == "0" || text.first != "0", let number = Int(text), number <= max
-        else { return nil }
-        return number
+        var digits = Decimal()
+        for byte in text.utf8 {
+            guard digits.append(byte) else { return nil }
+        }
+        return digits.value(max: max)
+    }
+
+    /// Up to three ASCII digits read one at a time, refusing a leading zero.
+    private struct Decimal {
+        private var number = 0
+        private var count = 0
+
+        /// Adds `byte`; false if it is not a digit, is a fourth, or follows a leading zero.
+        mutating func append(_ byte: UInt8) -> Bool {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), count < 3, !(count == 1 && number == 0) else {
+                return false
+            }
+            number = number * 10 + Int(byte - UInt8(ascii: "0"))
+            count += 1
+            return true
+        }
+
+        /// The number, if there was a digit and it is not above `max`.
+        func value(max: Int) -> Int? { count > 0 && number <= max ? number : nil }
     }
 
     var description: String {
@@ -46,18 +74,17 @@ struct IPv4CIDR: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `a.b.c.d/n`; with `acceptAddress`, a bare address is a /32.
     static func parse(_ text: String, acceptAddress: Bool = false) throws(ParseError) -> IPv4CIDR {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        let slash = text.utf8.firstIndex(of: UInt8(ascii: "/"))
         let prefix: Int
-        switch parts.count {
-        case 1 where acceptAddress:
-            prefix = 32
-        case 2:
-            guard let number = IPv4Address.decimal(parts[1], max: 32) else { throw .syntax }
+        if let slash {
+            // A second slash is not a digit, so the prefix refuses it.
+            guard let number = IPv4Address.decimal(text[text.utf8.index(after: slash)...], max: 32) else { throw .syntax }
             prefix = number
-        default:
-            throw .syntax
+        } else {
+            guard acceptAddress else { throw .syntax }
+            prefix = 32
         }
-        guard let address = IPv4Address(parts[0]) else { throw .syntax }
+        guard let address = IPv4Address(text[..<(slash ?? text.endIndex)]) else { throw .syntax }
         let cidr = IPv4CIDR(address: address, prefix: prefix)
         guard address.value & ~cidr.mask == 0 else { throw .hostBitsSet }
         return cidr

@@ -17,20 +17,30 @@ enum Validation {
     static let maxMessage = 255
     static let maxQuotaLimit = 10_000
 
-    private static func isASCIIAlphanumeric(_ c: Character) -> Bool {
-        c.isASCII && (c.isLetter || c.isNumber)
+    /// Whether every byte of `text` is an ASCII letter or digit or one of `others`. Names allow only
+    /// ASCII, so their bytes decide as their Characters would, without Unicode property look-ups
+    /// (1% of a create's CPU).
+    private static func onlyASCII(_ text: some StringProtocol, alphanumericsAnd others: StaticString) -> Bool {
+        text.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                true
+            default:
+                others.withUTF8Buffer { $0.contains(byte) }
+            }
+        }
     }
 
     /// Inventory names (VPC, subnet, load balancer, VM): 1-64 of `[A-Za-z0-9_.-]`.
     static func resourceName(_ name: String, field: String = "name") throws(RegistryError) {
-        guard (1...64).contains(name.count), name.allSatisfy({ isASCIIAlphanumeric($0) || "_.-".contains($0) }) else {
+        guard (1...64).contains(name.utf8.count), onlyASCII(name, alphanumericsAnd: "_.-") else {
             throw .invalid(.nameInvalid, "name must be 1-64 characters of A-Z, a-z, 0-9, '_', '.', '-'", field: field)
         }
     }
 
     /// Endpoint service names: 0-16 of `[A-Za-z0-9_-]`.
     static func serviceName(_ name: String) throws(RegistryError) {
-        guard name.count <= 16, name.allSatisfy({ isASCIIAlphanumeric($0) || "_-".contains($0) }) else {
+        guard name.utf8.count <= 16, onlyASCII(name, alphanumericsAnd: "_-") else {
             throw .invalid(
                 .serviceNameInvalid, "name must be 0-16 characters of A-Z, a-z, 0-9, '_', '-'", field: "name")
         }
@@ -170,7 +180,7 @@ enum Validation {
 
     /// Tenant ids as certificates carry them: 1-64 of `[A-Za-z0-9_-]`.
     static func isTenantID(_ id: some StringProtocol) -> Bool {
-        (1...64).contains(id.count) && id.allSatisfy { isASCIIAlphanumeric($0) || "_-".contains($0) }
+        (1...64).contains(id.utf8.count) && onlyASCII(id, alphanumericsAnd: "_-")
     }
 
     /// 1-100 entries, each `*` or `iam:domain::<tenant-id>` with a valid description, none twice.

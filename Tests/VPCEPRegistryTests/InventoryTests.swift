@@ -30,7 +30,7 @@ struct InventoryTests {
         }
     }
 
-    @Test(arguments: ["", String(repeating: "a", count: 65), "has space", "a/b", "ä", "a,b"])
+    @Test(arguments: ["", String(repeating: "a", count: 65), "has space", "a/b", "ä", "a,b", "a\u{0}b", "a\n", "١", "-\u{301}", "a\r\nb"])
     func vpcNameInvalid(name: String) async throws {
         try await withRegistry { registry, _ in
             await expectError(.invalidArgument, "NAME_INVALID", field: "name") {

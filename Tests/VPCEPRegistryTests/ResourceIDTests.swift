@@ -31,6 +31,14 @@ struct ResourceIDTests {
         #expect((before...after).contains(milliseconds))
     }
 
+    /// The pooled random words are refilled (32 at a time) and never handed out twice: ids made in one
+    /// burst, mostly within a millisecond, all differ in their random bits.
+    @Test func idsOfOneBurstNeverRepeat() {
+        let ids = (0..<5_000).map { _ in ResourceID.make() }
+        #expect(Set(ids).count == ids.count)
+        #expect(Set(ids.map { $0.suffix(17) }).count == ids.count)
+    }
+
     /// What the stores' indexes rely on: a later millisecond gives a greater id as a string, and
     /// ids of one millisecond still differ.
     @Test func laterIdsSortAfterEarlierOnesAndNoneRepeat() {
