@@ -305,8 +305,8 @@ final class SQLiteAccess: RegistryTransaction {
     }
 
     /// How many rows of `table` an owner has in a region, as `list_counts` keeps it (migration 9):
-    /// one row read, where counting the owner's index entries cost a quota check time in proportion
-    /// to what the owner already has (~1,500 entries per create in the 100,000-record benchmark).
+    /// one row read, where counting the owner's index entries made each create's quota check cost in
+    /// proportion to what the owner already has.
     private func keptCount(table: String, ownerID: String, region: String) async throws -> Int {
         try await rows(
             "SELECT n FROM list_counts WHERE tbl = ? AND region = ? AND owner_id = ? AND dim = 'all' AND k = '' AND v = ''",
@@ -358,7 +358,7 @@ final class SQLiteAccess: RegistryTransaction {
     /// setting only the columns whose value differs from the stored one.
     ///
     /// SQLite rewrites the entry of every index that holds a column named in an UPDATE's SET list,
-    /// changed or not, and a service or endpoint is in nine or ten: setting every column made a
+    /// changed or not, and a service is in ten indexes, an endpoint in eleven: setting every column made a
     /// description change dirty about nine pages, each written to the log and copied back by the
     /// checkpoint; setting what changed, about three (BENCHMARKS.md). The stored row is on a page the
     /// transaction has just read, so reading it again costs little.
