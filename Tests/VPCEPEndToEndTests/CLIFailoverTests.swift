@@ -9,8 +9,9 @@ struct CLIFailoverTests {
     func secondAnswers() async throws {
         try await withServer { server in
             let vpc = try await server.cliID("alice", "vpc", "create", "--name", "net", "--cidr", "10.0.0.0/16")
-            let refused = try FakeListener.refusedPort()
-            for servers in ["bad:1,127.0.0.1:\(server.port)", "127.0.0.1:\(refused),localhost:\(server.port)"] {
+            let refused = try RefusedPort()
+            defer { withExtendedLifetime(refused) {} }  // held until the test is done
+            for servers in ["bad:1,127.0.0.1:\(server.port)", "127.0.0.1:\(refused.port),localhost:\(server.port)"] {
                 let result = try await server.cli("alice", arguments: ["--server", servers, "vpc", "list", "--output", "json"])
                 #expect(result.status == 0, "\(servers): \(result.stderr)")
                 #expect(try result.json().items.contains { $0["id"] as? String == vpc }, "\(servers): \(result.stdout)")

@@ -22,8 +22,9 @@ struct FailoverEndToEndTests {
     @Test("the first server refuses connections: the call succeeds on the second, in one attempt")
     func firstRefuses() async throws {
         try await withServer { server in
-            let refused = try FakeListener.refusedPort()
-            let client = try client([refused, server.port], policy: .disabled)
+            let refused = try RefusedPort()
+            defer { withExtendedLifetime(refused) {} }  // held until the test is done
+            let client = try client([refused.port, server.port], policy: .disabled)
             #expect(try await client.whoAmI(WhoAmIRequest()).id == "alice")
             #expect(client.currentServer == address(server.port))
             // The failed server is passed over while it is in back-off: the next connection goes

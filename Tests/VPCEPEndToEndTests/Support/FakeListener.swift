@@ -44,14 +44,7 @@ final class FakeListener: Sendable {
         shutdown(socket, Int32(SHUT_RDWR))
     }
 
-    /// A port with nothing listening on it: bound by the kernel's choice, then released.
-    static func refusedPort() throws -> Int {
-        let (socket, port) = try bound()
-        close(socket)
-        return port
-    }
-
-    private static func bound() throws -> (Int32, Int) {
+    static func bound() throws -> (Int32, Int) {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         var address = sockaddr_in()
@@ -69,5 +62,22 @@ final class FakeListener: Sendable {
             throw POSIXError(.init(rawValue: errno) ?? .EIO)
         }
         return (socket, Int(UInt16(bigEndian: address.sin_port)))
+    }
+}
+
+/// A port that refuses connections for as long as this lives: bound by the kernel's choice and held,
+/// never listened on, so a connection gets a reset. A port merely bound and released could be taken
+/// meanwhile by a listener of another test in this process (a silent one made a failover test wait
+/// out its deadline).
+final class RefusedPort: Sendable {
+    let port: Int
+    private let socket: Int32
+
+    init() throws {
+        (socket, port) = try FakeListener.bound()
+    }
+
+    deinit {
+        close(socket)
     }
 }
