@@ -7,4 +7,8 @@
 /// Swift cannot call. Returns SQLite's result code.
 int vpcep_sqlite_enable_stable_plans(void *db);
 
+/// Registers (once) the VFS that gathers a write-ahead log's writes into one call per sync
+/// (`walbuffer.c`) and returns its name, or NULL when it cannot be registered.
+const char *vpcep_sqlite_gathering_vfs(void);
+
 #endif
