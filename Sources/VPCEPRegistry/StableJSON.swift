@@ -6,24 +6,24 @@ import Foundation
 /// previous state too), and the encoder was the largest single item of a write (issue 11's throughput
 /// phases: 14-15% of the server's CPU). `StableJSONTests` holds every field of these kinds byte-equal to
 /// `JSONEncoder`'s output; the other kinds still go through `JSONEncoder`.
-struct StableJSON {
-    private(set) var bytes: [UInt8] = []
+package struct StableJSON {
+    package private(set) var bytes: [UInt8] = []
 
-    init() {
+    package init() {
         bytes.reserveCapacity(512)
     }
 
-    var string: String { String(decoding: bytes, as: UTF8.self) }
+    package var string: String { String(decoding: bytes, as: UTF8.self) }
 
     /// An object whose members `body` writes (`key` then a value each), in sorted key order.
-    mutating func object(_ body: (inout StableJSON) -> Void) {
+    package mutating func object(_ body: (inout StableJSON) -> Void) {
         bytes.append(UInt8(ascii: "{"))
         body(&self)
         bytes.append(UInt8(ascii: "}"))
     }
 
     /// A tag, as services and endpoints hold them.
-    mutating func tag(_ tag: Tag) {
+    package mutating func tag(_ tag: Tag) {
         object { json in
             json.key("key"); json.string(tag.key)
             json.key("value"); json.string(tag.value)
@@ -31,14 +31,14 @@ struct StableJSON {
     }
 
     /// A member's key; its value follows.
-    mutating func key(_ name: StaticString) {
+    package mutating func key(_ name: StaticString) {
         if bytes.last != UInt8(ascii: "{") { bytes.append(UInt8(ascii: ",")) }
         bytes.append(UInt8(ascii: "\""))
         bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
         bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
     }
 
-    mutating func array<Element>(_ elements: [Element], _ write: (inout StableJSON, Element) -> Void) {
+    package mutating func array<Element>(_ elements: [Element], _ write: (inout StableJSON, Element) -> Void) {
         bytes.append(UInt8(ascii: "["))
         for (index, element) in elements.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
@@ -49,7 +49,7 @@ struct StableJSON {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    mutating func string(_ value: String) {
+    package mutating func string(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         for byte in value.utf8 {
             switch byte {
@@ -71,16 +71,16 @@ struct StableJSON {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    mutating func integer(_ value: some BinaryInteger) {
+    package mutating func integer(_ value: some BinaryInteger) {
         bytes.append(contentsOf: String(value).utf8)
     }
 
-    mutating func bool(_ value: Bool) {
+    package mutating func bool(_ value: Bool) {
         bytes.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
     /// As `JSONEncoder.DateEncodingStrategy.millisecondsSince1970`: a Double, without a trailing `.0`.
-    mutating func date(_ value: Date) {
+    package mutating func date(_ value: Date) {
         var text = (1000.0 * value.timeIntervalSince1970).description
         if text.hasSuffix(".0") { text.removeLast(2) }
         bytes.append(contentsOf: text.utf8)

@@ -1,5 +1,7 @@
 import Foundation
+import SQLiteNIO
 import Testing
+import VPCEPRegistry
 
 @testable import VPCEPStoreSQLite
 
@@ -91,5 +93,39 @@ struct StoredJSONTests {
     ])
     func declinesOtherNumbers(text: String) {
         #expect(StoredJSON.records(text) == nil)
+    }
+
+    /// SplitMix64: the same strings every run.
+    private struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// The columns are written without `JSONEncoder` but must keep its bytes: stored rows hold them, and
+    /// an update compares them to leave an unchanged column out of its statement.
+    @Test("JSON columns are written in JSONEncoder's bytes")
+    func writtenAsJSONEncoderWrites() throws {
+        var random = Generator(state: 14)
+        let alphabet = Array(Self.awkward.joined()) + ["\u{7F}", "\u{00}", "é", "/"]
+        for round in 0..<300 {
+            let strings = (0..<(round % 6)).map { _ in
+                String((0..<Int.random(in: 0...12, using: &random)).map { _ in alphabet.randomElement(using: &random)! })
+            } + (round < Self.awkward.count ? [Self.awkward[round]] : [])
+            #expect(SQLiteData.json(strings: strings) == .text(try Self.encoded(strings)))
+            let tags = strings.map { Tag(key: $0, value: String($0.reversed())) }
+            #expect(SQLiteData.json(tags: tags) == .text(try Self.encoded(tags.map { Pair(key: $0.key, value: $0.value) })))
+            let ports = strings.indices.map {
+                PortMapping(terminalPort: Int.random(in: 1...65_535, using: &random),
+                            servicePort: $0 == 0 ? 0 : Int.random(in: 1...65_535, using: &random), protocol: strings[$0])
+            }
+            let records = ports.map { Port(terminal: $0.terminalPort, service: $0.servicePort, proto: $0.protocol) }
+            #expect(SQLiteData.json(ports: ports) == .text(try Self.encoded(records)))
+        }
     }
 }
