@@ -2,6 +2,7 @@ import Foundation
 import SQLiteNIO
 import Testing
 import VPCEPRegistry
+import VPCEPTestSupport
 
 @testable import VPCEPStoreSQLite
 
@@ -95,23 +96,11 @@ struct StoredJSONTests {
         #expect(StoredJSON.records(text) == nil)
     }
 
-    /// SplitMix64: the same strings every run.
-    private struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// The columns are written without `JSONEncoder` but must keep its bytes: stored rows hold them, and
     /// an update compares them to leave an unchanged column out of its statement.
     @Test("JSON columns are written in JSONEncoder's bytes")
     func writtenAsJSONEncoderWrites() throws {
-        var random = Generator(state: 14)
+        var random = SeededGenerator(seed: 14)
         let alphabet = Array(Self.awkward.joined()) + ["\u{7F}", "\u{00}", "é", "/"]
         for round in 0..<300 {
             let strings = (0..<(round % 6)).map { _ in

@@ -21,20 +21,7 @@ struct Trail: Hashable, Sendable, CustomStringConvertible {
     var description: String { "\(seq) \(type.shortName ?? "?") \(resourceID) r\(revision)" }
 }
 
-/// SplitMix64: a fixed seed gives the same cuts and the same writes again.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SeededGenerator {
     /// VPCEP_TEST_SEED replays a failure; otherwise a new seed, printed so that it can be.
     static func seed(for test: String) -> UInt64 {
         let seed = ProcessInfo.processInfo.environment["VPCEP_TEST_SEED"].flatMap { UInt64($0) }
