@@ -3,14 +3,17 @@
 // closes it). SQLite writes a log frame as two calls, its 24-byte header and then its page, and each
 // frame straddles two of the kernel's 4 KiB pages: a commit of 200 frames was 400 `pwrite`s, each
 // locking the file, updating its time and taking two or three page-cache pages through ext4's
-// write_begin/write_end. Gathered, the commit is one `pwrite`.
+// write_begin/write_end. Gathered, the commit is a `pwrite` per 124 KiB.
 //
 // Correctness rests on one fact of SQLite's WAL: a commit's frames become visible to other
-// connections only when the log's index is updated, which at `synchronous=FULL` (the store's setting
-// on every connection) happens after the log is synced; the sync writes the buffer out first. Frames
-// written but not committed (a transaction's spilled pages) are read back only by the writing
-// connection itself, through this file, which writes the buffer out before any read it overlaps.
-// Every other file (the database, its shared memory) passes straight through.
+// connections only when the writer publishes the log's new index header, which at `synchronous=FULL`
+// (the store's setting on every connection) it does after syncing the log, and the sync writes the
+// buffer out first. At other settings no sync comes first, so the buffer is also written out at the
+// memory barrier SQLite raises on the database file just before it publishes the header (an error
+// there cannot be reported; at FULL the buffer is already empty). Frames written but not committed
+// (a transaction's spilled pages) are read back only by the writing connection itself, through this
+// file, which writes the buffer out before any read it overlaps. The database file and its shared
+// memory otherwise pass straight through.
 
 #include "CSQLiteShims.h"
 #include "sqlite_nio_sqlite3.h"
@@ -27,6 +30,8 @@ typedef struct GatherFile {
     sqlite3_file base;
     sqlite3_file *real;           // the unix VFS's file, allocated right after this struct
     int isLog;
+    struct GatherFile *log;       // on a database file: its connection's open log, if any
+    struct GatherFile *database;  // on a log: its database file
     unsigned char *buffer;        // BUFFER_CAPACITY bytes once the log is first written
     sqlite3_int64 bufferOffset;   // where the buffer's first byte goes in the file
     int bufferLength;
@@ -48,6 +53,8 @@ static int writeOut(GatherFile *file) {
 
 static int gatherClose(sqlite3_file *f) {
     GatherFile *file = (GatherFile *)f;
+    if (file->database != NULL && file->database->log == file) file->database->log = NULL;
+    if (file->log != NULL) file->log->database = NULL;
     int result = writeOut(file);
     int closed = file->real->pMethods ? file->real->pMethods->xClose(file->real) : SQLITE_OK;
     free(file->buffer);
@@ -158,6 +165,7 @@ static int gatherShmLock(sqlite3_file *f, int offset, int n, int flags) {
 
 static void gatherShmBarrier(sqlite3_file *f) {
     GatherFile *file = (GatherFile *)f;
+    if (file->log != NULL) (void)writeOut(file->log);
     file->real->pMethods->xShmBarrier(file->real);
 }
 
@@ -197,8 +205,16 @@ static int gatherOpen(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, 
         file->base.pMethods = NULL;
         return result;
     }
-    file->isLog = (flags & SQLITE_OPEN_WAL) != 0;
     file->base.pMethods = &gatherMethods;
+    file->isLog = (flags & SQLITE_OPEN_WAL) != 0;
+    if (file->isLog) {
+        // The log is opened by the connection that opened the database, through this VFS.
+        sqlite3_file *database = sqlite_nio_sqlite3_database_file_object(name);
+        if (database != NULL && database->pMethods == &gatherMethods) {
+            file->database = (GatherFile *)database;
+            file->database->log = file;
+        }
+    }
     return SQLITE_OK;
 }
 

@@ -18,12 +18,14 @@ struct GatheredLogWritesTests {
 
     /// Many commits, one that spills to the log before it commits and rewrites its own frames, and a
     /// log that starts over after a checkpoint: another connection sees each commit whole, the
-    /// database stays intact, and a fresh connection after closing finds every commit.
-    @Test func readersSeeEveryCommitWholeAcrossSpillsAndRestarts() async throws {
+    /// database stays intact, and a fresh connection after closing finds every commit. The store runs
+    /// at FULL, where a commit syncs the log; at NORMAL nothing syncs it before the commit is published.
+    @Test(arguments: ["FULL", "NORMAL"])
+    func readersSeeEveryCommitWholeAcrossSpillsAndRestarts(synchronous: String) async throws {
         try await withDatabase { path in
             let writer = try await StoreConnection.open(path: path)
             let reader = try await StoreConnection.open(path: path)
-            try await writer.execute("PRAGMA synchronous = FULL")
+            try await writer.execute("PRAGMA synchronous = \(synchronous)")
             // A page cache of 16 pages: the large transaction below spills into the log before it commits.
             try await writer.execute("PRAGMA cache_size = 16")
             #expect(try await writer.query("PRAGMA journal_mode = WAL").first?.column("journal_mode") == .text("wal"))
