@@ -1,5 +1,5 @@
 // A VFS over SQLite's own ("unix") that gathers the writes to a write-ahead log into one buffer and
-// hands them to the kernel in one call, when SQLite syncs the log (or reads, sizes, truncates or
+// hands them to the kernel together, when SQLite syncs the log (or reads, sizes, truncates or
 // closes it). SQLite writes a log frame as two calls, its 24-byte header and then its page, and each
 // frame straddles two of the kernel's 4 KiB pages: a commit of 200 frames was 400 `pwrite`s, each
 // locking the file, updating its time and taking two or three page-cache pages through ext4's
