@@ -136,13 +136,21 @@ struct SocketEndToEndTests {
         try await withServer(.defaults { $0.maxBufferedOutboundBytes = 64 * 1024 }) { server in
             let connection = try await server.connect()
             defer { Task { await connection.close() } }
-            let total = 3000
-            var iterator = connection.serverStreaming(TestAPI.stream, message("\(total)", ["2048"]), metadata: metadata())
+            // 64 MiB: more than the client's 256 buffered messages, the server's 64 KiB and both
+            // sockets' buffers can hold (loopback's receive buffer grows up to `tcp_rmem`'s 32 MiB
+            // here; with 6 MiB the whole stream once fitted and the server never had to wait).
+            let total = 4096
+            var iterator = connection.serverStreaming(TestAPI.stream, message("\(total)", ["16384"]), metadata: metadata())
                 .makeAsyncIterator()
             #expect(try await iterator.next()?.region == "0")
             // The consumer pauses: the client stops reading, the socket fills, the server's
             // stream sender waits.
+            let pausedAt = ContinuousClock.now
             while server.statistics.parkedStreamSends == 0 {
+                if ContinuousClock.now - pausedAt > .seconds(30) {
+                    Issue.record("the server's stream sender never waited for the paused consumer")
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(10))
             }
             var expected = 1
