@@ -114,7 +114,16 @@ extension SQLiteAccess {
 
     func listEvents(_ query: EventQuery) async throws -> ListResult<ChangeEvent> {
         try await writeHeldEvents()
-        var (conditions, binds) = Self.eventVisibility(query.viewer)
+        let statements = Self.eventListStatements(query)
+        let page = try await rows(statements.page.sql, statements.page.binds)
+        guard query.countsTotal else { return ListResult(items: try page.map(Self.event), totalCount: page.count) }
+        let total = try await rows(statements.count.sql, statements.count.binds).first?.int("n") ?? 0
+        return ListResult(items: try page.map(Self.event), totalCount: total)
+    }
+
+    /// The page of `query` in sequence order, and the count of its matches.
+    static func eventListStatements(_ query: EventQuery) -> ListStatements {
+        var (conditions, binds) = eventVisibility(query.viewer)
         func add(_ condition: String, _ values: [SQLiteData]) {
             conditions.append(condition)
             binds += values
@@ -125,35 +134,57 @@ extension SQLiteAccess {
         if let until = query.until { add("committed_at < ?", [.date(until)]) }
         if !query.kinds.isEmpty {
             let kinds = query.kinds.map(\.rawValue).sorted()
-            add("kind IN (\(Self.placeholders(kinds.count)))", kinds.map { .text($0) })
+            add("kind IN (\(placeholders(kinds.count)))", kinds.map { .text($0) })
         }
         if !query.types.isEmpty {
             let types = query.types.map(\.rawValue).sorted()
-            add("type IN (\(Self.placeholders(types.count)))", types.map { .text($0) })
+            add("type IN (\(placeholders(types.count)))", types.map { .text($0) })
         }
-        if let serviceID = query.serviceID { add("service_id = ?", [.text(serviceID)]) }
-        let whereClause = conditions.joined(separator: " AND ")
-        let page = try await rows(
-            """
-            SELECT \(Self.eventColumns) FROM change_events WHERE \(whereClause)
-            ORDER BY seq \(query.ascending ? "ASC" : "DESC") LIMIT ? OFFSET ?
-            """,
-            binds + [.integer(SQLiteInt64(query.limit)), .integer(SQLiteInt64(query.offset))])
-        guard query.countsTotal else { return ListResult(items: try page.map(Self.event), totalCount: page.count) }
-        let total = try await rows("SELECT count(*) AS n FROM change_events WHERE \(whereClause)", binds)
-            .first?.int("n") ?? 0
-        return ListResult(items: try page.map(Self.event), totalCount: total)
+        let order = query.ascending ? "ASC" : "DESC"
+        let limit = SQLiteData.integer(SQLiteInt64(clamping: query.limit))
+        let offset = SQLiteData.integer(SQLiteInt64(clamping: query.offset))
+        guard let serviceID = query.serviceID else {
+            let whereClause = conditions.joined(separator: " AND ")
+            return ListStatements(
+                page: ("""
+                    SELECT \(eventColumns) FROM change_events WHERE \(whereClause)
+                    ORDER BY seq \(order) LIMIT ? OFFSET ?
+                    """, binds + [limit, offset]),
+                count: ("SELECT count(*) AS n FROM change_events WHERE \(whereClause)", binds))
+        }
+        // A service's events are two index ranges (migration 10): its own, found by resource, and its
+        // allow-list's and endpoints', found by service. Each is read in order up to the page's end and
+        // the two merged, so a page costs about a page of rows however long the log goes on.
+        let own = (conditions + ["resource_id = ?", "service_id = ?"]).joined(separator: " AND ")
+        let related = (conditions + ["service_id = ?", "service_id != resource_id"]).joined(separator: " AND ")
+        let ownBinds = binds + [.text(serviceID), .text(serviceID)]
+        let relatedBinds = binds + [.text(serviceID)]
+        let (reach, overflow) = query.limit.addingReportingOverflow(query.offset)
+        let arm = SQLiteData.integer(SQLiteInt64(clamping: overflow ? Int.max : reach))
+        return ListStatements(
+            page: ("""
+                SELECT * FROM (SELECT \(eventColumns) FROM change_events WHERE \(own) ORDER BY seq \(order) LIMIT ?)
+                UNION ALL
+                SELECT * FROM (SELECT \(eventColumns) FROM change_events WHERE \(related) ORDER BY seq \(order) LIMIT ?)
+                ORDER BY seq \(order) LIMIT ? OFFSET ?
+                """, ownBinds + [arm] + relatedBinds + [arm, limit, offset]),
+            count: ("""
+                SELECT (SELECT count(*) FROM change_events WHERE \(own))
+                    + (SELECT count(*) FROM change_events WHERE \(related)) AS n
+                """, ownBinds + relatedBinds))
     }
 
     /// `ChangeEvent.view(for:)` as conditions on `change_events`: the viewer's region, then for tenants
-    /// their own resources' events and the events their services' providers see.
+    /// their own resources' events and the events their services' providers see. The provider's term
+    /// says `provider_id != owner_id` because `change_events_by_provider` holds only those (migration 10):
+    /// an event whose provider is its owner is found by `owner_id = ?`.
     static func eventVisibility(_ viewer: EventViewer) -> (conditions: [String], binds: [SQLiteData]) {
         if viewer.isSystem { return (["1 = 1"], []) }
         if viewer.isOperator {
             return (["region = ?"], [.text(viewer.region)])
         }
         return (
-            ["region = ?", "(owner_id = ? OR (provider_id = ? AND provider_sees = 1))"],
+            ["region = ?", "(owner_id = ? OR (provider_id = ? AND provider_sees = 1 AND provider_id != owner_id))"],
             [.text(viewer.region), .text(viewer.ownerID), .text(viewer.ownerID)]
         )
     }

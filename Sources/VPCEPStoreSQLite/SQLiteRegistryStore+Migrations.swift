@@ -502,6 +502,21 @@ extension SQLiteRegistryStore {
             END
             """,
         ],
+        // 10 (issue 14, fewer pages per write): no change-log index entry that another index already finds.
+        // A service's own events have `service_id = resource_id`, so `change_events_by_resource` finds
+        // them; an event whose provider is its owner (a service's, an allow-list's, an endpoint on its own
+        // tenant's service) is the owner's, found by `change_events_by_owner`. The queries say so
+        // (`listEvents`, `eventVisibility`). Those entries were two of the ~8 pages a service update wrote
+        // at 100,000 records, each a random leaf (BENCHMARKS.md, "The change log's redundant index entries").
+        [
+            "DROP INDEX change_events_by_provider",
+            """
+            CREATE INDEX change_events_by_provider ON change_events (region, provider_id, seq)
+            WHERE provider_sees = 1 AND provider_id != owner_id
+            """,
+            "DROP INDEX change_events_by_service",
+            "CREATE INDEX change_events_by_service ON change_events (service_id, seq) WHERE service_id != resource_id",
+        ],
     ]
 
     /// The schema version this build writes.

@@ -100,6 +100,44 @@ struct ListPlanTests {
         }
     }
 
+    /// A page of the change log reads index ranges in sequence order whichever the viewer and filter,
+    /// including the keys migration 10 no longer indexes for every event: a tenant's view takes its
+    /// own events and, from the partial provider index, those of others on its services; a service's
+    /// events are its own (by resource) merged with its allow-list's and endpoints' (the partial service
+    /// index), each range cut at the page's end. The only sorts are of what those ranges return.
+    @Test func everyChangeLogPageIsIndexRanges() async throws {
+        try await Self.withMigratedConnection { connection in
+            let viewers = [
+                EventViewer(region: "r1", ownerID: "tenant-a", isOperator: false),
+                EventViewer(region: "r1", ownerID: "operator:ops", isOperator: true),
+            ]
+            for viewer in viewers {
+                for ascending in [true, false] {
+                    let watch = EventQuery(viewer: viewer, afterSeq: 10, serviceID: "svc-1", ascending: ascending, limit: 256)
+                    let history = EventQuery(viewer: viewer, resourceID: "ep-1", ascending: ascending, limit: 20)
+                    for (name, query, indexes) in [
+                        ("service", watch, ["change_events_by_resource", "change_events_by_service"]),
+                        ("resource", history, ["change_events_by_resource"]),
+                    ] {
+                        let statement = SQLiteAccess.eventListStatements(query).page
+                        let plan = try await connection.query("EXPLAIN QUERY PLAN " + statement.sql, statement.binds)
+                            .compactMap { $0.column("detail")?.string }
+                        for index in indexes {
+                            #expect(plan.contains { $0.hasPrefix("SEARCH change_events USING INDEX \(index) (") }, "\(name): \(plan)")
+                        }
+                        #expect(!plan.contains { $0.hasPrefix("SCAN change_events") }, "\(name): \(plan)")
+                    }
+                }
+            }
+            let tenant = EventQuery(viewer: viewers[0], afterSeq: 10, limit: 256)
+            let statement = SQLiteAccess.eventListStatements(tenant).page
+            let plan = try await connection.query("EXPLAIN QUERY PLAN " + statement.sql, statement.binds)
+                .compactMap { $0.column("detail")?.string }
+            #expect(plan.contains("SEARCH change_events USING INDEX change_events_by_owner (region=? AND owner_id=? AND seq>?)"), "\(plan)")
+            #expect(plan.contains("SEARCH change_events USING INDEX change_events_by_provider (region=? AND provider_id=? AND seq>?)"), "\(plan)")
+        }
+    }
+
     /// A kept statement is prepared once: binding other values does not make SQLite prepare it again.
     /// Without the stable-plan setting of the store's connections, SQLite would for each of these: a
     /// bare `LIMIT ?`, an equality on a column before an ORDER BY, every list page.

@@ -65,7 +65,7 @@ struct MigrationTests {
             throw error
         }
         try await store.close()
-        #expect(SQLiteRegistryStore.schemaVersion == 9)
+        #expect(SQLiteRegistryStore.schemaVersion == 10)
     }
 
     /// An allow-list entry written before access policies (schema 5) reads back as what it meant then:
@@ -163,5 +163,70 @@ struct MigrationTests {
             throw error
         }
         try await store.close()
+    }
+
+    /// Migration 10 rebuilds two change-log indexes without the entries another index finds; events
+    /// written at schema 9 are found afterwards exactly as before, by service and in each party's view.
+    @Test func migrationTenKeepsEveryEventFindable() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        @Sendable func read(_ store: SQLiteRegistryStore, _ serviceID: String) async throws -> [String: [UInt64]] {
+            var found: [String: [UInt64]] = [:]
+            for (name, viewer) in [
+                ("provider", EventViewer(region: "r1", ownerID: "tenant-a", isOperator: false)),
+                ("consumer", EventViewer(region: "r1", ownerID: "tenant-b", isOperator: false)),
+            ] {
+                for service in [nil, serviceID] {
+                    let query = EventQuery(viewer: viewer, serviceID: service, limit: 100)
+                    found["\(name) \(service == nil ? "all" : "service")"] =
+                        try await store.read { try await $0.listEvents(query) }.items.map(\.seq)
+                }
+            }
+            return found
+        }
+        let store = try await SQLiteRegistryStore.open(directory: directory)
+        let clock = TickingClock()
+        let ids = SequentialIDs()
+        let registry = Registry(store: store, regions: servedRegions, clock: { clock.now() }, makeID: { ids.next() })
+        let story = try await makeStory(registry, approval: true)
+        let endpoint = try await registry.createEndpoint(tenantB, endpointSpec(story))
+        _ = try await registry.decideConnections(
+            tenantA, serviceID: story.service.id, serviceName: nil, endpointIDs: [endpoint.id], accept: true)
+        _ = try await registry.createEndpoint(
+            tenantA, EndpointSpec(serviceID: story.service.id, vpcID: story.provider.vpc.id, subnetID: story.provider.subnet.id))
+        _ = try await registry.updateEndpointService(tenantA, id: story.service.id, EndpointServiceUpdate(description: "x"))
+        let before = try await read(store, story.service.id)
+        try await store.close()
+        #expect(before["provider service"]?.count ?? 0 >= 6, "\(before)")
+        #expect(before["consumer service"]?.count ?? 0 >= 2, "\(before)")
+
+        // Back to schema 9's indexes, which held every event.
+        let connection = try await SQLiteConnection.open(storage: .file(path: directory + "/" + SQLiteRegistryStore.fileName))
+        for statement in [
+            "DROP INDEX change_events_by_provider",
+            "CREATE INDEX change_events_by_provider ON change_events (region, provider_id, seq) WHERE provider_sees = 1",
+            "DROP INDEX change_events_by_service",
+            "CREATE INDEX change_events_by_service ON change_events (service_id, seq)",
+            "PRAGMA user_version = 9",
+        ] {
+            _ = try await connection.query(statement)
+        }
+        try await connection.close()
+
+        let migrated = try await SQLiteRegistryStore.open(directory: directory)
+        do {
+            #expect(try await read(migrated, story.service.id) == before)
+            let definitions = try await migrated.read { reader in
+                try await (reader as! SQLiteAccess).rows(
+                    "SELECT name, sql FROM sqlite_master WHERE name IN ('change_events_by_service', 'change_events_by_provider')")
+            }
+            let partial = Dictionary(uniqueKeysWithValues: try definitions.map { (try $0.text("name"), try $0.text("sql")) })
+            #expect(partial["change_events_by_service"]?.hasSuffix("WHERE service_id != resource_id") == true, "\(partial)")
+            #expect(partial["change_events_by_provider"]?.hasSuffix("WHERE provider_sees = 1 AND provider_id != owner_id") == true, "\(partial)")
+        } catch {
+            try? await migrated.close()
+            throw error
+        }
+        try await migrated.close()
     }
 }
