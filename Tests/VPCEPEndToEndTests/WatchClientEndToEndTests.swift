@@ -79,6 +79,12 @@ struct WatchClientEndToEndTests {
             #expect(refused.stderr.contains("SEQUENCE_BEYOND_HEAD"), "\(refused.stderr)")
             let usage = try await server.cli("alice", "watch", "--since", "1", "--snapshot")
             #expect(usage.status == 64)
+            // An empty id (an unset shell variable) is refused rather than read as "no filter".
+            for arguments in [["watch", "--service", ""], ["watch", "--resource", ""], ["history", ""]] {
+                let empty = try await server.cli("alice", arguments: arguments)
+                #expect(empty.status == 64, "\(arguments): \(empty.stderr)")
+                #expect(empty.stderr.contains("is empty; leave it out"), "\(arguments): \(empty.stderr)")
+            }
         }
     }
 

@@ -21,6 +21,11 @@ struct HistoryCommand: AsyncParsableCommand {
     @Option(help: "desc (default, newest first) or asc.") var sortDir: String = ""
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        // On the wire an empty id means "every change": an empty shell variable would list them all.
+        if id?.isEmpty == true { throw ValidationError("The id is empty; leave it out to see every change you may see.") }
+    }
+
     func run() async throws {
         let request = ListHistoryRequest(
             resourceId: id ?? "", since: since, until: until,

@@ -17,8 +17,8 @@ struct WatchCommand: AsyncParsableCommand {
             """
     )
     @Option(help: "Only this service, its allow-list entries and the endpoints connected to it (a service id).")
-    var service: String = ""
-    @Option(help: "Only the resource with this id.") var resource: String = ""
+    var service: String?
+    @Option(help: "Only the resource with this id.") var resource: String?
     @Option(name: .customLong("kind"), help: "Only resources of this kind; repeatable.")
     var kinds: [EnumArgument<ResourceKind>] = []
     @Option(name: .customLong("type"), help: "Only changes of this type; repeatable.")
@@ -31,11 +31,14 @@ struct WatchCommand: AsyncParsableCommand {
 
     func validate() throws {
         if since != nil && snapshot { throw ValidationError("--since and --snapshot cannot be used together.") }
+        // On the wire an empty id means "no filter": an empty shell variable would watch everything.
+        if service?.isEmpty == true { throw ValidationError("--service is empty; leave it out to watch every service.") }
+        if resource?.isEmpty == true { throw ValidationError("--resource is empty; leave it out to watch every resource.") }
     }
 
     func run() async throws {
         var request = WatchRequest(
-            kinds: kinds.map(\.value), resourceId: resource, serviceId: service, types: types.map(\.value))
+            kinds: kinds.map(\.value), resourceId: resource ?? "", serviceId: service ?? "", types: types.map(\.value))
         if let since {
             request.start = .afterSeq
             request.afterSeq = since
