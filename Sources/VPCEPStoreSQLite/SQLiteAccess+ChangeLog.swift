@@ -122,14 +122,23 @@ extension SQLiteAccess {
     }
 
     /// The page of `query` in sequence order, and the count of its matches.
+    ///
+    /// The matches are read as disjoint index ranges ("arms"), each in sequence order and cut at the
+    /// page's end, then merged, so a page reads about a page of rows however long the log is: SQLite,
+    /// left to itself, reads a tenant's or an operator's view through the region's time index and
+    /// sorts every event of the region for each page. A read by resource is one range of
+    /// `change_events_by_resource`; by service, the service's own events (by resource) and its
+    /// allow-list's and endpoints' (by service, migration 10); otherwise the view drives: a tenant's
+    /// own events (by owner) and those others made on its services (by provider, migration 10), an
+    /// operator's the log in sequence order. The count adds the arms' counts.
     static func eventListStatements(_ query: EventQuery) -> ListStatements {
-        var (conditions, binds) = eventVisibility(query.viewer)
+        var filters: [String] = []
+        var binds: [SQLiteData] = []
         func add(_ condition: String, _ values: [SQLiteData]) {
-            conditions.append(condition)
+            filters.append(condition)
             binds += values
         }
         if query.afterSeq > 0 { add("seq > ?", [.integer(SQLiteInt64(clamping: query.afterSeq))]) }
-        if let resourceID = query.resourceID { add("resource_id = ?", [.text(resourceID)]) }
         if let since = query.since { add("committed_at >= ?", [.date(since)]) }
         if let until = query.until { add("committed_at < ?", [.date(until)]) }
         if !query.kinds.isEmpty {
@@ -140,53 +149,97 @@ extension SQLiteAccess {
             let types = query.types.map(\.rawValue).sorted()
             add("type IN (\(placeholders(types.count)))", types.map { .text($0) })
         }
+        let byTime = query.since != nil || query.until != nil
+        func arms(counting: Bool) -> [Arm] {
+            if let resourceID = query.resourceID {
+                var arm = eventVisibility(query.viewer)
+                arm.append("resource_id = ?", [.text(resourceID)])
+                if let serviceID = query.serviceID { arm.append("service_id = ?", [.text(serviceID)]) }
+                return [arm]
+            }
+            if let serviceID = query.serviceID {
+                var own = eventVisibility(query.viewer)
+                own.append("resource_id = ?", [.text(serviceID)])
+                own.append("service_id = ?", [.text(serviceID)])
+                var related = eventVisibility(query.viewer)
+                related.append("service_id = ?", [.text(serviceID)])
+                related.append("service_id != resource_id", [])
+                return [own, related]
+            }
+            return eventViewArms(query.viewer, inSequenceOrder: !counting && !byTime)
+        }
         let order = query.ascending ? "ASC" : "DESC"
         let limit = SQLiteData.integer(SQLiteInt64(clamping: query.limit))
         let offset = SQLiteData.integer(SQLiteInt64(clamping: query.offset))
-        guard let serviceID = query.serviceID else {
-            let whereClause = conditions.joined(separator: " AND ")
+        let pageArms = arms(counting: false).map { $0.and(filters, binds) }
+        let countArms = arms(counting: true).map { $0.and(filters, binds) }
+        let count = (
+            sql: "SELECT " + countArms.map { "(SELECT count(*) FROM change_events WHERE \($0.whereClause))" }
+                .joined(separator: " + ") + " AS n",
+            binds: countArms.flatMap(\.binds))
+        if pageArms.count == 1 {
             return ListStatements(
                 page: ("""
-                    SELECT \(eventColumns) FROM change_events WHERE \(whereClause)
+                    SELECT \(eventColumns) FROM change_events WHERE \(pageArms[0].whereClause)
                     ORDER BY seq \(order) LIMIT ? OFFSET ?
-                    """, binds + [limit, offset]),
-                count: ("SELECT count(*) AS n FROM change_events WHERE \(whereClause)", binds))
+                    """, pageArms[0].binds + [limit, offset]),
+                count: count)
         }
-        // A service's events are two index ranges (migration 10): its own, found by resource, and its
-        // allow-list's and endpoints', found by service. Each is read in order up to the page's end and
-        // the two merged, so a page costs about a page of rows however long the log goes on.
-        let own = (conditions + ["resource_id = ?", "service_id = ?"]).joined(separator: " AND ")
-        let related = (conditions + ["service_id = ?", "service_id != resource_id"]).joined(separator: " AND ")
-        let ownBinds = binds + [.text(serviceID), .text(serviceID)]
-        let relatedBinds = binds + [.text(serviceID)]
         let (reach, overflow) = query.limit.addingReportingOverflow(query.offset)
-        let arm = SQLiteData.integer(SQLiteInt64(clamping: overflow ? Int.max : reach))
+        let armLimit = SQLiteData.integer(SQLiteInt64(clamping: overflow ? Int.max : reach))
+        let union = pageArms.map { arm in
+            "SELECT * FROM (SELECT \(eventColumns) FROM change_events WHERE \(arm.whereClause) ORDER BY seq \(order) LIMIT ?)"
+        }.joined(separator: "\nUNION ALL\n")
         return ListStatements(
-            page: ("""
-                SELECT * FROM (SELECT \(eventColumns) FROM change_events WHERE \(own) ORDER BY seq \(order) LIMIT ?)
-                UNION ALL
-                SELECT * FROM (SELECT \(eventColumns) FROM change_events WHERE \(related) ORDER BY seq \(order) LIMIT ?)
-                ORDER BY seq \(order) LIMIT ? OFFSET ?
-                """, ownBinds + [arm] + relatedBinds + [arm, limit, offset]),
-            count: ("""
-                SELECT (SELECT count(*) FROM change_events WHERE \(own))
-                    + (SELECT count(*) FROM change_events WHERE \(related)) AS n
-                """, ownBinds + relatedBinds))
+            page: ("\(union)\nORDER BY seq \(order) LIMIT ? OFFSET ?", pageArms.flatMap { $0.binds + [armLimit] } + [limit, offset]),
+            count: count)
     }
 
-    /// `ChangeEvent.view(for:)` as conditions on `change_events`: the viewer's region, then for tenants
-    /// their own resources' events and the events their services' providers see. The provider's term
-    /// says `provider_id != owner_id` because `change_events_by_provider` holds only those (migration 10):
-    /// an event whose provider is its owner is found by `owner_id = ?`.
-    static func eventVisibility(_ viewer: EventViewer) -> (conditions: [String], binds: [SQLiteData]) {
-        if viewer.isSystem { return (["1 = 1"], []) }
-        if viewer.isOperator {
-            return (["region = ?"], [.text(viewer.region)])
+    /// Conditions on `change_events` that together select one disjoint part of a query's matches.
+    struct Arm {
+        var conditions: [String]
+        var binds: [SQLiteData]
+
+        var whereClause: String { conditions.joined(separator: " AND ") }
+
+        mutating func append(_ condition: String, _ values: [SQLiteData]) {
+            conditions.append(condition)
+            binds += values
         }
-        return (
-            ["region = ?", "(owner_id = ? OR (provider_id = ? AND provider_sees = 1 AND provider_id != owner_id))"],
-            [.text(viewer.region), .text(viewer.ownerID), .text(viewer.ownerID)]
-        )
+
+        func and(_ more: [String], _ values: [SQLiteData]) -> Arm {
+            Arm(conditions: conditions + more, binds: binds + values)
+        }
+    }
+
+    /// `ChangeEvent.view(for:)` as one condition on `change_events`: the viewer's region, then for
+    /// tenants their own resources' events and the events their services' providers see. The
+    /// provider's term says `provider_id != owner_id` because `change_events_by_provider` holds only
+    /// those (migration 10): an event whose provider is its owner is found by `owner_id = ?`.
+    static func eventVisibility(_ viewer: EventViewer) -> Arm {
+        if viewer.isSystem { return Arm(conditions: ["1 = 1"], binds: []) }
+        if viewer.isOperator { return Arm(conditions: ["region = ?"], binds: [.text(viewer.region)]) }
+        return Arm(
+            conditions: ["region = ?", "(owner_id = ? OR (provider_id = ? AND provider_sees = 1 AND provider_id != owner_id))"],
+            binds: [.text(viewer.region), .text(viewer.ownerID), .text(viewer.ownerID)])
+    }
+
+    /// The same view as disjoint index ranges: a tenant's own events (`change_events_by_owner`) and
+    /// the events of other tenants' endpoints on its services (`change_events_by_provider`). An
+    /// operator's region is tested on each row of the log read in sequence order when the page is
+    /// (`+region` keeps SQLite off the region's time index, which it would read whole and sort), and
+    /// through that index when counting or reading a time range.
+    static func eventViewArms(_ viewer: EventViewer, inSequenceOrder: Bool) -> [Arm] {
+        if viewer.isSystem { return [Arm(conditions: ["1 = 1"], binds: [])] }
+        if viewer.isOperator {
+            return [Arm(conditions: [inSequenceOrder ? "+region = ?" : "region = ?"], binds: [.text(viewer.region)])]
+        }
+        return [
+            Arm(conditions: ["region = ?", "owner_id = ?"], binds: [.text(viewer.region), .text(viewer.ownerID)]),
+            Arm(
+                conditions: ["region = ?", "provider_id = ?", "provider_sees = 1", "provider_id != owner_id"],
+                binds: [.text(viewer.region), .text(viewer.ownerID)]),
+        ]
     }
 
     private static func event(_ row: StoreRow) throws -> ChangeEvent {
