@@ -10,10 +10,14 @@ final class SQLiteAccess: RegistryTransaction {
     private let isActive = Mutex(true)
     /// The batch's held change-log events; nil on the read connection.
     let log: ChangeLogBuffer?
+    /// Whether the transaction's caller went away, when the transaction runs in another task than
+    /// its caller's (the writer's): its statements are then skipped as a cancelled task's are.
+    private let isCancelled: (@Sendable () -> Bool)?
 
-    init(connection: StoreConnection, log: ChangeLogBuffer? = nil) {
+    init(connection: StoreConnection, log: ChangeLogBuffer? = nil, isCancelled: (@Sendable () -> Bool)? = nil) {
         self.connection = connection
         self.log = log
+        self.isCancelled = isCancelled
     }
 
     func end() {
@@ -25,6 +29,7 @@ final class SQLiteAccess: RegistryTransaction {
             throw StoreError(code: .internalError, message: "a transaction was used after it ended")
         }
         do {
+            if let isCancelled, isCancelled() { throw CancellationError() }
             return try await connection.query(sql, binds)
         } catch is CancellationError {
             // The calling task was cancelled and the statement was skipped: the transaction

@@ -10,12 +10,11 @@ import VPCEPRegistry
 /// The embedded registry store: one SQLite file, `<directory>/vpcep.sqlite3`, in WAL mode with
 /// `synchronous=FULL`, so a transaction that returned has been fsynced and survives `kill -9`.
 ///
-/// Writes go through one connection. Transactions are serialized by an async lock (a connection's
-/// statements run on a thread pool, `StoreConnection`, so statements of two transactions would otherwise
-/// interleave) and *group-committed*: each runs inside a savepoint of a shared `BEGIN IMMEDIATE`
-/// transaction (but the first, whose failure rolls the whole transaction back: two statements fewer
-/// for a write that has the batch to itself), and while others are queued the commit (and its fsync)
-/// is left to the last of them.
+/// Writes go through one connection. Transactions queue (`WriteQueue`) for one task on the store's
+/// threads that runs them one after another and *group-commits* them: each runs inside a savepoint of
+/// a shared `BEGIN IMMEDIATE` transaction (but the first, whose failure rolls the whole transaction
+/// back: two statements fewer for a write that has the batch to itself), those that queue while the
+/// batch runs join it, and the commit (and its fsync) comes when none is left.
 /// Every member of a batch returns only after that commit, and fails if it fails. Reads use a second,
 /// read-only connection, each in its own snapshot. A third copies the log into the database file
 /// (SQLite's checkpoint) every few commits, beside the writer rather than inside its commits
@@ -25,8 +24,10 @@ import VPCEPRegistry
 /// transactions run whether or not the task that issues them is cancelled (other statements are
 /// skipped once their task is cancelled, which would leave a transaction open on a connection
 /// that every call shares), and work whose caller is cancelled (or past its deadline) before its
-/// transaction begins is dropped rather than done late. Should a connection ever be left unusable
-/// all the same, `readinessProblem` says so and the store repairs it in the background.
+/// transaction begins is dropped rather than done late. A transaction's body runs in the writer's
+/// task, not its caller's; the caller's cancellation reaches it all the same (`WriteQueue.cancel`).
+/// Should a connection ever be left unusable all the same, `readinessProblem` says so and the store
+/// repairs it in the background.
 ///
 /// The data directory belongs to one store at a time: `open` takes an exclusive lock on
 /// `<directory>/vpcep.lock` and holds it until `close` (or the process ends). Because no other
@@ -46,7 +47,9 @@ public final class SQLiteRegistryStore: RegistryStore {
     public let path: String
     private let logger: Logger
     private let busyTimeoutMilliseconds: Int
+    /// Held by the writer for each batch, and by what must not run beside one (close, repair).
     private let writeLock = AsyncLock()
+    private let writes = WriteQueue()
     private let readLock = AsyncLock()
     private let state: Mutex<State>
     private let lock: DirectoryLock
@@ -66,15 +69,6 @@ public final class SQLiteRegistryStore: RegistryStore {
         var isClosed = false
         /// Why a connection is out of order, while it is; a repair task is then running.
         var problem: String?
-        /// A `BEGIN IMMEDIATE` is open on the writer.
-        var batchOpen = false
-        var batchSize = 0
-        /// A member of the open batch succeeded, so its commit changes the database.
-        var batchChanges = false
-        /// Set when the batch can no longer commit; every member then fails with it.
-        var batchFailure: StoreError?
-        /// Members whose work is done and who wait for the batch's commit.
-        var waiting: [CheckedContinuation<Void, any Error>] = []
     }
 
     private init(path: String, lock: DirectoryLock, writer: StoreConnection, reader: StoreConnection,
@@ -231,10 +225,9 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     /// Finishes queued transactions, then closes both connections. Later calls fail as unavailable.
     public func close() async throws {
+        // Everything queued before this call runs first (the queue is in order); later calls fail.
+        _ = try? await queued { _ in () }
         await writeLock.lock()
-        if state.withLock({ $0.batchOpen }) {
-            _ = await finishBatch()
-        }
         await readLock.lock()
         let (alreadyClosed, writer, reader, checkpointer, checkpoint) = state.withLock { state in
             defer { state.isClosed = true }
@@ -295,9 +288,7 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     public func transaction<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws -> T {
         do {
-            return try await StoreMetrics.measure(StoreMetrics.transactionDuration) {
-                try await StoreExecutor.run { try await transactionMeasured(body) }
-            }
+            return try await StoreMetrics.measure(StoreMetrics.transactionDuration) { try await queued(body) }
         } catch is CancellationError {
             throw CancellationError()
         } catch {
@@ -306,93 +297,149 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    private func transactionMeasured<T: Sendable>(
-        _ body: @Sendable (any RegistryTransaction) async throws -> T
-    ) async throws -> T {
-        await writeLock.lock()
-        let (closed, batchOpen, writer) = state.withLock { ($0.isClosed, $0.batchOpen, $0.writer) }
-        if closed {
-            writeLock.unlock()
-            throw StoreError.closed
-        }
-        // A caller cancelled, or past its deadline, while it queued: its work is dropped, not done
-        // after it was told that it failed. A batch handed to it is passed on or committed.
-        let dropped = Task.isCancelled
-        if dropped && !batchOpen {
-            writeLock.unlock()
-            throw CancellationError()
-        }
-        let first = !batchOpen
-        if first {
-            do {
-                try await writer.executeAlways("BEGIN IMMEDIATE")
-            } catch {
-                writeLock.unlock()
-                throw connectionFailed(.writer, error)
+    /// Queues `body` for the writer and waits for its answer, which comes once its batch has committed
+    /// or rolled back.
+    ///
+    /// The writer runs the bodies of a batch one after another in one task on the store's threads
+    /// (`runWrites`), so a batch of n writes costs a hand-off onto the pool and n back, not a hand-off
+    /// per member from one to the next: on two busy cores each hand-off waits for the scheduler.
+    private func queued<T: Sendable>(_ body: @Sendable (any RegistryTransaction) async throws -> T) async throws -> T {
+        // Cancelled before it queued: not run.
+        try Task.checkCancellation()
+        let value = try await withoutActuallyEscaping(body) { body in
+            let member = WriteMember { access in try await body(access) }
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    member.attach(continuation)
+                    writes.add(member, start: startRunner)
+                }
+            } onCancel: {
+                writes.cancel(member)
             }
-            state.withLock { $0.batchOpen = true }
         }
+        // The member's body returned a `T`.
+        return value as! T
+    }
 
-        let outcome: Result<T, any Error> = dropped ? .failure(CancellationError()) : await runMember(body, on: writer, first: first)
-        if first, case .failure = outcome, state.withLock({ !$0.batchOpen }) {
-            // Rolled back whole: there is no batch to hand over or commit.
-            writeLock.unlock()
-            return try outcome.get()
-        }
+    private func startRunner() -> Task<Void, Never> {
+        // Detached: it serves every caller, so it takes none's priority or task-local values.
+        Task.detached(executorPreference: StoreExecutor.shared) { await self.runWrites() }
+    }
 
-        let handOver = state.withLock { state in
-            if !dropped { state.batchSize += 1 }
-            if case .success = outcome { state.batchChanges = true }
-            return state.batchFailure == nil && state.batchSize < Self.maxBatch
-        }
-        if handOver && writeLock.hasWaiters {
-            if dropped {
-                // Did nothing, so has no commit to wait for; the next holder commits the batch.
-                writeLock.unlock()
-                return try outcome.get()
+    /// Runs batches while writes wait.
+    private func runWrites() async {
+        while let first = writes.next() {
+            await writeLock.lock()
+            await runBatch(from: first)
+            writeLock.unlock()
+            if Task.isCancelled {
+                // A caller went away while its body ran here, and was cancelled through this task:
+                // the rest run in a task that is not.
+                writes.handOver(start: startRunner)
+                return
             }
-            // The next holder runs in this batch; the last one commits for all.
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                state.withLock { $0.waiting.append(continuation) }
-                writeLock.unlock()
-            }
-            return try outcome.get()
         }
-        let committed = await finishBatch()
-        writeLock.unlock()
-        if !dropped { try committed.get() }
-        return try outcome.get()
+    }
+
+    /// What a batch has done so far.
+    private struct Batch {
+        /// A `BEGIN IMMEDIATE` is open on the writer.
+        var isOpen = false
+        var size = 0
+        /// A member succeeded, so the commit changes the database.
+        var changes = false
+        /// Set when the batch can no longer commit; every member then fails with it.
+        var failure: StoreError?
+        /// Members whose work is done and who wait for the commit, with their own outcomes.
+        var done: [(member: WriteMember, outcome: Result<any Sendable, any Error>)] = []
+    }
+
+    /// Runs `first`, and those who queue while the batch runs (up to `maxBatch`), in one transaction,
+    /// then commits it and answers them. Called with the write lock held.
+    ///
+    /// A caller cancelled, or past its deadline, while it queued: its work is dropped, not done
+    /// after it was told that it failed.
+    private func runBatch(from first: WriteMember) async {
+        let (closed, writer) = state.withLock { ($0.isClosed, $0.writer) }
+        var batch = Batch()
+        var next: WriteMember? = first
+        while let member = next {
+            defer { next = batch.failure == nil && batch.size < Self.maxBatch && !Task.isCancelled ? writes.take() : nil }
+            guard !closed else {
+                member.finish(.failure(StoreError.closed))
+                continue
+            }
+            guard !member.isCancelled else {
+                member.finish(.failure(CancellationError()))
+                continue
+            }
+            let leads = !batch.isOpen
+            if leads {
+                do {
+                    try await writer.executeAlways("BEGIN IMMEDIATE")
+                } catch {
+                    member.finish(.failure(connectionFailed(.writer, error)))
+                    continue
+                }
+                batch.isOpen = true
+            }
+            let outcome = await runMember(member, on: writer, leads: leads, batch: &batch)
+            if leads, case .failure = outcome, !batch.isOpen {
+                // Rolled back whole: there is no batch to commit.
+                member.finish(outcome)
+                continue
+            }
+            batch.size += 1
+            if case .success = outcome { batch.changes = true }
+            batch.done.append((member, outcome))
+        }
+        guard batch.isOpen else { return }
+        let committed = await finishBatch(failed: batch.failure, changes: batch.changes, on: writer)
+        for (member, outcome) in batch.done {
+            switch committed {
+            case .success: member.finish(outcome)
+            case .failure(let failure): member.finish(.failure(failure))
+            }
+        }
     }
 
     /// Runs one member of the batch in a savepoint of its own, so that its failure undoes only its own
     /// work; the batch's first with none: nothing else is in the transaction, so its failure rolls it
     /// back whole and closes the batch (the next writer begins another), two statements fewer for a
     /// write that has the batch to itself.
-    private func runMember<T: Sendable>(
-        _ body: @Sendable (any RegistryTransaction) async throws -> T, on writer: StoreConnection, first: Bool
-    ) async -> Result<T, any Error> {
-        if !first {
+    ///
+    /// The body is the caller's, which must be let go before the caller is answered: it is held only
+    /// here, so it is gone when this returns.
+    private func runMember(
+        _ member: WriteMember, on writer: StoreConnection, leads: Bool, batch: inout Batch
+    ) async -> Result<any Sendable, any Error> {
+        guard let body = member.takeBody() else { return .failure(CancellationError()) }
+        if !leads {
             do {
                 try await writer.executeAlways("SAVEPOINT member")
             } catch {
-                return .failure(failBatch(error))
+                return .failure(failBatch(error, &batch))
             }
         }
         changeLog.memberBegan()
-        let access = SQLiteAccess(connection: writer, log: changeLog)
+        // The body runs in the writer's task, not its caller's: the caller's cancellation reaches it
+        // through `member` (before each statement) and by cancelling this task (`WriteQueue.cancel`).
+        let access = SQLiteAccess(connection: writer, log: changeLog, isCancelled: { member.isCancelled })
         do {
+            writes.running(member)
+            defer { writes.ran() }
             let value = try await body(access)
             access.end()
-            if !first { try await writer.executeAlways("RELEASE member") }
+            if !leads { try await writer.executeAlways("RELEASE member") }
             changeLog.memberReleased()
             return .success(value)
         } catch {
             access.end()
             do {
-                if first {
+                if leads {
                     try await writer.executeAlways("ROLLBACK")
                     changeLog.memberRolledBack()
-                    state.withLock { $0.batchOpen = false }
+                    batch.isOpen = false
                 } else {
                     try await writer.executeAlways("ROLLBACK TO member")
                     changeLog.memberRolledBack()
@@ -400,27 +447,23 @@ public final class SQLiteRegistryStore: RegistryStore {
                 }
             } catch let rollbackError {
                 // SQLite rolled the whole transaction back (I/O error, disk full): the batch is lost.
-                return .failure(failBatch(rollbackError))
+                return .failure(failBatch(rollbackError, &batch))
             }
             return .failure(StoreError.isSQLite(error) ? StoreError(sqlite: error) : error)
         }
     }
 
-    private func failBatch(_ error: any Error) -> StoreError {
+    private func failBatch(_ error: any Error, _ batch: inout Batch) -> StoreError {
         let failure = StoreError(sqlite: error)
         logger.error("registry store transaction failed", metadata: ["error": "\(failure.message)"])
-        state.withLock { state in
-            if state.batchFailure == nil { state.batchFailure = failure }
-        }
+        if batch.failure == nil { batch.failure = failure }
         return failure
     }
 
-    /// Commits (or, after a failure, rolls back) the open batch and releases its waiting members.
-    /// Called with the write lock held.
-    private func finishBatch() async -> Result<Void, StoreError> {
+    /// Commits (or, after a failure, rolls back) the open batch. Called with the write lock held,
+    /// before any member is answered.
+    private func finishBatch(failed: StoreError?, changes: Bool, on writer: StoreConnection) async -> Result<Void, StoreError> {
         var result: Result<Void, StoreError>
-        let writer = self.writer
-        let (failed, changes) = state.withLock { ($0.batchFailure, $0.batchChanges) }
         let touched = changeLog.takeServices()
         // Whether the commit is known to have written exactly the batch's work (else every service may differ).
         var committedCleanly = false
@@ -466,19 +509,6 @@ public final class SQLiteRegistryStore: RegistryStore {
             // Recorded first: a reader that sees the new count finds what it changed.
             serviceChanges.record(through: commits.load(ordering: .relaxed) + 1, services: committedCleanly ? touched : nil)
             commits.add(1, ordering: .releasing)
-        }
-        let waiting = state.withLock { state in
-            defer {
-                state.batchOpen = false
-                state.batchSize = 0
-                state.batchChanges = false
-                state.batchFailure = nil
-                state.waiting = []
-            }
-            return state.waiting
-        }
-        for member in waiting {
-            member.resume(with: result.mapError { $0 as any Error })
         }
         return result
     }
@@ -576,9 +606,6 @@ public final class SQLiteRegistryStore: RegistryStore {
         let lock = role == .writer ? writeLock : readLock
         await lock.lock()
         defer { lock.unlock() }
-        if role == .writer, state.withLock({ $0.batchOpen }) {
-            _ = await finishBatch()
-        }
         let (closed, current) = state.withLock { ($0.isClosed, role == .writer ? $0.writer : $0.reader) }
         if closed { return true }
         let begin = role == .writer ? "BEGIN IMMEDIATE" : "BEGIN"

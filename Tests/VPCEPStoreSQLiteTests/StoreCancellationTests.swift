@@ -131,6 +131,68 @@ struct StoreCancellationTests {
         }
     }
 
+    /// The writer runs the bodies of a batch in a task of its own, not in their callers' tasks; a
+    /// caller's cancellation still reaches its running body, and no other. Whether the cancelled
+    /// body leads its batch (no savepoint) or follows another (in a savepoint), it is undone alone,
+    /// and the writes queued behind it commit.
+    @Test(arguments: [true, false])
+    func aCallerCancelledWhileItsBodyRunsIsTheOnlyOneCancelled(leads: Bool) async throws {
+        try await withRegistry { registry, store in
+            let holder = leads ? nil : try await WriteLockHolder(store)
+            let started = AsyncStream<Void>.makeStream()
+            let running = Task {
+                try await store.transaction { tx in
+                    try await tx.insertVPC(storedVPC("vpc-running"))
+                    started.continuation.yield()
+                    // Ends only by cancellation.
+                    try await Task.sleep(for: .seconds(60))
+                }
+            }
+            // Queued behind the holder (when there is one), so that `running` follows it in its batch
+            // (whose commit, and so the holder's answer, waits for `running`).
+            try await Task.sleep(for: .milliseconds(20))
+            holder?.letGo()
+            var iterator = started.stream.makeAsyncIterator()
+            await iterator.next()
+            let queued = (0..<8).map { i in
+                Task { try await registry.createVPC(tenantA, name: "queued-\(i)", cidr: "10.0.0.0/16") }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            running.cancel()
+            await #expect(throws: CancellationError.self) { try await running.value }
+            try await holder?.release()
+            for write in queued { _ = try await write.value }
+            #expect(try await registry.listVPCs(tenantA, page: PageRequest(limit: 100)).totalCount == 8)
+            #expect(try await store.read { try await $0.vpc(id: "vpc-running", visibleTo: .anyOwner(in: "r1")) } == nil)
+            _ = try await registry.createVPC(tenantA, name: "after", cidr: "10.0.0.0/16")
+            try await expectNoTransactionLeftOpen(store.path)
+        }
+    }
+
+    /// Writes that queue while one runs join its batch and run one after another in the writer's one
+    /// task, committed once: no hand-off between them (on two busy cores each waits for the scheduler).
+    @Test func writesQueuedBehindARunningOneRunInItsTaskAndCommitOnce() async throws {
+        try await withRegistry { _, store in
+            let holder = try await WriteLockHolder(store)
+            let tasks = TaskIdentities()
+            let writes = (0..<16).map { i in
+                Task {
+                    try await store.transaction { tx in
+                        tasks.noteCurrent()
+                        try await tx.insertVPC(storedVPC("vpc-\(i)"))
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            let before = store.commitVersion
+            try await holder.release()
+            for write in writes { try await write.value }
+            #expect(tasks.count == 1)
+            #expect(store.commitVersion == before.map { $0 + 1 })
+            #expect(try await store.read { try await $0.listVPCs(ListQuery(region: "r1", ownerID: nil, sortKey: .createdAt, ascending: true, limit: 1, offset: 0)) }.totalCount == 16)
+        }
+    }
+
     @Test func aLockedDatabaseMakesTheStoreNotReadyUntilItRecoversByItself() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -173,11 +235,28 @@ private final class Tally: Sendable {
     }
 }
 
+/// The tasks that code ran in.
+private final class TaskIdentities: Sendable {
+    private let seen = Mutex<Set<Int>>([])
+
+    func noteCurrent() {
+        withUnsafeCurrentTask { task in _ = seen.withLock { $0.insert(task?.hashValue ?? 0) } }
+    }
+
+    var count: Int { seen.withLock { $0.count } }
+}
+
+private func storedVPC(_ id: String) -> VPC {
+    VPC(
+        id: id, name: "v", cidr: "10.0.0.0/16", region: "r1", ownerID: "tenant-a",
+        createdAt: Date(timeIntervalSince1970: 1), updatedAt: Date(timeIntervalSince1970: 1))
+}
+
 /// A transaction that holds the store's write lock from `init` until `release`, so that other
 /// writes queue behind it.
 private struct WriteLockHolder {
     private let task: Task<Void, any Error>
-    private let letGo: AsyncStream<Void>.Continuation
+    private let letGoSignal: AsyncStream<Void>.Continuation
 
     init(_ store: SQLiteRegistryStore) async throws {
         let holding = AsyncStream<Void>.makeStream()
@@ -188,12 +267,17 @@ private struct WriteLockHolder {
                 for await _ in release.stream { break }
             }
         }
-        letGo = release.continuation
+        letGoSignal = release.continuation
         for await _ in holding.stream { break }
     }
 
     func release() async throws {
-        letGo.yield()
+        letGo()
         try await task.value
+    }
+
+    /// Lets the transaction end, without waiting for it to commit.
+    func letGo() {
+        letGoSignal.yield()
     }
 }
