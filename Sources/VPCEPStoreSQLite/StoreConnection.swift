@@ -12,9 +12,9 @@ internal import VaporCSQLite
 /// most of SQLite's work: an `UPDATE endpoint_services` compiles the list tables' triggers into its
 /// program every time (`perf` of issue 11's spread scenario: `sqlite3_prepare` 13-16% of the server's
 /// CPU, running the statements 5-10%). sqlite-nio keeps its connection's `sqlite3*` to itself, so the
-/// store opens its connections here, with sqlite-nio's SQLite, and runs their statements on sqlite-nio's
-/// thread pool: inline when the caller already runs there (`StoreExecutor`, which the store's reads and
-/// transactions run on), otherwise as one job per statement. A statement is prepared on its first run and reset
+/// store opens its connections here, with sqlite-nio's SQLite, and runs their statements on the store's
+/// thread pool (`StoreExecutor.pool`): inline when the caller already runs there (`StoreExecutor`, which
+/// the store's reads and transactions run on), otherwise as one job per statement. A statement is prepared on its first run and reset
 /// after each, so between runs it holds no snapshot and no lock.
 ///
 /// The store uses a connection from one transaction at a time; the lock only makes that visible to
@@ -93,7 +93,7 @@ final class StoreConnection: Sendable {
             return try run(sql, binds)
         }
         handOffs.add(1, ordering: .relaxed)
-        return try await NIOThreadPool.singleton.runIfActive { try self.run(sql, binds) }
+        return try await StoreExecutor.pool.runIfActive { try self.run(sql, binds) }
     }
 
     /// Runs one statement, discarding any rows; skipped when the calling task is cancelled.
@@ -165,8 +165,8 @@ final class StoreConnection: Sendable {
     /// Runs `body` on the thread pool and waits for it, even when the calling task is cancelled.
     private static func always<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            NIOThreadPool.singleton.submit { _ in
-                // The shared pool is never shut down, so the work always runs.
+            StoreExecutor.pool.submit { _ in
+                // The pool is never shut down, so the work always runs.
                 continuation.resume(with: Result(catching: body))
             }
         }

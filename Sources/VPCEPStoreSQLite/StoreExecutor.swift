@@ -15,6 +15,18 @@ internal import NIOPosix
 final class StoreExecutor: TaskExecutor {
     static let shared = StoreExecutor()
 
+    /// The threads the store's statements block: one each for what can run at once, the writer's task,
+    /// a read and a background checkpoint (each serialized on its own connection), whatever the
+    /// number of cores. NIO's shared pool has one thread per core: on two cores a checkpoint (a few
+    /// milliseconds of page copies) held up every read queued behind it while the writer held the
+    /// other thread, and lists waited twice as long under writes (BENCHMARKS.md, "One task runs a
+    /// batch's writes"). Never shut down, like NIO's.
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 3)
+        pool.start()
+        return pool
+    }()
+
     private static let marker = ThreadSpecificVariable<PoolThread>()
 
     /// Whether the calling code runs on one of the pool's threads, where a statement may block.
@@ -24,8 +36,8 @@ final class StoreExecutor: TaskExecutor {
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        NIOThreadPool.singleton.submit { _ in
-            // The shared pool is never shut down, so every job runs.
+        Self.pool.submit { _ in
+            // The pool is never shut down, so every job runs.
             if Self.marker.currentValue == nil { Self.marker.currentValue = PoolThread() }
             job.runSynchronously(on: self.asUnownedTaskExecutor())
         }

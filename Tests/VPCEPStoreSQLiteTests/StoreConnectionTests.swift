@@ -136,6 +136,38 @@ struct StoreConnectionTests {
     }
 
     /// More distinct statements than the cache keeps: the oldest are finalized, every run still answers.
+    /// The store's pool has a thread for each of what can block one at once: the writer's task, a read
+    /// and a background checkpoint. With two of them held (as a long write and a checkpoint hold them),
+    /// a read still runs.
+    @Test func aReadRunsWhileTwoOfTheStoresThreadsAreHeld() async throws {
+        try await withRegistry { registry, _ in
+            _ = try await registry.createVPC(tenantA, name: "v", cidr: "10.0.0.0/16")
+            let held = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            for _ in 0..<2 {
+                StoreExecutor.pool.submit { _ in
+                    held.signal()
+                    release.wait()
+                }
+            }
+            for _ in 0..<2 { await withCheckedContinuation { c in DispatchQueue.global().async { held.wait(); c.resume() } } }
+            let answered = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { (try? await registry.listVPCs(tenantA, page: PageRequest(limit: 1)).totalCount) == 1 }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(10))
+                    return false
+                }
+                let first = await group.next() ?? false
+                // Lets the held threads go (and so a read that was stuck behind them) before waiting for the rest.
+                release.signal()
+                release.signal()
+                group.cancelAll()
+                return first
+            }
+            #expect(answered)
+        }
+    }
+
     @Test func theCacheStaysBounded() async throws {
         try await withConnection { connection, _ in
             for value in 0..<(StoreConnection.capacity * 2) {
