@@ -66,9 +66,7 @@ public final class ChangeFeed: Sendable {
 
     private struct State {
         /// Recent events, contiguous by sequence, the last being `head`.
-        var window: [ChangeEvent] = []
-        var sizes: [Int] = []
-        var bytes = 0
+        var window = EventWindow()
         /// The last sequence the feed has read; nil until it has looked at the log.
         var head: UInt64?
         /// The parked watchers, by what may wake them.
@@ -140,8 +138,8 @@ public final class ChangeFeed: Sendable {
 
     /// The head moved (a local commit returned). Cheap when nobody watches.
     public func headMoved() {
-        let signal = state.withLock { $0.signal }
-        signal?.yield()
+        guard let signal = state.withLock({ $0.signal }) else { return }
+        if !refreshFromMemory() { signal.yield() }
     }
 
     /// Ends every watch (with `SERVER_SHUTTING_DOWN`) and refuses new ones; for a draining server.
@@ -221,9 +219,7 @@ public final class ChangeFeed: Sendable {
             state.signal?.finish()
             state.signal = nil
             // The window would go stale without the loop; a new first watcher starts from the store.
-            state.window = []
-            state.sizes = []
-            state.bytes = 0
+            state.window.removeAll()
             state.head = nil
             state.parked.resetFloor()
             return loop
@@ -236,10 +232,7 @@ public final class ChangeFeed: Sendable {
         state.withLock { state in
             guard let head = state.head else { return .starting }
             if cursor >= head { return .caughtUp }
-            guard let first = state.window.first?.seq, first <= cursor + 1 else { return .behind }
-            let start = Int(cursor + 1 - first)
-            let end = min(state.window.count, start + limit)
-            let events = Array(state.window[start..<end])
+            guard let events = state.window.events(after: cursor, limit: limit) else { return .behind }
             return .events(events, through: events.last?.seq ?? cursor)
         }
     }
@@ -358,6 +351,41 @@ public final class ChangeFeed: Sendable {
         }
     }
 
+    /// Takes a page of what the log gained from the store's memory, on the committing caller's thread,
+    /// so that a local commit reaches its watchers without a hop through the feed's loop task: that
+    /// was a thread of the global executor to wake for every commit, on cores the writers and the
+    /// deliveries already share (BENCHMARKS.md, "A local commit reaches its watchers without the
+    /// feed's task"). One page at most: a caller is not kept to read others' commits. False when the
+    /// loop is to read instead: the feed has not read its head yet, the store no longer holds the
+    /// events, more came than a page, or another caller committed meanwhile. True when another reader
+    /// is at work (it reads again).
+    private func refreshFromMemory() -> Bool {
+        enum Start { case reads(after: UInt64), anotherReads, cannot }
+        let start: Start = state.withLock { state in
+            if state.refreshing {
+                state.dirty = true
+                return .anotherReads
+            }
+            guard let head = state.head else { return .cannot }
+            state.refreshing = true
+            state.dirty = false
+            return .reads(after: head)
+        }
+        let head: UInt64
+        switch start {
+        case .anotherReads: return true
+        case .cannot: return false
+        case .reads(let after): head = after
+        }
+        let pageSize = configuration.pageSize
+        let recent = store.recentEvents(after: head, limit: pageSize)
+        if let recent, !recent.isEmpty { take(recent, after: head) }
+        return state.withLock { state in
+            state.refreshing = false
+            return (recent?.count ?? pageSize) < pageSize && !state.dirty
+        }
+    }
+
     /// One page of new events; true when there may be more.
     private func readOnce() async throws -> Bool {
         let pageSize = configuration.pageSize
@@ -382,34 +410,22 @@ public final class ChangeFeed: Sendable {
             events = try await store.read { reader in try await reader.listEvents(query).items }
         }
         guard !events.isEmpty else { return false }
+        take(events, after: head)
+        return events.count == pageSize
+    }
+
+    /// Adds `events`, read after `head`, to the window and wakes the watchers they concern.
+    private func take(_ events: [ChangeEvent], after head: UInt64) {
         let sizes = events.map(Self.estimatedSize)
         let woken: [ParkedWaiters.Waiter] = state.withLock { state in
             // Only a contiguous continuation of the window is kept; anything else starts it afresh.
             let contiguous = state.head == head && events.first?.seq == head + 1
-            if !contiguous {
-                state.window = []
-                state.sizes = []
-                state.bytes = 0
-            }
-            state.window += events
-            state.sizes += sizes
-            state.bytes += sizes.reduce(0, +)
+            if !contiguous { state.window.removeAll() }
+            state.window.append(events, sizes: sizes, maxCount: configuration.windowEvents, maxBytes: configuration.windowBytes)
             state.head = events.last?.seq
-            var drop = 0
-            while drop < state.window.count - 1,
-                state.window.count - drop > configuration.windowEvents || state.bytes > configuration.windowBytes
-            {
-                state.bytes -= state.sizes[drop]
-                drop += 1
-            }
-            if drop > 0 {
-                state.window.removeFirst(drop)
-                state.sizes.removeFirst(drop)
-            }
             return Self.wake(&state, after: head, contiguous: contiguous, events: events)
         }
         for waiter in woken { waiter.watcher.wake(reaching: waiter.parkedAt) }
-        return events.count == pageSize
     }
 
     /// Stops the sends that have waited longer than `slowWatcherTimeout`: the send stops waiting (the

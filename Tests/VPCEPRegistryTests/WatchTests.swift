@@ -371,6 +371,39 @@ struct WatchFanOutTests {
         }
     }
 
+    @Test("a local commit reaches the feed and wakes its watcher before the write returns: no hop through a task of the feed's")
+    func aLocalCommitIsTakenBeforeTheWriteReturns() async throws {
+        // The poll never runs here, so only the write's own call can have taken its events.
+        try await withRegistry(changeFeed: Self.still) { registry, store in
+            let feed = registry.changeFeed
+            let watch = Watching(registry, tenantA, filter: WatchFilter(kinds: [.vpc]), start: .now)
+            var messages = watch.messages.makeAsyncIterator()
+            _ = try await messages.events(untilBookmark: 0)
+            var last = try await head(store)
+            for index in 0..<20 {
+                let before = feed.wakeUpCount
+                let vpc = try await registry.createVPC(tenantA, name: "v\(index)", cidr: "10.\(index).0.0/16")
+                // Asked at once: any await here would give a task of the feed's the time to run.
+                guard case .events(let events, let seq) = feed.batch(after: last, limit: 10) else {
+                    Issue.record("write \(index): the feed had not taken its commit when the write returned")
+                    break
+                }
+                #expect(events.map(\.resourceID) == [vpc.id])
+                #expect(try await head(store) == seq)
+                last = seq
+                guard case .event(let entry) = try await messages.next() else {
+                    Issue.record("no event for \(vpc.id)")
+                    break
+                }
+                #expect(entry.seq == seq)
+                // Woken by this write, or already running from the last one's wake-up.
+                #expect(feed.wakeUpCount - before <= 1)
+            }
+            watch.task.cancel()
+            await watch.task.value
+        }
+    }
+
     @Test("watchers of one view share one encoding of an event; another view encodes its own")
     func oneEncodingPerView() async throws {
         try await withRegistry(changeFeed: Self.still) { registry, store in
