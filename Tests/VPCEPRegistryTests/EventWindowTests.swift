@@ -1,4 +1,3 @@
-import Foundation
 import Testing
 
 @testable import VPCEPRegistry
@@ -7,14 +6,6 @@ import Testing
 /// however the appends fall against its bulk release of dropped events.
 @Suite("Event window")
 struct EventWindowTests {
-    private static func events(_ seqs: ClosedRange<UInt64>) -> [ChangeEvent] {
-        seqs.map { seq in
-            let at = Date(timeIntervalSince1970: 1)
-            let vpc = VPC(id: "vpc-\(seq)", name: "v", cidr: "10.0.0.0/16", region: "r1", ownerID: "t", createdAt: at, updatedAt: at)
-            return ChangeEvent(seq: seq, type: .created, state: .vpc(vpc), committedAt: at)
-        }
-    }
-
     @Test("random appends under count and byte bounds: the same answers as a list trimmed at every append")
     func matchesAListTrimmedAtEveryAppend() {
         var generator = SystemRandomNumberGenerator()
@@ -23,7 +14,7 @@ struct EventWindowTests {
             var model: [(event: ChangeEvent, size: Int)] = []
             var next: UInt64 = 1
             for _ in 0..<400 {
-                let added = Self.events(next...(next + UInt64.random(in: 0...40, using: &generator)))
+                let added = vpcCreatedEvents(next...(next + UInt64.random(in: 0...40, using: &generator)))
                 next = added.last!.seq + 1
                 let sizes = added.map { _ in Int.random(in: 1...100, using: &generator) }
                 window.append(added, sizes: sizes, maxCount: maxCount, maxBytes: maxBytes)
@@ -48,7 +39,7 @@ struct EventWindowTests {
     @Test("emptied, it holds nothing and answers nothing")
     func removeAll() {
         var window = EventWindow()
-        window.append(Self.events(1...10), sizes: Array(repeating: 5, count: 10), maxCount: 4, maxBytes: .max)
+        window.append(vpcCreatedEvents(1...10), sizes: Array(repeating: 5, count: 10), maxCount: 4, maxBytes: .max)
         #expect(window.count == 4 && window.firstSeq == 7)
         window.removeAll()
         #expect(window.isEmpty && window.bytes == 0 && window.firstSeq == nil)
